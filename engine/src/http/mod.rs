@@ -1,0 +1,108 @@
+//! ngx_http_module: the `http` block, and the http modules, one file each.
+
+pub(crate) mod access;
+pub(crate) mod addition;
+pub(crate) mod auth_basic;
+pub(crate) mod auth_request;
+pub(crate) mod autoindex;
+pub(crate) mod browser;
+pub(crate) mod charset;
+pub(crate) mod core;
+pub(crate) mod dav;
+pub(crate) mod echo;
+pub(crate) mod empty_gif;
+pub(crate) mod fastcgi;
+pub(crate) mod flv;
+pub(crate) mod geo;
+pub(crate) mod grpc;
+pub(crate) mod gunzip;
+pub(crate) mod gzip;
+pub(crate) mod headers;
+pub(crate) mod headers_more;
+pub(crate) mod index;
+pub(crate) mod limit_conn;
+pub(crate) mod limit_req;
+pub(crate) mod log;
+pub(crate) mod map;
+pub(crate) mod memcached;
+pub(crate) mod mirror;
+pub(crate) mod mp4;
+pub(crate) mod ndk;
+pub(crate) mod proxy;
+pub(crate) mod random_index;
+pub(crate) mod realip;
+pub(crate) mod referer;
+pub(crate) mod rewrite;
+pub(crate) mod scgi;
+pub(crate) mod secure_link;
+pub(crate) mod set_misc;
+pub(crate) mod slice;
+pub(crate) mod split_clients;
+pub(crate) mod ssi;
+pub(crate) mod ssl;
+pub(crate) mod gzip_static;
+pub(crate) mod stub_status;
+pub(crate) mod sub;
+pub(crate) mod try_files;
+pub(crate) mod upstream;
+pub(crate) mod upstream_hash;
+pub(crate) mod upstream_ip_hash;
+pub(crate) mod upstream_keepalive;
+pub(crate) mod upstream_least_conn;
+pub(crate) mod upstream_random;
+pub(crate) mod upstream_zone;
+pub(crate) mod userid;
+pub(crate) mod uwsgi;
+pub(crate) mod v2;
+pub(crate) mod variables;
+pub(crate) mod lua;
+
+use parser::{Body, Directive};
+
+use crate::conf::dispatch::{Failed, Frame};
+use crate::conf::{cmd, Args, Cf, Ctx, Module, Set, SetResult};
+
+pub(crate) static MODULE: Module = Module {
+    name: "ngx_http_module",
+    commands: &[cmd(
+        "http",
+        Ctx::MAIN,
+        Args::BLOCK.or(Args::NOARGS),
+        Set::Handler(http_block),
+    )],
+};
+
+/// A step nginx runs when the `http` block ends, given the block's level.
+type Hook = fn(&mut Cf<'_>, &mut Frame) -> Result<(), Failed>;
+
+/// Modules' `init_main_conf` and server merges, in module order.
+const INIT_MAIN_CONF: &[Hook] = &[];
+
+/// Modules' `postconfiguration`, in module order.
+const POSTCONFIGURATION: &[Hook] = &[];
+
+/// Server and listen optimisation (nginx: ngx_http_optimize_servers).
+const OPTIMIZE_SERVERS: &[Hook] = &[];
+
+/// nginx: ngx_http_block.
+fn http_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
+    if cf.seen("http") {
+        return Err(Some("is duplicate".into()));
+    }
+    let Body::Block(block) = &d.body else {
+        return Err(None);
+    };
+    let mut http = cf.block(block, Ctx::HTTP_MAIN)?;
+    for hook in INIT_MAIN_CONF {
+        hook(cf, &mut http)?;
+    }
+    for hook in POSTCONFIGURATION {
+        hook(cf, &mut http)?;
+    }
+    let vars = http.take::<variables::HttpVariables>();
+    variables::init_vars(cf, &vars)?;
+    for hook in OPTIMIZE_SERVERS {
+        hook(cf, &mut http)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! oxresty's engine: nginx.conf AST -> typed, merged, frozen Config -> running workers.
+//!
+//! Configuration loading mirrors nginx's `ngx_init_cycle`: [`parse`] reads `-g` and the main
+//! file through the directive table (everything nginx checks before "syntax is ok"), then
+//! [`init`] does what follows it (core module init, pid file, log files, listening sockets).
+
+mod conf;
+mod core;
+mod cycle;
+mod event;
+mod http;
+mod log;
+mod modules;
+mod regex;
+mod stream;
+
+pub use log::{Level, LogMsg};
+
+use std::path::PathBuf;
+
+/// What the command line says about where the configuration is.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// nginx's prefix (`-p`), ending in `/`.
+    pub prefix: PathBuf,
+    /// The main configuration file, absolute.
+    pub conf_file: PathBuf,
+    /// `-g` directives.
+    pub params: Option<Vec<u8>>,
+}
+
+/// A configuration that parsed: the tree (kept for `-T`) and what the modules made of it.
+pub struct Parsed {
+    pub conf: parser::Conf,
+    state: cycle::CycleConf,
+}
+
+/// nginx: the parsing part of ngx_init_cycle (`ngx_conf_param` + `ngx_conf_parse`).
+///
+/// Every message logged is appended to `log`, in nginx's order.
+pub fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed, ()> {
+    cycle::parse(opts, log)
+}
+
+/// nginx: the rest of ngx_init_cycle under `-t`: module init, pid file, files, sockets.
+pub fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
+    cycle::init(parsed, log)
+}
