@@ -1,0 +1,3 @@
+local _M = {}
+function _M.version() return "1.0" end
+return _M

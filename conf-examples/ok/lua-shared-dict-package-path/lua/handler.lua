@@ -1,0 +1,1 @@
+ngx.say("handled by a file")
