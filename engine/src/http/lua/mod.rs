@@ -1,0 +1,3 @@
+//! lua-nginx-module: OpenResty's Lua programming model.
+
+pub(crate) mod directives;
