@@ -21,6 +21,8 @@ pub(crate) struct CycleConf {
     pub(crate) open_files: Vec<PathBuf>,
     /// Sockets to listen on (nginx: `cycle->listening`), after wildcard merging.
     pub(crate) listening: Vec<Listening>,
+    /// What the core modules' `init_conf` said (logged after "syntax is ok").
+    pub(crate) init_conf: Vec<LogMsg>,
 }
 
 /// One listening socket (nginx: ngx_listening_t).
@@ -81,8 +83,10 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
         result = cf.directives(&conf.directives, conf.error.is_none());
     }
     let (mut frame, messages) = cf.finish();
+    let init_conf = crate::core::init_conf(&mut frame);
     let mut state = frame.take::<CycleConf>();
     state.prefix = opts.prefix.clone();
+    state.init_conf = init_conf;
     log.extend(messages);
     match (result, main) {
         (Ok(()), Some(conf)) => Ok(Parsed {
@@ -94,7 +98,7 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
 }
 
 pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
-    let mut emerg = |text: String| {
+    let emerg = |log: &mut Vec<LogMsg>, text: String| {
         log.push(LogMsg {
             level: Level::Emerg,
             text,
@@ -102,9 +106,15 @@ pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
         Err(())
     };
     let cycle = &parsed.state;
+    // nginx: the core modules' init_conf, in module order.
+    let failed = cycle.init_conf.iter().any(|m| m.level == Level::Emerg);
+    log.extend(cycle.init_conf.iter().cloned());
+    if failed {
+        return Err(());
+    }
     // nginx: ngx_event_init_conf
     if !cycle.events {
-        return emerg("no \"events\" section in configuration".into());
+        return emerg(log, "no \"events\" section in configuration".into());
     }
     // nginx: ngx_create_pidfile under -t: created (not truncated), nothing written.
     let pid = cycle
@@ -117,7 +127,7 @@ pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
             .append(true)
             .open(&pid)
         {
-            return emerg(format!(
+            return emerg(log, format!(
                 "open() \"{}\" failed ({})",
                 pid.display(),
                 errno_text(&e)
@@ -130,7 +140,7 @@ pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
             .append(true)
             .open(file)
         {
-            return emerg(format!(
+            return emerg(log, format!(
                 "open() \"{}\" failed ({})",
                 file.display(),
                 errno_text(&e)
@@ -143,7 +153,7 @@ pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
             if e.raw_os_error() == Some(98) {
                 continue;
             }
-            return emerg(format!("bind() to {} failed ({})", ls.text, errno_text(&e)));
+            return emerg(log, format!("bind() to {} failed ({})", ls.text, errno_text(&e)));
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ pub(crate) static MODULES: &[&Module] = &[
     &crate::core::THREAD_POOL,
     &crate::event::EVENTS,
     &crate::event::EVENT_CORE,
+    &crate::event::EPOLL,
     &crate::http::MODULE,
     &crate::http::core::MODULE,
     &crate::http::log::MODULE,

@@ -75,14 +75,14 @@ pub(crate) static MODULE: Module = Module {
 /// A step nginx runs when the `http` block ends, given the block's level.
 type Hook = fn(&mut Cf<'_>, &mut Frame) -> Result<(), Failed>;
 
-/// Modules' `init_main_conf` and server merges, in module order.
-const INIT_MAIN_CONF: &[Hook] = &[];
+/// Modules' `init_main_conf` and server merges, in module order, then the location trees.
+const INIT_MAIN_CONF: &[Hook] = &[core::merge_servers, core::init_locations];
 
 /// Modules' `postconfiguration`, in module order.
 const POSTCONFIGURATION: &[Hook] = &[];
 
 /// Server and listen optimisation (nginx: ngx_http_optimize_servers).
-const OPTIMIZE_SERVERS: &[Hook] = &[];
+const OPTIMIZE_SERVERS: &[Hook] = &[core::optimize_servers];
 
 /// nginx: ngx_http_block.
 fn http_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
@@ -92,6 +92,7 @@ fn http_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
     let Body::Block(block) = &d.body else {
         return Err(None);
     };
+    crate::core::mark_modules_used(cf);
     let mut http = cf.block(block, Ctx::HTTP_MAIN)?;
     for hook in INIT_MAIN_CONF {
         hook(cf, &mut http)?;
