@@ -649,6 +649,7 @@ fn server_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
         main.servers.len() - 1
     };
     let mut frame = cf.block(block, Ctx::HTTP_SRV)?;
+    crate::http::log::merge_server(cf, &mut frame);
     let srv = frame.take::<SrvLevel>();
     let loc = frame.take::<LocLevel>();
     let listen = srv.listen;

@@ -36,7 +36,7 @@ pub(crate) static MODULE: Module = Module {
 };
 
 /// The access log nginx opens where no level says `access_log` (Debian's `--http-log-path`).
-pub(crate) const DEFAULT_ACCESS_LOG: &str = "/var/log/nginx/access.log";
+pub(crate) const DEFAULT_ACCESS_LOG: &str = "logs/access.log";
 
 /// nginx: the built-in `$name`s of log formats (ngx_http_log_vars), which are not variables.
 const LOG_VARS: &[&str] = &[

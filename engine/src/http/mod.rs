@@ -76,7 +76,15 @@ pub(crate) static MODULE: Module = Module {
 type Hook = fn(&mut Cf<'_>, &mut Frame) -> Result<(), Failed>;
 
 /// Modules' `init_main_conf` and server merges, in module order, then the location trees.
-const INIT_MAIN_CONF: &[Hook] = &[core::merge_servers, core::init_locations];
+const INIT_MAIN_CONF: &[Hook] = &[
+    core::merge_servers,
+    |cf, http| {
+        log::merge_http(cf, http);
+        Ok(())
+    },
+    referer::merge_check,
+    core::init_locations,
+];
 
 /// Modules' `postconfiguration`, in module order.
 const POSTCONFIGURATION: &[Hook] = &[];

@@ -61,6 +61,8 @@ const BUILTIN: &[&str] = &[
     "http2",
     // ngx_http_gzip_filter_module, ngx_http_secure_link_module, ngx_http_userid_filter_module
     "gzip_ratio", "secure_link", "secure_link_expires", "uid_got", "uid_set", "uid_reset",
+    // ngx_http_referer_module (added by valid_referers), ngx_http_slice_filter_module
+    "invalid_referer", "slice_range",
     // ngx_http_echo_module
     "echo_timer_elapsed", "echo_request_body", "echo_client_request_headers",
     "echo_cacheable_request_uri", "echo_request_uri", "echo_client_request_method",
@@ -118,6 +120,9 @@ const BUILTIN_CHANGEABLE: &[&str] = &[
 
 /// nginx: ngx_http_add_variable: redefining a variable is an error unless it is changeable.
 pub(crate) fn add_variable(cf: &mut Cf<'_>, name: &[u8], changeable: bool) -> Result<(), Failed> {
+    if name.is_empty() {
+        return Err(cf.emerg("invalid variable name \"$\""));
+    }
     let key = name.to_ascii_lowercase();
     let Some(v) = vars(cf) else { return Ok(()) };
     let existing = match v.defined.get(&key) {
@@ -145,7 +150,7 @@ fn is_builtin(key: &[u8]) -> bool {
 /// nginx: ngx_http_get_variable_index.
 pub(crate) fn get_variable_index(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), Failed> {
     if name.is_empty() {
-        return Err(cf.emerg("invalid variable name"));
+        return Err(cf.emerg("invalid variable name \"$\""));
     }
     let key = name.to_ascii_lowercase();
     if let Some(v) = vars(cf) {
