@@ -355,6 +355,7 @@ fn load_module(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
 /// nginx: ngx_error_log
 fn error_log(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     set_log(cf, d)?;
+    cf.main().get::<CycleConf>().error_log = true;
     Ok(())
 }
 

@@ -15,6 +15,10 @@ pub(crate) struct CycleConf {
     pub(crate) prefix: PathBuf,
     /// `pid` (nginx's default is `logs/nginx.pid` under the prefix, as OpenResty builds it).
     pub(crate) pid: Option<PathBuf>,
+    /// The `-e` log (`None`: stderr), opened when no main-level `error_log` is configured.
+    pub(crate) default_error_log: Option<PathBuf>,
+    /// A main-level `error_log` was configured (nginx: `cycle->new_log.file`).
+    pub(crate) error_log: bool,
     /// Whether an `events` block was seen (nginx: ngx_event_init_conf's check).
     pub(crate) events: bool,
     /// Files modules open for writing: logs (nginx: `cycle->open_files`).
@@ -23,6 +27,10 @@ pub(crate) struct CycleConf {
     pub(crate) listening: Vec<Listening>,
     /// What the core modules' `init_conf` said (logged after "syntax is ok").
     pub(crate) init_conf: Vec<LogMsg>,
+    /// Directories nginx creates at startup: cache paths (nginx: `cycle->paths`).
+    pub(crate) paths: Vec<PathBuf>,
+    /// A shared memory zone nobody sized (nginx: ngx_init_cycle's `zero size` check).
+    pub(crate) shm_error: Option<String>,
 }
 
 /// One listening socket (nginx: ngx_listening_t).
@@ -62,13 +70,20 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
     let popts = parser::Options {
         conf_prefix: conf_prefix.clone(),
     };
-    let params = opts.params.as_ref().map(|p| parser::parse_params(p, &popts));
+    let params = opts
+        .params
+        .as_ref()
+        .map(|p| parser::parse_params(p, &popts));
     let empty = parser::Conf {
         files: Vec::new(),
         directives: Vec::new(),
         error: None,
     };
-    let mut cf = Cf::new(params.as_ref().unwrap_or(&empty), opts.prefix.clone(), conf_prefix);
+    let mut cf = Cf::new(
+        params.as_ref().unwrap_or(&empty),
+        opts.prefix.clone(),
+        conf_prefix,
+    );
     let mut result = Ok(());
     if let Some(p) = &params {
         result = cf.directives(&p.directives, p.error.is_none());
@@ -84,17 +99,45 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
     }
     let (mut frame, messages) = cf.finish();
     let init_conf = crate::core::init_conf(&mut frame);
+    let shm_error = crate::http::upstream::check_shared_memory(&mut frame);
+    let paths = frame.take::<crate::http::upstream::Paths>().paths;
     let mut state = frame.take::<CycleConf>();
     state.prefix = opts.prefix.clone();
     state.init_conf = init_conf;
+    state.shm_error = shm_error;
+    state.paths = paths.into_iter().map(|p| p.name).collect();
+    state.default_error_log = opts.error_log.clone();
     log.extend(messages);
     match (result, main) {
-        (Ok(()), Some(conf)) => Ok(Parsed {
-            conf,
-            state,
-        }),
+        (Ok(()), Some(conf)) => Ok(Parsed { conf, state }),
         _ => Err(()),
     }
+}
+
+/// The pid file's path: `pid`, or OpenResty's default `logs/nginx.pid` under the prefix.
+pub(crate) fn pid_path(cycle: &CycleConf) -> PathBuf {
+    cycle
+        .pid
+        .clone()
+        .unwrap_or_else(|| cycle.prefix.join("logs/nginx.pid"))
+}
+
+/// nginx: the core modules' init_conf (all the signaller runs).
+pub(crate) fn init_conf(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
+    let cycle = &parsed.state;
+    let failed = cycle.init_conf.iter().any(|m| m.level == Level::Emerg);
+    log.extend(cycle.init_conf.iter().cloned());
+    // nginx: ngx_event_init_conf
+    if failed || !cycle.events {
+        if !failed {
+            log.push(LogMsg {
+                level: Level::Emerg,
+                text: "no \"events\" section in configuration".into(),
+            });
+        }
+        return Err(());
+    }
+    Ok(())
 }
 
 pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
@@ -105,47 +148,53 @@ pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
         });
         Err(())
     };
+    init_conf(parsed, log)?;
     let cycle = &parsed.state;
-    // nginx: the core modules' init_conf, in module order.
-    let failed = cycle.init_conf.iter().any(|m| m.level == Level::Emerg);
-    log.extend(cycle.init_conf.iter().cloned());
-    if failed {
-        return Err(());
-    }
-    // nginx: ngx_event_init_conf
-    if !cycle.events {
-        return emerg(log, "no \"events\" section in configuration".into());
-    }
     // nginx: ngx_create_pidfile under -t: created (not truncated), nothing written.
-    let pid = cycle
-        .pid
-        .clone()
-        .unwrap_or_else(|| cycle.prefix.join("logs/nginx.pid"));
+    let pid = pid_path(cycle);
     {
         if let Err(e) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&pid)
         {
-            return emerg(log, format!(
-                "open() \"{}\" failed ({})",
-                pid.display(),
-                errno_text(&e)
-            ));
+            return emerg(
+                log,
+                format!("open() \"{}\" failed ({})", pid.display(), errno_text(&e)),
+            );
         }
     }
-    for file in &cycle.open_files {
+    // nginx: ngx_create_paths
+    for path in &cycle.paths {
+        if let Err(e) = std::fs::create_dir(path) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return emerg(
+                    log,
+                    format!("mkdir() \"{}\" failed ({})", path.display(), errno_text(&e)),
+                );
+            }
+        }
+    }
+    // nginx: ngx_log_open_default: without a main-level error_log, the -e log is the log.
+    let default_log = match &cycle.default_error_log {
+        Some(path) if !cycle.error_log => Some(path),
+        _ => None,
+    };
+    for file in default_log.into_iter().chain(&cycle.open_files) {
         if let Err(e) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(file)
         {
-            return emerg(log, format!(
-                "open() \"{}\" failed ({})",
-                file.display(),
-                errno_text(&e)
-            ));
+            return emerg(
+                log,
+                format!("open() \"{}\" failed ({})", file.display(), errno_text(&e)),
+            );
         }
+    }
+    // nginx: the shared memory zones of ngx_init_cycle
+    if let Some(text) = &cycle.shm_error {
+        return emerg(log, text.clone());
     }
     // nginx: ngx_open_listening_sockets under -t: "address in use" is not an error.
     for ls in &cycle.listening {
@@ -153,7 +202,10 @@ pub(crate) fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
             if e.raw_os_error() == Some(98) {
                 continue;
             }
-            return emerg(log, format!("bind() to {} failed ({})", ls.text, errno_text(&e)));
+            return emerg(
+                log,
+                format!("bind() to {} failed ({})", ls.text, errno_text(&e)),
+            );
         }
     }
     Ok(())

@@ -27,6 +27,9 @@ pub struct LoadOptions {
     pub conf_file: PathBuf,
     /// `-g` directives.
     pub params: Option<Vec<u8>>,
+    /// The `-e` error log, absolute (`None`: stderr); used when the configuration sets no
+    /// main-level `error_log`.
+    pub error_log: Option<PathBuf>,
 }
 
 /// A configuration that parsed: the tree (kept for `-T`) and what the modules made of it.
@@ -40,6 +43,18 @@ pub struct Parsed {
 /// Every message logged is appended to `log`, in nginx's order.
 pub fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed, ()> {
     cycle::parse(opts, log)
+}
+
+impl Parsed {
+    /// The pid file (`pid`, or `logs/nginx.pid` under the prefix).
+    pub fn pid_path(&self) -> PathBuf {
+        cycle::pid_path(&self.state)
+    }
+}
+
+/// nginx: the core modules' init_conf, all that `-s` runs before signalling.
+pub fn init_conf(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
+    cycle::init_conf(parsed, log)
 }
 
 /// nginx: the rest of ngx_init_cycle under `-t`: module init, pid file, files, sockets.

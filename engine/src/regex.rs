@@ -56,8 +56,14 @@ pub(crate) fn build(pattern: &[u8], caseless: bool) -> Result<Regex, String> {
 /// current directive; named captures become changeable variables.
 pub(crate) fn compile(cf: &mut Cf<'_>, pattern: &[u8], caseless: bool) -> Result<Regex, Failed> {
     let re = build(pattern, caseless).map_err(|text| cf.emerg(text))?;
-    if cf.ctx().has(Ctx::HTTP_MAIN.or(Ctx::HTTP_SRV).or(Ctx::HTTP_LOC).or(Ctx::HTTP_UPS))
-        || cf.ctx().has(Ctx::HTTP_SIF.or(Ctx::HTTP_LIF).or(Ctx::HTTP_LMT))
+    if cf.ctx().has(
+        Ctx::HTTP_MAIN
+            .or(Ctx::HTTP_SRV)
+            .or(Ctx::HTTP_LOC)
+            .or(Ctx::HTTP_UPS),
+    ) || cf
+        .ctx()
+        .has(Ctx::HTTP_SIF.or(Ctx::HTTP_LIF).or(Ctx::HTTP_LMT))
     {
         for name in &re.names {
             crate::http::variables::add_variable(cf, name.as_bytes(), true)?;

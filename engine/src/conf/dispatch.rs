@@ -95,7 +95,9 @@ impl<'a> Cf<'a> {
 
     /// The current level.
     pub(crate) fn frame(&mut self) -> &mut Frame {
-        self.frames.last_mut().expect("the main frame is never popped")
+        self.frames
+            .last_mut()
+            .expect("the main frame is never popped")
     }
 
     /// The main level (nginx's core module confs).
@@ -116,14 +118,23 @@ impl<'a> Cf<'a> {
     /// Walks `block` as a new level of context `ctx`; returns that level for the caller to
     /// finish (nginx: the `ngx_conf_parse` call of a block directive's handler).
     pub(crate) fn block(&mut self, block: &'a Block, ctx: Ctx) -> Result<Frame, Failed> {
-        self.frames.push(Frame::new(ctx));
+        self.block_in(block, Frame::new(ctx))
+    }
+
+    /// [`Cf::block`] with a level the caller prepared (state its directives need to see).
+    pub(crate) fn block_in(&mut self, block: &'a Block, frame: Frame) -> Result<Frame, Failed> {
+        self.frames.push(frame);
         let r = self.directives(&block.directives, block.complete);
         let frame = self.frames.pop().expect("pushed above");
         r.map(|()| frame)
     }
 
     /// Walks a level's directives, then the syntax error if the parse stopped there.
-    pub(crate) fn directives(&mut self, list: &'a [Directive], complete: bool) -> Result<(), Failed> {
+    pub(crate) fn directives(
+        &mut self,
+        list: &'a [Directive],
+        complete: bool,
+    ) -> Result<(), Failed> {
         for d in list {
             self.handle(d)?;
         }
@@ -173,7 +184,10 @@ impl<'a> Cf<'a> {
                 };
                 self.log(Level::Emerg, text);
             }
-            None => self.log(Level::Emerg, "incomplete block without a parse error".into()),
+            None => self.log(
+                Level::Emerg,
+                "incomplete block without a parse error".into(),
+            ),
         }
         Failed
     }
@@ -197,9 +211,7 @@ impl<'a> Cf<'a> {
             let is_block = row.args.has(super::Args::BLOCK);
             let has_body = !matches!(d.body, Body::None);
             if !is_block && has_body {
-                return Err(self.emerg(format!(
-                    "directive \"{name}\" is not terminated by \";\""
-                )));
+                return Err(self.emerg(format!("directive \"{name}\" is not terminated by \";\"")));
             }
             if is_block && !has_body {
                 return Err(self.emerg(format!("directive \"{name}\" has no opening \"{{\"")));

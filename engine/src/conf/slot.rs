@@ -11,8 +11,7 @@ pub(crate) fn set(cf: &mut Cf<'_>, row: &Command, slot: Slot, d: &Directive) -> 
     let v = |i: usize| d.args.get(i).map(Vec::as_slice).unwrap_or_default();
     let arg = v(0);
     // Slots that keep one value per level refuse a second one.
-    let single = !matches!(
-slot, Slot::StrArray | Slot::KeyVal | Slot::Bitmask(_));
+    let single = !matches!(slot, Slot::StrArray | Slot::KeyVal | Slot::Bitmask(_));
     if single && cf.seen(row.name) {
         return Err(Some("is duplicate".into()));
     }
@@ -74,7 +73,9 @@ slot, Slot::StrArray | Slot::KeyVal | Slot::Bitmask(_));
         Slot::Bitmask(words) => {
             let mut set = 0u64;
             for a in &d.args {
-                let Some(i) = words.iter().position(|w| w.as_bytes().eq_ignore_ascii_case(a))
+                let Some(i) = words
+                    .iter()
+                    .position(|w| w.as_bytes().eq_ignore_ascii_case(a))
                 else {
                     cf.conf_log(
                         Level::Emerg,

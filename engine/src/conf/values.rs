@@ -27,10 +27,7 @@ pub(crate) fn parse_offset(s: &[u8]) -> Option<u64> {
 
 fn parse_scaled(s: &[u8], units: &[(u8, u64)]) -> Option<u64> {
     let (&last, _) = s.split_last()?;
-    let (digits, scale) = match units
-        .iter()
-        .find(|(u, _)| last.to_ascii_lowercase() == *u)
-    {
+    let (digits, scale) = match units.iter().find(|(u, _)| last.to_ascii_lowercase() == *u) {
         Some(&(_, scale)) => (&s[..s.len() - 1], scale),
         None => (s, 1),
     };

@@ -387,6 +387,8 @@ pub(crate) struct Server {
     pub(crate) srv: SrvLevel,
     /// The server level's location conf (its `locations` are the server's locations).
     pub(crate) loc: LocNode,
+    /// ngx_http_ssl_module's server conf, merged at the end of `http`.
+    pub(crate) ssl: crate::http::ssl::SslConf,
 }
 
 #[derive(Debug, Clone)]
@@ -650,6 +652,7 @@ fn server_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
     };
     let mut frame = cf.block(block, Ctx::HTTP_SRV)?;
     crate::http::log::merge_server(cf, &mut frame);
+    let ssl = frame.take::<crate::http::ssl::SslConf>();
     let srv = frame.take::<SrvLevel>();
     let loc = frame.take::<LocLevel>();
     let listen = srv.listen;
@@ -658,6 +661,7 @@ fn server_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
             s.names = srv.names.clone();
             s.captures = srv.captures;
             s.srv = srv;
+            s.ssl = ssl;
             s.loc = loc.into_node(LocNode::default());
         }
     }
@@ -783,7 +787,14 @@ fn location_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
     }
 
     cf.main().get::<LocStack>().0.push(node.clone());
-    let r = cf.block(block, Ctx::HTTP_LOC);
+    // proxy_pass and its siblings refuse a URI part in regex and named locations.
+    let mut level = Frame::new(Ctx::HTTP_LOC);
+    *level.get::<crate::http::upstream::LocationKind>() = crate::http::upstream::LocationKind {
+        name: node.name.clone(),
+        named: node.named,
+        regex: node.regex,
+    };
+    let r = cf.block_in(block, level);
     cf.main().get::<LocStack>().0.pop();
     let mut frame = r?;
     let node = frame.take::<LocLevel>().into_node(node);

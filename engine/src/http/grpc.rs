@@ -4,6 +4,7 @@ use parser::Directive;
 
 use super::upstream::{self};
 use crate::conf::{cmd, Args, Cf, Command, Ctx, Module, Set, SetResult, Slot};
+use crate::http::variables;
 
 pub(crate) static MODULE: Module = Module {
     name: "ngx_http_grpc_module",
@@ -98,7 +99,7 @@ static COMMANDS: &[Command] = &[
         "grpc_set_header",
         Ctx::HTTP_MSL,
         Args::TAKE2,
-        Set::Slot(Slot::KeyVal),
+        Set::Handler(crate::http::variables::keyval_complex),
     ),
     cmd(
         "grpc_pass_header",

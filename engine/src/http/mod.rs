@@ -17,12 +17,14 @@ pub(crate) mod geo;
 pub(crate) mod grpc;
 pub(crate) mod gunzip;
 pub(crate) mod gzip;
+pub(crate) mod gzip_static;
 pub(crate) mod headers;
 pub(crate) mod headers_more;
 pub(crate) mod index;
 pub(crate) mod limit_conn;
 pub(crate) mod limit_req;
 pub(crate) mod log;
+pub(crate) mod lua;
 pub(crate) mod map;
 pub(crate) mod memcached;
 pub(crate) mod mirror;
@@ -40,7 +42,6 @@ pub(crate) mod slice;
 pub(crate) mod split_clients;
 pub(crate) mod ssi;
 pub(crate) mod ssl;
-pub(crate) mod gzip_static;
 pub(crate) mod stub_status;
 pub(crate) mod sub;
 pub(crate) mod try_files;
@@ -55,7 +56,6 @@ pub(crate) mod userid;
 pub(crate) mod uwsgi;
 pub(crate) mod v2;
 pub(crate) mod variables;
-pub(crate) mod lua;
 
 use parser::{Body, Directive};
 
@@ -78,16 +78,19 @@ type Hook = fn(&mut Cf<'_>, &mut Frame) -> Result<(), Failed>;
 /// Modules' `init_main_conf` and server merges, in module order, then the location trees.
 const INIT_MAIN_CONF: &[Hook] = &[
     core::merge_servers,
+    upstream::check_cache_refs,
     |cf, http| {
         log::merge_http(cf, http);
         Ok(())
     },
+    upstream::init_main_conf,
     referer::merge_check,
+    ssl_merge_servers,
     core::init_locations,
 ];
 
 /// Modules' `postconfiguration`, in module order.
-const POSTCONFIGURATION: &[Hook] = &[];
+const POSTCONFIGURATION: &[Hook] = &[ssl_init];
 
 /// Server and listen optimisation (nginx: ngx_http_optimize_servers).
 const OPTIMIZE_SERVERS: &[Hook] = &[core::optimize_servers];
@@ -114,4 +117,34 @@ fn http_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
         hook(cf, &mut http)?;
     }
     Ok(())
+}
+
+/// nginx: ngx_http_merge_servers for ngx_http_ssl_module: every server's ssl conf with the
+/// http level's.
+fn ssl_merge_servers(cf: &mut Cf<'_>, http: &mut Frame) -> Result<(), Failed> {
+    let parent = http.take::<ssl::SslConf>();
+    for server in &mut http.get::<core::CoreMain>().servers {
+        ssl::merge_srv_conf(cf, &parent, &mut server.ssl)?;
+    }
+    Ok(())
+}
+
+/// nginx: ngx_http_ssl_init: every `listen ... ssl` address needs a certificate.
+fn ssl_init(cf: &mut Cf<'_>, http: &mut Frame) -> Result<(), Failed> {
+    let main = http.get::<core::CoreMain>();
+    let servers = &main.servers;
+    let addrs: Vec<ssl::SslAddr<'_>> = main
+        .ports
+        .iter()
+        .flat_map(|p| &p.addrs)
+        .filter(|a| a.opt.ssl)
+        .map(|a| ssl::SslAddr {
+            servers: std::iter::once(a.default_server)
+                .chain(a.servers.iter().copied())
+                .filter_map(|i| servers.get(i))
+                .map(|s| (&s.ssl, s.file.as_str(), s.line))
+                .collect(),
+        })
+        .collect();
+    ssl::postconfiguration(cf, &addrs)
 }

@@ -112,7 +112,7 @@ static COMMANDS: &[Command] = &[
         "proxy_set_header",
         Ctx::HTTP_MSL,
         Args::TAKE2,
-        Set::Slot(Slot::KeyVal),
+        Set::Handler(crate::http::variables::keyval_complex),
     ),
     cmd(
         "proxy_headers_hash_max_size",

@@ -651,7 +651,7 @@ fn stapling_check(cf: &mut Cf<'_>, conf: &SslConf, name: &[u8]) {
 /// One `listen ... ssl` address for [`postconfiguration`]: its default server first, then
 /// every server on it; each with its merged [`SslConf`] and where the server block is.
 pub(crate) struct SslAddr<'s> {
-    pub(crate) servers: Vec<(&'s SslConf, usize, usize)>,
+    pub(crate) servers: Vec<(&'s SslConf, &'s str, usize)>,
 }
 
 /// nginx: ngx_http_ssl_init's `listen ... ssl` check, after the http block is merged.
@@ -663,8 +663,8 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
         if default.certificates.is_some() {
             continue;
         }
-        let missing = |cf: &mut Cf<'_>, file, line| {
-            let at = upstream::file_line(cf, file, line);
+        let missing = |cf: &mut Cf<'_>, file: &str, line| {
+            let at = format!("{file}:{line}");
             cf.log(
                 Level::Emerg,
                 format!("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {at}"),

@@ -522,59 +522,19 @@ pub(crate) struct UpstreamPeerInit {
     pub(crate) set: bool,
 }
 
-/// One shared memory zone (nginx: ngx_shm_zone_t in `cycle->shared_memory`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ShmZone {
-    pub(crate) name: Vec<u8>,
-    pub(crate) size: u64,
-    /// The owner module (nginx: `shm_zone->tag`).
-    pub(crate) tag: &'static str,
-}
-
-/// Every shared memory zone of the cycle, in declaration order (nginx: `cycle->shared_memory`),
-/// kept in the main level.
-#[derive(Default, Debug)]
-pub(crate) struct SharedMemory {
-    pub(crate) zones: Vec<ShmZone>,
-}
-
-/// nginx: ngx_shared_memory_add: `Ok(true)` when the zone was new, `Ok(false)` when it was
-/// already declared with the same tag and a compatible size.
+/// nginx: ngx_http_lua_shared_memory_add over the cycle's zones: `Ok(true)` when this dict
+/// claims the zone, `Ok(false)` when a dict of that name already did (`zone->data` set).
 pub(crate) fn shared_memory_add(
     cf: &mut Cf<'_>,
     name: &[u8],
     size: u64,
     tag: &'static str,
 ) -> Result<bool, Failed> {
-    let zones = &mut cf.main().get::<SharedMemory>().zones;
-    let Some(z) = zones.iter_mut().find(|z| z.name == name) else {
-        zones.push(ShmZone {
-            name: name.to_vec(),
-            size,
-            tag,
-        });
-        return Ok(true);
-    };
-    if z.tag != tag {
-        let text = format!(
-            "the shared memory zone \"{}\" is already declared for a different use",
-            lossy(&z.name)
-        );
-        return Err(cf.emerg(text));
-    }
-    if z.size == 0 {
-        z.size = size;
-    }
-    if size != 0 && size != z.size {
-        let text = format!(
-            "the size {} of shared memory zone \"{}\" conflicts with already declared size {}",
-            size,
-            lossy(&z.name),
-            z.size
-        );
-        return Err(cf.emerg(text));
-    }
-    Ok(false)
+    let i = crate::http::upstream::shared_memory_add(cf, name, size, tag)?;
+    let zones = &mut cf.main().get::<crate::http::upstream::SharedMemory>().zones;
+    Ok(zones
+        .get_mut(i)
+        .is_some_and(|z| !std::mem::replace(&mut z.data, true)))
 }
 
 // ---------------------------------------------------------------------------------------------
