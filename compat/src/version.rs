@@ -123,7 +123,7 @@ pub const CONFIGURE_ARGS: &[(&str, &[&str])] = &[
         &["crate::http::lua::directives::MODULE"],
     ),
     (
-        "--add-module=../ngx_stream_lua-0.0.12",
+        "--add-module=../ngx_stream_lua-0.0.13",
         &["crate::stream::lua::MODULE"],
     ),
 ];

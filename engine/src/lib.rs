@@ -16,6 +16,18 @@ mod stream;
 
 pub use log::{Level, LogMsg};
 
+/// Loading stopped; why is in the messages logged (nginx: `ngx_init_cycle` returned NULL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
+/// Every module built in, in nginx's order, with its number of directive rows.
+pub fn modules() -> Vec<(&'static str, usize)> {
+    modules::MODULES
+        .iter()
+        .map(|m| (m.name, m.commands.len()))
+        .collect()
+}
+
 use std::path::PathBuf;
 
 /// What the command line says about where the configuration is.
@@ -41,8 +53,8 @@ pub struct Parsed {
 /// nginx: the parsing part of ngx_init_cycle (`ngx_conf_param` + `ngx_conf_parse`).
 ///
 /// Every message logged is appended to `log`, in nginx's order.
-pub fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed, ()> {
-    cycle::parse(opts, log)
+pub fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed, Failed> {
+    cycle::parse(opts, log).map_err(|()| Failed)
 }
 
 impl Parsed {
@@ -53,11 +65,11 @@ impl Parsed {
 }
 
 /// nginx: the core modules' init_conf, all that `-s` runs before signalling.
-pub fn init_conf(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
-    cycle::init_conf(parsed, log)
+pub fn init_conf(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), Failed> {
+    cycle::init_conf(parsed, log).map_err(|()| Failed)
 }
 
 /// nginx: the rest of ngx_init_cycle under `-t`: module init, pid file, files, sockets.
-pub fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), ()> {
-    cycle::init(parsed, log)
+pub fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), Failed> {
+    cycle::init(parsed, log).map_err(|()| Failed)
 }

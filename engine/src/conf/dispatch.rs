@@ -49,10 +49,6 @@ impl Frame {
             .map(|b| *b)
             .unwrap_or_default()
     }
-
-    pub(crate) fn ctx(&self) -> Ctx {
-        self.ctx
-    }
 }
 
 /// The parse state (nginx: `ngx_conf_t`): the tree, the stack of levels, where we are, and the
@@ -108,11 +104,6 @@ impl<'a> Cf<'a> {
     /// The innermost level whose context is one of `ctx` (e.g. the enclosing `http` block).
     pub(crate) fn enclosing(&mut self, ctx: Ctx) -> Option<&mut Frame> {
         self.frames.iter_mut().rev().find(|f| f.ctx.has(ctx))
-    }
-
-    /// Every level from the main one to the current one.
-    pub(crate) fn frames(&mut self) -> &mut [Frame] {
-        &mut self.frames
     }
 
     /// Walks `block` as a new level of context `ctx`; returns that level for the caller to

@@ -37,8 +37,6 @@ impl Ctx {
     pub(crate) const STREAM_MAIN: Ctx = Ctx(1 << 9);
     pub(crate) const STREAM_SRV: Ctx = Ctx(1 << 10);
     pub(crate) const STREAM_UPS: Ctx = Ctx(1 << 11);
-    pub(crate) const MAIL_MAIN: Ctx = Ctx(1 << 12);
-    pub(crate) const MAIL_SRV: Ctx = Ctx(1 << 13);
     /// Every context (`NGX_ANY_CONF`).
     pub(crate) const ANY: Ctx = Ctx(u32::MAX);
 
@@ -64,11 +62,7 @@ impl Args {
     pub(crate) const TAKE2: Args = Args(1 << 2);
     pub(crate) const TAKE3: Args = Args(1 << 3);
     pub(crate) const TAKE4: Args = Args(1 << 4);
-    pub(crate) const TAKE5: Args = Args(1 << 5);
-    pub(crate) const TAKE6: Args = Args(1 << 6);
-    pub(crate) const TAKE7: Args = Args(1 << 7);
     pub(crate) const TAKE12: Args = Args(Self::TAKE1.0 | Self::TAKE2.0);
-    pub(crate) const TAKE13: Args = Args(Self::TAKE1.0 | Self::TAKE3.0);
     pub(crate) const TAKE23: Args = Args(Self::TAKE2.0 | Self::TAKE3.0);
     pub(crate) const TAKE123: Args = Args(Self::TAKE12.0 | Self::TAKE3.0);
     pub(crate) const TAKE1234: Args = Args(Self::TAKE123.0 | Self::TAKE4.0);

@@ -358,6 +358,81 @@ pub(crate) static MODULE: Module = Module {
     ],
 };
 
+/// Variables ngx_http_core_module defines (nginx: ngx_http_core_variables).
+pub(crate) const VARIABLES: &[&str] = &[
+    "http_host",
+    "http_user_agent",
+    "http_referer",
+    "http_via",
+    "http_x_forwarded_for",
+    "http_cookie",
+    "content_length",
+    "content_type",
+    "host",
+    "binary_remote_addr",
+    "remote_addr",
+    "remote_port",
+    "proxy_protocol_addr",
+    "proxy_protocol_port",
+    "proxy_protocol_server_addr",
+    "proxy_protocol_server_port",
+    "server_addr",
+    "server_port",
+    "server_protocol",
+    "scheme",
+    "https",
+    "request_uri",
+    "uri",
+    "document_uri",
+    "request",
+    "document_root",
+    "realpath_root",
+    "query_string",
+    "args",
+    "is_args",
+    "request_filename",
+    "server_name",
+    "request_method",
+    "remote_user",
+    "bytes_sent",
+    "body_bytes_sent",
+    "pipe",
+    "request_completion",
+    "request_body",
+    "request_body_file",
+    "request_length",
+    "request_time",
+    "request_id",
+    "status",
+    "sent_http_content_type",
+    "sent_http_content_length",
+    "sent_http_location",
+    "sent_http_last_modified",
+    "sent_http_connection",
+    "sent_http_keep_alive",
+    "sent_http_transfer_encoding",
+    "sent_http_cache_control",
+    "sent_http_link",
+    "limit_rate",
+    "connection",
+    "connection_requests",
+    "connection_time",
+    "nginx_version",
+    "hostname",
+    "pid",
+    "msec",
+    "time_iso8601",
+    "time_local",
+    "tcpinfo_rtt",
+    "tcpinfo_rttvar",
+    "tcpinfo_snd_cwnd",
+    "tcpinfo_rcv_space",
+];
+
+/// Prefix variables of ngx_http_core_module: `$http_*`, `$sent_http_*`, `$cookie_*`...
+pub(crate) const VARIABLE_PREFIXES: &[&str] =
+    &["http_", "sent_http_", "sent_trailer_", "cookie_", "arg_"];
+
 // ---------------------------------------------------------------------------------------------
 // Configuration state
 // ---------------------------------------------------------------------------------------------
@@ -790,7 +865,6 @@ fn location_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
     // proxy_pass and its siblings refuse a URI part in regex and named locations.
     let mut level = Frame::new(Ctx::HTTP_LOC);
     *level.get::<crate::http::upstream::LocationKind>() = crate::http::upstream::LocationKind {
-        name: node.name.clone(),
         named: node.named,
         regex: node.regex,
     };

@@ -4,7 +4,6 @@ use parser::Directive;
 
 use super::upstream::{self};
 use crate::conf::{cmd, Args, Cf, Command, Ctx, Module, Set, SetResult, Slot};
-use crate::http::variables;
 
 pub(crate) static MODULE: Module = Module {
     name: "ngx_http_grpc_module",

@@ -749,7 +749,6 @@ fn init_upstreams(cf: &mut Cf<'_>, upstreams: &[Upstream]) -> Result<(), Failed>
 /// What the enclosing `location` is; the http core module keeps one in each location level.
 #[derive(Default, Clone, Debug)]
 pub(crate) struct LocationKind {
-    pub(crate) name: Vec<u8>,
     /// `location @name`.
     pub(crate) named: bool,
     /// `location ~ re` / `location ~* re`.
@@ -1229,6 +1228,8 @@ pub(crate) struct Paths {
 #[derive(Debug, Clone)]
 pub(crate) struct PathEntry {
     pub(crate) name: std::path::PathBuf,
+    /// Read by the cache manager once proxy_cache runs (issue 5).
+    #[allow(dead_code)]
     pub(crate) levels: [usize; 3],
     pub(crate) file: usize,
     pub(crate) line: usize,

@@ -10,177 +10,34 @@ use crate::conf::dispatch::Failed;
 use crate::conf::{Cf, Ctx};
 use crate::log::Level;
 
-/// Built-in variables of the modules oxresty builds (nginx: each module's `preconfiguration`).
-const BUILTIN: &[&str] = &[
-    // ngx_http_core_module
-    "http_host",
-    "http_user_agent",
-    "http_referer",
-    "http_via",
-    "http_x_forwarded_for",
-    "http_cookie",
-    "content_length",
-    "content_type",
-    "host",
-    "binary_remote_addr",
-    "remote_addr",
-    "remote_port",
-    "proxy_protocol_addr",
-    "proxy_protocol_port",
-    "proxy_protocol_server_addr",
-    "proxy_protocol_server_port",
-    "server_addr",
-    "server_port",
-    "server_protocol",
-    "scheme",
-    "https",
-    "request_uri",
-    "uri",
-    "document_uri",
-    "request",
-    "document_root",
-    "realpath_root",
-    "query_string",
-    "args",
-    "is_args",
-    "request_filename",
-    "server_name",
-    "request_method",
-    "remote_user",
-    "bytes_sent",
-    "body_bytes_sent",
-    "pipe",
-    "request_completion",
-    "request_body",
-    "request_body_file",
-    "request_length",
-    "request_time",
-    "request_id",
-    "status",
-    "sent_http_content_type",
-    "sent_http_content_length",
-    "sent_http_location",
-    "sent_http_last_modified",
-    "sent_http_connection",
-    "sent_http_keep_alive",
-    "sent_http_transfer_encoding",
-    "sent_http_cache_control",
-    "sent_http_link",
-    "limit_rate",
-    "connection",
-    "connection_requests",
-    "connection_time",
-    "nginx_version",
-    "hostname",
-    "pid",
-    "msec",
-    "time_iso8601",
-    "time_local",
-    "tcpinfo_rtt",
-    "tcpinfo_rttvar",
-    "tcpinfo_snd_cwnd",
-    "tcpinfo_rcv_space",
-    // ngx_http_upstream_module
-    "upstream_addr",
-    "upstream_status",
-    "upstream_connect_time",
-    "upstream_header_time",
-    "upstream_response_time",
-    "upstream_response_length",
-    "upstream_bytes_received",
-    "upstream_bytes_sent",
-    "upstream_cache_status",
-    "upstream_cache_last_modified",
-    "upstream_cache_etag",
-    // ngx_http_browser_module
-    "msie",
-    "modern_browser",
-    "ancient_browser",
-    // ngx_http_fastcgi_module
-    "fastcgi_script_name",
-    "fastcgi_path_info",
-    // ngx_http_grpc_module
-    "grpc_internal_trailers",
-    // ngx_http_limit_conn_module, ngx_http_limit_req_module
-    "limit_conn_status",
-    "limit_req_status",
-    // ngx_http_proxy_module
-    "proxy_host",
-    "proxy_port",
-    "proxy_add_x_forwarded_for",
-    "proxy_add_via",
-    "proxy_internal_body_length",
-    "proxy_internal_chunked",
-    // ngx_http_realip_module
-    "realip_remote_addr",
-    "realip_remote_port",
-    // ngx_http_ssi_filter_module
-    "date_local",
-    "date_gmt",
-    // ngx_http_ssl_module
-    "ssl_protocol",
-    "ssl_cipher",
-    "ssl_ciphers",
-    "ssl_curve",
-    "ssl_curves",
-    "ssl_session_id",
-    "ssl_session_reused",
-    "ssl_early_data",
-    "ssl_server_name",
-    "ssl_alpn_protocol",
-    "ssl_client_cert",
-    "ssl_client_raw_cert",
-    "ssl_client_escaped_cert",
-    "ssl_client_s_dn",
-    "ssl_client_i_dn",
-    "ssl_client_s_dn_legacy",
-    "ssl_client_i_dn_legacy",
-    "ssl_client_serial",
-    "ssl_client_fingerprint",
-    "ssl_client_verify",
-    "ssl_client_v_start",
-    "ssl_client_v_end",
-    "ssl_client_v_remain",
-    // ngx_http_stub_status_module
-    "connections_active",
-    "connections_reading",
-    "connections_writing",
-    "connections_waiting",
-    // ngx_http_v2_module
-    "http2",
-    // ngx_http_gzip_filter_module, ngx_http_secure_link_module, ngx_http_userid_filter_module
-    "gzip_ratio",
-    "secure_link",
-    "secure_link_expires",
-    "uid_got",
-    "uid_set",
-    "uid_reset",
-    // ngx_http_referer_module (added by valid_referers), ngx_http_slice_filter_module
-    "invalid_referer",
-    "slice_range",
-    // ngx_http_echo_module
-    "echo_timer_elapsed",
-    "echo_request_body",
-    "echo_client_request_headers",
-    "echo_cacheable_request_uri",
-    "echo_request_uri",
-    "echo_client_request_method",
-    "echo_request_method",
-    "echo_response_status",
-    "echo_it",
-    "echo_incr",
+/// Built-in variables of the modules oxresty builds, each module's own list (nginx: each
+/// module's `preconfiguration` adds them).
+const BUILTIN: &[&[&str]] = &[
+    super::core::VARIABLES,
+    super::upstream::VARIABLES,
+    super::browser::VARIABLES,
+    super::fastcgi::VARIABLES,
+    super::grpc::VARIABLES,
+    super::limit_conn::VARIABLES,
+    super::limit_req::VARIABLES,
+    super::proxy::VARIABLES,
+    super::realip::VARIABLES,
+    super::ssi::VARIABLES,
+    super::ssl::VARIABLES,
+    super::stub_status::VARIABLES,
+    super::v2::VARIABLES,
+    super::gzip::VARIABLES,
+    super::secure_link::VARIABLES,
+    super::userid::VARIABLES,
+    super::referer::VARIABLES,
+    super::slice::VARIABLES,
+    super::echo::VARIABLES,
 ];
 
 /// Prefix variables (`$http_x_foo`...): any name starting with one of these exists.
-const PREFIXES: &[&str] = &[
-    "http_",
-    "sent_http_",
-    "sent_trailer_",
-    "cookie_",
-    "arg_",
-    "upstream_http_",
-    "upstream_trailer_",
-    "upstream_cookie_",
+const PREFIXES: &[&[&str]] = &[
+    super::core::VARIABLE_PREFIXES,
+    super::upstream::VARIABLE_PREFIXES,
 ];
 
 /// The variables of one `http` block while it is parsed (nginx: `cmcf->variables_keys` and
@@ -257,7 +114,10 @@ pub(crate) fn add_variable(cf: &mut Cf<'_>, name: &[u8], changeable: bool) -> Re
 }
 
 fn is_builtin(key: &[u8]) -> bool {
-    BUILTIN.iter().any(|b| b.as_bytes() == key)
+    BUILTIN
+        .iter()
+        .flat_map(|m| m.iter())
+        .any(|b| b.as_bytes() == key)
 }
 
 /// nginx: ngx_http_get_variable_index.
@@ -365,7 +225,10 @@ pub(crate) fn init_vars(cf: &mut Cf<'_>, vars: &HttpVariables) -> Result<(), Fai
     for name in &vars.used {
         let known = vars.defined.contains_key(name)
             || is_builtin(name)
-            || PREFIXES.iter().any(|p| name.starts_with(p.as_bytes()));
+            || PREFIXES
+                .iter()
+                .flat_map(|m| m.iter())
+                .any(|p| name.starts_with(p.as_bytes()));
         if !known {
             cf.log(
                 Level::Emerg,

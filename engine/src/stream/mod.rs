@@ -63,7 +63,17 @@ fn block(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     Ok(())
 }
 
-/// Built-in stream variables (nginx: ngx_stream_core_variables and each stream module's).
+/// Built-in stream variables, each module's own list (nginx: each module's preconfiguration).
+const BUILTIN: &[&[&str]] = &[
+    VARIABLES,
+    upstream::VARIABLES,
+    ssl::VARIABLES,
+    ssl_preread::VARIABLES,
+    realip::VARIABLES,
+    limit_conn::VARIABLES,
+];
+
+/// Variables ngx_stream_core_module defines (nginx: ngx_stream_core_variables).
 pub(crate) const VARIABLES: &[&str] = &[
     "binary_remote_addr",
     "remote_addr",
@@ -86,43 +96,6 @@ pub(crate) const VARIABLES: &[&str] = &[
     "time_iso8601",
     "time_local",
     "protocol",
-    // ngx_stream_upstream_module
-    "upstream_addr",
-    "upstream_bytes_sent",
-    "upstream_connect_time",
-    "upstream_first_byte_time",
-    "upstream_session_time",
-    "upstream_bytes_received",
-    // ngx_stream_ssl_module
-    "ssl_protocol",
-    "ssl_cipher",
-    "ssl_ciphers",
-    "ssl_curve",
-    "ssl_curves",
-    "ssl_session_id",
-    "ssl_session_reused",
-    "ssl_server_name",
-    "ssl_alpn_protocol",
-    "ssl_client_cert",
-    "ssl_client_raw_cert",
-    "ssl_client_escaped_cert",
-    "ssl_client_s_dn",
-    "ssl_client_i_dn",
-    "ssl_client_serial",
-    "ssl_client_fingerprint",
-    "ssl_client_verify",
-    "ssl_client_v_start",
-    "ssl_client_v_end",
-    "ssl_client_v_remain",
-    // ngx_stream_ssl_preread_module
-    "ssl_preread_protocol",
-    "ssl_preread_server_name",
-    "ssl_preread_alpn_protocols",
-    // ngx_stream_realip_module
-    "realip_remote_addr",
-    "realip_remote_port",
-    // ngx_stream_limit_conn_module
-    "limit_conn_status",
 ];
 
 /// The variables of one `stream` block (nginx: `cmcf->variables_keys`, `cmcf->variables`).
@@ -138,7 +111,10 @@ fn vars<'c>(cf: &'c mut Cf<'_>) -> Option<&'c mut StreamVariables> {
 }
 
 fn is_builtin(key: &[u8]) -> bool {
-    VARIABLES.iter().any(|b| b.as_bytes() == key)
+    BUILTIN
+        .iter()
+        .flat_map(|m| m.iter())
+        .any(|b| b.as_bytes() == key)
 }
 
 /// nginx: ngx_stream_add_variable.

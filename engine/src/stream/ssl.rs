@@ -163,3 +163,27 @@ fn ssl_alpn(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     }
     Ok(())
 }
+
+/// Variables ngx_stream_ssl_module defines.
+pub(crate) const VARIABLES: &[&str] = &[
+    "ssl_protocol",
+    "ssl_cipher",
+    "ssl_ciphers",
+    "ssl_curve",
+    "ssl_curves",
+    "ssl_session_id",
+    "ssl_session_reused",
+    "ssl_server_name",
+    "ssl_alpn_protocol",
+    "ssl_client_cert",
+    "ssl_client_raw_cert",
+    "ssl_client_escaped_cert",
+    "ssl_client_s_dn",
+    "ssl_client_i_dn",
+    "ssl_client_serial",
+    "ssl_client_fingerprint",
+    "ssl_client_verify",
+    "ssl_client_v_start",
+    "ssl_client_v_end",
+    "ssl_client_v_remain",
+];
