@@ -66,6 +66,8 @@ pub struct Block {
     pub directives: Vec<Directive>,
     /// false when the parse stopped inside this block ([`Conf::error`] belongs at its end).
     pub complete: bool,
+    /// Line of the closing `}` (nginx reports block-end checks there); 0 when incomplete.
+    pub end_line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

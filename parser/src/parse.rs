@@ -52,7 +52,7 @@ impl Tree {
         }
     }
 
-    fn close(&mut self, complete: bool) {
+    fn close(&mut self, complete: bool, end_line: usize) {
         if let Some(Open {
             mut directive,
             children,
@@ -61,6 +61,7 @@ impl Tree {
             directive.body = Body::Block(Block {
                 directives: children,
                 complete,
+                end_line,
             });
             self.push(directive);
         }
@@ -69,7 +70,7 @@ impl Tree {
     /// Every open block, innermost first, marked incomplete.
     fn into_root(mut self) -> Vec<Directive> {
         while !self.open.is_empty() {
-            self.close(false);
+            self.close(false, 0);
         }
         self.root
     }
@@ -241,7 +242,7 @@ impl<'o> Parser<'o> {
                 if self.tree.open.len() <= depth {
                     return Err(at(b"unexpected \"}\"", reader.line));
                 }
-                self.tree.close(true);
+                self.tree.close(true, reader.line);
                 return Ok(Step::Continue);
             }
             (_, Some((name, rest))) => (name.clone(), rest.to_vec()),

@@ -282,6 +282,14 @@ impl From<Failed> for Option<String> {
     }
 }
 
+/// The line of a block directive's closing `}` (nginx reports block-end checks there).
+pub(crate) fn block_end_line(d: &Directive) -> usize {
+    match &d.body {
+        Body::Block(b) if b.complete => b.end_line,
+        _ => d.line,
+    }
+}
+
 /// Every row of every module, by name, in module order (nginx walks `cycle->modules` in order).
 fn table() -> &'static HashMap<&'static [u8], Vec<&'static Command>> {
     static TABLE: OnceLock<HashMap<&'static [u8], Vec<&'static Command>>> = OnceLock::new();

@@ -88,7 +88,7 @@ fn split_clients_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
         }
     })?;
     // nginx reports the total at the end of the block.
-    let end = crate::http::map::block_end_line(cf, d);
+    let end = crate::conf::dispatch::block_end_line(d);
     cf.set_at(d.file, end);
     let mut sum: u32 = 0;
     for p in parts {

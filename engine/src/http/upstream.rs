@@ -581,16 +581,10 @@ pub(crate) fn upstream_block(cf: &mut Cf<'_>, d: &Directive, ctx: Ctx) -> SetRes
     r?;
     let empty = current_servers(cf, idx) == 0;
     if empty {
-        cf.set_at(d.file, block_end_line(d));
+        cf.set_at(d.file, crate::conf::dispatch::block_end_line(d));
         return Err(cf.emerg("no servers are inside upstream").into());
     }
     Ok(())
-}
-
-/// The line of a block's closing `}` (where nginx reports block-end checks).
-pub(crate) fn block_end_line(d: &Directive) -> usize {
-    // The parser does not record the closing brace yet: the directive's own line until then.
-    d.line
 }
 
 fn current_servers(cf: &mut Cf<'_>, idx: usize) -> usize {
