@@ -5,6 +5,7 @@
 //! are nginx's (measured against the reference binary), except where [`version`] says otherwise.
 
 pub mod errlog;
+mod master;
 pub mod options;
 pub mod signal;
 pub mod version;
@@ -99,18 +100,7 @@ pub fn run(args: &[Vec<u8>]) -> i32 {
     if o.test_config {
         return test_successful(&o, conf_file, &parsed);
     }
-    serve(&log, &parsed)
-}
-
-/// Serving: nginx would now daemonize, write the pid file and run the master/worker cycle.
-///
-/// THE ONE PLACE TO REPLACE when the HTTP engine exists (issue 3).
-fn serve(log: &ErrorLog, _parsed: &engine::Parsed) -> i32 {
-    log.error(
-        Level::Emerg,
-        b"oxresty cannot serve yet: the HTTP engine is not built (see issue 3)",
-    );
-    1
+    master::serve(&log, parsed, &load)
 }
 
 /// `-t`/`-T` succeeded: say so (unless `-q`), and under `-T` dump every configuration file.

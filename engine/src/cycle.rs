@@ -109,7 +109,11 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
     state.default_error_log = opts.error_log.clone();
     log.extend(messages);
     match (result, main) {
-        (Ok(()), Some(conf)) => Ok(Parsed { conf, state }),
+        (Ok(()), Some(conf)) => Ok(Parsed {
+            conf,
+            params,
+            state,
+        }),
         _ => Err(()),
     }
 }

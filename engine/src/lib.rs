@@ -11,10 +11,14 @@ mod event;
 mod http;
 mod log;
 mod modules;
+mod process;
 mod regex;
 mod stream;
+mod worker;
 
-pub use log::{Level, LogMsg};
+pub use log::{log_time, pid_tid, Level, LogMsg};
+pub use process::{reopen_logs, start, MainConf};
+pub use worker::{Listeners, Stop, Workers};
 
 /// Loading stopped; why is in the messages logged (nginx: `ngx_init_cycle` returned NULL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub struct LoadOptions {
 /// A configuration that parsed: the tree (kept for `-T`) and what the modules made of it.
 pub struct Parsed {
     pub conf: parser::Conf,
+    /// The `-g` directives' tree.
+    params: Option<parser::Conf>,
     state: cycle::CycleConf,
 }
 
@@ -62,6 +68,17 @@ impl Parsed {
     pub fn pid_path(&self) -> PathBuf {
         cycle::pid_path(&self.state)
     }
+
+    /// The main context's values the process model needs.
+    pub fn main_conf(&self) -> MainConf {
+        process::main_conf(self)
+    }
+}
+
+/// Writes a message to the running configuration's error logs (nginx: ngx_log_error on the
+/// cycle's log).
+pub fn error_log(level: Level, text: &str) {
+    http::errlog::write(level, text);
 }
 
 /// nginx: the core modules' init_conf, all that `-s` runs before signalling.

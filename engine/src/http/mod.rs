@@ -1,6 +1,7 @@
 //! ngx_http_module: the `http` block, and the http modules, one file each.
 
 pub(crate) mod access;
+pub(crate) mod access_log;
 pub(crate) mod addition;
 pub(crate) mod auth_basic;
 pub(crate) mod auth_request;
@@ -11,6 +12,7 @@ pub(crate) mod core;
 pub(crate) mod dav;
 pub(crate) mod echo;
 pub(crate) mod empty_gif;
+pub(crate) mod errlog;
 pub(crate) mod fastcgi;
 pub(crate) mod flv;
 pub(crate) mod geo;
@@ -24,6 +26,7 @@ pub(crate) mod index;
 pub(crate) mod limit_conn;
 pub(crate) mod limit_req;
 pub(crate) mod log;
+pub(crate) mod lower;
 pub(crate) mod lua;
 pub(crate) mod map;
 pub(crate) mod memcached;
@@ -34,6 +37,8 @@ pub(crate) mod proxy;
 pub(crate) mod random_index;
 pub(crate) mod realip;
 pub(crate) mod referer;
+pub(crate) mod request;
+pub(crate) mod response;
 pub(crate) mod rewrite;
 pub(crate) mod scgi;
 pub(crate) mod secure_link;
@@ -42,6 +47,7 @@ pub(crate) mod slice;
 pub(crate) mod split_clients;
 pub(crate) mod ssi;
 pub(crate) mod ssl;
+pub(crate) mod static_file;
 pub(crate) mod stub_status;
 pub(crate) mod sub;
 pub(crate) mod try_files;
@@ -56,6 +62,7 @@ pub(crate) mod userid;
 pub(crate) mod uwsgi;
 pub(crate) mod v2;
 pub(crate) mod variables;
+pub(crate) mod vars_runtime;
 
 use parser::{Body, Directive};
 
@@ -105,6 +112,8 @@ fn http_block<'a>(cf: &mut Cf<'a>, d: &'a Directive) -> SetResult {
     };
     crate::core::mark_modules_used(cf);
     let mut http = cf.block(block, Ctx::HTTP_MAIN)?;
+    // nginx reports what the end of the block finds at its closing brace.
+    cf.set_at(d.file, crate::conf::dispatch::block_end_line(d));
     for hook in INIT_MAIN_CONF {
         hook(cf, &mut http)?;
     }

@@ -150,6 +150,11 @@ pub(crate) fn compile_complex_value(cf: &mut Cf<'_>, value: &[u8]) -> Result<Com
     Ok(ComplexValue { parts })
 }
 
+/// A value's pieces without a configuration (the lowering pass and the runtime).
+pub(crate) fn parse_complex_value(s: &[u8]) -> Result<ComplexValue, String> {
+    split(s).map(|parts| ComplexValue { parts })
+}
+
 /// Splits a value into literals, variables and captures, with nginx's errors.
 fn split(s: &[u8]) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();

@@ -1,0 +1,127 @@
+//! What the process model needs from a configuration: the main context's values, and
+//! starting workers for it (nginx: ngx_master_process_cycle's start of worker processes).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parser::Directive;
+
+use crate::conf::values::{atoi, parse_time};
+use crate::cycle::full_name;
+use crate::log::Level;
+use crate::worker::{Listeners, Workers};
+use crate::Parsed;
+
+/// The main context (nginx: ngx_core_conf_t and the main `error_log`).
+#[derive(Debug, Clone)]
+pub struct MainConf {
+    /// `daemon` (on by default).
+    pub daemon: bool,
+    /// `worker_processes`: worker threads (`auto`: one per core).
+    pub worker_processes: usize,
+    /// `worker_shutdown_timeout`.
+    pub shutdown_timeout: Option<Duration>,
+    /// Main-level `error_log` files and levels (empty: the `-e` log at `error`).
+    pub error_logs: Vec<(PathBuf, Level)>,
+    /// The pid file.
+    pub pid: PathBuf,
+}
+
+fn main_directives(p: &Parsed) -> impl Iterator<Item = &Directive> {
+    p.params
+        .iter()
+        .flat_map(|c| c.directives.iter())
+        .chain(p.conf.directives.iter())
+}
+
+pub(crate) fn main_conf(p: &Parsed) -> MainConf {
+    let prefix = &p.state.prefix;
+    let mut m = MainConf {
+        daemon: true,
+        worker_processes: 1,
+        shutdown_timeout: None,
+        error_logs: Vec::new(),
+        pid: p.pid_path(),
+    };
+    let arg = |d: &Directive, i: usize| d.args.get(i).cloned().unwrap_or_default();
+    for d in main_directives(p) {
+        match d.name.as_slice() {
+            b"daemon" => m.daemon = arg(d, 0).eq_ignore_ascii_case(b"on"),
+            b"worker_processes" => {
+                let v = arg(d, 0);
+                m.worker_processes = if v == b"auto" {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                } else {
+                    atoi(&v).and_then(|n| usize::try_from(n).ok()).unwrap_or(1)
+                };
+            }
+            b"worker_shutdown_timeout" => {
+                m.shutdown_timeout = parse_time(&arg(d, 0), false)
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(Duration::from_millis);
+            }
+            b"error_log" => {
+                let path = arg(d, 0);
+                let level = d
+                    .args
+                    .get(1)
+                    .and_then(|l| Level::from_name(l))
+                    .unwrap_or(Level::Error);
+                if path != b"stderr"
+                    && !path.starts_with(b"syslog:")
+                    && !path.starts_with(b"memory:")
+                {
+                    m.error_logs.push((full_name(prefix, &path), level));
+                }
+            }
+            _ => {}
+        }
+    }
+    if m.error_logs.is_empty() {
+        if let Some(path) = &p.state.default_error_log {
+            m.error_logs.push((path.clone(), Level::Error));
+        }
+    }
+    m
+}
+
+/// Lowers the configuration, opens what it listens on (keeping `listeners` that are still
+/// wanted) and starts its workers. Returns nginx's error text when a socket can't be bound.
+pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
+    let main = main_conf(p);
+    crate::http::errlog::install(
+        main.error_logs
+            .iter()
+            .map(|(path, level)| crate::http::errlog::ErrorLog::open(path.clone(), *level))
+            .collect(),
+    );
+    let http = p
+        .conf
+        .directives
+        .iter()
+        .find(|d| d.name == b"http")
+        .map(|d| crate::http::lower::lower(d, &p.state.prefix))
+        .unwrap_or_else(|| crate::http::lower::empty(&p.state.prefix));
+    let http = Arc::new(http);
+    listeners.sync(&http)?;
+    crate::http::access_log::open_all(&http);
+    Workers::start(
+        http,
+        listeners,
+        main.worker_processes,
+        main.shutdown_timeout,
+    )
+    .map_err(|e| {
+        format!(
+            "could not start worker threads ({})",
+            crate::log::errno_text(&e)
+        )
+    })
+}
+
+/// nginx: USR1: reopen every log file.
+pub fn reopen_logs() {
+    crate::http::errlog::reopen();
+    crate::http::access_log::reopen();
+}
