@@ -88,3 +88,50 @@ pub(crate) static MODULES: &[&Module] = &[
     &crate::stream::ssl_preread::MODULE,
     &crate::stream::lua::MODULE,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MODULES;
+    use crate::conf::Set;
+
+    /// Two rows with one name must not share a context: lookup would be ambiguous.
+    #[test]
+    fn one_row_per_name_and_context() {
+        let rows: Vec<_> = MODULES
+            .iter()
+            .flat_map(|m| m.commands.iter().map(move |c| (m.name, c)))
+            .collect();
+        for (i, (ma, a)) in rows.iter().enumerate() {
+            for (mb, b) in &rows[i + 1..] {
+                assert!(
+                    a.name != b.name || !a.ctx.has(b.ctx),
+                    "\"{}\" of {ma} and of {mb} share a context",
+                    a.name
+                );
+            }
+        }
+    }
+
+    /// Prints the table's coverage (`cargo test -p engine coverage -- --nocapture`).
+    #[test]
+    fn coverage() {
+        let mut total = 0;
+        for m in MODULES {
+            let noop: Vec<_> = m
+                .commands
+                .iter()
+                .filter(|c| matches!(c.set, Set::NoOp))
+                .map(|c| c.name)
+                .collect();
+            total += m.commands.len();
+            println!(
+                "{:<40} {:>3} rows  no-op: {}",
+                m.name,
+                m.commands.len(),
+                noop.join(" ")
+            );
+        }
+        println!("{total} rows in {} modules", MODULES.len());
+        assert!(total > 700, "the directive table lost rows: {total}");
+    }
+}
