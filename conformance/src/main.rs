@@ -1,0 +1,84 @@
+//! `conformance [--binary PATH | --reference] [-j N] [-v] FILES...`: runs Test::Nginx-format
+//! case files against a server binary and prints one line per block, the failed checks, and a
+//! final `N passed, M failed, K skipped` line. Exits 1 when a block failed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use conformance::{parse_file, run_files, Outcome, RunOptions, REFERENCE};
+
+fn usage() -> ExitCode {
+    eprintln!("usage: conformance [--binary PATH | --reference] [-j JOBS] [-v] FILES...");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let mut binary: Option<PathBuf> = None;
+    let mut jobs = 4usize;
+    let mut verbose = false;
+    let mut files = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--binary" => match args.next() {
+                Some(b) => binary = Some(PathBuf::from(b)),
+                None => return usage(),
+            },
+            "--reference" => binary = Some(PathBuf::from(REFERENCE)),
+            "-j" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => jobs = n,
+                None => return usage(),
+            },
+            "-v" => verbose = true,
+            "-h" | "--help" => return usage(),
+            _ => files.push(PathBuf::from(a)),
+        }
+    }
+    if files.is_empty() {
+        return usage();
+    }
+    let binary = binary.unwrap_or_else(|| PathBuf::from(REFERENCE));
+    let mut parsed = Vec::new();
+    for f in &files {
+        match parse_file(f) {
+            Ok(cf) => parsed.push(cf),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let opts = RunOptions::new(binary);
+    let results = run_files(&parsed, &opts, jobs);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for r in &results {
+        match &r.outcome {
+            Outcome::Passed => {
+                passed += 1;
+                println!("ok      {} - {}", r.key(), r.name);
+                if verbose {
+                    for c in &r.checks {
+                        println!("          ok {}", c.name);
+                    }
+                }
+            }
+            Outcome::Skipped(why) => {
+                skipped += 1;
+                println!("skipped {} - {} ({why})", r.key(), r.name);
+            }
+            Outcome::Failed => {
+                failed += 1;
+                println!("FAILED  {} - {}", r.key(), r.name);
+                for c in r.failures() {
+                    println!("          {}: {}", c.name, c.detail);
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
