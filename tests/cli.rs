@@ -701,27 +701,54 @@ fn signals() {
     }
 }
 
+/// Serving writes the pid file; `-s quit` through it stops the server, which removes it.
 #[test]
-fn serving_is_not_built_yet() {
-    let o = run_in(
-        OXRESTY,
-        "serve",
-        &[("conf/ok.conf", OK)],
-        &[
+fn serve_and_quit_through_the_pid_file() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let conf = format!(
+        "events {{}}\npid logs/nginx.pid;\nhttp {{ server {{ listen 127.0.0.1:{port}; return 200 ok; }} }}\n"
+    );
+    let dir = prefix("serve", &[("conf/nginx.conf", conf.as_str())]);
+    let p = format!("{}/", dir.display());
+    let mut child = std::process::Command::new(OXRESTY)
+        .args([
             "-p",
-            "{P}",
+            &p,
             "-c",
-            "conf/ok.conf",
+            "conf/nginx.conf",
             "-e",
             "logs/error.log",
             "-g",
             "daemon off;",
-        ],
+        ])
+        .spawn()
+        .unwrap();
+    let pid_file = dir.join("logs/nginx.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pid_file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    assert_eq!(pid.trim(), child.id().to_string());
+    let quit = run_at(
+        OXRESTY,
+        &dir,
+        &["-p", &p, "-c", "conf/nginx.conf", "-s", "quit"],
     );
-    let msg = "oxresty cannot serve yet: the HTTP engine is not built (see issue 3)\n";
-    assert_eq!(o.status, 1);
-    assert_eq!(o.stderr, format!("nginx: [emerg] {msg}"));
-    assert_eq!(o.error_log, format!("TIME [emerg] PID#TID: {msg}"));
+    assert_eq!(quit.status, 0, "{}", quit.stderr);
+    let mut status = None;
+    while status.is_none() && std::time::Instant::now() < deadline {
+        status = child.try_wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert!(!pid_file.exists(), "the pid file outlived the server");
 }
 
 /// OpenResty's compiled-in defaults, not Debian's: conf/nginx.conf and logs/error.log under the

@@ -96,6 +96,7 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
             .map(|(path, level)| crate::http::errlog::ErrorLog::open(path.clone(), *level))
             .collect(),
     );
+    crate::http::lua::set_conf_files(&p.conf.files);
     let http = p
         .conf
         .directives

@@ -2,11 +2,14 @@
 //! listening socket (nginx: ngx_worker_process_cycle), and the listening sockets they share,
 //! kept open across reloads so no connection is refused while workers change.
 
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -15,9 +18,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 
 use crate::cycle::ListenAddr;
-use crate::http::lower::Http;
+use crate::http::head::{self, Chunked, Framing, Head, Limits, Linger, Parsed};
+use crate::http::lower::{Http, LocConf};
 use crate::http::request::{Conn, Request};
-use crate::http::response;
+use crate::http::response::{self, Reply};
 
 /// Open listening sockets by address (nginx: `cycle->listening`), inherited across reloads.
 #[derive(Default)]
@@ -105,6 +109,8 @@ pub enum Stop {
 pub struct Workers {
     threads: Vec<std::thread::JoinHandle<()>>,
     stop: watch::Sender<Stop>,
+    /// The workers' thread ids (what nginx logs as worker process pids).
+    ids: Vec<i64>,
 }
 
 /// Connection numbers, process-wide (nginx: `ngx_connection_counter`).
@@ -120,6 +126,8 @@ impl Workers {
     ) -> std::io::Result<Workers> {
         let (stop, rx) = watch::channel(Stop::Running);
         let mut threads = Vec::new();
+        let (id_tx, id_rx) = std::sync::mpsc::channel();
+        crate::http::lua::WORKER_COUNT.store(n.max(1), Ordering::Relaxed);
         for i in 0..n.max(1) {
             let mut tcp = Vec::new();
             for (idx, a) in http.addrs.iter().enumerate() {
@@ -138,12 +146,24 @@ impl Workers {
             }
             let http = http.clone();
             let rx = rx.clone();
+            let id_tx = id_tx.clone();
             let t = std::thread::Builder::new()
                 .name(format!("oxresty-worker-{i}"))
-                .spawn(move || worker(http, tcp, rx, shutdown_timeout))?;
+                .spawn(move || {
+                    // SAFETY: gettid takes no arguments and cannot fail.
+                    let _ = id_tx.send(unsafe { libc::syscall(libc::SYS_gettid) });
+                    worker(http, tcp, rx, shutdown_timeout)
+                })?;
             threads.push(t);
         }
-        Ok(Workers { threads, stop })
+        drop(id_tx);
+        let ids = threads.iter().filter_map(|_| id_rx.recv().ok()).collect();
+        Ok(Workers { threads, stop, ids })
+    }
+
+    /// The workers' thread ids, in start order.
+    pub fn ids(&self) -> &[i64] {
+        &self.ids
     }
 
     /// Tells the workers to stop (they finish on their own).
@@ -180,7 +200,9 @@ fn worker(
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let graceful = Rc::new(hyper_util::server::graceful::GracefulShutdown::new());
+        // lua-nginx-module: the worker's VM, init_by_lua* and init_worker_by_lua*.
+        crate::http::lua::init_worker(&http);
+        let graceful = Rc::new(Conns::default());
         let mut accepts = Vec::new();
         for (idx, s) in socks {
             let http = http.clone();
@@ -198,7 +220,8 @@ fn worker(
                                     let Ok((stream, remote)) = a else { continue };
                                     let _ = stream.set_nodelay(true);
                                     let local = stream.local_addr().ok();
-                                    serve(&http, &graceful, stream, idx, Some(remote), local);
+                                    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                                    serve(&http, &graceful, stream, Some(fd), idx, Some(remote), local);
                                 }
                                 _ = rx.changed() => {
                                     if *rx.borrow() != Stop::Running { return; }
@@ -214,7 +237,7 @@ fn worker(
                             tokio::select! {
                                 a = l.accept() => {
                                     let Ok((stream, _)) = a else { continue };
-                                    serve(&http, &graceful, stream, idx, None, None);
+                                    serve(&http, &graceful, stream, None, idx, None, None);
                                 }
                                 _ = rx.changed() => {
                                     if *rx.borrow() != Stop::Running { return; }
@@ -231,30 +254,556 @@ fn worker(
                 break;
             }
         }
-        for a in accepts {
+        for a in &accepts {
             a.abort();
         }
+        // The accept loops hold the shutdown watcher until they are gone.
+        for a in accepts {
+            let _ = a.await;
+        }
+        let notice = |t: &str| crate::http::errlog::write(crate::log::Level::Notice, t);
         if *rx.borrow() == Stop::Fast {
+            notice("exiting");
+            notice("exit");
             return;
         }
-        let Ok(graceful) = Rc::try_unwrap(graceful) else {
-            return;
+        // nginx: ngx_worker_process_cycle's ngx_quit branch.
+        notice("gracefully shutting down");
+        let drain = graceful.drain();
+        let fast = async {
+            let mut rx = rx.clone();
+            while *rx.borrow() != Stop::Fast {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
         };
-        let drain = graceful.shutdown();
+        notice("exiting");
         match shutdown_timeout {
             Some(t) => {
-                let _ = tokio::time::timeout(t, drain).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(t, drain) => {}
+                    _ = fast => {}
+                }
             }
-            None => drain.await,
+            None => {
+                tokio::select! {
+                    _ = drain => {}
+                    _ = fast => {}
+                }
+            }
         }
+        notice("exit");
     });
 }
 
-/// One connection: HTTP/1.x through hyper, each request through the phases.
+/// What a connection's reader and its requests share: the heads read ahead of hyper, and
+/// the values of the last request's location that rule the connection between requests.
+struct Shared {
+    heads: VecDeque<Head>,
+    /// Requests handed to hyper whose response is not finished.
+    busy: usize,
+    /// Requests answered on this connection.
+    served: u64,
+    timeouts: Timeouts,
+    /// The last answer closes while its request body may be unread: linger.
+    linger: bool,
+    /// The next response head is not sent (HTTP/0.9).
+    strip_head: bool,
+    /// The reader, woken when the last response finishes (the keep-alive timer starts).
+    reader: Option<std::task::Waker>,
+    /// The worker is shutting down gracefully: no keep-alive, idle connections close.
+    exiting: bool,
+}
+
+/// A worker's connections, for its graceful shutdown (nginx: ngx_close_idle_connections,
+/// then waiting for the busy ones).
+#[derive(Default)]
+struct Conns {
+    list: RefCell<Vec<std::rc::Weak<RefCell<Shared>>>>,
+    live: Cell<usize>,
+}
+
+impl Conns {
+    fn add(&self, shared: &Rc<RefCell<Shared>>) {
+        let mut list = self.list.borrow_mut();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Rc::downgrade(shared));
+        self.live.set(self.live.get() + 1);
+    }
+
+    /// Marks every connection exiting (idle keep-alive ones close at once, busy ones after
+    /// their response; a connection still waiting for its first request gets it answered),
+    /// then waits until none is left.
+    async fn drain(&self) {
+        for w in self.list.borrow().iter() {
+            if let Some(sh) = w.upgrade() {
+                let mut sh = sh.borrow_mut();
+                sh.exiting = true;
+                if let Some(r) = sh.reader.take() {
+                    r.wake();
+                }
+            }
+        }
+        while self.live.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A location's connection timeouts (nginx: ngx_http_core_loc_conf_t's, and the server's
+/// `client_header_timeout`).
+#[derive(Clone, Copy)]
+struct Timeouts {
+    keepalive: Duration,
+    header: Duration,
+    body: Duration,
+    send: Duration,
+    linger: Linger,
+    linger_time: Duration,
+    linger_timeout: Duration,
+    reset: bool,
+}
+
+impl Timeouts {
+    fn of(c: &LocConf) -> Timeouts {
+        let s = Duration::from_secs;
+        Timeouts {
+            keepalive: c.keepalive_timeout.unwrap_or(s(75)),
+            header: c.client_header_timeout.unwrap_or(s(60)),
+            body: c.client_body_timeout.unwrap_or(s(60)),
+            send: c.send_timeout.unwrap_or(s(60)),
+            linger: c.lingering_close.unwrap_or(Linger::On),
+            linger_time: c.lingering_time.unwrap_or(s(30)),
+            linger_timeout: c.lingering_timeout.unwrap_or(s(5)),
+            reset: c.reset_timedout_connection.unwrap_or(false),
+        }
+    }
+}
+
+/// Where the reader is in the byte stream.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ReadState {
+    /// Between requests or inside a head.
+    Head,
+    /// In a `Content-Length` body: bytes left.
+    Body(u64),
+    /// In a chunked body.
+    Chunked(Chunked, u64),
+    /// The head was refused, or the body could not be followed: nothing more for hyper.
+    Closed,
+}
+
+/// Which timer runs for the read side.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ReadTimer {
+    None,
+    Header,
+    Keepalive,
+    Body,
+}
+
+/// The connection as hyper sees it: every request head is read here first as nginx reads
+/// it ([`crate::http::head`]), refused heads become a carrier that makes hyper call the
+/// service once and close, accepted ones a re-serialized head; bodies pass through. It
+/// also owns nginx's connection timers (`client_header_timeout`, `keepalive_timeout`,
+/// `client_body_timeout`, `send_timeout`) and the lingering close.
+struct Wire<S> {
+    io: S,
+    fd: Option<std::os::fd::RawFd>,
+    shared: Rc<RefCell<Shared>>,
+    limits: Limits,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    state: ReadState,
+    /// The client closed its side.
+    eof: bool,
+    read_timer: ReadTimer,
+    read_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    send_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes of `\r\n\r\n` matched while a response head is being dropped.
+    strip_match: Option<usize>,
+    linger: Option<Lingering>,
+}
+
+/// nginx: ngx_http_set_lingering_close's state.
+struct Lingering {
+    active: bool,
+    until: Pin<Box<tokio::time::Sleep>>,
+    idle: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> Wire<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    /// Moves what can go to hyper from `inbuf` to `out`; parses heads.
+    fn advance(&mut self) {
+        loop {
+            match self.state {
+                ReadState::Closed => return,
+                ReadState::Head => {
+                    if self.inbuf.is_empty() {
+                        return;
+                    }
+                    let Parsed::Done(h, used) = head::parse(&self.inbuf, &self.limits) else {
+                        return;
+                    };
+                    self.inbuf.drain(..used.min(self.inbuf.len()));
+                    self.out.extend_from_slice(&head::carrier(&h));
+                    self.state = if h.error.is_some() || h.version == 9 {
+                        ReadState::Closed
+                    } else {
+                        match h.framing() {
+                            Framing::None | Framing::Length(0) => ReadState::Head,
+                            Framing::Length(n) => ReadState::Body(n),
+                            Framing::Chunked => ReadState::Chunked(Chunked::new(), 0),
+                        }
+                    };
+                    self.read_timer = ReadTimer::None;
+                    self.read_sleep = None;
+                    let mut sh = self.shared.borrow_mut();
+                    sh.heads.push_back(*h);
+                    sh.busy += 1;
+                }
+                ReadState::Body(left) => {
+                    if self.inbuf.is_empty() {
+                        return;
+                    }
+                    let n = self
+                        .inbuf
+                        .len()
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    self.out.extend(self.inbuf.drain(..n));
+                    let left = left - n as u64;
+                    self.state = if left == 0 {
+                        ReadState::Head
+                    } else {
+                        ReadState::Body(left)
+                    };
+                }
+                ReadState::Chunked(mut c, mut size) => {
+                    if self.inbuf.is_empty() {
+                        return;
+                    }
+                    let n = c.feed(&self.inbuf, &mut size);
+                    self.out.extend(self.inbuf.drain(..n));
+                    self.state = match c {
+                        Chunked::Done => ReadState::Head,
+                        Chunked::Bad => {
+                            // hyper refuses the body; what follows is not a request.
+                            self.out.append(&mut self.inbuf);
+                            ReadState::Closed
+                        }
+                        c => ReadState::Chunked(c, size),
+                    };
+                }
+            }
+        }
+    }
+
+    /// The read timer nginx would run now.
+    fn wanted_timer(&self) -> ReadTimer {
+        let sh = self.shared.borrow();
+        match self.state {
+            ReadState::Head if !self.inbuf.is_empty() || sh.served == 0 && sh.busy == 0 => {
+                ReadTimer::Header
+            }
+            ReadState::Head if sh.busy == 0 => ReadTimer::Keepalive,
+            ReadState::Body(_) | ReadState::Chunked(..) if sh.busy > 0 => ReadTimer::Body,
+            _ => ReadTimer::None,
+        }
+    }
+
+    /// nginx: `reset_timedout_connection`: an RST instead of a FIN.
+    fn timed_out(&self) -> std::io::Error {
+        if self.shared.borrow().timeouts.reset {
+            if let Some(fd) = self.fd {
+                let l = libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                };
+                // SAFETY: fd is this connection's open socket; the option value is a
+                // properly sized linger struct.
+                unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_LINGER,
+                        std::ptr::addr_of!(l).cast(),
+                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                    );
+                }
+            }
+        }
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "client timed out")
+    }
+}
+
+impl<S> tokio::io::AsyncRead for Wire<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.out_pos < this.out.len() {
+                let n = buf.remaining().min(this.out.len() - this.out_pos);
+                buf.put_slice(&this.out[this.out_pos..this.out_pos + n]);
+                this.out_pos += n;
+                if this.out_pos == this.out.len() {
+                    this.out.clear();
+                    this.out_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            {
+                let sh = this.shared.borrow();
+                if sh.exiting
+                    && this.state == ReadState::Head
+                    && this.inbuf.is_empty()
+                    && sh.busy == 0
+                    && sh.served > 0
+                {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            if this.state == ReadState::Closed || this.eof {
+                // hyper closes at once on a read EOF (no half-close), so the end of input
+                // is held back while an answer is due (nginx answers what it has read).
+                let mut sh = this.shared.borrow_mut();
+                if sh.busy > 0 {
+                    sh.reader = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut tmp = [0u8; 8192];
+            let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let got = rb.filled();
+                    if got.is_empty() {
+                        this.eof = true;
+                        this.inbuf.clear();
+                        continue;
+                    }
+                    if this.state == ReadState::Head && this.inbuf.is_empty() {
+                        // nginx: a new request's head runs on client_header_timeout.
+                        this.read_timer = ReadTimer::None;
+                    }
+                    if matches!(this.state, ReadState::Body(_) | ReadState::Chunked(..)) {
+                        // nginx: client_body_timeout runs between two reads.
+                        this.read_timer = ReadTimer::None;
+                    }
+                    this.inbuf.extend_from_slice(got);
+                    this.advance();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    this.shared.borrow_mut().reader = Some(cx.waker().clone());
+                    let want = this.wanted_timer();
+                    if want != this.read_timer {
+                        let t = this.shared.borrow().timeouts;
+                        this.read_timer = want;
+                        this.read_sleep = match want {
+                            ReadTimer::None => None,
+                            ReadTimer::Header => Some(t.header),
+                            ReadTimer::Keepalive => Some(t.keepalive),
+                            ReadTimer::Body => Some(t.body),
+                        }
+                        .map(|d| Box::pin(tokio::time::sleep(d)));
+                    }
+                    if let Some(s) = this.read_sleep.as_mut() {
+                        if s.as_mut().poll(cx).is_ready() {
+                            if this.read_timer == ReadTimer::Keepalive {
+                                // nginx closes an idle keep-alive connection quietly.
+                                this.eof = true;
+                                return Poll::Ready(Ok(()));
+                            }
+                            return Poll::Ready(Err(this.timed_out()));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<S> tokio::io::AsyncWrite for Wire<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.strip_match.is_none() && std::mem::take(&mut this.shared.borrow_mut().strip_head) {
+            this.strip_match = Some(0);
+        }
+        if let Some(mut m) = this.strip_match {
+            // HTTP/0.9: the response head is not sent.
+            for (i, &c) in buf.iter().enumerate() {
+                m = match (m, c) {
+                    (0 | 2, b'\r') => m + 1,
+                    (1 | 3, b'\n') => m + 1,
+                    (_, b'\r') => 1,
+                    _ => 0,
+                };
+                if m == 4 {
+                    this.strip_match = None;
+                    return Poll::Ready(Ok(i + 1));
+                }
+            }
+            this.strip_match = Some(m);
+            return Poll::Ready(Ok(buf.len()));
+        }
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Pending => {
+                if this.send_sleep.is_none() {
+                    let t = this.shared.borrow().timeouts.send;
+                    this.send_sleep = Some(Box::pin(tokio::time::sleep(t)));
+                }
+                if let Some(s) = this.send_sleep.as_mut() {
+                    if s.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(this.timed_out()));
+                    }
+                }
+                Poll::Pending
+            }
+            ready => {
+                this.send_sleep = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    /// nginx: ngx_http_set_lingering_close: after the FIN, what the client still sends is
+    /// read and dropped (for `lingering_time`, `lingering_timeout` between reads) so that
+    /// an unread request body does not turn the close into a reset that loses the answer.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.linger.is_none() {
+            let (t, pending) = {
+                let sh = this.shared.borrow();
+                (sh.timeouts, sh.linger)
+            };
+            let mut active = match t.linger {
+                Linger::Off => false,
+                Linger::Always => true,
+                Linger::On => pending || !this.inbuf.is_empty(),
+            };
+            if t.linger == Linger::On && !active {
+                let mut tmp = [0u8; 4096];
+                let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+                if let Poll::Ready(Ok(())) = Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                    active = !rb.filled().is_empty();
+                }
+            }
+            this.linger = Some(Lingering {
+                active,
+                until: Box::pin(tokio::time::sleep(t.linger_time)),
+                idle: Box::pin(tokio::time::sleep(t.linger_timeout)),
+            });
+        }
+        let Some(l) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if l.active {
+            if let Poll::Ready(r) = Pin::new(&mut this.io).poll_shutdown(cx) {
+                if r.is_err() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            loop {
+                let mut tmp = [0u8; 8192];
+                let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+                match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                        let t = this.shared.borrow().timeouts.linger_timeout;
+                        l.idle.as_mut().reset(tokio::time::Instant::now() + t);
+                    }
+                    Poll::Ready(_) => break,
+                    Poll::Pending => {
+                        if l.until.as_mut().poll(cx).is_ready()
+                            || l.idle.as_mut().poll(cx).is_ready()
+                        {
+                            break;
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+            l.active = false;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+/// A response body that tells the connection when it is finished (dropped by hyper).
+struct Tracked {
+    inner: response::Body,
+    shared: Rc<RefCell<Shared>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        finished(&self.shared);
+    }
+}
+
+/// A request's response is done: the keep-alive timer may start.
+fn finished(shared: &Rc<RefCell<Shared>>) {
+    let mut sh = shared.borrow_mut();
+    sh.busy = sh.busy.saturating_sub(1);
+    sh.served += 1;
+    if sh.busy == 0 {
+        if let Some(w) = sh.reader.take() {
+            w.wake();
+        }
+    }
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One connection: heads read by [`Wire`], HTTP/1.x framing by hyper, each request through
+/// the phases.
 fn serve<S>(
     http: &Arc<Http>,
-    graceful: &hyper_util::server::graceful::GracefulShutdown,
+    graceful: &Rc<Conns>,
     stream: S,
+    fd: Option<std::os::fd::RawFd>,
     addr: usize,
     remote: Option<std::net::SocketAddr>,
     local: Option<std::net::SocketAddr>,
@@ -267,15 +816,46 @@ fn serve<S>(
         .get(addr)
         .and_then(|a| http.servers.get(a.default_server))
         .map(|s| s.conf.clone());
-    let timeout = server
-        .as_ref()
-        .and_then(|c| c.keepalive_timeout)
-        .unwrap_or(Duration::from_secs(75));
+    let (limits, timeouts) = match &server {
+        Some(c) => (Limits::of(c), Timeouts::of(c)),
+        None => (
+            Limits::of(&LocConf::default()),
+            Timeouts::of(&LocConf::default()),
+        ),
+    };
+    let shared = Rc::new(RefCell::new(Shared {
+        heads: VecDeque::new(),
+        busy: 0,
+        served: 0,
+        timeouts,
+        linger: false,
+        strip_head: false,
+        reader: None,
+        exiting: false,
+    }));
+    let wire = Wire {
+        io: stream,
+        fd,
+        shared: shared.clone(),
+        limits,
+        inbuf: Vec::new(),
+        out: Vec::new(),
+        out_pos: 0,
+        state: ReadState::Head,
+        eof: false,
+        read_timer: ReadTimer::None,
+        read_sleep: None,
+        send_sleep: None,
+        strip_match: None,
+        linger: None,
+    };
     let requests = Rc::new(Cell::new(0u64));
     let http2 = http.clone();
+    let shared2 = shared.clone();
     let svc = service_fn(move |req| {
         let http = http2.clone();
         let requests = requests.clone();
+        let shared = shared.clone();
         async move {
             requests.set(requests.get() + 1);
             let conn = Conn {
@@ -285,18 +865,33 @@ fn serve<S>(
                 requests: requests.get(),
                 addr,
             };
-            handle(http, conn, req).await
+            let head = shared.borrow_mut().heads.pop_front();
+            match handle(http, conn, req, head, &shared).await {
+                Ok(resp) => Ok(resp.map(|inner| Tracked {
+                    inner,
+                    shared: shared.clone(),
+                })),
+                Err(e) => {
+                    finished(&shared);
+                    Err(e)
+                }
+            }
         }
     });
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
         .keep_alive(true)
         .title_case_headers(true)
-        .header_read_timeout(timeout);
-    let conn = b.serve_connection(TokioIo::new(stream), svc);
-    let conn = graceful.watch(conn);
+        .max_buf_size(1 << 20);
+    let conn = b.serve_connection(TokioIo::new(wire), svc);
+    graceful.add(&shared2);
+    let conns = graceful.clone();
+    // stub_status: counted from accept until the connection ends.
+    let counted = crate::http::stub_status::ConnGuard::new();
     tokio::task::spawn_local(async move {
+        let _counted = counted;
         let _ = conn.await;
+        conns.live.set(conns.live.get().saturating_sub(1));
     });
 }
 
@@ -312,33 +907,102 @@ impl std::fmt::Display for CloseConnection {
 
 impl std::error::Error for CloseConnection {}
 
+/// Puts what nginx parsed into the request built from hyper's carrier head.
+fn apply_head(r: &mut Request, h: &Head) {
+    r.version = match h.version {
+        9 => hyper::Version::HTTP_09,
+        0..=1000 => hyper::Version::HTTP_10,
+        _ => hyper::Version::HTTP_11,
+    };
+    if let Ok(m) = hyper::Method::from_bytes(&h.method) {
+        r.method = m;
+    }
+    r.request_uri = h.target.clone();
+    let q = h.target.iter().position(|&c| c == b'?');
+    let hash = h.target.iter().position(|&c| c == b'#');
+    r.args = match (q, hash) {
+        (Some(q), Some(x)) if x < q => Vec::new(),
+        (Some(q), _) => h.target[q + 1..].to_vec(),
+        _ => Vec::new(),
+    };
+    let mut headers = hyper::HeaderMap::new();
+    for (n, v) in &h.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(n),
+            hyper::header::HeaderValue::from_bytes(v),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    r.headers = headers;
+}
+
 async fn handle(
     http: Arc<Http>,
     conn: Conn,
     req: hyper::Request<hyper::body::Incoming>,
+    head: Option<Head>,
+    shared: &Rc<RefCell<Shared>>,
 ) -> Result<hyper::Response<response::Body>, CloseConnection> {
+    let _counted = crate::http::stub_status::RequestGuard::new();
     let Some(mut r) = Request::new(http, conn, &req) else {
         return Err(CloseConnection);
     };
-    let reply = r.run().await;
+    // lua-nginx-module keeps the body for ngx.req.read_body.
+    let _req = crate::http::lua::stash_body(&r, req);
+    let head = head.unwrap_or_default();
+    apply_head(&mut r, &head);
+    let reply = match &head.error {
+        Some((status, msg)) => {
+            crate::http::errlog::write(
+                crate::log::Level::Info,
+                &crate::http::errlog::with_context(&r, msg),
+            );
+            let mut reply = Reply::status(*status);
+            reply.close = true;
+            reply
+        }
+        None => r.run().await,
+    };
+    // lua-nginx-module: header_filter_by_lua* sees the response head first.
+    let reply = crate::http::lua::header_filter(&mut r, reply).await;
+    shared.borrow_mut().timeouts = Timeouts::of(&r.loc);
     if reply.drop {
         return Err(CloseConnection);
     }
     r.status = reply.status;
     let max = r.loc.keepalive_requests.unwrap_or(1000);
-    let client_close = req
-        .headers()
-        .get(hyper::header::CONNECTION)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let http10_keepalive = req
-        .headers()
-        .get(hyper::header::CONNECTION)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"keep-alive"));
-    let keepalive = !client_close
-        && r.conn.requests < max
-        && r.loc.keepalive_timeout != Some(Duration::ZERO)
-        && (r.version == hyper::Version::HTTP_11 || http10_keepalive);
-    let resp = response::build(&r, reply, keepalive);
+    let keepalive = match head.connection() {
+        Some(k) => k,
+        None => head.version > 1000,
+    } && r.conn.requests < max
+        && !shared.borrow().exiting
+        && r.loc.keepalive_timeout != Some(Duration::ZERO);
+    let close_after = reply.close || !keepalive;
+    let mut resp = response::build(&r, reply, keepalive);
+    if close_after && head.framing() != Framing::None {
+        shared.borrow_mut().linger = true;
+    }
+    if head.version == 9 {
+        shared.borrow_mut().strip_head = true;
+    }
+    let ka_header = r.loc.keepalive_header.unwrap_or_default();
+    if keepalive && !close_after && !ka_header.is_zero() {
+        // nginx: `Keep-Alive: timeout=N` right after `Connection: keep-alive`.
+        let mut headers = hyper::HeaderMap::new();
+        for (n, v) in resp.headers().iter() {
+            headers.append(n.clone(), v.clone());
+            if n == hyper::header::CONNECTION {
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
+                    "timeout={}",
+                    ka_header.as_secs()
+                )) {
+                    headers.append(hyper::header::HeaderName::from_static("keep-alive"), v);
+                }
+            }
+        }
+        *resp.headers_mut() = headers;
+    }
     r.body_bytes_sent = resp
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -346,6 +1010,7 @@ async fn handle(
         .and_then(|v| v.parse().ok())
         .filter(|_| r.method != hyper::Method::HEAD)
         .unwrap_or(0);
+    crate::http::lua::log(&mut r).await;
     crate::http::access_log::log(&r);
     Ok(resp)
 }

@@ -212,6 +212,84 @@ fn charset_map(cf: &mut Cf<'_>, value: &[&[u8]], utf8: bool) -> Result<(), Faile
     Ok(())
 }
 
+// ---- runtime: lowering and the header filter's charset ----
+
+/// nginx's default `charset_types`.
+pub(crate) const DEFAULT_TYPES: &[&str] = &[
+    "text/html",
+    "text/xml",
+    "text/plain",
+    "text/vnd.wap.wml",
+    "application/javascript",
+    "application/rss+xml",
+];
+
+/// Folds the charset directives into a level.
+pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) {
+    let a = d.args.first().map(Vec::as_slice).unwrap_or_default();
+    match d.name.as_slice() {
+        b"charset" => {
+            c.charset = Some(if a == b"off" {
+                None
+            } else {
+                Some(variables::parse_complex_value(a).unwrap_or_default())
+            })
+        }
+        b"source_charset" => c.source_charset = Some(a.to_vec()),
+        b"override_charset" => c.override_charset = Some(a.eq_ignore_ascii_case(b"on")),
+        b"charset_types" => {
+            c.charset_types = Some(std::sync::Arc::new(crate::http::gzip::TypeList::from_args(
+                &d.args,
+            )))
+        }
+        _ => {}
+    }
+}
+
+/// nginx: ngx_http_charset_header_filter, without recoding: the charset to announce for a
+/// response of `content_type` (which may already carry one), or `None`.
+pub(crate) fn destination(
+    r: &crate::http::request::Request,
+    content_type: &[u8],
+) -> Option<Vec<u8>> {
+    if content_type.is_empty() {
+        return None;
+    }
+    let cv = r.loc.charset.clone().flatten()?;
+    let has = content_type
+        .to_ascii_lowercase()
+        .windows(8)
+        .any(|w| w == b"charset=");
+    if has {
+        if r.loc.override_charset != Some(true) {
+            return None;
+        }
+    } else {
+        let ok = match &r.loc.charset_types {
+            Some(t) => t.matches(content_type),
+            None => crate::http::gzip::TypeList::of(DEFAULT_TYPES).matches(content_type),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let dst = r.eval(&cv);
+    if let Some(src) = &r.loc.source_charset {
+        if !src.eq_ignore_ascii_case(&dst) {
+            crate::http::errlog::request_error(
+                r,
+                &format!(
+                    "no \"charset_map\" between the charsets \"{}\" and \"{}\"",
+                    lossy(src),
+                    lossy(&dst)
+                ),
+            );
+            return None;
+        }
+    }
+    Some(dst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{hextoi, utf8_decode};

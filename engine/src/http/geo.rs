@@ -526,6 +526,382 @@ fn geo_cidr_value(cf: &mut Cf<'_>, net: &[u8]) -> Result<Cidr, Failed> {
     }
 }
 
+// ---- Run time (issue 3): the geo variable, evaluated lazily per request. ----
+
+/// A `geo` block at run time (nginx: ngx_http_geo_ctx_t).
+#[derive(Debug)]
+pub(crate) struct GeoRt {
+    /// The address variable (`None`: the client address).
+    source: Option<Vec<u8>>,
+    proxies: Vec<Cidr>,
+    proxy_recursive: bool,
+    kind: GeoKind,
+}
+
+/// `ranges` mode: per high 16 bits of the address, sorted `(start, end, value)` of the low.
+type LowRanges = HashMap<u32, Vec<(u32, u32, Vec<u8>)>>;
+
+#[derive(Debug)]
+enum GeoKind {
+    /// Networks, most specific first (nginx's radix trees).
+    Cidr(Vec<(Cidr, Vec<u8>)>),
+    /// `ranges`: per high 16 bits, the low 16-bit ranges.
+    Ranges { low: LowRanges, default: Vec<u8> },
+}
+
+fn mask_bits(c: &Cidr) -> u32 {
+    match c {
+        Cidr::V4 { mask, .. } => mask.count_ones(),
+        Cidr::V6 { mask, .. } => mask.iter().map(|m| m.count_ones()).sum(),
+    }
+}
+
+/// nginx: ngx_http_geo_cidr_value without the warnings.
+fn rt_cidr(net: &[u8]) -> Option<Cidr> {
+    if net == b"255.255.255.255" {
+        return Some(Cidr::V4 {
+            addr: u32::MAX,
+            mask: u32::MAX,
+        });
+    }
+    ptocidr(net).ok().map(|(c, _)| c)
+}
+
+/// nginx: ngx_http_geo_add_range for a checked configuration.
+fn rt_add_range(low: &mut LowRanges, start: u32, end: u32, v: &[u8]) {
+    for (h, s, e) in range_pieces(start, end) {
+        let a = low.entry(h).or_default();
+        let mut i = a.len();
+        let mut placed = false;
+        while i > 0 {
+            i -= 1;
+            let (rs, re) = (a[i].0, a[i].1);
+            if e < rs {
+                continue;
+            }
+            if s > re {
+                a.insert(i + 1, (s, e, v.to_vec()));
+            } else if s == rs && e == re {
+                a[i].2 = v.to_vec();
+            } else if s > rs && e < re {
+                let old = a[i].clone();
+                a.insert(i + 1, (e + 1, old.1, old.2));
+                a.insert(i + 1, (s, e, v.to_vec()));
+                a[i].1 = s - 1;
+            } else if s == rs && e < re {
+                a.insert(i, (s, e, v.to_vec()));
+                a[i + 1].0 = e + 1;
+            } else if s > rs && e == re {
+                a.insert(i + 1, (s, e, v.to_vec()));
+                a[i].1 = s - 1;
+            }
+            placed = true;
+            break;
+        }
+        if !placed {
+            a.insert(0, (s, e, v.to_vec()));
+        }
+    }
+}
+
+/// The geo of a (checked) `geo [$address] $name { ... }`: its variable's name and runtime
+/// form (nginx: ngx_http_geo_block and ngx_http_geo).
+pub(crate) fn lower(d: &Directive) -> Option<(Vec<u8>, GeoRt)> {
+    let (source, name) = match (d.args.first(), d.args.get(1)) {
+        (Some(a), Some(n)) => (
+            Some(a.strip_prefix(b"$")?.to_ascii_lowercase()),
+            n.strip_prefix(b"$")?,
+        ),
+        (Some(n), None) => (None, n.strip_prefix(b"$")?),
+        _ => return None,
+    };
+    let Body::Block(block) = &d.body else {
+        return None;
+    };
+    let mut ranges = false;
+    let mut proxies = Vec::new();
+    let mut proxy_recursive = false;
+    let mut nets: HashMap<Cidr, Vec<u8>> = HashMap::new();
+    let mut low: LowRanges = HashMap::new();
+    let mut default: Option<Vec<u8>> = None;
+    for line in &block.directives {
+        let key = line.name.as_slice();
+        match (key, line.args.as_slice()) {
+            (b"ranges", []) => ranges = true,
+            (b"proxy_recursive", []) => proxy_recursive = true,
+            (b"proxy", [net]) => proxies.extend(rt_cidr(net)),
+            (b"include", [_]) => {}
+            (b"default", [v]) if ranges => default = Some(v.clone()),
+            (b"default", [v]) => {
+                nets.insert(Cidr::V4 { addr: 0, mask: 0 }, v.clone());
+                let zero = Cidr::V6 {
+                    addr: [0; 16],
+                    mask: [0; 16],
+                };
+                nets.insert(zero, v.clone());
+            }
+            (b"delete", [net]) if ranges => {
+                let r = net.iter().position(|&c| c == b'-').and_then(|dash| {
+                    Some((inet_addr(&net[..dash])?, inet_addr(&net[dash + 1..])?))
+                });
+                if let Some((s, e)) = r {
+                    for (h, ps, pe) in range_pieces(s, e) {
+                        if let Some(a) = low.get_mut(&h) {
+                            a.retain(|r| !(r.0 == ps && r.1 == pe));
+                        }
+                    }
+                }
+            }
+            (b"delete", [net]) => {
+                if let Some(c) = rt_cidr(net) {
+                    nets.remove(&c);
+                }
+            }
+            (net, [v]) if ranges => {
+                let r = net.iter().position(|&c| c == b'-').and_then(|dash| {
+                    Some((inet_addr(&net[..dash])?, inet_addr(&net[dash + 1..])?))
+                });
+                if let Some((s, e)) = r.filter(|(s, e)| s <= e) {
+                    rt_add_range(&mut low, s, e, v);
+                }
+            }
+            (net, [v]) => {
+                if let Some(c) = rt_cidr(net) {
+                    nets.insert(c, v.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let kind = if ranges {
+        GeoKind::Ranges {
+            low,
+            default: default.unwrap_or_default(),
+        }
+    } else {
+        let mut list: Vec<(Cidr, Vec<u8>)> = nets.into_iter().collect();
+        list.sort_by_key(|(c, _)| std::cmp::Reverse(mask_bits(c)));
+        GeoKind::Cidr(list)
+    };
+    Some((
+        name.to_vec(),
+        GeoRt {
+            source,
+            proxies,
+            proxy_recursive,
+            kind,
+        },
+    ))
+}
+
+/// nginx: ngx_parse_addr (an IPv4 or IPv6 address, no port).
+fn parse_addr(text: &[u8]) -> Option<std::net::IpAddr> {
+    if let Some(a) = inet_addr(text) {
+        return Some(std::net::IpAddr::V4(a.into()));
+    }
+    inet6_addr(text).map(|a| std::net::IpAddr::V6(a.into()))
+}
+
+/// nginx: ngx_parse_addr_port (`addr`, `addr:port`, `[v6]:port`).
+fn parse_addr_port(text: &[u8]) -> Option<std::net::IpAddr> {
+    if let Some(rest) = text.strip_prefix(b"[") {
+        let end = rest.iter().position(|&c| c == b']')?;
+        return inet6_addr(&rest[..end]).map(|a| std::net::IpAddr::V6(a.into()));
+    }
+    if let Some(a) = parse_addr(text) {
+        return Some(a);
+    }
+    let colon = text.iter().rposition(|&c| c == b':')?;
+    inet_addr(&text[..colon]).map(|a| std::net::IpAddr::V4(a.into()))
+}
+
+fn cidr_match(ip: &std::net::IpAddr, c: &Cidr) -> bool {
+    match (ip, c) {
+        (std::net::IpAddr::V4(v4), Cidr::V4 { addr, mask }) => u32::from(*v4) & mask == *addr,
+        (std::net::IpAddr::V6(v6), Cidr::V6 { addr, mask }) => {
+            let o = v6.octets();
+            (0..16).all(|i| o[i] & mask[i] == addr[i])
+        }
+        _ => false,
+    }
+}
+
+/// nginx: ngx_http_get_forwarded_addr_internal over one X-Forwarded-For value.
+fn forwarded(addr: &mut std::net::IpAddr, xff: &[u8], proxies: &[Cidr], recursive: bool) -> i8 {
+    // 1: NGX_OK, 0: NGX_DONE, -1: NGX_DECLINED
+    let mut found = false;
+    let mut len = xff.len();
+    loop {
+        if !proxies.iter().any(|c| cidr_match(addr, c)) {
+            return if found { 0 } else { -1 };
+        }
+        let mut p = len.saturating_sub(1);
+        while p > 0 && (xff[p] == b' ' || xff[p] == b',') {
+            p -= 1;
+            len -= 1;
+        }
+        while p > 0 {
+            if xff[p] == b' ' || xff[p] == b',' {
+                p += 1;
+                break;
+            }
+            p -= 1;
+        }
+        let Some(a) = xff.get(p..len).and_then(parse_addr_port) else {
+            return if found { 0 } else { -1 };
+        };
+        *addr = a;
+        found = true;
+        len = p.saturating_sub(1);
+        if !(recursive && p > 0) {
+            return 1;
+        }
+    }
+}
+
+impl GeoRt {
+    /// nginx: ngx_http_geo_addr: the address the geo looks up (`None`: INADDR_NONE).
+    fn addr(&self, r: &crate::http::request::Request) -> Option<std::net::IpAddr> {
+        let mut addr = match &self.source {
+            None => r.conn.remote?.ip(),
+            Some(var) => parse_addr(&r.variable(var)?)?,
+        };
+        if !self.proxies.is_empty() {
+            let xff: Vec<&[u8]> = r
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|h| h.as_bytes())
+                .collect();
+            let mut found = false;
+            for h in xff.iter().rev() {
+                let rc = forwarded(&mut addr, h, &self.proxies, self.proxy_recursive);
+                if !self.proxy_recursive || (rc == -1 && found) || rc != 1 {
+                    break;
+                }
+                found = true;
+            }
+        }
+        Some(addr)
+    }
+
+    /// nginx: ngx_http_geo_cidr_variable / ngx_http_geo_range_variable.
+    pub(crate) fn value(&self, r: &crate::http::request::Request) -> Vec<u8> {
+        let addr = self.addr(r).map(|a| match a {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => std::net::IpAddr::V4(v4),
+                None => std::net::IpAddr::V6(v6),
+            },
+            a => a,
+        });
+        match &self.kind {
+            GeoKind::Cidr(nets) => {
+                let ip = addr.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::BROADCAST));
+                nets.iter()
+                    .find(|(c, _)| cidr_match(&ip, c))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            }
+            GeoKind::Ranges { low, default } => {
+                let inaddr = match addr {
+                    Some(std::net::IpAddr::V4(v4)) => u32::from(v4),
+                    _ => u32::MAX,
+                };
+                low.get(&(inaddr >> 16))
+                    .and_then(|a| {
+                        let n = inaddr & 0xffff;
+                        a.iter().find(|(s, e, _)| n >= *s && n <= *e)
+                    })
+                    .map_or_else(|| default.clone(), |(_, _, v)| v.clone())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod rt_tests {
+    use super::*;
+
+    /// The first directive of `text`, parsed as a configuration file.
+    fn directive(text: &str) -> parser::Directive {
+        let path = std::env::temp_dir().join(format!(
+            "oxresty-rt-{}-{:?}.conf",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::write(&path, text);
+        let opts = parser::Options {
+            conf_prefix: "/".into(),
+        };
+        let conf = parser::parse_file(&path, &opts);
+        let _ = std::fs::remove_file(&path);
+        conf.directives
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{text}"))
+    }
+
+    fn v4(s: &str) -> std::net::IpAddr {
+        s.parse()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn cidr_longest_prefix_and_delete() {
+        let d = directive(
+            "geo $arg_ip $g { default none; 10.0.0.0/8 ten; 10.1.0.0/16 ten1; \
+             20.0.0.0/8 twenty; delete 20.0.0.0/8; proxy 127.0.0.1; proxy_recursive; }",
+        );
+        let (name, g) = lower(&d).unwrap_or_else(|| panic!());
+        assert_eq!(name, b"g");
+        assert_eq!(g.source.as_deref(), Some(&b"arg_ip"[..]));
+        assert!(g.proxy_recursive && g.proxies.len() == 1);
+        let GeoKind::Cidr(nets) = &g.kind else {
+            panic!("not cidr")
+        };
+        let find = |ip: &str| {
+            nets.iter()
+                .find(|(c, _)| cidr_match(&v4(ip), c))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(find("10.1.2.3").as_deref(), Some("ten1"));
+        assert_eq!(find("10.2.2.3").as_deref(), Some("ten"));
+        assert_eq!(find("20.0.0.1").as_deref(), Some("none"));
+        assert_eq!(find("::1").as_deref(), Some("none"));
+    }
+
+    #[test]
+    fn ranges_split_and_delete() {
+        let mut low = HashMap::new();
+        rt_add_range(&mut low, 0x0a00_0000, 0x0a00_00ff, b"a");
+        rt_add_range(&mut low, 0x0a00_0010, 0x0a00_0020, b"b");
+        let a = &low[&0x0a00];
+        let got: Vec<(u32, u32, &[u8])> = a.iter().map(|r| (r.0, r.1, r.2.as_slice())).collect();
+        assert_eq!(
+            got,
+            vec![(0, 0x0f, &b"a"[..]), (0x10, 0x20, b"b"), (0x21, 0xff, b"a")]
+        );
+    }
+
+    #[test]
+    fn forwarded_for() {
+        let proxies = [Cidr::V4 {
+            addr: 0x7f00_0000,
+            mask: 0xff00_0000,
+        }];
+        let mut a = v4("127.0.0.1");
+        assert_eq!(forwarded(&mut a, b"1.1.1.1, 127.0.0.2", &proxies, false), 1);
+        assert_eq!(a, v4("127.0.0.2"));
+        let mut a = v4("127.0.0.1");
+        assert_eq!(forwarded(&mut a, b"1.1.1.1, 127.0.0.2", &proxies, true), 1);
+        assert_eq!(a, v4("1.1.1.1"));
+        let mut a = v4("8.8.8.8");
+        assert_eq!(forwarded(&mut a, b"1.1.1.1", &proxies, true), -1);
+        assert_eq!(parse_addr_port(b"1.2.3.4:80"), Some(v4("1.2.3.4")));
+        assert_eq!(parse_addr_port(b"[::1]:80"), Some(v4("::1")));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,3 +197,285 @@ pub(crate) fn types_slot(cf: &mut Cf<'_>, d: &Directive, name: &'static str) -> 
     }
     Ok(())
 }
+
+// ---- runtime: lowering, type lists and the gzip body filter ----
+
+/// A MIME type list of ngx_http_types_slot users (`gzip_types`, `charset_types`, ...).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TypeList {
+    /// `*`: every type.
+    pub(crate) any: bool,
+    pub(crate) types: HashSet<Vec<u8>>,
+}
+
+impl TypeList {
+    /// An explicit list: `text/html` is always in it (nginx: ngx_http_types_slot).
+    pub(crate) fn from_args(args: &[Vec<u8>]) -> TypeList {
+        let mut t = TypeList::default();
+        t.types.insert(b"text/html".to_vec());
+        for a in args {
+            if a == b"*" {
+                t.any = true;
+            }
+            t.types.insert(a.to_ascii_lowercase());
+        }
+        t
+    }
+
+    /// A default list.
+    pub(crate) fn of(types: &[&str]) -> TypeList {
+        TypeList {
+            any: false,
+            types: types.iter().map(|t| t.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    /// nginx: ngx_http_test_content_type: the type without parameters, case-insensitively.
+    pub(crate) fn matches(&self, content_type: &[u8]) -> bool {
+        if self.any {
+            return true;
+        }
+        let end = content_type
+            .iter()
+            .position(|&c| c == b';')
+            .unwrap_or(content_type.len());
+        let t = content_type[..end].trim_ascii().to_ascii_lowercase();
+        self.types.contains(&t)
+    }
+}
+
+/// `gzip_proxied` flags (nginx: NGX_HTTP_GZIP_PROXIED_*).
+pub(crate) mod proxied {
+    pub(crate) const OFF: u32 = 0x0002;
+    pub(crate) const EXPIRED: u32 = 0x0004;
+    pub(crate) const NO_CACHE: u32 = 0x0008;
+    pub(crate) const NO_STORE: u32 = 0x0010;
+    pub(crate) const PRIVATE: u32 = 0x0020;
+    pub(crate) const NO_LM: u32 = 0x0040;
+    pub(crate) const NO_ETAG: u32 = 0x0080;
+    pub(crate) const AUTH: u32 = 0x0100;
+    pub(crate) const ANY: u32 = 0x0200;
+}
+
+/// Folds the gzip directives (and the core module's gzip_* ones) into a level.
+pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) {
+    let a = arg0(d);
+    match d.name.as_slice() {
+        b"gzip" => c.gzip = Some(a.eq_ignore_ascii_case(b"on")),
+        b"gzip_types" => c.gzip_types = Some(std::sync::Arc::new(TypeList::from_args(&d.args))),
+        b"gzip_min_length" => c.gzip_min_length = parse_size(a),
+        b"gzip_comp_level" => c.gzip_comp_level = atoi(a).and_then(|n| u32::try_from(n).ok()),
+        b"gzip_vary" => c.gzip_vary = Some(a.eq_ignore_ascii_case(b"on")),
+        b"gzip_http_version" => c.gzip_http_10 = Some(a == b"1.0"),
+        b"gzip_proxied" => {
+            let mut bits = 0;
+            for v in &d.args {
+                bits |= match v.as_slice() {
+                    b"off" => proxied::OFF,
+                    b"expired" => proxied::EXPIRED,
+                    b"no-cache" => proxied::NO_CACHE,
+                    b"no-store" => proxied::NO_STORE,
+                    b"private" => proxied::PRIVATE,
+                    b"no_last_modified" => proxied::NO_LM,
+                    b"no_etag" => proxied::NO_ETAG,
+                    b"auth" => proxied::AUTH,
+                    b"any" => proxied::ANY,
+                    _ => 0,
+                };
+            }
+            c.gzip_proxied = Some(bits);
+        }
+        _ => {}
+    }
+}
+
+/// nginx: ngx_http_gzip_accept_encoding: `gzip` listed with a non-zero quality.
+pub(crate) fn accepts_gzip(ae: &[u8]) -> bool {
+    if ae.len() < 4 {
+        return false;
+    }
+    if ae.starts_with(b"gzip,") {
+        return true;
+    }
+    for item in ae.split(|&c| c == b',') {
+        let mut parts = item.split(|&c| c == b';');
+        let name = parts.next().unwrap_or_default().trim_ascii();
+        if !name.eq_ignore_ascii_case(b"gzip") {
+            continue;
+        }
+        for p in parts {
+            let p = p.trim_ascii();
+            if let Some(q) = p.strip_prefix(b"q=").or_else(|| p.strip_prefix(b"Q=")) {
+                let zero = q.iter().all(|&c| c == b'0' || c == b'.');
+                return !zero;
+            }
+        }
+        return true;
+    }
+    false
+}
+
+/// nginx: ngx_http_gzip_ok: the client takes gzip and the proxy rules allow it. `headers` are
+/// the response's headers so far (`None` before the handler made any).
+pub(crate) fn gzip_ok(
+    r: &crate::http::request::Request,
+    headers: Option<&[(hyper::header::HeaderName, hyper::header::HeaderValue)]>,
+    last_modified: bool,
+) -> bool {
+    let Some(ae) = r.headers.get(hyper::header::ACCEPT_ENCODING) else {
+        return false;
+    };
+    if !accepts_gzip(ae.as_bytes()) {
+        return false;
+    }
+    let min = if r.loc.gzip_http_10 == Some(true) {
+        hyper::Version::HTTP_10
+    } else {
+        hyper::Version::HTTP_11
+    };
+    if r.version < min {
+        return false;
+    }
+    if !r.headers.contains_key(hyper::header::VIA) {
+        return true;
+    }
+    let p = r.loc.gzip_proxied.unwrap_or(proxied::OFF);
+    if p & proxied::OFF != 0 {
+        return false;
+    }
+    if p & proxied::ANY != 0 {
+        return true;
+    }
+    if r.headers.contains_key(hyper::header::AUTHORIZATION) && p & proxied::AUTH != 0 {
+        return true;
+    }
+    let headers = headers.unwrap_or_default();
+    fn get<'a>(
+        headers: &'a [(hyper::header::HeaderName, hyper::header::HeaderValue)],
+        n: &'a hyper::header::HeaderName,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        headers
+            .iter()
+            .filter(move |(k, _)| k == n)
+            .map(|(_, v)| v.as_bytes())
+    }
+    if let Some(e) = get(headers, &hyper::header::EXPIRES).next() {
+        if p & proxied::EXPIRED == 0 {
+            return false;
+        }
+        let Some(exp) = crate::http::response::parse_http_time(e) else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        return exp < now;
+    }
+    let cc: Vec<&[u8]> = get(headers, &hyper::header::CACHE_CONTROL).collect();
+    if !cc.is_empty() {
+        let has = |word: &[u8]| {
+            cc.iter().any(|v| {
+                v.split(|&c| c == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(word))
+            })
+        };
+        return (p & proxied::NO_CACHE != 0 && has(b"no-cache"))
+            || (p & proxied::NO_STORE != 0 && has(b"no-store"))
+            || (p & proxied::PRIVATE != 0 && has(b"private"));
+    }
+    if p & proxied::NO_LM != 0 && last_modified {
+        return false;
+    }
+    if p & proxied::NO_ETAG != 0 && get(headers, &hyper::header::ETAG).next().is_some() {
+        return false;
+    }
+    true
+}
+
+/// The gzip body filter: compresses the frames of `inner` (nginx: ngx_http_gzip_body_filter,
+/// whose output is a complete gzip stream).
+pub(crate) struct GzipBody {
+    inner: crate::http::response::Body,
+    enc: Option<flate2::write::GzEncoder<Vec<u8>>>,
+}
+
+impl GzipBody {
+    pub(crate) fn new(inner: crate::http::response::Body, level: u32) -> GzipBody {
+        GzipBody {
+            inner,
+            // nginx writes the Unix OS byte (3) in its gzip header.
+            enc: Some(
+                flate2::GzBuilder::new()
+                    .operating_system(3)
+                    .write(Vec::new(), flate2::Compression::new(level.clamp(1, 9))),
+            ),
+        }
+    }
+}
+
+impl hyper::body::Body for GzipBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::io::Write;
+        use std::task::Poll;
+        loop {
+            if self.enc.is_none() {
+                return Poll::Ready(None);
+            }
+            match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    let Some(enc) = self.enc.as_mut() else {
+                        return Poll::Ready(None);
+                    };
+                    enc.write_all(&data)?;
+                    // Like nginx's gzip buffers: output goes out in pieces of 8k or more.
+                    if enc.get_ref().len() >= 8192 {
+                        let out = std::mem::take(enc.get_mut());
+                        return Poll::Ready(Some(Ok(hyper::body::Frame::data(out.into()))));
+                    }
+                }
+                Poll::Ready(None) => {
+                    let Some(enc) = self.enc.take() else {
+                        return Poll::Ready(None);
+                    };
+                    let out = enc.finish()?;
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(out.into()))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::{accepts_gzip, TypeList};
+
+    #[test]
+    fn accept_encoding() {
+        assert!(accepts_gzip(b"gzip, deflate"));
+        assert!(accepts_gzip(b"deflate, gzip"));
+        assert!(accepts_gzip(b"br;q=1, gzip;q=0.5"));
+        assert!(!accepts_gzip(b"gzip;q=0"));
+        assert!(!accepts_gzip(b"deflate"));
+        assert!(!accepts_gzip(b"gzi"));
+    }
+
+    #[test]
+    fn type_lists() {
+        let t = TypeList::from_args(&[b"text/plain".to_vec()]);
+        assert!(t.matches(b"text/html"));
+        assert!(t.matches(b"Text/Plain; charset=utf-8"));
+        assert!(!t.matches(b"image/png"));
+        assert!(TypeList::from_args(&[b"*".to_vec()]).matches(b"image/png"));
+    }
+}

@@ -26,6 +26,10 @@ pub(crate) struct Http {
     /// Listening addresses, each with its servers (nginx: ngx_http_conf_addr_t).
     pub(crate) addrs: Vec<Addr>,
     pub(crate) servers: Vec<Arc<Server>>,
+    /// Variables of `map`, `geo` and `split_clients` blocks, by lower-case name.
+    pub(crate) lazy_vars: HashMap<Vec<u8>, Arc<crate::http::vars_runtime::Lazy>>,
+    /// Variables only `set` defines (nginx: their get handler warns "using uninitialized").
+    pub(crate) set_vars: std::collections::HashSet<Vec<u8>>,
 }
 
 /// One listening address and the servers on it.
@@ -154,6 +158,71 @@ pub(crate) struct LocConf {
     pub(crate) access_log: Option<Vec<AccessLog>>,
     /// `internal` (not inherited).
     pub(crate) internal: bool,
+    // Static content, header filters, output filters, access phase (issue 3).
+    pub(crate) expires: Option<crate::http::headers::Expires>,
+    pub(crate) add_trailers: Option<Vec<AddHeader>>,
+    /// `charset name|off` (`Some(None)`: off).
+    pub(crate) charset: Option<Option<ComplexValue>>,
+    pub(crate) source_charset: Option<Vec<u8>>,
+    pub(crate) override_charset: Option<bool>,
+    pub(crate) charset_types: Option<Arc<crate::http::gzip::TypeList>>,
+    pub(crate) if_modified_since: Option<crate::http::static_file::Ims>,
+    /// `max_ranges N` (`Some(None)`: unlimited).
+    pub(crate) max_ranges: Option<Option<u64>>,
+    pub(crate) autoindex_format: Option<crate::http::autoindex::Format>,
+    pub(crate) autoindex_localtime: Option<bool>,
+    pub(crate) autoindex_exact_size: Option<bool>,
+    pub(crate) gzip: Option<bool>,
+    pub(crate) gzip_types: Option<Arc<crate::http::gzip::TypeList>>,
+    pub(crate) gzip_min_length: Option<u64>,
+    pub(crate) gzip_comp_level: Option<u32>,
+    pub(crate) gzip_vary: Option<bool>,
+    pub(crate) gzip_proxied: Option<u32>,
+    /// `gzip_http_version 1.0` (true) or `1.1` (false, the default).
+    pub(crate) gzip_http_10: Option<bool>,
+    pub(crate) gzip_static: Option<crate::http::gzip_static::Mode>,
+    pub(crate) sub_filters: Option<Vec<crate::http::sub::Pair>>,
+    pub(crate) sub_filter_once: Option<bool>,
+    pub(crate) sub_filter_types: Option<Arc<crate::http::gzip::TypeList>>,
+    pub(crate) sub_filter_last_modified: Option<bool>,
+    pub(crate) access_rules: Option<Vec<crate::http::access::Rule>>,
+    /// `auth_basic realm|off` (`Some(None)`: off).
+    pub(crate) auth_basic: Option<Option<ComplexValue>>,
+    pub(crate) auth_basic_user_file: Option<ComplexValue>,
+    /// `satisfy any` (true) or `all`.
+    pub(crate) satisfy_any: Option<bool>,
+    /// `stub_status` in this location (a content handler: not inherited).
+    pub(crate) stub_status: bool,
+    // The rewrite module (issue 3).
+    pub(crate) rewrite_log: Option<bool>,
+    pub(crate) uninitialized_variable_warn: Option<bool>,
+    // Connections and request heads (issue 3, engine/src/http/head.rs).
+    /// `keepalive_timeout`'s second argument (zero: no `Keep-Alive` header).
+    pub(crate) keepalive_header: Option<Duration>,
+    pub(crate) client_header_timeout: Option<Duration>,
+    pub(crate) client_body_timeout: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
+    pub(crate) lingering_close: Option<crate::http::head::Linger>,
+    pub(crate) lingering_time: Option<Duration>,
+    pub(crate) lingering_timeout: Option<Duration>,
+    pub(crate) reset_timedout_connection: Option<bool>,
+    pub(crate) client_header_buffer_size: Option<usize>,
+    /// `large_client_header_buffers number size`.
+    pub(crate) large_client_header_buffers: Option<(usize, usize)>,
+    pub(crate) underscores_in_headers: Option<bool>,
+    pub(crate) ignore_invalid_headers: Option<bool>,
+    // lua-nginx-module (issue 4, engine/src/http/lua/).
+    pub(crate) lua_rewrite: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    pub(crate) lua_access: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// `content_by_lua*` (a content handler: not inherited).
+    pub(crate) lua_content: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    pub(crate) lua_log: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    pub(crate) lua_header_filter: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    pub(crate) lua_body_filter: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// The `http` level's Lua values (init handlers, package paths, shared dicts).
+    pub(crate) lua_main: Option<Arc<crate::http::lua::LuaConf>>,
+    /// `lua_need_request_body on|off`.
+    pub(crate) lua_need_request_body: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -188,25 +257,44 @@ pub(crate) enum Escape {
 /// One instruction of the rewrite module (nginx: the `ngx_http_script_*_code` sequence).
 #[derive(Debug)]
 pub(crate) enum Code {
+    /// `set_by_lua* $var code [args]` (lua-nginx-module, engine/src/http/lua/).
+    SetByLua(Arc<crate::http::lua::SetByLua>),
     Return {
         status: u16,
         text: Option<ComplexValue>,
     },
-    Rewrite {
-        regex: Regex,
-        replacement: ComplexValue,
-        flag: RewriteFlag,
-    },
+    Rewrite(Box<Rewrite>),
     Set {
         name: Vec<u8>,
         value: ComplexValue,
     },
+    /// `if (cond) { ... }`: the block's codes run inline, then the codes after it.
     If {
         cond: Cond,
-        conf: Arc<LocConf>,
+        /// The block's location conf (`None` for a server-level `if`, as nginx).
+        conf: Option<Arc<LocConf>>,
         script: Arc<Script>,
     },
     Break,
+}
+
+/// `rewrite regex replacement [flag]` (nginx: ngx_http_script_regex_code_t and its end code).
+#[derive(Debug)]
+pub(crate) struct Rewrite {
+    pub(crate) regex: Regex,
+    /// The pattern as written (the `rewrite_log` lines).
+    pub(crate) pattern: Vec<u8>,
+    /// The replacement; for internal rewrites only the part before its first literal `?`.
+    pub(crate) uri: ComplexValue,
+    /// An internal rewrite's arguments (after the first literal `?`).
+    pub(crate) args: Option<ComplexValue>,
+    /// The replacement has a literal `?` (nginx: `sc.args`).
+    pub(crate) question: bool,
+    /// No trailing `?`: the request's arguments are appended.
+    pub(crate) add_args: bool,
+    /// A redirect's status (301 or 302), `None` for an internal rewrite.
+    pub(crate) redirect: Option<u16>,
+    pub(crate) flag: RewriteFlag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,19 +306,20 @@ pub(crate) enum RewriteFlag {
     Permanent,
 }
 
-/// An `if` condition (nginx: ngx_http_rewrite_if_condition).
+/// An `if` condition (nginx: the codes ngx_http_rewrite_if_condition emits).
 #[derive(Debug)]
 pub(crate) enum Cond {
     /// `($var)`: true unless empty or "0".
-    Var(ComplexValue),
+    Var(Vec<u8>),
     Eq {
-        value: ComplexValue,
+        var: Vec<u8>,
         to: ComplexValue,
         negate: bool,
     },
     Match {
-        value: ComplexValue,
+        var: Vec<u8>,
         regex: Regex,
+        pattern: Vec<u8>,
         negate: bool,
     },
     File {
@@ -279,7 +368,55 @@ impl LocConf {
             log_not_found,
             autoindex,
             client_max_body_size,
-            access_log
+            access_log,
+            expires,
+            add_trailers,
+            charset,
+            source_charset,
+            override_charset,
+            charset_types,
+            if_modified_since,
+            max_ranges,
+            autoindex_format,
+            autoindex_localtime,
+            autoindex_exact_size,
+            gzip,
+            gzip_types,
+            gzip_min_length,
+            gzip_comp_level,
+            gzip_vary,
+            gzip_proxied,
+            gzip_http_10,
+            gzip_static,
+            sub_filters,
+            sub_filter_once,
+            sub_filter_types,
+            sub_filter_last_modified,
+            access_rules,
+            auth_basic,
+            auth_basic_user_file,
+            satisfy_any,
+            rewrite_log,
+            uninitialized_variable_warn,
+            keepalive_header,
+            client_header_timeout,
+            client_body_timeout,
+            send_timeout,
+            lingering_close,
+            lingering_time,
+            lingering_timeout,
+            reset_timedout_connection,
+            client_header_buffer_size,
+            large_client_header_buffers,
+            underscores_in_headers,
+            ignore_invalid_headers,
+            lua_rewrite,
+            lua_access,
+            lua_log,
+            lua_header_filter,
+            lua_body_filter,
+            lua_main,
+            lua_need_request_body
         );
     }
 }
@@ -414,10 +551,13 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
             }),
         }
     }
+    let (lazy_vars, set_vars) = crate::http::vars_runtime::lower(http);
     Http {
         prefix: prefix.to_path_buf(),
         addrs,
         servers,
+        lazy_vars,
+        set_vars,
     }
 }
 
@@ -427,6 +567,8 @@ pub(crate) fn empty(prefix: &std::path::Path) -> Http {
         prefix: prefix.to_path_buf(),
         addrs: Vec::new(),
         servers: Vec::new(),
+        lazy_vars: HashMap::new(),
+        set_vars: std::collections::HashSet::new(),
     }
 }
 
@@ -572,8 +714,10 @@ impl Lowering<'_> {
             b"keepalive_timeout" => {
                 c.keepalive_timeout = parse_time(arg(d, 0), true)
                     .and_then(|s| u64::try_from(s).ok())
-                    .map(Duration::from_secs)
+                    .map(Duration::from_secs);
+                c.keepalive_header = Some(crate::http::head::keepalive_header(d));
             }
+            _ if crate::http::head::apply(c, d) => {}
             b"keepalive_requests" => {
                 c.keepalive_requests = atoi(arg(d, 0)).and_then(|n| u64::try_from(n).ok())
             }
@@ -603,6 +747,29 @@ impl Lowering<'_> {
             b"autoindex" => c.autoindex = Some(flag(d)),
             b"client_max_body_size" => c.client_max_body_size = parse_offset(arg(d, 0)),
             b"internal" => c.internal = true,
+            _ if crate::http::lua::lower(c, d) => {}
+            b"stub_status" => c.stub_status = true,
+            b"rewrite_log" => c.rewrite_log = Some(flag(d)),
+            b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
+            b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),
+            b"charset" | b"source_charset" | b"override_charset" | b"charset_types" => {
+                crate::http::charset::lower(c, d)
+            }
+            b"if_modified_since" | b"max_ranges" => crate::http::static_file::lower(c, d),
+            b"autoindex_format" | b"autoindex_localtime" | b"autoindex_exact_size" => {
+                crate::http::autoindex::lower(c, d)
+            }
+            b"gzip" | b"gzip_types" | b"gzip_min_length" | b"gzip_comp_level" | b"gzip_vary"
+            | b"gzip_proxied" | b"gzip_http_version" => crate::http::gzip::lower(c, d),
+            b"gzip_static" => crate::http::gzip_static::lower(c, d),
+            b"sub_filter"
+            | b"sub_filter_once"
+            | b"sub_filter_types"
+            | b"sub_filter_last_modified" => crate::http::sub::lower(c, d),
+            b"allow" | b"deny" => crate::http::access::lower(c, d),
+            b"auth_basic" | b"auth_basic_user_file" | b"satisfy" => {
+                crate::http::auth_basic::lower(c, d)
+            }
             b"access_log" => {
                 let logs = c.access_log.get_or_insert_with(Vec::new);
                 let path = arg(d, 0);
@@ -656,7 +823,7 @@ impl Lowering<'_> {
                 _ => {}
             }
         }
-        let script = Arc::new(self.script(ds, &conf));
+        let script = Arc::new(self.server_script(ds, &conf));
         let mut named = HashMap::new();
         let locations = self.locations(ds, &conf, &mut named);
         let server = Server {
@@ -722,8 +889,18 @@ impl Lowering<'_> {
         out
     }
 
-    /// The rewrite module's instructions of one level, in order.
+    /// The rewrite module's instructions of one location level, in order.
     fn script(&self, ds: &[Directive], conf: &Arc<LocConf>) -> Script {
+        self.script_at(ds, conf, false)
+    }
+
+    /// The rewrite module's instructions of a server level (its `if`s keep the conf).
+    fn server_script(&self, ds: &[Directive], conf: &Arc<LocConf>) -> Script {
+        self.script_at(ds, conf, true)
+    }
+
+    /// nginx: the setters of ngx_http_rewrite_module compiling `ds` into codes.
+    fn script_at(&self, ds: &[Directive], conf: &Arc<LocConf>, server: bool) -> Script {
         let mut s = Vec::new();
         for d in ds {
             match d.name.as_slice() {
@@ -738,27 +915,20 @@ impl Lowering<'_> {
                     s.push(Code::Return { status, text });
                 }
                 b"rewrite" => {
-                    let Ok(regex) = crate::regex::build(arg(d, 0), false) else {
-                        continue;
-                    };
-                    let flag = match arg(d, 2) {
-                        b"last" => RewriteFlag::Last,
-                        b"break" => RewriteFlag::Break,
-                        b"redirect" => RewriteFlag::Redirect,
-                        b"permanent" => RewriteFlag::Permanent,
-                        _ => RewriteFlag::None,
-                    };
-                    s.push(Code::Rewrite {
-                        regex,
-                        replacement: cv(arg(d, 1)),
-                        flag,
-                    });
+                    if let Some(rw) = rewrite(d) {
+                        s.push(Code::Rewrite(Box::new(rw)));
+                    }
                 }
                 b"set" => s.push(Code::Set {
                     name: arg(d, 0).strip_prefix(b"$").unwrap_or_default().to_vec(),
                     value: cv(arg(d, 1)),
                 }),
                 b"break" => s.push(Code::Break),
+                b"set_by_lua" | b"set_by_lua_block" | b"set_by_lua_file" => {
+                    if let Some(x) = crate::http::lua::set_by_lua(d) {
+                        s.push(Code::SetByLua(x));
+                    }
+                }
                 b"if" => {
                     let Some(cond) = condition(&d.args) else {
                         continue;
@@ -767,10 +937,10 @@ impl Lowering<'_> {
                     let mut c = self.level(inner, conf);
                     c.internal = false;
                     let c = Arc::new(c);
-                    let script = Arc::new(self.script(inner, &c));
+                    let script = Arc::new(self.script_at(inner, &c, server));
                     s.push(Code::If {
                         cond,
-                        conf: c,
+                        conf: (!server).then_some(c),
                         script,
                     });
                 }
@@ -779,6 +949,87 @@ impl Lowering<'_> {
         }
         s
     }
+}
+
+/// nginx: ngx_http_rewrite: the regex, the replacement split at its first literal `?`
+/// (internal rewrites), the redirect status and whether the request's arguments are added.
+fn rewrite(d: &Directive) -> Option<Rewrite> {
+    let pattern = arg(d, 0);
+    let regex = crate::regex::build(pattern, false).ok()?;
+    let mut value = arg(d, 1);
+    let add_args = match value.strip_suffix(b"?") {
+        Some(v) => {
+            value = v;
+            false
+        }
+        None => true,
+    };
+    let mut redirect = (value.starts_with(b"http://")
+        || value.starts_with(b"https://")
+        || value.starts_with(b"$scheme"))
+    .then_some(302);
+    let flag = match arg(d, 2) {
+        b"last" => RewriteFlag::Last,
+        b"break" => RewriteFlag::Break,
+        b"redirect" => RewriteFlag::Redirect,
+        b"permanent" => RewriteFlag::Permanent,
+        _ => RewriteFlag::None,
+    };
+    match flag {
+        RewriteFlag::Redirect => redirect = Some(302),
+        RewriteFlag::Permanent => redirect = Some(301),
+        _ => {}
+    }
+    let parts = cv(value).parts;
+    let question = parts
+        .iter()
+        .any(|p| matches!(p, Part::Lit(l) if l.contains(&b'?')));
+    let (uri, args) = if redirect.is_none() && question {
+        split_args(parts)
+    } else {
+        (ComplexValue { parts }, None)
+    };
+    Some(Rewrite {
+        regex,
+        pattern: pattern.to_vec(),
+        uri,
+        args,
+        question,
+        add_args,
+        redirect,
+        flag,
+    })
+}
+
+/// Splits a replacement at its first literal `?` (nginx: ngx_http_script_add_args_code).
+fn split_args(parts: Vec<Part>) -> (ComplexValue, Option<ComplexValue>) {
+    let mut uri = Vec::new();
+    let mut args: Option<Vec<Part>> = None;
+    for p in parts {
+        if let Some(a) = args.as_mut() {
+            a.push(p);
+            continue;
+        }
+        match p {
+            Part::Lit(l) if l.contains(&b'?') => {
+                let i = l.iter().position(|&c| c == b'?').unwrap_or(l.len());
+                if i > 0 {
+                    uri.push(Part::Lit(l[..i].to_vec()));
+                }
+                let rest = l.get(i + 1..).unwrap_or_default();
+                let mut a = Vec::new();
+                if !rest.is_empty() {
+                    a.push(Part::Lit(rest.to_vec()));
+                }
+                args = Some(a);
+            }
+            p => uri.push(p),
+        }
+    }
+    (
+        ComplexValue { parts: uri },
+        args.map(|parts| ComplexValue { parts }),
+    )
 }
 
 /// nginx: ngx_http_server_names' forms.
@@ -804,56 +1055,63 @@ fn server_name(n: &[u8]) -> Option<ServerName> {
     Some(ServerName::Exact(n))
 }
 
-/// nginx: ngx_http_rewrite_if_condition, for the runtime (already validated).
+/// nginx: ngx_http_rewrite_if_condition, for the runtime (already validated): the same
+/// argument walk (`cur`/`last` after taking off the parentheses).
 fn condition(args: &[Vec<u8>]) -> Option<Cond> {
-    let strip = |a: &[u8]| -> Vec<u8> {
-        let a = a.strip_prefix(b"(").unwrap_or(a);
-        a.strip_suffix(b")").unwrap_or(a).to_vec()
+    let mut value: Vec<Vec<u8>> = args.to_vec();
+    let first = value.first()?.clone();
+    let cur = if first.len() == 1 {
+        1
+    } else {
+        value[0] = first.get(1..)?.to_vec();
+        0
     };
-    match args.len() {
-        1 => {
-            let a = strip(&args[0]);
-            Some(Cond::Var(cv(&a)))
-        }
-        2 => {
-            let op = strip(&args[0]);
-            let path = cv(&strip(&args[1]));
-            let (negate, op) = match op.strip_prefix(b"!") {
-                Some(o) => (true, o.to_vec()),
-                None => (false, op),
-            };
-            let test = match op.as_slice() {
-                b"-f" => FileTest::File,
-                b"-d" => FileTest::Dir,
-                b"-e" => FileTest::Exists,
-                b"-x" => FileTest::Exec,
-                _ => return None,
-            };
-            Some(Cond::File { path, test, negate })
-        }
-        _ => {
-            let value = cv(&strip(&args[0]));
-            let op = args[1].as_slice();
-            let rhs = strip(&args[2..].concat());
-            match op {
-                b"=" | b"!=" => Some(Cond::Eq {
-                    value,
-                    to: cv(&rhs),
-                    negate: op == b"!=",
-                }),
-                b"~" | b"~*" | b"!~" | b"!~*" => {
-                    let caseless = op.ends_with(b"*");
-                    let regex = crate::regex::build(&rhs, caseless).ok()?;
-                    Some(Cond::Match {
-                        value,
-                        regex,
-                        negate: op.starts_with(b"!"),
-                    })
-                }
-                _ => None,
-            }
-        }
+    let mut last = value.len() - 1;
+    let lv = value[last].clone();
+    if lv.len() == 1 {
+        last = last.checked_sub(1)?;
+    } else {
+        value[last] = lv[..lv.len() - 1].to_vec();
     }
+    let p = value.get(cur)?.clone();
+    if p.len() > 1 && p[0] == b'$' {
+        let var = p[1..].to_vec();
+        if cur == last {
+            return Some(Cond::Var(var));
+        }
+        let op = value.get(cur + 1)?.as_slice();
+        let rhs = value.get(last)?;
+        return match op {
+            b"=" | b"!=" => Some(Cond::Eq {
+                var,
+                to: cv(rhs),
+                negate: op == b"!=",
+            }),
+            b"~" | b"~*" | b"!~" | b"!~*" => Some(Cond::Match {
+                var,
+                regex: crate::regex::build(rhs, op.ends_with(b"*")).ok()?,
+                pattern: rhs.clone(),
+                negate: op.starts_with(b"!"),
+            }),
+            _ => None,
+        };
+    }
+    let (negate, op) = match p.strip_prefix(b"!") {
+        Some(o) => (true, o),
+        None => (false, p.as_slice()),
+    };
+    let test = match op {
+        b"-f" => FileTest::File,
+        b"-d" => FileTest::Dir,
+        b"-e" => FileTest::Exists,
+        b"-x" => FileTest::Exec,
+        _ => return None,
+    };
+    Some(Cond::File {
+        path: cv(value.get(last)?),
+        test,
+        negate,
+    })
 }
 
 /// nginx's built-in types when no `types` block is configured (ngx_http_core_default_types).
@@ -866,4 +1124,77 @@ fn default_types() -> HashMap<Vec<u8>, Vec<u8>> {
     .into_iter()
     .map(|(e, t)| (e.as_bytes().to_vec(), t.as_bytes().to_vec()))
     .collect()
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::{condition, rewrite, Cond, FileTest, Part, RewriteFlag};
+
+    fn args(s: &str) -> Vec<Vec<u8>> {
+        s.split(' ').map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    /// The first directive of `text`, parsed as a configuration file.
+    fn directive(text: &str) -> parser::Directive {
+        let path = std::env::temp_dir().join(format!(
+            "oxresty-rt-{}-{:?}.conf",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::write(&path, text);
+        let opts = parser::Options {
+            conf_prefix: "/".into(),
+        };
+        let conf = parser::parse_file(&path, &opts);
+        let _ = std::fs::remove_file(&path);
+        conf.directives
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{text}"))
+    }
+
+    #[test]
+    fn conditions() {
+        assert!(matches!(condition(&args("($a)")), Some(Cond::Var(v)) if v == b"a"));
+        assert!(matches!(condition(&args("( $a )")), Some(Cond::Var(v)) if v == b"a"));
+        assert!(matches!(
+            condition(&args("( $a != x )")),
+            Some(Cond::Eq { negate: true, .. })
+        ));
+        assert!(matches!(
+            condition(&args("($a ~* ^(x)$)")),
+            Some(Cond::Match { negate: false, pattern, .. }) if pattern == b"^(x)$"
+        ));
+        assert!(matches!(
+            condition(&args("(!-x /a)")),
+            Some(Cond::File {
+                test: FileTest::Exec,
+                negate: true,
+                ..
+            })
+        ));
+        assert!(condition(&args("(-q /a)")).is_none());
+    }
+
+    #[test]
+    fn rewrites() {
+        let lit = |s: &str| Part::Lit(s.as_bytes().to_vec());
+        let rw =
+            rewrite(&directive("rewrite ^/(.*)$ /a/$1?x=1?y last;")).unwrap_or_else(|| panic!());
+        assert_eq!(rw.uri.parts, vec![lit("/a/"), Part::Capture(1)]);
+        assert_eq!(rw.args.map(|a| a.parts), Some(vec![lit("x=1?y")]));
+        assert!(rw.question && rw.add_args && rw.redirect.is_none());
+        assert_eq!(rw.flag, RewriteFlag::Last);
+        let rw = rewrite(&directive("rewrite ^ /b?;")).unwrap_or_else(|| panic!());
+        assert!(!rw.add_args && !rw.question && rw.args.is_none());
+        let rw =
+            rewrite(&directive("rewrite ^ http://h/x?a=$1 break;")).unwrap_or_else(|| panic!());
+        assert_eq!(rw.redirect, Some(302));
+        assert!(rw.question && rw.args.is_none());
+        let rw =
+            rewrite(&directive("rewrite ^ $scheme://h permanent;")).unwrap_or_else(|| panic!());
+        assert_eq!(rw.redirect, Some(301));
+        let rw = rewrite(&directive("rewrite ^ /x redirect;")).unwrap_or_else(|| panic!());
+        assert_eq!(rw.redirect, Some(302));
+    }
 }

@@ -359,6 +359,183 @@ pub(crate) fn hash_init(
     Ok(())
 }
 
+// ---- Run time (issue 3): the map's variable, evaluated lazily per request. ----
+
+/// A `map` block at run time (nginx: ngx_http_map_ctx_t).
+#[derive(Debug)]
+pub(crate) struct MapRt {
+    source: variables::ComplexValue,
+    hostnames: bool,
+    /// `volatile`: evaluated at every use.
+    pub(crate) volatile: bool,
+    /// Exact keys, lower-cased.
+    exact: std::collections::HashMap<Vec<u8>, variables::ComplexValue>,
+    /// `*.example.com` / `.example.com` as `.example.com`.
+    head: Vec<(Vec<u8>, variables::ComplexValue)>,
+    /// `www.example.*` as `www.example.`.
+    tail: Vec<(Vec<u8>, variables::ComplexValue)>,
+    regexes: Vec<(crate::regex::Regex, variables::ComplexValue)>,
+    default: Option<variables::ComplexValue>,
+}
+
+/// The map of a (checked) `map $source $name { ... }`: its variable's name and runtime form
+/// (nginx: ngx_http_map_block and ngx_http_map with the hash built).
+pub(crate) fn lower(d: &Directive) -> Option<(Vec<u8>, MapRt)> {
+    let cv = |s: &[u8]| variables::parse_complex_value(s).unwrap_or_default();
+    let source = cv(d.args.first()?);
+    let name = d.args.get(1)?.strip_prefix(b"$")?.to_vec();
+    let Body::Block(block) = &d.body else {
+        return None;
+    };
+    let mut m = MapRt {
+        source,
+        hostnames: false,
+        volatile: false,
+        exact: std::collections::HashMap::new(),
+        head: Vec::new(),
+        tail: Vec::new(),
+        regexes: Vec::new(),
+        default: None,
+    };
+    for line in &block.directives {
+        let key = line.name.as_slice();
+        if line.args.is_empty() {
+            match key {
+                b"hostnames" => m.hostnames = true,
+                b"volatile" => m.volatile = true,
+                _ => {}
+            }
+            continue;
+        }
+        let Some(value) = line.args.first().filter(|_| line.args.len() == 1) else {
+            continue;
+        };
+        let value = cv(value);
+        if key == b"default" {
+            m.default.get_or_insert(value);
+            continue;
+        }
+        if let Some(re) = key.strip_prefix(b"~") {
+            let (re, caseless) = match re.strip_prefix(b"*") {
+                Some(r) => (r, true),
+                None => (re, false),
+            };
+            if let Ok(re) = crate::regex::build(re, caseless) {
+                m.regexes.push((re, value));
+            }
+            continue;
+        }
+        let key = key.strip_prefix(b"\\").unwrap_or(key).to_ascii_lowercase();
+        if m.hostnames {
+            if let Some(rest) = key.strip_prefix(b"*.") {
+                let mut k = b".".to_vec();
+                k.extend_from_slice(rest);
+                m.head.push((k, value));
+                continue;
+            }
+            if key.len() > 1 && key.starts_with(b".") {
+                m.exact.entry(key[1..].to_vec()).or_insert(value.clone());
+                m.head.push((key, value));
+                continue;
+            }
+            if let Some(head) = key.strip_suffix(b"*").filter(|h| h.ends_with(b".")) {
+                m.tail.push((head.to_vec(), value));
+                continue;
+            }
+        }
+        m.exact.entry(key).or_insert(value);
+    }
+    Some((name, m))
+}
+
+impl MapRt {
+    /// nginx: ngx_http_map_variable with ngx_http_map_find: exact key, then the wildcards
+    /// (longest first), then the regexes in order (their captures feed the value).
+    pub(crate) fn value(&self, r: &crate::http::request::Request) -> Vec<u8> {
+        let mut val = r.eval(&self.source);
+        if self.hostnames && val.last() == Some(&b'.') {
+            val.pop();
+        }
+        let low = val.to_ascii_lowercase();
+        if let Some(v) = self.exact.get(&low) {
+            return r.eval(v);
+        }
+        if self.hostnames {
+            let head = self
+                .head
+                .iter()
+                .filter(|(k, _)| low.ends_with(k))
+                .max_by_key(|(k, _)| k.len());
+            if let Some((_, v)) = head {
+                return r.eval(v);
+            }
+            let tail = self
+                .tail
+                .iter()
+                .filter(|(k, _)| low.len() > k.len() && low.starts_with(k))
+                .max_by_key(|(k, _)| k.len());
+            if let Some((_, v)) = tail {
+                return r.eval(v);
+            }
+        }
+        if !val.is_empty() {
+            for (re, v) in &self.regexes {
+                if r.regex_match(re, &val) {
+                    return r.eval(v);
+                }
+            }
+        }
+        self.default.as_ref().map(|v| r.eval(v)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod rt_tests {
+    use super::lower;
+
+    /// The first directive of `text`, parsed as a configuration file.
+    fn directive(text: &str) -> parser::Directive {
+        let path = std::env::temp_dir().join(format!(
+            "oxresty-rt-{}-{:?}.conf",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::write(&path, text);
+        let opts = parser::Options {
+            conf_prefix: "/".into(),
+        };
+        let conf = parser::parse_file(&path, &opts);
+        let _ = std::fs::remove_file(&path);
+        conf.directives
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{text}"))
+    }
+
+    #[test]
+    fn keys_by_kind() {
+        let d = directive(
+            "map $host $m { hostnames; volatile; default d; Exact e; \\default x; \
+             *.a.com w; .b.com dot; www.c.* t; ~^r(\\d)$ r$1; }",
+        );
+        let (name, m) = lower(&d).unwrap_or_else(|| panic!());
+        assert_eq!(name, b"m");
+        assert!(m.hostnames && m.volatile);
+        assert!(m.default.is_some());
+        let mut exact: Vec<&[u8]> = m.exact.keys().map(Vec::as_slice).collect();
+        exact.sort();
+        assert_eq!(exact, vec![&b"b.com"[..], b"default", b"exact"]);
+        let head: Vec<&[u8]> = m.head.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(head, vec![&b".a.com"[..], b".b.com"]);
+        assert_eq!(m.tail[0].0, b"www.c.");
+        assert_eq!(m.regexes.len(), 1);
+        // Without `hostnames`, wildcards are plain keys.
+        let d = directive("map $host $m { *.a.com w; }");
+        let (_, m) = lower(&d).unwrap_or_else(|| panic!());
+        assert!(m.exact.contains_key(&b"*.a.com"[..]) && m.head.is_empty());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{AddKey, HashKeys};

@@ -20,6 +20,7 @@ pub(crate) mod grpc;
 pub(crate) mod gunzip;
 pub(crate) mod gzip;
 pub(crate) mod gzip_static;
+pub(crate) mod head;
 pub(crate) mod headers;
 pub(crate) mod headers_more;
 pub(crate) mod index;

@@ -2,12 +2,13 @@
 //! phase checkers): server selection, server rewrite, find config, rewrite, post-rewrite,
 //! access, try_files, content, error pages, headers, log.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Version};
 
 use super::lower::{
@@ -49,8 +50,9 @@ pub(crate) struct Request {
     pub(crate) location: Option<Arc<Location>>,
     /// `set` variables and named captures (nginx: `r->variables` for changeable ones).
     pub(crate) vars: HashMap<Vec<u8>, Vec<u8>>,
-    /// The last regex match (nginx: `r->captures`).
-    pub(crate) captures: Option<Captures>,
+    /// The last regex match (nginx: `r->captures`; a `map` evaluated while a value is
+    /// expanded sets it too).
+    pub(crate) captures: RefCell<Option<Captures>>,
     pub(crate) internal: bool,
     /// Internal redirects and rewrites left (nginx: `r->uri_changes`).
     uri_changes: u8,
@@ -61,6 +63,15 @@ pub(crate) struct Request {
     pub(crate) body_bytes_sent: u64,
     /// The request line or head was refused (nginx answers before any phase).
     bad: Option<u16>,
+    /// Lazy variables (`map`, `geo`, `split_clients`, `$request_id`) already evaluated, and
+    /// named captures of their regexes (nginx: `r->variables` of cacheable variables).
+    pub(crate) lazy: RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Nested variable evaluations left (nginx: ngx_http_variable_depth).
+    depth: Cell<u8>,
+    /// A rewrite changed the URI (nginx: `r->uri_changed`).
+    uri_changed: bool,
+    /// The request's path had `%` or `+` (nginx: `r->quoted_uri`, `r->plus_in_uri`).
+    quoted_uri: bool,
 }
 
 /// A regex match's subject and capture offsets.
@@ -92,6 +103,7 @@ impl Request {
             Some(i) => (&request_uri[..i], request_uri[i + 1..].to_vec()),
             None => (&request_uri[..], Vec::new()),
         };
+        let quoted_uri = path.iter().any(|&c| c == b'%' || c == b'+');
         let (uri, bad) = match normalize_uri(path) {
             Some(u) => (u, None),
             None => (path.to_vec(), Some(400)),
@@ -117,13 +129,18 @@ impl Request {
             loc,
             location: None,
             vars: HashMap::new(),
-            captures: None,
+            captures: RefCell::new(None),
             internal: false,
-            uri_changes: 11,
+            // nginx: NGX_HTTP_MAX_URI_CHANGES + 1; the first location lookup is free.
+            uri_changes: 12,
             start: SystemTime::now(),
             error_page: false,
             status: 0,
             body_bytes_sent: 0,
+            lazy: RefCell::new(HashMap::new()),
+            depth: Cell::new(crate::http::vars_runtime::MAX_DEPTH),
+            uri_changed: false,
+            quoted_uri,
         })
     }
 
@@ -173,6 +190,22 @@ impl Request {
                 Next::Relocate => continue,
                 Next::Done(r) => return r,
             }
+            // rewrite_by_lua* (at the end of the rewrite phase)
+            match crate::http::lua::rewrite(self).await {
+                Next::Continue => {}
+                Next::Relocate => continue,
+                Next::Done(r) => return r,
+            }
+            // access (allow/deny, auth_basic, satisfy)
+            if let Some(r) = crate::http::access::phase(self).await {
+                return r;
+            }
+            // access_by_lua* (at the end of the access phase)
+            match crate::http::lua::access(self).await {
+                Next::Continue => {}
+                Next::Relocate => continue,
+                Next::Done(r) => return r,
+            }
             // precontent: try_files
             if let Some(tf) = self.loc.try_files.clone() {
                 match crate::http::static_file::try_files(self, &tf).await {
@@ -185,6 +218,9 @@ impl Request {
                 }
             }
             // content
+            if let Some(r) = crate::http::lua::content(self).await {
+                return r;
+            }
             return crate::http::static_file::content(self).await;
         }
     }
@@ -201,88 +237,186 @@ impl Request {
                 return Some(Reply::status(404));
             }
         }
-        None
+        crate::http::head::body_too_large(self)
     }
 
-    /// Runs a level's rewrite instructions (nginx: ngx_http_rewrite_handler).
+    /// Runs a level's rewrite instructions (nginx: ngx_http_rewrite_handler; the post-rewrite
+    /// phase relocates when the URI changed and no `break` ended the script).
     fn script(&mut self, script: &Script) -> Next {
+        self.uri_changed = false;
+        let log = self.loc.rewrite_log == Some(true);
+        match self.codes(script, log) {
+            Some(Some(reply)) => Next::Done(reply),
+            _ if self.uri_changed => Next::Relocate,
+            _ => Next::Continue,
+        }
+    }
+
+    /// Notice lines of `rewrite_log on`.
+    fn rewrite_notice(&self, msg: &str) {
+        crate::http::errlog::write(
+            crate::log::Level::Notice,
+            &crate::http::errlog::with_context(self, msg),
+        );
+    }
+
+    /// The script codes in order (nginx: the engine loop): `None` when they ran to the end,
+    /// `Some(None)` when one stopped the script, `Some(Some(reply))` when it answered.
+    fn codes(&mut self, script: &Script, log: bool) -> Option<Option<Reply>> {
+        let lossy = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
         for code in script {
             match code {
                 Code::Return { status, text } => {
-                    let text = text.as_ref().map(|t| self.eval(t));
-                    return Next::Done(Reply::ret(*status, text));
+                    // nginx: ngx_http_script_return_code.
+                    let text = text.as_ref().filter(|t| !t.parts.is_empty());
+                    if *status < 400 || text.is_some() || *status == 444 {
+                        // nginx: ngx_http_send_response sets the status before the text
+                        // is evaluated (`$status` in it is the answer's).
+                        self.status = *status;
+                        let body = text.map(|t| self.eval(t)).unwrap_or_default();
+                        return Some(Some(Reply::ret(*status, Some(body))));
+                    }
+                    return Some(Some(Reply::status(*status)));
                 }
                 Code::Set { name, value } => {
                     let v = self.eval(value);
-                    self.vars.insert(name.to_ascii_lowercase(), v);
+                    let name = name.to_ascii_lowercase();
+                    if name == b"args" {
+                        self.args = v;
+                    } else {
+                        self.vars.insert(name, v);
+                    }
                 }
-                Code::Break => return Next::Continue,
-                Code::Rewrite {
-                    regex,
-                    replacement,
-                    flag,
-                } => {
-                    if !self.capture(regex, &self.uri.clone()) {
+                Code::Break => {
+                    self.uri_changed = false;
+                    return Some(None);
+                }
+                Code::SetByLua(x) => {
+                    if let Some(reply) = crate::http::lua::run_set(self, x) {
+                        return Some(Some(reply));
+                    }
+                }
+                Code::Rewrite(rw) => {
+                    let uri = self.uri.clone();
+                    if !self.capture(&rw.regex, &uri) {
+                        if log {
+                            self.rewrite_notice(&format!(
+                                "\"{}\" does not match \"{}\"",
+                                lossy(&rw.pattern),
+                                lossy(&uri)
+                            ));
+                        }
+                        *self.captures.borrow_mut() = None;
                         continue;
                     }
-                    let mut target = self.eval(replacement);
-                    let external = target.starts_with(b"http://")
-                        || target.starts_with(b"https://")
-                        || target.starts_with(b"$scheme");
-                    let redirect =
-                        matches!(flag, RewriteFlag::Redirect | RewriteFlag::Permanent) || external;
-                    if redirect {
-                        if !self.args.is_empty() && !target.contains(&b'?') {
-                            target.push(b'?');
-                            target.extend_from_slice(&self.args);
+                    if log {
+                        self.rewrite_notice(&format!(
+                            "\"{}\" matches \"{}\"",
+                            lossy(&rw.pattern),
+                            lossy(&uri)
+                        ));
+                    }
+                    if let Some(status) = rw.redirect {
+                        // nginx: ngx_http_script_regex_end_code's redirect branch.
+                        let buf = self.expand(&rw.uri, self.quoted_uri);
+                        let mut buf = crate::http::vars_runtime::unescape_redirect(&buf);
+                        if rw.add_args && !self.args.is_empty() {
+                            buf.push(if rw.question { b'&' } else { b'?' });
+                            buf.extend_from_slice(&self.args);
                         }
-                        let status = if *flag == RewriteFlag::Permanent {
-                            301
-                        } else {
-                            302
-                        };
-                        return Next::Done(Reply::ret(status, Some(target)));
+                        if log {
+                            self.rewrite_notice(&format!(
+                                "rewritten redirect: \"{}\"",
+                                lossy(&buf)
+                            ));
+                        }
+                        return Some(Some(Reply::ret(status, Some(buf))));
                     }
-                    let (path, args) = match target.iter().position(|&c| c == b'?') {
-                        Some(i) => (target[..i].to_vec(), Some(target[i + 1..].to_vec())),
-                        None => (target, None),
-                    };
-                    self.uri = path;
-                    if let Some(a) = args {
-                        self.args = a;
+                    let new_uri = self.expand(&rw.uri, false);
+                    match &rw.args {
+                        Some(a) => {
+                            let mut args = self.expand(a, self.quoted_uri);
+                            if rw.add_args && !self.args.is_empty() {
+                                args.push(b'&');
+                                args.extend_from_slice(&self.args);
+                            }
+                            self.args = args;
+                        }
+                        None if !rw.add_args => self.args.clear(),
+                        None => {}
                     }
-                    match flag {
-                        RewriteFlag::Last => return Next::Relocate,
-                        RewriteFlag::Break => return Next::Continue,
-                        _ => {}
+                    if log {
+                        self.rewrite_notice(&format!(
+                            "rewritten data: \"{}\", args: \"{}\"",
+                            lossy(&new_uri),
+                            lossy(&self.args)
+                        ));
+                    }
+                    if new_uri.is_empty() {
+                        crate::http::errlog::request_error(
+                            self,
+                            "the rewritten URI has a zero length",
+                        );
+                        return Some(Some(Reply::status(500)));
+                    }
+                    self.uri = new_uri;
+                    self.internal = true;
+                    match rw.flag {
+                        RewriteFlag::Break => {
+                            self.uri_changed = false;
+                            return Some(None);
+                        }
+                        RewriteFlag::Last => {
+                            self.uri_changed = true;
+                            return Some(None);
+                        }
+                        _ => self.uri_changed = true,
                     }
                 }
                 Code::If { cond, conf, script } => {
-                    if self.test(cond) {
-                        self.loc = conf.clone();
-                        return self.script(script);
+                    if self.test(cond, log) {
+                        if let Some(c) = conf {
+                            self.loc = c.clone();
+                        }
+                        if let Some(end) = self.codes(script, log) {
+                            return Some(end);
+                        }
                     }
                 }
             }
         }
-        Next::Continue
+        None
     }
 
-    /// nginx: the `if` condition codes.
-    fn test(&mut self, cond: &Cond) -> bool {
+    /// nginx: the `if` condition codes (var, equal, regex test, file).
+    fn test(&mut self, cond: &Cond, log: bool) -> bool {
+        let truthy = |v: &[u8]| !(v.is_empty() || v == b"0");
         match cond {
-            Cond::Var(v) => {
-                let v = self.eval(v);
-                !(v.is_empty() || v == b"0")
+            Cond::Var(name) => truthy(&self.variable(name).unwrap_or_default()),
+            Cond::Eq { var, to, negate } => {
+                let v = self.variable(var).unwrap_or_default();
+                (v == self.eval(to)) != *negate
             }
-            Cond::Eq { value, to, negate } => (self.eval(value) == self.eval(to)) != *negate,
             Cond::Match {
-                value,
+                var,
                 regex,
+                pattern,
                 negate,
             } => {
-                let v = self.eval(value);
-                self.capture(regex, &v) != *negate
+                let v = self.variable(var).unwrap_or_default();
+                let matched = self.capture(regex, &v);
+                if log {
+                    let what = if matched { "matches" } else { "does not match" };
+                    self.rewrite_notice(&format!(
+                        "\"{}\" {what} \"{}\"",
+                        String::from_utf8_lossy(pattern),
+                        String::from_utf8_lossy(&v)
+                    ));
+                }
+                if !matched {
+                    *self.captures.borrow_mut() = None;
+                }
+                matched != *negate
             }
             Cond::File { path, test, negate } => {
                 let p = crate::http::static_file::os_path(&self.eval(path));
@@ -292,8 +426,9 @@ impl Request {
                     FileTest::Dir => m.map(|m| m.is_dir()).unwrap_or(false),
                     FileTest::Exists => m.is_ok(),
                     FileTest::Exec => {
+                        // nginx: ngx_is_exec: the owner's execute bit.
                         use std::os::unix::fs::PermissionsExt;
-                        m.map(|m| m.permissions().mode() & 0o111 != 0)
+                        m.map(|m| m.permissions().mode() & 0o100 != 0)
                             .unwrap_or(false)
                     }
                 };
@@ -304,26 +439,38 @@ impl Request {
 
     /// Matches `re` on `subject`, keeping the captures (nginx: ngx_http_regex_exec).
     pub(crate) fn capture(&mut self, re: &Regex, subject: &[u8]) -> bool {
-        let Ok(Some(caps)) = re.re.captures(subject) else {
+        let Some(caps) = regex_exec(re, subject) else {
             return false;
         };
-        let offsets: Vec<Option<(usize, usize)>> = (0..caps.len())
-            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
-            .collect();
-        for name in &re.names {
-            if let Some(m) = caps.name(name) {
-                self.vars.insert(
-                    name.to_ascii_lowercase().into_bytes(),
-                    m.as_bytes().to_vec(),
-                );
-            }
+        for (name, v) in named_captures(re, &caps) {
+            self.vars.insert(name, v);
         }
-        self.captures = Some((subject.to_vec(), offsets));
+        *self.captures.borrow_mut() = Some(caps);
+        true
+    }
+
+    /// A regex match while a variable is evaluated (a `map`): its captures become the
+    /// request's, its named captures variables (nginx: ngx_http_regex_exec).
+    pub(crate) fn regex_match(&self, re: &Regex, subject: &[u8]) -> bool {
+        let Some(caps) = regex_exec(re, subject) else {
+            return false;
+        };
+        let mut lazy = self.lazy.borrow_mut();
+        for (name, v) in named_captures(re, &caps) {
+            lazy.insert(name, Some(v));
+        }
+        *self.captures.borrow_mut() = Some(caps);
         true
     }
 
     /// Evaluates a complex value (nginx: ngx_http_complex_value).
     pub(crate) fn eval(&self, v: &ComplexValue) -> Vec<u8> {
+        self.expand(v, false)
+    }
+
+    /// nginx: the script value codes; `escape`: captures are escaped as arguments
+    /// (ngx_http_script_copy_capture_code when the request URI was quoted).
+    fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &v.parts {
             match p {
@@ -334,9 +481,16 @@ impl Request {
                     }
                 }
                 Part::Capture(n) => {
-                    if let Some((subject, caps)) = &self.captures {
-                        if let Some(Some((s, e))) = caps.get(usize::from(*n)) {
-                            out.extend_from_slice(&subject[*s..*e]);
+                    let caps = self.captures.borrow();
+                    let Some((subject, offsets)) = caps.as_ref() else {
+                        continue;
+                    };
+                    if let Some(Some((s, e))) = offsets.get(usize::from(*n)) {
+                        let c = subject.get(*s..*e).unwrap_or_default();
+                        if escape {
+                            out.extend_from_slice(&crate::http::vars_runtime::escape_args(c));
+                        } else {
+                            out.extend_from_slice(c);
                         }
                     }
                 }
@@ -345,13 +499,59 @@ impl Request {
         out
     }
 
-    /// A variable's value (nginx: ngx_http_get_variable); `None` is "not found".
+    /// A variable's value (nginx: ngx_http_get_variable); `None` is "not found". `set`
+    /// values first, then the per-request cache of lazy variables, then the built-ins.
     pub(crate) fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
         let name = name.to_ascii_lowercase();
         if let Some(v) = self.vars.get(&name) {
             return Some(v.clone());
         }
-        crate::http::vars_runtime::get(self, &name)
+        if let Some(v) = self.lazy.borrow().get(&name) {
+            return v.clone();
+        }
+        if let Some(src) = self.http.lazy_vars.get(&name).cloned() {
+            let depth = self.depth.get();
+            if depth == 0 {
+                crate::http::errlog::request_error(
+                    self,
+                    &format!(
+                        "cycle while evaluating variable \"{}\"",
+                        String::from_utf8_lossy(&name)
+                    ),
+                );
+                return None;
+            }
+            self.depth.set(depth - 1);
+            let v = crate::http::vars_runtime::evaluate(self, &src);
+            self.depth.set(depth);
+            if src.cacheable() {
+                self.lazy.borrow_mut().insert(name, v.clone());
+            }
+            return v;
+        }
+        if name == b"request_id" {
+            let id = crate::http::vars_runtime::request_id(self);
+            self.lazy.borrow_mut().insert(name, Some(id.clone()));
+            return Some(id);
+        }
+        if let Some(v) = crate::http::vars_runtime::get(self, &name) {
+            return Some(v);
+        }
+        if self.http.set_vars.contains(&name) && self.loc.uninitialized_variable_warn != Some(false)
+        {
+            // nginx: ngx_http_rewrite_var.
+            crate::http::errlog::write(
+                crate::log::Level::Warn,
+                &crate::http::errlog::with_context(
+                    self,
+                    &format!(
+                        "using uninitialized \"{}\" variable",
+                        String::from_utf8_lossy(&name)
+                    ),
+                ),
+            );
+        }
+        None
     }
 
     /// nginx: ngx_http_internal_redirect.
@@ -382,7 +582,10 @@ impl Request {
         match self.script(&loc.script) {
             Next::Done(r) => r,
             Next::Relocate => Box::pin(self.phases(false)).await,
-            Next::Continue => crate::http::static_file::content(self).await,
+            Next::Continue => match Box::pin(crate::http::lua::content(self)).await {
+                Some(r) => r,
+                None => crate::http::static_file::content(self).await,
+            },
         }
     }
 
@@ -457,28 +660,29 @@ impl Request {
             .and_then(|h| validate_host(h.as_bytes()))
             .unwrap_or_else(|| self.server.name.clone())
     }
+}
 
-    /// Response headers every reply gets from this request (nginx: the header filter's
-    /// `Server`, the headers module's `add_header`).
-    pub(crate) fn response_headers(&self, status: u16, headers: &mut HeaderMap) {
-        let add = self.loc.add_headers.clone().unwrap_or_default();
-        let applies = matches!(
-            status,
-            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-        );
-        for h in add.iter().filter(|h| h.always || applies) {
-            let value = self.eval(&h.value);
-            if value.is_empty() {
-                continue;
-            }
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(&h.name),
-                HeaderValue::from_bytes(&value),
-            ) {
-                headers.append(n, v);
-            }
-        }
-    }
+/// nginx: ngx_regex_exec: the subject and capture offsets of a match.
+fn regex_exec(re: &Regex, subject: &[u8]) -> Option<Captures> {
+    let caps = re.re.captures(subject).ok()??;
+    let offsets = (0..caps.len())
+        .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+        .collect();
+    Some((subject.to_vec(), offsets))
+}
+
+/// The named captures of a match, as variables (lower-case names).
+fn named_captures(re: &Regex, caps: &Captures) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Ok(Some(m)) = re.re.captures(&caps.0) else {
+        return Vec::new();
+    };
+    re.names
+        .iter()
+        .map(|n| {
+            let v = m.name(n).map(|c| c.as_bytes().to_vec()).unwrap_or_default();
+            (n.to_ascii_lowercase().into_bytes(), v)
+        })
+        .collect()
 }
 
 /// The `Host` header or the absolute URI's host, validated (nginx: ngx_http_validate_host).

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderValue};
+use std::future::Future;
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::lower::ServerTokens;
 use super::request::Request;
@@ -34,6 +36,16 @@ pub(crate) struct Reply {
     pub(crate) drop: bool,
     /// The body is text whose type is the location's `default_type` (`return code text`).
     pub(crate) default_type: bool,
+    /// The body may be served in ranges (nginx: `r->allow_ranges`).
+    pub(crate) allow_ranges: bool,
+    /// The body is this file (ranges are cut from it by the range filter).
+    pub(crate) file: Option<FileBody>,
+}
+
+/// An open file answered whole or in ranges.
+pub(crate) struct FileBody {
+    pub(crate) file: std::fs::File,
+    pub(crate) size: u64,
 }
 
 impl Reply {
@@ -46,6 +58,8 @@ impl Reply {
             close: false,
             drop: false,
             default_type: false,
+            allow_ranges: false,
+            file: None,
         }
     }
 
@@ -170,32 +184,644 @@ pub(crate) fn server_header(tokens: ServerTokens) -> &'static str {
     }
 }
 
-/// nginx: ngx_http_header_filter: turns a reply into the response hyper writes, headers in
-/// nginx's order.
-pub(crate) fn build(r: &Request, mut reply: Reply, keepalive: bool) -> hyper::Response<Body> {
-    let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
-    let mut status = reply.status;
-    // nginx's codes without a wire form (494-497) answer 400.
-    let special = reply.body.is_none() && status >= 300 && status != 304;
-    if special {
-        if let Some(page) = special_page(status, tokens) {
-            reply.length = Some(page.len() as u64);
-            reply.body = Some(full(page));
-            reply.headers.insert(
-                hyper::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html"),
-            );
+/// Evaluated `sub_filter` (search, replacement) pairs.
+type SubPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The response headers as nginx's `r->headers_out` holds them while the header filters run.
+struct Out {
+    status: u16,
+    content_type: Option<Vec<u8>>,
+    /// The charset the charset filter announces (nginx: `headers_out.charset`).
+    charset: Option<Vec<u8>>,
+    length: Option<u64>,
+    last_modified: Option<HeaderValue>,
+    location: Option<HeaderValue>,
+    /// The other headers in the order they were added (nginx: the `headers_out.headers` list).
+    list: Vec<(HeaderName, HeaderValue)>,
+    body: Option<Body>,
+    file: Option<FileBody>,
+    allow_ranges: bool,
+    /// Ranges the range filter cut (end exclusive), and the multipart boundary if several.
+    ranges: Vec<(u64, u64)>,
+    boundary: Option<(String, Vec<u8>)>,
+    /// The sub_filter pairs to apply to the body, and `sub_filter_once`.
+    subs: Option<(SubPairs, bool)>,
+    /// The gzip level when the gzip filter compresses the body.
+    gzip: Option<u32>,
+    /// nginx: `r->gzip_vary`.
+    gzip_vary: bool,
+    close: bool,
+}
+
+impl Out {
+    fn get(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.list.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    fn remove(&mut self, name: &HeaderName) {
+        self.list.retain(|(n, _)| n != name);
+    }
+
+    /// nginx: `last_modified_time` (`None` is -1).
+    fn last_modified_time(&self) -> Option<i64> {
+        let v = self.last_modified.as_ref()?.to_str().ok()?;
+        parse_http_time(v.as_bytes())
+    }
+
+    /// nginx: ngx_http_weak_etag.
+    fn weak_etag(&mut self) {
+        let Some(i) = self.list.iter().position(|(n, _)| n == hyper::header::ETAG) else {
+            return;
+        };
+        let v = self.list[i].1.as_bytes().to_vec();
+        if v.len() > 2 && v.starts_with(b"W/") {
+            return;
+        }
+        if !v.starts_with(b"\"") {
+            self.list.remove(i);
+            return;
+        }
+        let mut w = b"W/".to_vec();
+        w.extend_from_slice(&v);
+        match HeaderValue::from_bytes(&w) {
+            Ok(h) => self.list[i].1 = h,
+            Err(_) => {
+                self.list.remove(i);
+            }
+        }
+    }
+
+    fn push(&mut self, name: HeaderName, value: &[u8]) {
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            self.list.push((name, v));
+        }
+    }
+}
+
+/// nginx: ngx_parse_http_time (RFC 1123, RFC 850 and asctime dates; `None` is NGX_ERROR).
+pub(crate) fn parse_http_time(v: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(v).ok()?;
+    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// Multipart boundaries (nginx: ngx_next_temp_number(0), one counter per process).
+static BOUNDARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The request-side marker of nginx's `r->gzip_vary` (a name no configuration can use).
+pub(crate) const GZIP_VARY: &[u8] = b" gzip_vary";
+
+/// nginx: ngx_http_not_modified_header_filter. `Err(412)` fails a precondition.
+fn not_modified(r: &Request, out: &mut Out) -> Result<(), u16> {
+    use crate::http::static_file::Ims;
+    let h = |n: hyper::header::HeaderName| r.headers.get(n).map(|v| v.as_bytes().to_vec());
+    let lm = out.last_modified_time();
+    if let Some(ius) = h(hyper::header::IF_UNMODIFIED_SINCE) {
+        let ok = matches!((lm, parse_http_time(&ius)), (Some(lm), Some(t)) if t >= lm);
+        if !ok {
+            return Err(412);
+        }
+    }
+    if let Some(im) = h(hyper::header::IF_MATCH) {
+        if !test_if_match(out, &im, false) {
+            return Err(412);
+        }
+    }
+    let ims = h(hyper::header::IF_MODIFIED_SINCE);
+    let inm = h(hyper::header::IF_NONE_MATCH);
+    if ims.is_none() && inm.is_none() {
+        return Ok(());
+    }
+    if let Some(ims) = ims {
+        let mode = r.loc.if_modified_since.unwrap_or(Ims::Exact);
+        let modified = match lm {
+            None => true,
+            Some(_) if mode == Ims::Off => true,
+            Some(lm) => {
+                let t = parse_http_time(&ims).unwrap_or(-1);
+                t != lm && (mode == Ims::Exact || t < lm)
+            }
+        };
+        if modified {
+            return Ok(());
+        }
+    }
+    if let Some(inm) = inm {
+        if !test_if_match(out, &inm, true) {
+            return Ok(());
+        }
+    }
+    out.status = 304;
+    out.content_type = None;
+    out.length = None;
+    out.remove(&hyper::header::ACCEPT_RANGES);
+    out.remove(&hyper::header::CONTENT_ENCODING);
+    out.body = None;
+    out.file = None;
+    Ok(())
+}
+
+/// nginx: ngx_http_test_if_match.
+fn test_if_match(out: &Out, list: &[u8], weak: bool) -> bool {
+    if list == b"*" {
+        return true;
+    }
+    let Some(etag) = out.get(&hyper::header::ETAG) else {
+        return false;
+    };
+    let mut etag = etag.as_bytes();
+    if weak && etag.len() > 2 && etag.starts_with(b"W/") {
+        etag = &etag[2..];
+    }
+    let mut i = 0;
+    while i < list.len() {
+        if weak && list.len() - i > 2 && list[i..].starts_with(b"W/") {
+            i += 2;
+        }
+        if etag.len() > list.len() - i {
+            return false;
+        }
+        if list[i..].starts_with(etag) {
+            let mut j = i + etag.len();
+            while j < list.len() && (list[j] == b' ' || list[j] == b'\t') {
+                j += 1;
+            }
+            if j == list.len() || list[j] == b',' {
+                return true;
+            }
+        }
+        while i < list.len() && list[i] != b',' {
+            i += 1;
+        }
+        while i < list.len() && matches!(list[i], b' ' | b'\t' | b',') {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// nginx: ngx_http_headers_filter: `expires` and `add_header`.
+fn headers_filter(r: &Request, out: &mut Out) {
+    let safe = crate::http::headers::safe_status(out.status);
+    if safe {
+        if let Some(e) = &r.loc.expires {
+            let value = e.value.as_ref().map(|v| r.eval(v));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            let lm = out.last_modified_time();
+            if let Some((exp, cc)) =
+                crate::http::headers::expires_headers(e, value.as_deref(), lm, now)
+            {
+                let expires = HeaderName::from_static("expires");
+                let cache = hyper::header::CACHE_CONTROL;
+                match out.list.iter().position(|(n, _)| *n == expires) {
+                    Some(i) => {
+                        if let Ok(v) = HeaderValue::from_str(&exp) {
+                            out.list[i].1 = v;
+                        }
+                    }
+                    None => out.push(expires, exp.as_bytes()),
+                }
+                match out.list.iter().position(|(n, _)| *n == cache) {
+                    Some(i) => {
+                        if let Ok(v) = HeaderValue::from_str(&cc) {
+                            out.list[i].1 = v;
+                        }
+                        // Further Cache-Control lines are dropped.
+                        let mut seen = false;
+                        out.list.retain(|(n, _)| {
+                            if *n != cache {
+                                return true;
+                            }
+                            let keep = !seen;
+                            seen = true;
+                            keep
+                        });
+                    }
+                    None => out.push(cache, cc.as_bytes()),
+                }
+            }
+        }
+    }
+    let Some(add) = r.loc.add_headers.as_ref() else {
+        return;
+    };
+    for h in add.iter().filter(|h| h.always || safe) {
+        let value = r.eval(&h.value);
+        let Ok(name) = HeaderName::from_bytes(&h.name) else {
+            continue;
+        };
+        // nginx: Last-Modified and ETag replace the response's own (an empty value removes it).
+        if name == hyper::header::LAST_MODIFIED {
+            out.last_modified = HeaderValue::from_bytes(&value)
+                .ok()
+                .filter(|_| !value.is_empty());
+            continue;
+        }
+        if name == hyper::header::ETAG {
+            match out.list.iter().position(|(n, _)| *n == name) {
+                Some(i) if value.is_empty() => {
+                    out.list.remove(i);
+                }
+                Some(i) => {
+                    if let Ok(v) = HeaderValue::from_bytes(&value) {
+                        out.list[i].1 = v;
+                    }
+                }
+                None if value.is_empty() => {}
+                None => out.push(name, &value),
+            }
+            continue;
+        }
+        if value.is_empty() {
+            continue;
+        }
+        out.push(name, &value);
+    }
+}
+
+/// nginx: ngx_http_sub_header_filter.
+fn sub_filter(r: &Request, out: &mut Out) {
+    let Some(pairs) = r.loc.sub_filters.as_ref().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    if out.length == Some(0) {
+        return;
+    }
+    let types =
+        r.loc.sub_filter_types.clone().unwrap_or_else(|| {
+            std::sync::Arc::new(crate::http::gzip::TypeList::of(&["text/html"]))
+        });
+    let Some(ct) = &out.content_type else { return };
+    if !types.matches(ct) {
+        return;
+    }
+    out.subs = Some((
+        pairs
+            .iter()
+            .map(|p| (r.eval(&p.search).to_ascii_lowercase(), r.eval(&p.replace)))
+            .collect(),
+        r.loc.sub_filter_once != Some(false),
+    ));
+    out.length = None;
+    if r.loc.sub_filter_last_modified == Some(true) {
+        out.weak_etag();
+    } else {
+        out.last_modified = None;
+        out.remove(&hyper::header::ETAG);
+    }
+}
+
+/// nginx: ngx_http_gzip_header_filter.
+fn gzip_filter(r: &Request, out: &mut Out) {
+    if r.loc.gzip != Some(true)
+        || !matches!(out.status, 200 | 403 | 404)
+        || out
+            .get(&hyper::header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.is_empty())
+        || out
+            .length
+            .is_some_and(|l| l < r.loc.gzip_min_length.unwrap_or(20))
+    {
+        return;
+    }
+    let Some(ct) = &out.content_type else { return };
+    let ok_type = match &r.loc.gzip_types {
+        Some(t) => t.matches(ct),
+        None => crate::http::gzip::TypeList::of(&["text/html"]).matches(ct),
+    };
+    if !ok_type {
+        return;
+    }
+    out.gzip_vary = true;
+    if !crate::http::gzip::gzip_ok(r, Some(out.list.as_slice()), out.last_modified.is_some()) {
+        return;
+    }
+    out.push(hyper::header::CONTENT_ENCODING, b"gzip");
+    out.gzip = Some(r.loc.gzip_comp_level.unwrap_or(1));
+    out.length = None;
+    out.remove(&hyper::header::ACCEPT_RANGES);
+    out.weak_etag();
+}
+
+/// nginx: ngx_http_range_header_filter. `Err(416)` when no range can be satisfied.
+fn range_filter(r: &Request, out: &mut Out) -> Result<(), u16> {
+    let Some(size) = out.length else {
+        return Ok(());
+    };
+    if out.status != 200 || !out.allow_ranges || r.version == hyper::Version::HTTP_09 {
+        return Ok(());
+    }
+    let max = r.loc.max_ranges.unwrap_or(None);
+    if max == Some(0) {
+        return Ok(());
+    }
+    let accept = |out: &mut Out| {
+        out.push(hyper::header::ACCEPT_RANGES, b"bytes");
+        Ok(())
+    };
+    let Some(range) = r.headers.get(hyper::header::RANGE).map(|v| v.as_bytes()) else {
+        return accept(out);
+    };
+    if range.len() < 7 || !range[..6].eq_ignore_ascii_case(b"bytes=") {
+        return accept(out);
+    }
+    if let Some(ir) = r.headers.get(hyper::header::IF_RANGE).map(|v| v.as_bytes()) {
+        if ir.len() >= 2 && ir.ends_with(b"\"") {
+            match out.get(&hyper::header::ETAG) {
+                Some(etag) if etag.as_bytes() == ir => {}
+                _ => return accept(out),
+            }
         } else {
-            reply.length = Some(0);
-        }
-        if matches!(status, 400 | 413 | 414 | 494 | 495 | 496 | 497 | 500 | 501) {
-            reply.close = true;
+            match out.last_modified_time() {
+                Some(lm) if parse_http_time(ir) == Some(lm) => {}
+                _ => return accept(out),
+            }
         }
     }
-    if (494..=497).contains(&status) {
-        status = 400;
+    match parse_ranges(&range[6..], size, max) {
+        RangeParse::Declined => accept(out),
+        RangeParse::NotSatisfiable => {
+            out.push(
+                hyper::header::CONTENT_RANGE,
+                format!("bytes */{size}").as_bytes(),
+            );
+            out.length = None;
+            Err(416)
+        }
+        RangeParse::Ranges(ranges) => {
+            out.status = 206;
+            if let [(s, e)] = ranges[..] {
+                out.push(
+                    hyper::header::CONTENT_RANGE,
+                    format!("bytes {s}-{}/{size}", e - 1).as_bytes(),
+                );
+                out.length = Some(e - s);
+            } else {
+                let n = BOUNDARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let boundary = format!("{n:020}");
+                let mut head = format!("\r\n--{boundary}\r\n").into_bytes();
+                if let Some(ct) = &out.content_type {
+                    head.extend_from_slice(b"Content-Type: ");
+                    head.extend_from_slice(ct);
+                    if let Some(cs) = &out.charset {
+                        head.extend_from_slice(b"; charset=");
+                        head.extend_from_slice(cs);
+                    }
+                    head.extend_from_slice(b"\r\n");
+                }
+                head.extend_from_slice(b"Content-Range: bytes ");
+                out.content_type =
+                    Some(format!("multipart/byteranges; boundary={boundary}").into_bytes());
+                out.charset = None;
+                let mut len = (4 + 20 + 4) as u64;
+                for (s, e) in &ranges {
+                    let cr = format!("{s}-{}/{size}\r\n\r\n", e - 1);
+                    len += head.len() as u64 + cr.len() as u64 + (e - s);
+                }
+                out.length = Some(len);
+                out.boundary = Some((boundary, head));
+            }
+            out.ranges = ranges;
+            Ok(())
+        }
     }
-    let default_type = reply.default_type;
+}
+
+/// What a `Range` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RangeParse {
+    /// Serve the whole body.
+    Declined,
+    NotSatisfiable,
+    /// `(start, end)` pairs, end exclusive.
+    Ranges(Vec<(u64, u64)>),
+}
+
+/// nginx: ngx_http_range_parse (`spec` after `bytes=`; `max` is `max_ranges`).
+pub(crate) fn parse_ranges(spec: &[u8], size: u64, max: Option<u64>) -> RangeParse {
+    let mut p = 0;
+    let at = |p: usize| spec.get(p).copied().unwrap_or(0);
+    let mut ranges = Vec::new();
+    let mut total: u64 = 0;
+    let mut left = max;
+    const CUTOFF: u64 = (i64::MAX / 10) as u64;
+    const CUTLIM: u64 = (i64::MAX % 10) as u64;
+    let num = |p: &mut usize, v: &mut u64| -> bool {
+        while at(*p).is_ascii_digit() {
+            let d = u64::from(at(*p) - b'0');
+            if *v >= CUTOFF && (*v > CUTOFF || d > CUTLIM) {
+                return false;
+            }
+            *v = *v * 10 + d;
+            *p += 1;
+        }
+        true
+    };
+    loop {
+        let mut start = 0u64;
+        let mut end = 0u64;
+        let mut suffix = false;
+        while at(p) == b' ' {
+            p += 1;
+        }
+        let mut found = false;
+        if at(p) != b'-' {
+            if !at(p).is_ascii_digit() || !num(&mut p, &mut start) {
+                return RangeParse::NotSatisfiable;
+            }
+            while at(p) == b' ' {
+                p += 1;
+            }
+            if at(p) != b'-' {
+                return RangeParse::NotSatisfiable;
+            }
+            p += 1;
+            while at(p) == b' ' {
+                p += 1;
+            }
+            if at(p) == b',' || p >= spec.len() {
+                end = size;
+                found = true;
+            }
+        } else {
+            suffix = true;
+            p += 1;
+        }
+        if !found {
+            if !at(p).is_ascii_digit() || !num(&mut p, &mut end) {
+                return RangeParse::NotSatisfiable;
+            }
+            while at(p) == b' ' {
+                p += 1;
+            }
+            if at(p) != b',' && p < spec.len() {
+                return RangeParse::NotSatisfiable;
+            }
+            if suffix {
+                start = size.saturating_sub(end);
+                end = size.saturating_sub(1);
+            }
+            end = if end >= size { size } else { end + 1 };
+        }
+        if start < end {
+            ranges.push((start, end));
+            total = total.saturating_add(end - start);
+            match left {
+                Some(0) => return RangeParse::Declined,
+                Some(n) => left = Some(n - 1),
+                None => {}
+            }
+        } else if start == 0 {
+            return RangeParse::Declined;
+        }
+        if at(p) != b',' || p >= spec.len() {
+            break;
+        }
+        p += 1;
+    }
+    if ranges.is_empty() {
+        return RangeParse::NotSatisfiable;
+    }
+    if total > size {
+        return RangeParse::Declined;
+    }
+    RangeParse::Ranges(ranges)
+}
+
+/// A special response's page and headers (nginx: ngx_http_special_response_handler): the
+/// handler's headers stay, but not Accept-Ranges, Last-Modified or ETag.
+fn special(out: &mut Out, tokens: ServerTokens) {
+    let status = out.status;
+    out.remove(&hyper::header::ACCEPT_RANGES);
+    out.remove(&hyper::header::ETAG);
+    out.last_modified = None;
+    out.file = None;
+    out.allow_ranges = false;
+    out.charset = None;
+    if let Some(page) = special_page(status, tokens) {
+        out.length = Some(page.len() as u64);
+        out.body = Some(full(page));
+        out.content_type = Some(b"text/html".to_vec());
+    } else {
+        out.length = Some(0);
+        out.content_type = None;
+    }
+    if matches!(status, 400 | 413 | 414 | 494 | 495 | 496 | 497 | 500 | 501) {
+        out.close = true;
+    }
+}
+
+/// The filters after the headers filter: sub, charset, gzip (nginx's header filter order).
+fn late_filters(r: &Request, out: &mut Out) {
+    sub_filter(r, out);
+    if let Some(ct) = &out.content_type {
+        out.charset = crate::http::charset::destination(r, ct);
+    }
+    gzip_filter(r, out);
+}
+
+/// nginx: the header filter chain and ngx_http_header_filter: turns a reply into the response
+/// hyper writes, headers in nginx's order.
+pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Response<Body> {
+    let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
+    let mut out = Out {
+        status: reply.status,
+        content_type: None,
+        charset: None,
+        length: reply.length,
+        last_modified: reply.headers.get(hyper::header::LAST_MODIFIED).cloned(),
+        location: reply.headers.get(hyper::header::LOCATION).cloned(),
+        list: Vec::new(),
+        body: reply.body,
+        file: reply.file,
+        allow_ranges: reply.allow_ranges,
+        ranges: Vec::new(),
+        boundary: None,
+        subs: None,
+        gzip: None,
+        gzip_vary: r.vars.contains_key(GZIP_VARY),
+        close: reply.close,
+    };
+    if reply.default_type {
+        out.content_type = Some(
+            r.loc
+                .default_type
+                .clone()
+                .unwrap_or_else(|| b"text/plain".to_vec()),
+        );
+    }
+    if let Some(ct) = reply.headers.get(hyper::header::CONTENT_TYPE) {
+        out.content_type = Some(ct.as_bytes().to_vec());
+    }
+    let placed = [
+        hyper::header::CONTENT_TYPE,
+        hyper::header::LAST_MODIFIED,
+        hyper::header::LOCATION,
+        hyper::header::CONTENT_LENGTH,
+    ];
+    for (name, value) in reply.headers.iter() {
+        if !placed.contains(name) {
+            out.list.push((name.clone(), value.clone()));
+        }
+    }
+    let has_body = out.body.is_some() || out.file.is_some();
+    let mut special_status = None;
+    if has_body || out.status < 300 || out.status == 304 {
+        if out.status == 200 {
+            if let Err(s) = not_modified(r, &mut out) {
+                // nginx: ngx_http_filter_finalize_request: a clean special response.
+                out.list.clear();
+                out.location = None;
+                special_status = Some(s);
+            }
+        }
+        if special_status.is_none() {
+            headers_filter(r, &mut out);
+            late_filters(r, &mut out);
+            if let Err(s) = range_filter(r, &mut out) {
+                special_status = Some(s);
+            }
+        }
+    } else {
+        special_status = Some(out.status);
+    }
+    if let Some(s) = special_status {
+        out.status = s;
+        out.body = None;
+        special(&mut out, tokens);
+        headers_filter(r, &mut out);
+        late_filters(r, &mut out);
+    }
+    header_filter(r, out, keepalive, tokens)
+}
+
+/// nginx: ngx_http_header_filter and the chunked filter: the wire headers and the body.
+fn header_filter(
+    r: &Request,
+    mut out: Out,
+    keepalive: bool,
+    tokens: ServerTokens,
+) -> hyper::Response<Body> {
+    // nginx's codes without a wire form (494-497) answer 400.
+    let status = if (494..=497).contains(&out.status) {
+        400
+    } else {
+        out.status
+    };
+    let head = r.method == hyper::Method::HEAD;
+    // nginx: a 204 has no type, length or date; Last-Modified only goes with 200, 206, 304.
+    if status == 204 {
+        out.content_type = None;
+        out.last_modified = None;
+        out.length = None;
+    }
+    if !matches!(status, 200 | 206 | 304) {
+        out.last_modified = None;
+    }
     let mut headers = HeaderMap::new();
     headers.insert(
         hyper::header::SERVER,
@@ -204,51 +830,57 @@ pub(crate) fn build(r: &Request, mut reply: Reply, keepalive: bool) -> hyper::Re
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
         headers.insert(hyper::header::DATE, v);
     }
-    if default_type {
-        let t = r
-            .loc
-            .default_type
-            .clone()
-            .unwrap_or_else(|| b"text/plain".to_vec());
-        if let Ok(v) = HeaderValue::from_bytes(&t) {
+    if let Some(ct) = &out.content_type {
+        let mut v = ct.clone();
+        if let Some(cs) = &out.charset {
+            v.extend_from_slice(b"; charset=");
+            v.extend_from_slice(cs);
+        }
+        if let Ok(v) = HeaderValue::from_bytes(&v) {
             headers.insert(hyper::header::CONTENT_TYPE, v);
         }
     }
-    if let Some(ct) = reply.headers.get(hyper::header::CONTENT_TYPE) {
-        headers.insert(hyper::header::CONTENT_TYPE, ct.clone());
-    }
-    if let Some(len) = reply.length {
+    if let Some(len) = out.length {
         if status != 304 && status != 204 {
             headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
-    if let Some(lm) = reply.headers.get(hyper::header::LAST_MODIFIED) {
+    if let Some(lm) = &out.last_modified {
         headers.insert(hyper::header::LAST_MODIFIED, lm.clone());
     }
-    if let Some(loc) = reply.headers.get(hyper::header::LOCATION) {
-        headers.insert(hyper::header::LOCATION, absolute_location(r, loc.clone()));
+    if let Some(loc) = out.location.take() {
+        headers.insert(hyper::header::LOCATION, absolute_location(r, loc));
     }
-    let close = reply.close || !keepalive;
+    // nginx: ngx_http_chunked_header_filter.
+    let mut close = out.close || !keepalive;
+    let bodyless = head || matches!(status, 204 | 304) || status < 200;
+    if out.length.is_none() && !bodyless {
+        if r.version == hyper::Version::HTTP_11 {
+            headers.insert(
+                hyper::header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        } else {
+            close = true;
+        }
+    }
     headers.insert(
         hyper::header::CONNECTION,
         HeaderValue::from_static(if close { "close" } else { "keep-alive" }),
     );
-    // The rest in the order the handler set them (nginx: the headers_out list).
-    let placed = [
-        hyper::header::CONTENT_TYPE,
-        hyper::header::LAST_MODIFIED,
-        hyper::header::LOCATION,
-    ];
-    for (name, value) in reply.headers.iter() {
-        if !placed.contains(name) {
-            headers.append(name.clone(), value.clone());
-        }
+    if out.gzip_vary && r.loc.gzip_vary == Some(true) {
+        headers.insert(
+            hyper::header::VARY,
+            HeaderValue::from_static("Accept-Encoding"),
+        );
     }
-    r.response_headers(status, &mut headers);
-    let body = if r.method == hyper::Method::HEAD {
+    for (name, value) in std::mem::take(&mut out.list) {
+        headers.append(name, value);
+    }
+    let body = if head || status == 304 || status == 204 {
         empty()
     } else {
-        reply.body.unwrap_or_else(empty)
+        out_body(&mut out)
     };
     let mut resp = hyper::Response::new(body);
     *resp.status_mut() =
@@ -259,6 +891,168 @@ pub(crate) fn build(r: &Request, mut reply: Reply, keepalive: bool) -> hyper::Re
     }
     *resp.headers_mut() = headers;
     resp
+}
+
+/// The body after the range, sub and gzip body filters.
+fn out_body(out: &mut Out) -> Body {
+    let mut body = match out.file.take() {
+        Some(f) => {
+            let mut parts = Vec::new();
+            match (&out.boundary, out.ranges.as_slice()) {
+                (_, []) => parts.push(Part::File(0, f.size)),
+                (None, [(s, e), ..]) => parts.push(Part::File(*s, e - s)),
+                (Some((boundary, head)), ranges) => {
+                    for (s, e) in ranges {
+                        let mut h = head.clone();
+                        h.extend_from_slice(format!("{s}-{}/{}\r\n\r\n", e - 1, f.size).as_bytes());
+                        parts.push(Part::Bytes(h.into()));
+                        parts.push(Part::File(*s, e - s));
+                    }
+                    parts.push(Part::Bytes(
+                        format!("\r\n--{boundary}--\r\n").into_bytes().into(),
+                    ));
+                }
+            }
+            file_parts(f.file, parts)
+        }
+        None => out.body.take().unwrap_or_else(empty),
+    };
+    if let Some((subs, once)) = out.subs.take() {
+        body = buffered(body, move |b| crate::http::sub::substitute(&b, &subs, once));
+    }
+    if let Some(level) = out.gzip {
+        body = crate::http::gzip::GzipBody::new(body, level).boxed();
+    }
+    body
+}
+
+/// A piece of a file response: bytes, or `len` bytes of the file from `start`.
+enum Part {
+    Bytes(Bytes),
+    File(u64, u64),
+}
+
+/// A body of parts read from `file` in 64 KiB chunks (nginx: the range body filter's output).
+fn file_parts(file: std::fs::File, parts: Vec<Part>) -> Body {
+    FileParts {
+        file: std::sync::Arc::new(file),
+        parts: parts.into(),
+        reading: None,
+    }
+    .boxed()
+}
+
+struct FileParts {
+    file: std::sync::Arc<std::fs::File>,
+    parts: std::collections::VecDeque<Part>,
+    /// A read in flight: its result, and where it was.
+    reading: Option<(tokio::task::JoinHandle<std::io::Result<Bytes>>, u64, u64)>,
+}
+
+impl hyper::body::Body for FileParts {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        loop {
+            if let Some((handle, pos, left)) = self.reading.as_mut() {
+                let (pos, left) = (*pos, *left);
+                let res = match std::pin::Pin::new(handle).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+                };
+                self.reading = None;
+                return match res {
+                    Ok(b) => {
+                        let got = b.len() as u64;
+                        if left > got {
+                            self.parts.push_front(Part::File(pos + got, left - got));
+                        }
+                        Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
+                    }
+                    Err(e) => {
+                        self.parts.clear();
+                        Poll::Ready(Some(Err(e)))
+                    }
+                };
+            }
+            match self.parts.pop_front() {
+                None => return Poll::Ready(None),
+                Some(Part::Bytes(b)) => return Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
+                Some(Part::File(_, 0)) => continue,
+                Some(Part::File(pos, left)) => {
+                    let f = self.file.clone();
+                    let n = usize::try_from(left.min(64 * 1024)).unwrap_or(64 * 1024);
+                    let handle = tokio::task::spawn_blocking(move || {
+                        use std::os::unix::fs::FileExt;
+                        let mut buf = vec![0u8; n];
+                        let got = f.read_at(&mut buf, pos)?;
+                        if got == 0 {
+                            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                        }
+                        buf.truncate(got);
+                        Ok(Bytes::from(buf))
+                    });
+                    self.reading = Some((handle, pos, left));
+                }
+            }
+        }
+    }
+}
+
+/// The whole of `body` passed through `f` once it has all arrived (for the sub filter).
+fn buffered(body: Body, f: impl FnOnce(Vec<u8>) -> Vec<u8> + Send + Sync + 'static) -> Body {
+    Buffered {
+        inner: body,
+        data: Vec::new(),
+        f: Some(Box::new(f)),
+    }
+    .boxed()
+}
+
+type Transform = Box<dyn FnOnce(Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+struct Buffered {
+    inner: Body,
+    data: Vec<u8>,
+    f: Option<Transform>,
+}
+
+impl hyper::body::Body for Buffered {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        loop {
+            if self.f.is_none() {
+                return Poll::Ready(None);
+            }
+            match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(d) = frame.into_data() {
+                        self.data.extend_from_slice(&d);
+                    }
+                }
+                Poll::Ready(None) => {
+                    let data = std::mem::take(&mut self.data);
+                    let Some(f) = self.f.take() else {
+                        return Poll::Ready(None);
+                    };
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(f(data).into()))));
+                }
+            }
+        }
+    }
 }
 
 /// nginx: the header filter makes a relative `Location` absolute (`absolute_redirect on`).

@@ -1,0 +1,1042 @@
+//! The request head as nginx reads it (nginx: ngx_http_parse_request_line,
+//! ngx_http_parse_header_line, ngx_http_process_request_line/_headers/_header and
+//! ngx_http_alloc_large_header_buffer), and the connection directives' values.
+//!
+//! Why a parser of our own in front of hyper: hyper (httparse) accepts heads nginx refuses
+//! (no `Host` on HTTP/1.1, `Content-Length` with `Transfer-Encoding`, duplicate unique
+//! headers, lower-case methods, `HTTP/2.0` versions) and refuses heads nginx serves (header
+//! lines without a colon, control bytes in values, `HTTP/1.2`, names nginx ignores), and its
+//! own answers are bare (`400` without nginx's page). So the worker reads every head itself
+//! with this module (nginx's state machines and buffer model, byte for byte), answers
+//! nginx's status for a refused head, and hands hyper a re-serialized, always-valid head
+//! (the "carrier") for an accepted one; hyper then only frames bodies and responses. The raw
+//! request line, target and headers travel to the request beside the carrier.
+
+use std::time::Duration;
+
+use parser::Directive;
+
+use super::lower::LocConf;
+use crate::conf::values::{atoi, parse_size, parse_time};
+
+/// The server-level limits of head reading (nginx: ngx_http_core_srv_conf_t).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// `client_header_buffer_size`.
+    pub(crate) buffer: usize,
+    /// `large_client_header_buffers number size`.
+    pub(crate) large_num: usize,
+    pub(crate) large_size: usize,
+    /// `underscores_in_headers`.
+    pub(crate) underscores: bool,
+    /// `ignore_invalid_headers`.
+    pub(crate) ignore_invalid: bool,
+}
+
+impl Limits {
+    pub(crate) fn of(c: &LocConf) -> Limits {
+        let (large_num, large_size) = c.large_client_header_buffers.unwrap_or((4, 8192));
+        Limits {
+            buffer: c.client_header_buffer_size.unwrap_or(1024).max(1),
+            large_num,
+            large_size: large_size.max(1),
+            underscores: c.underscores_in_headers.unwrap_or(false),
+            ignore_invalid: c.ignore_invalid_headers.unwrap_or(true),
+        }
+    }
+}
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A request head as nginx parsed it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Head {
+    /// The request line without its line end (nginx: `r->request_line`).
+    pub(crate) line: Vec<u8>,
+    pub(crate) method: Vec<u8>,
+    /// The target as sent, without `scheme://host` (nginx: `r->unparsed_uri`).
+    pub(crate) target: Vec<u8>,
+    /// The host of an absolute-URI target, validated (nginx: `r->headers_in.server`).
+    pub(crate) line_host: Option<Vec<u8>>,
+    /// nginx: `r->http_version` (major * 1000 + minor; 9 for HTTP/0.9).
+    pub(crate) version: u32,
+    /// Header lines kept (invalid ones nginx ignores are left out), as sent.
+    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(crate) framing: Option<Framing>,
+    /// The status nginx answers a refused head with (494 = "Request Header Or Cookie Too
+    /// Large"), and the info-level text it logs.
+    pub(crate) error: Option<(u16, String)>,
+}
+
+impl Head {
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing.unwrap_or(Framing::None)
+    }
+
+    /// A header's first value (names compared case-insensitively).
+    pub(crate) fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// nginx: ngx_http_process_connection: `close` or `keep-alive` in `Connection`.
+    pub(crate) fn connection(&self) -> Option<bool> {
+        let v = self.header(b"connection")?.to_ascii_lowercase();
+        let has = |w: &[u8]| v.windows(w.len()).any(|x| x == w);
+        if has(b"close") {
+            Some(false)
+        } else if has(b"keep-alive") {
+            Some(true)
+        } else {
+            None
+        }
+    }
+}
+
+/// What [`parse`] found in the bytes so far.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// More bytes are needed.
+    Again,
+    /// A complete head (or nginx's refusal of it) and the bytes it used.
+    Done(Box<Head>, usize),
+}
+
+/// Where the request-line parser is (nginx: ngx_http_parse_request_line's states).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rl {
+    Start,
+    Method,
+    SpacesBeforeUri,
+    Schema,
+    SchemaSlash,
+    SchemaSlashSlash,
+    HostStart,
+    Host,
+    HostIpLiteral,
+    Port,
+    Uri,
+    Http09,
+    /// `H`, `HT`, `HTT`, `HTTP` of the version seen.
+    Http1,
+    Http2,
+    Http3,
+    Http4,
+    FirstMajor,
+    Major,
+    FirstMinor,
+    Minor,
+    SpacesAfterDigit,
+    AlmostDone,
+}
+
+/// Where the header-line parser is (nginx: ngx_http_parse_header_line's states).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Hl {
+    Start,
+    Name,
+    SpaceBeforeValue,
+    Value,
+    SpaceAfterValue,
+    AlmostDone,
+    HeaderAlmostDone,
+}
+
+/// nginx's header buffers: the first `client_header_buffer_size` one, then up to
+/// `large_client_header_buffers` ones into which the current line is moved when a buffer
+/// fills up (nginx: ngx_http_alloc_large_header_buffer).
+struct Buffers {
+    start: usize,
+    cap: usize,
+    large: usize,
+}
+
+/// Parses a request head from `buf` (which starts where the request starts) as nginx does.
+///
+/// nginx: ngx_http_process_request_line + ngx_http_process_request_headers +
+/// ngx_http_process_request_header.
+pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
+    let mut h = Head::default();
+    let mut bufs = Buffers {
+        start: 0,
+        cap: lim.buffer,
+        large: 0,
+    };
+    let fail = |mut h: Head, status: u16, msg: &str, used: usize| {
+        h.error = Some((status, msg.to_string()));
+        Parsed::Done(Box::new(h), used)
+    };
+
+    // The request line.
+    let mut st = Rl::Start;
+    let mut request_start = 0;
+    let mut method_end = 0;
+    let mut uri_start = 0;
+    let mut uri_end = 0;
+    let mut host_start = 0;
+    let mut host_end = None;
+    let request_end;
+    let (mut major, mut minor) = (0u32, 0u32);
+    let mut p = 0;
+    loop {
+        if p >= bufs.start + bufs.cap {
+            // nginx: the buffer is full and the line incomplete.
+            if st == Rl::Start {
+                bufs.start = p;
+            } else {
+                if p - request_start >= lim.large_size || bufs.large >= lim.large_num {
+                    h.line = buf[request_start..p].to_vec();
+                    return fail(h, 414, "client sent too long URI", p);
+                }
+                bufs.large += 1;
+                bufs.start = request_start;
+                bufs.cap = lim.large_size;
+                if p >= bufs.start + bufs.cap {
+                    continue;
+                }
+            }
+        }
+        let Some(&ch) = buf.get(p) else {
+            return Parsed::Again;
+        };
+        let lc = ch | 0x20;
+        let bad = |h: Head, p: usize| fail(h, 400, "client sent invalid request", p + 1);
+        match st {
+            Rl::Start => {
+                request_start = p;
+                if ch == b'\r' || ch == b'\n' {
+                    p += 1;
+                    continue;
+                }
+                if !(ch.is_ascii_uppercase() || ch == b'_' || ch == b'-') {
+                    return fail(h, 400, "client sent invalid method", p + 1);
+                }
+                st = Rl::Method;
+            }
+            Rl::Method => {
+                if ch == b' ' {
+                    method_end = p;
+                    st = Rl::SpacesBeforeUri;
+                } else if !(ch.is_ascii_uppercase() || ch == b'_' || ch == b'-') {
+                    return fail(h, 400, "client sent invalid method", p + 1);
+                }
+            }
+            Rl::SpacesBeforeUri => {
+                if ch == b'/' {
+                    uri_start = p;
+                    st = Rl::Uri;
+                } else if lc.is_ascii_lowercase() {
+                    st = Rl::Schema;
+                } else if ch != b' ' {
+                    return bad(h, p);
+                }
+            }
+            Rl::Schema => {
+                if ch == b':' {
+                    st = Rl::SchemaSlash;
+                } else if !(lc.is_ascii_lowercase()
+                    || ch.is_ascii_digit()
+                    || matches!(ch, b'+' | b'-' | b'.'))
+                {
+                    return bad(h, p);
+                }
+            }
+            Rl::SchemaSlash | Rl::SchemaSlashSlash => {
+                if ch != b'/' {
+                    return bad(h, p);
+                }
+                st = if st == Rl::SchemaSlash {
+                    Rl::SchemaSlashSlash
+                } else {
+                    Rl::HostStart
+                };
+            }
+            Rl::HostStart | Rl::Host => {
+                if st == Rl::HostStart {
+                    host_start = p;
+                    if ch == b'[' {
+                        st = Rl::HostIpLiteral;
+                        p += 1;
+                        continue;
+                    }
+                    st = Rl::Host;
+                }
+                if lc.is_ascii_lowercase() || ch.is_ascii_digit() || ch == b'.' || ch == b'-' {
+                    p += 1;
+                    continue;
+                }
+                host_end = Some(p);
+                match host_end_char(ch) {
+                    Some(next) => {
+                        if next == Rl::Uri {
+                            uri_start = p;
+                        }
+                        st = next;
+                    }
+                    None => return bad(h, p),
+                }
+            }
+            Rl::HostIpLiteral => {
+                if ch == b']' {
+                    host_end = Some(p + 1);
+                    // nginx: sw_host_end on the next byte.
+                    let Some(&n) = buf.get(p + 1) else {
+                        return Parsed::Again;
+                    };
+                    p += 1;
+                    match host_end_char(n) {
+                        Some(next) => {
+                            if next == Rl::Uri {
+                                uri_start = p;
+                            }
+                            st = next;
+                        }
+                        None => return bad(h, p),
+                    }
+                } else if !(ch.is_ascii_alphanumeric() || b":-._~!$&'()*+,;=".contains(&ch)) {
+                    return bad(h, p);
+                }
+            }
+            Rl::Port => {
+                if ch == b'/' || ch == b'?' {
+                    uri_start = p;
+                    st = Rl::Uri;
+                } else if ch == b' ' {
+                    st = Rl::Http09;
+                } else if !ch.is_ascii_digit() {
+                    return bad(h, p);
+                }
+            }
+            Rl::Uri => match ch {
+                b' ' => {
+                    uri_end = p;
+                    st = Rl::Http09;
+                }
+                b'\r' => {
+                    uri_end = p;
+                    minor = 9;
+                    st = Rl::AlmostDone;
+                }
+                b'\n' => {
+                    uri_end = p;
+                    minor = 9;
+                    request_end = p;
+                    p += 1;
+                    break;
+                }
+                _ if ch < 0x20 || ch == 0x7f => return bad(h, p),
+                _ => {}
+            },
+            Rl::Http09 => match ch {
+                b' ' => {}
+                b'\r' => {
+                    minor = 9;
+                    st = Rl::AlmostDone;
+                }
+                b'\n' => {
+                    minor = 9;
+                    request_end = p;
+                    p += 1;
+                    break;
+                }
+                b'H' => st = Rl::Http1,
+                _ => return bad(h, p),
+            },
+            Rl::Http1 | Rl::Http2 | Rl::Http3 | Rl::Http4 => {
+                let (want, next) = match st {
+                    Rl::Http1 => (b'T', Rl::Http2),
+                    Rl::Http2 => (b'T', Rl::Http3),
+                    Rl::Http3 => (b'P', Rl::Http4),
+                    _ => (b'/', Rl::FirstMajor),
+                };
+                if ch != want {
+                    return bad(h, p);
+                }
+                st = next;
+            }
+            Rl::FirstMajor | Rl::Major => {
+                if st == Rl::Major && ch == b'.' {
+                    st = Rl::FirstMinor;
+                } else {
+                    let lo = if st == Rl::FirstMajor { b'1' } else { b'0' };
+                    if ch < lo || ch > b'9' {
+                        return bad(h, p);
+                    }
+                    major = major * 10 + u32::from(ch - b'0');
+                    if major > 1 {
+                        h.line = buf[request_start..p + 1].to_vec();
+                        return fail(h, 505, "client sent invalid version", p + 1);
+                    }
+                    st = Rl::Major;
+                }
+            }
+            Rl::FirstMinor => {
+                if !ch.is_ascii_digit() {
+                    return bad(h, p);
+                }
+                minor = u32::from(ch - b'0');
+                st = Rl::Minor;
+            }
+            Rl::Minor => match ch {
+                b'\r' => st = Rl::AlmostDone,
+                b'\n' => {
+                    request_end = p;
+                    p += 1;
+                    break;
+                }
+                b' ' => st = Rl::SpacesAfterDigit,
+                b'0'..=b'9' if minor <= 99 => minor = minor * 10 + u32::from(ch - b'0'),
+                _ => return bad(h, p),
+            },
+            Rl::SpacesAfterDigit => match ch {
+                b' ' => {}
+                b'\r' => st = Rl::AlmostDone,
+                b'\n' => {
+                    request_end = p;
+                    p += 1;
+                    break;
+                }
+                _ => return bad(h, p),
+            },
+            Rl::AlmostDone => {
+                request_end = p - 1;
+                if ch != b'\n' {
+                    return bad(h, p);
+                }
+                p += 1;
+                break;
+            }
+        }
+        p += 1;
+    }
+    h.line = buf[request_start..request_end].to_vec();
+    h.method = buf[request_start..method_end].to_vec();
+    h.version = major * 1000 + minor;
+    if uri_start == 0 {
+        // `scheme://host[:port]` without a path: nginx uses "/".
+        h.target = b"/".to_vec();
+    } else {
+        if uri_end == 0 {
+            uri_end = p;
+        }
+        h.target = buf[uri_start..uri_end].to_vec();
+    }
+    if let Some(end) = host_end {
+        match crate::http::request::validate_host(&buf[host_start..end]) {
+            Some(host) if valid_host(&buf[host_start..end]) => h.line_host = Some(host),
+            _ => return fail(h, 400, "client sent invalid host in request line", p),
+        }
+    }
+    if h.version == 9 {
+        if h.method != b"GET" {
+            return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
+        }
+        return Parsed::Done(Box::new(h), p);
+    }
+
+    // The header lines.
+    let mut hs = Hl::Start;
+    let mut name_start = p;
+    let mut name_end = p;
+    let mut value_start = p;
+    let mut value_end = p;
+    let mut invalid = false;
+    let mut seen_host = false;
+    loop {
+        if p >= bufs.start + bufs.cap {
+            let line = hs != Hl::Start;
+            if (line && p - name_start >= lim.large_size) || bufs.large >= lim.large_num {
+                return fail(h, 494, "client sent too long header line", p);
+            }
+            bufs.large += 1;
+            bufs.start = if line { name_start } else { p };
+            bufs.cap = lim.large_size;
+            if p >= bufs.start + bufs.cap {
+                continue;
+            }
+        }
+        let Some(&ch) = buf.get(p) else {
+            return Parsed::Again;
+        };
+        let invalid_line = |h: Head| fail(h, 400, "client sent invalid header line", p + 1);
+        let mut line_done = false;
+        match hs {
+            Hl::Start => {
+                name_start = p;
+                invalid = false;
+                match ch {
+                    b'\r' => hs = Hl::HeaderAlmostDone,
+                    b'\n' => {
+                        p += 1;
+                        break;
+                    }
+                    _ => {
+                        hs = Hl::Name;
+                        if header_char(ch) {
+                        } else if ch == b'_' {
+                            invalid |= !lim.underscores;
+                        } else if ch <= 0x20 || ch == 0x7f || ch == b':' {
+                            return invalid_line(h);
+                        } else {
+                            invalid = true;
+                        }
+                    }
+                }
+            }
+            Hl::Name => {
+                if header_char(ch) {
+                } else if ch == b'_' {
+                    invalid |= !lim.underscores;
+                } else if ch == b':' {
+                    name_end = p;
+                    hs = Hl::SpaceBeforeValue;
+                } else if ch == b'\r' || ch == b'\n' {
+                    name_end = p;
+                    value_start = p;
+                    value_end = p;
+                    if ch == b'\r' {
+                        hs = Hl::AlmostDone;
+                    } else {
+                        line_done = true;
+                    }
+                } else if ch <= 0x20 || ch == 0x7f {
+                    return invalid_line(h);
+                } else {
+                    invalid = true;
+                }
+            }
+            Hl::SpaceBeforeValue => match ch {
+                b' ' => {}
+                b'\r' | b'\n' => {
+                    value_start = p;
+                    value_end = p;
+                    if ch == b'\r' {
+                        hs = Hl::AlmostDone;
+                    } else {
+                        line_done = true;
+                    }
+                }
+                0 => return invalid_line(h),
+                _ => {
+                    value_start = p;
+                    hs = Hl::Value;
+                }
+            },
+            Hl::Value => match ch {
+                b' ' => {
+                    value_end = p;
+                    hs = Hl::SpaceAfterValue;
+                }
+                b'\r' => {
+                    value_end = p;
+                    hs = Hl::AlmostDone;
+                }
+                b'\n' => {
+                    value_end = p;
+                    line_done = true;
+                }
+                0 => return invalid_line(h),
+                _ => {}
+            },
+            Hl::SpaceAfterValue => match ch {
+                b' ' => {}
+                b'\r' => hs = Hl::AlmostDone,
+                b'\n' => line_done = true,
+                0 => return invalid_line(h),
+                _ => hs = Hl::Value,
+            },
+            Hl::AlmostDone => match ch {
+                b'\n' => line_done = true,
+                b'\r' => {}
+                _ => return invalid_line(h),
+            },
+            Hl::HeaderAlmostDone => {
+                if ch != b'\n' {
+                    return invalid_line(h);
+                }
+                p += 1;
+                break;
+            }
+        }
+        p += 1;
+        if !line_done {
+            continue;
+        }
+        hs = Hl::Start;
+        if invalid && lim.ignore_invalid {
+            continue;
+        }
+        let name = buf[name_start..name_end].to_vec();
+        let value = buf[value_start..value_end].to_vec();
+        let lname = name.to_ascii_lowercase();
+        if lname == b"host" {
+            if seen_host {
+                return fail(h, 400, "client sent duplicate host header", p);
+            }
+            seen_host = true;
+            if crate::http::request::validate_host(&value).is_none() || !valid_host(&value) {
+                return fail(h, 400, "client sent invalid host header", p);
+            }
+        } else if UNIQUE.contains(&lname.as_slice())
+            && h.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            return fail(h, 400, "client sent duplicate header line", p);
+        }
+        h.headers.push((name, value));
+    }
+
+    // nginx: ngx_http_process_request_header.
+    if !seen_host && h.version > 1000 {
+        return fail(
+            h,
+            400,
+            "client sent HTTP/1.1 request without \"Host\" header",
+            p,
+        );
+    }
+    let mut framing = Framing::None;
+    if let Some(cl) = h.header(b"content-length") {
+        match atoof(cl) {
+            Some(n) => framing = Framing::Length(n),
+            None => return fail(h, 400, "client sent invalid \"Content-Length\" header", p),
+        }
+    }
+    if let Some(te) = h.header(b"transfer-encoding") {
+        if h.version < 1001 {
+            return fail(
+                h,
+                400,
+                "client sent HTTP/1.0 request with \"Transfer-Encoding\" header",
+                p,
+            );
+        }
+        if !te.eq_ignore_ascii_case(b"chunked") {
+            let msg = format!(
+                "client sent unknown \"Transfer-Encoding\": \"{}\"",
+                String::from_utf8_lossy(te)
+            );
+            return fail(h, 501, &msg, p);
+        }
+        if framing != Framing::None {
+            return fail(
+                h,
+                400,
+                "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
+                p,
+            );
+        }
+        framing = Framing::Chunked;
+    }
+    h.framing = Some(framing);
+    if h.method == b"CONNECT" || h.method == b"TRACE" {
+        let msg = format!("client sent {} method", String::from_utf8_lossy(&h.method));
+        return fail(h, 405, &msg, p);
+    }
+    Parsed::Done(Box::new(h), p)
+}
+
+/// nginx: sw_host_end: what may follow a request line's host.
+fn host_end_char(ch: u8) -> Option<Rl> {
+    match ch {
+        b':' => Some(Rl::Port),
+        b'/' | b'?' => Some(Rl::Uri),
+        b' ' => Some(Rl::Http09),
+        _ => None,
+    }
+}
+
+/// nginx: the `lowcase` table of ngx_http_parse_header_line (letters, digits, `-`).
+fn header_char(ch: u8) -> bool {
+    ch.is_ascii_alphanumeric() || ch == b'-'
+}
+
+/// nginx: ngx_http_validate_host's refusals that [`validate_host`] does not cover: `..`,
+/// control bytes, spaces and path separators.
+///
+/// [`validate_host`]: crate::http::request::validate_host
+fn valid_host(h: &[u8]) -> bool {
+    !h.windows(2).any(|w| w == b"..") && !h.iter().any(|&c| c <= 0x20 || c == 0x7f || c == b'/')
+}
+
+/// The headers nginx refuses twice (ngx_http_process_unique_header_line, and `Host`).
+const UNIQUE: &[&[u8]] = &[
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-match",
+    b"if-none-match",
+    b"content-length",
+    b"content-range",
+    b"if-range",
+    b"transfer-encoding",
+    b"expect",
+    b"authorization",
+];
+
+/// nginx: ngx_atoof: digits only, no overflow.
+pub(crate) fn atoof(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    (n <= i64::MAX as u64).then_some(n)
+}
+
+/// The head hyper is given for an accepted request: HTTP/1.1, a target and headers it
+/// accepts. Bytes of the target outside RFC 3986's set are percent-encoded (the decoded
+/// path is the same; the raw target travels in [`Head`]).
+pub(crate) fn carrier(h: &Head) -> Vec<u8> {
+    let mut out = Vec::with_capacity(h.line.len() + 64);
+    if h.error.is_some() || h.version == 9 {
+        out.extend_from_slice(b"GET / HTTP/1.1\r\nConnection: close\r\n");
+        if let Some(host) = &h.line_host {
+            push_header(&mut out, b"Host", host);
+        } else if let Some(host) = h.header(b"host") {
+            push_header(&mut out, b"Host", host);
+        }
+        out.extend_from_slice(b"\r\n");
+        return out;
+    }
+    out.extend_from_slice(&h.method);
+    out.push(b' ');
+    if let Some(host) = &h.line_host {
+        out.extend_from_slice(b"http://");
+        out.extend_from_slice(host);
+    }
+    for &c in &h.target {
+        if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        }
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (n, v) in &h.headers {
+        if hyper::header::HeaderName::from_bytes(n).is_ok()
+            && hyper::header::HeaderValue::from_bytes(v).is_ok()
+        {
+            push_header(&mut out, n, v);
+        }
+    }
+    if h.version < 1001 && h.connection().is_none() {
+        // HTTP/1.0 without keep-alive: hyper must close after the answer too.
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn push_header(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
+    out.extend_from_slice(n);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(v);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Where a chunked body is (to find where the next request starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chunked {
+    Size {
+        digits: bool,
+        ext: bool,
+        cr: bool,
+    },
+    Data(u64),
+    DataCr,
+    DataLf,
+    /// After the last chunk: trailer lines until an empty one.
+    Trailer {
+        empty: bool,
+        cr: bool,
+    },
+    Done,
+    Bad,
+}
+
+impl Chunked {
+    pub(crate) fn new() -> Chunked {
+        Chunked::Size {
+            digits: false,
+            ext: false,
+            cr: false,
+        }
+    }
+
+    /// Advances over `buf`; returns how many bytes belong to the body (all of `buf`
+    /// unless the body ends inside it).
+    pub(crate) fn feed(&mut self, buf: &[u8], size: &mut u64) -> usize {
+        let mut i = 0;
+        while i < buf.len() {
+            if matches!(self, Chunked::Done | Chunked::Bad) {
+                return i;
+            }
+            if let Chunked::Data(left) = *self {
+                let n = (buf.len() - i).min(usize::try_from(left).unwrap_or(usize::MAX));
+                i += n;
+                let left = left - n as u64;
+                *self = if left == 0 {
+                    Chunked::DataCr
+                } else {
+                    Chunked::Data(left)
+                };
+                continue;
+            }
+            let ch = buf[i];
+            i += 1;
+            *self = match *self {
+                Chunked::Size { digits, ext, cr } => {
+                    if cr {
+                        if ch != b'\n' || !digits {
+                            Chunked::Bad
+                        } else if *size == 0 {
+                            Chunked::Trailer {
+                                empty: true,
+                                cr: false,
+                            }
+                        } else {
+                            Chunked::Data(std::mem::take(size))
+                        }
+                    } else if ch == b'\r' {
+                        Chunked::Size {
+                            digits,
+                            ext,
+                            cr: true,
+                        }
+                    } else if ext {
+                        Chunked::Size { digits, ext, cr }
+                    } else if let Some(d) = (ch as char).to_digit(16) {
+                        match size.checked_mul(16) {
+                            Some(s) if *size >> 59 == 0 => {
+                                *size = s + u64::from(d);
+                                Chunked::Size {
+                                    digits: true,
+                                    ext,
+                                    cr,
+                                }
+                            }
+                            _ => Chunked::Bad,
+                        }
+                    } else if ch == b';' || ch == b' ' || ch == b'\t' {
+                        Chunked::Size {
+                            digits,
+                            ext: true,
+                            cr,
+                        }
+                    } else {
+                        Chunked::Bad
+                    }
+                }
+                Chunked::DataCr => {
+                    if ch == b'\r' {
+                        Chunked::DataLf
+                    } else {
+                        Chunked::Bad
+                    }
+                }
+                Chunked::DataLf => {
+                    if ch == b'\n' {
+                        Chunked::new()
+                    } else {
+                        Chunked::Bad
+                    }
+                }
+                Chunked::Trailer { empty, .. } => match ch {
+                    b'\n' => {
+                        if empty {
+                            Chunked::Done
+                        } else {
+                            Chunked::Trailer {
+                                empty: true,
+                                cr: false,
+                            }
+                        }
+                    }
+                    b'\r' => Chunked::Trailer { empty, cr: true },
+                    _ => Chunked::Trailer {
+                        empty: false,
+                        cr: false,
+                    },
+                },
+                other => other,
+            };
+        }
+        i
+    }
+}
+
+/// The connection directives' values (nginx: ngx_http_core_module's `keepalive_timeout`,
+/// `client_header_*`, `large_client_header_buffers`, `*_timeout`, `lingering_*`, ...),
+/// folded into a level's [`LocConf`]. Returns false for other directives.
+pub(crate) fn apply(c: &mut LocConf, d: &Directive) -> bool {
+    let arg = |i: usize| d.args.get(i).map(Vec::as_slice).unwrap_or_default();
+    let msecs = |i: usize| {
+        parse_time(arg(i), false)
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_millis)
+    };
+    let flag = || arg(0).eq_ignore_ascii_case(b"on");
+    let size = |s: &[u8]| parse_size(s).and_then(|n| usize::try_from(n).ok());
+    match d.name.as_slice() {
+        b"client_header_timeout" => c.client_header_timeout = msecs(0),
+        b"client_body_timeout" => c.client_body_timeout = msecs(0),
+        b"send_timeout" => c.send_timeout = msecs(0),
+        b"lingering_timeout" => c.lingering_timeout = msecs(0),
+        b"lingering_time" => c.lingering_time = msecs(0),
+        b"lingering_close" => {
+            c.lingering_close = Some(match arg(0) {
+                b"off" => Linger::Off,
+                b"always" => Linger::Always,
+                _ => Linger::On,
+            })
+        }
+        b"reset_timedout_connection" => c.reset_timedout_connection = Some(flag()),
+        b"client_header_buffer_size" => c.client_header_buffer_size = size(arg(0)),
+        b"large_client_header_buffers" => {
+            if let (Some(n), Some(s)) = (atoi(arg(0)), size(arg(1))) {
+                c.large_client_header_buffers = usize::try_from(n).ok().map(|n| (n, s));
+            }
+        }
+        b"underscores_in_headers" => c.underscores_in_headers = Some(flag()),
+        b"ignore_invalid_headers" => c.ignore_invalid_headers = Some(flag()),
+        _ => return false,
+    }
+    true
+}
+
+/// `keepalive_timeout`'s header timeout (zero: no `Keep-Alive` header).
+pub(crate) fn keepalive_header(d: &Directive) -> Duration {
+    d.args
+        .get(1)
+        .and_then(|a| parse_time(a, true))
+        .and_then(|s| u64::try_from(s).ok())
+        .map_or(Duration::ZERO, Duration::from_secs)
+}
+
+/// `lingering_close off|on|always`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linger {
+    Off,
+    On,
+    Always,
+}
+
+/// nginx: the client_max_body_size check of ngx_http_core_find_config_phase: a declared
+/// body larger than the location allows is answered 413 before any content handler.
+pub(crate) fn body_too_large(r: &super::request::Request) -> Option<super::response::Reply> {
+    let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
+    let len = r
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| atoof(v.as_bytes()))?;
+    if max == 0 || len <= max {
+        return None;
+    }
+    crate::http::errlog::request_error(
+        r,
+        &format!("client intended to send too large body: {len} bytes"),
+    );
+    let mut reply = super::response::Reply::status(413);
+    reply.close = true;
+    Some(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lim() -> Limits {
+        Limits {
+            buffer: 1024,
+            large_num: 4,
+            large_size: 8192,
+            underscores: false,
+            ignore_invalid: true,
+        }
+    }
+
+    fn status(req: &str) -> Option<u16> {
+        match parse(req.as_bytes(), &lim()) {
+            Parsed::Done(h, _) => Some(h.error.map_or(0, |e| e.0)),
+            Parsed::Again => None,
+        }
+    }
+
+    #[test]
+    fn statuses_measured_against_nginx() {
+        for (req, want) in [
+            ("GET / HTTP/1.1\r\n\r\n", Some(400)),
+            ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", Some(0)),
+            ("GET / HTTP/1.0\r\n\r\n", Some(0)),
+            ("GET / HTTP/1.2\r\nHost: x\r\n\r\n", Some(0)),
+            ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", Some(505)),
+            ("get / HTTP/1.1\r\nHost: x\r\n\r\n", Some(400)),
+            ("GET x HTTP/1.1\r\nHost: x\r\n\r\n", Some(400)),
+            ("GET http://x/ HTTP/1.1\r\n\r\n", Some(400)),
+            ("GET http://x/ HTTP/1.1\r\nHost: y\r\n\r\n", Some(0)),
+            ("CONNECT x:80 HTTP/1.1\r\nHost: x\r\n\r\n", Some(400)),
+            ("GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", Some(0)),
+            ("GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", Some(400)),
+            ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", Some(400)),
+            ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Some(400)),
+            ("GET / HTTP/1.1\r\nHost: \r\n\r\n", Some(400)),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Some(501),
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Some(400),
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+                Some(400),
+            ),
+            ("GET / HTTP/1.1\r\nHost: x\r\n", None),
+            ("GET /\r\n", Some(0)),
+            ("garbage\r\n", Some(400)),
+        ] {
+            assert_eq!(status(req), want, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn buffer_model() {
+        let line = |n: usize| format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(n));
+        assert_eq!(status(&line(8000)), Some(0));
+        assert_eq!(status(&line(8180)), Some(414));
+        let hdr = |n: usize| format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(n));
+        assert_eq!(status(&hdr(8185)), Some(0));
+        assert_eq!(status(&hdr(8200)), Some(494));
+        let many = |k: usize| {
+            let mut s = "GET / HTTP/1.1\r\nHost: x\r\n".to_string();
+            for i in 0..k {
+                s.push_str(&format!("X{i}: {}\r\n", "a".repeat(7000)));
+            }
+            s + "\r\n"
+        };
+        assert_eq!(status(&many(4)), Some(0));
+        assert_eq!(status(&many(5)), Some(494));
+    }
+
+    #[test]
+    fn chunked_end() {
+        let body = b"5\r\nhello\r\n0\r\n\r\nGET";
+        let mut c = Chunked::new();
+        let mut size = 0;
+        assert_eq!(c.feed(body, &mut size), body.len() - 3);
+        assert_eq!(c, Chunked::Done);
+    }
+}

@@ -1,0 +1,1840 @@
+//! The `ngx.*` API in Rust (nginx: lua-nginx-module's ngx_http_lua_inject_* functions and
+//! the resty.core FFI functions with their Lua wrappers). Errors are raised as Lua strings
+//! with the caller's position, as luaL_error does.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hyper::header::{HeaderName, HeaderValue};
+use mlua::{LightUserData, Lua, MultiValue, Table, Value};
+
+use super::shdict::{self, Dict, IncrResult, Mode, SetResult, Val};
+use super::util;
+use super::vm::{self, with_req, ApiResult, Fail, Phase, Vm};
+use crate::log::Level;
+
+type LResult<T> = mlua::Result<T>;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// `short_src:line: ` of the Lua code that called the API function (nginx: luaL_where(L, 1)
+/// from the C function; here level 2 because of the wrapper).
+pub(crate) fn where_(lua: &Lua, level: usize) -> String {
+    // Skip the API's own Lua frames: the error wrapper (`=ngx`) and mlua's async poller.
+    let mut level = level.saturating_sub(1);
+    loop {
+        let Some(d) = lua.inspect_stack(level) else {
+            return String::new();
+        };
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        if short == "ngx" || short.contains("__mlua_async_poll") {
+            level += 1;
+            continue;
+        }
+        let line = d.curr_line();
+        if line <= 0 || level == 0 {
+            return String::new();
+        }
+        return format!("{short}:{line}: ");
+    }
+}
+
+fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
+    Fail(format!("{}{msg}", where_(lua, 2)))
+}
+
+/// nginx: luaL_argerror: the function's name is only known when Lua code called it.
+fn argerr(lua: &Lua, n: usize, fname: &str, msg: impl std::fmt::Display) -> Fail {
+    let fname = if where_(lua, 2).is_empty() {
+        "?"
+    } else {
+        fname
+    };
+    fail(lua, format!("bad argument #{n} to '{fname}' ({msg})"))
+}
+
+fn ok(vals: Vec<Value>) -> ApiResult {
+    Ok(MultiValue::from_vec(vals))
+}
+
+fn none() -> ApiResult {
+    Ok(MultiValue::new())
+}
+
+fn s(lua: &Lua, b: impl AsRef<[u8]>) -> LResult<Value> {
+    Ok(Value::String(lua.create_string(b.as_ref())?))
+}
+
+fn nil_err(lua: &Lua, msg: &str) -> ApiResult {
+    ok(vec![Value::Nil, s(lua, msg)?])
+}
+
+fn arg(args: &MultiValue, i: usize) -> Value {
+    args.get(i).cloned().unwrap_or(Value::Nil)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::LightUserData(_) => "userdata",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
+}
+
+/// A string or number as bytes (nginx: lua_tolstring).
+fn to_bytes(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(_) | Value::Number(_) => lua
+            .coerce_string(v.clone())
+            .ok()
+            .flatten()
+            .map(|s| s.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// resty.core's string coercion: nil is "", others `tostring`.
+fn str_arg(lua: &Lua, v: &Value) -> Vec<u8> {
+    match v {
+        Value::Nil => Vec::new(),
+        other => to_bytes(lua, other).unwrap_or_else(|| tostring(lua, other)),
+    }
+}
+
+fn tostring(lua: &Lua, v: &Value) -> Vec<u8> {
+    let f: LResult<mlua::Function> = lua.globals().get("tostring");
+    f.and_then(|f| f.call::<mlua::String>(v.clone()))
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        Value::String(s) => s.to_str().ok().and_then(|s| s.trim().parse().ok()),
+        _ => None,
+    }
+}
+
+fn check_phase(lua: &Lua, allowed: &[Phase]) -> Result<(), Fail> {
+    match vm::current_phase().or_else(vm::noreq_phase) {
+        Some(p) if allowed.contains(&p) => Ok(()),
+        Some(p) => Err(fail(
+            lua,
+            format!("API disabled in the context of {}", p.tag()),
+        )),
+        None => Err(fail(lua, "no request found")),
+    }
+}
+
+const REQ_PHASES: &[Phase] = &[
+    Phase::Set,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::Log,
+    Phase::HeaderFilter,
+    Phase::BodyFilter,
+];
+const OUTPUT_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output: ngx.say, ngx.print, ngx.flush, ngx.eof, ngx.send_headers.
+
+/// nginx: ngx_http_lua_copy_str_in_table / calc_strlen_in_table (not strict).
+fn write_table(
+    lua: &Lua,
+    t: &Table,
+    out: &mut Vec<u8>,
+    argn: usize,
+    fname: &str,
+) -> Result<(), Fail> {
+    let mut max = 0usize;
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let key = match k {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            _ => return Err(argerr(lua, argn, fname, "non-array table found")),
+        };
+        if key.floor() != key || key < 1.0 {
+            return Err(argerr(lua, argn, fname, "non-array table found"));
+        }
+        max = max.max(key as usize);
+    }
+    for i in 1..=max {
+        let v: Value = t.raw_get(i)?;
+        match &v {
+            Value::Nil => out.extend_from_slice(b"nil"),
+            Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Table(inner) => write_table(lua, inner, out, argn, fname)?,
+            Value::LightUserData(u) if u.0.is_null() => out.extend_from_slice(b"null"),
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                out.extend_from_slice(&to_bytes(lua, &v).unwrap_or_default())
+            }
+            other => {
+                return Err(argerr(
+                    lua,
+                    argn,
+                    fname,
+                    format!("bad data type {} found", type_name(other)),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// nginx: ngx_http_lua_ngx_echo.
+fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
+    let fname = if newline { "say" } else { "print" };
+    check_phase(lua, OUTPUT_PHASES)?;
+    let state = with_req(|r, c| {
+        Ok(if r.method == hyper::Method::HEAD && c.headers_sent {
+            Some("header only")
+        } else if c.eof {
+            Some("seen eof")
+        } else {
+            None
+        })
+    })?;
+    if let Some(e) = state {
+        return nil_err(lua, e);
+    }
+    let mut buf = Vec::new();
+    for (i, v) in args.iter().enumerate() {
+        match v {
+            Value::Nil => buf.extend_from_slice(b"nil"),
+            Value::Boolean(b) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                buf.extend_from_slice(&to_bytes(lua, v).unwrap_or_default())
+            }
+            Value::Table(t) => write_table(lua, t, &mut buf, i + 1, fname)?,
+            Value::LightUserData(u) if u.0.is_null() => buf.extend_from_slice(b"null"),
+            Value::LightUserData(_) => {}
+            other => {
+                return Err(argerr(
+                    lua,
+                    i + 1,
+                    fname,
+                    format!(
+                    "string, number, boolean, nil, ngx.null, or array table expected, but got {}",
+                    type_name(other)
+                ),
+                ))
+            }
+        }
+    }
+    if newline {
+        buf.push(b'\n');
+    }
+    with_req(|r, c| {
+        c.headers_sent = true;
+        c.out_total += buf.len();
+        if r.method != hyper::Method::HEAD {
+            c.out.extend_from_slice(&buf);
+        }
+        Ok(())
+    })?;
+    ok(vec![Value::Integer(1)])
+}
+
+fn flush(lua: &Lua, _args: MultiValue) -> ApiResult {
+    check_phase(lua, OUTPUT_PHASES)?;
+    let eof = with_req(|_, c| {
+        if c.eof {
+            return Ok(true);
+        }
+        c.headers_sent = true;
+        c.flushed = true;
+        Ok(false)
+    })?;
+    if eof {
+        return nil_err(lua, "seen eof");
+    }
+    ok(vec![Value::Integer(1)])
+}
+
+fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
+    if !args.is_empty() {
+        return Err(fail(lua, "no argument is expected"));
+    }
+    check_phase(lua, OUTPUT_PHASES)?;
+    let seen = with_req(|_, c| {
+        let seen = c.eof;
+        c.eof = true;
+        c.flushed = true;
+        c.headers_sent = true;
+        Ok(seen)
+    })?;
+    if seen {
+        return nil_err(lua, "seen eof");
+    }
+    ok(vec![Value::Integer(1)])
+}
+
+fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
+    check_phase(lua, OUTPUT_PHASES)?;
+    with_req(|_, c| {
+        c.headers_sent = true;
+        Ok(())
+    })?;
+    ok(vec![Value::Integer(1)])
+}
+
+// ---------------------------------------------------------------------------------------------
+// ngx.exit, ngx.redirect, ngx.exec (they end the handler: the coroutine never resumes).
+
+async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
+    check_phase(&lua, REQ_PHASES)?;
+    let v = arg(&args, 0);
+    let Some(code) = num(&v) else {
+        return Err(argerr(
+            &lua,
+            1,
+            "exit",
+            format!("number expected, got {}", type_name(&v)),
+        ));
+    };
+    let code = code as i64;
+    if code == -2 || code == -4 {
+        return Err(fail(
+            &lua,
+            "bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE",
+        ));
+    }
+    let phase = vm::current_phase();
+    if matches!(phase, Some(Phase::Log | Phase::Set | Phase::BodyFilter)) {
+        return Err(fail(
+            &lua,
+            format!(
+                "API disabled in the context of {}",
+                phase.map_or("?", |p| p.tag())
+            ),
+        ));
+    }
+    with_req(|r, c| {
+        if c.headers_sent && code >= 300 && !matches!(code, 408 | 499 | 444) {
+            let sent = if c.status == 0 { 200 } else { c.status };
+            crate::http::errlog::request_error(
+                r,
+                &format!(
+                    "attempt to set status {code} via ngx.exit after sending out the response status {sent}"
+                ),
+            );
+        }
+        c.exit = Some(code);
+        Ok(())
+    })?;
+    std::future::pending::<()>().await;
+    none()
+}
+
+async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
+    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    let uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
+    let status = match args.len() {
+        0 | 1 => 302,
+        _ => num(&arg(&args, 1)).map_or(0, |n| n as i64),
+    };
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return Err(fail(&lua, "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed"));
+    }
+    let sent = with_req(|_, c| Ok(c.headers_sent))?;
+    if sent {
+        return Err(fail(
+            &lua,
+            "attempt to call ngx.redirect after sending out the headers",
+        ));
+    }
+    with_req(|_, c| {
+        c.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("location"));
+        c.headers.push(("Location".into(), uri));
+        c.exit = Some(status);
+        Ok(())
+    })?;
+    std::future::pending::<()>().await;
+    none()
+}
+
+async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
+    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    let mut uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
+    let mut qs = match arg(&args, 1) {
+        Value::Table(t) => encode_args_table(&lua, &t)?,
+        Value::Nil => Vec::new(),
+        v => to_bytes(&lua, &v).unwrap_or_default(),
+    };
+    if let Some(i) = uri.iter().position(|&c| c == b'?') {
+        let mut a = uri[i + 1..].to_vec();
+        uri.truncate(i);
+        if !qs.is_empty() {
+            a.push(b'&');
+            a.extend_from_slice(&qs);
+        }
+        qs = a;
+    }
+    if uri.is_empty() {
+        return Err(fail(&lua, "The uri argument is empty"));
+    }
+    let sent = with_req(|_, c| Ok(c.headers_sent))?;
+    if sent {
+        return Err(fail(
+            &lua,
+            "attempt to call ngx.exec after sending out response headers",
+        ));
+    }
+    with_req(|_, c| {
+        c.exec = Some((uri, qs));
+        Ok(())
+    })?;
+    std::future::pending::<()>().await;
+    none()
+}
+
+async fn sleep(lua: Lua, args: MultiValue) -> ApiResult {
+    check_phase(
+        &lua,
+        &[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer],
+    )?;
+    let v = arg(&args, 0);
+    let Some(secs) = num(&v) else {
+        return Err(argerr(
+            &lua,
+            1,
+            "sleep",
+            format!("number expected, got {}", type_name(&v)),
+        ));
+    };
+    if secs < 0.0 {
+        return Err(fail(&lua, format!("invalid sleep duration \"{secs}\"")));
+    }
+    tokio::time::sleep(std::time::Duration::from_secs_f64(secs.min(1e9))).await;
+    none()
+}
+
+// ---------------------------------------------------------------------------------------------
+// ngx.log and print.
+
+/// nginx: ngx_http_lua_log_wrapper.
+fn log_wrapper(lua: &Lua, level: Level, args: MultiValue, first: usize, fname: &str) -> ApiResult {
+    let mut msg = Vec::new();
+    for (i, v) in args.iter().enumerate() {
+        match v {
+            Value::Nil => msg.extend_from_slice(b"nil"),
+            Value::Boolean(b) => msg.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                msg.extend_from_slice(&to_bytes(lua, v).unwrap_or_default())
+            }
+            Value::LightUserData(u) if u.0.is_null() => msg.extend_from_slice(b"null"),
+            Value::Table(t) => {
+                let has = t
+                    .metatable()
+                    .and_then(|m| m.get::<Value>("__tostring").ok())
+                    .is_some_and(|f| !f.is_nil());
+                if !has {
+                    return Err(argerr(
+                        lua,
+                        i + first,
+                        fname,
+                        "expected table to have __tostring metamethod",
+                    ));
+                }
+                msg.extend_from_slice(&tostring(lua, v));
+            }
+            other => {
+                return Err(argerr(
+                    lua,
+                    i + first,
+                    fname,
+                    format!(
+                        "string, number, boolean, or nil expected, got {}",
+                        type_name(other)
+                    ),
+                ))
+            }
+        }
+    }
+    let mut text = format!("[lua] {}{}", where_(lua, 2), lossy(&msg));
+    if vm::current_phase() == Some(Phase::Log) {
+        text.push_str(" while logging request");
+    }
+    let logged = with_req(|r, _| {
+        crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &text));
+        Ok(())
+    });
+    if logged.is_err() {
+        let ctx = match vm::noreq_phase() {
+            Some(Phase::InitWorker) => ", context: init_worker_by_lua*",
+            Some(Phase::Init) => "",
+            _ => ", context: ngx.timer",
+        };
+        crate::http::errlog::write(level, &format!("{text}{ctx}"));
+    }
+    none()
+}
+
+fn level_of(n: i64) -> Option<Level> {
+    Some(match n {
+        0 => Level::Stderr,
+        1 => Level::Emerg,
+        2 => Level::Alert,
+        3 => Level::Crit,
+        4 => Level::Error,
+        5 => Level::Warn,
+        6 => Level::Notice,
+        7 => Level::Info,
+        8 => Level::Debug,
+        _ => return None,
+    })
+}
+
+fn ngx_log(lua: &Lua, args: MultiValue) -> ApiResult {
+    let v = arg(&args, 0);
+    let Some(n) = num(&v).filter(|_| !matches!(v, Value::String(_))) else {
+        return Err(argerr(
+            lua,
+            1,
+            "log",
+            format!("number expected, got {}", type_name(&v)),
+        ));
+    };
+    let Some(level) = level_of(n as i64) else {
+        return Err(fail(lua, format!("bad log level: {}", n as i64)));
+    };
+    let rest = MultiValue::from_vec(args.iter().skip(1).cloned().collect());
+    log_wrapper(lua, level, rest, 2, "log")
+}
+
+// ---------------------------------------------------------------------------------------------
+// ngx.status, ngx.header, ngx.var, ngx.ctx (through metatables).
+
+fn status_get(lua: &Lua) -> ApiResult {
+    let st = with_req(|r, c| {
+        Ok(match c.phase {
+            Phase::Log => r.status,
+            _ if c.status != 0 => c.status,
+            _ if c.headers_sent => 200,
+            _ => 0,
+        })
+    })?;
+    let _ = lua;
+    ok(vec![Value::Integer(i64::from(st))])
+}
+
+fn status_set(lua: &Lua, v: &Value) -> ApiResult {
+    let Some(n) = num(v) else {
+        return Err(fail(lua, "attempt to set ngx.status to a non-number value"));
+    };
+    with_req(|r, c| {
+        if c.headers_sent {
+            crate::http::errlog::request_error(
+                r,
+                "attempt to set ngx.status after sending out response headers",
+            );
+            return Ok(());
+        }
+        c.status = u16::try_from(n as i64).unwrap_or(0);
+        Ok(())
+    })?;
+    none()
+}
+
+/// `foo_bar` -> `foo-bar` (nginx: lua_transform_underscores_in_response_headers on).
+fn header_key(k: &[u8]) -> String {
+    lossy(k).replace('_', "-")
+}
+
+fn header_get(lua: &Lua, key: &Value) -> ApiResult {
+    let Some(k) = to_bytes(lua, key) else {
+        return ok(vec![Value::Nil]);
+    };
+    let name = header_key(&k);
+    let vals = with_req(|_, c| {
+        Ok(c.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>())
+    })?;
+    match vals.len() {
+        0 => ok(vec![Value::Nil]),
+        1 => ok(vec![s(lua, &vals[0])?]),
+        _ => {
+            let t = lua.create_table()?;
+            for (i, v) in vals.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(v)?)?;
+            }
+            ok(vec![Value::Table(t)])
+        }
+    }
+}
+
+fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
+    let Some(k) = to_bytes(lua, key) else {
+        return none();
+    };
+    let name = header_key(&k);
+    let mut vals = Vec::new();
+    match val {
+        Value::Nil => {}
+        Value::Table(t) => {
+            for v in t.clone().sequence_values::<Value>() {
+                let v = v?;
+                vals.push(to_bytes(lua, &v).unwrap_or_else(|| tostring(lua, &v)));
+            }
+        }
+        v => vals.push(to_bytes(lua, v).unwrap_or_else(|| tostring(lua, v))),
+    }
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(fail(lua, format!("invalid header name \"{name}\"")));
+    }
+    if let Some(bad) = vals.iter().find(|v| HeaderValue::from_bytes(v).is_err()) {
+        return Err(fail(
+            lua,
+            format!("invalid header value \"{}\"", lossy(bad)),
+        ));
+    }
+    with_req(|r, c| {
+        if c.headers_sent {
+            crate::http::errlog::request_error(
+                r,
+                "attempt to set ngx.header.HEADER after sending out response headers",
+            );
+            return Ok(());
+        }
+        c.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        let single = name.eq_ignore_ascii_case("content-type")
+            || name.eq_ignore_ascii_case("content-length");
+        for (i, v) in vals.into_iter().enumerate() {
+            if single && i > 0 {
+                break;
+            }
+            c.headers.push((name.clone(), v));
+        }
+        Ok(())
+    })?;
+    none()
+}
+
+fn var_get(lua: &Lua, key: &Value) -> ApiResult {
+    if let Some(n) = match key {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    } {
+        let v = with_req(|r, _| {
+            let caps = r.captures.borrow();
+            let Some((subject, groups)) = caps.as_ref() else {
+                return Ok(None);
+            };
+            Ok(groups
+                .get(n as usize)
+                .copied()
+                .flatten()
+                .and_then(|(a, b)| subject.get(a..b).map(<[u8]>::to_vec)))
+        })?;
+        return match v {
+            Some(v) => ok(vec![s(lua, v)?]),
+            None => ok(vec![Value::Nil]),
+        };
+    }
+    let Some(k) = to_bytes(lua, key) else {
+        return ok(vec![Value::Nil]);
+    };
+    let v = with_req(|r, _| Ok(r.variable(&k)))?;
+    match v {
+        Some(v) => ok(vec![s(lua, v)?]),
+        None => ok(vec![Value::Nil]),
+    }
+}
+
+fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
+    let Some(k) = to_bytes(lua, key) else {
+        return none();
+    };
+    let name = k.to_ascii_lowercase();
+    let value = match val {
+        Value::Nil => Vec::new(),
+        v => match to_bytes(lua, v) {
+            Some(b) => b,
+            None => return Err(fail(lua, format!("bad value type: {}", type_name(v)))),
+        },
+    };
+    let res = with_req(|r, _| {
+        if name == b"args" {
+            r.args = value;
+            return Ok(true);
+        }
+        if r.http.set_vars.contains(&name) || r.vars.contains_key(&name) {
+            r.vars.insert(name.clone(), value);
+            return Ok(true);
+        }
+        Ok(false)
+    })?;
+    if !res {
+        let n = lossy(&name);
+        let prefixed = [&b"arg_"[..], b"http_", b"cookie_", b"sent_http_"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        let known = !prefixed
+            && with_req(|r, _| {
+                Ok(r.http.lazy_vars.contains_key(&name)
+                    || crate::http::vars_runtime::get(r, &name).is_some())
+            })?;
+        if known {
+            return Err(fail(lua, format!("variable \"{n}\" not changeable")));
+        }
+        return Err(fail(
+            lua,
+            format!("variable \"{n}\" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use \"set ${n} '';\" in the config file to define it first"),
+        ));
+    }
+    none()
+}
+
+fn ctx_get(lua: &Lua) -> ApiResult {
+    let existing = with_req(|_, c| Ok(c.ctx.clone()))?;
+    let t = match existing {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            let t2 = t.clone();
+            with_req(move |_, c| {
+                c.ctx = Some(t2);
+                Ok(())
+            })?;
+            t
+        }
+    };
+    ok(vec![Value::Table(t)])
+}
+
+fn ctx_set(lua: &Lua, v: &Value) -> ApiResult {
+    let Value::Table(t) = v else {
+        return Err(fail(lua, "ctx should be a table while getting a nil"));
+    };
+    let t = t.clone();
+    with_req(move |_, c| {
+        c.ctx = Some(t);
+        Ok(())
+    })?;
+    none()
+}
+
+// ---------------------------------------------------------------------------------------------
+// ngx.req.*
+
+fn args_table(lua: &Lua, pairs: Vec<(Vec<u8>, Option<Vec<u8>>)>, max: usize) -> ApiResult {
+    let t = lua.create_table()?;
+    let truncated = max > 0 && pairs.len() > max;
+    for (k, v) in pairs
+        .into_iter()
+        .take(if max == 0 { usize::MAX } else { max })
+    {
+        let key = lua.create_string(&k)?;
+        let val = match v {
+            Some(v) => Value::String(lua.create_string(&v)?),
+            None => Value::Boolean(true),
+        };
+        match t.raw_get::<Value>(key.clone())? {
+            Value::Nil => t.raw_set(key, val)?,
+            Value::Table(list) => list.raw_push(val)?,
+            old => {
+                let list = lua.create_table()?;
+                list.raw_push(old)?;
+                list.raw_push(val)?;
+                t.raw_set(key, list)?;
+            }
+        }
+    }
+    if truncated {
+        return ok(vec![Value::Table(t), s(lua, "truncated")?]);
+    }
+    ok(vec![Value::Table(t)])
+}
+
+fn max_arg(v: &Value) -> usize {
+    num(v).map_or(100, |n| if n < 0.0 { 0 } else { n as usize })
+}
+
+fn get_uri_args(lua: &Lua, args: MultiValue) -> ApiResult {
+    let a = with_req(|r, _| Ok(r.args.clone()))?;
+    args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 0)))
+}
+
+fn get_post_args(lua: &Lua, args: MultiValue) -> ApiResult {
+    let body = with_req(|_, c| Ok(c.body.clone()))?;
+    let Some(body) = body else {
+        return Err(fail(
+            lua,
+            "no request body found; maybe you should turn on lua_need_request_body?",
+        ));
+    };
+    args_table(lua, util::parse_args(&body), max_arg(&arg(&args, 0)))
+}
+
+fn decode_args(lua: &Lua, args: MultiValue) -> ApiResult {
+    let a = str_arg(lua, &arg(&args, 0));
+    args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 1)))
+}
+
+fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
+    let mut out = Vec::new();
+    let mut push = |k: &[u8], v: Option<&[u8]>| {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(&util::escape_uri(k));
+        if let Some(v) = v {
+            out.push(b'=');
+            out.extend_from_slice(&util::escape_uri(v));
+        }
+    };
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Some(key) = to_bytes(lua, &k) else {
+            return Err(fail(lua, "attempt to use a non-string key"));
+        };
+        match &v {
+            Value::Boolean(true) => push(&key, None),
+            Value::Boolean(false) => {}
+            Value::Table(list) => {
+                for item in list.clone().sequence_values::<Value>() {
+                    let item = item?;
+                    match &item {
+                        Value::Boolean(true) => push(&key, None),
+                        Value::Boolean(false) => {}
+                        other => match to_bytes(lua, other) {
+                            Some(b) => push(&key, Some(&b)),
+                            None => {
+                                return Err(fail(
+                                    lua,
+                                    format!(
+                                        "attempt to use {} as query arg value",
+                                        type_name(other)
+                                    ),
+                                ))
+                            }
+                        },
+                    }
+                }
+            }
+            other => match to_bytes(lua, other) {
+                Some(b) => push(&key, Some(&b)),
+                None => {
+                    return Err(fail(
+                        lua,
+                        format!("attempt to use {} as query arg value", type_name(other)),
+                    ))
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+fn encode_args(lua: &Lua, args: MultiValue) -> ApiResult {
+    let Value::Table(t) = arg(&args, 0) else {
+        return Err(argerr(
+            lua,
+            1,
+            "encode_args",
+            format!("table expected, got {}", type_name(&arg(&args, 0))),
+        ));
+    };
+    let out = encode_args_table(lua, &t)?;
+    ok(vec![s(lua, out)?])
+}
+
+fn get_headers(lua: &Lua, args: MultiValue) -> ApiResult {
+    let max = max_arg(&arg(&args, 0));
+    let raw = matches!(arg(&args, 1), Value::Boolean(true));
+    let hs = with_req(|r, _| {
+        Ok(r.headers
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect::<Vec<_>>())
+    })?;
+    let pairs = hs.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let res = args_table_raw(lua, pairs, max)?;
+    if !raw {
+        if let Some(Value::Table(t)) = res.front() {
+            let mt = lua.create_table()?;
+            let idx = lua.create_function(|_, (t, k): (Table, mlua::String)| {
+                let key = String::from_utf8_lossy(&k.as_bytes())
+                    .to_ascii_lowercase()
+                    .replace('_', "-");
+                t.raw_get::<Value>(key)
+            })?;
+            mt.set("__index", idx)?;
+            t.set_metatable(Some(mt));
+        }
+    }
+    Ok(res)
+}
+
+/// Like [`args_table`] but without unescaping (headers).
+fn args_table_raw(lua: &Lua, pairs: Vec<(Vec<u8>, Option<Vec<u8>>)>, max: usize) -> ApiResult {
+    args_table(lua, pairs, max)
+}
+
+fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
+    let Some(name) = to_bytes(lua, &arg(&args, 0)) else {
+        return Err(argerr(lua, 1, "set_header", "string expected"));
+    };
+    let mut vals = Vec::new();
+    match arg(&args, 1) {
+        Value::Nil => {}
+        Value::Table(t) => {
+            for v in t.sequence_values::<Value>() {
+                let v = v?;
+                vals.push(to_bytes(lua, &v).unwrap_or_else(|| tostring(lua, &v)));
+            }
+        }
+        v => vals.push(to_bytes(lua, &v).unwrap_or_else(|| tostring(lua, &v))),
+    }
+    let Ok(hn) = HeaderName::from_bytes(&name) else {
+        return Err(fail(
+            lua,
+            format!("invalid header name \"{}\"", lossy(&name)),
+        ));
+    };
+    with_req(|r, _| {
+        r.headers.remove(&hn);
+        for v in vals {
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                r.headers.append(hn.clone(), v);
+            }
+        }
+        Ok(())
+    })?;
+    none()
+}
+
+fn clear_header(lua: &Lua, args: MultiValue) -> ApiResult {
+    set_header(lua, MultiValue::from_vec(vec![arg(&args, 0), Value::Nil]))
+}
+
+async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
+    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    let incoming = with_req(|_, c| {
+        Ok(if c.body.is_some() {
+            None
+        } else {
+            c.incoming.take()
+        })
+    })?;
+    let Some(body) = incoming else {
+        with_req(|_, c| {
+            c.body.get_or_insert_with(Vec::new);
+            Ok(())
+        })?;
+        return none();
+    };
+    let data = http_body_util::BodyExt::collect(body)
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    with_req(move |_, c| {
+        c.body = Some(data);
+        Ok(())
+    })?;
+    none()
+}
+
+fn get_body_data(lua: &Lua, _args: MultiValue) -> ApiResult {
+    let body = with_req(|_, c| Ok(c.body.clone()))?;
+    match body {
+        Some(b) if !b.is_empty() => ok(vec![s(lua, b)?]),
+        _ => ok(vec![Value::Nil]),
+    }
+}
+
+fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
+    let no_line = arg(&args, 0).as_boolean().unwrap_or(false);
+    let text = with_req(|r, _| {
+        let mut out = Vec::new();
+        if !no_line {
+            out.extend_from_slice(&crate::http::vars_runtime::request_line(r));
+            out.extend_from_slice(b"\r\n");
+        }
+        for (n, v) in r.headers.iter() {
+            out.extend_from_slice(title_case(n.as_str()).as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(out)
+    })?;
+    ok(vec![s(lua, text)?])
+}
+
+fn title_case(n: &str) -> String {
+    let mut up = true;
+    n.chars()
+        .map(|c| {
+            let o = if up { c.to_ascii_uppercase() } else { c };
+            up = c == '-';
+            o
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// ngx.shared.DICT
+
+fn dict_key(lua: &Lua, v: &Value) -> Result<Result<Vec<u8>, &'static str>, Fail> {
+    match v {
+        Value::Nil => Ok(Err("nil key")),
+        other => {
+            let k = to_bytes(lua, other).unwrap_or_else(|| tostring(lua, other));
+            if k.is_empty() {
+                return Ok(Err("empty key"));
+            }
+            if k.len() > 65535 {
+                return Ok(Err("key too long"));
+            }
+            Ok(Ok(k))
+        }
+    }
+}
+
+fn val_to_lua(lua: &Lua, v: Val) -> LResult<Value> {
+    Ok(match v {
+        Val::Str(b) => Value::String(lua.create_string(&b)?),
+        Val::Num(n) => Value::Number(n),
+        Val::Bool(b) => Value::Boolean(b),
+        Val::List(_) => Value::Nil,
+    })
+}
+
+fn lua_to_val(v: &Value) -> Option<Option<Val>> {
+    Some(match v {
+        Value::Nil => None,
+        Value::String(s) => Some(Val::Str(s.as_bytes().to_vec())),
+        Value::Integer(i) => Some(Val::Num(*i as f64)),
+        Value::Number(n) => Some(Val::Num(*n)),
+        Value::Boolean(b) => Some(Val::Bool(*b)),
+        _ => return None,
+    })
+}
+
+fn check_zone(lua: &Lua, args: &MultiValue) -> Result<(), Fail> {
+    match args.front() {
+        Some(Value::Table(_)) => Ok(()),
+        _ => Err(fail(lua, "bad \"zone\" argument")),
+    }
+}
+
+fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlua::Function> {
+    let d = dict.clone();
+    vm.api_fn(move |lua, args| {
+        check_zone(lua, &args)?;
+        let a = |i| arg(&args, i);
+        let key = || dict_key(lua, &a(1));
+        match name {
+            "get" | "get_stale" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                match d.get(&k, name == "get_stale") {
+                    None => ok(vec![Value::Nil]),
+                    Some((Val::List(_), _, _)) => nil_err(lua, "value is a list"),
+                    Some((v, flags, stale)) => {
+                        let mut out = vec![val_to_lua(lua, v)?];
+                        if flags != 0 || name == "get_stale" {
+                            out.push(if flags != 0 {
+                                Value::Integer(i64::from(flags))
+                            } else {
+                                Value::Nil
+                            });
+                        }
+                        if name == "get_stale" {
+                            out.push(Value::Boolean(stale));
+                        }
+                        ok(out)
+                    }
+                }
+            }
+            "set" | "safe_set" | "add" | "safe_add" | "replace" | "delete" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                let mode = match name {
+                    "safe_set" => Mode::SafeSet,
+                    "add" => Mode::Add,
+                    "safe_add" => Mode::SafeAdd,
+                    "replace" => Mode::Replace,
+                    _ => Mode::Set,
+                };
+                let val = if name == "delete" {
+                    None
+                } else {
+                    match lua_to_val(&a(2)) {
+                        Some(v) => v,
+                        None => {
+                            return ok(vec![
+                                Value::Nil,
+                                s(lua, "bad value type")?,
+                                Value::Boolean(false),
+                            ])
+                        }
+                    }
+                };
+                if val.is_none() && matches!(mode, Mode::Add | Mode::SafeAdd | Mode::Replace) {
+                    // nginx: adding nil is a delete too (ngx_http_lua_shdict_set_helper)
+                }
+                let exptime = if name == "delete" {
+                    0.0
+                } else {
+                    num(&a(3)).unwrap_or(0.0)
+                };
+                if exptime < 0.0 {
+                    return Err(argerr(lua, 3, name, "bad \"exptime\" argument"));
+                }
+                let flags = if name == "delete" {
+                    0
+                } else {
+                    num(&a(4)).unwrap_or(0.0) as u32
+                };
+                let r = d.store(mode, &k, val, exptime, flags);
+                if name == "delete" {
+                    return ok(vec![Value::Boolean(true)]);
+                }
+                match r {
+                    SetResult::Ok(forcible) => ok(vec![
+                        Value::Boolean(true),
+                        Value::Nil,
+                        Value::Boolean(forcible),
+                    ]),
+                    SetResult::Exists => ok(vec![
+                        Value::Boolean(false),
+                        s(lua, "exists")?,
+                        Value::Boolean(false),
+                    ]),
+                    SetResult::NotFound => ok(vec![
+                        Value::Boolean(false),
+                        s(lua, "not found")?,
+                        Value::Boolean(false),
+                    ]),
+                    SetResult::NoMemory => {
+                        if matches!(mode, Mode::SafeSet | Mode::SafeAdd) {
+                            ok(vec![Value::Nil, s(lua, "no memory")?])
+                        } else {
+                            ok(vec![
+                                Value::Boolean(false),
+                                s(lua, "no memory")?,
+                                Value::Boolean(true),
+                            ])
+                        }
+                    }
+                }
+            }
+            "incr" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                let Some(by) = num(&a(2)) else {
+                    return nil_err(lua, "value not a number");
+                };
+                let init = match a(3) {
+                    Value::Nil => None,
+                    v => match num(&v) {
+                        Some(n) => Some(n),
+                        None => return nil_err(lua, "init not a number"),
+                    },
+                };
+                let ttl = num(&a(4)).unwrap_or(0.0);
+                match d.incr(&k, by, init, ttl) {
+                    IncrResult::Ok(n, forcible) => {
+                        if init.is_some() {
+                            ok(vec![Value::Number(n), Value::Nil, Value::Boolean(forcible)])
+                        } else {
+                            ok(vec![Value::Number(n)])
+                        }
+                    }
+                    IncrResult::NotFound => nil_err(lua, "not found"),
+                    IncrResult::NotANumber => nil_err(lua, "not a number"),
+                    IncrResult::NoMemory => nil_err(lua, "no memory"),
+                }
+            }
+            "flush_all" => {
+                d.flush_all();
+                none()
+            }
+            "flush_expired" => {
+                let n = d.flush_expired(num(&a(1)).unwrap_or(0.0) as usize);
+                ok(vec![Value::Integer(n as i64)])
+            }
+            "get_keys" => {
+                let max = num(&a(1)).map_or(1024, |n| n as usize);
+                let t = lua.create_table()?;
+                for (i, k) in d.keys(max).into_iter().enumerate() {
+                    t.raw_set(i + 1, lua.create_string(&k)?)?;
+                }
+                ok(vec![Value::Table(t)])
+            }
+            "ttl" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                match d.ttl(&k) {
+                    Some(t) => ok(vec![Value::Number(t)]),
+                    None => nil_err(lua, "not found"),
+                }
+            }
+            "expire" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                let Some(t) = num(&a(2)) else {
+                    return Err(argerr(lua, 2, "expire", "bad \"exptime\" argument"));
+                };
+                if d.expire(&k, t) {
+                    ok(vec![Value::Boolean(true)])
+                } else {
+                    nil_err(lua, "not found")
+                }
+            }
+            "capacity" => ok(vec![Value::Number(d.size as f64)]),
+            "free_space" => ok(vec![Value::Number(d.free_space() as f64)]),
+            "lpush" | "rpush" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                let v = match lua_to_val(&a(2)) {
+                    Some(Some(v @ (Val::Str(_) | Val::Num(_)))) => v,
+                    _ => return nil_err(lua, "bad value type"),
+                };
+                match d.push(&k, v, name == "lpush") {
+                    Ok(n) => ok(vec![Value::Integer(n as i64)]),
+                    Err(e) => nil_err(lua, e),
+                }
+            }
+            "lpop" | "rpop" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                match d.pop(&k, name == "lpop") {
+                    Ok(Some(v)) => ok(vec![val_to_lua(lua, v)?]),
+                    Ok(None) => ok(vec![Value::Nil]),
+                    Err(e) => nil_err(lua, e),
+                }
+            }
+            "llen" => {
+                let k = match key()? {
+                    Ok(k) => k,
+                    Err(e) => return nil_err(lua, e),
+                };
+                match d.llen(&k) {
+                    Ok(n) => ok(vec![Value::Integer(n as i64)]),
+                    Err(e) => nil_err(lua, e),
+                }
+            }
+            _ => none(),
+        }
+    })
+}
+
+const DICT_METHODS: &[&str] = &[
+    "get",
+    "get_stale",
+    "set",
+    "safe_set",
+    "add",
+    "safe_add",
+    "replace",
+    "delete",
+    "incr",
+    "flush_all",
+    "flush_expired",
+    "get_keys",
+    "ttl",
+    "expire",
+    "capacity",
+    "free_space",
+    "lpush",
+    "rpush",
+    "lpop",
+    "rpop",
+    "llen",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Installing the `ngx` table.
+
+const HTTP_CONSTS: &[(&str, i64)] = &[
+    ("HTTP_GET", 2),
+    ("HTTP_HEAD", 4),
+    ("HTTP_POST", 8),
+    ("HTTP_PUT", 16),
+    ("HTTP_DELETE", 32),
+    ("HTTP_MKCOL", 64),
+    ("HTTP_COPY", 128),
+    ("HTTP_MOVE", 256),
+    ("HTTP_OPTIONS", 512),
+    ("HTTP_PROPFIND", 1024),
+    ("HTTP_PROPPATCH", 2048),
+    ("HTTP_LOCK", 4096),
+    ("HTTP_UNLOCK", 8192),
+    ("HTTP_PATCH", 16384),
+    ("HTTP_TRACE", 32768),
+    ("HTTP_CONTINUE", 100),
+    ("HTTP_SWITCHING_PROTOCOLS", 101),
+    ("HTTP_OK", 200),
+    ("HTTP_CREATED", 201),
+    ("HTTP_ACCEPTED", 202),
+    ("HTTP_NO_CONTENT", 204),
+    ("HTTP_PARTIAL_CONTENT", 206),
+    ("HTTP_SPECIAL_RESPONSE", 300),
+    ("HTTP_MOVED_PERMANENTLY", 301),
+    ("HTTP_MOVED_TEMPORARILY", 302),
+    ("HTTP_SEE_OTHER", 303),
+    ("HTTP_NOT_MODIFIED", 304),
+    ("HTTP_TEMPORARY_REDIRECT", 307),
+    ("HTTP_PERMANENT_REDIRECT", 308),
+    ("HTTP_BAD_REQUEST", 400),
+    ("HTTP_UNAUTHORIZED", 401),
+    ("HTTP_PAYMENT_REQUIRED", 402),
+    ("HTTP_FORBIDDEN", 403),
+    ("HTTP_NOT_FOUND", 404),
+    ("HTTP_NOT_ALLOWED", 405),
+    ("HTTP_NOT_ACCEPTABLE", 406),
+    ("HTTP_REQUEST_TIMEOUT", 408),
+    ("HTTP_CONFLICT", 409),
+    ("HTTP_GONE", 410),
+    ("HTTP_UPGRADE_REQUIRED", 426),
+    ("HTTP_TOO_MANY_REQUESTS", 429),
+    ("HTTP_CLOSE", 444),
+    ("HTTP_ILLEGAL", 451),
+    ("HTTP_INTERNAL_SERVER_ERROR", 500),
+    ("HTTP_NOT_IMPLEMENTED", 501),
+    ("HTTP_METHOD_NOT_IMPLEMENTED", 501),
+    ("HTTP_BAD_GATEWAY", 502),
+    ("HTTP_SERVICE_UNAVAILABLE", 503),
+    ("HTTP_GATEWAY_TIMEOUT", 504),
+    ("HTTP_VERSION_NOT_SUPPORTED", 505),
+    ("HTTP_INSUFFICIENT_STORAGE", 507),
+    ("OK", 0),
+    ("ERROR", -1),
+    ("AGAIN", -2),
+    ("DONE", -4),
+    ("DECLINED", -5),
+    ("STDERR", 0),
+    ("EMERG", 1),
+    ("ALERT", 2),
+    ("CRIT", 3),
+    ("ERR", 4),
+    ("WARN", 5),
+    ("NOTICE", 6),
+    ("INFO", 7),
+    ("DEBUG", 8),
+];
+
+fn now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_millis() as f64) / 1000.0)
+        .unwrap_or(0.0)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Registers a plain API function `name` in table `t`.
+fn reg<F>(vm: &Rc<Vm>, t: &Table, name: &str, f: F) -> LResult<()>
+where
+    F: Fn(&Lua, MultiValue) -> ApiResult + 'static,
+{
+    t.set(name, vm.api_fn(f)?)
+}
+
+/// A string function of one argument (nil -> "", others tostring).
+fn str_fn(vm: &Rc<Vm>, t: &Table, name: &str, f: fn(&[u8]) -> Vec<u8>) -> LResult<()> {
+    reg(vm, t, name, move |lua, args| {
+        let a = str_arg(lua, &arg(&args, 0));
+        ok(vec![s(lua, f(&a))?])
+    })
+}
+
+/// nginx: ngx_http_lua_inject_ngx_api and resty.core's additions.
+pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
+    let lua = &vm.lua;
+    let ngx = lua.create_table()?;
+    for (name, v) in HTTP_CONSTS {
+        ngx.set(*name, *v)?;
+    }
+    ngx.set(
+        "null",
+        Value::LightUserData(LightUserData(std::ptr::null_mut())),
+    )?;
+    reg(vm, &ngx, "say", |l, a| echo(l, a, true))?;
+    reg(vm, &ngx, "print", |l, a| echo(l, a, false))?;
+    reg(vm, &ngx, "flush", flush)?;
+    reg(vm, &ngx, "eof", eof)?;
+    reg(vm, &ngx, "send_headers", send_headers)?;
+    ngx.set("exit", vm.api_async(exit)?)?;
+    ngx.set("redirect", vm.api_async(redirect)?)?;
+    ngx.set("exec", vm.api_async(exec)?)?;
+    ngx.set("sleep", vm.api_async(sleep)?)?;
+    reg(vm, &ngx, "log", ngx_log)?;
+    let print = vm.api_fn(|l, a| log_wrapper(l, Level::Notice, a, 1, "print"))?;
+    lua.globals().set("print", print)?;
+    reg(vm, &ngx, "get_phase", |l, _| {
+        let p = vm::current_phase()
+            .or_else(vm::noreq_phase)
+            .unwrap_or(Phase::Init);
+        ok(vec![s(l, p.name())?])
+    })?;
+    // time
+    reg(vm, &ngx, "now", |_, _| ok(vec![Value::Number(now_f64())]))?;
+    reg(vm, &ngx, "time", |_, _| {
+        ok(vec![Value::Number(now_secs() as f64)])
+    })?;
+    reg(vm, &ngx, "update_time", |_, _| none())?;
+    reg(vm, &ngx, "today", |l, _| {
+        let (y, m, d, ..) = util::localtime(now_secs());
+        ok(vec![s(l, format!("{y:04}-{m:02}-{d:02}"))?])
+    })?;
+    reg(vm, &ngx, "localtime", |l, _| {
+        let (y, m, d, h, mi, se) = util::localtime(now_secs());
+        ok(vec![s(
+            l,
+            format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{se:02}"),
+        )?])
+    })?;
+    reg(vm, &ngx, "utctime", |l, _| {
+        let (y, m, d, h, mi, se) = crate::http::static_file::gmtime(now_secs());
+        ok(vec![s(
+            l,
+            format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{se:02}"),
+        )?])
+    })?;
+    reg(vm, &ngx, "http_time", |l, a| {
+        let v = arg(&a, 0);
+        let Some(t) = num(&v) else {
+            return Err(argerr(
+                l,
+                1,
+                "http_time",
+                format!("number expected, got {}", type_name(&v)),
+            ));
+        };
+        ok(vec![s(l, util::http_time(t as i64))?])
+    })?;
+    reg(vm, &ngx, "cookie_time", |l, a| {
+        let v = arg(&a, 0);
+        let Some(t) = num(&v) else {
+            return Err(argerr(
+                l,
+                1,
+                "cookie_time",
+                format!("number expected, got {}", type_name(&v)),
+            ));
+        };
+        ok(vec![s(l, util::cookie_time(t as i64))?])
+    })?;
+    reg(vm, &ngx, "parse_http_time", |l, a| {
+        let v = str_arg(l, &arg(&a, 0));
+        match util::parse_http_time(&v) {
+            Some(t) => ok(vec![Value::Number(t as f64)]),
+            None => ok(vec![Value::Nil]),
+        }
+    })?;
+    // encodings
+    reg(vm, &ngx, "escape_uri", |l, a| {
+        let v = str_arg(l, &arg(&a, 0));
+        let kind = num(&arg(&a, 1)).unwrap_or(2.0) as i64;
+        let out = if kind == 0 {
+            escape_uri_plain(&v)
+        } else {
+            util::escape_uri(&v)
+        };
+        ok(vec![s(l, out)?])
+    })?;
+    str_fn(vm, &ngx, "unescape_uri", util::unescape_uri)?;
+    reg(vm, &ngx, "encode_args", encode_args)?;
+    reg(vm, &ngx, "decode_args", decode_args)?;
+    reg(vm, &ngx, "encode_base64", |l, a| {
+        let v = str_arg(l, &arg(&a, 0));
+        let no_pad = arg(&a, 1).as_boolean().unwrap_or(false);
+        ok(vec![s(l, util::encode_base64(&v, no_pad))?])
+    })?;
+    reg(vm, &ngx, "decode_base64", |l, a| {
+        let v = arg(&a, 0);
+        let Some(b) = to_bytes(l, &v) else {
+            return Err(fail(l, "string argument only"));
+        };
+        match util::decode_base64(&b) {
+            Some(d) => ok(vec![s(l, d)?]),
+            None => ok(vec![Value::Nil]),
+        }
+    })?;
+    str_fn(vm, &ngx, "md5", |b| {
+        use md5::Digest;
+        util::hex(&md5::Md5::digest(b))
+    })?;
+    str_fn(vm, &ngx, "md5_bin", |b| {
+        use md5::Digest;
+        md5::Md5::digest(b).to_vec()
+    })?;
+    str_fn(vm, &ngx, "sha1_bin", |b| {
+        use sha1::Digest;
+        sha1::Sha1::digest(b).to_vec()
+    })?;
+    reg(vm, &ngx, "crc32_short", |l, a| {
+        ok(vec![Value::Number(f64::from(util::crc32(&str_arg(
+            l,
+            &arg(&a, 0),
+        ))))])
+    })?;
+    reg(vm, &ngx, "crc32_long", |l, a| {
+        ok(vec![Value::Number(f64::from(util::crc32(&str_arg(
+            l,
+            &arg(&a, 0),
+        ))))])
+    })?;
+    reg(vm, &ngx, "hmac_sha1", |l, a| {
+        let k = str_arg(l, &arg(&a, 0));
+        let d = str_arg(l, &arg(&a, 1));
+        ok(vec![s(l, util::hmac_sha1(&k, &d))?])
+    })?;
+    str_fn(vm, &ngx, "quote_sql_str", util::quote_sql_str)?;
+
+    // ngx.req
+    let req = lua.create_table()?;
+    reg(vm, &req, "get_method", |l, _| {
+        let m = with_req(|r, _| Ok(r.method.as_str().to_string()))?;
+        ok(vec![s(l, m)?])
+    })?;
+    reg(vm, &req, "get_uri_args", get_uri_args)?;
+    reg(vm, &req, "get_query_args", get_uri_args)?;
+    reg(vm, &req, "get_post_args", get_post_args)?;
+    reg(vm, &req, "get_headers", get_headers)?;
+    reg(vm, &req, "set_header", set_header)?;
+    reg(vm, &req, "clear_header", clear_header)?;
+    req.set("read_body", vm.api_async(read_body)?)?;
+    reg(vm, &req, "get_body_data", get_body_data)?;
+    reg(vm, &req, "get_body_file", |_, _| ok(vec![Value::Nil]))?;
+    reg(vm, &req, "discard_body", |_, _| {
+        let _ = with_req(|_, c| {
+            c.incoming = None;
+            Ok(())
+        });
+        none()
+    })?;
+    reg(vm, &req, "raw_header", raw_header)?;
+    reg(vm, &req, "http_version", |_, _| {
+        let v = with_req(|r, _| {
+            Ok(match r.version {
+                hyper::Version::HTTP_09 => 0.9,
+                hyper::Version::HTTP_10 => 1.0,
+                hyper::Version::HTTP_2 => 2.0,
+                _ => 1.1,
+            })
+        })?;
+        ok(vec![Value::Number(v)])
+    })?;
+    reg(vm, &req, "start_time", |_, _| {
+        let t = with_req(|r, _| {
+            Ok(r.start
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| (d.as_millis() as f64) / 1000.0)
+                .unwrap_or(0.0))
+        })?;
+        ok(vec![Value::Number(t)])
+    })?;
+    reg(vm, &req, "is_internal", |_, _| {
+        let i = with_req(|r, _| Ok(r.internal))?;
+        ok(vec![Value::Boolean(i)])
+    })?;
+    reg(vm, &req, "set_uri_args", |l, a| {
+        let v = match arg(&a, 0) {
+            Value::Table(t) => encode_args_table(l, &t)?,
+            v => to_bytes(l, &v).unwrap_or_default(),
+        };
+        with_req(|r, _| {
+            r.args = v;
+            Ok(())
+        })?;
+        none()
+    })?;
+    reg(vm, &req, "set_uri", |l, a| {
+        let Some(uri) = to_bytes(l, &arg(&a, 0)).filter(|u| !u.is_empty()) else {
+            return Err(fail(l, "attempt to use zero-length uri"));
+        };
+        let jump = arg(&a, 1).as_boolean().unwrap_or(false);
+        with_req(|r, c| {
+            if jump {
+                c.exec = Some((uri, r.args.clone()));
+            } else {
+                r.uri = uri;
+            }
+            Ok(())
+        })?;
+        none()
+    })?;
+    ngx.set("req", req)?;
+
+    // ngx.resp
+    let resp = lua.create_table()?;
+    reg(vm, &resp, "get_headers", |l, a| {
+        let max = max_arg(&arg(&a, 0));
+        let raw = matches!(arg(&a, 1), Value::Boolean(true));
+        let hs = with_req(|_, c| Ok(c.headers.clone()))?;
+        let pairs = hs
+            .into_iter()
+            .map(|(k, v)| {
+                let k = if raw { k } else { k.to_ascii_lowercase() };
+                (k.into_bytes(), Some(v))
+            })
+            .collect();
+        let res = args_table_raw(l, pairs, max)?;
+        if !raw {
+            if let Some(Value::Table(t)) = res.front() {
+                let mt = l.create_table()?;
+                let idx = l.create_function(|_, (t, k): (Table, mlua::String)| {
+                    let key = String::from_utf8_lossy(&k.as_bytes())
+                        .to_ascii_lowercase()
+                        .replace('_', "-");
+                    t.raw_get::<Value>(key)
+                })?;
+                mt.set("__index", idx)?;
+                t.set_metatable(Some(mt));
+            }
+        }
+        Ok(res)
+    })?;
+    ngx.set("resp", resp)?;
+
+    // ngx.config, ngx.worker
+    let config = lua.create_table()?;
+    config.set("subsystem", "http")?;
+    config.set("nginx_version", 1_022_001)?;
+    config.set("ngx_lua_version", 10023)?;
+    config.set("debug", false)?;
+    config.set("is_console", false)?;
+    let mut prefix = vm.prefix.to_string_lossy().into_owned();
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    let p2 = prefix.clone();
+    reg(vm, &config, "prefix", move |l, _| ok(vec![s(l, &p2)?]))?;
+    reg(vm, &config, "nginx_configure", |l, _| ok(vec![s(l, "")?]))?;
+    ngx.set("config", config)?;
+    let worker = lua.create_table()?;
+    reg(vm, &worker, "id", |_, _| {
+        ok(vec![Value::Integer(vm::WORKER_ID.with(|w| w.get()) as i64)])
+    })?;
+    reg(vm, &worker, "count", |_, _| {
+        ok(vec![Value::Integer(
+            super::WORKER_COUNT.load(std::sync::atomic::Ordering::Relaxed) as i64,
+        )])
+    })?;
+    reg(vm, &worker, "pid", |_, _| {
+        ok(vec![Value::Integer(i64::from(std::process::id()))])
+    })?;
+    reg(vm, &worker, "exiting", |_, _| {
+        ok(vec![Value::Boolean(false)])
+    })?;
+    ngx.set("worker", worker)?;
+
+    // ngx.shared
+    let shared = lua.create_table()?;
+    for (name, size) in &vm.conf.dicts {
+        let d = shdict::get_or_create(name, *size);
+        let obj = lua.create_table()?;
+        obj.raw_set(1, lua.create_string(name)?)?;
+        let methods = lua.create_table()?;
+        for m in DICT_METHODS {
+            methods.set(*m, dict_method(vm, &d, m)?)?;
+        }
+        let mt = lua.create_table()?;
+        mt.set("__index", methods)?;
+        obj.set_metatable(Some(mt));
+        shared.set(lua.create_string(name)?, obj)?;
+    }
+    ngx.set("shared", shared)?;
+
+    // ngx.header, ngx.var
+    let header = lua.create_table()?;
+    let hmt = lua.create_table()?;
+    hmt.set("__index", vm.api_fn(|l, a| header_get(l, &arg(&a, 1)))?)?;
+    hmt.set(
+        "__newindex",
+        vm.api_fn(|l, a| header_set(l, &arg(&a, 1), &arg(&a, 2)))?,
+    )?;
+    header.set_metatable(Some(hmt));
+    ngx.set("header", header)?;
+    let var = lua.create_table()?;
+    let vmt = lua.create_table()?;
+    vmt.set("__index", vm.api_fn(|l, a| var_get(l, &arg(&a, 1)))?)?;
+    vmt.set(
+        "__newindex",
+        vm.api_fn(|l, a| var_set(l, &arg(&a, 1), &arg(&a, 2)))?,
+    )?;
+    var.set_metatable(Some(vmt));
+    ngx.set("var", var)?;
+
+    // ngx.status, ngx.ctx, ngx.headers_sent, ngx.is_subrequest through ngx's metatable.
+    let nmt = lua.create_table()?;
+    nmt.set(
+        "__index",
+        vm.api_fn(|l, a| {
+            let k = to_bytes(l, &arg(&a, 1)).unwrap_or_default();
+            match k.as_slice() {
+                b"status" => status_get(l),
+                b"ctx" => ctx_get(l),
+                b"headers_sent" => {
+                    let sent = with_req(|_, c| Ok(c.headers_sent))?;
+                    ok(vec![Value::Boolean(sent)])
+                }
+                b"is_subrequest" => ok(vec![Value::Boolean(false)]),
+                b"arg" => {
+                    let args = with_req(|_, c| Ok(c.args.clone()))?;
+                    let t = l.create_table()?;
+                    for (i, a) in args.iter().enumerate() {
+                        t.raw_set(i + 1, l.create_string(a)?)?;
+                    }
+                    ok(vec![Value::Table(t)])
+                }
+                _ => ok(vec![Value::Nil]),
+            }
+        })?,
+    )?;
+    nmt.set(
+        "__newindex",
+        vm.api_fn(|l, a| {
+            let k = to_bytes(l, &arg(&a, 1)).unwrap_or_default();
+            match k.as_slice() {
+                b"status" => status_set(l, &arg(&a, 2)),
+                b"ctx" => ctx_set(l, &arg(&a, 2)),
+                _ => {
+                    if let Value::Table(t) = arg(&a, 0) {
+                        t.raw_set(arg(&a, 1), arg(&a, 2))?;
+                    }
+                    none()
+                }
+            }
+        })?,
+    )?;
+    ngx.set_metatable(Some(nmt));
+
+    // ngx.timer.at
+    let timer = lua.create_table()?;
+    let vm2 = Rc::downgrade(vm);
+    reg(vm, &timer, "at", move |l, a| {
+        let delay = num(&arg(&a, 0)).unwrap_or(0.0).max(0.0);
+        let Value::Function(f) = arg(&a, 1) else {
+            return Err(argerr(l, 2, "at", "function expected"));
+        };
+        let rest: Vec<Value> = a.iter().skip(2).cloned().collect();
+        let Some(_vm) = vm2.upgrade() else {
+            return nil_err(l, "no VM");
+        };
+        let thread = l.create_thread(f)?;
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(delay.min(1e9))).await;
+            let mut args = vec![Value::Boolean(false)];
+            args.extend(rest);
+            let fut = thread.into_async::<MultiValue>(MultiValue::from_vec(args));
+            let res = vm::NoRequest::new(Phase::Timer, fut).await;
+            if let Err(e) = res {
+                crate::http::errlog::write(
+                    Level::Error,
+                    &format!(
+                        "lua entry thread aborted: runtime error: {}, context: ngx.timer",
+                        vm::error_text(&e)
+                    ),
+                );
+            }
+        });
+        ok(vec![Value::Integer(1)])
+    })?;
+    reg(vm, &timer, "running_count", |_, _| {
+        ok(vec![Value::Integer(0)])
+    })?;
+    reg(vm, &timer, "pending_count", |_, _| {
+        ok(vec![Value::Integer(0)])
+    })?;
+    ngx.set("timer", timer)?;
+
+    super::regex::install(vm, &ngx)?;
+    lua.globals().set("ngx", ngx.clone())?;
+    let package: Table = lua.globals().get("package")?;
+    let loaded: Table = package.get("loaded")?;
+    loaded.set("ngx", ngx)?;
+    // Stand-ins for resty.core's modules (the FFI they use has no C side here).
+    lua.load(STANDINS).set_name("=resty.core").exec()?;
+    Ok(())
+}
+
+/// nginx: ngx_escape_uri with NGX_ESCAPE_URI: space, `#`, `%`, `?`, controls and 8-bit bytes.
+fn escape_uri_plain(s: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(s.len());
+    for &c in s {
+        if c <= 0x20 || c >= 0x7f || matches!(c, b'#' | b'%' | b'?') {
+            out.push(b'%');
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 15)]);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `require "resty.core"` and friends succeed; `ngx.re` is not provided yet.
+const STANDINS: &str = r#"
+local preload = package.preload
+preload["resty.core"] = function() return { version = 10023 } end
+preload["resty.core.base"] = function()
+  return {
+    version = 10023, FFI_OK = 0, FFI_NO_REQ_CTX = -100, FFI_BAD_CONTEXT = -101,
+    FFI_ERROR = -1, FFI_AGAIN = -2, FFI_BUSY = -3, FFI_DONE = -4, FFI_DECLINED = -5,
+    FFI_ABORT = -6,
+    new_tab = function(narr, nrec) return {} end,
+    clear_tab = function(t) for k in pairs(t) do t[k] = nil end end,
+    set_string_buf_size = function() end,
+    get_string_buf_size = function() return 4096 end,
+    ref_in_table = function(tb, key) local n = #tb + 1 tb[n] = key return n end,
+  }
+end
+for _, m in ipairs{"resty.core.var", "resty.core.ctx", "resty.core.hash", "resty.core.uri",
+    "resty.core.shdict", "resty.core.time", "resty.core.misc", "resty.core.request",
+    "resty.core.response", "resty.core.worker", "resty.core.exit", "resty.core.base64",
+    "resty.core.phase", "resty.core.ndk", "resty.core.utils"} do
+  preload[m] = function() return {} end
+end
+preload["table.new"] = function() return function(narr, nrec) return {} end end
+preload["table.clear"] = function() return function(t) for k in pairs(t) do t[k] = nil end end end
+"#;

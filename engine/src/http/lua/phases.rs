@@ -1,0 +1,434 @@
+//! The hooks the request phases call (nginx: ngx_http_lua_rewrite_handler,
+//! ngx_http_lua_access_handler, ngx_http_lua_content_handler, ngx_http_lua_log_handler,
+//! ngx_http_lua_init_worker).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hyper::header::{HeaderName, HeaderValue};
+use mlua::MultiValue;
+
+use super::vm::{self, Outcome, Phase, ReqCtx, Vm};
+use super::LuaConf;
+use crate::http::lower::Http;
+use crate::http::request::{Next, Request};
+use crate::http::response::{full, Reply};
+
+/// nginx: ngx_http_lua_module's NGX_OK / NGX_ERROR / NGX_DECLINED as `ngx.exit` codes.
+const NGX_OK: i64 = 0;
+
+/// This thread's VM, made on first use for the request's configuration.
+fn vm_for(r: &Request) -> Option<Rc<Vm>> {
+    if let Some(vm) = vm::get() {
+        return Some(vm);
+    }
+    let conf = r.loc.lua_main.clone().unwrap_or_default();
+    vm::create(conf, &r.http.prefix)
+}
+
+/// The `http` level's Lua values (any server's merged conf carries them).
+fn main_conf(http: &Http) -> Arc<LuaConf> {
+    http.servers
+        .first()
+        .and_then(|s| s.conf.lua_main.clone())
+        .unwrap_or_default()
+}
+
+/// nginx: ngx_http_lua_init_worker, on the worker thread before it serves: the VM (and
+/// `init_by_lua*`), then `init_worker_by_lua*`.
+pub(crate) fn init_worker(http: &Http) {
+    let id = std::thread::current()
+        .name()
+        .and_then(|n| n.rsplit('-').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    vm::WORKER_ID.with(|w| w.set(id));
+    let conf = main_conf(http);
+    if !super::used() && conf.init.is_none() && conf.init_worker.is_none() {
+        return;
+    }
+    let Some(vm) = vm::create(conf.clone(), &http.prefix) else {
+        return;
+    };
+    if let Some(h) = &conf.init_worker {
+        let _scope = vm::Scope::enter_none(Phase::InitWorker);
+        let res = vm.compile(h, None).and_then(|f| f.call::<()>(()));
+        if let Err(e) = res {
+            crate::http::errlog::write(
+                crate::log::Level::Error,
+                &format!(
+                    "lua entry thread aborted: runtime error: {}, context: init_worker_by_lua*",
+                    vm::error_text(&e)
+                ),
+            );
+        }
+    }
+}
+
+/// Keeps the request body for `ngx.req.read_body` when Lua is in use; the guard forgets the
+/// request's Lua context when the request ends, however it ends.
+pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>) -> BodyGuard {
+    let key = (r.conn.id, r.conn.requests);
+    if !super::used() {
+        return BodyGuard {
+            _req: Some(req),
+            key,
+        };
+    }
+    vm::ctx_of(r).borrow_mut().incoming = Some(req.into_body());
+    BodyGuard { _req: None, key }
+}
+
+/// See [`stash_body`].
+pub(crate) struct BodyGuard {
+    _req: Option<hyper::Request<hyper::body::Incoming>>,
+    key: (u64, u64),
+}
+
+impl Drop for BodyGuard {
+    fn drop(&mut self) {
+        vm::drop_key(self.key);
+    }
+}
+
+/// The response the handler produced so far (nginx: the headers ngx.header/ngx.status set,
+/// and the body ngx.say/ngx.print sent).
+fn output(r: &Request, c: &mut ReqCtx) -> Reply {
+    let status = if c.status == 0 { 200 } else { c.status };
+    let mut reply = Reply::status(status);
+    let mut has_type = false;
+    for (name, value) in &c.headers {
+        let lname = name.to_ascii_lowercase();
+        if lname == "content-length" {
+            reply.length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            continue;
+        }
+        if lname == "content-type" {
+            has_type = true;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            reply.headers.append(n, v);
+        }
+    }
+    if !has_type && status != 204 {
+        // nginx: ngx_http_set_content_type: the URI's extension, else default_type.
+        match content_type_of(r) {
+            Some(t) => {
+                if let Ok(v) = HeaderValue::from_bytes(&t) {
+                    reply.headers.insert(hyper::header::CONTENT_TYPE, v);
+                }
+            }
+            None => reply.default_type = true,
+        }
+    }
+    reply.body = Some(full(std::mem::take(&mut c.out)));
+    reply
+}
+
+/// A handler failed: 500 before the headers went out; after, the connection closes (with
+/// what the write filter had already sent: nothing while under `postpone_output`).
+fn failed(r: &Request, c: &mut ReqCtx) -> Reply {
+    if !c.headers_sent {
+        return Reply::status(500);
+    }
+    let mut reply = output(r, c);
+    reply.close = true;
+    if !c.flushed && c.out_total < POSTPONE_OUTPUT {
+        reply.drop = true;
+    }
+    reply
+}
+
+/// nginx: `postpone_output 1460`.
+const POSTPONE_OUTPUT: usize = 1460;
+
+/// The type `types {}` gives the URI's extension (nginx: `r->exten`).
+fn content_type_of(r: &Request) -> Option<Vec<u8>> {
+    let uri = &r.uri;
+    let slash = uri.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+    let name = &uri[slash..];
+    let dot = name.iter().rposition(|&c| c == b'.')?;
+    let ext = name[dot + 1..].to_ascii_lowercase();
+    r.loc.types.as_ref()?.get(&ext).cloned()
+}
+
+/// A reply for `ngx.exit(code)` before the headers were sent (nginx:
+/// ngx_http_lua_handle_exit then ngx_http_finalize_request).
+fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
+    if c.headers_sent {
+        return output(r, c);
+    }
+    if code < 0 {
+        // NGX_ERROR and the like: the request is terminated without an answer.
+        let mut reply = Reply::status(500);
+        reply.drop = true;
+        return reply;
+    }
+    let code = u16::try_from(code).unwrap_or(500);
+    if code >= 300 {
+        let mut reply = Reply::status(code);
+        for (name, value) in &c.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_bytes(value),
+            ) {
+                reply.headers.append(n, v);
+            }
+        }
+        return reply;
+    }
+    c.status = code;
+    let mut reply = output(r, c);
+    if code == 204 {
+        reply.body = None;
+        reply.default_type = false;
+        reply.headers.remove(hyper::header::CONTENT_TYPE);
+    }
+    reply
+}
+
+/// nginx: ngx_http_lua_handle_exec: an internal redirect (or a named location); the Lua
+/// context starts anew (nginx clears the module ctx), keeping the request body.
+async fn exec_to(
+    r: &mut Request,
+    ctx: &std::rc::Rc<std::cell::RefCell<ReqCtx>>,
+    uri: Vec<u8>,
+    args: Vec<u8>,
+) -> Reply {
+    {
+        let mut c = ctx.borrow_mut();
+        let fresh = ReqCtx {
+            body: c.body.take(),
+            incoming: c.incoming.take(),
+            ..ReqCtx::new()
+        };
+        *c = fresh;
+    }
+    if uri.starts_with(b"@") {
+        return r.named_location(&uri).await;
+    }
+    r.internal_redirect(uri, Some(args)).await
+}
+
+/// After a rewrite or access handler: go on, or answer.
+async fn early(r: &mut Request, out: Outcome) -> Next {
+    let ctx = vm::ctx_of(r);
+    let exec = ctx.borrow_mut().exec.take();
+    if let Some((uri, args)) = exec {
+        return Next::Done(exec_to(r, &ctx, uri, args).await);
+    }
+    let mut c = ctx.borrow_mut();
+    match out {
+        Outcome::Failed => Next::Done(failed(r, &mut c)),
+        Outcome::Exited => {
+            let code = c.exit.take().unwrap_or(NGX_OK);
+            if code == NGX_OK && !c.headers_sent {
+                return Next::Continue;
+            }
+            Next::Done(exit_reply(r, &mut c, code))
+        }
+        Outcome::Returned => {
+            if c.headers_sent {
+                return Next::Done(output(r, &mut c));
+            }
+            Next::Continue
+        }
+    }
+}
+
+/// nginx: `lua_need_request_body on`: the body is read before the handler runs.
+async fn need_body(r: &Request) {
+    if r.loc.lua_need_request_body != Some(true) {
+        return;
+    }
+    let ctx = vm::ctx_of(r);
+    let incoming = {
+        let mut c = ctx.borrow_mut();
+        if c.body.is_some() {
+            return;
+        }
+        c.incoming.take()
+    };
+    let data = match incoming {
+        Some(b) => http_body_util::BodyExt::collect(b)
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    ctx.borrow_mut().body = Some(data);
+}
+
+/// nginx: ngx_http_lua_rewrite_handler (after the rewrite module's script).
+pub(crate) async fn rewrite(r: &mut Request) -> Next {
+    let Some(h) = r.loc.lua_rewrite.clone() else {
+        return Next::Continue;
+    };
+    let Some(vm) = vm_for(r) else {
+        return Next::Continue;
+    };
+    need_body(r).await;
+    let out = vm::run(&vm, r, &h, Phase::Rewrite, MultiValue::new()).await;
+    early(r, out).await
+}
+
+/// nginx: ngx_http_lua_access_handler.
+pub(crate) async fn access(r: &mut Request) -> Next {
+    let Some(h) = r.loc.lua_access.clone() else {
+        return Next::Continue;
+    };
+    let Some(vm) = vm_for(r) else {
+        return Next::Continue;
+    };
+    need_body(r).await;
+    let out = vm::run(&vm, r, &h, Phase::Access, MultiValue::new()).await;
+    early(r, out).await
+}
+
+/// nginx: ngx_http_lua_content_handler: `None` when the location has no Lua content.
+pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
+    let h = r
+        .loc
+        .lua_content
+        .clone()
+        .or_else(|| r.location.as_ref().and_then(|l| l.conf.lua_content.clone()))?;
+    let vm = vm_for(r)?;
+    need_body(r).await;
+    let out = vm::run(&vm, r, &h, Phase::Content, MultiValue::new()).await;
+    let ctx = vm::ctx_of(r);
+    let exec = ctx.borrow_mut().exec.take();
+    if let Some((uri, args)) = exec {
+        return Some(exec_to(r, &ctx, uri, args).await);
+    }
+    let mut c = ctx.borrow_mut();
+    Some(match out {
+        Outcome::Failed => failed(r, &mut c),
+        Outcome::Exited => {
+            let code = c.exit.take().unwrap_or(NGX_OK);
+            if code == NGX_OK {
+                output(r, &mut c)
+            } else {
+                exit_reply(r, &mut c, code)
+            }
+        }
+        Outcome::Returned => output(r, &mut c),
+    })
+}
+
+/// nginx: ngx_http_lua_log_handler; forgets the request's Lua context afterwards.
+pub(crate) async fn log(r: &mut Request) {
+    if let Some(h) = r.loc.lua_log.clone() {
+        if let Some(vm) = vm_for(r) {
+            let _ = vm::run(&vm, r, &h, Phase::Log, MultiValue::new()).await;
+        }
+    }
+    vm::drop_ctx(r);
+}
+
+/// nginx: ngx_http_lua_set_by_chunk: runs the code synchronously with `ngx.arg` set and
+/// stores what it returns in the variable; `Some(500)` when it failed.
+pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
+    let vm = vm_for(r)?;
+    let args: Vec<Vec<u8>> = x.args.iter().map(|a| r.eval(a)).collect();
+    let ctx = vm::ctx_of(r);
+    let prev = {
+        let mut c = ctx.borrow_mut();
+        c.args = args;
+        std::mem::replace(&mut c.phase, Phase::Set)
+    };
+    let res = {
+        let _scope = vm::Scope::enter(r as *mut Request, ctx.clone());
+        vm.compile(&x.handler, None).and_then(|f| vm.traced_call(f))
+    };
+    {
+        let mut c = ctx.borrow_mut();
+        c.phase = prev;
+        c.args.clear();
+    }
+    match res {
+        Ok(v) => {
+            let val = match &v {
+                mlua::Value::String(s) => s.as_bytes().to_vec(),
+                mlua::Value::Integer(_) | mlua::Value::Number(_) => vm
+                    .lua
+                    .coerce_string(v.clone())
+                    .ok()
+                    .flatten()
+                    .map(|s| s.as_bytes().to_vec())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            r.vars.insert(x.var.clone(), val);
+            None
+        }
+        Err(e) => {
+            let mut msg = vm::error_text(&e);
+            if msg.is_empty() || msg == "nil" || msg.starts_with("nil\n") {
+                msg = "unknown reason".into();
+            }
+            crate::http::errlog::request_error(r, &format!("failed to run set_by_lua*: {msg}"));
+            Some(Reply::status(500))
+        }
+    }
+}
+
+/// nginx: ngx_http_lua_header_filter: the handler sees and changes the response's status
+/// and headers (`ngx.header`, `ngx.status`) before they are sent.
+pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
+    let Some(h) = r.loc.lua_header_filter.clone() else {
+        return reply;
+    };
+    let Some(vm) = vm_for(r) else {
+        return reply;
+    };
+    let ctx = vm::ctx_of(r);
+    {
+        let mut c = ctx.borrow_mut();
+        c.status = reply.status;
+        c.headers_sent = false;
+        c.eof = false;
+        c.headers = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect();
+        if let Some(len) = reply.length {
+            c.headers
+                .push(("Content-Length".into(), len.to_string().into_bytes()));
+        }
+        if reply.default_type && !reply.headers.contains_key(hyper::header::CONTENT_TYPE) {
+            if let Some(t) = &r.loc.default_type {
+                c.headers.push(("Content-Type".into(), t.clone()));
+            }
+        }
+    }
+    let out = vm::run(&vm, r, &h, Phase::HeaderFilter, MultiValue::new()).await;
+    let mut c = ctx.borrow_mut();
+    if let Outcome::Failed = out {
+        return Reply::status(500);
+    }
+    if let Some(code) = c.exit.take() {
+        if !(0..300).contains(&code) {
+            return exit_reply(r, &mut c, code);
+        }
+    }
+    reply.status = c.status;
+    let mut headers = hyper::HeaderMap::new();
+    for (name, value) in &c.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    reply.length = headers
+        .remove(hyper::header::CONTENT_LENGTH)
+        .and_then(|cl| cl.to_str().ok().and_then(|v| v.parse().ok()));
+    reply.default_type = reply.default_type && !headers.contains_key(hyper::header::CONTENT_TYPE);
+    reply.headers = headers;
+    reply
+}

@@ -1,0 +1,422 @@
+//! `ngx.re.*` on PCRE2 (nginx: ngx_http_lua_regex.c's compile/exec, and resty.core.regex for
+//! the Lua side, mirrored in [`NGX_RE`]: match, find, gmatch, sub, gsub with lua-nginx-module's
+//! options and return values).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use mlua::{Lua, MultiValue, Table, Value};
+use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
+
+use super::vm::{ApiResult, Vm};
+
+/// Compiled regexes by (pattern, options), per worker (nginx: the `o` option's cache,
+/// `lua_regex_cache_max_entries` 1024).
+struct Compiled {
+    re: Regex,
+    locs: RefCell<CaptureLocations>,
+    /// Group names and their indexes.
+    names: Vec<(String, usize)>,
+}
+
+/// (pattern, options) -> compiled.
+type Cache = HashMap<(Vec<u8>, String), Rc<Compiled>>;
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
+}
+
+const CACHE_MAX: usize = 1024;
+
+/// nginx: ngx_http_lua_ffi_compile_regex (with the `a` option as a `\G` anchor).
+fn compile(pattern: &[u8], opts: &str) -> Result<Rc<Compiled>, String> {
+    let key = (pattern.to_vec(), opts.to_string());
+    if let Some(c) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(c);
+    }
+    let text = String::from_utf8_lossy(pattern).into_owned();
+    let mut src = text.clone();
+    if opts.contains('a') {
+        src = if opts.contains('x') {
+            format!("\\G(?:{src}\n)")
+        } else {
+            format!("\\G(?:{src})")
+        };
+    }
+    if opts.contains('D') {
+        src = format!("(?J){src}");
+    }
+    let mut b = RegexBuilder::new();
+    b.caseless(opts.contains('i'))
+        .dotall(opts.contains('s'))
+        .multi_line(opts.contains('m'))
+        .extended(opts.contains('x'))
+        .utf(opts.contains('u') || opts.contains('U'))
+        .jit_if_available(true);
+    let re = b.build(&src).map_err(|e| {
+        let full = e.to_string();
+        let msg = full.rsplit_once(": ").map_or(full.as_str(), |(_, m)| m);
+        // PCRE1's wording (the reference links libpcre).
+        let msg = match msg {
+            "missing closing parenthesis" => "missing )",
+            "quantifier does not follow a repeatable item" => "nothing to repeat",
+            "unmatched closing parenthesis" => "unmatched parentheses",
+            m => m,
+        }
+        .to_string();
+        match e.offset() {
+            Some(off) if off < text.len() => format!(
+                "pcre_compile() failed: {msg} in \"{text}\" at \"{}\"",
+                text.get(off..).unwrap_or("")
+            ),
+            _ => format!("pcre_compile() failed: {msg} in \"{text}\""),
+        }
+    })?;
+    let names = re
+        .capture_names()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| n.as_ref().map(|n| (n.clone(), i)))
+        .collect();
+    let locs = RefCell::new(re.capture_locations());
+    let c = Rc::new(Compiled { re, locs, names });
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, c.clone());
+    });
+    Ok(c)
+}
+
+/// `exec(regex, opts, subj, pos)`: `false, err` on a compile or match error, `nil` when no
+/// match, else the offsets table `{s0, e0, s1, e1, ...}` (-1 for unset groups), the names
+/// table (`name -> index`, or `name -> {indexes}` with `D`) and the number of groups.
+/// `exec(regex, opts)` only compiles: `true` or `false, err`.
+fn exec(lua: &Lua, args: MultiValue) -> ApiResult {
+    let get = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+    let pattern = match get(0) {
+        Value::String(s) => s.as_bytes().to_vec(),
+        Value::Nil => Vec::new(),
+        other => lua
+            .coerce_string(other)
+            .ok()
+            .flatten()
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default(),
+    };
+    let opts = match get(1) {
+        Value::String(s) => s.to_string_lossy(),
+        _ => String::new(),
+    };
+    let err = |msg: String| -> ApiResult {
+        Ok(MultiValue::from_vec(vec![
+            Value::Boolean(false),
+            Value::String(lua.create_string(msg)?),
+        ]))
+    };
+    let c = match compile(&pattern, &opts) {
+        Ok(c) => c,
+        Err(e) => return err(e),
+    };
+    let Value::String(subj) = get(2) else {
+        return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
+    };
+    let subj = subj.as_bytes();
+    let pos = match get(3) {
+        Value::Integer(i) => i.max(0) as usize,
+        Value::Number(n) => n.max(0.0) as usize,
+        _ => 0,
+    };
+    if pos > subj.len() {
+        return Ok(MultiValue::new());
+    }
+    let mut locs = c.locs.borrow_mut();
+    let m = match c.re.captures_read_at(&mut locs, &subj, pos) {
+        Ok(m) => m,
+        Err(e) => {
+            // PCRE1's codes: PCRE_ERROR_BADUTF8 (-10), PCRE_ERROR_MATCHLIMIT (-8)
+            let text = e.to_string();
+            let code = if text.contains("UTF-8 error") {
+                "-10".to_string()
+            } else if text.contains("limit") {
+                "-8".to_string()
+            } else {
+                text
+            };
+            return err(format!("pcre_exec() failed: {code}"));
+        }
+    };
+    if m.is_none() {
+        return Ok(MultiValue::new());
+    }
+    let offs = lua.create_table()?;
+    let n = locs.len();
+    for i in 0..n {
+        let (s, e) = locs.get(i).map_or((-1, -1), |(s, e)| (s as i64, e as i64));
+        offs.raw_set(2 * i + 1, s)?;
+        offs.raw_set(2 * i + 2, e)?;
+    }
+    let names: Value = if c.names.is_empty() {
+        Value::Nil
+    } else {
+        let t: Table = lua.create_table()?;
+        let dup = opts.contains('D');
+        for (name, idx) in &c.names {
+            if dup {
+                let list: Table = match t.raw_get::<Value>(name.as_str())? {
+                    Value::Table(l) => l,
+                    _ => {
+                        let l = lua.create_table()?;
+                        t.raw_set(name.as_str(), l.clone())?;
+                        l
+                    }
+                };
+                list.raw_push(*idx as i64)?;
+            } else {
+                t.raw_set(name.as_str(), *idx as i64)?;
+            }
+        }
+        Value::Table(t)
+    };
+    Ok(MultiValue::from_vec(vec![
+        Value::Table(offs),
+        names,
+        Value::Integer(n.saturating_sub(1) as i64),
+    ]))
+}
+
+/// Installs `ngx.re` (and `require "ngx.re"`-free use) into `ngx`.
+pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
+    let f = vm.lua.create_function(|lua, args: MultiValue| {
+        exec(lua, args).map_err(|e| mlua::Error::RuntimeError(e.0))
+    })?;
+    // errors logged without a request context (nginx logs them on the cycle's log)
+    let log = vm.lua.create_function(|_, msg: mlua::String| {
+        crate::http::errlog::write(crate::log::Level::Error, &msg.to_string_lossy());
+        Ok(())
+    })?;
+    let build: mlua::Function = vm.lua.load(NGX_RE).set_name("=ngx.re").into_function()?;
+    let re: Table = build.call((f, log))?;
+    ngx.set("re", re)
+}
+
+/// The Lua side (resty.core.regex's logic over `exec`).
+const NGX_RE: &str = r#"
+local exec, rawlog = ...
+local sub, byte, find, fmt, concat = string.sub, string.byte, string.find, string.format, table.concat
+local tostring, type, error, setmetatable = tostring, type, error, setmetatable
+local re = {}
+
+local function parse(opts)
+  if opts == nil then return "" end
+  for i = 1, #opts do
+    local c = sub(opts, i, i)
+    if not find("ojimsuUxdaDJ", c, 1, true) then
+      error(fmt('unknown flag "%s" (flags "%s")', c, opts), 3)
+    end
+  end
+  return opts
+end
+
+local function collect(subj, caps, names, ncap, opts, res)
+  res = res or {}
+  for i = 0, ncap do
+    local s, e = caps[2 * i + 1], caps[2 * i + 2]
+    if s and s >= 0 then res[i] = sub(subj, s + 1, e) else res[i] = false end
+  end
+  if names then
+    local dup = find(opts, "D", 1, true)
+    for name, idx in pairs(names) do
+      if dup then
+        local list
+        for _, j in ipairs(idx) do
+          local v = res[j]
+          if v then list = list or {} list[#list + 1] = v end
+        end
+        res[name] = list
+      else
+        res[name] = res[idx]
+      end
+    end
+  end
+  return res
+end
+
+local function start_pos(ctx)
+  if not ctx then return 0 end
+  local pos = ctx.pos
+  if not pos or pos <= 0 then return 0 end
+  return pos - 1
+end
+
+function re.match(subj, regex, opts, ctx, res)
+  subj = tostring(subj)
+  opts = parse(opts)
+  local caps, names, ncap = exec(regex, opts, subj, start_pos(ctx))
+  if caps == false then return nil, names end
+  if caps == nil then return nil end
+  if ctx then ctx.pos = caps[2] + 1 end
+  return collect(subj, caps, names, ncap, opts, res)
+end
+
+function re.find(subj, regex, opts, ctx, nth)
+  subj = tostring(subj)
+  opts = parse(opts)
+  local caps, names, ncap = exec(regex, opts, subj, start_pos(ctx))
+  if caps == false then return nil, nil, names end
+  if caps == nil then return nil end
+  if ctx then ctx.pos = caps[2] + 1 end
+  if not nth or nth < 0 then nth = 0 end
+  if nth > ncap then return nil, nil, "nth out of bound" end
+  local s, e = caps[2 * nth + 1], caps[2 * nth + 2]
+  if not s or s < 0 or e < 0 then return nil, nil end
+  return s + 1, e
+end
+
+local gmatch_mt = {
+  __call = function(self)
+    local pos = self._pos
+    if not pos then return nil end
+    local subj = self._subj
+    local caps, names, ncap = exec(self._regex, self._opts, subj, pos)
+    if caps == false then self._pos = nil return nil, names end
+    if caps == nil then self._pos = nil return nil end
+    local cp = caps[2]
+    if cp == caps[1] then
+      cp = cp + 1
+      if cp > #subj then
+        self._pos = nil
+        return collect(subj, caps, names, ncap, self._opts)
+      end
+    end
+    self._pos = cp
+    return collect(subj, caps, names, ncap, self._opts)
+  end
+}
+
+function re.gmatch(subj, regex, opts)
+  subj = tostring(subj)
+  opts = parse(opts)
+  local ok, err = exec(regex, opts)
+  if not ok then return nil, err end
+  return setmetatable({ _subj = subj, _regex = regex, _opts = opts, _pos = 0 }, gmatch_mt)
+end
+
+-- nginx: ngx_http_lua_compile_complex_value for the replacement: $N, ${N}, $$.
+local function compile_tpl(s)
+  local parts, i, n = {}, 1, #s
+  local function invalid()
+    rawlog('lua script: invalid capturing variable name found in "' .. s .. '"')
+  end
+  while i <= n do
+    if sub(s, i, i) == "$" then
+      i = i + 1
+      if i > n then invalid() return nil end
+      local c = sub(s, i, i)
+      if c == "$" then
+        parts[#parts + 1] = "$"
+        i = i + 1
+      else
+        local num_var = find(c, "^%d") ~= nil
+        local bracket = false
+        if c == "{" then
+          bracket = true
+          i = i + 1
+          if i > n then invalid() return nil end
+          num_var = find(sub(s, i, i), "^%d") ~= nil
+        end
+        local start, len, num = i, 0, 0
+        while i <= n do
+          local ch = sub(s, i, i)
+          if ch == "}" and bracket then
+            i = i + 1
+            bracket = false
+            break
+          end
+          if num_var then
+            if not find(ch, "^%d") then break end
+            num = num * 10 + tonumber(ch)
+          elseif not find(ch, "^[%w_]") then
+            break
+          end
+          i = i + 1
+          len = len + 1
+        end
+        local name = sub(s, start, start + len - 1)
+        if bracket then
+          rawlog('the closing bracket in "' .. name .. '" variable is missing')
+          return nil
+        end
+        if len == 0 then invalid() return nil end
+        if not num_var then
+          rawlog('attempt to use named capturing variable "' .. name .. '" (named captures not supported yet)')
+          return nil
+        end
+        parts[#parts + 1] = num
+      end
+    else
+      local j = find(s, "$", i, true) or n + 1
+      parts[#parts + 1] = sub(s, i, j - 1)
+      i = j
+    end
+  end
+  return parts
+end
+
+local function subst(subj, regex, replace, opts, global)
+  local rtype = type(replace)
+  local tpl
+  opts = parse(opts)
+  if rtype == "string" or rtype == "number" then
+    local ok, err = exec(regex, opts)
+    if not ok then return nil, nil, err end
+    tpl = compile_tpl(tostring(replace))
+    if not tpl then
+      return nil, nil, "failed to compile the replacement template"
+    end
+  elseif rtype ~= "function" then
+    error("bad argument #3 to '" .. (global and "gsub" or "sub") .. "' (string, number, or function expected, got " .. rtype .. ")", 3)
+  end
+  subj = tostring(subj)
+  local len = #subj
+  local out, count, pos, cp = {}, 0, 0, 0
+  while true do
+    local caps, names, ncap = exec(regex, opts, subj, pos)
+    if caps == false then return nil, nil, names end
+    if caps == nil then break end
+    count = count + 1
+    out[#out + 1] = sub(subj, cp + 1, caps[1])
+    if tpl then
+      for _, p in ipairs(tpl) do
+        if type(p) == "number" then
+          local s, e = caps[2 * p + 1], caps[2 * p + 2]
+          if s and s >= 0 then out[#out + 1] = sub(subj, s + 1, e) end
+        else
+          out[#out + 1] = p
+        end
+      end
+    else
+      out[#out + 1] = tostring(replace(collect(subj, caps, names, ncap, opts)))
+    end
+    cp = caps[2]
+    pos = cp
+    if pos == caps[1] then
+      pos = pos + 1
+      if pos > len then break end
+    end
+    if not global then break end
+  end
+  if count == 0 then return subj, 0 end
+  out[#out + 1] = sub(subj, cp + 1)
+  return concat(out), count
+end
+
+function re.sub(subj, regex, replace, opts) return subst(subj, regex, replace, opts, false) end
+function re.gsub(subj, regex, replace, opts) return subst(subj, regex, replace, opts, true) end
+function re.opt() return true end
+
+return re
+"#;

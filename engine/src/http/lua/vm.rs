@@ -1,0 +1,652 @@
+//! One LuaJIT VM per worker thread (nginx: ngx_http_lua_init_vm, one `lua_State` per worker
+//! process), its code cache, and the coroutine each phase handler runs in.
+//!
+//! The VM is created lazily on the worker thread, after the configuration is frozen, and
+//! `init_by_lua*` runs in it first. Handlers are compiled once (keyed by the handler's
+//! address in the frozen configuration, or by the file's path for `*_by_lua_file`).
+//!
+//! While a handler's coroutine is polled, the request it serves is "current" (a thread-local
+//! pointer set around each poll): the `ngx.*` API reaches the request through [`with_req`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Value};
+
+use super::directives::{LuaHandler, LuaSrc};
+use super::LuaConf;
+use crate::http::request::Request;
+
+/// The package path lua-nginx-module starts with on Debian (its LUA_DEFAULT_PATH, then
+/// LuaJIT's own default path).
+pub(crate) const DEFAULT_PATH: &str = "/usr/share/lua/5.1/?.lua;;./?.lua;/usr/share/luajit-2.1.0-beta3/?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua";
+pub(crate) const DEFAULT_CPATH: &str = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;/usr/local/lib/lua/5.1/loadall.so";
+
+/// A phase (nginx: NGX_HTTP_LUA_CONTEXT_*), with its `ngx.get_phase()` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Init,
+    InitWorker,
+    Set,
+    Rewrite,
+    Access,
+    Content,
+    Log,
+    HeaderFilter,
+    BodyFilter,
+    Timer,
+}
+
+impl Phase {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::InitWorker => "init_worker",
+            Phase::Set => "set",
+            Phase::Rewrite => "rewrite",
+            Phase::Access => "access",
+            Phase::Content => "content",
+            Phase::Log => "log",
+            Phase::HeaderFilter => "header_filter",
+            Phase::BodyFilter => "body_filter",
+            Phase::Timer => "timer",
+        }
+    }
+
+    /// The `*_by_lua*` tag of the phase in "API disabled" messages.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Phase::Init => "init_by_lua*",
+            Phase::InitWorker => "init_worker_by_lua*",
+            Phase::Set => "set_by_lua*",
+            Phase::Rewrite => "rewrite_by_lua*",
+            Phase::Access => "access_by_lua*",
+            Phase::Content => "content_by_lua*",
+            Phase::Log => "log_by_lua*",
+            Phase::HeaderFilter => "header_filter_by_lua*",
+            Phase::BodyFilter => "body_filter_by_lua*",
+            Phase::Timer => "ngx.timer",
+        }
+    }
+}
+
+/// What lua-nginx-module keeps per request (nginx: ngx_http_lua_ctx_t, the parts used).
+pub(crate) struct ReqCtx {
+    pub(crate) phase: Phase,
+    /// `ngx.status` as set (nginx: `r->headers_out.status`).
+    pub(crate) status: u16,
+    /// Response headers set through `ngx.header`, in order; lower-case names are compared.
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// The response body produced so far.
+    pub(crate) out: Vec<u8>,
+    pub(crate) headers_sent: bool,
+    /// `ngx.flush`/`ngx.eof` pushed the output out.
+    pub(crate) flushed: bool,
+    /// Body bytes produced in all.
+    pub(crate) out_total: usize,
+    pub(crate) eof: bool,
+    /// `ngx.exit(code)` / `ngx.redirect` ended the handler.
+    pub(crate) exit: Option<i64>,
+    /// `ngx.exec(uri, args)` ended the handler.
+    pub(crate) exec: Option<(Vec<u8>, Vec<u8>)>,
+    /// `ngx.ctx`.
+    pub(crate) ctx: Option<mlua::Table>,
+    /// The request body once read (`ngx.req.read_body`).
+    pub(crate) body: Option<Vec<u8>>,
+    /// The body as received, not read yet.
+    pub(crate) incoming: Option<hyper::body::Incoming>,
+    /// `ngx.arg` of set_by_lua and body_filter_by_lua.
+    pub(crate) args: Vec<Vec<u8>>,
+}
+
+impl ReqCtx {
+    pub(crate) fn new() -> ReqCtx {
+        ReqCtx {
+            phase: Phase::Content,
+            status: 0,
+            headers: Vec::new(),
+            out: Vec::new(),
+            headers_sent: false,
+            flushed: false,
+            out_total: 0,
+            eof: false,
+            exit: None,
+            exec: None,
+            ctx: None,
+            body: None,
+            incoming: None,
+            args: Vec::new(),
+        }
+    }
+}
+
+/// A request's context, shared by its phases and the API.
+pub(crate) type SharedCtx = Rc<RefCell<ReqCtx>>;
+
+/// The request being served and its context.
+type Current = (*mut Request, SharedCtx);
+
+/// The per-worker VM.
+pub(crate) struct Vm {
+    pub(crate) lua: Lua,
+    pub(crate) conf: Arc<LuaConf>,
+    pub(crate) prefix: std::path::PathBuf,
+    /// Compiled handlers by their address in the frozen configuration.
+    cache: RefCell<HashMap<usize, Function>>,
+    /// Compiled `*_by_lua_file` code by path.
+    files: RefCell<HashMap<std::path::PathBuf, Function>>,
+    /// The `error` function and the wrapper factory of the API (see [`Vm::api_fn`]).
+    pub(crate) wrap: Function,
+    pub(crate) sentinel: Value,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Rc<Vm>>> = const { RefCell::new(None) };
+    /// The request whose handler is being polled, and its context.
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Contexts of the requests in flight on this thread, by (connection, request number).
+    static CTXS: RefCell<HashMap<(u64, u64), SharedCtx>> = RefCell::new(HashMap::new());
+    /// The phase of code running without a request (init, init_worker, timers).
+    static NOREQ_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
+    /// This worker's number (nginx: ngx_worker).
+    pub(crate) static WORKER_ID: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The VM of this thread, if one exists.
+pub(crate) fn get() -> Option<Rc<Vm>> {
+    VM.with(|v| v.borrow().clone())
+}
+
+/// Creates this thread's VM for `conf` (once): nginx's ngx_http_lua_init_vm then
+/// `init_by_lua*`.
+pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<Vm>> {
+    if let Some(vm) = get() {
+        return Some(vm);
+    }
+    // SAFETY: all standard libraries (debug, ffi) as lua-nginx-module opens them; no C
+    // module is loaded by us.
+    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
+    let (wrap, sentinel) = match wrapper(&lua) {
+        Ok(w) => w,
+        Err(e) => {
+            crate::http::errlog::write(
+                crate::log::Level::Alert,
+                &format!("failed to initialize Lua VM: {e}"),
+            );
+            return None;
+        }
+    };
+    let vm = Rc::new(Vm {
+        lua,
+        conf,
+        prefix: prefix.to_path_buf(),
+        cache: RefCell::new(HashMap::new()),
+        files: RefCell::new(HashMap::new()),
+        wrap,
+        sentinel,
+    });
+    VM.with(|v| *v.borrow_mut() = Some(vm.clone()));
+    if let Err(e) = vm.setup() {
+        crate::http::errlog::write(
+            crate::log::Level::Alert,
+            &format!("failed to initialize Lua VM: {e}"),
+        );
+    }
+    Some(vm)
+}
+
+/// The wrapper factory: API functions return `(SENTINEL, msg)` to raise `msg` as a plain Lua
+/// string error (as luaL_error does), since errors from Rust callbacks are userdata.
+fn wrapper(lua: &Lua) -> mlua::Result<(Function, Value)> {
+    let sentinel = Value::Table(lua.create_table()?);
+    let f: Function = lua
+        .load(
+            "local S, error = ...\n\
+             local function check(a, ...)\n\
+               if a == S then error((...), 0) end\n\
+               return a, ...\n\
+             end\n\
+             return function(raw) return function(...) return check(raw(...)) end end",
+        )
+        .set_name("=ngx")
+        .into_function()?;
+    let error: Function = lua.globals().get("error")?;
+    let wrap: Function = f.call((sentinel.clone(), error))?;
+    Ok((wrap, sentinel))
+}
+
+/// An API failure: a Lua error with this text (position already added).
+pub(crate) struct Fail(pub(crate) String);
+
+pub(crate) type ApiResult = Result<MultiValue, Fail>;
+
+impl From<mlua::Error> for Fail {
+    fn from(e: mlua::Error) -> Fail {
+        Fail(e.to_string())
+    }
+}
+
+impl Vm {
+    /// Calls `f` (not in a coroutine) with LuaJIT's traceback appended to an error, as
+    /// lua-nginx-module's ngx_http_lua_traceback handler does for set_by_lua* and the like.
+    pub(crate) fn traced_call(&self, f: Function) -> mlua::Result<Value> {
+        let runner: Function = self
+            .lua
+            .load(
+                "local f = ... \
+                 return xpcall(f, function(m) \
+                   if m == nil then return nil end \
+                   return debug.traceback(tostring(m), 1) end)",
+            )
+            .set_name("=traced")
+            .into_function()?;
+        let (ok, v): (bool, Value) = runner.call(f)?;
+        if ok {
+            return Ok(v);
+        }
+        let msg = match &v {
+            Value::String(s) => s.to_string_lossy(),
+            _ => String::new(),
+        };
+        // drop the frames of the runner itself
+        let mut lines: Vec<&str> = msg
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("traced:"))
+            .collect();
+        if let Some(i) = lines
+            .iter()
+            .position(|l| l.contains("in function 'xpcall'") || l.contains("[builtin#"))
+        {
+            lines.truncate(i);
+        }
+        Err(mlua::Error::RuntimeError(lines.join("\n")))
+    }
+
+    /// Wraps a Rust API function so that `Err(Fail)` raises a string error.
+    pub(crate) fn api_fn<F>(&self, f: F) -> mlua::Result<Function>
+    where
+        F: Fn(&Lua, MultiValue) -> ApiResult + 'static,
+    {
+        let s = self.sentinel.clone();
+        let raw = self.lua.create_function(move |lua, args: MultiValue| {
+            Ok(match f(lua, args) {
+                Ok(v) => v,
+                Err(Fail(msg)) => {
+                    MultiValue::from_vec(vec![s.clone(), Value::String(lua.create_string(msg)?)])
+                }
+            })
+        })?;
+        self.wrap.call(raw)
+    }
+
+    /// The same for an async API function (may yield the handler's coroutine).
+    pub(crate) fn api_async<F, Fut>(&self, f: F) -> mlua::Result<Function>
+    where
+        F: Fn(Lua, MultiValue) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        let s = self.sentinel.clone();
+        let f = Rc::new(f);
+        let raw = self
+            .lua
+            .create_async_function(move |lua, args: MultiValue| {
+                let s = s.clone();
+                let f = f.clone();
+                async move {
+                    Ok(match f(lua.clone(), args).await {
+                        Ok(v) => v,
+                        Err(Fail(msg)) => {
+                            MultiValue::from_vec(vec![s, Value::String(lua.create_string(msg)?)])
+                        }
+                    })
+                }
+            })?;
+        self.wrap.call(raw)
+    }
+
+    /// nginx: ngx_http_lua_init_vm: package paths, the `ngx` table, stand-in modules, then
+    /// `init_by_lua*`.
+    fn setup(self: &Rc<Self>) -> mlua::Result<()> {
+        let lua = &self.lua;
+        let package: mlua::Table = lua.globals().get("package")?;
+        let prefix = self.prefix.to_string_lossy().into_owned();
+        package.set(
+            "path",
+            set_path(&self.conf.package_path, DEFAULT_PATH, &prefix),
+        )?;
+        package.set(
+            "cpath",
+            set_path(&self.conf.package_cpath, DEFAULT_CPATH, &prefix),
+        )?;
+        super::api::install(self)?;
+        if let Some(h) = self.conf.init.clone() {
+            if let Err(e) = self.compile(&h, None).and_then(|f| {
+                let _g = Scope::enter_none(Phase::Init);
+                f.call::<()>(())
+            }) {
+                crate::http::errlog::write(
+                    crate::log::Level::Error,
+                    &format!("init_by_lua error: {}", error_text(&e)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles (once) a handler's code (nginx: ngx_http_lua_cache_loadbuffer /
+    /// ngx_http_lua_cache_loadfile). `file` is the evaluated path of a `*_by_lua_file`.
+    pub(crate) fn compile(
+        &self,
+        h: &Arc<LuaHandler>,
+        file: Option<&[u8]>,
+    ) -> mlua::Result<Function> {
+        match &h.src {
+            LuaSrc::Inline { code, file, line } => {
+                let key = Arc::as_ptr(h) as usize;
+                if let Some(f) = self.cache.borrow().get(&key) {
+                    return Ok(f.clone());
+                }
+                let name = format!("={}({}:{})", h.tag, super::conf_file_name(*file), line);
+                let f = self
+                    .lua
+                    .load(code.as_slice())
+                    .set_name(name)
+                    .into_function()?;
+                self.cache.borrow_mut().insert(key, f.clone());
+                Ok(f)
+            }
+            LuaSrc::File(p) => {
+                let p = file.unwrap_or(p);
+                let path = crate::cycle::full_name(&self.prefix, p);
+                if let Some(f) = self.files.borrow().get(&path) {
+                    return Ok(f.clone());
+                }
+                let code = std::fs::read(&path).map_err(|e| {
+                    mlua::Error::RuntimeError(format!(
+                        "cannot open {}: {}",
+                        path.display(),
+                        crate::log::errno_text(&e)
+                    ))
+                })?;
+                let name = format!("@{}", path.display());
+                let f = self.lua.load(code).set_name(name).into_function()?;
+                self.files.borrow_mut().insert(path, f.clone());
+                Ok(f)
+            }
+        }
+    }
+}
+
+/// nginx: ngx_http_lua_set_path: `;;` stands for the default path, `$prefix` and
+/// `${prefix}` for the prefix.
+pub(crate) fn set_path(conf: &[u8], default: &str, prefix: &str) -> String {
+    if conf.is_empty() {
+        return default.to_string();
+    }
+    let s = String::from_utf8_lossy(conf).into_owned();
+    let s = s.replace(";;", ";\u{1};");
+    let s = s.replace("${prefix}", prefix).replace("$prefix", prefix);
+    s.replace('\u{1}', default)
+}
+
+/// The text of an error as lua-nginx-module logs it (a Lua error's message).
+pub(crate) fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::MemoryError(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// lua-nginx-module's traceback (`coroutine 0:` then the frames) from LuaJIT's: the API
+/// wrapper's frames read as the C function they wrap, as in lua-nginx-module.
+pub(crate) fn with_traceback(msg: &str) -> String {
+    let Some(i) = msg.find("\nstack traceback:\n") else {
+        return format!("{msg}\nstack traceback:\ncoroutine 0:");
+    };
+    let (head, tb) = msg.split_at(i);
+    let lines: Vec<&str> = tb
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with("stack traceback:"))
+        .collect();
+    let mut out = format!("{head}\nstack traceback:\ncoroutine 0:");
+    let mut k = 0;
+    while k < lines.len() {
+        let l = lines[k];
+        let next = lines.get(k + 1).copied().unwrap_or("");
+        if l.trim() == "[C]: in function 'error'" && next.trim_start().starts_with("ngx:") {
+            k += 1;
+            continue;
+        }
+        if let Some(rest) = l.trim_start().strip_prefix("ngx:") {
+            let f = rest.split_once(": ").map_or("", |(_, f)| f);
+            out.push_str(&format!("\n\t[C]: {f}"));
+        } else if l.trim_start().starts_with("[C]: in function 'xpcall'") && k + 1 == lines.len() {
+        } else {
+            out.push_str(&format!("\n\t{}", l.trim_start()));
+        }
+        k += 1;
+    }
+    out
+}
+
+/// Makes a request current for the API while its handler is polled.
+pub(crate) struct Scope {
+    prev: Option<Current>,
+    prev_phase: Option<Phase>,
+}
+
+impl Scope {
+    pub(crate) fn enter(r: *mut Request, ctx: Rc<RefCell<ReqCtx>>) -> Scope {
+        let prev = CURRENT.with(|c| c.borrow_mut().replace((r, ctx)));
+        let prev_phase = NOREQ_PHASE.with(|p| p.replace(None));
+        Scope { prev, prev_phase }
+    }
+
+    /// No request (init phases): the API answers "no request found".
+    pub(crate) fn enter_none(phase: Phase) -> Scope {
+        let prev = CURRENT.with(|c| c.borrow_mut().take());
+        let prev_phase = NOREQ_PHASE.with(|p| p.replace(Some(phase)));
+        Scope { prev, prev_phase }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+        let phase = self.prev_phase;
+        NOREQ_PHASE.with(|p| p.set(phase));
+    }
+}
+
+/// Runs `f` on the current request and its context (nginx: ngx_http_lua_get_req).
+pub(crate) fn with_req<R>(
+    f: impl FnOnce(&mut Request, &mut ReqCtx) -> Result<R, Fail>,
+) -> Result<R, Fail> {
+    let cur = CURRENT.with(|c| c.borrow().clone());
+    let Some((p, ctx)) = cur else {
+        return Err(Fail("no request found".into()));
+    };
+    // SAFETY: `p` is set only while the phase function that owns `&mut Request` awaits the
+    // handler (see [`run`]), on this thread, and no other reference to the request is used
+    // meanwhile; API functions never nest `with_req`.
+    let r = unsafe { &mut *p };
+    let Ok(mut c) = ctx.try_borrow_mut() else {
+        return Err(Fail("request ctx busy".into()));
+    };
+    f(r, &mut c)
+}
+
+/// The current phase, `None` outside a request.
+pub(crate) fn current_phase() -> Option<Phase> {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|(_, ctx)| ctx.try_borrow().ok().map(|c| c.phase))
+    })
+}
+
+/// The phase of code running without a request.
+pub(crate) fn noreq_phase() -> Option<Phase> {
+    NOREQ_PHASE.with(|p| p.get())
+}
+
+/// The request's lua context, created on first use.
+pub(crate) fn ctx_of(r: &Request) -> Rc<RefCell<ReqCtx>> {
+    let key = (r.conn.id, r.conn.requests);
+    CTXS.with(|m| {
+        m.borrow_mut()
+            .entry(key)
+            .or_insert_with(|| Rc::new(RefCell::new(ReqCtx::new())))
+            .clone()
+    })
+}
+
+/// Forgets the request's context (after the log phase).
+pub(crate) fn drop_ctx(r: &Request) {
+    drop_key((r.conn.id, r.conn.requests));
+}
+
+pub(crate) fn drop_key(key: (u64, u64)) {
+    let _ = CTXS.try_with(|m| m.borrow_mut().remove(&key));
+}
+
+/// How a handler's coroutine ended.
+pub(crate) enum Outcome {
+    /// It returned.
+    Returned,
+    /// `ngx.exit`/`ngx.redirect`/`ngx.exec` ended it.
+    Exited,
+    /// A Lua error (logged already).
+    Failed,
+}
+
+/// Polls a handler's coroutine with the request current; stops polling when the handler
+/// called `ngx.exit` (which yields for good).
+struct Polled<F> {
+    fut: Pin<Box<F>>,
+    r: *mut Request,
+    ctx: Rc<RefCell<ReqCtx>>,
+}
+
+impl<F: Future<Output = mlua::Result<MultiValue>>> Future for Polled<F> {
+    type Output = Option<mlua::Result<MultiValue>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let _scope = Scope::enter(self.r, self.ctx.clone());
+        let res = self.fut.as_mut().poll(cx);
+        match res {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Pending => {
+                let exited = self
+                    .ctx
+                    .try_borrow()
+                    .map(|c| c.exit.is_some() || c.exec.is_some())
+                    .unwrap_or(false);
+                if exited {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+/// A future polled with no request current and `phase` as the phase (ngx.timer callbacks).
+pub(crate) struct NoRequest<F> {
+    phase: Phase,
+    fut: Pin<Box<F>>,
+}
+
+impl<F: Future> NoRequest<F> {
+    pub(crate) fn new(phase: Phase, fut: F) -> Self {
+        NoRequest {
+            phase,
+            fut: Box::pin(fut),
+        }
+    }
+}
+
+impl<F: Future> Future for NoRequest<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _scope = Scope::enter_none(self.phase);
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+/// Runs a handler in a new coroutine for the request (nginx: ngx_http_lua_run_thread).
+pub(crate) async fn run(
+    vm: &Rc<Vm>,
+    r: &mut Request,
+    h: &Arc<LuaHandler>,
+    phase: Phase,
+    args: MultiValue,
+) -> Outcome {
+    let ctx = ctx_of(r);
+    ctx.borrow_mut().phase = phase;
+    let file = match &h.src {
+        LuaSrc::File(p) => {
+            let cv = crate::http::variables::parse_complex_value(p).unwrap_or_default();
+            Some(r.eval(&cv))
+        }
+        LuaSrc::Inline { .. } => None,
+    };
+    let f = match vm.compile(h, file.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::http::errlog::request_error(
+                r,
+                &format!(
+                    "failed to load {} code: {}",
+                    tag_base(h.tag),
+                    error_text(&e)
+                ),
+            );
+            return Outcome::Failed;
+        }
+    };
+    let thread = match vm.lua.create_thread(f) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::http::errlog::request_error(r, &format!("lua error: {e}"));
+            return Outcome::Failed;
+        }
+    };
+    let fut = thread.into_async::<MultiValue>(args);
+    let polled = Polled {
+        fut: Box::pin(fut),
+        r: r as *mut Request,
+        ctx: ctx.clone(),
+    };
+    match polled.await {
+        None => Outcome::Exited,
+        Some(Ok(_)) => Outcome::Returned,
+        Some(Err(e)) => {
+            crate::http::errlog::request_error(
+                r,
+                &format!(
+                    "lua entry thread aborted: runtime error: {}",
+                    with_traceback(&error_text(&e))
+                ),
+            );
+            Outcome::Failed
+        }
+    }
+}
+
+/// `content_by_lua` of a tag like `content_by_lua`.
+fn tag_base(tag: &str) -> &str {
+    tag
+}
