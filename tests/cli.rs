@@ -701,6 +701,16 @@ fn signals() {
     }
 }
 
+/// A server process killed and reaped however the test ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Serving writes the pid file; `-s quit` through it stops the server, which removes it.
 #[test]
 fn serve_and_quit_through_the_pid_file() {
@@ -713,26 +723,28 @@ fn serve_and_quit_through_the_pid_file() {
     );
     let dir = prefix("serve", &[("conf/nginx.conf", conf.as_str())]);
     let p = format!("{}/", dir.display());
-    let mut child = std::process::Command::new(OXRESTY)
-        .args([
-            "-p",
-            &p,
-            "-c",
-            "conf/nginx.conf",
-            "-e",
-            "logs/error.log",
-            "-g",
-            "daemon off;",
-        ])
-        .spawn()
-        .unwrap();
+    let mut server = Server(
+        std::process::Command::new(OXRESTY)
+            .args([
+                "-p",
+                &p,
+                "-c",
+                "conf/nginx.conf",
+                "-e",
+                "logs/error.log",
+                "-g",
+                "daemon off;",
+            ])
+            .spawn()
+            .unwrap(),
+    );
     let pid_file = dir.join("logs/nginx.pid");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !pid_file.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
-    assert_eq!(pid.trim(), child.id().to_string());
+    assert_eq!(pid.trim(), server.0.id().to_string());
     let quit = run_at(
         OXRESTY,
         &dir,
@@ -741,11 +753,8 @@ fn serve_and_quit_through_the_pid_file() {
     assert_eq!(quit.status, 0, "{}", quit.stderr);
     let mut status = None;
     while status.is_none() && std::time::Instant::now() < deadline {
-        status = child.try_wait().unwrap();
+        status = server.0.try_wait().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    if status.is_none() {
-        let _ = child.kill();
     }
     assert_eq!(status.and_then(|s| s.code()), Some(0));
     assert!(!pid_file.exists(), "the pid file outlived the server");

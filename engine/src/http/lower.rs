@@ -223,6 +223,19 @@ pub(crate) struct LocConf {
     pub(crate) lua_main: Option<Arc<crate::http::lua::LuaConf>>,
     /// `lua_need_request_body on|off`.
     pub(crate) lua_need_request_body: Option<bool>,
+    // limit_req and limit_conn (engine/src/http/limit_req.rs, limit_conn.rs).
+    /// The `http` level's `limit_req_zone`s and `limit_conn_zone`s.
+    pub(crate) limit_zones: Option<Arc<Vec<crate::http::limit_req::Zone>>>,
+    pub(crate) limit_reqs: Option<Arc<Vec<crate::http::limit_req::Limit>>>,
+    pub(crate) limit_req_log_level: Option<crate::log::Level>,
+    pub(crate) limit_req_status: Option<u16>,
+    pub(crate) limit_req_dry_run: Option<bool>,
+    pub(crate) limit_conns: Option<Arc<Vec<crate::http::limit_conn::ConnLimit>>>,
+    pub(crate) limit_conn_log_level: Option<crate::log::Level>,
+    pub(crate) limit_conn_status: Option<u16>,
+    pub(crate) limit_conn_dry_run: Option<bool>,
+    /// `msie_padding on|off` (error pages for MSIE and Chrome).
+    pub(crate) msie_padding: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -416,7 +429,17 @@ impl LocConf {
             lua_header_filter,
             lua_body_filter,
             lua_main,
-            lua_need_request_body
+            lua_need_request_body,
+            limit_zones,
+            limit_reqs,
+            limit_req_log_level,
+            limit_req_status,
+            limit_req_dry_run,
+            limit_conns,
+            limit_conn_log_level,
+            limit_conn_status,
+            limit_conn_dry_run,
+            msie_padding
         );
     }
 }
@@ -748,6 +771,8 @@ impl Lowering<'_> {
             b"client_max_body_size" => c.client_max_body_size = parse_offset(arg(d, 0)),
             b"internal" => c.internal = true,
             _ if crate::http::lua::lower(c, d) => {}
+            _ if crate::http::limit_req::apply(c, d) => {}
+            b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),

@@ -72,6 +72,13 @@ pub(crate) struct Request {
     uri_changed: bool,
     /// The request's path had `%` or `+` (nginx: `r->quoted_uri`, `r->plus_in_uri`).
     quoted_uri: bool,
+    /// The validated host of the absolute request URI or of `Host` (nginx:
+    /// `r->headers_in.server`).
+    host_in: Option<Vec<u8>>,
+    /// The error being answered (nginx: `r->err_status`): `$status` and the final status.
+    pub(crate) err_status: u16,
+    /// limit_req / limit_conn state of this request (engine/src/http/limit_req.rs).
+    pub(crate) limits: crate::http::limit_req::RequestLimits,
 }
 
 /// A regex match's subject and capture offsets.
@@ -111,10 +118,19 @@ impl Request {
         let addr = http.addrs.get(conn.addr);
         let default = addr.map_or(0, |a| a.default_server);
         let host = host_of(req);
-        let server = addr
-            .and_then(|a| find_server(&http, &a.servers, host.as_deref()))
-            .or_else(|| http.servers.get(default).cloned())?;
+        // nginx: without a host the virtual server is looked up by the empty name.
+        let found =
+            addr.and_then(|a| find_server(&http, &a.servers, host.as_deref().unwrap_or_default()));
+        let (server, captures) = match found {
+            Some((s, c)) => (s, c),
+            None => (http.servers.get(default).cloned()?, None),
+        };
         let loc = server.conf.clone();
+        let mut vars = HashMap::new();
+        let captures = captures.map(|(caps, named)| {
+            vars.extend(named);
+            caps
+        });
         Some(Request {
             http,
             bad,
@@ -128,8 +144,8 @@ impl Request {
             server,
             loc,
             location: None,
-            vars: HashMap::new(),
-            captures: RefCell::new(None),
+            vars,
+            captures: RefCell::new(captures),
             internal: false,
             // nginx: NGX_HTTP_MAX_URI_CHANGES + 1; the first location lookup is free.
             uri_changes: 12,
@@ -141,6 +157,9 @@ impl Request {
             depth: Cell::new(crate::http::vars_runtime::MAX_DEPTH),
             uri_changed: false,
             quoted_uri,
+            host_in: host,
+            err_status: 0,
+            limits: Default::default(),
         })
     }
 
@@ -195,6 +214,10 @@ impl Request {
                 Next::Continue => {}
                 Next::Relocate => continue,
                 Next::Done(r) => return r,
+            }
+            // preaccess (limit_req, limit_conn)
+            if let Some(r) = crate::http::limit_req::preaccess(self).await {
+                return r;
             }
             // access (allow/deny, auth_basic, satisfy)
             if let Some(r) = crate::http::access::phase(self).await {
@@ -591,11 +614,18 @@ impl Request {
 
     /// nginx: ngx_http_finalize_request's special responses and error pages
     /// (ngx_http_special_response_handler).
-    async fn finalize(&mut self, reply: Reply) -> Reply {
+    async fn finalize(&mut self, mut reply: Reply) -> Reply {
         let status = reply.status;
         if reply.body.is_some() || status < 300 || status == 304 {
             return reply;
         }
+        if matches!(status, 408 | 499) {
+            // nginx: ngx_http_finalize_request terminates the request: no response at all
+            // (the log still shows the status).
+            reply.drop = true;
+            return reply;
+        }
+        self.err_status = status;
         if !self.error_page || self.loc.recursive_error_pages == Some(true) {
             let page = self
                 .loc
@@ -604,11 +634,17 @@ impl Request {
                 .and_then(|p| p.iter().find(|p| p.status == status).cloned());
             if let Some(page) = page {
                 self.error_page = true;
-                let uri = self.eval(&page.uri);
+                // nginx: ngx_http_send_error_page: `=code` answers with code, `=` with the
+                // page's own status, no `=` with the error's.
                 let overwrite = page.overwrite;
+                match overwrite {
+                    Some(c) => self.err_status = c.unwrap_or(0),
+                    None => self.err_status = status,
+                }
+                let uri = self.eval(&page.uri);
                 if uri.starts_with(b"@") {
                     let r = Box::pin(self.named_location(&uri)).await;
-                    return Box::pin(self.finalize_page(r, status, overwrite)).await;
+                    return Box::pin(self.finalize_page(r)).await;
                 }
                 if uri.starts_with(b"/") {
                     let (path, args) = match uri.iter().position(|&c| c == b'?') {
@@ -619,46 +655,48 @@ impl Request {
                         self.method = Method::GET;
                     }
                     let r = self.internal_redirect(path, args).await;
-                    return Box::pin(self.finalize_page(r, status, overwrite)).await;
+                    return Box::pin(self.finalize_page(r)).await;
                 }
                 let code = match overwrite {
                     Some(Some(c)) if matches!(c, 301 | 302 | 303 | 307 | 308) => c,
                     _ => 302,
                 };
+                self.err_status = code;
                 return Reply::ret(code, Some(uri));
             }
         }
         reply
     }
 
-    /// The status an error page answers with (`=code`, `=`, or the original error).
-    async fn finalize_page(
-        &mut self,
-        mut r: Reply,
-        status: u16,
-        overwrite: Option<Option<u16>>,
-    ) -> Reply {
-        match overwrite {
-            Some(Some(code)) => r.status = code,
-            Some(None) => {}
-            None => {
-                if r.status < 300 {
-                    r.status = status;
-                }
-            }
-        }
-        if r.body.is_none() && r.status >= 300 {
+    /// The status an error page answers with: a special response of the page is an error of
+    /// its own; otherwise nginx's ngx_http_send_header puts `r->err_status` (`=code`, the
+    /// original error, or zero for `=`) in place of the page's status.
+    async fn finalize_page(&mut self, mut r: Reply) -> Reply {
+        if r.body.is_none() && r.status >= 300 && r.status != 304 {
             return Box::pin(self.finalize(r)).await;
+        }
+        if self.err_status != 0 {
+            r.status = self.err_status;
         }
         r
     }
 
-    /// The `Host` without port (nginx: `r->headers_in.server`), or the server name.
+    /// The absolute URI's host or the `Host` without port (nginx: `r->headers_in.server`),
+    /// or the server name.
     pub(crate) fn host(&self) -> Vec<u8> {
-        self.headers
-            .get(hyper::header::HOST)
-            .and_then(|h| validate_host(h.as_bytes()))
+        self.host_in
+            .clone()
             .unwrap_or_else(|| self.server.name.clone())
+    }
+
+    /// `$status` (nginx: ngx_http_variable_status): the error being answered, else the
+    /// response's status.
+    pub(crate) fn status_var(&self) -> u16 {
+        if self.err_status != 0 {
+            self.err_status
+        } else {
+            self.status
+        }
     }
 }
 
@@ -713,16 +751,18 @@ pub(crate) fn validate_host(h: &[u8]) -> Option<Vec<u8>> {
     Some(host)
 }
 
-/// nginx: ngx_http_find_virtual_server: exact, leading wildcard, trailing wildcard, regex.
-fn find_server(http: &Http, servers: &[usize], host: Option<&[u8]>) -> Option<Arc<Server>> {
-    let host = host?;
+/// A selected server and, when a `server_name` regex chose it, that match's captures and named
+/// captures (nginx: ngx_http_regex_exec on the request sets `$1` and `$name`).
+type Found = (Arc<Server>, Option<(Captures, Vec<(Vec<u8>, Vec<u8>)>)>);
+
+/// nginx: ngx_http_find_virtual_server: exact (a server without `server_name` has the name
+/// ""), leading wildcard, trailing wildcard, then regexes in order (not for an empty host).
+fn find_server(http: &Http, servers: &[usize], host: &[u8]) -> Option<Found> {
     let candidates = || servers.iter().filter_map(|&i| http.servers.get(i));
     for s in candidates() {
-        if s.names
-            .iter()
-            .any(|n| matches!(n, ServerName::Exact(e) if e == host))
-        {
-            return Some(s.clone());
+        let exact = |n: &ServerName| matches!(n, ServerName::Exact(e) if e == host);
+        if s.names.iter().any(exact) || (host.is_empty() && s.names.is_empty()) {
+            return Some((s.clone(), None));
         }
     }
     let mut best: Option<(usize, &Arc<Server>)> = None;
@@ -737,22 +777,26 @@ fn find_server(http: &Http, servers: &[usize], host: Option<&[u8]>) -> Option<Ar
         }
     }
     if let Some((_, s)) = best {
-        return Some(s.clone());
+        return Some((s.clone(), None));
     }
     for s in candidates() {
         for n in &s.names {
             if let ServerName::Tail(head) = n {
                 if host.starts_with(head) {
-                    return Some(s.clone());
+                    return Some((s.clone(), None));
                 }
             }
         }
     }
+    if host.is_empty() {
+        return None;
+    }
     for s in candidates() {
         for n in &s.names {
             if let ServerName::Regex(re) = n {
-                if matches!(re.re.is_match(host), Ok(true)) {
-                    return Some(s.clone());
+                if let Some(caps) = regex_exec(re, host) {
+                    let named = named_captures(re, &caps);
+                    return Some((s.clone(), Some((caps, named))));
                 }
             }
         }

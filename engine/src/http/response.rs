@@ -694,7 +694,7 @@ pub(crate) fn parse_ranges(spec: &[u8], size: u64, max: Option<u64>) -> RangePar
 
 /// A special response's page and headers (nginx: ngx_http_special_response_handler): the
 /// handler's headers stay, but not Accept-Ranges, Last-Modified or ETag.
-fn special(out: &mut Out, tokens: ServerTokens) {
+fn special(out: &mut Out, tokens: ServerTokens, msie_padding: bool) {
     let status = out.status;
     out.remove(&hyper::header::ACCEPT_RANGES);
     out.remove(&hyper::header::ETAG);
@@ -702,7 +702,10 @@ fn special(out: &mut Out, tokens: ServerTokens) {
     out.file = None;
     out.allow_ranges = false;
     out.charset = None;
-    if let Some(page) = special_page(status, tokens) {
+    if let Some(mut page) = special_page(status, tokens) {
+        if msie_padding && status >= 400 {
+            page.extend_from_slice(MSIE_PADDING.repeat(6).as_bytes());
+        }
         out.length = Some(page.len() as u64);
         out.body = Some(full(page));
         out.content_type = Some(b"text/html".to_vec());
@@ -713,6 +716,27 @@ fn special(out: &mut Out, tokens: ServerTokens) {
     if matches!(status, 400 | 413 | 414 | 494 | 495 | 496 | 497 | 500 | 501) {
         out.close = true;
     }
+}
+
+/// nginx: ngx_http_msie_padding, six times.
+const MSIE_PADDING: &str = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
+
+/// Whether error pages get the padding (nginx: `msie_padding` for a request whose first
+/// `User-Agent` is MSIE's or Chrome's, as ngx_http_process_user_agent tells them, HTTP/1.0+).
+fn msie_padding(r: &Request) -> bool {
+    if r.loc.msie_padding == Some(false) || r.version == hyper::Version::HTTP_09 {
+        return false;
+    }
+    let Some(ua) = r.headers.get(hyper::header::USER_AGENT) else {
+        return false;
+    };
+    let ua = ua.as_bytes();
+    let find = |n: &[u8]| ua.windows(n.len()).position(|w| w == n);
+    let msie = find(b"MSIE ").is_some_and(|i| i + 7 < ua.len());
+    if find(b"Opera").is_some() {
+        return false;
+    }
+    msie || find(b"Gecko/").is_none() && find(b"Chrome/").is_some()
 }
 
 /// The filters after the headers filter: sub, charset, gzip (nginx's header filter order).
@@ -792,7 +816,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
     if let Some(s) = special_status {
         out.status = s;
         out.body = None;
-        special(&mut out, tokens);
+        special(&mut out, tokens, msie_padding(r));
         headers_filter(r, &mut out);
         late_filters(r, &mut out);
     }

@@ -31,13 +31,11 @@ impl Lazy {
 /// nginx's `ngx_http_variable_depth`: nested variable evaluations allowed.
 pub(crate) const MAX_DEPTH: u8 = 100;
 
+/// The `http` level's lazy variables (map, geo, split_clients) by name.
+pub(crate) type LazyVars = HashMap<Vec<u8>, Arc<Lazy>>;
+
 /// Builds the `http` level's lazy variables and the names only `set` defines.
-pub(crate) fn lower(
-    http: &Directive,
-) -> (
-    HashMap<Vec<u8>, Arc<Lazy>>,
-    std::collections::HashSet<Vec<u8>>,
-) {
+pub(crate) fn lower(http: &Directive) -> (LazyVars, std::collections::HashSet<Vec<u8>>) {
     let mut lazy = HashMap::new();
     let ds: &[Directive] = match &http.body {
         Body::Block(b) => &b.directives,
@@ -278,7 +276,9 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"msec" => Some(crate::log::msec().into_bytes()),
         b"time_local" => Some(crate::log::time_local().into_bytes()),
         b"time_iso8601" => Some(crate::log::time_iso8601().into_bytes()),
-        b"status" => Some(format!("{:03}", r.status).into_bytes()),
+        b"status" => Some(format!("{:03}", r.status_var()).into_bytes()),
+        b"limit_req_status" => super::limit_req::status_variable(r),
+        b"limit_conn_status" => super::limit_conn::status_variable(r),
         b"body_bytes_sent" => Some(r.body_bytes_sent.to_string().into_bytes()),
         b"request_length" => Some(request_length(r).to_string().into_bytes()),
         b"request_time" => {

@@ -328,8 +328,12 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
         ));
     }
     with_req(|r, c| {
-        if c.headers_sent && code >= 300 && !matches!(code, 408 | 499 | 444) {
-            let sent = if c.status == 0 { 200 } else { c.status };
+        let sent = if c.status == 0 { 200 } else { c.status };
+        if c.headers_sent
+            && code >= 300
+            && !matches!(code, 408 | 499 | 444)
+            && code != i64::from(sent)
+        {
             crate::http::errlog::request_error(
                 r,
                 &format!(

@@ -410,10 +410,20 @@ pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
     if let Outcome::Failed = out {
         return Reply::status(500);
     }
-    if let Some(code) = c.exit.take() {
-        if !(0..300).contains(&code) {
-            return exit_reply(r, &mut c, code);
+    if let Some(code) = c.exit.take().filter(|&code| code != NGX_OK) {
+        // nginx: ngx_http_filter_finalize_request: a clean answer with that status.
+        if code < 0 {
+            let mut reply = Reply::status(500);
+            reply.drop = true;
+            return reply;
         }
+        let code = u16::try_from(code).unwrap_or(500);
+        let mut reply = Reply::status(code);
+        if code < 300 {
+            reply.body = Some(full(Vec::new()));
+            reply.length = Some(0);
+        }
+        return reply;
     }
     reply.status = c.status;
     let mut headers = hyper::HeaderMap::new();

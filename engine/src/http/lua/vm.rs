@@ -634,13 +634,33 @@ pub(crate) async fn run(
         None => Outcome::Exited,
         Some(Ok(_)) => Outcome::Returned,
         Some(Err(e)) => {
-            crate::http::errlog::request_error(
-                r,
-                &format!(
+            let text = error_text(&e);
+            let msg = match phase {
+                // nginx runs these without a coroutine (ngx_http_lua_header_filter_by_chunk,
+                // ngx_http_lua_log_by_chunk): "failed to run ...*: msg" with LuaJIT's traceback.
+                Phase::HeaderFilter | Phase::Log => {
+                    let head = text.split("\nstack traceback:").next().unwrap_or("");
+                    if head.is_empty() || head == "nil" {
+                        format!("failed to run {}*: unknown reason", h.tag)
+                    } else {
+                        format!(
+                            "failed to run {}*: {}",
+                            h.tag,
+                            with_traceback(&text).replacen("\ncoroutine 0:", "", 1)
+                        )
+                    }
+                }
+                _ => format!(
                     "lua entry thread aborted: runtime error: {}",
-                    with_traceback(&error_text(&e))
+                    with_traceback(&text)
                 ),
-            );
+            };
+            let msg = if phase == Phase::Log {
+                format!("{msg} while logging request")
+            } else {
+                msg
+            };
+            crate::http::errlog::request_error(r, &msg);
             Outcome::Failed
         }
     }
