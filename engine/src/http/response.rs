@@ -961,7 +961,6 @@ fn file_parts(file: std::fs::File, parts: Vec<Part>) -> Body {
     FileParts {
         file: std::sync::Arc::new(file),
         parts: parts.into(),
-        reading: None,
     }
     .boxed()
 }
@@ -969,59 +968,49 @@ fn file_parts(file: std::fs::File, parts: Vec<Part>) -> Body {
 struct FileParts {
     file: std::sync::Arc<std::fs::File>,
     parts: std::collections::VecDeque<Part>,
-    /// A read in flight: its result, and where it was.
-    reading: Option<(tokio::task::JoinHandle<std::io::Result<Bytes>>, u64, u64)>,
 }
+
+/// Bytes read from a file per body frame.
+const FILE_CHUNK: u64 = 256 * 1024;
 
 impl hyper::body::Body for FileParts {
     type Data = Bytes;
     type Error = std::io::Error;
 
+    /// Reads the file in the worker, as nginx does without `aio`: a page-cache read costs
+    /// less than a trip to a blocking-pool thread.
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        use std::os::unix::fs::FileExt;
         use std::task::Poll;
         loop {
-            if let Some((handle, pos, left)) = self.reading.as_mut() {
-                let (pos, left) = (*pos, *left);
-                let res = match std::pin::Pin::new(handle).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(r) => r.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-                };
-                self.reading = None;
-                return match res {
-                    Ok(b) => {
-                        let got = b.len() as u64;
-                        if left > got {
-                            self.parts.push_front(Part::File(pos + got, left - got));
-                        }
-                        Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
-                    }
-                    Err(e) => {
-                        self.parts.clear();
-                        Poll::Ready(Some(Err(e)))
-                    }
-                };
-            }
             match self.parts.pop_front() {
                 None => return Poll::Ready(None),
                 Some(Part::Bytes(b)) => return Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
                 Some(Part::File(_, 0)) => continue,
                 Some(Part::File(pos, left)) => {
-                    let f = self.file.clone();
-                    let n = usize::try_from(left.min(64 * 1024)).unwrap_or(64 * 1024);
-                    let handle = tokio::task::spawn_blocking(move || {
-                        use std::os::unix::fs::FileExt;
-                        let mut buf = vec![0u8; n];
-                        let got = f.read_at(&mut buf, pos)?;
-                        if got == 0 {
-                            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                    let n = usize::try_from(left.min(FILE_CHUNK)).unwrap_or(64 * 1024);
+                    let mut buf = vec![0u8; n];
+                    let got = match self.file.read_at(&mut buf, pos) {
+                        Ok(0) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+                        r => r,
+                    };
+                    return match got {
+                        Ok(got) => {
+                            buf.truncate(got);
+                            let got = got as u64;
+                            if left > got {
+                                self.parts.push_front(Part::File(pos + got, left - got));
+                            }
+                            Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(buf)))))
                         }
-                        buf.truncate(got);
-                        Ok(Bytes::from(buf))
-                    });
-                    self.reading = Some((handle, pos, left));
+                        Err(e) => {
+                            self.parts.clear();
+                            Poll::Ready(Some(Err(e)))
+                        }
+                    };
                 }
             }
         }
