@@ -146,14 +146,6 @@ pub(crate) fn serve(log: &ErrorLog, parsed: engine::Parsed, load: &engine::LoadO
             return 1;
         }
     }
-    let pid_path = main.pid.clone();
-    if let Err(e) = write_pid(&pid_path) {
-        log.error(
-            Level::Emerg,
-            format!("open() \"{}\" failed ({})", pid_path.display(), errno(&e)).as_bytes(),
-        );
-        return 1;
-    }
     let mut signals = match init_signals() {
         Ok(s) => s,
         Err(e) => {
@@ -164,6 +156,14 @@ pub(crate) fn serve(log: &ErrorLog, parsed: engine::Parsed, load: &engine::LoadO
             return 1;
         }
     };
+    let pid_path = main.pid.clone();
+    if let Err(e) = write_pid(&pid_path) {
+        log.error(
+            Level::Emerg,
+            format!("open() \"{}\" failed ({})", pid_path.display(), errno(&e)).as_bytes(),
+        );
+        return 1;
+    }
     let mut listeners = engine::Listeners::default();
     let mut workers = match engine::start(&parsed, &mut listeners) {
         Ok(w) => w,

@@ -314,6 +314,8 @@ struct Shared {
     reader: Option<std::task::Waker>,
     /// The worker is shutting down gracefully: no keep-alive, idle connections close.
     exiting: bool,
+    /// Tells the connection's task to shut hyper down gracefully once it has a request.
+    exit: Rc<tokio::sync::Notify>,
 }
 
 /// A worker's connections, for its graceful shutdown (nginx: ngx_close_idle_connections,
@@ -332,17 +334,14 @@ impl Conns {
         self.live.set(self.live.get() + 1);
     }
 
-    /// Marks every connection exiting (idle keep-alive ones close at once, busy ones after
-    /// their response; a connection still waiting for its first request gets it answered),
-    /// then waits until none is left.
+    /// Marks every connection exiting (see the connection task in [`serve`]), then waits
+    /// until none is left.
     async fn drain(&self) {
         for w in self.list.borrow().iter() {
             if let Some(sh) = w.upgrade() {
                 let mut sh = sh.borrow_mut();
                 sh.exiting = true;
-                if let Some(r) = sh.reader.take() {
-                    r.wake();
-                }
+                sh.exit.notify_one();
             }
         }
         while self.live.get() > 0 {
@@ -466,6 +465,9 @@ where
                     let mut sh = self.shared.borrow_mut();
                     sh.heads.push_back(*h);
                     sh.busy += 1;
+                    if sh.exiting {
+                        sh.exit.notify_one();
+                    }
                 }
                 ReadState::Body(left) => {
                     if self.inbuf.is_empty() {
@@ -561,17 +563,6 @@ where
                     this.out_pos = 0;
                 }
                 return Poll::Ready(Ok(()));
-            }
-            {
-                let sh = this.shared.borrow();
-                if sh.exiting
-                    && this.state == ReadState::Head
-                    && this.inbuf.is_empty()
-                    && sh.busy == 0
-                    && sh.served > 0
-                {
-                    return Poll::Ready(Ok(()));
-                }
             }
             if this.state == ReadState::Closed || this.eof {
                 // hyper closes at once on a read EOF (no half-close), so the end of input
@@ -832,6 +823,7 @@ fn serve<S>(
         strip_head: false,
         reader: None,
         exiting: false,
+        exit: Rc::new(tokio::sync::Notify::new()),
     }));
     let wire = Wire {
         io: stream,
@@ -888,9 +880,29 @@ fn serve<S>(
     let conns = graceful.clone();
     // stub_status: counted from accept until the connection ends.
     let counted = crate::http::stub_status::ConnGuard::new();
+    let exit = shared2.borrow().exit.clone();
     tokio::task::spawn_local(async move {
         let _counted = counted;
-        let _ = conn.await;
+        let mut conn = std::pin::pin!(conn);
+        let mut asked = false;
+        // nginx on a graceful stop: idle keep-alive connections close, a request in flight
+        // is finished (then the connection closes); a connection that has not sent its
+        // first request yet is not idle and gets it answered.
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                _ = exit.notified(), if !asked => {
+                    let has_request = {
+                        let sh = shared2.borrow();
+                        sh.served > 0 || sh.busy > 0
+                    };
+                    if has_request {
+                        conn.as_mut().graceful_shutdown();
+                        asked = true;
+                    }
+                }
+            }
+        }
         conns.live.set(conns.live.get().saturating_sub(1));
     });
 }
