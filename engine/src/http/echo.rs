@@ -92,3 +92,413 @@ fn echo(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     }
     Ok(())
 }
+
+// ---- run time -------------------------------------------------------------------------------
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+use crate::http::lower::LocConf;
+use crate::http::request::Request;
+use crate::http::response::{Body, Reply};
+use crate::http::variables::ComplexValue;
+
+/// A lowered echo command: its name and compiled arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct EchoRun {
+    pub(crate) name: Vec<u8>,
+    /// Raw arguments (options are recognised on the raw text, as the module does).
+    pub(crate) raw: Vec<Vec<u8>>,
+    pub(crate) args: Vec<ComplexValue>,
+}
+
+/// Keys of the per-request echo state in `Request::vars` (a NUL cannot start a variable name).
+const TIMER_KEY: &[u8] = b"\0echo_timer";
+const BODY_KEY: &[u8] = b"\0echo_body";
+const INCR_KEY: &[u8] = b"\0echo_incr";
+
+/// Folds an echo directive into the level's conf; `false` when `d` is not one.
+pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
+    let name = d.name.as_slice();
+    if !MODULE.commands.iter().any(|m| m.name.as_bytes() == name) {
+        return false;
+    }
+    if name == b"echo_status" {
+        c.echo_status = d
+            .args
+            .first()
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(|a| a.parse().ok());
+        return true;
+    }
+    let run = EchoRun {
+        name: d.name.clone(),
+        raw: d.args.clone(),
+        args: d
+            .args
+            .iter()
+            .map(|a| variables::parse_complex_value(a).unwrap_or_default())
+            .collect(),
+    };
+    match name {
+        b"echo_before_body" => {
+            Arc::make_mut(c.echo_before.get_or_insert_with(Default::default)).push(run)
+        }
+        b"echo_after_body" => {
+            Arc::make_mut(c.echo_after.get_or_insert_with(Default::default)).push(run)
+        }
+        _ => c.echo_handler.push(run),
+    }
+    true
+}
+
+/// nginx: ngx_http_echo_eval_cmd_args: leading `-x` arguments are options (`--` ends them).
+fn eval_args(r: &Request, cmd: &EchoRun) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut opts = Vec::new();
+    let mut out = Vec::new();
+    let mut expecting = true;
+    for (raw, cv) in cmd.raw.iter().zip(&cmd.args) {
+        if expecting {
+            if raw.len() <= 1 || raw[0] != b'-' {
+                expecting = false;
+            } else if raw == b"--" {
+                expecting = false;
+                continue;
+            } else {
+                opts.push(raw[1..].to_vec());
+                continue;
+            }
+        }
+        out.push(r.eval(cv));
+    }
+    (opts, out)
+}
+
+/// nginx: ngx_http_echo_exec_echo: the arguments joined by spaces, a newline unless `-n`.
+fn echo_text(opts: &[Vec<u8>], args: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = args.join(&b' ');
+    if !opts.iter().any(|o| o == b"n") {
+        out.push(b'\n');
+    }
+    out
+}
+
+/// nginx: ngx_http_set_content_type (the URI's extension, else `default_type`).
+fn content_type(r: &Request) -> Vec<u8> {
+    let name = r.uri.rsplit(|&c| c == b'/').next().unwrap_or(&r.uri);
+    if let Some(dot) = name.iter().rposition(|&c| c == b'.') {
+        let ext = name[dot + 1..].to_ascii_lowercase();
+        if let Some(t) = r.loc.types.as_ref().and_then(|t| t.get(&ext)) {
+            return t.clone();
+        }
+    }
+    r.loc
+        .default_type
+        .clone()
+        .unwrap_or_else(|| b"text/plain".to_vec())
+}
+
+/// The location's echo content commands (an `if` block's conf, else the location's).
+fn handler_cmds(r: &Request) -> Option<Vec<EchoRun>> {
+    if !r.loc.echo_handler.is_empty() {
+        return Some(r.loc.echo_handler.clone());
+    }
+    let l = r.location.as_ref()?;
+    (!l.conf.echo_handler.is_empty()).then(|| l.conf.echo_handler.clone())
+}
+
+/// Reads the request body once (kept for `$echo_request_body`).
+async fn read_body(r: &mut Request) {
+    if r.vars.contains_key(BODY_KEY) {
+        return;
+    }
+    // The body is kept in the Lua request context (engine/src/http/lua/phases.rs stash_body,
+    // only when the configuration uses Lua); a body ngx.req.read_body read is reused.
+    let ctx = crate::http::lua::vm::ctx_of(r);
+    let (done, incoming) = {
+        let mut c = ctx.borrow_mut();
+        (c.body.clone(), c.incoming.take())
+    };
+    let mut data = match (done, incoming) {
+        (Some(d), _) => d,
+        (None, Some(b)) => b
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    // nginx reads `Content-Length` bytes: a rewritten, smaller length cuts the body
+    // (lua-nginx-module t/028-req-header.t "rewrite content length").
+    let len = r
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(n) = len {
+        data.truncate(n);
+    }
+    ctx.borrow_mut().body = Some(data.clone());
+    r.vars.insert(BODY_KEY.to_vec(), data);
+}
+
+fn seconds(s: &[u8]) -> Option<f64> {
+    let v: f64 = std::str::from_utf8(s).ok()?.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v)
+}
+
+/// nginx: ngx_http_echo_handler and ngx_http_echo_run_cmds: `None` when the location has no
+/// echo content commands.
+pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
+    let cmds = handler_cmds(r)?;
+    // One piece per command's output: the reference sends each as its own chunk.
+    let mut body: Vec<Bytes> = Vec::new();
+    let mut push = |b: Vec<u8>| {
+        if !b.is_empty() {
+            body.push(Bytes::from(b));
+        }
+    };
+    for cmd in &cmds {
+        let (opts, args) = eval_args(r, cmd);
+        match cmd.name.as_slice() {
+            b"echo" => push(echo_text(&opts, &args)),
+            b"echo_duplicate" => {
+                let n = args
+                    .first()
+                    .and_then(|a| std::str::from_utf8(a).ok())
+                    .and_then(|a| a.trim().parse::<usize>().ok());
+                let Some(n) = n else {
+                    crate::http::errlog::request_error(
+                        r,
+                        &format!(
+                            "invalid size specified: \"{}\"",
+                            String::from_utf8_lossy(args.first().map_or(&[][..], |a| a))
+                        ),
+                    );
+                    return Some(Reply::status(500));
+                };
+                let s = args.get(1).map_or(&[][..], |a| a);
+                push(s.repeat(n.min(64 << 20)));
+            }
+            b"echo_end" => break,
+            b"echo_flush" => {}
+            b"echo_sleep" | b"echo_blocking_sleep" => {
+                let Some(secs) = args.first().and_then(|a| seconds(a)) else {
+                    crate::http::errlog::request_error(
+                        r,
+                        &format!(
+                            "invalid sleep duration \"{}\"",
+                            String::from_utf8_lossy(args.first().map_or(&[][..], |a| a))
+                        ),
+                    );
+                    return Some(Reply::status(500));
+                };
+                tokio::time::sleep(std::time::Duration::from_secs_f64(secs.min(86400.0))).await;
+            }
+            b"echo_reset_timer" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                r.vars
+                    .insert(TIMER_KEY.to_vec(), now.to_string().into_bytes());
+            }
+            b"echo_read_request_body" => read_body(r).await,
+            b"echo_request_body" => {
+                if let Some(b) = r.vars.get(BODY_KEY) {
+                    push(b.clone());
+                }
+            }
+            b"echo_exec" => {
+                let uri = args.first().cloned().unwrap_or_default();
+                if uri.starts_with(b"@") {
+                    return Some(Box::pin(r.named_location(&uri)).await);
+                }
+                let (path, mut qs) = match uri.iter().position(|&c| c == b'?') {
+                    Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
+                    None => (uri, None),
+                };
+                if let Some(a) = args.get(1) {
+                    qs = Some(a.clone());
+                }
+                return Some(Box::pin(r.internal_redirect(path, qs)).await);
+            }
+            b"echo_abort_parent" => {}
+            other => {
+                crate::http::errlog::request_error(
+                    r,
+                    &format!(
+                        "{} is not supported yet by oxresty",
+                        String::from_utf8_lossy(other)
+                    ),
+                );
+                return Some(Reply::status(500));
+            }
+        }
+    }
+    let status = r.loc.echo_status.unwrap_or(200);
+    let mut reply = Reply::status(status);
+    if let Ok(v) = hyper::header::HeaderValue::from_bytes(&content_type(r)) {
+        reply.headers.insert(hyper::header::CONTENT_TYPE, v);
+    }
+    reply.body = Some(
+        Pieces {
+            pieces: body.into(),
+        }
+        .boxed(),
+    );
+    Some(reply)
+}
+
+/// The `$echo_*` variables (nginx: ngx_http_echo_variables); `None` for other names.
+pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    };
+    Some(match name {
+        b"echo_timer_elapsed" => {
+            let start = r
+                .vars
+                .get(TIMER_KEY)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u128>().ok())
+                .unwrap_or_else(|| {
+                    r.start
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis())
+                });
+            let ms = now_ms().saturating_sub(start);
+            format!("{}.{:03}", ms / 1000, ms % 1000).into_bytes()
+        }
+        b"echo_request_method" | b"echo_client_request_method" => {
+            r.method.as_str().as_bytes().to_vec()
+        }
+        // The reference answers `/e` for `GET /e?q=1`: the URI without its arguments.
+        b"echo_request_uri" | b"echo_cacheable_request_uri" => r.uri.clone(),
+        b"echo_request_body" => r.vars.get(BODY_KEY)?.clone(),
+        b"echo_client_request_headers" => {
+            let mut out = crate::http::vars_runtime::request_line(r);
+            out.extend_from_slice(b"\r\n");
+            for (n, v) in r.headers.iter() {
+                out.extend_from_slice(title_case(n.as_str()).as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+            out
+        }
+        b"echo_incr" => {
+            // nginx: a counter per main request; a shared reference cannot bump it, so it
+            // reads as 1 here.
+            r.vars
+                .get(INCR_KEY)
+                .cloned()
+                .unwrap_or_else(|| b"1".to_vec())
+        }
+        // Not found until a status was sent (the reference interpolates it as empty).
+        b"echo_response_status" if r.status == 0 => return None,
+        b"echo_response_status" => r.status.to_string().into_bytes(),
+        _ => return None,
+    })
+}
+
+fn title_case(n: &str) -> String {
+    let mut out = String::with_capacity(n.len());
+    let mut up = true;
+    for c in n.chars() {
+        out.push(if up { c.to_ascii_uppercase() } else { c });
+        up = c == '-';
+    }
+    out
+}
+
+/// The `echo_before_body` and `echo_after_body` texts of the location (nginx:
+/// ngx_http_echo_header_filter / ngx_http_echo_body_filter); `None` without them.
+pub(crate) fn filter_texts(r: &Request) -> Option<(Vec<u8>, Vec<u8>)> {
+    if r.loc.echo_before.is_none() && r.loc.echo_after.is_none() {
+        return None;
+    }
+    let run = |cmds: &Option<Arc<Vec<EchoRun>>>| {
+        let mut out = Vec::new();
+        for cmd in cmds.iter().flat_map(|c| c.iter()) {
+            let (opts, args) = eval_args(r, cmd);
+            out.extend(echo_text(&opts, &args));
+        }
+        out
+    };
+    Some((run(&r.loc.echo_before), run(&r.loc.echo_after)))
+}
+
+/// A body with text before and after it.
+pub(crate) fn wrap(body: Body, before: Vec<u8>, after: Vec<u8>) -> Body {
+    Wrapped {
+        before: (!before.is_empty()).then(|| Bytes::from(before)),
+        inner: Some(body),
+        after: (!after.is_empty()).then(|| Bytes::from(after)),
+    }
+    .boxed()
+}
+
+/// A body sent as these pieces, one chunk each.
+struct Pieces {
+    pieces: std::collections::VecDeque<Bytes>,
+}
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(
+            self.pieces
+                .pop_front()
+                .map(|b| Ok(hyper::body::Frame::data(b))),
+        )
+    }
+}
+
+struct Wrapped {
+    before: Option<Bytes>,
+    inner: Option<Body>,
+    after: Option<Bytes>,
+}
+
+impl hyper::body::Body for Wrapped {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(b) = self.before.take() {
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(b))));
+        }
+        if let Some(inner) = self.inner.as_mut() {
+            match Pin::new(inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(f))) if f.is_data() => return Poll::Ready(Some(Ok(f))),
+                Poll::Ready(Some(Ok(_))) => {
+                    // Trailers are dropped: the after-body text follows the data.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => self.inner = None,
+            }
+        }
+        match self.after.take() {
+            Some(a) => Poll::Ready(Some(Ok(hyper::body::Frame::data(a)))),
+            None => Poll::Ready(None),
+        }
+    }
+}

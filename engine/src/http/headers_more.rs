@@ -310,3 +310,267 @@ mod header_tests {
         assert!(parse_statuses(&mut cf, "more_set_headers", b"2x").is_err());
     }
 }
+
+// ---- run time -------------------------------------------------------------------------------
+
+use std::sync::Arc;
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::http::lower::LocConf;
+use crate::http::request::Request;
+use crate::http::variables::ComplexValue;
+
+/// A lowered command: the directive's options and its headers with compiled values.
+#[derive(Debug)]
+pub(crate) struct MoreRun {
+    pub(crate) clear: bool,
+    pub(crate) replace_only: bool,
+    pub(crate) types: Vec<Vec<u8>>,
+    pub(crate) statuses: Vec<u64>,
+    /// (lowercase key, wildcard, value).
+    pub(crate) headers: Vec<(Vec<u8>, bool, ComplexValue)>,
+}
+
+/// Folds a headers-more directive into the level's conf; `false` when `d` is not one. The
+/// arguments were validated by [`parse_directive`].
+pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
+    let (is_input, clear) = match d.name.as_slice() {
+        b"more_set_headers" => (false, false),
+        b"more_clear_headers" => (false, true),
+        b"more_set_input_headers" => (true, false),
+        b"more_clear_input_headers" => (true, true),
+        _ => return false,
+    };
+    let mut run = MoreRun {
+        clear,
+        replace_only: false,
+        types: Vec::new(),
+        statuses: Vec::new(),
+        headers: Vec::new(),
+    };
+    let mut i = 0;
+    while i < d.args.len() {
+        let a = &d.args[i];
+        i += 1;
+        match a.as_slice() {
+            [] => {}
+            b"-t" | b"-s" => {
+                let v = d.args.get(i).cloned().unwrap_or_default();
+                i += 1;
+                if a == b"-t" {
+                    run.types.extend(parse_types(&v));
+                } else {
+                    run.statuses.extend(
+                        v.split(|&c| is_space(c))
+                            .filter_map(|s| std::str::from_utf8(s).ok()?.parse::<u64>().ok()),
+                    );
+                }
+            }
+            b"-r" => run.replace_only = true,
+            _ => {
+                let key_end = a
+                    .iter()
+                    .position(|&c| c == b':' || is_space(c))
+                    .unwrap_or(a.len());
+                let key = a[..key_end].to_ascii_lowercase();
+                let rest = &a[key_end..];
+                let start = rest
+                    .iter()
+                    .position(|&c| c != b':' && !is_space(c))
+                    .unwrap_or(rest.len());
+                let value = if clear { &[][..] } else { &rest[start..] };
+                let wildcard = key.last() == Some(&b'*');
+                let key = if wildcard {
+                    key[..key.len() - 1].to_vec()
+                } else {
+                    key
+                };
+                run.headers.push((
+                    key,
+                    wildcard,
+                    variables::parse_complex_value(value).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let list = if is_input {
+        &mut c.more_input
+    } else {
+        &mut c.more_output
+    };
+    list.push(Arc::new(run));
+    true
+}
+
+/// nginx: the module's merge_loc_conf: a level without commands takes its parent's; one
+/// with commands runs the parent's first.
+pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
+    for (own, up) in [
+        (&mut c.more_output, &parent.more_output),
+        (&mut c.more_input, &parent.more_input),
+    ] {
+        if !up.is_empty() {
+            let mut all = up.clone();
+            all.append(own);
+            *own = all;
+        }
+    }
+}
+
+fn type_matches(types: &[Vec<u8>], ct: Option<&HeaderValue>) -> bool {
+    if types.is_empty() {
+        return true;
+    }
+    let Some(ct) = ct else { return false };
+    let ct = ct.as_bytes();
+    let base = ct.split(|&c| c == b';').next().unwrap_or(ct);
+    let base = base.trim_ascii();
+    types.iter().any(|t| t.eq_ignore_ascii_case(base))
+}
+
+/// nginx: ngx_http_set_header_helper / the clear handlers on a header list: the first match is
+/// replaced in place, the others removed; no match adds the header.
+fn set_in(headers: &mut HeaderMap, key: &[u8], wildcard: bool, value: &[u8], replace_only: bool) {
+    // A list keeps the order (HeaderMap's removal reorders its entries).
+    let mut list: Vec<(HeaderName, HeaderValue)> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let hit = |n: &HeaderName| {
+        let n = n.as_str().as_bytes();
+        if wildcard {
+            n.starts_with(key)
+        } else {
+            n == key
+        }
+    };
+    let value = HeaderValue::from_bytes(value)
+        .ok()
+        .filter(|_| !value.is_empty() && !wildcard);
+    let first = list.iter().position(|(n, _)| hit(n));
+    match (&value, first) {
+        (Some(v), Some(i)) => {
+            list[i].1 = v.clone();
+            let mut seen = 0;
+            list.retain(|(n, _)| {
+                if !hit(n) {
+                    return true;
+                }
+                seen += 1;
+                seen == 1
+            });
+        }
+        (Some(v), None) if !replace_only => {
+            if let Ok(n) = HeaderName::from_bytes(key) {
+                list.push((n, v.clone()));
+            }
+        }
+        (Some(_), None) => {}
+        (None, _) => list.retain(|(n, _)| !hit(n)),
+    }
+    rebuild(headers, list);
+}
+
+fn rebuild(headers: &mut HeaderMap, list: Vec<(HeaderName, HeaderValue)>) {
+    headers.clear();
+    for (n, v) in list {
+        headers.append(n, v);
+    }
+}
+
+/// Headers the wire header filter writes itself, out of headers-more's reach.
+fn protected(key: &[u8]) -> bool {
+    matches!(
+        key,
+        b"connection" | b"transfer-encoding" | b"keep-alive" | b"date"
+    )
+}
+
+/// Headers the wire filter writes from `headers_out` fields unless a list entry replaces them.
+fn moved(key: &[u8]) -> bool {
+    matches!(
+        key,
+        b"server" | b"content-length" | b"last-modified" | b"location"
+    )
+}
+
+/// nginx: ngx_http_headers_more_filter (more_set_headers / more_clear_headers), on the
+/// response head about to be written.
+pub(crate) fn output_filter(r: &Request, status: u16, headers: &mut HeaderMap) {
+    let had_length = headers.contains_key(hyper::header::CONTENT_LENGTH);
+    for cmd in &r.loc.more_output {
+        if !cmd.statuses.is_empty() && !cmd.statuses.contains(&u64::from(status)) {
+            continue;
+        }
+        if !type_matches(&cmd.types, headers.get(hyper::header::CONTENT_TYPE)) {
+            continue;
+        }
+        for (key, wildcard, value) in &cmd.headers {
+            let value = if cmd.clear { Vec::new() } else { r.eval(value) };
+            if protected(key) {
+                if !value.is_empty() {
+                    if let (Ok(n), Ok(v)) =
+                        (HeaderName::from_bytes(key), HeaderValue::from_bytes(&value))
+                    {
+                        headers.append(n, v);
+                    }
+                }
+                continue;
+            }
+            if !*wildcard && !value.is_empty() && moved(key) {
+                // nginx: these become entries of the headers list, written in its order
+                // (the reference sends a replaced Server after the other headers).
+                if let (Ok(n), Ok(v)) =
+                    (HeaderName::from_bytes(key), HeaderValue::from_bytes(&value))
+                {
+                    let mut list: Vec<(HeaderName, HeaderValue)> = headers
+                        .iter()
+                        .filter(|(k, _)| **k != n)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    list.push((n, v));
+                    rebuild(headers, list);
+                }
+                continue;
+            }
+            set_in(headers, key, *wildcard, &value, false);
+        }
+    }
+    // nginx: a cleared Content-Length leaves the length unknown: the chunked filter (after
+    // this one) announces chunks where Transfer-Encoding goes, before Connection.
+    let bodyless = r.method == hyper::Method::HEAD || matches!(status, 204 | 304) || status < 200;
+    if had_length
+        && !headers.contains_key(hyper::header::CONTENT_LENGTH)
+        && !bodyless
+        && r.version == hyper::Version::HTTP_11
+        && !headers.contains_key(hyper::header::TRANSFER_ENCODING)
+    {
+        let mut list = Vec::new();
+        for (n, v) in headers.iter() {
+            if n == hyper::header::CONNECTION {
+                list.push((
+                    hyper::header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                ));
+            }
+            list.push((n.clone(), v.clone()));
+        }
+        rebuild(headers, list);
+    }
+}
+
+/// nginx: ngx_http_headers_more_handler (more_set_input_headers / more_clear_input_headers,
+/// at the end of the rewrite phase).
+pub(crate) fn input_rewrite(r: &mut Request) {
+    let cmds = r.loc.more_input.clone();
+    for cmd in &cmds {
+        if !type_matches(&cmd.types, r.headers.get(hyper::header::CONTENT_TYPE)) {
+            continue;
+        }
+        for (key, wildcard, value) in &cmd.headers {
+            let value = if cmd.clear { Vec::new() } else { r.eval(value) };
+            set_in(&mut r.headers, key, *wildcard, &value, cmd.replace_only);
+        }
+    }
+}

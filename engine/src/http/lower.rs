@@ -236,6 +236,16 @@ pub(crate) struct LocConf {
     pub(crate) limit_conn_dry_run: Option<bool>,
     /// `msie_padding on|off` (error pages for MSIE and Chrome).
     pub(crate) msie_padding: Option<bool>,
+    // echo and headers-more (engine/src/http/echo.rs, headers_more.rs).
+    /// The echo content commands (a content handler: not inherited).
+    pub(crate) echo_handler: Vec<crate::http::echo::EchoRun>,
+    pub(crate) echo_before: Option<Arc<Vec<crate::http::echo::EchoRun>>>,
+    pub(crate) echo_after: Option<Arc<Vec<crate::http::echo::EchoRun>>>,
+    pub(crate) echo_status: Option<u16>,
+    /// more_set_headers / more_clear_headers (parent's first, see headers_more::merge).
+    pub(crate) more_output: Vec<Arc<crate::http::headers_more::MoreRun>>,
+    /// more_set_input_headers / more_clear_input_headers.
+    pub(crate) more_input: Vec<Arc<crate::http::headers_more::MoreRun>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -439,8 +449,12 @@ impl LocConf {
             limit_conn_log_level,
             limit_conn_status,
             limit_conn_dry_run,
-            msie_padding
+            msie_padding,
+            echo_before,
+            echo_after,
+            echo_status
         );
+        crate::http::headers_more::merge(self, parent);
     }
 }
 
@@ -772,6 +786,8 @@ impl Lowering<'_> {
             b"internal" => c.internal = true,
             _ if crate::http::lua::lower(c, d) => {}
             _ if crate::http::limit_req::apply(c, d) => {}
+            _ if crate::http::echo::lower(c, d) => {}
+            _ if crate::http::headers_more::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),

@@ -209,6 +209,8 @@ impl Request {
                 Next::Relocate => continue,
                 Next::Done(r) => return r,
             }
+            // more_set_input_headers / more_clear_input_headers (rewrite tail, before Lua)
+            crate::http::headers_more::input_rewrite(self);
             // rewrite_by_lua* (at the end of the rewrite phase)
             match crate::http::lua::rewrite(self).await {
                 Next::Continue => {}
@@ -242,6 +244,9 @@ impl Request {
             }
             // content
             if let Some(r) = crate::http::lua::content(self).await {
+                return r;
+            }
+            if let Some(r) = crate::http::echo::content(self).await {
                 return r;
             }
             return crate::http::static_file::content(self).await;
@@ -557,6 +562,11 @@ impl Request {
             self.lazy.borrow_mut().insert(name, Some(id.clone()));
             return Some(id);
         }
+        if name.starts_with(b"echo_") {
+            if let Some(v) = crate::http::echo::variable(self, &name) {
+                return Some(v);
+            }
+        }
         if let Some(v) = crate::http::vars_runtime::get(self, &name) {
             return Some(v);
         }
@@ -607,7 +617,10 @@ impl Request {
             Next::Relocate => Box::pin(self.phases(false)).await,
             Next::Continue => match Box::pin(crate::http::lua::content(self)).await {
                 Some(r) => r,
-                None => crate::http::static_file::content(self).await,
+                None => match Box::pin(crate::http::echo::content(self)).await {
+                    Some(r) => r,
+                    None => crate::http::static_file::content(self).await,
+                },
             },
         }
     }

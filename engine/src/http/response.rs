@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use std::future::Future;
 
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -837,6 +836,12 @@ fn header_filter(
         out.status
     };
     let head = r.method == hyper::Method::HEAD;
+    // echo_before_body / echo_after_body: the body grows, its length is unknown (nginx:
+    // ngx_http_echo_header_filter clears Content-Length).
+    let echo_texts = crate::http::echo::filter_texts(r);
+    if echo_texts.is_some() {
+        out.length = None;
+    }
     // nginx: a 204 has no type, length or date; Last-Modified only goes with 200, 206, 304.
     if status == 204 {
         out.content_type = None;
@@ -901,10 +906,15 @@ fn header_filter(
     for (name, value) in std::mem::take(&mut out.list) {
         headers.append(name, value);
     }
+    // more_set_headers / more_clear_headers (engine/src/http/headers_more.rs).
+    crate::http::headers_more::output_filter(r, status, &mut headers);
     let body = if head || status == 304 || status == 204 {
         empty()
     } else {
-        out_body(&mut out)
+        match echo_texts {
+            Some((before, after)) => crate::http::echo::wrap(out_body(&mut out), before, after),
+            None => out_body(&mut out),
+        }
     };
     let mut resp = hyper::Response::new(body);
     *resp.status_mut() =
