@@ -41,8 +41,8 @@ impl ErrorLog {
             file: None,
             path: None,
             level: Level::Notice,
-            time: log_time(),
-            pid_tid: pid_tid(),
+            time: engine::log_time(),
+            pid_tid: engine::pid_tid(),
         };
         let name = error_log.unwrap_or(crate::version::DEFAULT_ERROR_LOG_PATH.as_bytes());
         if name.is_empty() {
@@ -147,36 +147,6 @@ pub fn errno_text(e: &std::io::Error) -> String {
     format!(" ({code}: {text})")
 }
 
-/// nginx: ngx_cached_err_log_time, `%4d/%02d/%02d %02d:%02d:%02d` in local time.
-fn log_time() -> String {
-    // SAFETY: time() with a null pointer only returns the time; localtime_r writes the
-    // zero-initialised tm it is given.
-    let tm = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    format!(
-        "{:4}/{:02}/{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
-/// nginx: `%P#` NGX_TID_T_FMT with ngx_log_pid and ngx_log_tid (gettid() on Linux with
-/// threads, which equals the pid in the main thread).
-fn pid_tid() -> String {
-    let pid = std::process::id();
-    // SAFETY: gettid takes no arguments and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    format!("{pid}#{tid}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +159,7 @@ mod tests {
 
     #[test]
     fn time_format() {
-        let t = log_time();
+        let t = engine::log_time();
         assert_eq!(t.len(), 19);
         assert_eq!(&t[4..5], "/");
         assert_eq!(&t[10..11], " ");

@@ -155,9 +155,7 @@ pub(crate) fn get_variable_index(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), Fai
 
 /// nginx: ngx_stream_compile_complex_value (the http syntax, stream's variables).
 pub(crate) fn compile_complex_value(cf: &mut Cf<'_>, value: &[u8]) -> Result<ComplexValue, Failed> {
-    let cv = ComplexValue {
-        parts: split(value).map_err(|t| cf.emerg(t))?,
-    };
+    let cv = crate::http::variables::parse_complex_value(value).map_err(|t| cf.emerg(t))?;
     for p in &cv.parts {
         if let Part::Var(name) = p {
             get_variable_index(cf, name)?;
@@ -204,65 +202,4 @@ pub(crate) fn complex_value_size_slot(cf: &mut Cf<'_>, d: &Directive) -> SetResu
         return Err(Some("invalid value".into()));
     }
     Ok(())
-}
-
-/// The complex-value syntax (nginx: ngx_stream_script_compile's, the same as http's).
-fn split(s: &[u8]) -> Result<Vec<Part>, String> {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] != b'$' {
-            let start = i;
-            while i < s.len() && s[i] != b'$' {
-                i += 1;
-            }
-            parts.push(Part::Lit(s[start..i].to_vec()));
-            continue;
-        }
-        i += 1;
-        let Some(&c) = s.get(i) else {
-            return Err("invalid variable name".into());
-        };
-        if (b'1'..=b'9').contains(&c) {
-            parts.push(Part::Capture(c - b'0'));
-            i += 1;
-            continue;
-        }
-        let bracket = c == b'{';
-        if bracket {
-            i += 1;
-            if i == s.len() {
-                return Err("invalid variable name".into());
-            }
-        }
-        let start = i;
-        let mut closed = !bracket;
-        while i < s.len() {
-            let ch = s[i];
-            if ch == b'}' && bracket {
-                closed = true;
-                break;
-            }
-            if ch.is_ascii_alphanumeric() || ch == b'_' {
-                i += 1;
-                continue;
-            }
-            break;
-        }
-        let name = &s[start..i];
-        if !closed {
-            return Err(format!(
-                "the closing bracket in \"{}\" variable is missing",
-                String::from_utf8_lossy(name)
-            ));
-        }
-        if bracket {
-            i += 1;
-        }
-        if name.is_empty() {
-            return Err("invalid variable name".into());
-        }
-        parts.push(Part::Var(name.to_vec()));
-    }
-    Ok(parts)
 }
