@@ -460,8 +460,8 @@ where
                             Framing::Chunked => ReadState::Chunked(Chunked::new(), 0),
                         }
                     };
+                    // The sleep is kept for reuse; it is only polled while a timer runs.
                     self.read_timer = ReadTimer::None;
-                    self.read_sleep = None;
                     let mut sh = self.shared.borrow_mut();
                     sh.heads.push_back(*h);
                     sh.busy += 1;
@@ -574,8 +574,9 @@ where
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut tmp = [0u8; 8192];
-            let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+            // Not zeroed: the read only exposes what the socket filled.
+            let mut tmp = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+            let mut rb = tokio::io::ReadBuf::uninit(&mut tmp);
             match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
                     let got = rb.filled();
@@ -602,15 +603,28 @@ where
                     if want != this.read_timer {
                         let t = this.shared.borrow().timeouts;
                         this.read_timer = want;
-                        this.read_sleep = match want {
+                        let d = match want {
                             ReadTimer::None => None,
                             ReadTimer::Header => Some(t.header),
                             ReadTimer::Keepalive => Some(t.keepalive),
                             ReadTimer::Body => Some(t.body),
+                        };
+                        // The timer's allocation is reused from one request to the next.
+                        match (d, this.read_sleep.as_mut()) {
+                            (None, _) => {}
+                            (Some(d), Some(s)) => {
+                                s.as_mut().reset(tokio::time::Instant::now() + d);
+                            }
+                            (Some(d), None) => {
+                                this.read_sleep = Some(Box::pin(tokio::time::sleep(d)))
+                            }
                         }
-                        .map(|d| Box::pin(tokio::time::sleep(d)));
                     }
-                    if let Some(s) = this.read_sleep.as_mut() {
+                    if let Some(s) = this
+                        .read_sleep
+                        .as_mut()
+                        .filter(|_| this.read_timer != ReadTimer::None)
+                    {
                         if s.as_mut().poll(cx).is_ready() {
                             if this.read_timer == ReadTimer::Keepalive {
                                 // nginx closes an idle keep-alive connection quietly.
@@ -937,7 +951,7 @@ fn apply_head(r: &mut Request, h: &Head) {
         (Some(q), _) => h.target[q + 1..].to_vec(),
         _ => Vec::new(),
     };
-    let mut headers = hyper::HeaderMap::new();
+    let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
     for (n, v) in &h.headers {
         if let (Ok(n), Ok(v)) = (
             hyper::header::HeaderName::from_bytes(n),
@@ -1022,7 +1036,10 @@ async fn handle(
         .and_then(|v| v.parse().ok())
         .filter(|_| r.method != hyper::Method::HEAD)
         .unwrap_or(0);
-    crate::http::lua::log(&mut r).await;
+    // Without any Lua in the configuration there is no log handler and no Lua context.
+    if crate::http::lua::used() {
+        crate::http::lua::log(&mut r).await;
+    }
     crate::http::access_log::log(&r);
     Ok(resp)
 }

@@ -140,7 +140,8 @@ impl Request {
             request_uri,
             uri,
             args,
-            headers: req.headers().clone(),
+            // Filled from nginx's parse of the head by the worker (apply_head).
+            headers: hyper::HeaderMap::new(),
             server,
             loc,
             location: None,

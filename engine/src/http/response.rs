@@ -856,16 +856,15 @@ fn header_filter(
         hyper::header::SERVER,
         HeaderValue::from_static(server_header(tokens)),
     );
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
+    if let Some(v) = date_now() {
         headers.insert(hyper::header::DATE, v);
     }
     if let Some(ct) = &out.content_type {
-        let mut v = ct.clone();
-        if let Some(cs) = &out.charset {
-            v.extend_from_slice(b"; charset=");
-            v.extend_from_slice(cs);
-        }
-        if let Ok(v) = HeaderValue::from_bytes(&v) {
+        let v = match &out.charset {
+            Some(cs) => HeaderValue::from_bytes(&[ct.as_slice(), b"; charset=", cs].concat()),
+            None => HeaderValue::from_bytes(ct),
+        };
+        if let Ok(v) = v {
             headers.insert(hyper::header::CONTENT_TYPE, v);
         }
     }
@@ -925,6 +924,30 @@ fn header_filter(
     }
     *resp.headers_mut() = headers;
     resp
+}
+
+thread_local! {
+    /// The `Date` value of the current second (nginx: ngx_cached_http_time).
+    static DATE: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The `Date` header value for now, formatted once per second per worker thread.
+fn date_now() -> Option<HeaderValue> {
+    let now = std::time::SystemTime::now();
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((s, v)) = c.as_ref() {
+            if *s == secs {
+                return Some(v.clone());
+            }
+        }
+        let v = HeaderValue::from_str(&httpdate::fmt_http_date(now)).ok()?;
+        *c = Some((secs, v.clone()));
+        Some(v)
+    })
 }
 
 /// The body after the range, sub and gzip body filters.
