@@ -7,11 +7,10 @@
 
 use parser::Directive;
 
-use crate::conf::values::{atoi, parse_size};
+use crate::conf::values::atoi;
 use crate::conf::{cmd, slot, Args, Cf, Command, Ctx, Module, Set, SetResult, Slot};
 use crate::http::lua::directives::{
-    arg, handler, lossy, shared_memory_add, source, with_block, Form, LuaHandler, SharedDict,
-    SSL_PROTOCOLS,
+    arg, handler, lossy, source, with_block, Form, LuaHandler, SharedDict, SSL_PROTOCOLS,
 };
 use crate::log::Level;
 
@@ -462,36 +461,8 @@ fn load_resty_core(cf: &mut Cf<'_>, _d: &Directive) -> SetResult {
 
 /// nginx: ngx_stream_lua_shared_dict
 fn shared_dict(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
-    let (name, size_arg) = (arg(d, 0), arg(d, 1));
-    if name.is_empty() {
-        return Err(cf
-            .emerg(format!("invalid lua shared dict name \"{}\"", lossy(name)))
-            .into());
-    }
-    let size = match parse_size(size_arg) {
-        Some(s) if s > 8191 => s,
-        _ => {
-            return Err(cf
-                .emerg(format!(
-                    "invalid lua shared dict size \"{}\"",
-                    lossy(size_arg)
-                ))
-                .into())
-        }
-    };
-    if !shared_memory_add(cf, name, size, SHM_TAG)? {
-        return Err(cf
-            .emerg(format!(
-                "lua_shared_dict \"{}\" is already defined as \"{}\"",
-                lossy(name),
-                lossy(name)
-            ))
-            .into());
-    }
-    cf.main().get::<StreamSharedDicts>().dicts.push(SharedDict {
-        name: name.to_vec(),
-        size,
-    });
+    let dict = crate::http::lua::directives::declare_shared_dict(cf, d, SHM_TAG)?;
+    cf.main().get::<StreamSharedDicts>().dicts.push(dict);
     Ok(())
 }
 

@@ -884,6 +884,18 @@ fn load_resty_core(cf: &mut Cf<'_>, _d: &Directive) -> SetResult {
 
 /// nginx: ngx_http_lua_shared_dict
 fn shared_dict(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
+    let dict = declare_shared_dict(cf, d, SHM_TAG)?;
+    cf.main().get::<SharedDicts>().dicts.push(dict);
+    Ok(())
+}
+
+/// The checks and zone of a `lua_shared_dict` (http and stream alike: nginx:
+/// ngx_http_lua_shared_dict, ngx_stream_lua_shared_dict), owned by the module `tag`.
+pub(crate) fn declare_shared_dict(
+    cf: &mut Cf<'_>,
+    d: &Directive,
+    tag: &'static str,
+) -> Result<SharedDict, Option<String>> {
     let (name, size_arg) = (arg(d, 0), arg(d, 1));
     if name.is_empty() {
         return Err(cf
@@ -901,7 +913,7 @@ fn shared_dict(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
                 .into())
         }
     };
-    if !shared_memory_add(cf, name, size, SHM_TAG)? {
+    if !shared_memory_add(cf, name, size, tag)? {
         return Err(cf
             .emerg(format!(
                 "lua_shared_dict \"{}\" is already defined as \"{}\"",
@@ -910,11 +922,10 @@ fn shared_dict(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
             ))
             .into());
     }
-    cf.main().get::<SharedDicts>().dicts.push(SharedDict {
+    Ok(SharedDict {
         name: name.to_vec(),
         size,
-    });
-    Ok(())
+    })
 }
 
 /// nginx: ngx_http_lua_capture_error_log, as built without OpenResty's nginx patch.
