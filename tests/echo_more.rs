@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::free_port;
+
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
 const REFERENCE: &str = "/usr/sbin/nginx";
 const MODULES: &[&str] = &[
@@ -231,13 +234,9 @@ fn check(bin: &str, port: u16) {
     assert!(!lower.iter().any(|l| l.starts_with("x-no")), "{bin}: {h:?}");
 }
 
-fn port() -> u16 {
-    18000 + (std::process::id() % 1900) as u16
-}
-
 #[test]
 fn oxresty_echo_and_headers_more() {
-    check(OXRESTY, port());
+    check(OXRESTY, free_port());
 }
 
 #[test]
@@ -245,5 +244,5 @@ fn reference_echo_and_headers_more() {
     if !Path::new(REFERENCE).exists() || !MODULES.iter().all(|m| Path::new(m).exists()) {
         return;
     }
-    check(REFERENCE, port() + 50);
+    check(REFERENCE, free_port() + 50);
 }

@@ -3,12 +3,15 @@
 //! on nginx 1.22.1 at `error_log ... notice`).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::free_port;
 
 /// A running oxresty, killed when dropped.
 struct Server {
@@ -22,27 +25,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port nothing listens on, never the same twice in this test binary (tests run in
-/// parallel and bind later).
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    for _ in 0..100 {
-        let Ok(port) = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-        else {
-            continue;
-        };
-        if let Ok(mut given) = GIVEN.lock() {
-            if !given.contains(&port) {
-                given.push(port);
-                return port;
-            }
-        }
-    }
-    panic!("no free port");
 }
 
 fn conf(port: u16, extra_main: &str) -> String {

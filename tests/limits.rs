@@ -6,11 +6,14 @@
 //! answers and lines (the excess figures, which depend on timing, compared without digits).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::free_port;
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
 const REFERENCE: &str = "/usr/sbin/nginx";
@@ -29,20 +32,6 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// A free port in 18000-19999.
-fn free_port() -> u16 {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let seed = (std::process::id() as usize).wrapping_mul(7927);
-    for _ in 0..2000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 18000 + ((seed + n * 41) % 2000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    18998
 }
 
 /// Starts `bin` on a fresh prefix (html/l/f.txt is "limited\n"); `{PORT}` in `http` is the

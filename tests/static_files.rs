@@ -5,10 +5,13 @@
 //! the oxresty half still checks something where the reference is absent).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
+
+mod common;
+use common::free_port;
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
 const REFERENCE: &str = "/usr/sbin/nginx";
@@ -25,11 +28,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
 }
 
 /// The htpasswd lines (made with `openssl passwd`): {PLAIN}, {SHA}, $apr1$, crypt MD5.

@@ -4,9 +4,12 @@
 //! bytes are also sent to it live and the answers compared.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::free_port;
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -22,27 +25,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port nothing listens on, never the same twice in this test binary (tests run in
-/// parallel and bind later).
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    for _ in 0..100 {
-        let Ok(port) = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-        else {
-            continue;
-        };
-        if let Ok(mut given) = GIVEN.lock() {
-            if !given.contains(&port) {
-                given.push(port);
-                return port;
-            }
-        }
-    }
-    panic!("no free port");
 }
 
 const CONF: &str = "worker_processes 1;
