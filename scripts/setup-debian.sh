@@ -9,6 +9,8 @@ packages=(
     nginx libnginx-mod-http-ndk libnginx-mod-http-lua lua-resty-core lua-cjson
     libnginx-mod-http-echo libnginx-mod-http-headers-more-filter libnginx-mod-http-set-misc
     libnginx-mod-stream
+    # backends and clients the end-to-end tests start or drive
+    redis-server dnsmasq curl openssl nghttp2-client
     # build: PCRE2 for the pcre2 crate (it falls back to its bundled copy without it)
     libpcre2-dev pkg-config
 )
