@@ -111,12 +111,18 @@ impl Request {
             None => (&request_uri[..], Vec::new()),
         };
         let quoted_uri = path.iter().any(|&c| c == b'%' || c == b'+');
-        let (uri, bad) = match normalize_uri(path) {
+        let addr = http.addrs.get(conn.addr);
+        let default = addr.map_or(0, |a| a.default_server);
+        // nginx parses the URI before the Host is known: the default server's setting counts.
+        let merge = http
+            .servers
+            .get(default)
+            .and_then(|s| s.conf.merge_slashes)
+            .unwrap_or(true);
+        let (uri, bad) = match normalize_uri(path, merge) {
             Some(u) => (u, None),
             None => (path.to_vec(), Some(400)),
         };
-        let addr = http.addrs.get(conn.addr);
-        let default = addr.map_or(0, |a| a.default_server);
         let host = host_of(req);
         // nginx: without a host the virtual server is looked up by the empty name.
         let found =
@@ -867,9 +873,9 @@ fn find_location(r: &mut Request, locs: &Locations, auto_redirect: &mut bool) ->
     false
 }
 
-/// nginx: ngx_http_parse_complex_uri: `%XX` decoded, `//` merged, `.` and `..` resolved;
-/// `None` where nginx answers 400.
-pub(crate) fn normalize_uri(path: &[u8]) -> Option<Vec<u8>> {
+/// nginx: ngx_http_parse_complex_uri: `%XX` decoded, `//` merged (with `merge_slashes`),
+/// `.` and `..` resolved; `None` where nginx answers 400.
+pub(crate) fn normalize_uri(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
     if !path.starts_with(b"/") {
         return None;
     }
@@ -897,7 +903,28 @@ pub(crate) fn normalize_uri(path: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     let mut out: Vec<u8> = Vec::with_capacity(decoded.len());
-    for seg in decoded.split(|&c| c == b'/').skip(1) {
+    if !merge_slashes {
+        // Every `/` starts a segment, empty ones included.
+        let mut segs: Vec<&[u8]> = Vec::new();
+        for seg in decoded.split(|&c| c == b'/').skip(1) {
+            match seg {
+                b"." => {}
+                b".." => {
+                    segs.pop()?;
+                }
+                s => segs.push(s),
+            }
+        }
+        for s in segs {
+            out.push(b'/');
+            out.extend_from_slice(s);
+        }
+    }
+    for seg in decoded
+        .split(|&c| c == b'/')
+        .skip(1)
+        .filter(|_| merge_slashes)
+    {
         match seg {
             b"" | b"." => {
                 if out.last() != Some(&b'/') {
@@ -950,9 +977,25 @@ mod tests {
             ("x", None),
         ] {
             assert_eq!(
-                normalize_uri(i.as_bytes()).map(|v| String::from_utf8_lossy(&v).into_owned()),
+                normalize_uri(i.as_bytes(), true).map(|v| String::from_utf8_lossy(&v).into_owned()),
                 o.map(String::from),
                 "{i}"
+            );
+        }
+        for (i, o) in [
+            ("/x//y", Some("/x//y")),
+            ("/x/.//y/", Some("/x//y/")),
+            ("//a/../b", Some("//b")),
+            ("/a//..", Some("/a/")),
+            ("/x//./y", Some("/x//y")),
+            ("/x/.", Some("/x/")),
+            ("/a/../..", None),
+        ] {
+            assert_eq!(
+                normalize_uri(i.as_bytes(), false)
+                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                o.map(String::from),
+                "{i} (merge_slashes off)"
             );
         }
     }
