@@ -760,7 +760,7 @@ where
 
 /// A response body that tells the connection when it is finished (dropped by hyper).
 struct Tracked {
-    inner: response::Body,
+    inner: crate::http::log_phase::Logged,
     shared: Rc<RefCell<Shared>>,
 }
 
@@ -969,13 +969,13 @@ async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
     head: Option<Head>,
     shared: &Rc<RefCell<Shared>>,
-) -> Result<hyper::Response<response::Body>, CloseConnection> {
+) -> Result<hyper::Response<crate::http::log_phase::Logged>, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
     let Some(mut r) = Request::new(http, conn, &req) else {
         return Err(CloseConnection);
     };
     // lua-nginx-module keeps the body for ngx.req.read_body.
-    let _req = crate::http::lua::stash_body(&r, req);
+    let guard = crate::http::lua::stash_body(&r, req);
     let head = head.unwrap_or_default();
     apply_head(&mut r, &head);
     let reply = match &head.error {
@@ -1029,17 +1029,26 @@ async fn handle(
         }
         *resp.headers_mut() = headers;
     }
-    r.body_bytes_sent = resp
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .filter(|_| r.method != hyper::Method::HEAD)
-        .unwrap_or(0);
-    // Without any Lua in the configuration there is no log handler and no Lua context.
-    if crate::http::lua::used() {
-        crate::http::lua::log(&mut r).await;
-    }
-    crate::http::access_log::log(&r);
-    Ok(resp)
+    // The log phase runs when the body is done (engine/src/http/log_phase.rs).
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|p| p.as_bytes().to_vec())
+        .or_else(|| {
+            resp.status()
+                .canonical_reason()
+                .map(|p| p.as_bytes().to_vec())
+        })
+        .unwrap_or_default();
+    let chunked =
+        head.version > 1000 && !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
+    r.sent = Some(crate::http::log_phase::Sent {
+        head_len: crate::http::log_phase::head_len(&reason, resp.headers()),
+        headers: resp.headers().clone(),
+    });
+    Ok(
+        resp.map(move |body| {
+            crate::http::log_phase::Logged::new(body, r, Box::new(guard), chunked)
+        }),
+    )
 }

@@ -27,6 +27,7 @@ pub(crate) mod index;
 pub(crate) mod limit_conn;
 pub(crate) mod limit_req;
 pub(crate) mod log;
+pub(crate) mod log_phase;
 pub(crate) mod lower;
 pub(crate) mod lua;
 pub(crate) mod map;

@@ -79,6 +79,8 @@ pub(crate) struct Request {
     pub(crate) err_status: u16,
     /// limit_req / limit_conn state of this request (engine/src/http/limit_req.rs).
     pub(crate) limits: crate::http::limit_req::RequestLimits,
+    /// The response head once sent (`$sent_http_*`, `$bytes_sent`).
+    pub(crate) sent: Option<crate::http::log_phase::Sent>,
 }
 
 /// A regex match's subject and capture offsets.
@@ -167,6 +169,7 @@ impl Request {
             host_in: host,
             err_status: 0,
             limits: Default::default(),
+            sent: None,
         })
     }
 

@@ -221,9 +221,49 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             .map(|h| h.as_bytes());
         return cookie(hs, c);
     }
-    if name.starts_with(b"sent_http_") {
-        // The response headers are not known while the request is processed.
-        return None;
+    if let Some(h) = name.strip_prefix(b"sent_http_") {
+        // Known once the response head is sent (the log phase).
+        let sent = r.sent.as_ref()?;
+        let h: Vec<u8> = h
+            .iter()
+            .map(|&c| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        match h.as_slice() {
+            // Written by the header filter itself, not in nginx's headers_out list.
+            b"server" | b"date" => return None,
+            // nginx logs after ngx_http_set_keepalive cleared r->keepalive.
+            b"connection" => {
+                let v: &[u8] = if r.status == 101 {
+                    b"upgrade"
+                } else {
+                    b"close"
+                };
+                return Some(v.to_vec());
+            }
+            _ => {}
+        }
+        let mut values = sent
+            .headers
+            .get_all(hyper::header::HeaderName::from_bytes(&h).ok()?)
+            .iter();
+        let first = values.next()?.as_bytes().to_vec();
+        // nginx joins repeated Cache-Control and Link values; the others give the first.
+        let sep: &[u8] = match h.as_slice() {
+            b"cache-control" | b"link" => b", ",
+            _ => return Some(first),
+        };
+        let mut out = first;
+        for v in values {
+            out.extend_from_slice(sep);
+            out.extend_from_slice(v.as_bytes());
+        }
+        return Some(out);
     }
     let s = |v: &str| Some(v.as_bytes().to_vec());
     match name {
@@ -280,6 +320,11 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"limit_req_status" => super::limit_req::status_variable(r),
         b"limit_conn_status" => super::limit_conn::status_variable(r),
         b"body_bytes_sent" => Some(r.body_bytes_sent.to_string().into_bytes()),
+        b"bytes_sent" => Some(
+            (r.sent.as_ref().map_or(0, |s| s.head_len) + r.body_bytes_sent)
+                .to_string()
+                .into_bytes(),
+        ),
         b"request_length" => Some(request_length(r).to_string().into_bytes()),
         b"request_time" => {
             let d = r.start.elapsed().unwrap_or_default();

@@ -1,0 +1,134 @@
+//! The log phase: runs once the response has been sent (or the client went away), so
+//! `$body_bytes_sent`, `$bytes_sent` and `$request_time` count what was really sent, as in
+//! nginx's ngx_http_log_request at request finalization.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+
+use super::request::Request;
+use super::response::Body;
+
+/// The response head as sent: `$sent_http_*` and the head's part of `$bytes_sent`.
+pub(crate) struct Sent {
+    pub(crate) headers: hyper::HeaderMap,
+    /// Bytes of the status line and headers, blank line included.
+    pub(crate) head_len: u64,
+}
+
+/// A response body that counts what it hands to the connection and runs the log phase
+/// (log_by_lua*, then access_log) when it is dropped.
+pub(crate) struct Logged {
+    inner: Body,
+    pending: Option<Pending>,
+}
+
+/// What the log phase needs once the body is done.
+struct Pending {
+    r: Request,
+    /// Keeps the request's Lua context alive until log_by_lua* has run.
+    guard: Box<dyn std::any::Any>,
+    chunked: bool,
+    body: u64,
+    framing: u64,
+}
+
+impl Logged {
+    /// `chunked`: the body goes out in HTTP/1.1 chunks (their framing counts in `$bytes_sent`).
+    pub(crate) fn new(
+        inner: Body,
+        r: Request,
+        guard: Box<dyn std::any::Any>,
+        chunked: bool,
+    ) -> Logged {
+        Logged {
+            inner,
+            pending: Some(Pending {
+                r,
+                guard,
+                chunked,
+                body: 0,
+                framing: 0,
+            }),
+        }
+    }
+}
+
+/// The head's size on the wire: `HTTP/1.1 200 OK\r\n`, each `Name: value\r\n`, `\r\n`.
+pub(crate) fn head_len(reason: &[u8], headers: &hyper::HeaderMap) -> u64 {
+    let mut n = "HTTP/1.1 000 \r\n".len() + reason.len() + 2;
+    for (name, value) in headers {
+        n += name.as_str().len() + 2 + value.len() + 2;
+    }
+    n as u64
+}
+
+impl hyper::body::Body for Logged {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Some(p) = this.pending.as_mut() {
+            match &polled {
+                Poll::Ready(Some(Ok(f))) => {
+                    if let Some(d) = f.data_ref() {
+                        let n = d.len() as u64;
+                        p.body += n;
+                        if p.chunked && n > 0 {
+                            p.framing += format!("{n:x}").len() as u64 + 4;
+                        }
+                    }
+                }
+                Poll::Ready(None) if p.chunked => p.framing += 5,
+                _ => {}
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let Pending {
+            mut r,
+            guard,
+            body,
+            framing,
+            ..
+        } = p;
+        // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
+        r.body_bytes_sent = body + framing;
+        if !crate::http::lua::used() {
+            crate::http::access_log::log(&r);
+            return;
+        }
+        // log_by_lua* may yield: it runs as its own task on the worker, when there is one.
+        if tokio::task::try_id().is_none() {
+            crate::http::access_log::log(&r);
+            return;
+        }
+        tokio::task::spawn_local(async move {
+            crate::http::lua::log(&mut r).await;
+            crate::http::access_log::log(&r);
+            drop(guard);
+        });
+    }
+}
