@@ -703,7 +703,7 @@ fn parse_addr(text: &[u8]) -> Option<std::net::IpAddr> {
 }
 
 /// nginx: ngx_parse_addr_port (`addr`, `addr:port`, `[v6]:port`).
-fn parse_addr_port(text: &[u8]) -> Option<std::net::IpAddr> {
+pub(crate) fn parse_addr_port(text: &[u8]) -> Option<std::net::IpAddr> {
     if let Some(rest) = text.strip_prefix(b"[") {
         let end = rest.iter().position(|&c| c == b']')?;
         return inet6_addr(&rest[..end]).map(|a| std::net::IpAddr::V6(a.into()));
@@ -715,7 +715,7 @@ fn parse_addr_port(text: &[u8]) -> Option<std::net::IpAddr> {
     inet_addr(&text[..colon]).map(|a| std::net::IpAddr::V4(a.into()))
 }
 
-fn cidr_match(ip: &std::net::IpAddr, c: &Cidr) -> bool {
+pub(crate) fn cidr_match(ip: &std::net::IpAddr, c: &Cidr) -> bool {
     match (ip, c) {
         (std::net::IpAddr::V4(v4), Cidr::V4 { addr, mask }) => u32::from(*v4) & mask == *addr,
         (std::net::IpAddr::V6(v6), Cidr::V6 { addr, mask }) => {

@@ -152,6 +152,10 @@ pub(crate) struct LocConf {
     pub(crate) absolute_redirect: Option<bool>,
     /// `merge_slashes` (server level; the address's default server decides, as in nginx).
     pub(crate) merge_slashes: Option<bool>,
+    /// realip: `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
+    pub(crate) realip_from: Option<Arc<Vec<crate::http::realip::From>>>,
+    pub(crate) realip_header: Option<crate::http::realip::Header>,
+    pub(crate) realip_recursive: Option<bool>,
     pub(crate) port_in_redirect: Option<bool>,
     pub(crate) server_name_in_redirect: Option<bool>,
     pub(crate) log_not_found: Option<bool>,
@@ -389,6 +393,9 @@ impl LocConf {
             etag,
             absolute_redirect,
             merge_slashes,
+            realip_from,
+            realip_header,
+            realip_recursive,
             port_in_redirect,
             server_name_in_redirect,
             log_not_found,
@@ -782,6 +789,9 @@ impl Lowering<'_> {
             b"etag" => c.etag = Some(flag(d)),
             b"absolute_redirect" => c.absolute_redirect = Some(flag(d)),
             b"merge_slashes" => c.merge_slashes = Some(flag(d)),
+            b"set_real_ip_from" | b"real_ip_header" | b"real_ip_recursive" => {
+                crate::http::realip::lower(c, d)
+            }
             b"port_in_redirect" => c.port_in_redirect = Some(flag(d)),
             b"server_name_in_redirect" => c.server_name_in_redirect = Some(flag(d)),
             b"log_not_found" => c.log_not_found = Some(flag(d)),

@@ -68,3 +68,229 @@ fn realip(cf: &mut Cf<'_>, _d: &Directive) -> SetResult {
     }
     Ok(())
 }
+
+/// A trusted proxy address (`set_real_ip_from`).
+#[derive(Debug, Clone)]
+pub(crate) enum From {
+    Cidr(crate::http::geo::Cidr),
+    /// `unix:`: connections on unix-domain sockets.
+    Unix,
+}
+
+/// Where the client address comes from (`real_ip_header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Header {
+    XRealIp,
+    XForwardedFor,
+    ProxyProtocol,
+    /// Any other header, by lower-case name.
+    Other(Vec<u8>),
+}
+
+/// Folds this module's directives into a level (the lowering pass).
+pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) {
+    let arg = d.args.first().map(Vec::as_slice).unwrap_or_default();
+    match d.name.as_slice() {
+        b"set_real_ip_from" => {
+            let mut from = c
+                .realip_from
+                .take()
+                .map(|v| v.as_ref().clone())
+                .unwrap_or_default();
+            if arg == b"unix:" {
+                from.push(From::Unix);
+            } else if let Ok((cidr, _)) = ptocidr(arg) {
+                from.push(From::Cidr(cidr));
+            } else if let Ok(addrs) = crate::http::upstream::resolve_host(arg, 0) {
+                // nginx: a name stands for each of its addresses.
+                for a in addrs {
+                    let text = a.ip().to_string();
+                    if let Ok((cidr, _)) = ptocidr(text.as_bytes()) {
+                        from.push(From::Cidr(cidr));
+                    }
+                }
+            }
+            c.realip_from = Some(std::sync::Arc::new(from));
+        }
+        b"real_ip_header" => {
+            c.realip_header = Some(match arg {
+                b"X-Real-IP" => Header::XRealIp,
+                b"X-Forwarded-For" => Header::XForwardedFor,
+                b"proxy_protocol" => Header::ProxyProtocol,
+                other => Header::Other(other.to_ascii_lowercase()),
+            });
+        }
+        b"real_ip_recursive" => {
+            c.realip_recursive = Some(arg.eq_ignore_ascii_case(b"on"));
+        }
+        _ => {}
+    }
+}
+
+/// nginx: ngx_http_realip_handler, run at post-read (with the server's settings) and again
+/// at preaccess (with the location's) unless the address was already replaced.
+pub(crate) fn handler(r: &mut crate::http::request::Request) {
+    if r.realip.is_some() {
+        return;
+    }
+    let Some(from) = r.loc.realip_from.clone() else {
+        return;
+    };
+    let recursive = r.loc.realip_recursive.unwrap_or(false);
+    let header = r.loc.realip_header.clone().unwrap_or(Header::XRealIp);
+    let values: Vec<Vec<u8>> = match &header {
+        Header::XRealIp => r
+            .headers
+            .get("x-real-ip")
+            .map(|v| vec![v.as_bytes().to_vec()])
+            .unwrap_or_default(),
+        Header::XForwardedFor => r
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect(),
+        // The PROXY protocol is not read on our listeners yet: nothing to take.
+        Header::ProxyProtocol => Vec::new(),
+        Header::Other(name) => hyper::header::HeaderName::from_bytes(name)
+            .ok()
+            .and_then(|n| r.headers.get(n))
+            .map(|v| vec![v.as_bytes().to_vec()])
+            .unwrap_or_default(),
+    };
+    if values.is_empty() {
+        return;
+    }
+    let Some(original) = r.conn.remote else {
+        // A unix-domain client: trusted only with `set_real_ip_from unix:`.
+        if from.iter().any(|f| matches!(f, From::Unix)) {
+            if let Some(a) = forwarded_of(&values, &header, None, &from, recursive) {
+                r.realip = Some(None);
+                r.conn.remote = Some(a);
+            }
+        }
+        return;
+    };
+    if let Some(a) = forwarded_of(&values, &header, Some(original), &from, recursive) {
+        r.realip = Some(Some(original));
+        r.conn.remote = Some(a);
+    }
+}
+
+/// nginx: ngx_http_get_forwarded_addr: the client address the trusted proxies name, if any.
+fn forwarded_of(
+    values: &[Vec<u8>],
+    header: &Header,
+    start: Option<std::net::SocketAddr>,
+    from: &[From],
+    recursive: bool,
+) -> Option<std::net::SocketAddr> {
+    let mut addr = start;
+    let mut found = false;
+    let mut rc = Rc::Declined;
+    // X-Forwarded-For headers are walked from the last one; the others have one value.
+    let list: Vec<&Vec<u8>> = if *header == Header::XForwardedFor {
+        values.iter().rev().collect()
+    } else {
+        values.iter().take(1).collect()
+    };
+    for v in list {
+        rc = forwarded_internal(&mut addr, v, from, recursive);
+        if *header != Header::XForwardedFor || !recursive {
+            break;
+        }
+        if rc == Rc::Declined && found {
+            rc = Rc::Done;
+            break;
+        }
+        if rc != Rc::Ok {
+            break;
+        }
+        found = true;
+    }
+    match rc {
+        Rc::Declined => None,
+        Rc::Ok | Rc::Done => addr,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rc {
+    Ok,
+    Done,
+    Declined,
+}
+
+fn trusted(addr: Option<std::net::SocketAddr>, from: &[From]) -> bool {
+    from.iter().any(|f| match (f, addr) {
+        (From::Unix, None) => true,
+        (From::Cidr(c), Some(a)) => {
+            let ip = match a.ip() {
+                std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => std::net::IpAddr::V4(v4),
+                    None => std::net::IpAddr::V6(v6),
+                },
+                ip => ip,
+            };
+            crate::http::geo::cidr_match(&ip, c)
+        }
+        _ => false,
+    })
+}
+
+/// nginx: ngx_http_get_forwarded_addr_internal over one header value.
+fn forwarded_internal(
+    addr: &mut Option<std::net::SocketAddr>,
+    xff: &[u8],
+    from: &[From],
+    recursive: bool,
+) -> Rc {
+    let mut found = false;
+    let mut len = xff.len();
+    loop {
+        if !trusted(*addr, from) {
+            return if found { Rc::Done } else { Rc::Declined };
+        }
+        let mut p = len.saturating_sub(1);
+        while p > 0 && (xff[p] == b' ' || xff[p] == b',') {
+            p -= 1;
+            len -= 1;
+        }
+        while p > 0 {
+            if xff[p] == b' ' || xff[p] == b',' {
+                p += 1;
+                break;
+            }
+            p -= 1;
+        }
+        let Some(a) = xff.get(p..len).and_then(addr_port) else {
+            return if found { Rc::Done } else { Rc::Declined };
+        };
+        *addr = Some(a);
+        found = true;
+        len = p.saturating_sub(1);
+        if !(recursive && p > 0) {
+            return Rc::Ok;
+        }
+    }
+}
+
+/// nginx: ngx_parse_addr_port with the port kept (0 when there is none).
+fn addr_port(text: &[u8]) -> Option<std::net::SocketAddr> {
+    let ip = crate::http::geo::parse_addr_port(text)?;
+    let port = if let Some(rest) = text.strip_prefix(b"[") {
+        let end = rest.iter().position(|&c| c == b']')?;
+        rest[end + 1..].strip_prefix(b":")
+    } else if ip.is_ipv4() {
+        text.iter()
+            .rposition(|&c| c == b':')
+            .map(|i| &text[i + 1..])
+    } else {
+        None
+    };
+    let port = match port {
+        Some(p) => std::str::from_utf8(p).ok()?.parse().ok()?,
+        None => 0,
+    };
+    Some(std::net::SocketAddr::new(ip, port))
+}

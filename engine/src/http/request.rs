@@ -81,6 +81,8 @@ pub(crate) struct Request {
     pub(crate) limits: crate::http::limit_req::RequestLimits,
     /// The response head once sent (`$sent_http_*`, `$bytes_sent`).
     pub(crate) sent: Option<crate::http::log_phase::Sent>,
+    /// The connection's address before realip replaced `conn.remote` (`$realip_remote_addr`).
+    pub(crate) realip: Option<Option<std::net::SocketAddr>>,
 }
 
 /// A regex match's subject and capture offsets.
@@ -170,6 +172,7 @@ impl Request {
             err_status: 0,
             limits: Default::default(),
             sent: None,
+            realip: None,
         })
     }
 
@@ -180,6 +183,8 @@ impl Request {
             r.close = true;
             return r;
         }
+        // post-read: realip with the server's settings
+        crate::http::realip::handler(self);
         let reply = self.phases(true).await;
         self.finalize(reply).await
     }
@@ -227,7 +232,8 @@ impl Request {
                 Next::Relocate => continue,
                 Next::Done(r) => return r,
             }
-            // preaccess (limit_req, limit_conn)
+            // preaccess: realip with the location's settings, limit_req, limit_conn
+            crate::http::realip::handler(self);
             if let Some(r) = crate::http::limit_req::preaccess(self).await {
                 return r;
             }

@@ -280,7 +280,22 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"hostname" => Some(hostname()),
         b"server_name" => Some(r.server.name.clone()),
         b"remote_addr" => r.conn.remote.map(|a| a.ip().to_string().into_bytes()),
-        b"remote_port" => r.conn.remote.map(|a| a.port().to_string().into_bytes()),
+        // nginx prints no port 0 (a realip address without one).
+        b"remote_port" => r.conn.remote.map(|a| a.port()).map(|p| {
+            if p == 0 {
+                Vec::new()
+            } else {
+                p.to_string().into_bytes()
+            }
+        }),
+        b"realip_remote_addr" => match r.realip {
+            Some(orig) => orig.map(|a| a.ip().to_string().into_bytes()),
+            None => r.conn.remote.map(|a| a.ip().to_string().into_bytes()),
+        },
+        b"realip_remote_port" => match r.realip {
+            Some(orig) => orig.map(|a| a.port().to_string().into_bytes()),
+            None => r.conn.remote.map(|a| a.port().to_string().into_bytes()),
+        },
         b"binary_remote_addr" => r.conn.remote.map(|a| match a.ip() {
             std::net::IpAddr::V4(v) => v.octets().to_vec(),
             std::net::IpAddr::V6(v) => v.octets().to_vec(),
