@@ -186,6 +186,9 @@ pub(crate) struct LocConf {
     pub(crate) gzip_proxied: Option<u32>,
     /// `gzip_http_version 1.0` (true) or `1.1` (false, the default).
     pub(crate) gzip_http_10: Option<bool>,
+    /// `gzip_disable` regexes (matched against User-Agent) and its `msie6` flag.
+    pub(crate) gzip_disable: Option<Arc<Vec<crate::regex::Regex>>>,
+    pub(crate) gzip_disable_msie6: Option<bool>,
     pub(crate) gzip_static: Option<crate::http::gzip_static::Mode>,
     pub(crate) sub_filters: Option<Vec<crate::http::sub::Pair>>,
     pub(crate) sub_filter_once: Option<bool>,
@@ -420,6 +423,8 @@ impl LocConf {
             gzip_vary,
             gzip_proxied,
             gzip_http_10,
+            gzip_disable,
+            gzip_disable_msie6,
             gzip_static,
             sub_filters,
             sub_filter_once,
@@ -815,7 +820,9 @@ impl Lowering<'_> {
                 crate::http::autoindex::lower(c, d)
             }
             b"gzip" | b"gzip_types" | b"gzip_min_length" | b"gzip_comp_level" | b"gzip_vary"
-            | b"gzip_proxied" | b"gzip_http_version" => crate::http::gzip::lower(c, d),
+            | b"gzip_proxied" | b"gzip_http_version" | b"gzip_disable" => {
+                crate::http::gzip::lower(c, d)
+            }
             b"gzip_static" => crate::http::gzip_static::lower(c, d),
             b"sub_filter"
             | b"sub_filter_once"
