@@ -944,6 +944,9 @@ fn apply_head(r: &mut Request, h: &Head) {
         r.method = m;
     }
     r.request_uri = h.target.clone();
+    if !h.line.is_empty() {
+        r.raw_line = Some(h.line.clone());
+    }
     let q = h.target.iter().position(|&c| c == b'?');
     let hash = h.target.iter().position(|&c| c == b'#');
     r.args = match (q, hash) {
@@ -978,6 +981,12 @@ async fn handle(
     let guard = crate::http::lua::stash_body(&r, req);
     let head = head.unwrap_or_default();
     apply_head(&mut r, &head);
+    for note in &head.notes {
+        crate::http::errlog::write(
+            crate::log::Level::Info,
+            &crate::http::errlog::with_context(&r, note),
+        );
+    }
     let reply = match &head.error {
         Some((status, msg)) => {
             crate::http::errlog::write(

@@ -79,6 +79,18 @@ pub(crate) fn request_error(r: &Request, msg: &str) {
 }
 
 pub(crate) fn with_context(r: &Request, msg: &str) -> String {
+    let mut s = line_context(r, msg);
+    if let Some(h) = r.headers.get(hyper::header::HOST) {
+        s.push_str(&format!(
+            ", host: \"{}\"",
+            String::from_utf8_lossy(h.as_bytes())
+        ));
+    }
+    s
+}
+
+/// The context while the request line is read: no headers yet, so no `host:`.
+pub(crate) fn line_context(r: &Request, msg: &str) -> String {
     let mut s = format!("*{} {msg}", r.conn.id);
     if let Some(a) = r.conn.remote {
         s.push_str(&format!(", client: {}", a.ip()));
@@ -91,11 +103,5 @@ pub(crate) fn with_context(r: &Request, msg: &str) -> String {
         ", request: \"{}\"",
         String::from_utf8_lossy(&super::vars_runtime::request_line(r))
     ));
-    if let Some(h) = r.headers.get(hyper::header::HOST) {
-        s.push_str(&format!(
-            ", host: \"{}\"",
-            String::from_utf8_lossy(h.as_bytes())
-        ));
-    }
     s
 }

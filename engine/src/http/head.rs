@@ -72,6 +72,10 @@ pub(crate) struct Head {
     /// The status nginx answers a refused head with (494 = "Request Header Or Cookie Too
     /// Large"), and the info-level text it logs.
     pub(crate) error: Option<(u16, String)>,
+    /// Info-level lines nginx logs for a head it still accepts (ignored header lines).
+    pub(crate) notes: Vec<String>,
+    /// The request line was complete: errors are "while reading client request headers".
+    pub(crate) in_headers: bool,
 }
 
 impl Head {
@@ -164,6 +168,37 @@ struct Buffers {
 /// nginx: ngx_http_process_request_line + ngx_http_process_request_headers +
 /// ngx_http_process_request_header.
 pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
+    let parsed = parse_head(buf, lim);
+    let Parsed::Done(mut h, used) = parsed else {
+        return parsed;
+    };
+    if let Some((_, msg)) = h.error.as_mut() {
+        // nginx's log context: the action, and the request line as far as it was sent
+        // (ngx_http_log_error_handler).
+        msg.push_str(if h.in_headers {
+            " while reading client request headers"
+        } else {
+            " while reading client request line"
+        });
+        if h.line.is_empty() {
+            let start = buf
+                .iter()
+                .position(|&c| c != b'\r' && c != b'\n')
+                .unwrap_or(buf.len());
+            let end = buf[start..]
+                .iter()
+                .position(|&c| c == b'\r' || c == b'\n')
+                .map_or(buf.len(), |e| start + e);
+            h.line = buf[start..end].to_vec();
+        }
+    }
+    for n in h.notes.iter_mut() {
+        n.push_str(" while reading client request headers");
+    }
+    Parsed::Done(h, used)
+}
+
+fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
     let mut h = Head::default();
     let mut bufs = Buffers {
         start: 0,
@@ -443,6 +478,7 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
     }
 
     // The header lines.
+    h.in_headers = true;
     let mut hs = Hl::Start;
     let mut name_start = p;
     let mut name_end = p;
@@ -466,7 +502,15 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
         let Some(&ch) = buf.get(p) else {
             return Parsed::Again;
         };
-        let invalid_line = |h: Head| fail(h, 400, "client sent invalid header line", p + 1);
+        let line_start = if hs == Hl::Start { p } else { name_start };
+        let invalid_line = |h: Head| {
+            let msg = format!(
+                "client sent invalid header line: \"{}\\x{:02x}...\"",
+                String::from_utf8_lossy(&buf[line_start.min(p)..p]),
+                buf.get(p).copied().unwrap_or(0)
+            );
+            fail(h, 400, &msg, p + 1)
+        };
         let mut line_done = false;
         match hs {
             Hl::Start => {
@@ -572,23 +616,52 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
         }
         hs = Hl::Start;
         if invalid && lim.ignore_invalid {
+            h.notes.push(format!(
+                "client sent invalid header line: \"{}\"",
+                String::from_utf8_lossy(&buf[name_start..value_end.max(name_start)])
+            ));
             continue;
         }
         let name = buf[name_start..name_end].to_vec();
         let value = buf[value_start..value_end].to_vec();
         let lname = name.to_ascii_lowercase();
+        let previous = h
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .map(|(n, v)| {
+                format!(
+                    "\"{}: {}\", previous value: \"{}: {}\"",
+                    String::from_utf8_lossy(&name),
+                    String::from_utf8_lossy(&value),
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                )
+            });
         if lname == b"host" {
-            if seen_host {
-                return fail(h, 400, "client sent duplicate host header", p);
+            if let Some(prev) = previous.filter(|_| seen_host) {
+                return fail(
+                    h,
+                    400,
+                    &format!("client sent duplicate host header: {prev}"),
+                    p,
+                );
             }
             seen_host = true;
             if crate::http::request::validate_host(&value).is_none() || !valid_host(&value) {
+                // nginx's log context shows the refused Host.
+                h.headers.push((name, value));
                 return fail(h, 400, "client sent invalid host header", p);
             }
-        } else if UNIQUE.contains(&lname.as_slice())
-            && h.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name))
-        {
-            return fail(h, 400, "client sent duplicate header line", p);
+        } else if UNIQUE.contains(&lname.as_slice()) {
+            if let Some(prev) = previous {
+                return fail(
+                    h,
+                    400,
+                    &format!("client sent duplicate header line: {prev}"),
+                    p,
+                );
+            }
         }
         h.headers.push((name, value));
     }

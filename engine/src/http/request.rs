@@ -83,6 +83,8 @@ pub(crate) struct Request {
     pub(crate) sent: Option<crate::http::log_phase::Sent>,
     /// The connection's address before realip replaced `conn.remote` (`$realip_remote_addr`).
     pub(crate) realip: Option<Option<std::net::SocketAddr>>,
+    /// The request line as sent (nginx: `r->request_line`, `$request`).
+    pub(crate) raw_line: Option<Vec<u8>>,
 }
 
 /// A regex match's subject and capture offsets.
@@ -173,12 +175,21 @@ impl Request {
             limits: Default::default(),
             sent: None,
             realip: None,
+            raw_line: None,
         })
     }
 
     /// nginx: ngx_http_core_run_phases, then the error pages of ngx_http_finalize_request.
     pub(crate) async fn run(&mut self) -> Reply {
         if let Some(status) = self.bad {
+            // nginx: ngx_http_process_request_uri, before any header was looked at.
+            crate::http::errlog::write(
+                crate::log::Level::Info,
+                &crate::http::errlog::line_context(
+                    self,
+                    "client sent invalid request while reading client request line",
+                ),
+            );
             let mut r = Reply::status(status);
             r.close = true;
             return r;

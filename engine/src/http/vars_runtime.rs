@@ -88,6 +88,9 @@ pub(crate) fn evaluate(r: &Request, v: &Lazy) -> Option<Vec<u8>> {
 
 /// `$request`: the request line as received.
 pub(crate) fn request_line(r: &Request) -> Vec<u8> {
+    if let Some(l) = &r.raw_line {
+        return l.clone();
+    }
     let mut s = r.method.as_str().as_bytes().to_vec();
     s.push(b' ');
     s.extend_from_slice(&r.request_uri);
