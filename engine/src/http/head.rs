@@ -771,9 +771,27 @@ pub(crate) fn atoof(s: &[u8]) -> Option<u64> {
 /// The head hyper is given for an accepted request: HTTP/1.1, a target and headers it
 /// accepts. Bytes of the target outside RFC 3986's set are percent-encoded (the decoded
 /// path is the same; the raw target travels in [`Head`]).
+/// The target in bytes hyper accepts (the rest percent-encoded; the URI is decoded later).
+fn push_target(out: &mut Vec<u8>, target: &[u8]) {
+    for &c in target {
+        if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        }
+    }
+}
+
 pub(crate) fn carrier(h: &Head) -> Vec<u8> {
     let mut out = Vec::with_capacity(h.line.len() + 64);
-    if h.error.is_some() || h.version == 9 {
+    if h.error.is_none() && h.version == 9 {
+        // HTTP/0.9: a GET of the target, answered without a head, then closed.
+        out.extend_from_slice(b"GET ");
+        push_target(&mut out, &h.target);
+        out.extend_from_slice(b" HTTP/1.1\r\nConnection: close\r\n\r\n");
+        return out;
+    }
+    if h.error.is_some() {
         out.extend_from_slice(b"GET / HTTP/1.1\r\nConnection: close\r\n");
         if let Some(host) = &h.line_host {
             push_header(&mut out, b"Host", host);
@@ -789,13 +807,7 @@ pub(crate) fn carrier(h: &Head) -> Vec<u8> {
         out.extend_from_slice(b"http://");
         out.extend_from_slice(host);
     }
-    for &c in &h.target {
-        if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
-            out.push(c);
-        } else {
-            out.extend_from_slice(format!("%{c:02X}").as_bytes());
-        }
-    }
+    push_target(&mut out, &h.target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (n, v) in &h.headers {
         if hyper::header::HeaderName::from_bytes(n).is_ok()
