@@ -1792,6 +1792,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     ngx.set("timer", timer)?;
 
     super::regex::install(vm, &ngx)?;
+    super::socket::install(vm, &ngx)?;
     lua.globals().set("ngx", ngx.clone())?;
     let package: Table = lua.globals().get("package")?;
     let loaded: Table = package.get("loaded")?;

@@ -10,6 +10,10 @@ pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
 pub(crate) mod shdict;
+pub(crate) mod socket;
+pub(crate) mod timer;
+pub(crate) mod tls;
+pub(crate) mod udp;
 pub(crate) mod util;
 pub(crate) mod vm;
 
@@ -158,7 +162,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                         .push((d.args.first().cloned().unwrap_or_default(), size));
                     true
                 }
-                _ => false,
+                _ => socket::lower(c, d),
             }
         }
     };

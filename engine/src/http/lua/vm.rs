@@ -517,6 +517,7 @@ pub(crate) fn drop_ctx(r: &Request) {
 }
 
 pub(crate) fn drop_key(key: (u64, u64)) {
+    super::socket::owner_done(key);
     let _ = CTXS.try_with(|m| m.borrow_mut().remove(&key));
 }
 
