@@ -419,10 +419,25 @@ struct Pool {
 /// Whether an idle connection is still usable: nothing to read and not closed by the peer
 /// (nginx: ngx_http_lua_socket_keepalive_close_handler).
 fn idle_ok(io: &mut BoxIo) -> bool {
+    idle_state(io) == Idle3::Quiet
+}
+
+#[derive(PartialEq)]
+enum Idle3 {
+    Quiet,
+    Closed,
+    Data,
+}
+
+fn idle_state(io: &mut BoxIo) -> Idle3 {
     let mut cx = Context::from_waker(Waker::noop());
     let mut b = [0u8; 1];
     let mut rb = ReadBuf::new(&mut b);
-    matches!(Pin::new(io).poll_read(&mut cx, &mut rb), Poll::Pending)
+    match Pin::new(io).poll_read(&mut cx, &mut rb) {
+        Poll::Pending => Idle3::Quiet,
+        Poll::Ready(Ok(())) if !rb.filled().is_empty() => Idle3::Data,
+        Poll::Ready(_) => Idle3::Closed,
+    }
 }
 
 /// nginx: ngx_http_lua_get_keepalive_peer.
@@ -1887,8 +1902,11 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
     if super::timer::worker_exiting() {
         return ret(vec![Value::Integer(1)]);
     }
-    if !idle_ok(&mut io) {
-        return nil_err(lua, "connection in dubious state");
+    match idle_state(&mut io) {
+        Idle3::Quiet => {}
+        // nginx: the read event saw the peer's FIN (c->read->eof)
+        Idle3::Closed => return nil_err(lua, "closed"),
+        Idle3::Data => return nil_err(lua, "connection in dubious state"),
     }
     put_idle(
         &key,
@@ -1906,11 +1924,14 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
 
 /// resty.core's `setoption`/`getoption` (nginx: ngx_http_lua_ffi_socket_tcp_setoption).
 fn sockopt(lua: &Lua, args: MultiValue, set: bool) -> ApiResult {
+    // resty.core's get_tcp_socket raises this at its line 81
+    const NEVER: &str =
+        "/usr/share/lua/5.1/resty/core/socket.lua:81: socket is never created nor connected";
     let Value::Table(obj) = arg(&args, 0) else {
-        return Err(fail(lua, "socket is never created nor connected"));
+        return Err(Fail(NEVER.into()));
     };
     let Some(st) = state_of(&obj) else {
-        return Err(fail(lua, "socket is never created nor connected"));
+        return Err(Fail(NEVER.into()));
     };
     let opt = arg(&args, 1);
     if opt.is_nil() {
