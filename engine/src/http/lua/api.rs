@@ -1792,13 +1792,14 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     ngx.set("timer", timer)?;
 
     super::regex::install(vm, &ngx)?;
-    super::socket::install(vm, &ngx)?;
     lua.globals().set("ngx", ngx.clone())?;
     let package: Table = lua.globals().get("package")?;
     let loaded: Table = package.get("loaded")?;
     loaded.set("ngx", ngx)?;
     // Stand-ins for resty.core's modules (the FFI they use has no C side here).
     lua.load(STANDINS).set_name("=resty.core").exec()?;
+    // Cosockets, light threads, timers, semaphores (socket.rs, thread.rs, timer.rs).
+    super::socket::install(vm, &lua.globals().get::<Table>("ngx")?)?;
     Ok(())
 }
 

@@ -94,6 +94,15 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             c.lua_socket_pool_size = std::str::from_utf8(a0).ok().and_then(|s| s.parse().ok())
         }
         b"lua_socket_log_errors" => c.lua_socket_log_errors = Some(a0.eq_ignore_ascii_case(b"on")),
+        b"lua_max_pending_timers" | b"lua_max_running_timers" => {
+            let n = std::str::from_utf8(a0).ok().and_then(|s| s.parse().ok());
+            let m = Arc::make_mut(c.lua_main.get_or_insert_with(Default::default));
+            if d.name.as_slice() == b"lua_max_pending_timers" {
+                m.max_pending_timers = n;
+            } else {
+                m.max_running_timers = n;
+            }
+        }
         b"resolver_timeout" => c.lua_resolver_timeout = msec(a0),
         b"resolver" => {
             let mut addrs = Vec::new();
@@ -137,10 +146,8 @@ thread_local! {
 }
 
 /// Makes a timer's configuration and owner key current while its coroutine is polled.
-#[allow(dead_code)] // used by the timers (next step)
 pub(crate) struct TimerScope(Option<TimerCtx>);
 
-#[allow(dead_code)]
 impl TimerScope {
     pub(crate) fn enter(loc: Arc<LocConf>, key: (u64, u64)) -> TimerScope {
         TimerScope(TIMER.with(|t| t.borrow_mut().replace((loc, key))))
@@ -786,6 +793,8 @@ pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
     socket.set("connect", connect)?;
     super::udp::install(vm, &socket)?;
     ngx.set("socket", socket)?;
+    super::thread::install(vm, ngx)?;
+    super::timer::install(vm, ngx)?;
     Ok(())
 }
 

@@ -631,7 +631,12 @@ pub(crate) async fn run(
         r: r as *mut Request,
         ctx: ctx.clone(),
     };
-    match polled.await {
+    // light threads (thread.rs) run beside the entry thread
+    let driven = super::thread::drive(
+        polled,
+        super::thread::Owner::Req(r as *mut Request, ctx.clone()),
+    );
+    match driven.await {
         None => Outcome::Exited,
         Some(Ok(_)) => Outcome::Returned,
         Some(Err(e)) => {
