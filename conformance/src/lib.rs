@@ -5,6 +5,7 @@
 //! [`run_files`] run blocks against a binary and report per-check results. The `-t` half of the
 //! differential checks lives in the root package's tests.
 
+pub mod backend;
 pub mod conf;
 pub mod http;
 pub mod parse;

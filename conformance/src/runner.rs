@@ -169,6 +169,18 @@ const KNOWN: &[&str] = &[
     "LAST",
     "skip_nginx",
     "skip_nginx2",
+    // Test::Nginx::Socket's mock backends (see backend.rs).
+    "tcp_listen",
+    "tcp_query",
+    "tcp_query_len",
+    "tcp_reply",
+    "tcp_reply_delay",
+    "tcp_no_close",
+    "tcp_shutdown",
+    "udp_listen",
+    "udp_query",
+    "udp_reply",
+    "udp_reply_delay",
 ];
 
 /// Sections that only matter to harness modes we do not have (systemtap, leak checks,
@@ -426,6 +438,21 @@ impl<'a> Run<'a> {
         for (k, v) in &file.header.env {
             env.entry(k.clone()).or_insert_with(|| v.clone());
         }
+        // `$TEST_NGINX_RAND_PORT_N`: one port per name for the whole block.
+        for sec in &block.sections {
+            let mut rest = sec.text.as_str();
+            while let Some(i) = rest.find("TEST_NGINX_RAND_PORT_") {
+                let tail = &rest[i..];
+                let len = tail
+                    .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = tail[..len].to_string();
+                if let std::collections::btree_map::Entry::Vacant(e) = env.entry(name) {
+                    e.insert(free_port().map_err(Prep::Error)?.to_string());
+                }
+                rest = &tail[len..];
+            }
+        }
         env.insert("TEST_NGINX_SERVER_PORT".into(), port.to_string());
         env.insert("TEST_NGINX_CLIENT_PORT".into(), port.to_string());
         env.insert("TEST_NGINX_SERVER_ROOT".into(), root.display().to_string());
@@ -527,13 +554,10 @@ impl<'a> Run<'a> {
                 .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
                 .unwrap_or(tail.len());
             let name = &tail[..len];
-            let val = if name.starts_with("TEST_NGINX_RAND_PORT_") {
-                free_port()?.to_string()
-            } else {
-                self.env
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| format!("environment ${name} is not defined"))?
+            let val = match self.env.get(name) {
+                Some(v) => v.clone(),
+                None if name.starts_with("TEST_NGINX_RAND_PORT_") => free_port()?.to_string(),
+                None => return Err(format!("environment ${name} is not defined")),
             };
             out.push_str(&val);
             rest = &tail[len..];
@@ -573,6 +597,8 @@ impl<'a> Run<'a> {
                 set_mtime(&path, d).map_err(Attempt::Error)?;
             }
         }
+        let backends =
+            crate::backend::start(spec.tcp.clone(), spec.udp.clone()).map_err(Attempt::Error)?;
         let stderr_path = self.root.join("stderr.log");
         let stderr = fs::File::create(&stderr_path).map_err(|e| Attempt::Error(e.to_string()))?;
         let stdout = stderr
@@ -590,6 +616,7 @@ impl<'a> Run<'a> {
             .spawn()
             .map_err(|e| Attempt::Error(format!("spawn {}: {e}", self.opts.binary.display())))?;
         let mut server = Server { child };
+        let backends = backends;
         let started = self.wait_ready(&mut server);
         let startup_output = fs::read_to_string(&stderr_path).unwrap_or_default();
         if spec.must_die {
@@ -670,6 +697,16 @@ impl<'a> Run<'a> {
         }
         self.check_error_log(&spec, &lines, checks);
         server.stop(Duration::from_secs(3));
+        let (tcp_seen, udp_seen) = backends.finish();
+        for (name, want, seen) in [
+            ("tcp_query", &spec.tcp_query, &tcp_seen),
+            ("udp_query", &spec.udp_query, &udp_seen),
+        ] {
+            if let Some(want) = want {
+                let got = seen.first().cloned().unwrap_or_default();
+                checks.push(compare_body(name, want, &got));
+            }
+        }
         if let Some(pats) = &spec.shutdown_error_log {
             let lines = self.error_log_lines();
             check_patterns("shutdown_error_log", pats, &lines, true, checks);
@@ -968,7 +1005,86 @@ impl<'a> Run<'a> {
             ignore_response: b.has("ignore_response"),
             http09: b.has("http09"),
             wait,
+            tcp: self.tcp_spec()?,
+            udp: self.udp_spec()?,
+            tcp_query: self.expect_of("tcp_query")?,
+            udp_query: self.expect_of("udp_query")?,
         })
+    }
+
+    /// A section's strings: a scalar, or each element of a list.
+    fn parts(&self, name: &str) -> Result<Vec<Vec<u8>>, Prep> {
+        let v = self.value(name).map_err(Prep::Skip)?;
+        let one = |v: &Value| -> Result<Vec<u8>, Prep> {
+            let t = v
+                .as_bytes()
+                .ok_or_else(|| Prep::Skip(format!("--- {name} must be strings")))?;
+            Ok(t.to_vec())
+        };
+        match v {
+            None => Ok(Vec::new()),
+            Some(Value::List(l)) => l.iter().map(one).collect(),
+            Some(v) => Ok(vec![one(&v)?]),
+        }
+    }
+
+    fn expect_of(&self, name: &str) -> Result<Option<Expect>, Prep> {
+        Ok(match self.value(name).map_err(Prep::Skip)? {
+            None => None,
+            Some(Value::Regex(r)) => Some(Expect::Regex(r)),
+            Some(v) => Some(Expect::Bytes(v.as_bytes().unwrap_or_default().to_vec())),
+        })
+    }
+
+    fn delay(&self, name: &str) -> Result<Option<Duration>, Prep> {
+        match self.block.section(name) {
+            Some(s) => Ok(Some(
+                parse_time(&s.text).ok_or_else(|| Prep::Skip(format!("bad --- {name}")))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// `--- tcp_listen` and its companions (see backend.rs).
+    fn tcp_spec(&self) -> Result<Option<crate::backend::TcpSpec>, Prep> {
+        let Some(sec) = self.block.section("tcp_listen") else {
+            return Ok(None);
+        };
+        let listen = self.expand(sec.text.trim()).map_err(Prep::Skip)?;
+        let query = match self.value("tcp_query").map_err(Prep::Skip)? {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        };
+        let query_len = match self.block.section("tcp_query_len") {
+            Some(s) => Some(
+                s.text
+                    .trim()
+                    .parse()
+                    .map_err(|_| Prep::Skip("bad --- tcp_query_len".into()))?,
+            ),
+            None => None,
+        };
+        Ok(Some(crate::backend::TcpSpec {
+            listen,
+            query,
+            query_len,
+            reply: self.parts("tcp_reply")?,
+            reply_delay: self.delay("tcp_reply_delay")?,
+            no_close: self.block.has("tcp_no_close"),
+            shutdown: self.block.has("tcp_shutdown"),
+        }))
+    }
+
+    /// `--- udp_listen` and its companions.
+    fn udp_spec(&self) -> Result<Option<crate::backend::UdpSpec>, Prep> {
+        let Some(sec) = self.block.section("udp_listen") else {
+            return Ok(None);
+        };
+        Ok(Some(crate::backend::UdpSpec {
+            listen: self.expand(sec.text.trim()).map_err(Prep::Skip)?,
+            reply: self.parts("udp_reply")?,
+            reply_delay: self.delay("udp_reply_delay")?,
+        }))
     }
 
     fn block_file_log_level(&self) -> Option<String> {
@@ -1198,6 +1314,10 @@ struct Spec {
     ignore_response: bool,
     http09: bool,
     wait: Option<Duration>,
+    tcp: Option<crate::backend::TcpSpec>,
+    udp: Option<crate::backend::UdpSpec>,
+    tcp_query: Option<Expect>,
+    udp_query: Option<Expect>,
 }
 
 /// An error-log pattern: a literal substring (`\Q...\E`) or a regex.

@@ -269,6 +269,8 @@ fn worker(
         }
         // nginx: ngx_worker_process_cycle's ngx_quit branch.
         notice("gracefully shutting down");
+        // lua-nginx-module: pending timers run now, premature.
+        crate::http::lua::timer::shutdown().await;
         let drain = graceful.drain();
         let fast = async {
             let mut rx = rx.clone();

@@ -255,6 +255,17 @@ pub(crate) struct LocConf {
     pub(crate) more_output: Vec<Arc<crate::http::headers_more::MoreRun>>,
     /// more_set_input_headers / more_clear_input_headers.
     pub(crate) more_input: Vec<Arc<crate::http::headers_more::MoreRun>>,
+    // Lua cosockets (engine/src/http/lua/socket.rs): lua_socket_* and `resolver`.
+    pub(crate) lua_socket_connect_timeout: Option<Duration>,
+    pub(crate) lua_socket_send_timeout: Option<Duration>,
+    pub(crate) lua_socket_read_timeout: Option<Duration>,
+    pub(crate) lua_socket_keepalive_timeout: Option<Duration>,
+    pub(crate) lua_socket_buffer_size: Option<usize>,
+    pub(crate) lua_socket_pool_size: Option<usize>,
+    pub(crate) lua_socket_log_errors: Option<bool>,
+    /// `resolver` addresses (names resolved at configuration time).
+    pub(crate) lua_resolver: Option<Arc<Vec<std::net::SocketAddr>>>,
+    pub(crate) lua_resolver_timeout: Option<Duration>,
 }
 
 /// `server_tokens on|off|build`.
@@ -467,7 +478,16 @@ impl LocConf {
             msie_padding,
             echo_before,
             echo_after,
-            echo_status
+            echo_status,
+            lua_socket_connect_timeout,
+            lua_socket_send_timeout,
+            lua_socket_read_timeout,
+            lua_socket_keepalive_timeout,
+            lua_socket_buffer_size,
+            lua_socket_pool_size,
+            lua_socket_log_errors,
+            lua_resolver,
+            lua_resolver_timeout
         );
         crate::http::headers_more::merge(self, parent);
     }

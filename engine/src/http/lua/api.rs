@@ -1798,6 +1798,8 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     loaded.set("ngx", ngx)?;
     // Stand-ins for resty.core's modules (the FFI they use has no C side here).
     lua.load(STANDINS).set_name("=resty.core").exec()?;
+    // Cosockets, light threads, timers, semaphores (socket.rs, thread.rs, timer.rs).
+    super::socket::install(vm, &lua.globals().get::<Table>("ngx")?)?;
     Ok(())
 }
 

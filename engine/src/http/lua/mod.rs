@@ -10,6 +10,11 @@ pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
 pub(crate) mod shdict;
+pub(crate) mod socket;
+pub(crate) mod thread;
+pub(crate) mod timer;
+pub(crate) mod tls;
+pub(crate) mod udp;
 pub(crate) mod util;
 pub(crate) mod vm;
 
@@ -67,6 +72,9 @@ pub(crate) struct LuaConf {
     pub(crate) package_cpath: Vec<u8>,
     /// `lua_shared_dict name size`.
     pub(crate) dicts: Vec<(Vec<u8>, u64)>,
+    /// `lua_max_pending_timers`, `lua_max_running_timers` (timer.rs).
+    pub(crate) max_pending_timers: Option<usize>,
+    pub(crate) max_running_timers: Option<usize>,
 }
 
 /// The configuration files' base names (chunk names say `nginx.conf:12`).
@@ -158,7 +166,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                         .push((d.args.first().cloned().unwrap_or_default(), size));
                     true
                 }
-                _ => false,
+                _ => socket::lower(c, d),
             }
         }
     };

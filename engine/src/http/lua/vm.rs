@@ -517,6 +517,7 @@ pub(crate) fn drop_ctx(r: &Request) {
 }
 
 pub(crate) fn drop_key(key: (u64, u64)) {
+    super::socket::owner_done(key);
     let _ = CTXS.try_with(|m| m.borrow_mut().remove(&key));
 }
 
@@ -630,7 +631,12 @@ pub(crate) async fn run(
         r: r as *mut Request,
         ctx: ctx.clone(),
     };
-    match polled.await {
+    // light threads (thread.rs) run beside the entry thread
+    let driven = super::thread::drive(
+        polled,
+        super::thread::Owner::Req(r as *mut Request, ctx.clone()),
+    );
+    match driven.await {
         None => Outcome::Exited,
         Some(Ok(_)) => Outcome::Returned,
         Some(Err(e)) => {

@@ -1,0 +1,2044 @@
+//! lua-nginx-module's TCP cosockets on tokio (nginx: ngx_http_lua_socket_tcp.c, and the
+//! `setoption`/`sslhandshake` parts of resty.core's socket.lua): `ngx.socket.tcp`,
+//! `ngx.socket.stream`, `ngx.socket.connect`, the socket methods, the per-worker connection
+//! pools of `setkeepalive`, and the `lua_socket_*`/`resolver` directives at run time.
+//!
+//! A socket object is a Lua table as in lua-nginx-module: `[1]` the socket's state (a
+//! userdata), `[2]`/`[4]`/`[5]` the timeouts set before connecting, `[3]` the pool key.
+//! Operations that wait yield the handler's coroutine to tokio. The connections a request
+//! (or a timer) opened are closed when it ends, as lua-nginx-module's cleanup does.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use mlua::{Lua, MultiValue, Table, Value};
+use parser::Directive;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+
+use super::vm::{self, ApiResult, Fail, Phase, Vm};
+use crate::http::lower::LocConf;
+use crate::log::Level;
+
+// ---------------------------------------------------------------------------------------------
+// Configuration.
+
+/// The `lua_socket_*` and `resolver` values in effect for a socket (nginx:
+/// ngx_http_lua_loc_conf_t's socket fields).
+#[derive(Debug, Clone)]
+pub(crate) struct SockConf {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+    pub(crate) read_timeout: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) buffer_size: usize,
+    pub(crate) pool_size: usize,
+    pub(crate) log_errors: bool,
+    pub(crate) resolver: Option<Arc<Vec<SocketAddr>>>,
+    pub(crate) resolver_timeout: Duration,
+}
+
+impl SockConf {
+    /// lua-nginx-module's defaults (and nginx's `resolver_timeout 30s`).
+    pub(crate) fn of(loc: Option<&LocConf>) -> SockConf {
+        let sec60 = Duration::from_secs(60);
+        let Some(c) = loc else {
+            return SockConf {
+                connect_timeout: sec60,
+                send_timeout: sec60,
+                read_timeout: sec60,
+                keepalive_timeout: sec60,
+                buffer_size: 4096,
+                pool_size: 30,
+                log_errors: true,
+                resolver: None,
+                resolver_timeout: Duration::from_secs(30),
+            };
+        };
+        SockConf {
+            connect_timeout: c.lua_socket_connect_timeout.unwrap_or(sec60),
+            send_timeout: c.lua_socket_send_timeout.unwrap_or(sec60),
+            read_timeout: c.lua_socket_read_timeout.unwrap_or(sec60),
+            keepalive_timeout: c.lua_socket_keepalive_timeout.unwrap_or(sec60),
+            buffer_size: c.lua_socket_buffer_size.unwrap_or(4096).max(1),
+            pool_size: c.lua_socket_pool_size.unwrap_or(30),
+            log_errors: c.lua_socket_log_errors.unwrap_or(true),
+            resolver: c.lua_resolver.clone(),
+            resolver_timeout: c.lua_resolver_timeout.unwrap_or(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Folds a `lua_socket_*`, `resolver` or `resolver_timeout` directive into a level's
+/// LocConf; false when `d` is none of them.
+pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
+    let a0 = d.args.first().map(Vec::as_slice).unwrap_or_default();
+    let msec = |s: &[u8]| {
+        crate::conf::values::parse_time(s, false)
+            .and_then(|v| u64::try_from(v).ok())
+            .map(Duration::from_millis)
+    };
+    let size = |s: &[u8]| crate::conf::values::parse_size(s).and_then(|v| usize::try_from(v).ok());
+    match d.name.as_slice() {
+        b"lua_socket_connect_timeout" => c.lua_socket_connect_timeout = msec(a0),
+        b"lua_socket_send_timeout" => c.lua_socket_send_timeout = msec(a0),
+        b"lua_socket_read_timeout" => c.lua_socket_read_timeout = msec(a0),
+        b"lua_socket_keepalive_timeout" => c.lua_socket_keepalive_timeout = msec(a0),
+        b"lua_socket_buffer_size" => c.lua_socket_buffer_size = size(a0),
+        b"lua_socket_pool_size" => {
+            c.lua_socket_pool_size = std::str::from_utf8(a0).ok().and_then(|s| s.parse().ok())
+        }
+        b"lua_socket_log_errors" => c.lua_socket_log_errors = Some(a0.eq_ignore_ascii_case(b"on")),
+        b"lua_max_pending_timers" | b"lua_max_running_timers" => {
+            let n = std::str::from_utf8(a0).ok().and_then(|s| s.parse().ok());
+            let m = Arc::make_mut(c.lua_main.get_or_insert_with(Default::default));
+            if d.name.as_slice() == b"lua_max_pending_timers" {
+                m.max_pending_timers = n;
+            } else {
+                m.max_running_timers = n;
+            }
+        }
+        b"resolver_timeout" => c.lua_resolver_timeout = msec(a0),
+        b"resolver" => {
+            let mut addrs = Vec::new();
+            for a in &d.args {
+                if a.starts_with(b"valid=") || a.starts_with(b"ipv6=") {
+                    continue;
+                }
+                let s = String::from_utf8_lossy(a);
+                let s = s.trim_start_matches('[');
+                if let Ok(sa) = s.parse::<SocketAddr>() {
+                    addrs.push(sa);
+                } else if let Ok(ip) = s.trim_end_matches(']').parse::<IpAddr>() {
+                    addrs.push(SocketAddr::new(ip, 53));
+                } else if let Ok(found) = std::net::ToSocketAddrs::to_socket_addrs(&(s, 53)) {
+                    // a name: nginx resolves it at configuration time
+                    addrs.extend(found);
+                }
+            }
+            c.lua_resolver = Some(Arc::new(addrs));
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// A timer's configuration and owner key.
+type TimerCtx = (Arc<LocConf>, (u64, u64));
+/// Sockets by owner (request or timer key).
+type Owned<T> = RefCell<HashMap<(u64, u64), Vec<Weak<RefCell<T>>>>>;
+
+thread_local! {
+    /// The configuration and owner key of the timer being run (no request is current).
+    static TIMER: RefCell<Option<TimerCtx>> = const { RefCell::new(None) };
+    /// Connections by owner (request or timer), closed when the owner ends.
+    static OWNED: Owned<Tcp> = RefCell::new(HashMap::new());
+    /// UDP sockets by owner.
+    pub(crate) static OWNED_UDP: Owned<super::udp::Udp> = RefCell::new(HashMap::new());
+    /// The per-worker connection pools, by key (nginx: the `socket_pool_key` registry table).
+    static POOLS: RefCell<HashMap<Vec<u8>, Pool>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+/// Makes a timer's configuration and owner key current while its coroutine is polled.
+pub(crate) struct TimerScope(Option<TimerCtx>);
+
+impl TimerScope {
+    pub(crate) fn enter(loc: Arc<LocConf>, key: (u64, u64)) -> TimerScope {
+        TimerScope(TIMER.with(|t| t.borrow_mut().replace((loc, key))))
+    }
+}
+
+impl Drop for TimerScope {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let _ = TIMER.try_with(|t| *t.borrow_mut() = prev);
+    }
+}
+
+/// The location configuration of the current request or timer.
+pub(crate) fn current_loc() -> Option<Arc<LocConf>> {
+    if let Ok(l) = vm::with_req(|r, _| Ok(r.loc.clone())) {
+        return Some(l);
+    }
+    TIMER.with(|t| t.borrow().as_ref().map(|(l, _)| l.clone()))
+}
+
+fn current_conf() -> SockConf {
+    SockConf::of(current_loc().as_deref())
+}
+
+/// The owner key of the current request or timer.
+pub(crate) fn owner() -> (u64, u64) {
+    if let Ok(k) = vm::with_req(|r, _| Ok((r.conn.id, r.conn.requests))) {
+        return k;
+    }
+    TIMER.with(|t| t.borrow().as_ref().map_or((0, 0), |(_, k)| *k))
+}
+
+/// Closes the connections the request or timer `key` left open (nginx:
+/// ngx_http_lua_socket_tcp_cleanup).
+pub(crate) fn owner_done(key: (u64, u64)) {
+    let socks = OWNED
+        .try_with(|o| o.borrow_mut().remove(&key))
+        .ok()
+        .flatten();
+    for s in socks.into_iter().flatten() {
+        if let Some(s) = s.upgrade() {
+            if let Ok(mut t) = s.try_borrow_mut() {
+                t.finalize();
+            }
+        }
+    }
+    let udps = OWNED_UDP
+        .try_with(|o| o.borrow_mut().remove(&key))
+        .ok()
+        .flatten();
+    for s in udps.into_iter().flatten() {
+        if let Some(s) = s.upgrade() {
+            if let Ok(mut u) = s.try_borrow_mut() {
+                u.sock = None;
+            }
+        }
+    }
+}
+
+/// A fresh number (fake pointers in log lines, timer keys).
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.with(|n| {
+        let v = n.get();
+        n.set(v + 1);
+        v
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, logs, arguments.
+
+/// luaL_where(L, 1) seen from an API function: the calling Lua code's position, none when
+/// the caller is a C function (pcall); mlua's async trampoline frames are skipped.
+pub(crate) fn where1(lua: &Lua) -> String {
+    let mut level = 1;
+    loop {
+        let Some(d) = lua.inspect_stack(level) else {
+            return String::new();
+        };
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        if short == "ngx" || short == "[string \"?\"]" || short.contains("__mlua_async_poll") {
+            level += 1;
+            continue;
+        }
+        let line = d.curr_line();
+        if line <= 0 {
+            return String::new();
+        }
+        return format!("{short}:{line}: ");
+    }
+}
+
+pub(crate) fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
+    Fail(format!("{}{msg}", where1(lua)))
+}
+
+/// nginx: luaL_argerror.
+pub(crate) fn argerr(lua: &Lua, n: usize, fname: &str, msg: impl std::fmt::Display) -> Fail {
+    let w = where1(lua);
+    let fname = if w.is_empty() { "?" } else { fname };
+    Fail(format!("{w}bad argument #{n} to '{fname}' ({msg})"))
+}
+
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
+}
+
+pub(crate) fn arg(args: &MultiValue, i: usize) -> Value {
+    args.get(i).cloned().unwrap_or(Value::Nil)
+}
+
+pub(crate) fn s(lua: &Lua, b: impl AsRef<[u8]>) -> mlua::Result<Value> {
+    Ok(Value::String(lua.create_string(b.as_ref())?))
+}
+
+pub(crate) fn ret(vals: Vec<Value>) -> ApiResult {
+    Ok(MultiValue::from_vec(vals))
+}
+
+pub(crate) fn nil_err(lua: &Lua, msg: impl AsRef<[u8]>) -> ApiResult {
+    ret(vec![Value::Nil, s(lua, msg)?])
+}
+
+/// lua_isnumber: a number or a numeric string.
+pub(crate) fn as_num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        Value::String(s) => {
+            let t = s.to_str().ok()?;
+            let t = t.trim();
+            if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                return i64::from_str_radix(h, 16).ok().map(|v| v as f64);
+            }
+            t.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// luaL_checklstring: a string, or a number as a string.
+pub(crate) fn check_str(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(_) | Value::Number(_) => lua
+            .coerce_string(v.clone())
+            .ok()
+            .flatten()
+            .map(|s| s.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// nginx: ngx_http_lua_check_context(L, ctx, NGX_HTTP_LUA_CONTEXT_YIELDABLE).
+pub(crate) fn check_yieldable(lua: &Lua) -> Result<(), Fail> {
+    match vm::current_phase().or_else(vm::noreq_phase) {
+        Some(Phase::Rewrite | Phase::Access | Phase::Content | Phase::Timer) => Ok(()),
+        Some(Phase::Init) | None => Err(fail(lua, "no request found")),
+        Some(p) => Err(fail(
+            lua,
+            format!("API disabled in the context of {}", p.tag()),
+        )),
+    }
+}
+
+/// An error-log line in the current request's (or timer's) context.
+pub(crate) fn log(level: Level, msg: &str) {
+    let done = vm::with_req(|r, _| {
+        crate::http::errlog::write(level, &crate::http::errlog::with_context(r, msg));
+        Ok(())
+    });
+    if done.is_err() {
+        crate::http::errlog::write(level, &format!("{msg}, context: ngx.timer"));
+    }
+}
+
+/// strerror as lua-nginx-module returns it (lower-cased, for LuaSocket compatibility).
+pub(crate) fn err_text(e: &std::io::Error) -> String {
+    if e.raw_os_error().is_some() {
+        let t = e.to_string();
+        t.split(" (os error").next().unwrap_or(&t).to_lowercase()
+    } else {
+        "error".into()
+    }
+}
+
+/// The table-argument flattening of `send` (nginx: ngx_http_lua_copy_str_in_table, strict).
+pub(crate) fn flatten(lua: &Lua, t: &Table, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+    if depth > 100 {
+        return Err("table nested too deeply".into());
+    }
+    let mut max = 0usize;
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, _) = pair.map_err(|e| e.to_string())?;
+        let key = match k {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            _ => return Err("non-array table found".into()),
+        };
+        if key.floor() != key || key < 1.0 {
+            return Err("non-array table found".into());
+        }
+        max = max.max(key as usize);
+    }
+    for i in 1..=max {
+        let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
+        match &v {
+            Value::String(s) => out.extend_from_slice(&s.as_bytes()),
+            Value::Integer(_) | Value::Number(_) => {
+                out.extend_from_slice(&check_str(lua, &v).unwrap_or_default())
+            }
+            Value::Table(t) => flatten(lua, t, out, depth + 1)?,
+            other => return Err(format!("bad data type {} found", type_name(other))),
+        }
+    }
+    Ok(())
+}
+
+/// The bytes `send` writes for its argument, or the luaL_argerror text.
+pub(crate) fn send_data(lua: &Lua, v: &Value) -> Result<Vec<u8>, String> {
+    match v {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Integer(_) | Value::Number(_) => Ok(check_str(lua, v).unwrap_or_default()),
+        Value::Nil => Ok(b"nil".to_vec()),
+        Value::Boolean(b) => Ok(if *b {
+            b"true".to_vec()
+        } else {
+            b"false".to_vec()
+        }),
+        Value::Table(t) => {
+            let mut out = Vec::new();
+            flatten(lua, t, &mut out, 0)?;
+            Ok(out)
+        }
+        other => Err(format!(
+            "string, number, boolean, nil, or array table expected, got {}",
+            type_name(other)
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams and pools.
+
+/// A connected stream (TCP, unix, or TLS over either).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+pub(crate) type BoxIo = Box<dyn Io>;
+
+/// An idle connection in a pool (nginx: ngx_http_lua_socket_pool_item_t).
+struct Idle {
+    io: BoxIo,
+    fd: Option<i32>,
+    reused: i64,
+    id: u64,
+    peer: String,
+}
+
+/// nginx: ngx_http_lua_socket_pool_t.
+struct Pool {
+    size: usize,
+    idle: VecDeque<Idle>,
+}
+
+/// Whether an idle connection is still usable: nothing to read and not closed by the peer
+/// (nginx: ngx_http_lua_socket_keepalive_close_handler).
+fn idle_ok(io: &mut BoxIo) -> bool {
+    idle_state(io) == Idle3::Quiet
+}
+
+#[derive(PartialEq)]
+enum Idle3 {
+    Quiet,
+    Closed,
+    Data,
+}
+
+fn idle_state(io: &mut BoxIo) -> Idle3 {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut b = [0u8; 1];
+    let mut rb = ReadBuf::new(&mut b);
+    match Pin::new(io).poll_read(&mut cx, &mut rb) {
+        Poll::Pending => Idle3::Quiet,
+        Poll::Ready(Ok(())) if !rb.filled().is_empty() => Idle3::Data,
+        Poll::Ready(_) => Idle3::Closed,
+    }
+}
+
+/// nginx: ngx_http_lua_get_keepalive_peer.
+fn take_idle(key: &[u8]) -> Option<Idle> {
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let pool = p.get_mut(key)?;
+        while let Some(mut it) = pool.idle.pop_front() {
+            if idle_ok(&mut it.io) {
+                return Some(it);
+            }
+        }
+        None
+    })
+}
+
+/// nginx: ngx_http_lua_socket_tcp_create_socket_pool (when absent).
+fn ensure_pool(key: &[u8], size: usize) {
+    POOLS.with(|p| {
+        p.borrow_mut().entry(key.to_vec()).or_insert_with(|| Pool {
+            size,
+            idle: VecDeque::new(),
+        });
+    });
+}
+
+/// Puts an idle connection into its pool, dropping the least recently used one when the
+/// pool is full; it is closed after `timeout` (zero: never).
+fn put_idle(key: &[u8], it: Idle, timeout: Duration) {
+    let id = it.id;
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let Some(pool) = p.get_mut(key) else { return };
+        if pool.idle.len() >= pool.size {
+            pool.idle.pop_back();
+        }
+        pool.idle.push_front(it);
+    });
+    if !timeout.is_zero() {
+        let key = key.to_vec();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(timeout).await;
+            let _ = POOLS.try_with(|p| {
+                if let Some(pool) = p.borrow_mut().get_mut(&key) {
+                    pool.idle.retain(|i| i.id != id);
+                }
+            });
+        });
+    }
+}
+
+/// The state of a TCP cosocket (nginx: ngx_http_lua_socket_tcp_upstream_t).
+pub(crate) struct Tcp {
+    rd: Option<ReadHalf<BoxIo>>,
+    wr: Option<WriteHalf<BoxIo>>,
+    fd: Option<i32>,
+    /// A connection exists (its halves may be lent to a pending operation).
+    connected: bool,
+    reading: bool,
+    writing: bool,
+    connecting: bool,
+    read_closed: bool,
+    write_closed: bool,
+    /// Received bytes not returned yet.
+    buf: Vec<u8>,
+    reused: i64,
+    key: Vec<u8>,
+    conf: SockConf,
+    connect_timeout: Duration,
+    send_timeout: Duration,
+    read_timeout: Duration,
+    id: u64,
+    ft: u32,
+    peer: String,
+    owner: (u64, u64),
+}
+
+impl Tcp {
+    fn new(conf: SockConf) -> Tcp {
+        Tcp {
+            rd: None,
+            wr: None,
+            fd: None,
+            connected: false,
+            reading: false,
+            writing: false,
+            connecting: false,
+            read_closed: false,
+            write_closed: false,
+            buf: Vec::new(),
+            reused: 0,
+            key: Vec::new(),
+            connect_timeout: conf.connect_timeout,
+            send_timeout: conf.send_timeout,
+            read_timeout: conf.read_timeout,
+            conf,
+            id: next_id(),
+            ft: 0,
+            peer: String::new(),
+            owner: (0, 0),
+        }
+    }
+
+    /// nginx: ngx_http_lua_socket_tcp_finalize.
+    fn finalize(&mut self) {
+        self.rd = None;
+        self.wr = None;
+        self.fd = None;
+        self.connected = false;
+        self.buf.clear();
+    }
+
+    fn set(&mut self, io: BoxIo, fd: Option<i32>) {
+        let (rd, wr) = tokio::io::split(io);
+        self.rd = Some(rd);
+        self.wr = Some(wr);
+        self.fd = fd;
+        self.connected = true;
+        self.read_closed = false;
+        self.write_closed = false;
+        self.buf.clear();
+        self.ft = 0;
+        let key = self.owner;
+        let me = SELF.with(|s| s.borrow().clone());
+        if let Some(me) = me {
+            OWNED.with(|o| o.borrow_mut().entry(key).or_default().push(me));
+        }
+    }
+
+    /// The whole stream back from its halves (both must be home).
+    pub(crate) fn take_io(&mut self) -> Option<BoxIo> {
+        match (self.rd.take(), self.wr.take()) {
+            (Some(r), Some(w)) => Some(r.unsplit(w)),
+            (r, w) => {
+                self.rd = r;
+                self.wr = w;
+                None
+            }
+        }
+    }
+
+    fn closed_log(&self, what: &str) {
+        if self.conf.log_errors {
+            log(
+                Level::Error,
+                &format!(
+                    "attempt to {what} data on a closed socket: u:{:016X}, c:0000000000000000, ft:{} eof:0",
+                    0x7f00_0000_0000u64 + self.id * 0x100,
+                    self.ft
+                ),
+            );
+        }
+    }
+}
+
+thread_local! {
+    /// The socket being attached to its owner (see [`Tcp::set`]).
+    static SELF: RefCell<Option<Weak<RefCell<Tcp>>>> = const { RefCell::new(None) };
+}
+
+/// The userdata at `sock[1]`.
+pub(crate) struct TcpUd(pub(crate) Rc<RefCell<Tcp>>);
+impl mlua::UserData for TcpUd {}
+
+/// The socket state of a socket object, if it has one.
+pub(crate) fn state_of(obj: &Table) -> Option<Rc<RefCell<Tcp>>> {
+    let v: Value = obj.raw_get(1).ok()?;
+    let Value::UserData(ud) = v else { return None };
+    ud.borrow::<TcpUd>().ok().map(|u| u.0.clone())
+}
+
+fn check_obj(lua: &Lua, args: &MultiValue, fname: &str) -> Result<Table, Fail> {
+    match arg(args, 0) {
+        Value::Table(t) => Ok(t),
+        other => Err(argerr(
+            lua,
+            1,
+            fname,
+            format!("table expected, got {}", type_name(&other)),
+        )),
+    }
+}
+
+/// Marks an operation busy for its duration (nginx: the u->*_waiting flags).
+struct Busy {
+    st: Rc<RefCell<Tcp>>,
+    which: u8,
+}
+
+impl Busy {
+    fn new(st: &Rc<RefCell<Tcp>>, which: u8) -> Busy {
+        let mut t = st.borrow_mut();
+        match which {
+            0 => t.connecting = true,
+            1 => t.reading = true,
+            _ => t.writing = true,
+        }
+        Busy {
+            st: st.clone(),
+            which,
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.st.try_borrow_mut() {
+            match self.which {
+                0 => t.connecting = false,
+                1 => t.reading = false,
+                _ => t.writing = false,
+            }
+        }
+    }
+}
+
+/// nginx: ngx_http_lua_socket_check_busy_* (the error is returned, not raised).
+fn busy(t: &Tcp, read: bool, write: bool) -> Option<&'static str> {
+    if t.connecting {
+        return Some("socket busy connecting");
+    }
+    if read && t.reading {
+        return Some("socket busy reading");
+    }
+    if write && t.writing {
+        return Some("socket busy writing");
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installation.
+
+/// The error-raising wrapper of this module's API functions: like [`Vm::api_fn`]'s, but
+/// keeps the number of results (a method returning nothing returns nothing).
+fn wrapper(vm: &Vm) -> mlua::Result<mlua::Function> {
+    if let Ok(f) = vm
+        .lua
+        .named_registry_value::<mlua::Function>("__oxresty_cosocket_wrap")
+    {
+        return Ok(f);
+    }
+    let f: mlua::Function = vm
+        .lua
+        .load(
+            "local S, error, select = ...\n\
+             local function check(...)\n\
+               if (...) == S then error((select(2, ...)), 0) end\n\
+               return ...\n\
+             end\n\
+             return function(raw) return function(...) return check(raw(...)) end end",
+        )
+        .set_name("=ngx")
+        .into_function()?;
+    let error: mlua::Function = vm.lua.globals().get("error")?;
+    let select: mlua::Function = vm.lua.globals().get("select")?;
+    let wrap: mlua::Function = f.call((vm.sentinel.clone(), error, select))?;
+    vm.lua
+        .set_named_registry_value("__oxresty_cosocket_wrap", wrap.clone())?;
+    Ok(wrap)
+}
+
+/// A synchronous API function (see [`wrapper`]).
+pub(crate) fn api_fn<F>(vm: &Vm, f: F) -> mlua::Result<mlua::Function>
+where
+    F: Fn(&Lua, MultiValue) -> ApiResult + 'static,
+{
+    let s = vm.sentinel.clone();
+    let raw = vm.lua.create_function(move |lua, args: MultiValue| {
+        Ok(match f(lua, args) {
+            Ok(v) => v,
+            Err(Fail(msg)) => {
+                MultiValue::from_vec(vec![s.clone(), Value::String(lua.create_string(msg)?)])
+            }
+        })
+    })?;
+    wrapper(vm)?.call(raw)
+}
+
+/// An API function that may yield (see [`wrapper`]).
+pub(crate) fn api_async<F, Fut>(vm: &Vm, f: F) -> mlua::Result<mlua::Function>
+where
+    F: Fn(Lua, MultiValue) -> Fut + 'static,
+    Fut: std::future::Future<Output = ApiResult> + 'static,
+{
+    let s = vm.sentinel.clone();
+    let f = Rc::new(f);
+    let raw = vm.lua.create_async_function(move |lua, args: MultiValue| {
+        let s = s.clone();
+        let f = f.clone();
+        async move {
+            Ok(match f(lua.clone(), args).await {
+                Ok(v) => v,
+                Err(Fail(msg)) => {
+                    MultiValue::from_vec(vec![s, Value::String(lua.create_string(msg)?)])
+                }
+            })
+        }
+    })?;
+    wrapper(vm)?.call(raw)
+}
+
+/// `ngx.socket` (nginx: ngx_http_lua_inject_socket_tcp_api and the udp one).
+pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
+    let lua = &vm.lua;
+    let methods = lua.create_table()?;
+    methods.set("connect", api_async(vm, connect)?)?;
+    methods.set("sslhandshake", api_async(vm, super::tls::sslhandshake)?)?;
+    methods.set("receive", api_async(vm, receive)?)?;
+    methods.set("receiveany", api_async(vm, receiveany)?)?;
+    methods.set("receiveuntil", api_fn(vm, receiveuntil_fn(vm))?)?;
+    methods.set("send", api_async(vm, send)?)?;
+    methods.set("close", api_fn(vm, close)?)?;
+    methods.set("settimeout", api_fn(vm, settimeout)?)?;
+    methods.set("settimeouts", api_fn(vm, settimeouts)?)?;
+    methods.set("getreusedtimes", api_fn(vm, getreusedtimes)?)?;
+    methods.set("setkeepalive", api_fn(vm, setkeepalive)?)?;
+    methods.set("setoption", api_fn(vm, |l, a| sockopt(l, a, true))?)?;
+    methods.set("getoption", api_fn(vm, |l, a| sockopt(l, a, false))?)?;
+    let mt = lua.create_table()?;
+    mt.set("__index", methods.clone())?;
+    lua.set_named_registry_value("__tcp_cosocket_mt", methods)?;
+    let mt2 = mt.clone();
+    let tcp = api_fn(vm, move |l, a| {
+        if !a.is_empty() {
+            return Err(fail(
+                l,
+                format!("expecting zero arguments, but got {}", a.len()),
+            ));
+        }
+        check_yieldable(l)?;
+        let t = l.create_table()?;
+        t.set_metatable(Some(mt2.clone()));
+        ret(vec![Value::Table(t)])
+    })?;
+    let socket = lua.create_table()?;
+    socket.set("tcp", tcp.clone())?;
+    socket.set("stream", tcp)?;
+    let connect: mlua::Function = lua
+        .load(
+            "local sock = ngx.socket.tcp() local ok, err = sock:connect(...) \
+             if ok then return sock else return nil, err end",
+        )
+        .set_name("=ngx.socket.connect")
+        .into_function()?;
+    socket.set("connect", connect)?;
+    super::udp::install(vm, &socket)?;
+    ngx.set("socket", socket)?;
+    super::thread::install(vm, ngx)?;
+    super::timer::install(vm, ngx)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// connect.
+
+/// What `connect` connects to.
+enum Target {
+    Unix(Vec<u8>),
+    Host(Vec<u8>, u16),
+}
+
+/// nginx: ngx_http_lua_socket_tcp_connect.
+async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
+    let mut n = args.len();
+    if !(2..=4).contains(&n) {
+        return Err(fail(
+            &lua,
+            format!(
+                "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen {n}"
+            ),
+        ));
+    }
+    check_yieldable(&lua)?;
+    let obj = check_obj(&lua, &args, "connect")?;
+    let host_v = arg(&args, 1);
+    let Some(host) = check_str(&lua, &host_v) else {
+        return Err(argerr(
+            &lua,
+            2,
+            "connect",
+            format!("string expected, got {}", type_name(&host_v)),
+        ));
+    };
+    let conf = current_conf();
+    let mut pool_size = 0i64;
+    let mut custom_key: Option<Vec<u8>> = None;
+    if let Value::Table(opts) = arg(&args, n - 1) {
+        let ps: Value = opts.get("pool_size")?;
+        if let Some(v) = as_num(&ps) {
+            pool_size = v as i64;
+            if pool_size <= 0 {
+                return Err(argerr(
+                    &lua,
+                    n,
+                    "connect",
+                    format!("bad \"pool_size\" option value: {pool_size}"),
+                ));
+            }
+        } else if !ps.is_nil() {
+            return Err(argerr(
+                &lua,
+                n,
+                "connect",
+                format!("bad \"pool_size\" option type: {}", type_name(&ps)),
+            ));
+        }
+        let bl: Value = opts.get("backlog")?;
+        if let Some(v) = as_num(&bl) {
+            if v < 0.0 {
+                return Err(argerr(
+                    &lua,
+                    n,
+                    "connect",
+                    format!("bad \"backlog\" option value: {}", v as i64),
+                ));
+            }
+            if pool_size == 0 {
+                pool_size = conf.pool_size as i64;
+            }
+        }
+        let pool: Value = opts.get("pool")?;
+        match &pool {
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                custom_key = check_str(&lua, &pool)
+            }
+            Value::Nil => {}
+            other => {
+                return Err(argerr(
+                    &lua,
+                    n,
+                    "connect",
+                    format!("bad \"pool\" option type: {}", type_name(other)),
+                ))
+            }
+        }
+        n -= 1;
+    }
+    if n == 4 {
+        n -= 1;
+    }
+    let port_v = arg(&args, 2);
+    let target;
+    let key;
+    if n == 3 && as_num(&port_v).is_some() {
+        let port = as_num(&port_v).unwrap_or(0.0) as i64;
+        if !(0..=65535).contains(&port) {
+            return nil_err(&lua, format!("bad port number: {port}"));
+        }
+        let mut k = host.clone();
+        k.push(b':');
+        k.extend_from_slice(port.to_string().as_bytes());
+        key = k;
+        target = if host.len() >= 5 && host[..5].eq_ignore_ascii_case(b"unix:") {
+            Target::Unix(host[5..].to_vec())
+        } else {
+            Target::Host(host.clone(), port as u16)
+        };
+    } else if host.len() >= 5 && host[..5].eq_ignore_ascii_case(b"unix:") {
+        key = host.clone();
+        target = Target::Unix(host[5..].to_vec());
+    } else {
+        return nil_err(&lua, "missing the port number");
+    }
+    let key = custom_key.unwrap_or(key);
+    obj.raw_set(3, lua.create_string(&key)?)?;
+
+    // the socket state, made on first connect (nginx: u in the socket table)
+    let st = match state_of(&obj) {
+        Some(st) => {
+            {
+                let mut t = st.borrow_mut();
+                if let Some(e) = busy(&t, true, true) {
+                    return nil_err(&lua, e);
+                }
+                if t.connected {
+                    // nginx: "lua tcp socket reconnect without shutting down"
+                    t.finalize();
+                }
+                t.conf = conf.clone();
+            }
+            st
+        }
+        None => {
+            let st = Rc::new(RefCell::new(Tcp::new(conf.clone())));
+            let ud = lua.create_userdata(TcpUd(st.clone()))?;
+            obj.raw_set(1, ud)?;
+            st
+        }
+    };
+    {
+        let mut t = st.borrow_mut();
+        let tm = |i: i64, d: Duration| match obj.raw_get::<Value>(i).ok().as_ref().and_then(as_num)
+        {
+            Some(v) if v > 0.0 => Duration::from_millis(v as u64),
+            _ => d,
+        };
+        t.connect_timeout = tm(2, conf.connect_timeout);
+        t.send_timeout = tm(4, conf.send_timeout);
+        t.read_timeout = tm(5, conf.read_timeout);
+        t.key = key.clone();
+        t.owner = owner();
+        t.reused = 0;
+        t.ft = 0;
+    }
+    if pool_size > 0 {
+        ensure_pool(&key, pool_size as usize);
+    }
+
+    // a kept-alive connection for this key
+    if let Some(it) = take_idle(&key) {
+        let weak = Rc::downgrade(&st);
+        SELF.with(|s| *s.borrow_mut() = Some(weak));
+        let mut t = st.borrow_mut();
+        t.set(it.io, it.fd);
+        SELF.with(|s| *s.borrow_mut() = None);
+        t.reused = it.reused + 1;
+        t.peer = it.peer;
+        return ret(vec![Value::Integer(1)]);
+    }
+
+    let _busy = Busy::new(&st, 0);
+    let connect_timeout = st.borrow().connect_timeout;
+    let res: Result<(BoxIo, Option<i32>, String), String> = match target {
+        Target::Unix(path) => {
+            let p = std::path::PathBuf::from(
+                <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path.clone()),
+            );
+            let shown = format!("unix:{}", String::from_utf8_lossy(&path));
+            match tokio::time::timeout(connect_timeout, tokio::net::UnixStream::connect(&p)).await {
+                Ok(Ok(s)) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+                    Ok((Box::new(s) as BoxIo, Some(fd), shown))
+                }
+                Ok(Err(e)) => {
+                    // nginx: ngx_event_connect_peer's own log line
+                    let level = match e.raw_os_error() {
+                        Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ECONNRESET) => Level::Error,
+                        _ => Level::Crit,
+                    };
+                    log(
+                        level,
+                        &format!(
+                            "connect() to {shown} failed ({})",
+                            crate::log::errno_text(&e)
+                        ),
+                    );
+                    Err(err_text(&e))
+                }
+                Err(_) => {
+                    if conf.log_errors {
+                        log(
+                            Level::Error,
+                            &format!(
+                                "lua tcp socket connect timed out, when connecting to {shown}:0"
+                            ),
+                        );
+                    }
+                    Err("timeout".into())
+                }
+            }
+        }
+        Target::Host(h, port) => {
+            let hs = String::from_utf8_lossy(&h).into_owned();
+            let ip = match hs
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
+                Ok(ip) => Ok(ip),
+                Err(_) => match &conf.resolver {
+                    None => {
+                        return nil_err(&lua, format!("no resolver defined to resolve \"{hs}\""));
+                    }
+                    Some(servers) => {
+                        match super::udp::resolve(servers, &hs, conf.resolver_timeout).await {
+                            Ok(ip) => Ok(ip),
+                            Err(e) => Err(e),
+                        }
+                    }
+                },
+            };
+            match ip {
+                Err(e) => return ret(vec![Value::Nil, s(&lua, e)?]),
+                Ok(ip) => {
+                    let sa = SocketAddr::new(ip, port);
+                    let shown = sa.to_string();
+                    match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(sa))
+                        .await
+                    {
+                        Ok(Ok(s)) => {
+                            let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+                            Ok((Box::new(s) as BoxIo, Some(fd), shown))
+                        }
+                        Ok(Err(e)) => {
+                            if conf.log_errors {
+                                log(
+                                    Level::Error,
+                                    &format!("connect() failed ({})", crate::log::errno_text(&e)),
+                                );
+                            }
+                            Err(err_text(&e))
+                        }
+                        Err(_) => {
+                            if conf.log_errors {
+                                log(
+                                    Level::Error,
+                                    &format!(
+                                        "lua tcp socket connect timed out, when connecting to {shown}"
+                                    ),
+                                );
+                            }
+                            Err("timeout".into())
+                        }
+                    }
+                }
+            }
+        }
+    };
+    drop(_busy);
+    match res {
+        Ok((io, fd, shown)) => {
+            let weak = Rc::downgrade(&st);
+            SELF.with(|s| *s.borrow_mut() = Some(weak));
+            let mut t = st.borrow_mut();
+            t.set(io, fd);
+            SELF.with(|s| *s.borrow_mut() = None);
+            t.peer = shown;
+            ret(vec![Value::Integer(1)])
+        }
+        Err(e) => nil_err(&lua, e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading.
+
+/// The receive patterns (nginx: the input filters).
+enum Pat {
+    Line,
+    All,
+    Bytes(usize),
+    Any(usize),
+}
+
+/// A read failure with the bytes read so far.
+struct ReadErr {
+    err: String,
+    partial: Vec<u8>,
+}
+
+/// Reads more into `buf`: Ok(false) at EOF.
+async fn fill(
+    rd: &mut ReadHalf<BoxIo>,
+    buf: &mut Vec<u8>,
+    size: usize,
+    deadline: Instant,
+) -> Result<bool, Result<std::io::Error, ()>> {
+    let start = buf.len();
+    buf.resize(start + size, 0);
+    let r = tokio::time::timeout_at(deadline.into(), rd.read(&mut buf[start..])).await;
+    match r {
+        Ok(Ok(n)) => {
+            buf.truncate(start + n);
+            Ok(n > 0)
+        }
+        Ok(Err(e)) => {
+            buf.truncate(start);
+            Err(Ok(e))
+        }
+        Err(_) => {
+            buf.truncate(start);
+            Err(Err(()))
+        }
+    }
+}
+
+/// Runs a read operation with the socket's read half lent to it.
+async fn with_reader<F, Fut, T>(
+    lua: &Lua,
+    st: &Rc<RefCell<Tcp>>,
+    f: F,
+) -> Result<Result<T, ReadErr>, ApiResult>
+where
+    F: FnOnce(ReadHalf<BoxIo>, Vec<u8>, usize, Duration) -> Fut,
+    Fut: std::future::Future<Output = (ReadHalf<BoxIo>, Vec<u8>, Result<T, ReadErr>)>,
+{
+    let (rd, buf, size, timeout) = {
+        let mut t = st.borrow_mut();
+        if !t.connected || t.read_closed {
+            t.closed_log("receive");
+            return Err(nil_err(lua, "closed"));
+        }
+        if let Some(e) = busy(&t, true, false) {
+            return Err(nil_err(lua, e));
+        }
+        let Some(rd) = t.rd.take() else {
+            return Err(nil_err(lua, "socket busy reading"));
+        };
+        (
+            rd,
+            std::mem::take(&mut t.buf),
+            t.conf.buffer_size,
+            t.read_timeout,
+        )
+    };
+    let _busy = Busy::new(st, 1);
+    let (rd, buf, res) = f(rd, buf, size, timeout).await;
+    let mut t = st.borrow_mut();
+    if t.connected {
+        t.rd = Some(rd);
+        t.buf = buf;
+    }
+    if let Err(e) = &res {
+        if e.err == "timeout" {
+            t.ft = 2;
+            if t.conf.log_errors {
+                log(Level::Error, "lua tcp socket read timed out");
+            }
+        } else {
+            // nginx: ngx_http_lua_socket_handle_read_error finalizes the read side
+            t.ft = 4;
+            t.read_closed = true;
+            if e.err != "closed" {
+                t.finalize();
+            }
+        }
+    }
+    Ok(res)
+}
+
+fn read_err(e: Result<std::io::Error, ()>, partial: Vec<u8>) -> ReadErr {
+    ReadErr {
+        err: match e {
+            Ok(e) => err_text(&e),
+            Err(()) => "timeout".into(),
+        },
+        partial,
+    }
+}
+
+/// Reads one pattern (nginx: ngx_http_lua_socket_tcp_read with the input filters).
+async fn read_pat(
+    mut rd: ReadHalf<BoxIo>,
+    mut buf: Vec<u8>,
+    size: usize,
+    timeout: Duration,
+    pat: Pat,
+) -> (ReadHalf<BoxIo>, Vec<u8>, Result<Vec<u8>, ReadErr>) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match pat {
+            Pat::Line => {
+                if let Some(i) = buf.iter().position(|&c| c == b'\n') {
+                    let line: Vec<u8> = buf[..i].iter().copied().filter(|&c| c != b'\r').collect();
+                    buf.drain(..=i);
+                    return (rd, buf, Ok(line));
+                }
+            }
+            Pat::Bytes(n) => {
+                if buf.len() >= n {
+                    let out: Vec<u8> = buf.drain(..n).collect();
+                    return (rd, buf, Ok(out));
+                }
+            }
+            Pat::Any(max) => {
+                if !buf.is_empty() {
+                    let k = max.min(buf.len());
+                    let out: Vec<u8> = buf.drain(..k).collect();
+                    return (rd, buf, Ok(out));
+                }
+            }
+            Pat::All => {}
+        }
+        let want = match pat {
+            Pat::Bytes(n) => size.max(n - buf.len()).min(size.max(1)),
+            Pat::Any(max) => max.min(size).max(1),
+            _ => size,
+        };
+        match fill(&mut rd, &mut buf, want, deadline).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let partial = std::mem::take(&mut buf);
+                return match pat {
+                    Pat::All => (rd, buf, Ok(partial)),
+                    Pat::Line => {
+                        let p = partial.into_iter().filter(|&c| c != b'\r').collect();
+                        (
+                            rd,
+                            buf,
+                            Err(ReadErr {
+                                err: "closed".into(),
+                                partial: p,
+                            }),
+                        )
+                    }
+                    _ => (
+                        rd,
+                        buf,
+                        Err(ReadErr {
+                            err: "closed".into(),
+                            partial,
+                        }),
+                    ),
+                };
+            }
+            Err(e) => {
+                let partial = std::mem::take(&mut buf);
+                let partial = match pat {
+                    Pat::Line => partial.into_iter().filter(|&c| c != b'\r').collect(),
+                    _ => partial,
+                };
+                return (rd, buf, Err(read_err(e, partial)));
+            }
+        }
+    }
+}
+
+fn read_result(lua: &Lua, res: Result<Vec<u8>, ReadErr>) -> ApiResult {
+    match res {
+        Ok(d) => ret(vec![s(lua, d)?]),
+        Err(e) => ret(vec![Value::Nil, s(lua, e.err)?, s(lua, e.partial)?]),
+    }
+}
+
+/// nginx: ngx_http_lua_socket_tcp_receive.
+async fn receive(lua: Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 1 && n != 2 {
+        return Err(fail(
+            &lua,
+            format!("expecting 1 or 2 arguments (including the object), but got {n}"),
+        ));
+    }
+    let obj = check_obj(&lua, &args, "receive")?;
+    let Some(st) = state_of(&obj) else {
+        closed_log_none("receive");
+        return nil_err(&lua, "closed");
+    };
+    {
+        let t = st.borrow();
+        if !t.connected || t.read_closed {
+            t.closed_log("receive");
+            return nil_err(&lua, "closed");
+        }
+    }
+    let pat = if n > 1 {
+        let v = arg(&args, 1);
+        match &v {
+            Value::Integer(_) | Value::Number(_) => {
+                let b = as_num(&v).unwrap_or(0.0) as i64;
+                if b < 0 {
+                    return Err(argerr(&lua, 2, "receive", "bad pattern argument"));
+                }
+                if b == 0 {
+                    return ret(vec![s(&lua, "")?]);
+                }
+                Pat::Bytes(b as usize)
+            }
+            Value::String(p) => {
+                if let Some(b) = as_num(&v) {
+                    let b = b as i64;
+                    if b < 0 {
+                        return Err(argerr(&lua, 2, "receive", "bad pattern argument"));
+                    }
+                    if b == 0 {
+                        return ret(vec![s(&lua, "")?]);
+                    }
+                    Pat::Bytes(b as usize)
+                } else {
+                    let p = p.as_bytes().to_vec();
+                    if p.len() != 2 || p[0] != b'*' {
+                        return Err(argerr(
+                            &lua,
+                            2,
+                            "receive",
+                            format!("bad pattern argument: {}", String::from_utf8_lossy(&p)),
+                        ));
+                    }
+                    match p[1] {
+                        b'l' => Pat::Line,
+                        b'a' => Pat::All,
+                        _ => return Err(argerr(&lua, 2, "receive", "bad pattern argument")),
+                    }
+                }
+            }
+            _ => return Err(argerr(&lua, 2, "receive", "bad pattern argument")),
+        }
+    } else {
+        Pat::Line
+    };
+    let res = match with_reader(&lua, &st, |rd, buf, size, tm| {
+        read_pat(rd, buf, size, tm, pat)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(early) => return early,
+    };
+    read_result(&lua, res)
+}
+
+fn closed_log_none(what: &str) {
+    if current_conf().log_errors {
+        log(
+            Level::Error,
+            &format!(
+                "attempt to {what} data on a closed socket: u:0000000000000000, c:0000000000000000, ft:0 eof:0"
+            ),
+        );
+    }
+}
+
+/// nginx: ngx_http_lua_socket_tcp_receiveany.
+async fn receiveany(lua: Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 2 {
+        return Err(fail(
+            &lua,
+            format!("expecting 2 arguments (including the object), but got {n}"),
+        ));
+    }
+    let obj = check_obj(&lua, &args, "receiveany")?;
+    let Some(st) = state_of(&obj) else {
+        closed_log_none("receive");
+        return nil_err(&lua, "closed");
+    };
+    {
+        let t = st.borrow();
+        if !t.connected || t.read_closed {
+            t.closed_log("receive");
+            return nil_err(&lua, "closed");
+        }
+    }
+    let v = arg(&args, 1);
+    let max = match as_num(&v) {
+        Some(m) if m as i64 > 0 => m as i64 as usize,
+        _ => return Err(argerr(&lua, 2, "receiveany", "bad max argument")),
+    };
+    let res = match with_reader(&lua, &st, |rd, buf, size, tm| {
+        read_pat(rd, buf, size, tm, Pat::Any(max))
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(early) => return early,
+    };
+    read_result(&lua, res)
+}
+
+/// The compiled pattern of a `receiveuntil` iterator (nginx:
+/// ngx_http_lua_socket_compiled_pattern_t): the pattern, `inclusive`, and the match state
+/// kept between calls (-1: the pattern was found by a sized read, the next call says so).
+struct Until {
+    pat: Vec<u8>,
+    inclusive: bool,
+    state: Cell<i64>,
+}
+
+impl Until {
+    /// The longest proper suffix of `pat[..s] + c` that is a prefix of `pat` (0 if none):
+    /// nginx's "recovering" DFA edges.
+    fn recover(&self, s: usize, c: u8) -> usize {
+        let mut seen = self.pat[..s].to_vec();
+        seen.push(c);
+        for k in (1..seen.len()).rev() {
+            if self.pat.len() > k && seen[seen.len() - k..] == self.pat[..k] {
+                return k;
+            }
+        }
+        0
+    }
+}
+
+/// nginx: ngx_http_lua_socket_read_until over the buffered bytes: Some(out) when the
+/// pattern was found or the size reached, None when more input is needed (the consumed
+/// bytes are moved to `out` or kept in the match state).
+fn until_step(
+    u: &Until,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    rest: &mut usize,
+    sized: bool,
+) -> bool {
+    let pat = &u.pat;
+    let mut state = u.state.get().max(0) as usize;
+    let mut i = 0;
+    while i < buf.len() {
+        let c = buf[i];
+        if c == pat[state] {
+            i += 1;
+            state += 1;
+            if state == pat.len() {
+                buf.drain(..i);
+                u.state.set(if sized { -1 } else { 0 });
+                if u.inclusive {
+                    out.extend_from_slice(pat);
+                }
+                return true;
+            }
+            continue;
+        }
+        if state == 0 {
+            out.push(c);
+            i += 1;
+            if sized {
+                *rest -= 1;
+                if *rest == 0 {
+                    u.state.set(0);
+                    buf.drain(..i);
+                    return true;
+                }
+            }
+            continue;
+        }
+        let ns = if state >= 1 { u.recover(state, c) } else { 0 };
+        if ns == 0 || state < 2 {
+            // not matched: the partial match is data; `c` is looked at again from state 0
+            out.extend_from_slice(&pat[..state]);
+            if sized {
+                if *rest <= state {
+                    *rest = 0;
+                    u.state.set(0);
+                    buf.drain(..i);
+                    return true;
+                }
+                *rest -= state;
+            }
+            state = 0;
+            continue;
+        }
+        let pending = state + 1 - ns;
+        out.extend_from_slice(&pat[..pending]);
+        i += 1;
+        state = ns;
+        if sized {
+            if *rest <= pending {
+                *rest = 0;
+                u.state.set(state as i64);
+                buf.drain(..i);
+                return true;
+            }
+            *rest -= pending;
+        }
+    }
+    buf.clear();
+    u.state.set(state as i64);
+    false
+}
+
+/// `sock:receiveuntil(pattern, opts?)` (nginx: ngx_http_lua_socket_tcp_receiveuntil).
+fn receiveuntil_fn(vm: &Rc<Vm>) -> impl Fn(&Lua, MultiValue) -> ApiResult + 'static {
+    let vm = Rc::downgrade(vm);
+    move |lua, args| {
+        let n = args.len();
+        if n != 2 && n != 3 {
+            return Err(fail(
+                lua,
+                format!("expecting 2 or 3 arguments (including the object), but got {n}"),
+            ));
+        }
+        let obj = check_obj(lua, &args, "receiveuntil")?;
+        let mut inclusive = false;
+        if n == 3 {
+            let Value::Table(o) = arg(&args, 2) else {
+                let v = arg(&args, 2);
+                return Err(argerr(
+                    lua,
+                    3,
+                    "receiveuntil",
+                    format!("table expected, got {}", type_name(&v)),
+                ));
+            };
+            let v: Value = o.get("inclusive")?;
+            match v {
+                Value::Boolean(b) => inclusive = b,
+                Value::Nil => {}
+                other => {
+                    return Err(fail(
+                        lua,
+                        format!("bad \"inclusive\" option value type: {}", type_name(&other)),
+                    ))
+                }
+            }
+        }
+        let pv = arg(&args, 1);
+        let Some(pat) = check_str(lua, &pv) else {
+            return Err(argerr(
+                lua,
+                2,
+                "receiveuntil",
+                format!("string expected, got {}", type_name(&pv)),
+            ));
+        };
+        if pat.is_empty() {
+            return nil_err(lua, "pattern is empty");
+        }
+        let Some(vm) = vm.upgrade() else {
+            return nil_err(lua, "no VM");
+        };
+        let u = Rc::new(Until {
+            pat,
+            inclusive,
+            state: Cell::new(0),
+        });
+        let it = api_async(&vm, move |lua, a| {
+            let u = u.clone();
+            let obj = obj.clone();
+            async move { until_iter(lua, a, obj, u).await }
+        })?;
+        ret(vec![Value::Function(it)])
+    }
+}
+
+/// The iterator `receiveuntil` returns (nginx: ngx_http_lua_socket_receiveuntil_iterator).
+async fn until_iter(lua: Lua, args: MultiValue, obj: Table, u: Rc<Until>) -> ApiResult {
+    let n = args.len();
+    if n > 1 {
+        return Err(fail(
+            &lua,
+            format!("expecting 0 or 1 arguments, but seen {n}"),
+        ));
+    }
+    let mut bytes = 0usize;
+    if n == 1 {
+        let v = arg(&args, 0);
+        let Some(b) = as_num(&v) else {
+            return Err(argerr(
+                &lua,
+                1,
+                "?",
+                format!("number expected, got {}", type_name(&v)),
+            ));
+        };
+        bytes = (b as i64).max(0) as usize;
+    }
+    let Some(st) = state_of(&obj) else {
+        return nil_err(&lua, "closed");
+    };
+    {
+        let t = st.borrow();
+        if !t.connected || t.read_closed {
+            return nil_err(&lua, "closed");
+        }
+    }
+    if u.state.get() == -1 {
+        u.state.set(0);
+        return ret(vec![Value::Nil, Value::Nil, Value::Nil]);
+    }
+    let sized = bytes > 0;
+    let res = match with_reader(&lua, &st, |mut rd, mut buf, size, tm| {
+        let u = u.clone();
+        async move {
+            let deadline = Instant::now() + tm;
+            let mut out = Vec::new();
+            let mut rest = bytes;
+            loop {
+                if !buf.is_empty() && until_step(&u, &mut buf, &mut out, &mut rest, sized) {
+                    return (rd, buf, Ok(out));
+                }
+                match fill(&mut rd, &mut buf, size, deadline).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return (
+                            rd,
+                            buf,
+                            Err(ReadErr {
+                                err: "closed".into(),
+                                partial: out,
+                            }),
+                        );
+                    }
+                    Err(e) => return (rd, buf, Err(read_err(e, out))),
+                }
+            }
+        }
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(early) => return early,
+    };
+    read_result(&lua, res)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing, closing, timeouts, keepalive.
+
+/// nginx: ngx_http_lua_socket_tcp_send.
+async fn send(lua: Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 2 {
+        return Err(fail(
+            &lua,
+            format!("expecting 2 arguments (including the object), but got {n}"),
+        ));
+    }
+    let obj = check_obj(&lua, &args, "send")?;
+    let Some(st) = state_of(&obj) else {
+        closed_log_none("send");
+        return nil_err(&lua, "closed");
+    };
+    {
+        let t = st.borrow();
+        if !t.connected || t.write_closed {
+            t.closed_log("send");
+            return nil_err(&lua, "closed");
+        }
+    }
+    let data = match send_data(&lua, &arg(&args, 1)) {
+        Ok(d) => d,
+        Err(m) => return Err(argerr(&lua, 2, "send", m)),
+    };
+    let (mut wr, timeout) = {
+        let mut t = st.borrow_mut();
+        if let Some(e) = busy(&t, false, true) {
+            return nil_err(&lua, e);
+        }
+        if data.is_empty() {
+            return ret(vec![Value::Integer(0)]);
+        }
+        let Some(wr) = t.wr.take() else {
+            return nil_err(&lua, "socket busy writing");
+        };
+        (wr, t.send_timeout)
+    };
+    let _busy = Busy::new(&st, 2);
+    let res = tokio::time::timeout(timeout, async {
+        wr.write_all(&data).await?;
+        wr.flush().await
+    })
+    .await;
+    let mut t = st.borrow_mut();
+    if t.connected {
+        t.wr = Some(wr);
+    }
+    match res {
+        Ok(Ok(())) => ret(vec![Value::Integer(data.len() as i64)]),
+        Ok(Err(e)) => {
+            t.ft = 1;
+            t.write_closed = true;
+            t.finalize();
+            nil_err(&lua, err_text(&e))
+        }
+        Err(_) => {
+            t.ft = 2;
+            if t.conf.log_errors {
+                log(Level::Error, "lua tcp socket write timed out");
+            }
+            t.write_closed = true;
+            t.finalize();
+            nil_err(&lua, "timeout")
+        }
+    }
+}
+
+/// nginx: ngx_http_lua_socket_tcp_close.
+fn close(lua: &Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 1 {
+        return Err(fail(
+            lua,
+            format!("expecting 1 argument (including the object) but seen {n}"),
+        ));
+    }
+    let obj = check_obj(lua, &args, "close")?;
+    let Some(st) = state_of(&obj) else {
+        return nil_err(lua, "closed");
+    };
+    let mut t = st.borrow_mut();
+    if !t.connected || (t.read_closed && t.write_closed) {
+        return nil_err(lua, "closed");
+    }
+    if let Some(e) = busy(&t, true, true) {
+        return nil_err(lua, e);
+    }
+    t.finalize();
+    ret(vec![Value::Integer(1)])
+}
+
+fn timeout_arg(v: &Value) -> Option<i64> {
+    let t = as_num(v).unwrap_or(0.0) as i64;
+    if t >> 31 != 0 {
+        None
+    } else {
+        Some(t)
+    }
+}
+
+/// nginx: ngx_http_lua_socket_tcp_settimeout.
+fn settimeout(lua: &Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 2 {
+        return Err(fail(
+            lua,
+            format!(
+                "ngx.socket settimeout: expecting 2 arguments (including the object) but seen {n}"
+            ),
+        ));
+    }
+    let Some(t) = timeout_arg(&arg(&args, 1)) else {
+        return Err(fail(lua, "bad timeout value"));
+    };
+    let obj = check_obj(lua, &args, "settimeout")?;
+    for i in [2, 4, 5] {
+        obj.raw_set(i, t)?;
+    }
+    if let Some(st) = state_of(&obj) {
+        let mut s = st.borrow_mut();
+        let c = s.conf.clone();
+        let d = |v: i64, def: Duration| {
+            if v > 0 {
+                Duration::from_millis(v as u64)
+            } else {
+                def
+            }
+        };
+        s.connect_timeout = d(t, c.connect_timeout);
+        s.send_timeout = d(t, c.send_timeout);
+        s.read_timeout = d(t, c.read_timeout);
+    }
+    ret(vec![])
+}
+
+/// nginx: ngx_http_lua_socket_tcp_settimeouts.
+fn settimeouts(lua: &Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 4 {
+        return Err(fail(
+            lua,
+            format!(
+                "ngx.socket settimeout: expecting 4 arguments (including the object) but seen {n}"
+            ),
+        ));
+    }
+    let mut v = [0i64; 3];
+    for (k, slot) in v.iter_mut().enumerate() {
+        let Some(t) = timeout_arg(&arg(&args, k + 1)) else {
+            return Err(fail(lua, "bad timeout value"));
+        };
+        *slot = t;
+    }
+    let obj = check_obj(lua, &args, "settimeouts")?;
+    obj.raw_set(2, v[0])?;
+    obj.raw_set(4, v[1])?;
+    obj.raw_set(5, v[2])?;
+    if let Some(st) = state_of(&obj) {
+        let mut s = st.borrow_mut();
+        let c = s.conf.clone();
+        let d = |v: i64, def: Duration| {
+            if v > 0 {
+                Duration::from_millis(v as u64)
+            } else {
+                def
+            }
+        };
+        s.connect_timeout = d(v[0], c.connect_timeout);
+        s.send_timeout = d(v[1], c.send_timeout);
+        s.read_timeout = d(v[2], c.read_timeout);
+    }
+    ret(vec![])
+}
+
+/// nginx: ngx_http_lua_socket_tcp_getreusedtimes.
+fn getreusedtimes(lua: &Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 1 {
+        return Err(fail(
+            lua,
+            format!("expecting 1 argument (including the object), but got {n}"),
+        ));
+    }
+    let obj = check_obj(lua, &args, "getreusedtimes")?;
+    match state_of(&obj) {
+        Some(st) => {
+            let t = st.borrow();
+            if !t.connected || (t.read_closed && t.write_closed) {
+                return nil_err(lua, "closed");
+            }
+            ret(vec![Value::Integer(t.reused)])
+        }
+        None => nil_err(lua, "closed"),
+    }
+}
+
+/// nginx: ngx_http_lua_socket_tcp_setkeepalive.
+fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if !(1..=3).contains(&n) {
+        return Err(fail(
+            lua,
+            format!("expecting 1 to 3 arguments (including the object), but got {n}"),
+        ));
+    }
+    let obj = check_obj(lua, &args, "setkeepalive")?;
+    let Some(st) = state_of(&obj) else {
+        return nil_err(lua, "closed");
+    };
+    let mut t = st.borrow_mut();
+    if !t.connected || t.read_closed || t.write_closed {
+        return nil_err(lua, "closed");
+    }
+    if let Some(e) = busy(&t, true, true) {
+        return nil_err(lua, e);
+    }
+    if !t.buf.is_empty() {
+        return nil_err(lua, "unread data in buffer");
+    }
+    if t.ft & 2 != 0 {
+        return nil_err(lua, "invalid connection");
+    }
+    let key = match obj.raw_get::<Value>(3)? {
+        Value::String(k) => k.as_bytes().to_vec(),
+        _ => return nil_err(lua, "key not found"),
+    };
+    let conf = current_conf();
+    let exists = POOLS.with(|p| p.borrow().contains_key(&key));
+    if !exists {
+        let size = match arg(&args, 2) {
+            Value::Nil => conf.pool_size as i64,
+            v => match as_num(&v) {
+                Some(x) => x as i64,
+                None => {
+                    return Err(argerr(
+                        lua,
+                        3,
+                        "setkeepalive",
+                        format!("number expected, got {}", type_name(&v)),
+                    ))
+                }
+            },
+        };
+        if size <= 0 {
+            return Err(argerr(
+                lua,
+                n,
+                "setkeepalive",
+                format!("bad \"pool_size\" option value: {size}"),
+            ));
+        }
+        ensure_pool(&key, size as usize);
+    }
+    let timeout = match arg(&args, 1) {
+        Value::Nil => conf.keepalive_timeout,
+        v => match as_num(&v) {
+            Some(x) => Duration::from_millis(x.max(0.0) as u64),
+            None => {
+                return Err(argerr(
+                    lua,
+                    2,
+                    "setkeepalive",
+                    format!("number expected, got {}", type_name(&v)),
+                ))
+            }
+        },
+    };
+    let fd = t.fd;
+    let reused = t.reused;
+    let peer = t.peer.clone();
+    let Some(mut io) = t.take_io() else {
+        return nil_err(lua, "socket busy");
+    };
+    t.finalize();
+    if super::timer::worker_exiting() {
+        return ret(vec![Value::Integer(1)]);
+    }
+    match idle_state(&mut io) {
+        Idle3::Quiet => {}
+        // nginx: the read event saw the peer's FIN (c->read->eof)
+        Idle3::Closed => return nil_err(lua, "closed"),
+        Idle3::Data => return nil_err(lua, "connection in dubious state"),
+    }
+    put_idle(
+        &key,
+        Idle {
+            io,
+            fd,
+            reused,
+            id: next_id(),
+            peer,
+        },
+        timeout,
+    );
+    ret(vec![Value::Integer(1)])
+}
+
+/// resty.core's `setoption`/`getoption` (nginx: ngx_http_lua_ffi_socket_tcp_setoption).
+fn sockopt(lua: &Lua, args: MultiValue, set: bool) -> ApiResult {
+    // resty.core's get_tcp_socket raises this at its line 81
+    const NEVER: &str =
+        "/usr/share/lua/5.1/resty/core/socket.lua:81: socket is never created nor connected";
+    let Value::Table(obj) = arg(&args, 0) else {
+        return Err(Fail(NEVER.into()));
+    };
+    let Some(st) = state_of(&obj) else {
+        return Err(Fail(NEVER.into()));
+    };
+    let opt = arg(&args, 1);
+    if opt.is_nil() {
+        return nil_err(lua, "missing the \"option\" argument");
+    }
+    let value = arg(&args, 2);
+    if set && value.is_nil() {
+        return nil_err(lua, "missing the \"value\" argument");
+    }
+    let name = check_str(lua, &opt).unwrap_or_default();
+    let (level, o) = match name.as_slice() {
+        b"keepalive" => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        b"reuseaddr" => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+        b"tcp-nodelay" => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+        b"sndbuf" => (libc::SOL_SOCKET, libc::SO_SNDBUF),
+        b"rcvbuf" => (libc::SOL_SOCKET, libc::SO_RCVBUF),
+        _ => {
+            let t = match &opt {
+                Value::String(s) => s.to_string_lossy(),
+                v => String::from_utf8_lossy(&check_str(lua, v).unwrap_or_default()).into_owned(),
+            };
+            return nil_err(lua, format!("unsupported option {t}"));
+        }
+    };
+    let t = st.borrow();
+    let Some(fd) = t.fd.filter(|_| t.connected) else {
+        return nil_err(lua, "closed");
+    };
+    if set {
+        let v: libc::c_int = as_num(&value).map_or(0, |x| x as libc::c_int);
+        // SAFETY: `fd` is the socket this object owns (connected); the value is a c_int.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                o,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return nil_err(lua, err_text(&std::io::Error::last_os_error()));
+        }
+        ret(vec![Value::Boolean(true)])
+    } else {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: as above; `v` and `len` are valid for writing.
+        let rc = unsafe {
+            libc::getsockopt(fd, level, o, (&mut v as *mut libc::c_int).cast(), &mut len)
+        };
+        if rc != 0 {
+            return nil_err(lua, err_text(&std::io::Error::last_os_error()));
+        }
+        ret(vec![Value::Integer(i64::from(v))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pat: &str, input: &[&str], size: usize) -> Vec<String> {
+        let u = Until {
+            pat: pat.as_bytes().to_vec(),
+            inclusive: false,
+            state: Cell::new(0),
+        };
+        let mut outs = Vec::new();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut rest = size;
+        for chunk in input {
+            buf.extend_from_slice(chunk.as_bytes());
+            while !buf.is_empty() && until_step(&u, &mut buf, &mut out, &mut rest, size > 0) {
+                outs.push(String::from_utf8_lossy(&out).into_owned());
+                out.clear();
+                rest = size;
+                if u.state.get() == -1 {
+                    u.state.set(0);
+                }
+            }
+        }
+        outs
+    }
+
+    #[test]
+    fn until_finds_patterns_across_reads() {
+        assert_eq!(
+            run("--abc", &["hello--a", "bcworld--abc"], 0),
+            ["hello", "world"]
+        );
+        assert_eq!(run("aab", &["aaab"], 0), ["a"]);
+        assert_eq!(run("abab", &["abababx", "abab"], 0), ["ab", "x"]);
+    }
+
+    #[test]
+    fn until_sized_chunks() {
+        assert_eq!(run("--", &["abcdefg--"], 3), ["abc", "def", "g"]);
+    }
+}
