@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NGINX = "/usr/sbin/nginx"
 OXRESTY = os.path.join(REPO, "target", "release", "oxresty")
 
-MAIN = """
+MAIN = """{main}
 worker_processes 1;
 daemon off;
 pid logs/nginx.pid;
@@ -48,6 +48,11 @@ http {{
 }}
 """
 
+# The reference loads ngx_lua as Debian packages it; oxresty has it built in and accepts these.
+LUA_MODULES = """
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"""
+
 WORKLOADS = {
     "return-200": {
         "http": "",
@@ -64,6 +69,31 @@ WORKLOADS = {
         )
         + "\n        location / { return 200 \"default $bucket\\n\"; }",
         "path": "/r19/abc",
+    },
+    "lua-hello": {
+        "main": LUA_MODULES,
+        "http": "",
+        "server": "        location = /l { content_by_lua_block { ngx.say(\"hello\") } }",
+        "path": "/l",
+    },
+    "lua-shdict": {
+        "main": LUA_MODULES,
+        "http": "    lua_shared_dict d 1m;",
+        "server": "        location = /s { content_by_lua_block {\n"
+        "            local d = ngx.shared.d\n"
+        "            d:incr(\"hits\", 1, 0)\n"
+        "            ngx.say(d:get(\"hits\"))\n"
+        "        } }",
+        "path": "/s",
+    },
+    "lua-re-match": {
+        "main": LUA_MODULES,
+        "http": "",
+        "server": "        location /re/ { content_by_lua_block {\n"
+        "            local m = ngx.re.match(ngx.var.uri, [[^/re/(\\w+)/(\\d+)$]], \"jo\")\n"
+        "            ngx.say(m[1], \" \", m[2])\n"
+        "        } }",
+        "path": "/re/abc/123",
     },
 }
 
@@ -155,7 +185,7 @@ def make_prefix(root, name, wl, port):
     with open(os.path.join(prefix, "html", "1m.bin"), "wb") as f:
         f.write(b"y" * (1 << 20))
     with open(os.path.join(prefix, "conf", "nginx.conf"), "w") as f:
-        f.write(MAIN.format(http=wl["http"], server=wl["server"], port=port))
+        f.write(MAIN.format(main=wl.get("main", ""), http=wl["http"], server=wl["server"], port=port))
     return prefix
 
 
