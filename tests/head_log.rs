@@ -100,3 +100,73 @@ fn refused_heads_are_logged_as_nginx_does() {
         assert_eq!(lines(REFERENCE), want, "the reference disagrees");
     }
 }
+
+const TIMEOUT_CONF: &str = r#"
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log info;
+events {}
+http {
+    access_log off;
+    client_header_timeout 1s;
+    server {
+        listen 127.0.0.1:{PORT};
+        location = /t { return 200 "ok\n"; }
+    }
+}
+"#;
+
+/// What each connection sends before going quiet, and the line nginx logs when
+/// client_header_timeout expires (`PORT`: the listening port).
+const TIMEOUTS: &[(&str, &str)] = &[
+    ("", "client timed out (110: Connection timed out) while waiting for request, client: 127.0.0.1, server: 127.0.0.1:PORT"),
+    ("GET / HTT", "client timed out (110: Connection timed out) while reading client request line, client: 127.0.0.1, server: , request: \"GET / HTT\""),
+    ("GET / HTTP/1.1\r\nHost: x\r\nX-A: partial", "client timed out (110: Connection timed out) while reading client request headers, client: 127.0.0.1, server: , request: \"GET / HTTP/1.1\", host: \"x\""),
+];
+
+fn timeout_lines(bin: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let s = Server::start(bin, TIMEOUT_CONF, &[]);
+    let clients: Vec<_> = TIMEOUTS
+        .iter()
+        .map(|(sent, _)| {
+            let port = s.port;
+            let sent = sent.to_string();
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                c.write_all(sent.as_bytes()).unwrap();
+                let mut out = Vec::new();
+                let _ = c.read_to_end(&mut out);
+                out
+            })
+        })
+        .collect();
+    for c in clients {
+        // Nothing is answered: the connection is just closed.
+        assert_eq!(c.join().unwrap(), b"");
+    }
+    let log = s.file_when("logs/error.log", |t| {
+        t.lines().filter(|l| l.contains("timed out")).count() >= TIMEOUTS.len()
+    });
+    let mut lines: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("timed out"))
+        .filter_map(|l| l.split_once(" *").map(|(_, rest)| rest))
+        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.to_string()))
+        .map(|l| l.replace(&format!(":{}", s.port), ":PORT"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn header_timeouts_are_logged_as_nginx_does() {
+    let mut want: Vec<String> = TIMEOUTS.iter().map(|(_, l)| l.to_string()).collect();
+    want.sort();
+    assert_eq!(timeout_lines(env!("CARGO_BIN_EXE_oxresty")), want);
+    if std::path::Path::new(REFERENCE).exists() {
+        assert_eq!(timeout_lines(REFERENCE), want, "the reference disagrees");
+    }
+}

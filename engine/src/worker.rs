@@ -426,6 +426,68 @@ struct Wire<S> {
     /// Bytes of `\r\n\r\n` matched while a response head is being dropped.
     strip_match: Option<usize>,
     linger: Option<Lingering>,
+    /// What the log lines of a connection without a request name (a header timeout).
+    who: Rc<Who>,
+}
+
+/// A connection's identity in nginx's log context before a request exists.
+struct Who {
+    id: u64,
+    remote: Option<std::net::SocketAddr>,
+    /// The listening address as nginx prints it (`server:` while waiting for a request).
+    listen: String,
+    /// The default server's name (`server:` once a request line is being read).
+    server: String,
+}
+
+impl Who {
+    /// nginx: the info line when client_header_timeout expires; `head` is what was read.
+    fn header_timeout(&self, head: &[u8]) {
+        let client = self
+            .remote
+            .map(|a| format!(", client: {}", a.ip()))
+            .unwrap_or_default();
+        let start = head
+            .iter()
+            .position(|&c| c != b'\r' && c != b'\n')
+            .unwrap_or(head.len());
+        let head = &head[start..];
+        let msg = if head.is_empty() {
+            format!(
+                "*{} client timed out (110: Connection timed out) while waiting for request{client}, server: {}",
+                self.id, self.listen
+            )
+        } else {
+            let line_end = head.iter().position(|&c| c == b'\r' || c == b'\n');
+            let line = &head[..line_end.unwrap_or(head.len())];
+            let action = if line_end.is_some() {
+                "reading client request headers"
+            } else {
+                "reading client request line"
+            };
+            let mut msg = format!(
+                "*{} client timed out (110: Connection timed out) while {action}{client}, server: {}, request: \"{}\"",
+                self.id,
+                self.server,
+                String::from_utf8_lossy(line)
+            );
+            // A Host line already read completely is part of the context.
+            let lines: Vec<&[u8]> = head.split(|&c| c == b'\n').collect();
+            let complete = &lines[..lines.len().saturating_sub(1)];
+            let host = complete.iter().skip(1).find_map(|l| {
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                let colon = l.iter().position(|&c| c == b':')?;
+                l[..colon]
+                    .eq_ignore_ascii_case(b"host")
+                    .then(|| l[colon + 1..].trim_ascii().to_vec())
+            });
+            if let Some(h) = host {
+                msg.push_str(&format!(", host: \"{}\"", String::from_utf8_lossy(&h)));
+            }
+            msg
+        };
+        crate::http::errlog::write(crate::log::Level::Info, &msg);
+    }
 }
 
 /// nginx: ngx_http_set_lingering_close's state.
@@ -632,6 +694,9 @@ where
                                 // nginx closes an idle keep-alive connection quietly.
                                 this.eof = true;
                                 return Poll::Ready(Ok(()));
+                            }
+                            if this.read_timer == ReadTimer::Header {
+                                this.who.header_timeout(&this.inbuf);
                             }
                             return Poll::Ready(Err(this.timed_out()));
                         }
@@ -856,6 +921,21 @@ fn serve<S>(
         send_sleep: None,
         strip_match: None,
         linger: None,
+        who: Rc::new(Who {
+            id,
+            remote,
+            listen: http
+                .addrs
+                .get(addr)
+                .map(|a| a.text.clone())
+                .unwrap_or_default(),
+            server: http
+                .addrs
+                .get(addr)
+                .and_then(|a| http.servers.get(a.default_server))
+                .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+                .unwrap_or_default(),
+        }),
     };
     let requests = Rc::new(Cell::new(0u64));
     let http2 = http.clone();
