@@ -961,6 +961,7 @@ fn apply_head(r: &mut Request, h: &Head) {
         }
     }
     r.headers = headers;
+    r.raw_headers = h.headers.clone();
 }
 
 async fn handle(

@@ -246,6 +246,8 @@ pub(crate) struct LocConf {
     pub(crate) more_output: Vec<Arc<crate::http::headers_more::MoreRun>>,
     /// more_set_input_headers / more_clear_input_headers.
     pub(crate) more_input: Vec<Arc<crate::http::headers_more::MoreRun>>,
+    // proxy_pass and upstreams (engine/src/http/proxy_run.rs, merged there).
+    pub(crate) proxy: Option<Arc<crate::http::proxy_run::ProxyConf>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -455,6 +457,7 @@ impl LocConf {
             echo_status
         );
         crate::http::headers_more::merge(self, parent);
+        crate::http::proxy_run::merge(self, parent);
     }
 }
 
@@ -788,6 +791,7 @@ impl Lowering<'_> {
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}
             _ if crate::http::headers_more::lower(c, d) => {}
+            _ if crate::http::proxy_run::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),

@@ -71,7 +71,7 @@ pub(crate) struct Request {
     /// A rewrite changed the URI (nginx: `r->uri_changed`).
     uri_changed: bool,
     /// The request's path had `%` or `+` (nginx: `r->quoted_uri`, `r->plus_in_uri`).
-    quoted_uri: bool,
+    pub(crate) quoted_uri: bool,
     /// The validated host of the absolute request URI or of `Host` (nginx:
     /// `r->headers_in.server`).
     host_in: Option<Vec<u8>>,
@@ -79,6 +79,12 @@ pub(crate) struct Request {
     pub(crate) err_status: u16,
     /// limit_req / limit_conn state of this request (engine/src/http/limit_req.rs).
     pub(crate) limits: crate::http::limit_req::RequestLimits,
+    /// The header lines as sent (names' case, order), for the proxy.
+    pub(crate) raw_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// nginx: `r->valid_unparsed_uri` (cleared by rewrites and internal redirects).
+    pub(crate) valid_unparsed_uri: bool,
+    /// nginx: `r->valid_location` (cleared by `rewrite ... break`).
+    pub(crate) valid_location: bool,
 }
 
 /// A regex match's subject and capture offsets.
@@ -161,6 +167,9 @@ impl Request {
             host_in: host,
             err_status: 0,
             limits: Default::default(),
+            raw_headers: Vec::new(),
+            valid_unparsed_uri: true,
+            valid_location: true,
         })
     }
 
@@ -244,6 +253,9 @@ impl Request {
                 }
             }
             // content
+            if let Some(r) = crate::http::proxy_run::content(self).await {
+                return r;
+            }
             if let Some(r) = crate::http::lua::content(self).await {
                 return r;
             }
@@ -390,8 +402,10 @@ impl Request {
                     }
                     self.uri = new_uri;
                     self.internal = true;
+                    self.valid_unparsed_uri = false;
                     match rw.flag {
                         RewriteFlag::Break => {
+                            self.valid_location = false;
                             self.uri_changed = false;
                             return Some(None);
                         }
@@ -595,6 +609,8 @@ impl Request {
             self.args = a;
         }
         self.internal = true;
+        self.valid_unparsed_uri = false;
+        self.valid_location = true;
         Box::pin(self.phases(true)).await
     }
 
@@ -616,11 +632,14 @@ impl Request {
         match self.script(&loc.script) {
             Next::Done(r) => r,
             Next::Relocate => Box::pin(self.phases(false)).await,
-            Next::Continue => match Box::pin(crate::http::lua::content(self)).await {
+            Next::Continue => match Box::pin(crate::http::proxy_run::content(self)).await {
                 Some(r) => r,
-                None => match Box::pin(crate::http::echo::content(self)).await {
+                None => match Box::pin(crate::http::lua::content(self)).await {
                     Some(r) => r,
-                    None => crate::http::static_file::content(self).await,
+                    None => match Box::pin(crate::http::echo::content(self)).await {
+                        Some(r) => r,
+                        None => crate::http::static_file::content(self).await,
+                    },
                 },
             },
         }
