@@ -682,7 +682,8 @@ impl Request {
                 if uri.starts_with(b"/") {
                     let (path, args) = match uri.iter().position(|&c| c == b'?') {
                         Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
-                        None => (uri, None),
+                        // nginx: ngx_http_send_error_page: no `?`, no arguments.
+                        None => (uri, Some(Vec::new())),
                     };
                     if self.method != Method::HEAD {
                         self.method = Method::GET;
