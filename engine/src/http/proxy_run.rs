@@ -1173,6 +1173,7 @@ async fn respond(
         hide.retain(|h| !p.contains(h));
     }
     let mut reply = Reply::status(status);
+    reply.raw_location = true;
     let mut framing = Framing::Close;
     let mut keepalive = head.http11;
     let mut chunked = false;
@@ -1204,9 +1205,14 @@ async fn respond(
         }
         let mut v = v.clone();
         if ln == b"location" || ln == b"refresh" {
-            v = rewrite_redirect(r, pc, pass, t, &ln, v);
+            let (nv, matched) = rewrite_redirect(r, pc, pass, t, &ln, v);
+            v = nv;
             if v.is_empty() {
                 continue;
+            }
+            // nginx: a rewritten Location becomes `r->headers_out.location` (made absolute).
+            if matched && ln == b"location" {
+                reply.raw_location = false;
             }
         }
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(&v)) {
@@ -1281,7 +1287,8 @@ fn upstream_ctx(r: &Request, up_text: &str) -> (String, String) {
     (a.to_string(), b)
 }
 
-/// nginx: ngx_http_proxy_rewrite_redirect: the first matching `proxy_redirect` rule.
+/// nginx: ngx_http_proxy_rewrite_redirect: the first matching `proxy_redirect` rule; true
+/// when one matched.
 fn rewrite_redirect(
     r: &Request,
     pc: &ProxyConf,
@@ -1289,17 +1296,17 @@ fn rewrite_redirect(
     t: &Target,
     name: &[u8],
     value: Vec<u8>,
-) -> Vec<u8> {
+) -> (Vec<u8>, bool) {
     let rules: Vec<Redirect> = match &pc.redirects {
-        Some(None) => return value,
+        Some(None) => return (value, false),
         Some(Some(v)) => v.as_ref().clone(),
         None if pass.dynamic.is_none() => vec![Redirect::Default],
-        None => return value,
+        None => return (value, false),
     };
     let prefix = if name == b"refresh" {
         match find_sub(&value.to_ascii_lowercase(), b"url=") {
             Some(i) => i + 4,
-            None => return value,
+            None => return (value, false),
         }
     } else {
         0
@@ -1332,7 +1339,7 @@ fn rewrite_redirect(
                     let rep = r.eval(&rep);
                     let mut out = value[..prefix].to_vec();
                     out.extend_from_slice(&rep);
-                    return out;
+                    return (out, true);
                 }
                 continue;
             }
@@ -1342,10 +1349,10 @@ fn rewrite_redirect(
             let mut out = value[..prefix].to_vec();
             out.extend_from_slice(&replacement);
             out.extend_from_slice(&rest[pattern.len()..]);
-            return out;
+            return (out, true);
         }
     }
-    value
+    (value, false)
 }
 
 fn find_sub(h: &[u8], n: &[u8]) -> Option<usize> {

@@ -39,6 +39,9 @@ pub(crate) struct Reply {
     pub(crate) allow_ranges: bool,
     /// The body is this file (ranges are cut from it by the range filter).
     pub(crate) file: Option<FileBody>,
+    /// `Location` is an upstream's header: kept as is, in the list's order (nginx:
+    /// ngx_http_upstream_rewrite_location leaves `r->headers_out.location` unset).
+    pub(crate) raw_location: bool,
 }
 
 /// An open file answered whole or in ranges.
@@ -59,6 +62,7 @@ impl Reply {
             default_type: false,
             allow_ranges: false,
             file: None,
+            raw_location: false,
         }
     }
 
@@ -757,7 +761,10 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         charset: None,
         length: reply.length,
         last_modified: reply.headers.get(hyper::header::LAST_MODIFIED).cloned(),
-        location: reply.headers.get(hyper::header::LOCATION).cloned(),
+        location: match reply.raw_location {
+            true => None,
+            false => reply.headers.get(hyper::header::LOCATION).cloned(),
+        },
         list: Vec::new(),
         body: reply.body,
         file: reply.file,
@@ -787,7 +794,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         hyper::header::CONTENT_LENGTH,
     ];
     for (name, value) in reply.headers.iter() {
-        if !placed.contains(name) {
+        if !placed.contains(name) || (reply.raw_location && name == hyper::header::LOCATION) {
             out.list.push((name.clone(), value.clone()));
         }
     }
