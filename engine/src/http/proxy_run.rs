@@ -888,6 +888,8 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             ""
         };
         let up_text = format!("{}{}{}{}", t.schema, peer_name, sep, lossy(&uri));
+        // nginx logs timeouts after freeing the peer: no `:` after a unix socket's name.
+        let up_text_timeout = format!("{}{}{}", t.schema, peer_name, lossy(&uri));
         let mut st = TryState {
             addr: peer_name.clone(),
             ..Default::default()
@@ -929,7 +931,7 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                         r,
                         crate::log::Level::Error,
                         "upstream timed out (110: Connection timed out) while connecting to upstream",
-                        &up_text,
+                        &up_text_timeout,
                     );
                     Err(Fail::Timeout)
                 }
@@ -1013,7 +1015,12 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     let _ = picker.free(pref, false);
                     continue;
                 }
-                upstream_log(r, crate::log::Level::Error, &msg, &up_text);
+                let text = if f == Fail::Timeout {
+                    &up_text_timeout
+                } else {
+                    &up_text
+                };
+                upstream_log(r, crate::log::Level::Error, &msg, text);
                 st.status = if f == Fail::Timeout { "504" } else { "502" }.into();
                 st.response_time = Some(t0.elapsed());
                 states.push(st);

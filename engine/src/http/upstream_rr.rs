@@ -145,18 +145,22 @@ pub(crate) struct Picker {
     pub(crate) up: Arc<Upstream>,
     tried: Vec<bool>,
     tried_backup: Vec<bool>,
-    /// The hash methods: the key's hash and how many peers were looked at.
+    /// ip_hash's running hash.
     hash: Option<u32>,
     hash_tries: usize,
+    /// `hash`'s key, running sum and rehash count.
+    key: Vec<u8>,
+    acc: u32,
+    rehash: u32,
 }
 
 impl Picker {
     pub(crate) fn new(up: Arc<Upstream>, key: Option<Vec<u8>>) -> Picker {
-        let hash = key.map(|k| match up.method {
-            Method::IpHash => 89,
-            _ => crc32(&k),
-        });
+        let hash = key.as_ref().map(|_| 89);
         Picker {
+            key: key.unwrap_or_default(),
+            acc: 0,
+            rehash: 0,
             tried: vec![false; up.primary.len()],
             tried_backup: vec![false; up.backup.len()],
             up,
@@ -272,14 +276,22 @@ impl Picker {
     }
 
     fn hash_pick(&mut self, peers: &[Peer], st: &mut [PeerState], now: Instant) -> Option<usize> {
-        // nginx: ngx_http_upstream_get_hash_peer.
+        // nginx: ngx_http_upstream_get_hash_peer (Cache::Memcached's
+        // `((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH`).
         let total: i64 = peers.iter().map(|p| p.weight).sum();
         if total <= 0 {
             return None;
         }
-        let mut hash = self.hash.unwrap_or(0);
+        let key = self.key.clone();
         loop {
-            let mut w = (hash as i64) % total;
+            let mut crc = 0xffff_ffff;
+            if self.rehash > 0 {
+                crc = crc32_update(crc, self.rehash.to_string().as_bytes());
+            }
+            crc = crc32_update(crc, &key) ^ 0xffff_ffff;
+            self.acc = self.acc.wrapping_add((crc >> 16) & 0x7fff);
+            self.rehash += 1;
+            let mut w = (self.acc as i64) % total;
             let mut i = 0;
             while i < peers.len() && w >= peers[i].weight {
                 w -= peers[i].weight;
@@ -287,26 +299,25 @@ impl Picker {
             }
             if i < peers.len() && !self.tried[i] && usable(&peers[i], &st[i], now) {
                 touch(&peers[i], &mut st[i], now);
-                self.hash = Some(hash);
                 return Some(i);
             }
             self.hash_tries += 1;
             if self.hash_tries > 20 {
                 return rr(peers, st, &self.tried, now);
             }
-            // nginx: hash = crc32(key's previous hash in decimal + key)... simplified
-            // rehash of the previous value.
-            hash = crc32(format!("{}", hash).as_bytes());
         }
     }
 
     fn chash(&mut self, peers: &[Peer], st: &mut [PeerState], now: Instant) -> Option<usize> {
-        // nginx: ngx_http_upstream_init_chash_peer's points: 160 * weight per server, each
-        // `crc32(server ++ "\0" ++ prev_hash as 4 bytes)`.
+        // nginx: ngx_http_upstream_init_chash_peer's points (Cache::Memcached::Fast's
+        // `crc32(HOST \0 PORT PREV_HASH)`, 160 per weight unit), then
+        // ngx_http_upstream_get_chash_peer from the first point at or after the key's crc32.
         let mut points: Vec<(u32, usize)> = Vec::new();
         for (i, p) in peers.iter().enumerate() {
-            let mut base = crc32_update(0xffff_ffff, &p.server);
+            let (host, port) = split_server(&p.server);
+            let mut base = crc32_update(0xffff_ffff, host);
             base = crc32_update(base, b"\0");
+            base = crc32_update(base, port);
             let mut prev: u32 = 0;
             for _ in 0..(160 * p.weight.max(0)) {
                 let h = crc32_update(base, &prev.to_le_bytes()) ^ 0xffff_ffff;
@@ -315,16 +326,33 @@ impl Picker {
             }
         }
         points.sort_by_key(|p| p.0);
+        points.dedup_by_key(|p| p.0);
         if points.is_empty() {
             return None;
         }
-        let hash = self.hash.unwrap_or(0);
+        let hash = crc32(&self.key);
         let start = points.partition_point(|p| p.0 < hash);
-        for k in 0..points.len().min(20 + peers.len() * 160) {
-            let (_, i) = points[(start + k) % points.len()];
-            if !self.tried[i] && usable(&peers[i], &st[i], now) {
-                touch(&peers[i], &mut st[i], now);
-                return Some(i);
+        for k in 0..points.len().min(21) {
+            let server = &peers[points[(start + k) % points.len()].1].server;
+            let mut best: Option<usize> = None;
+            let mut total = 0;
+            for (i, p) in peers.iter().enumerate() {
+                if self.tried[i] || !usable(p, &st[i], now) || &p.server != server {
+                    continue;
+                }
+                st[i].current_weight += st[i].effective_weight;
+                total += st[i].effective_weight;
+                if st[i].effective_weight < p.weight {
+                    st[i].effective_weight += 1;
+                }
+                if best.is_none_or(|b| st[i].current_weight > st[b].current_weight) {
+                    best = Some(i);
+                }
+            }
+            if let Some(b) = best {
+                st[b].current_weight -= total;
+                touch(&peers[b], &mut st[b], now);
+                return Some(b);
             }
         }
         None
@@ -368,6 +396,18 @@ impl Picker {
         }
         disabled
     }
+}
+
+/// A `server` address as host and port (nginx: the split in ngx_http_upstream_init_chash).
+fn split_server(s: &[u8]) -> (&[u8], &[u8]) {
+    if s.len() >= 5 && s[..5].eq_ignore_ascii_case(b"unix:") {
+        return (&s[5..], b"");
+    }
+    let digits = s.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    if digits < s.len() && s[s.len() - digits - 1] == b':' {
+        return (&s[..s.len() - digits - 1], &s[s.len() - digits..]);
+    }
+    (s, b"")
 }
 
 /// The peer may be chosen now (nginx: the `down`, `max_fails` and `max_conns` checks).
@@ -936,6 +976,39 @@ mod tests {
             let _ = p.free(pr, false);
         }
         assert_eq!(order, vec![0, 0, 1, 0, 2, 0, 0]);
+    }
+
+    #[test]
+    fn ketama_points_as_nginx() {
+        // The reference's choices for these keys with the same three servers.
+        let mut peers = vec![peer(1), peer(2), peer(1)];
+        peers[0].server = b"unix:/tmp/ch/a.sock".to_vec();
+        peers[1].server = b"unix:/tmp/ch/b.sock".to_vec();
+        peers[2].server = b"127.0.0.1:18411".to_vec();
+        let method = Method::Hash {
+            key: ComplexValue::default(),
+            consistent: true,
+        };
+        let up = Arc::new(Upstream::new(
+            b"u".to_vec(),
+            peers,
+            Vec::new(),
+            method,
+            None,
+        ));
+        let keys = [
+            "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "x", "y", "z", "foo", "bar", "baz",
+        ];
+        let got: String = keys
+            .iter()
+            .map(|k| {
+                let mut p = Picker::new(up.clone(), Some(k.as_bytes().to_vec()));
+                let (pr, _) = p.get(None).expect("peer");
+                let _ = p.free(pr, false);
+                (b'a' + pr.index as u8) as char
+            })
+            .collect();
+        assert_eq!(got, "bcbbacacbcbbbbab");
     }
 
     #[test]
