@@ -1226,6 +1226,23 @@ async fn respond(
             reply.headers.append(n, v);
         }
     }
+    // nginx: ngx_http_upstream_upgrade: a 101 to a request that asked for it becomes a
+    // tunnel between the client and the upstream connection.
+    if status == 101 {
+        if r.upgrade {
+            let rest = head.rest;
+            let ctx = upstream_ctx(r, up_text);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            TUNNELS.with(|t| t.borrow_mut().insert(r.conn.id, tx));
+            tokio::task::spawn_local(tunnel(rx, conn, rest, read_timeout, ctx));
+            reply.body = Some(
+                http_body_util::Empty::new()
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            return reply;
+        }
+    }
     let head_req = r.method == hyper::Method::HEAD;
     if head_req || status == 204 || status == 304 || (100..200).contains(&status) {
         framing = Framing::None;
@@ -1280,6 +1297,89 @@ async fn respond(
 }
 
 use http_body_util::BodyExt as _;
+
+/// A client connection handed over after its 101 (by the worker's connection task).
+pub(crate) type ClientIo = Box<dyn Io>;
+
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Io for T {}
+
+type TunnelSlot = tokio::sync::oneshot::Sender<(ClientIo, Bytes)>;
+
+thread_local! {
+    /// Tunnels waiting for their client connection, by connection id.
+    static TUNNELS: std::cell::RefCell<HashMap<u64, TunnelSlot>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The worker hands a connection that answered 101 to the tunnel waiting for it.
+pub(crate) fn tunnel_client(id: u64, io: ClientIo, read_buf: Bytes) {
+    let slot = TUNNELS.with(|t| t.borrow_mut().remove(&id));
+    if let Some(tx) = slot {
+        let _ = tx.send((io, read_buf));
+    }
+}
+
+/// Copies bytes both ways until either side closes or nothing moves for `idle` (nginx:
+/// ngx_http_upstream_process_upgraded with proxy_read_timeout).
+async fn tunnel(
+    rx: tokio::sync::oneshot::Receiver<(ClientIo, Bytes)>,
+    mut up: UpConn,
+    rest: Vec<u8>,
+    idle: Duration,
+    ctx: (String, String),
+) {
+    let Ok((mut client, early)) = rx.await else {
+        return;
+    };
+    if !rest.is_empty() && client.write_all(&rest).await.is_err() {
+        return;
+    }
+    if !early.is_empty() && up.stream.write_all(&early).await.is_err() {
+        return;
+    }
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut ur, mut uw) = tokio::io::split(&mut up.stream);
+    let mut a = vec![0u8; 16384];
+    let mut b = vec![0u8; 16384];
+    loop {
+        tokio::select! {
+            n = tokio::time::timeout(idle, cr.read(&mut a)) => match n {
+                Ok(Ok(n)) if n > 0 => {
+                    if uw.write_all(&a[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+                _ => {
+                    let _ = uw.shutdown().await;
+                    return;
+                }
+            },
+            n = tokio::time::timeout(idle, ur.read(&mut b)) => match n {
+                Ok(Ok(n)) if n > 0 => {
+                    if cw.write_all(&b[..n]).await.is_err() {
+                        return;
+                    }
+                    let _ = cw.flush().await;
+                }
+                Err(_) => break,
+                _ => {
+                    let _ = cw.shutdown().await;
+                    return;
+                }
+            },
+        }
+    }
+    crate::http::errlog::write(
+        crate::log::Level::Error,
+        &format!(
+            "{}upstream timed out (110: Connection timed out) while proxying upgraded connection{}",
+            ctx.0, ctx.1
+        ),
+    );
+}
 
 /// The log line halves around the message (for errors after the handler returned).
 fn upstream_ctx(r: &Request, up_text: &str) -> (String, String) {

@@ -85,6 +85,8 @@ pub(crate) struct Request {
     pub(crate) valid_unparsed_uri: bool,
     /// nginx: `r->valid_location` (cleared by `rewrite ... break`).
     pub(crate) valid_location: bool,
+    /// The request asked for a protocol `Upgrade` (a 101 may tunnel the connection).
+    pub(crate) upgrade: bool,
 }
 
 /// A regex match's subject and capture offsets.
@@ -170,6 +172,7 @@ impl Request {
             raw_headers: Vec::new(),
             valid_unparsed_uri: true,
             valid_location: true,
+            upgrade: req.headers().contains_key(hyper::header::UPGRADE),
         })
     }
 

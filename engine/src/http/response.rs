@@ -899,9 +899,15 @@ fn header_filter(
             close = true;
         }
     }
+    // nginx: ngx_http_header_filter: a 101 says `Connection: upgrade`.
+    let conn_value = match (status, close) {
+        (101, _) => "upgrade",
+        (_, true) => "close",
+        _ => "keep-alive",
+    };
     headers.insert(
         hyper::header::CONNECTION,
-        HeaderValue::from_static(if close { "close" } else { "keep-alive" }),
+        HeaderValue::from_static(conn_value),
     );
     if out.gzip_vary && r.loc.gzip_vary == Some(true) {
         headers.insert(
