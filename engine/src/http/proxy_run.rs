@@ -1228,20 +1228,18 @@ async fn respond(
     }
     // nginx: ngx_http_upstream_upgrade: a 101 to a request that asked for it becomes a
     // tunnel between the client and the upstream connection.
-    if status == 101 {
-        if r.upgrade {
-            let rest = head.rest;
-            let ctx = upstream_ctx(r, up_text);
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            TUNNELS.with(|t| t.borrow_mut().insert(r.conn.id, tx));
-            tokio::task::spawn_local(tunnel(rx, conn, rest, read_timeout, ctx));
-            reply.body = Some(
-                http_body_util::Empty::new()
-                    .map_err(|never| match never {})
-                    .boxed(),
-            );
-            return reply;
-        }
+    if status == 101 && r.upgrade {
+        let rest = head.rest;
+        let ctx = upstream_ctx(r, up_text);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        TUNNELS.with(|t| t.borrow_mut().insert(r.conn.id, tx));
+        tokio::task::spawn_local(tunnel(rx, conn, rest, read_timeout, ctx));
+        reply.body = Some(
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        return reply;
     }
     let head_req = r.method == hyper::Method::HEAD;
     if head_req || status == 204 || status == 304 || (100..200).contains(&status) {
