@@ -750,7 +750,10 @@ fn find_upstream(r: &Request, pc: &ProxyConf, pass: &Pass) -> Result<(Target, Ar
 }
 
 /// A failed try counts against its peer (nginx logs when that disables it).
-fn fail_peer(r: &Request, picker: &mut Picker, pref: upstream_rr::PeerRef, up_text: &str) {
+fn fail_peer(r: &Request, picker: &mut Picker, pref: Option<upstream_rr::PeerRef>, up_text: &str) {
+    let Some(pref) = pref else {
+        return;
+    };
     if picker.free(pref, true) {
         upstream_log(
             r,
@@ -758,6 +761,13 @@ fn fail_peer(r: &Request, picker: &mut Picker, pref: upstream_rr::PeerRef, up_te
             "upstream server temporarily disabled while connecting to upstream",
             up_text,
         );
+    }
+}
+
+/// A try that did not fail gives its peer back.
+fn free_ok(picker: &mut Picker, pref: Option<upstream_rr::PeerRef>) {
+    if let Some(pref) = pref {
+        let _ = picker.free(pref, false);
     }
 }
 
@@ -834,9 +844,11 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
     let Some((req_bytes, uri)) = create_request(r, pc, &t, pass.dynamic.is_some(), &body) else {
         return Reply::status(500);
     };
-    let connect_timeout = pc.connect_timeout.unwrap_or(Duration::from_secs(60));
-    let send_timeout = pc.send_timeout.unwrap_or(Duration::from_secs(60));
-    let read_timeout = pc.read_timeout.unwrap_or(Duration::from_secs(60));
+    let mut connect_timeout = pc.connect_timeout.unwrap_or(Duration::from_secs(60));
+    let mut send_timeout = pc.send_timeout.unwrap_or(Duration::from_secs(60));
+    let mut read_timeout = pc.read_timeout.unwrap_or(Duration::from_secs(60));
+    let balancer = up.balancer.clone();
+    let mut last_failure: Option<String> = None;
     let next = pc.next_upstream.unwrap_or(FT_ERROR | FT_TIMEOUT);
     let mut tries_left = match pc.next_tries {
         Some(n) if n > 0 => n.min(up.tries()),
@@ -858,30 +870,60 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
     let mut states: Vec<TryState> = Vec::new();
     let buffer_size = pc.buffer_size.unwrap_or(4096).max(1024);
     loop {
-        let Some((pref, peer)) = picker.get(ip.as_deref()) else {
-            let upname = format!("{}{}", t.schema, lossy(&up.name));
-            upstream_log(
-                r,
-                crate::log::Level::Error,
-                &format!(
-                    "*{} no live upstreams while connecting to upstream",
-                    r.conn.id
-                )
-                .split_once(' ')
-                .map(|x| x.1.to_string())
-                .unwrap_or_default(),
-                &format!("{upname}{}", lossy(&uri)),
-            );
-            states.push(TryState {
-                addr: upname,
-                status: "502".into(),
-                ..Default::default()
-            });
-            set_states(r, &states);
-            return Reply::status(502);
+        let (pref, peer_addr, peer_name) = if let Some(h) = &balancer {
+            // balancer_by_lua*: Lua picks this try's peer.
+            let Some(choice) = crate::http::lua::balancer::run(r, h, last_failure.take()).await
+            else {
+                return Reply::status(500);
+            };
+            let Some(peer) = choice.peer else {
+                upstream_log(
+                    r,
+                    crate::log::Level::Error,
+                    "lua balancer: no peer set while connecting to upstream",
+                    &format!("{}{}{}", t.schema, lossy(&up.name), lossy(&uri)),
+                );
+                return Reply::status(500);
+            };
+            tries_left += choice.more_tries;
+            if let Some([c, s, rd]) = choice.timeouts {
+                connect_timeout = c.unwrap_or(connect_timeout);
+                send_timeout = s.unwrap_or(send_timeout);
+                read_timeout = rd.unwrap_or(read_timeout);
+            }
+            let addr = match peer.strip_prefix("unix:") {
+                Some(p) => upstream_rr::PeerAddr::Unix(p.as_bytes().to_vec()),
+                None => match peer.parse() {
+                    Ok(a) => upstream_rr::PeerAddr::Inet(a),
+                    Err(_) => return Reply::status(500),
+                },
+            };
+            (None, addr, peer)
+        } else {
+            let Some((pref, peer)) = picker.get(ip.as_deref()) else {
+                let upname = format!("{}{}", t.schema, lossy(&up.name));
+                upstream_log(
+                    r,
+                    crate::log::Level::Error,
+                    &format!(
+                        "*{} no live upstreams while connecting to upstream",
+                        r.conn.id
+                    )
+                    .split_once(' ')
+                    .map(|x| x.1.to_string())
+                    .unwrap_or_default(),
+                    &format!("{upname}{}", lossy(&uri)),
+                );
+                states.push(TryState {
+                    addr: upname,
+                    status: "502".into(),
+                    ..Default::default()
+                });
+                set_states(r, &states);
+                return Reply::status(502);
+            };
+            (Some(pref), peer.addr.clone(), peer.name.clone())
         };
-        let peer_addr = peer.addr.clone();
-        let peer_name = peer.name.clone();
         let sep = if matches!(peer_addr, upstream_rr::PeerAddr::Unix(_)) {
             ":"
         } else {
@@ -945,6 +987,10 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 st.connect_time = None;
                 states.push(st);
                 fail_peer(r, &mut picker, pref, &up_text);
+                last_failure = Some(format!(
+                    "failed {}",
+                    states.last().map_or("502", |s| s.status.as_str())
+                ));
                 let kind = if f == Fail::Timeout {
                     FT_TIMEOUT
                 } else {
@@ -1012,7 +1058,7 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 // nginx: a kept-alive connection the peer closed is retried silently.
                 if reused && f == Fail::Error {
                     tries_left += 1;
-                    let _ = picker.free(pref, false);
+                    free_ok(&mut picker, pref);
                     continue;
                 }
                 let text = if f == Fail::Timeout {
@@ -1025,6 +1071,10 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 st.response_time = Some(t0.elapsed());
                 states.push(st);
                 fail_peer(r, &mut picker, pref, &up_text);
+                last_failure = Some(format!(
+                    "failed {}",
+                    states.last().map_or("502", |s| s.status.as_str())
+                ));
                 let kind = match f {
                     Fail::Timeout => FT_TIMEOUT,
                     Fail::Error => FT_ERROR,
@@ -1046,13 +1096,18 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             states.push(st);
             // nginx: ngx_http_upstream_next: 403 and 404 do not count as failures.
             if ft == FT_403 || ft == FT_404 {
-                let _ = picker.free(pref, false);
+                free_ok(&mut picker, pref);
+                last_failure = Some(format!("next {}", head.status));
             } else {
                 fail_peer(r, &mut picker, pref, &up_text);
+                last_failure = Some(format!(
+                    "failed {}",
+                    states.last().map_or("502", |s| s.status.as_str())
+                ));
             }
             continue;
         }
-        let _ = picker.free(pref, false);
+        free_ok(&mut picker, pref);
         st.response_time = Some(t0.elapsed());
         states.push(st);
         set_states(r, &states);

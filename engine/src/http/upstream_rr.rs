@@ -84,6 +84,8 @@ pub(crate) struct Upstream {
     pub(crate) backup: Vec<Peer>,
     pub(crate) method: Method,
     pub(crate) keepalive: Option<Keepalive>,
+    /// `balancer_by_lua*`: Lua picks the peer of every try.
+    pub(crate) balancer: Option<Arc<crate::http::lua::directives::LuaHandler>>,
     state: Mutex<(Vec<PeerState>, Vec<PeerState>)>,
     /// A key of this upstream's idle connections in the pool.
     id: u64,
@@ -114,6 +116,7 @@ impl Upstream {
             backup,
             method,
             keepalive,
+            balancer: None,
             state,
             id: IDS.fetch_add(1, Ordering::Relaxed),
         }
@@ -635,6 +638,7 @@ pub(crate) fn lower_block(d: &Directive) -> Upstream {
     let mut backup = Vec::new();
     let mut method = Method::RoundRobin;
     let mut keepalive: Option<Keepalive> = None;
+    let mut balancer = None;
     let mut ka_requests = 1000;
     let mut ka_time = Duration::from_secs(3600);
     let mut ka_timeout = Duration::from_secs(60);
@@ -680,6 +684,15 @@ pub(crate) fn lower_block(d: &Directive) -> Upstream {
                         primary.push(p);
                     }
                 }
+            }
+            b"balancer_by_lua_block" | b"balancer_by_lua_file" => {
+                use crate::http::lua::directives::{handler, Form};
+                let (form, code) = match &c.body {
+                    Body::Lua(lb) => (Form::Block, lb.code.clone()),
+                    _ => (Form::File, arg(c, 0).to_vec()),
+                };
+                balancer = Some(Arc::new(handler(c, "balancer_by_lua", form, &code)));
+                crate::http::lua::mark_used();
             }
             b"least_conn" => method = Method::LeastConn,
             b"ip_hash" => method = Method::IpHash,
@@ -727,7 +740,9 @@ pub(crate) fn lower_block(d: &Directive) -> Upstream {
         k.time = ka_time;
         k.timeout = ka_timeout;
     }
-    Upstream::new(arg(d, 0).to_vec(), primary, backup, method, keepalive)
+    let mut up = Upstream::new(arg(d, 0).to_vec(), primary, backup, method, keepalive);
+    up.balancer = balancer;
+    up
 }
 
 /// The implicit upstream of a `proxy_pass` address (resolved now, as nginx does).
