@@ -491,3 +491,131 @@ qr/Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n/
 ["GET /p1", "GET /p2", "GET /p3"]
 --- response_body eval
 ["/p1\n", "/p2\n", "/p3\n"]
+
+
+
+=== TEST 33: a Content-Length set by a Lua backend passes
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { content_by_lua_block { ngx.header["Content-Length"] = 3; ngx.print("old") } } }
+--- config
+    location /p { proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock; }
+--- request
+GET /p
+--- response_headers
+Content-Length: 3
+--- response_body chomp
+old
+
+
+
+=== TEST 34: Refresh is rewritten by proxy_redirect
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header Refresh "5; url=http://internal/app/x"; return 200 "ok\n"; } }
+--- config
+    location /p {
+        proxy_redirect http://internal/app/ /pub/;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- response_headers
+Refresh: 5; url=/pub/x
+
+
+
+=== TEST 35: Content-Type and charset from the upstream pass unchanged
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; default_type text/html; charset utf-8; location / { return 200 "{}\n"; } }
+--- config
+    location /p { proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock; }
+--- request
+GET /p
+--- response_headers
+Content-Type: text/html; charset=utf-8
+
+
+
+=== TEST 36: an upstream without Content-Type gives none
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { content_by_lua_block { ngx.header["Content-Type"] = nil; ngx.print("raw") } } }
+--- config
+    location /p { default_type text/x-own; proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock; }
+--- request
+GET /p
+--- response_headers
+!Content-Type
+--- response_body chomp
+raw
+
+
+
+=== TEST 37: add_header applies to proxied responses
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 200 "ok\n"; } }
+--- config
+    location /p {
+        add_header X-Proxy yes;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- response_headers
+X-Proxy: yes
+
+
+
+=== TEST 38: gzip compresses a proxied body
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 200 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"; } }
+--- config
+    location /p {
+        gzip on;
+        gzip_min_length 1;
+        gzip_proxied any;
+        gzip_types text/plain;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- more_headers
+Accept-Encoding: gzip
+--- response_headers
+Content-Encoding: gzip
+
+
+
+=== TEST 39: an upstream's 404 with error_page and intercept, the page's own status
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 404; } }
+--- config
+    location /p {
+        proxy_intercept_errors on;
+        error_page 404 =200 /fallback;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+    location /fallback { return 200 "fell back\n"; }
+--- request
+GET /p
+--- error_code: 200
+--- response_body
+fell back
+
+
+
+=== TEST 40: an intercepted 401 keeps WWW-Authenticate
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header WWW-Authenticate 'Basic realm="up"' always; return 401; } }
+--- config
+    location /p {
+        proxy_intercept_errors on;
+        error_page 401 /e401;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+    location /e401 { return 200 "login please\n"; }
+--- request
+GET /p
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Basic realm="up"
+--- response_body
+login please

@@ -309,3 +309,37 @@ DELETE /back/item/7 HTTP/1.0
 GET /p?a=1
 --- response_body
 GET /?fixed=1 HTTP/1.0
+
+
+
+=== TEST 24: /dir asked of a proxied location /dir/ redirects to /dir/
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 200 "$request\n"; } }
+--- config
+    location /app/ { proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock:/; }
+--- request
+GET /app?x=1
+--- error_code: 301
+--- response_headers eval
+"Location: http://localhost:$::ServerPort/app/?x=1"
+
+
+
+=== TEST 25: the redirect wins over a matching regex location
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 200 "$request\n"; } }
+--- config
+    location /app/ { proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock:/; }
+    location ~ ^/ap { return 200 "regex\n"; }
+--- request
+GET /app
+--- error_code: 301
+
+
+
+=== TEST 26: no redirect for a location without proxy_pass
+--- config
+    location /dir/ { return 200 "dir\n"; }
+--- request
+GET /dir
+--- error_code: 404

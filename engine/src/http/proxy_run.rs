@@ -88,6 +88,8 @@ pub(crate) struct ProxyConf {
     next_upstream: Option<u32>,
     next_tries: Option<usize>,
     next_timeout: Option<Duration>,
+    /// The headers sent: `set_headers` then the defaults (built on first use).
+    merged: std::sync::OnceLock<Arc<SetHeaders>>,
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
@@ -379,6 +381,11 @@ fn parse_ip(h: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The content handler
 
+/// The location has `proxy_pass` (nginx: `clcf->auto_redirect` of ngx_http_proxy_pass).
+pub(crate) fn auto_redirect(c: &LocConf) -> bool {
+    c.proxy.as_ref().is_some_and(|p| p.pass.is_some())
+}
+
 /// The location's `proxy_pass` (an `if` block uses its location's).
 fn pass_of(r: &Request) -> Option<Arc<Pass>> {
     if let Some(p) = r.loc.proxy.as_ref().and_then(|p| p.pass.clone()) {
@@ -509,12 +516,13 @@ enum HeadErr {
 /// nginx: ngx_http_proxy_process_status_line + ngx_http_proxy_process_header.
 async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<RespHead, HeadErr> {
     let mut buf: Vec<u8> = Vec::with_capacity(size.min(64 * 1024));
+    let mut tmp = vec![0u8; size.clamp(1024, 16384)];
     loop {
-        let mut tmp = vec![0u8; size.saturating_sub(buf.len()).clamp(1, 16384)];
         if buf.len() >= size {
             return Err(HeadErr::TooBig);
         }
-        let n = match tokio::time::timeout(timeout, c.stream.read(&mut tmp)).await {
+        let room = size.saturating_sub(buf.len()).clamp(1, tmp.len());
+        let n = match tokio::time::timeout(timeout, c.stream.read(&mut tmp[..room])).await {
             Err(_) => return Err(HeadErr::Timeout),
             Ok(Err(e)) => return Err(HeadErr::Io(e)),
             Ok(Ok(0)) => return Err(HeadErr::Closed),
@@ -667,17 +675,20 @@ fn create_request(
     });
     // nginx: ngx_http_proxy_init_headers: the configured headers, then the defaults not
     // configured; a header whose value is empty is not sent.
-    let mut merged: Vec<(Vec<u8>, ComplexValue)> =
-        pc.set_headers.as_deref().cloned().unwrap_or_default();
-    for (n, v) in DEFAULT_HEADERS {
-        if !merged
-            .iter()
-            .any(|(m, _)| m.eq_ignore_ascii_case(n.as_bytes()))
-        {
-            merged.push((n.as_bytes().to_vec(), cv(v.as_bytes())));
+    let merged = pc.merged.get_or_init(|| {
+        let mut merged: SetHeaders = pc.set_headers.as_deref().cloned().unwrap_or_default();
+        for (n, v) in DEFAULT_HEADERS {
+            if !merged
+                .iter()
+                .any(|(m, _)| m.eq_ignore_ascii_case(n.as_bytes()))
+            {
+                merged.push((n.as_bytes().to_vec(), cv(v.as_bytes())));
+            }
         }
-    }
-    for (n, v) in &merged {
+        Arc::new(merged)
+    });
+    let merged = merged.as_slice();
+    for (n, v) in merged {
         let v = r.eval(v);
         if v.is_empty() {
             continue;
@@ -786,7 +797,9 @@ fn status_ft(status: u16) -> u32 {
 }
 
 async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
-    let body = if pc.pass_request_body != Some(false) || pc.set_body.is_some() {
+    let has_body = r.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        || r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    let body = if has_body && (pc.pass_request_body != Some(false) || pc.set_body.is_some()) {
         request_body(r).await
     } else {
         Vec::new()
@@ -1215,25 +1228,26 @@ async fn respond(
             return Box::pin(r.internal_redirect(path, args)).await;
         }
     }
-    let mut hide: Vec<Vec<u8>> = [
-        "date",
-        "server",
-        "x-pad",
-        "x-accel-expires",
-        "x-accel-redirect",
-        "x-accel-limit-rate",
-        "x-accel-buffering",
-        "x-accel-charset",
-    ]
-    .iter()
-    .map(|s| s.as_bytes().to_vec())
-    .collect();
-    if let Some(h) = &pc.hide {
-        hide.extend(h.iter().cloned());
-    }
-    if let Some(p) = &pc.pass_headers {
-        hide.retain(|h| !p.contains(h));
-    }
+    // nginx: ngx_http_proxy_hide_headers, plus proxy_hide_header, minus proxy_pass_header.
+    let hidden = |ln: &[u8]| {
+        let default = matches!(
+            ln,
+            b"date"
+                | b"server"
+                | b"x-pad"
+                | b"x-accel-expires"
+                | b"x-accel-redirect"
+                | b"x-accel-limit-rate"
+                | b"x-accel-buffering"
+                | b"x-accel-charset"
+        );
+        let own = pc.hide.as_ref().is_some_and(|h| h.iter().any(|x| x == ln));
+        let passed = pc
+            .pass_headers
+            .as_ref()
+            .is_some_and(|p| p.iter().any(|x| x == ln));
+        (default || own) && !passed
+    };
     let mut reply = Reply::status(status);
     reply.raw_location = true;
     let mut framing = Framing::Close;
@@ -1262,7 +1276,7 @@ async fn respond(
             b"keep-alive" => continue,
             _ => {}
         }
-        if hide.contains(&ln) {
+        if hidden(&ln) {
             continue;
         }
         let mut v = v.clone();
@@ -1319,8 +1333,21 @@ async fn respond(
         .buffers
         .map_or(4096, |b| b.1)
         .max(pc.buffer_size.unwrap_or(4096));
-    let ctx = upstream_ctx(r, up_text);
     let rest = head.rest;
+    // The whole body came with the head: no pump needed.
+    if let Framing::Length(n) = framing {
+        if rest.len() as u64 == n {
+            if keepalive {
+                upstream_rr::put_idle(&up, &addr, conn);
+            }
+            reply.body = Some(
+                http_body_util::Full::new(Bytes::from(rest))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            return reply;
+        }
+    }
     if let Framing::None = framing {
         if keepalive && rest.is_empty() {
             upstream_rr::put_idle(&up, &addr, conn);
@@ -1333,6 +1360,7 @@ async fn respond(
         }
         return reply;
     }
+    let ctx = upstream_ctx(r, up_text);
     tokio::task::spawn_local(pump(
         conn,
         rest,

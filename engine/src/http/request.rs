@@ -281,7 +281,41 @@ impl Request {
                 return Some(Reply::status(404));
             }
         }
+        if let Some(r) = self.auto_redirect(&server.locations) {
+            return Some(r);
+        }
         crate::http::head::body_too_large(self)
+    }
+
+    /// nginx: the NGX_DONE of ngx_http_core_find_static_location: `/dir` asked of a
+    /// `location /dir/` whose handler redirects (proxy_pass) and no exact location matched:
+    /// 301 to `/dir/` (the static search ends there: regex locations are not tried).
+    fn auto_redirect(&self, locs: &Locations) -> Option<Reply> {
+        if matches!(
+            self.location.as_ref().map(|l| &l.kind),
+            Some(LocKind::Exact)
+        ) {
+            return None;
+        }
+        let mut want = self.uri.clone();
+        want.push(b'/');
+        let hit = locs.statics.iter().any(|l| {
+            l.name == want
+                && !matches!(l.kind, LocKind::Named)
+                && crate::http::proxy_run::auto_redirect(&l.conf)
+        });
+        if !hit {
+            return None;
+        }
+        if !self.args.is_empty() {
+            want.push(b'?');
+            want.extend_from_slice(&self.args);
+        }
+        let mut reply = Reply::status(301);
+        if let Ok(v) = hyper::header::HeaderValue::from_bytes(&want) {
+            reply.headers.insert(hyper::header::LOCATION, v);
+        }
+        Some(reply)
     }
 
     /// Runs a level's rewrite instructions (nginx: ngx_http_rewrite_handler; the post-rewrite
