@@ -619,3 +619,66 @@ GET /p
 WWW-Authenticate: Basic realm="up"
 --- response_body
 login please
+
+
+
+=== TEST 41: proxy_pass_header Server and Date replace nginx's own
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { more_set_headers "Server: upstream-srv"; return 200 "ok\n"; } }
+--- config
+    location /p {
+        proxy_pass_header Server;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- raw_response_headers_like eval
+qr/\r\nServer: upstream-srv\r\n/
+--- raw_response_headers_unlike eval
+qr/nginx\/1\.22\.1/
+
+
+
+=== TEST 42: proxy_cookie_domain
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header Set-Cookie "sid=1;Path=/app;  Domain=.Internal.Example; HttpOnly"; return 200 "ok\n"; } }
+--- config
+    location /p {
+        proxy_cookie_domain internal.example public.example;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- response_headers
+Set-Cookie: sid=1; Path=/app; Domain=.public.example; HttpOnly
+
+
+
+=== TEST 43: proxy_cookie_path prefix and regex
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header Set-Cookie "a=1; path=/app/x"; add_header Set-Cookie "b=2; path=/v2/y"; return 200 "ok\n"; } }
+--- config
+    location /p {
+        proxy_cookie_path /app/ /;
+        proxy_cookie_path ~^/v(\d+)/(.*)$ /version$1/$2;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- raw_response_headers_like eval
+qr/Set-Cookie: a=1; path=\/x\r\nSet-Cookie: b=2; path=\/version2\/y\r\n/
+
+
+
+=== TEST 44: a cookie no rule matches is passed as sent
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header Set-Cookie "c=3;path=/other;  secure"; return 200 "ok\n"; } }
+--- config
+    location /p {
+        proxy_cookie_path /app/ /;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- response_headers
+Set-Cookie: c=3;path=/other;  secure

@@ -88,6 +88,9 @@ pub(crate) struct ProxyConf {
     next_upstream: Option<u32>,
     next_tries: Option<usize>,
     next_timeout: Option<Duration>,
+    /// `proxy_cookie_domain` / `proxy_cookie_path` (`Some(None)`: off).
+    cookie_domains: Option<Option<Arc<Vec<Redirect>>>>,
+    cookie_paths: Option<Option<Arc<Vec<Redirect>>>>,
     /// The headers sent: `set_headers` then the defaults (built on first use).
     merged: std::sync::OnceLock<Arc<SetHeaders>>,
 }
@@ -215,6 +218,35 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             }
             p.redirects = Some(Some(Arc::new(v)));
         }
+        b"proxy_cookie_domain" | b"proxy_cookie_path" => {
+            let p = conf(c);
+            let slot = if d.name == b"proxy_cookie_domain" {
+                &mut p.cookie_domains
+            } else {
+                &mut p.cookie_paths
+            };
+            let a0 = arg(d, 0);
+            if d.args.len() == 1 && a0 == b"off" {
+                *slot = Some(None);
+                return true;
+            }
+            let mut v = match slot {
+                Some(Some(v)) => v.as_ref().clone(),
+                _ => Vec::new(),
+            };
+            if let Some(re) = a0.strip_prefix(b"~") {
+                let (re, ci) = match re.strip_prefix(b"*") {
+                    Some(r) => (r, true),
+                    None => (re, false),
+                };
+                if let Ok(re) = crate::regex::build(re, ci) {
+                    v.push(Redirect::Regex(re, cv(arg(d, 1))));
+                }
+            } else {
+                v.push(Redirect::Plain(cv(a0), cv(arg(d, 1))));
+            }
+            *slot = Some(Some(Arc::new(v)));
+        }
         b"proxy_intercept_errors" => conf(c).intercept_errors = Some(on()),
         b"proxy_buffering" => conf(c).buffering = Some(on()),
         b"proxy_buffer_size" => {
@@ -295,6 +327,8 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         pass_headers,
         ignore_xa,
         redirects,
+        cookie_domains,
+        cookie_paths,
         intercept_errors,
         buffering,
         buffer_size,
@@ -1280,6 +1314,11 @@ async fn respond(
             continue;
         }
         let mut v = v.clone();
+        if ln == b"set-cookie" {
+            if let Some(nv) = rewrite_cookie(r, pc, &v) {
+                v = nv;
+            }
+        }
         if ln == b"location" || ln == b"refresh" {
             let (nv, matched) = rewrite_redirect(r, pc, pass, t, &ln, v);
             v = nv;
@@ -1541,6 +1580,112 @@ fn rewrite_redirect(
         }
     }
     (value, false)
+}
+
+/// nginx: ngx_http_proxy_rewrite_cookie: `domain=` and `path=` attributes rewritten by the
+/// first matching rule; a rewritten cookie is re-joined with `; `. `None`: unchanged.
+fn rewrite_cookie(r: &Request, pc: &ProxyConf, v: &[u8]) -> Option<Vec<u8>> {
+    let domains = pc.cookie_domains.clone().flatten();
+    let paths = pc.cookie_paths.clone().flatten();
+    if domains.is_none() && paths.is_none() {
+        return None;
+    }
+    // nginx: ngx_http_proxy_parse_cookie: `;`-separated, spaces trimmed, `key[=value]`.
+    let trim = |s: &[u8]| -> Vec<u8> {
+        let a = s
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(s.len());
+        let b = s
+            .iter()
+            .rposition(|c| !c.is_ascii_whitespace())
+            .map_or(a, |i| i + 1);
+        s[a..b.max(a)].to_vec()
+    };
+    let mut attrs: Vec<(Vec<u8>, Option<Vec<u8>>)> = v
+        .split(|&c| c == b';')
+        .map(|part| {
+            let part = trim(part);
+            match part.iter().position(|&c| c == b'=') {
+                Some(i) => (trim(&part[..i]), Some(trim(&part[i + 1..]))),
+                None => (part, None),
+            }
+        })
+        .collect();
+    attrs.first()?.1.as_ref()?;
+    let mut changed = false;
+    for (k, val) in attrs.iter_mut().skip(1) {
+        let Some(value) = val.as_mut() else { continue };
+        let (rules, domain) = if k.eq_ignore_ascii_case(b"domain") {
+            (domains.as_ref(), true)
+        } else if k.eq_ignore_ascii_case(b"path") {
+            (paths.as_ref(), false)
+        } else {
+            continue;
+        };
+        let Some(rules) = rules else { continue };
+        for rule in rules.iter() {
+            let out = match rule {
+                Redirect::Plain(p, rep) => {
+                    let p = r.eval(p);
+                    if domain {
+                        // nginx: ngx_http_proxy_rewrite_domain_handler: a leading dot of the
+                        // value (and the pattern) is ignored; the whole value must match.
+                        let p = p.strip_prefix(b".").unwrap_or(&p);
+                        let vv = value.strip_prefix(b".").unwrap_or(value);
+                        if vv.eq_ignore_ascii_case(p) {
+                            let mut o = if value.starts_with(b".") {
+                                b".".to_vec()
+                            } else {
+                                Vec::new()
+                            };
+                            o.extend_from_slice(&r.eval(rep));
+                            Some(o)
+                        } else {
+                            None
+                        }
+                    } else if value.starts_with(&p) {
+                        let mut o = r.eval(rep);
+                        o.extend_from_slice(&value[p.len()..]);
+                        Some(o)
+                    } else {
+                        None
+                    }
+                }
+                Redirect::Regex(re, rep) => match re.re.captures(value) {
+                    Ok(Some(caps)) => {
+                        let offsets: Vec<Option<(usize, usize)>> = (0..caps.len())
+                            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+                            .collect();
+                        *r.captures.borrow_mut() = Some((value.clone(), offsets));
+                        Some(r.eval(rep))
+                    }
+                    _ => None,
+                },
+                Redirect::Default => None,
+            };
+            if let Some(o) = out {
+                *value = o;
+                changed = true;
+                break;
+            }
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, (k, val)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"; ");
+        }
+        out.extend_from_slice(k);
+        if let Some(val) = val {
+            out.push(b'=');
+            out.extend_from_slice(val);
+        }
+    }
+    Some(out)
 }
 
 fn find_sub(h: &[u8], n: &[u8]) -> Option<usize> {

@@ -859,12 +859,18 @@ fn header_filter(
         out.last_modified = None;
     }
     let mut headers = HeaderMap::new();
-    headers.insert(
-        hyper::header::SERVER,
-        HeaderValue::from_static(server_header(tokens)),
-    );
-    if let Some(v) = date_now() {
-        headers.insert(hyper::header::DATE, v);
+    // nginx: a Server or Date passed from an upstream (proxy_pass_header) replaces its own.
+    let listed = |n: &hyper::header::HeaderName| out.list.iter().any(|(l, _)| l == n);
+    if !listed(&hyper::header::SERVER) {
+        headers.insert(
+            hyper::header::SERVER,
+            HeaderValue::from_static(server_header(tokens)),
+        );
+    }
+    if !listed(&hyper::header::DATE) {
+        if let Some(v) = date_now() {
+            headers.insert(hyper::header::DATE, v);
+        }
     }
     if let Some(ct) = &out.content_type {
         let v = match &out.charset {
