@@ -343,3 +343,15 @@ GET /app
 --- request
 GET /dir
 --- error_code: 404
+
+
+
+=== TEST 27: the URI escaping of a changed URI (nginx's uri table)
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 200 "$request\n"; } }
+--- config
+    location /p/ { proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock:/q/; }
+--- request
+GET /p/a%20b%22c%23d%25e%3Ff%C3%A9g<h>%5C%5E%60%7B%7C%7D~!$&'()*+,;=:@
+--- response_body
+GET /q/a%20b%22c%23d%25e%3Ff%C3%A9g%3Ch%3E%5C%5E%60%7B%7C%7D~!$&'()*+,;=:@ HTTP/1.0

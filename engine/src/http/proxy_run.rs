@@ -598,7 +598,13 @@ async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<Res
 fn escape_uri(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     for &c in s {
-        let esc = c <= 0x20 || c == b'"' || c == b'#' || c == b'%' || c == b'?' || c >= 0x7f;
+        // nginx's `uri` table: controls, space, `"#%<>?\\^`{|}`, DEL and non-ASCII.
+        let esc = c <= 0x20
+            || c >= 0x7f
+            || matches!(
+                c,
+                b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            );
         if esc {
             out.extend_from_slice(format!("%{c:02X}").as_bytes());
         } else {
