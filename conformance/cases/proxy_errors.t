@@ -389,3 +389,62 @@ GET /p
 b
 --- error_log
 upstream server temporarily disabled while connecting to upstream
+
+
+
+=== TEST 23: proxy_next_upstream_timeout stops retrying
+--- http_config
+    upstream u {
+        server unix:$TEST_NGINX_SERVER_ROOT/a.sock;
+        server unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/a.sock; location / { echo_sleep 1; echo late; } }
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { return 200 "b\n"; } }
+--- config
+    location /p {
+        proxy_read_timeout 200ms;
+        proxy_next_upstream_timeout 100ms;
+        add_header X-Status $upstream_status always;
+        proxy_pass http://u;
+    }
+--- request
+GET /p
+--- error_code: 504
+--- response_headers
+X-Status: 504
+
+
+
+=== TEST 24: $upstream_http_* is the first header of that name
+--- http_config
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header X-V one; add_header X-V two; return 200 "ok\n"; } }
+--- config
+    location /p {
+        add_header X-Got $upstream_http_x_v;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request
+GET /p
+--- response_headers
+X-Got: one
+
+
+
+=== TEST 25: $upstream_http_* of the last try only
+--- http_config
+    upstream u {
+        server unix:$TEST_NGINX_SERVER_ROOT/a.sock;
+        server unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/a.sock; location / { add_header X-From a always; return 503; } }
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { add_header X-From b; return 200 "b\n"; } }
+--- config
+    location /p {
+        proxy_next_upstream http_503;
+        add_header X-Got $upstream_http_x_from;
+        proxy_pass http://u;
+    }
+--- request
+GET /p
+--- response_headers
+X-Got: b

@@ -1206,6 +1206,7 @@ async fn respond(
     up_text: &str,
 ) -> Reply {
     // $upstream_http_*
+    let mut seen = std::collections::HashSet::new();
     for (n, v) in &head.headers {
         let mut k = b"upstream_http_".to_vec();
         k.extend(n.iter().map(|c| {
@@ -1215,14 +1216,9 @@ async fn respond(
                 c.to_ascii_lowercase()
             }
         }));
-        match r.vars.get_mut(&k) {
-            Some(old) => {
-                old.extend_from_slice(b", ");
-                old.extend_from_slice(v);
-            }
-            None => {
-                r.vars.insert(k, v.clone());
-            }
+        // nginx 1.22: ngx_http_variable_unknown_header gives the first header of the name.
+        if seen.insert(k.clone()) {
+            r.vars.insert(k, v.clone());
         }
     }
     let find = |name: &str| {
