@@ -958,13 +958,7 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 upstream_log(
                     r,
                     crate::log::Level::Error,
-                    &format!(
-                        "*{} no live upstreams while connecting to upstream",
-                        r.conn.id
-                    )
-                    .split_once(' ')
-                    .map(|x| x.1.to_string())
-                    .unwrap_or_default(),
+                    "no live upstreams while connecting to upstream",
                     &format!("{upname}{}", lossy(&uri)),
                 );
                 states.push(TryState {
