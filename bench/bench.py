@@ -61,6 +61,32 @@ WORKLOADS = {
     },
     "static-4k": {"http": "", "server": "", "path": "/4k.bin"},
     "static-1m": {"http": "", "server": "", "path": "/1m.bin"},
+    # The proxy workloads forward to one shared backend (the reference nginx, answering
+    # `hello`); only the proxy's CPU is measured. The backend's stub_status counts the
+    # upstream connections, hence requests per upstream connection (the reuse rate).
+    "proxy": {
+        "http": "",
+        "server": "        location = /p { proxy_pass http://127.0.0.1:{backend}/r; }",
+        "path": "/p",
+        "backend": True,
+    },
+    "proxy-keepalive": {
+        "http": "    upstream b { server 127.0.0.1:{backend}; keepalive 32; }",
+        "server": "        location = /p { proxy_http_version 1.1; "
+        "proxy_set_header Connection \"\"; proxy_pass http://b/r; }",
+        "path": "/p",
+        "backend": True,
+    },
+    "lua-proxy-ka": {
+        "main": "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+        "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;",
+        "http": "    upstream b { server 127.0.0.1:{backend}; keepalive 32; }",
+        "server": "        location = /p { access_by_lua_block { if ngx.var.arg_t ~= \"ok\" then "
+        "return ngx.exit(401) end } proxy_http_version 1.1; "
+        "proxy_set_header Connection \"\"; proxy_pass http://b/r; }",
+        "path": "/p?t=ok",
+        "backend": True,
+    },
     "regex-20-map": {
         "http": "    map $uri $bucket { default none; ~^/api/v(?<v>\\d+)/ api$v; /health ok; }",
         "server": "\n".join(
@@ -137,7 +163,60 @@ def server_pids(proc, binary):
     return pids
 
 
-def run_round(binary, prefix, port, path, args):
+BACKEND_CONF = """
+worker_processes 1;
+daemon off;
+pid logs/nginx.pid;
+error_log logs/error.log error;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:%d;
+        location = /r { return 200 "hello\\n"; }
+        location = /status { stub_status; }
+    }
+}
+"""
+
+
+def start_backend(root):
+    """The shared backend of the proxy workloads: the reference nginx, one worker."""
+    port = free_port()
+    prefix = os.path.join(root, "backend")
+    for d in ("conf", "logs"):
+        os.makedirs(os.path.join(prefix, d))
+    with open(os.path.join(prefix, "conf", "nginx.conf"), "w") as f:
+        f.write(BACKEND_CONF % port)
+    proc = subprocess.Popen(
+        [NGINX, "-p", prefix + "/", "-c", "conf/nginx.conf", "-e", "logs/error.log"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    if not wait_port(port):
+        proc.kill()
+        sys.exit("bench: the backend did not start")
+    return proc, port
+
+
+def backend_accepts(port):
+    """Connections the backend accepted so far (stub_status' `accepts`)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET /status HTTP/1.0\r\nHost: b\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        m = re.search(rb"\n\s*(\d+)\s+(\d+)\s+(\d+)", data)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def run_round(binary, prefix, port, path, args, backend=None):
     cmd = [binary, "-p", prefix + "/", "-c", "conf/nginx.conf", "-e", "logs/error.log"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -149,12 +228,14 @@ def run_round(binary, prefix, port, path, args):
         )
         pids = server_pids(proc, binary)
         before = sum(cpu_seconds(p) or 0 for p in pids)
+        acc_before = backend_accepts(backend) if backend else None
         out = subprocess.run(
             ["wrk", "-t1", "-c", str(args.connections), "-d", f"{args.duration}s",
              f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, timeout=args.duration + 30,
         ).stdout
         after = sum(cpu_seconds(p) or 0 for p in pids)
+        acc_after = backend_accepts(backend) if backend else None
         m = re.search(r"Requests/sec:\s+([\d.]+)", out)
         total = re.search(r"(\d+) requests in", out)
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -165,6 +246,10 @@ def run_round(binary, prefix, port, path, args):
             "rps": float(m.group(1)),
             "cpu_us_per_req": (after - before) / reqs * 1e6 if reqs else None,
             "errors": int(errors.group(1)) if errors else 0,
+            # requests per upstream connection (1.0: no reuse)
+            "reuse": (reqs / (acc_after - acc_before)
+                      if acc_before is not None and acc_after is not None
+                      and acc_after > acc_before else None),
         }
     finally:
         proc.send_signal(signal.SIGQUIT)
@@ -175,7 +260,7 @@ def run_round(binary, prefix, port, path, args):
             proc.wait()
 
 
-def make_prefix(root, name, wl, port):
+def make_prefix(root, name, wl, port, backend=None):
     prefix = os.path.join(root, name)
     os.makedirs(os.path.join(prefix, "conf"))
     os.makedirs(os.path.join(prefix, "logs"))
@@ -185,7 +270,11 @@ def make_prefix(root, name, wl, port):
     with open(os.path.join(prefix, "html", "1m.bin"), "wb") as f:
         f.write(b"y" * (1 << 20))
     with open(os.path.join(prefix, "conf", "nginx.conf"), "w") as f:
-        f.write(MAIN.format(main=wl.get("main", ""), http=wl["http"], server=wl["server"], port=port))
+        http, server = wl["http"], wl["server"]
+        if backend:
+            http = http.replace("{backend}", str(backend))
+            server = server.replace("{backend}", str(backend))
+        f.write(MAIN.format(main=wl.get("main", ""), http=http, server=server, port=port))
     return prefix
 
 
@@ -203,7 +292,11 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
     root = tempfile.mkdtemp(prefix="oxresty-bench.")
     rows = []
+    backend_proc, backend = None, None
     try:
+        if any(wl.get("backend") and (not args.only or args.only == name)
+               for name, wl in WORKLOADS.items()):
+            backend_proc, backend = start_backend(root)
         for name, wl in WORKLOADS.items():
             if args.only and args.only != name:
                 continue
@@ -211,28 +304,39 @@ def main():
             for r in range(args.rounds):
                 for label, binary in (("nginx", NGINX), ("oxresty", OXRESTY)):
                     port = free_port()
-                    prefix = make_prefix(root, f"{name}-{label}-{r}", wl, port)
-                    res = run_round(binary, prefix, port, wl["path"], args)
+                    be = backend if wl.get("backend") else None
+                    prefix = make_prefix(root, f"{name}-{label}-{r}", wl, port, be)
+                    res = run_round(binary, prefix, port, wl["path"], args, be)
                     if res:
                         results[label].append(res)
             rows.append((name, results))
     finally:
+        if backend_proc:
+            backend_proc.send_signal(signal.SIGQUIT)
+            try:
+                backend_proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                backend_proc.kill()
         shutil.rmtree(root, ignore_errors=True)
 
     def med(rs, key):
         vals = [x[key] for x in rs if x.get(key) is not None]
         return statistics.median(vals) if vals else None
 
-    print(f"{'workload':<14} {'nginx rps':>11} {'oxresty rps':>12} {'rps ratio':>10} "
-          f"{'nginx cpu/req':>14} {'oxresty cpu/req':>16} {'cpu ratio':>10} {'errors':>7}")
+    print(f"{'workload':<16} {'nginx rps':>11} {'oxresty rps':>12} {'rps ratio':>10} "
+          f"{'nginx cpu/req':>14} {'oxresty cpu/req':>16} {'cpu ratio':>10} {'errors':>7} "
+          f"{'reuse n/o':>11}")
     for name, res in rows:
         n_rps, o_rps = med(res["nginx"], "rps"), med(res["oxresty"], "rps")
         n_cpu, o_cpu = med(res["nginx"], "cpu_us_per_req"), med(res["oxresty"], "cpu_us_per_req")
         errs = sum(x["errors"] for x in res["oxresty"])
         f = lambda v, fmt: (fmt % v) if v is not None else "n/a"
         ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "n/a"
-        print(f"{name:<14} {f(n_rps, '%.0f'):>11} {f(o_rps, '%.0f'):>12} {ratio(o_rps, n_rps):>10} "
-              f"{f(n_cpu, '%.1f us'):>14} {f(o_cpu, '%.1f us'):>16} {ratio(o_cpu, n_cpu):>10} {errs:>7}")
+        n_re, o_re = med(res["nginx"], "reuse"), med(res["oxresty"], "reuse")
+        reuse = f"{f(n_re, '%.0f')}/{f(o_re, '%.0f')}" if n_re or o_re else ""
+        print(f"{name:<16} {f(n_rps, '%.0f'):>11} {f(o_rps, '%.0f'):>12} {ratio(o_rps, n_rps):>10} "
+              f"{f(n_cpu, '%.1f us'):>14} {f(o_cpu, '%.1f us'):>16} {ratio(o_cpu, n_cpu):>10} {errs:>7} "
+              f"{reuse:>11}")
     print(f"(medians of {args.rounds} interleaved rounds, {args.duration}s each, "
           f"{args.connections} connections, one worker each, loopback)")
 

@@ -318,6 +318,8 @@ struct Shared {
     exiting: bool,
     /// Tells the connection's task to shut hyper down gracefully once it has a request.
     exit: Rc<tokio::sync::Notify>,
+    /// A 101 answered: the bytes are a proxied tunnel's, not requests (no parsing, timers).
+    tunnel: bool,
 }
 
 /// A worker's connections, for its graceful shutdown (nginx: ngx_close_idle_connections,
@@ -503,6 +505,10 @@ where
 {
     /// Moves what can go to hyper from `inbuf` to `out`; parses heads.
     fn advance(&mut self) {
+        if self.shared.borrow().tunnel {
+            self.out.append(&mut self.inbuf);
+            return;
+        }
         loop {
             match self.state {
                 ReadState::Closed => return,
@@ -572,6 +578,9 @@ where
     /// The read timer nginx would run now.
     fn wanted_timer(&self) -> ReadTimer {
         let sh = self.shared.borrow();
+        if sh.tunnel {
+            return ReadTimer::None;
+        }
         match self.state {
             ReadState::Head if !self.inbuf.is_empty() || sh.served == 0 && sh.busy == 0 => {
                 ReadTimer::Header
@@ -905,6 +914,7 @@ fn serve<S>(
         reader: None,
         exiting: false,
         exit: Rc::new(tokio::sync::Notify::new()),
+        tunnel: false,
     }));
     let wire = Wire {
         io: stream,
@@ -944,7 +954,8 @@ fn serve<S>(
         let http = http2.clone();
         let requests = requests.clone();
         let shared = shared.clone();
-        async move {
+        // Boxed: the connection is polled without shutdown (it may become a tunnel).
+        Box::pin(async move {
             requests.set(requests.get() + 1);
             let conn = Conn {
                 id,
@@ -964,7 +975,7 @@ fn serve<S>(
                     Err(e)
                 }
             }
-        }
+        })
     });
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
@@ -979,21 +990,32 @@ fn serve<S>(
     let exit = shared2.borrow().exit.clone();
     tokio::task::spawn_local(async move {
         let _counted = counted;
-        let mut conn = std::pin::pin!(conn);
+        let mut conn = conn;
         let mut asked = false;
         // nginx on a graceful stop: idle keep-alive connections close, a request in flight
         // is finished (then the connection closes); a connection that has not sent its
         // first request yet is not idle and gets it answered.
         loop {
             tokio::select! {
-                _ = conn.as_mut() => break,
+                // Without shutdown: after a 101 the connection goes on as a proxy tunnel.
+                done = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
+                    if done.is_ok() && shared2.borrow().tunnel {
+                        let parts = conn.into_parts();
+                        crate::http::proxy_run::tunnel_client(
+                            id,
+                            Box::new(parts.io.into_inner()),
+                            parts.read_buf,
+                        );
+                    }
+                    break;
+                }
                 _ = exit.notified(), if !asked => {
                     let has_request = {
                         let sh = shared2.borrow();
                         sh.served > 0 || sh.busy > 0
                     };
                     if has_request {
-                        conn.as_mut().graceful_shutdown();
+                        std::pin::Pin::new(&mut conn).graceful_shutdown();
                         asked = true;
                     }
                 }
@@ -1046,6 +1068,7 @@ fn apply_head(r: &mut Request, h: &Head) {
         }
     }
     r.headers = headers;
+    r.raw_headers = h.headers.clone();
 }
 
 async fn handle(
@@ -1088,6 +1111,9 @@ async fn handle(
         return Err(CloseConnection);
     }
     r.status = reply.status;
+    if reply.status == 101 {
+        shared.borrow_mut().tunnel = true;
+    }
     let max = r.loc.keepalive_requests.unwrap_or(1000);
     let keepalive = match head.connection() {
         Some(k) => k,

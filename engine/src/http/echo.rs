@@ -384,10 +384,11 @@ pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"echo_client_request_headers" => {
             let mut out = crate::http::vars_runtime::request_line(r);
             out.extend_from_slice(b"\r\n");
-            for (n, v) in r.headers.iter() {
-                out.extend_from_slice(title_case(n.as_str()).as_bytes());
+            // nginx: the header buffer as received (names' case and order kept).
+            for (n, v) in &r.raw_headers {
+                out.extend_from_slice(n);
                 out.extend_from_slice(b": ");
-                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(v);
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(b"\r\n");
@@ -406,16 +407,6 @@ pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"echo_response_status" => r.status.to_string().into_bytes(),
         _ => return None,
     })
-}
-
-fn title_case(n: &str) -> String {
-    let mut out = String::with_capacity(n.len());
-    let mut up = true;
-    for c in n.chars() {
-        out.push(if up { c.to_ascii_uppercase() } else { c });
-        up = c == '-';
-    }
-    out
 }
 
 /// The `echo_before_body` and `echo_after_body` texts of the location (nginx:

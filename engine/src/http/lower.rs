@@ -266,6 +266,8 @@ pub(crate) struct LocConf {
     /// `resolver` addresses (names resolved at configuration time).
     pub(crate) lua_resolver: Option<Arc<Vec<std::net::SocketAddr>>>,
     pub(crate) lua_resolver_timeout: Option<Duration>,
+    // proxy_pass and upstreams (engine/src/http/proxy_run.rs, merged there).
+    pub(crate) proxy: Option<Arc<crate::http::proxy_run::ProxyConf>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -490,6 +492,7 @@ impl LocConf {
             lua_resolver_timeout
         );
         crate::http::headers_more::merge(self, parent);
+        crate::http::proxy_run::merge(self, parent);
     }
 }
 
@@ -827,6 +830,7 @@ impl Lowering<'_> {
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}
             _ if crate::http::headers_more::lower(c, d) => {}
+            _ if crate::http::proxy_run::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),

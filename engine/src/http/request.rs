@@ -71,7 +71,7 @@ pub(crate) struct Request {
     /// A rewrite changed the URI (nginx: `r->uri_changed`).
     uri_changed: bool,
     /// The request's path had `%` or `+` (nginx: `r->quoted_uri`, `r->plus_in_uri`).
-    quoted_uri: bool,
+    pub(crate) quoted_uri: bool,
     /// The validated host of the absolute request URI or of `Host` (nginx:
     /// `r->headers_in.server`).
     host_in: Option<Vec<u8>>,
@@ -85,6 +85,14 @@ pub(crate) struct Request {
     pub(crate) realip: Option<Option<std::net::SocketAddr>>,
     /// The request line as sent (nginx: `r->request_line`, `$request`).
     pub(crate) raw_line: Option<Vec<u8>>,
+    /// The header lines as sent (names' case, order), for the proxy.
+    pub(crate) raw_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// nginx: `r->valid_unparsed_uri` (cleared by rewrites and internal redirects).
+    pub(crate) valid_unparsed_uri: bool,
+    /// nginx: `r->valid_location` (cleared by `rewrite ... break`).
+    pub(crate) valid_location: bool,
+    /// The request asked for a protocol `Upgrade` (a 101 may tunnel the connection).
+    pub(crate) upgrade: bool,
 }
 
 /// A regex match's subject and capture offsets.
@@ -176,6 +184,10 @@ impl Request {
             sent: None,
             realip: None,
             raw_line: None,
+            raw_headers: Vec::new(),
+            valid_unparsed_uri: true,
+            valid_location: true,
+            upgrade: req.headers().contains_key(hyper::header::UPGRADE),
         })
     }
 
@@ -270,6 +282,9 @@ impl Request {
                 }
             }
             // content
+            if let Some(r) = crate::http::proxy_run::content(self).await {
+                return r;
+            }
             if let Some(r) = crate::http::lua::content(self).await {
                 return r;
             }
@@ -292,7 +307,41 @@ impl Request {
                 return Some(Reply::status(404));
             }
         }
+        if let Some(r) = self.auto_redirect(&server.locations) {
+            return Some(r);
+        }
         crate::http::head::body_too_large(self)
+    }
+
+    /// nginx: the NGX_DONE of ngx_http_core_find_static_location: `/dir` asked of a
+    /// `location /dir/` whose handler redirects (proxy_pass) and no exact location matched:
+    /// 301 to `/dir/` (the static search ends there: regex locations are not tried).
+    fn auto_redirect(&self, locs: &Locations) -> Option<Reply> {
+        if matches!(
+            self.location.as_ref().map(|l| &l.kind),
+            Some(LocKind::Exact)
+        ) {
+            return None;
+        }
+        let mut want = self.uri.clone();
+        want.push(b'/');
+        let hit = locs.statics.iter().any(|l| {
+            l.name == want
+                && !matches!(l.kind, LocKind::Named)
+                && crate::http::proxy_run::auto_redirect(&l.conf)
+        });
+        if !hit {
+            return None;
+        }
+        if !self.args.is_empty() {
+            want.push(b'?');
+            want.extend_from_slice(&self.args);
+        }
+        let mut reply = Reply::status(301);
+        if let Ok(v) = hyper::header::HeaderValue::from_bytes(&want) {
+            reply.headers.insert(hyper::header::LOCATION, v);
+        }
+        Some(reply)
     }
 
     /// Runs a level's rewrite instructions (nginx: ngx_http_rewrite_handler; the post-rewrite
@@ -416,8 +465,10 @@ impl Request {
                     }
                     self.uri = new_uri;
                     self.internal = true;
+                    self.valid_unparsed_uri = false;
                     match rw.flag {
                         RewriteFlag::Break => {
+                            self.valid_location = false;
                             self.uri_changed = false;
                             return Some(None);
                         }
@@ -621,6 +672,8 @@ impl Request {
             self.args = a;
         }
         self.internal = true;
+        self.valid_unparsed_uri = false;
+        self.valid_location = true;
         Box::pin(self.phases(true)).await
     }
 
@@ -642,11 +695,14 @@ impl Request {
         match self.script(&loc.script) {
             Next::Done(r) => r,
             Next::Relocate => Box::pin(self.phases(false)).await,
-            Next::Continue => match Box::pin(crate::http::lua::content(self)).await {
+            Next::Continue => match Box::pin(crate::http::proxy_run::content(self)).await {
                 Some(r) => r,
-                None => match Box::pin(crate::http::echo::content(self)).await {
+                None => match Box::pin(crate::http::lua::content(self)).await {
                     Some(r) => r,
-                    None => crate::http::static_file::content(self).await,
+                    None => match Box::pin(crate::http::echo::content(self)).await {
+                        Some(r) => r,
+                        None => crate::http::static_file::content(self).await,
+                    },
                 },
             },
         }
@@ -689,7 +745,8 @@ impl Request {
                 if uri.starts_with(b"/") {
                     let (path, args) = match uri.iter().position(|&c| c == b'?') {
                         Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
-                        None => (uri, None),
+                        // nginx: ngx_http_send_error_page: no `?`, no arguments.
+                        None => (uri, Some(Vec::new())),
                     };
                     if self.method != Method::HEAD {
                         self.method = Method::GET;

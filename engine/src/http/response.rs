@@ -39,6 +39,9 @@ pub(crate) struct Reply {
     pub(crate) allow_ranges: bool,
     /// The body is this file (ranges are cut from it by the range filter).
     pub(crate) file: Option<FileBody>,
+    /// `Location` is an upstream's header: kept as is, in the list's order (nginx:
+    /// ngx_http_upstream_rewrite_location leaves `r->headers_out.location` unset).
+    pub(crate) raw_location: bool,
 }
 
 /// An open file answered whole or in ranges.
@@ -59,6 +62,7 @@ impl Reply {
             default_type: false,
             allow_ranges: false,
             file: None,
+            raw_location: false,
         }
     }
 
@@ -757,7 +761,10 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         charset: None,
         length: reply.length,
         last_modified: reply.headers.get(hyper::header::LAST_MODIFIED).cloned(),
-        location: reply.headers.get(hyper::header::LOCATION).cloned(),
+        location: match reply.raw_location {
+            true => None,
+            false => reply.headers.get(hyper::header::LOCATION).cloned(),
+        },
         list: Vec::new(),
         body: reply.body,
         file: reply.file,
@@ -787,7 +794,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         hyper::header::CONTENT_LENGTH,
     ];
     for (name, value) in reply.headers.iter() {
-        if !placed.contains(name) {
+        if !placed.contains(name) || (reply.raw_location && name == hyper::header::LOCATION) {
             out.list.push((name.clone(), value.clone()));
         }
     }
@@ -852,12 +859,18 @@ fn header_filter(
         out.last_modified = None;
     }
     let mut headers = HeaderMap::new();
-    headers.insert(
-        hyper::header::SERVER,
-        HeaderValue::from_static(server_header(tokens)),
-    );
-    if let Some(v) = date_now() {
-        headers.insert(hyper::header::DATE, v);
+    // nginx: a Server or Date passed from an upstream (proxy_pass_header) replaces its own.
+    let listed = |n: &hyper::header::HeaderName| out.list.iter().any(|(l, _)| l == n);
+    if !listed(&hyper::header::SERVER) {
+        headers.insert(
+            hyper::header::SERVER,
+            HeaderValue::from_static(server_header(tokens)),
+        );
+    }
+    if !listed(&hyper::header::DATE) {
+        if let Some(v) = date_now() {
+            headers.insert(hyper::header::DATE, v);
+        }
     }
     if let Some(ct) = &out.content_type {
         let v = match &out.charset {
@@ -892,9 +905,15 @@ fn header_filter(
             close = true;
         }
     }
+    // nginx: ngx_http_header_filter: a 101 says `Connection: upgrade`.
+    let conn_value = match (status, close) {
+        (101, _) => "upgrade",
+        (_, true) => "close",
+        _ => "keep-alive",
+    };
     headers.insert(
         hyper::header::CONNECTION,
-        HeaderValue::from_static(if close { "close" } else { "keep-alive" }),
+        HeaderValue::from_static(conn_value),
     );
     if out.gzip_vary && r.loc.gzip_vary == Some(true) {
         headers.insert(

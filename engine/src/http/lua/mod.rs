@@ -6,6 +6,7 @@
 //! `util` (encodings and hashes), `regex` (`ngx.re.*` on PCRE2).
 
 pub(crate) mod api;
+pub(crate) mod balancer;
 pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
@@ -190,7 +191,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
 /// Some location has a Lua handler: workers make their VM.
 static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn mark_used() {
+pub(crate) fn mark_used() {
     USED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 

@@ -69,7 +69,7 @@ pub(crate) fn init_worker(http: &Http) {
 /// request's Lua context when the request ends, however it ends.
 pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>) -> BodyGuard {
     let key = (r.conn.id, r.conn.requests);
-    if !super::used() {
+    if !super::used() && !crate::http::proxy_run::used() {
         return BodyGuard {
             _req: Some(req),
             key,

@@ -40,6 +40,7 @@ pub(crate) enum Phase {
     HeaderFilter,
     BodyFilter,
     Timer,
+    Balancer,
 }
 
 impl Phase {
@@ -55,6 +56,7 @@ impl Phase {
             Phase::HeaderFilter => "header_filter",
             Phase::BodyFilter => "body_filter",
             Phase::Timer => "timer",
+            Phase::Balancer => "balancer",
         }
     }
 
@@ -71,6 +73,7 @@ impl Phase {
             Phase::HeaderFilter => "header_filter_by_lua*",
             Phase::BodyFilter => "body_filter_by_lua*",
             Phase::Timer => "ngx.timer",
+            Phase::Balancer => "balancer_by_lua*",
         }
     }
 }
@@ -324,6 +327,7 @@ impl Vm {
             set_path(&self.conf.package_cpath, DEFAULT_CPATH, &prefix),
         )?;
         super::api::install(self)?;
+        super::balancer::install(self)?;
         if let Some(h) = self.conf.init.clone() {
             if let Err(e) = self.compile(&h, None).and_then(|f| {
                 let _g = Scope::enter_none(Phase::Init);

@@ -1,0 +1,1869 @@
+//! `proxy_pass` at run time: the content handler that sends the request to an upstream and
+//! streams its response back (nginx: ngx_http_proxy_module.c's handler, create_request,
+//! process_status_line/process_header, and ngx_http_upstream.c's connect, next-upstream,
+//! header processing and response forwarding).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use parser::Directive;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::lower::LocConf;
+use super::request::Request;
+use super::response::Reply;
+use super::upstream_rr::{self, Picker, UpConn, Upstream};
+use super::variables::ComplexValue;
+use crate::conf::values::{atoi, parse_size, parse_time};
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+/// `proxy_pass`'s URL (nginx: `plcf->url`, `plcf->vars`, `plcf->proxy_lengths`).
+#[derive(Debug)]
+pub(crate) struct Pass {
+    /// The argument as written (the default `proxy_redirect` pattern).
+    url: Vec<u8>,
+    /// The URL has variables: evaluated per request.
+    dynamic: Option<ComplexValue>,
+    target: Option<Target>,
+}
+
+/// A parsed proxy URL (nginx: ngx_http_proxy_vars_t plus the upstream found for it).
+#[derive(Debug, Clone)]
+struct Target {
+    /// `$proxy_host`.
+    host_header: Vec<u8>,
+    /// `$proxy_port`.
+    port: Vec<u8>,
+    /// The URI part (nginx: `vars.uri`).
+    uri: Vec<u8>,
+    /// The host the upstream is looked up by.
+    host: Vec<u8>,
+    no_port: bool,
+    /// The text before the URI in `upstream:` of log lines.
+    schema: &'static str,
+    implicit: Option<Arc<Upstream>>,
+    /// A literal address (variables URLs need no resolver for it).
+    literal: bool,
+}
+
+/// A `proxy_redirect` rule.
+#[derive(Debug, Clone)]
+enum Redirect {
+    Default,
+    Plain(ComplexValue, ComplexValue),
+    Regex(crate::regex::Regex, ComplexValue),
+}
+
+/// `proxy_set_header` lines of a level.
+type SetHeaders = Vec<(Vec<u8>, ComplexValue)>;
+
+/// The proxy settings of a level (nginx: ngx_http_proxy_loc_conf_t's run-time fields).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProxyConf {
+    pass: Option<Arc<Pass>>,
+    upstreams: Option<Arc<HashMap<Vec<u8>, Arc<Upstream>>>>,
+    set_headers: Option<Arc<SetHeaders>>,
+    http_11: Option<bool>,
+    pass_request_headers: Option<bool>,
+    pass_request_body: Option<bool>,
+    set_body: Option<Option<ComplexValue>>,
+    method: Option<ComplexValue>,
+    hide: Option<Arc<Vec<Vec<u8>>>>,
+    pass_headers: Option<Arc<Vec<Vec<u8>>>>,
+    ignore_xa: Option<bool>,
+    /// `Some(None)`: `proxy_redirect off`.
+    redirects: Option<Option<Arc<Vec<Redirect>>>>,
+    intercept_errors: Option<bool>,
+    buffering: Option<bool>,
+    buffer_size: Option<usize>,
+    buffers: Option<(usize, usize)>,
+    connect_timeout: Option<Duration>,
+    send_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    next_upstream: Option<u32>,
+    next_tries: Option<usize>,
+    next_timeout: Option<Duration>,
+    /// `proxy_cookie_domain` / `proxy_cookie_path` (`Some(None)`: off).
+    cookie_domains: Option<Option<Arc<Vec<Redirect>>>>,
+    cookie_paths: Option<Option<Arc<Vec<Redirect>>>>,
+    /// The headers sent: `set_headers` then the defaults (built on first use).
+    merged: std::sync::OnceLock<Arc<SetHeaders>>,
+}
+
+// nginx: NGX_HTTP_UPSTREAM_FT_* bits.
+const FT_ERROR: u32 = 0x2;
+const FT_TIMEOUT: u32 = 0x4;
+const FT_INVALID_HEADER: u32 = 0x8;
+const FT_500: u32 = 0x10;
+const FT_502: u32 = 0x20;
+const FT_503: u32 = 0x40;
+const FT_504: u32 = 0x80;
+const FT_403: u32 = 0x100;
+const FT_404: u32 = 0x200;
+const FT_429: u32 = 0x400;
+const FT_NON_IDEMPOTENT: u32 = 0x10000;
+
+/// Some level has `proxy_pass`: request bodies are kept for it.
+static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn used() -> bool {
+    USED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn arg(d: &Directive, i: usize) -> &[u8] {
+    d.args.get(i).map(Vec::as_slice).unwrap_or_default()
+}
+
+fn cv(s: &[u8]) -> ComplexValue {
+    crate::http::variables::parse_complex_value(s).unwrap_or_default()
+}
+
+fn msecs(s: &[u8]) -> Option<Duration> {
+    parse_time(s, false)
+        .and_then(|n| u64::try_from(n).ok())
+        .map(Duration::from_millis)
+}
+
+fn conf(c: &mut LocConf) -> &mut ProxyConf {
+    Arc::make_mut(c.proxy.get_or_insert_with(Default::default))
+}
+
+/// Folds one proxy or upstream directive into a level (called from `Lowering::apply`).
+pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
+    let on = || arg(d, 0).eq_ignore_ascii_case(b"on");
+    match d.name.as_slice() {
+        b"upstream" => {
+            let up = Arc::new(upstream_rr::lower_block(d));
+            let p = conf(c);
+            let mut map = p.upstreams.as_deref().cloned().unwrap_or_default();
+            map.insert(arg(d, 0).to_ascii_lowercase(), up);
+            p.upstreams = Some(Arc::new(map));
+        }
+        b"proxy_pass" => {
+            USED.store(true, std::sync::atomic::Ordering::Relaxed);
+            let url = arg(d, 0).to_vec();
+            let value = cv(&url);
+            let pass = if value.is_static() {
+                Pass {
+                    target: parse_target(&url, true),
+                    url,
+                    dynamic: None,
+                }
+            } else {
+                Pass {
+                    url,
+                    dynamic: Some(value),
+                    target: None,
+                }
+            };
+            conf(c).pass = Some(Arc::new(pass));
+        }
+        b"proxy_set_header" => {
+            let p = conf(c);
+            let mut v = p.set_headers.as_deref().cloned().unwrap_or_default();
+            v.push((arg(d, 0).to_vec(), cv(arg(d, 1))));
+            p.set_headers = Some(Arc::new(v));
+        }
+        b"proxy_http_version" => conf(c).http_11 = Some(arg(d, 0) == b"1.1"),
+        b"proxy_pass_request_headers" => conf(c).pass_request_headers = Some(on()),
+        b"proxy_pass_request_body" => conf(c).pass_request_body = Some(on()),
+        b"proxy_set_body" => conf(c).set_body = Some(Some(cv(arg(d, 0)))),
+        b"proxy_method" => conf(c).method = Some(cv(arg(d, 0))),
+        b"proxy_hide_header" | b"proxy_pass_header" => {
+            let p = conf(c);
+            let slot = if d.name == b"proxy_hide_header" {
+                &mut p.hide
+            } else {
+                &mut p.pass_headers
+            };
+            let mut v = slot.as_deref().cloned().unwrap_or_default();
+            v.push(arg(d, 0).to_ascii_lowercase());
+            *slot = Some(Arc::new(v));
+        }
+        b"proxy_ignore_headers" => {
+            conf(c).ignore_xa = Some(
+                d.args
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(b"X-Accel-Redirect")),
+            )
+        }
+        b"proxy_redirect" => {
+            let p = conf(c);
+            let a0 = arg(d, 0);
+            if d.args.len() == 1 && a0 == b"off" {
+                p.redirects = Some(None);
+                return true;
+            }
+            let mut v = match &p.redirects {
+                Some(Some(v)) => v.as_ref().clone(),
+                _ => Vec::new(),
+            };
+            if d.args.len() == 1 && a0 == b"default" {
+                v.push(Redirect::Default);
+            } else if let Some(re) = a0.strip_prefix(b"~") {
+                let (re, ci) = match re.strip_prefix(b"*") {
+                    Some(r) => (r, true),
+                    None => (re, false),
+                };
+                if let Ok(re) = crate::regex::build(re, ci) {
+                    v.push(Redirect::Regex(re, cv(arg(d, 1))));
+                }
+            } else {
+                v.push(Redirect::Plain(cv(a0), cv(arg(d, 1))));
+            }
+            p.redirects = Some(Some(Arc::new(v)));
+        }
+        b"proxy_cookie_domain" | b"proxy_cookie_path" => {
+            let p = conf(c);
+            let slot = if d.name == b"proxy_cookie_domain" {
+                &mut p.cookie_domains
+            } else {
+                &mut p.cookie_paths
+            };
+            let a0 = arg(d, 0);
+            if d.args.len() == 1 && a0 == b"off" {
+                *slot = Some(None);
+                return true;
+            }
+            let mut v = match slot {
+                Some(Some(v)) => v.as_ref().clone(),
+                _ => Vec::new(),
+            };
+            if let Some(re) = a0.strip_prefix(b"~") {
+                let (re, ci) = match re.strip_prefix(b"*") {
+                    Some(r) => (r, true),
+                    None => (re, false),
+                };
+                if let Ok(re) = crate::regex::build(re, ci) {
+                    v.push(Redirect::Regex(re, cv(arg(d, 1))));
+                }
+            } else {
+                v.push(Redirect::Plain(cv(a0), cv(arg(d, 1))));
+            }
+            *slot = Some(Some(Arc::new(v)));
+        }
+        b"proxy_intercept_errors" => conf(c).intercept_errors = Some(on()),
+        b"proxy_buffering" => conf(c).buffering = Some(on()),
+        b"proxy_buffer_size" => {
+            conf(c).buffer_size = parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
+        }
+        b"proxy_buffers" => {
+            let n = atoi(arg(d, 0)).and_then(|n| usize::try_from(n).ok());
+            let s = parse_size(arg(d, 1)).and_then(|n| usize::try_from(n).ok());
+            if let (Some(n), Some(s)) = (n, s) {
+                conf(c).buffers = Some((n, s));
+            }
+        }
+        b"proxy_connect_timeout" => conf(c).connect_timeout = msecs(arg(d, 0)),
+        b"proxy_send_timeout" => conf(c).send_timeout = msecs(arg(d, 0)),
+        b"proxy_read_timeout" => conf(c).read_timeout = msecs(arg(d, 0)),
+        b"proxy_next_upstream_tries" => {
+            conf(c).next_tries = atoi(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
+        }
+        b"proxy_next_upstream_timeout" => conf(c).next_timeout = msecs(arg(d, 0)),
+        b"proxy_next_upstream" => {
+            let mut m = 0;
+            for a in &d.args {
+                m |= match a.as_slice() {
+                    b"error" => FT_ERROR,
+                    b"timeout" => FT_TIMEOUT,
+                    b"invalid_header" => FT_INVALID_HEADER,
+                    b"http_500" => FT_500,
+                    b"http_502" => FT_502,
+                    b"http_503" => FT_503,
+                    b"http_504" => FT_504,
+                    b"http_403" => FT_403,
+                    b"http_404" => FT_404,
+                    b"http_429" => FT_429,
+                    b"non_idempotent" => FT_NON_IDEMPOTENT,
+                    _ => 0,
+                };
+            }
+            conf(c).next_upstream = Some(m);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// nginx: ngx_http_proxy_merge_loc_conf: what a level did not set comes from its parent;
+/// `proxy_pass` is the level's own (an `if` block's is found through its location).
+pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
+    let Some(pp) = parent.proxy.as_ref() else {
+        return;
+    };
+    let Some(own) = c.proxy.as_mut() else {
+        if pp.pass.is_none() {
+            c.proxy = Some(pp.clone());
+        } else {
+            let mut p = pp.as_ref().clone();
+            p.pass = None;
+            c.proxy = Some(Arc::new(p));
+        }
+        return;
+    };
+    let p = Arc::make_mut(own);
+    macro_rules! inherit {
+        ($($f:ident),*) => {$(
+            if p.$f.is_none() {
+                p.$f = pp.$f.clone();
+            }
+        )*};
+    }
+    inherit!(
+        upstreams,
+        set_headers,
+        http_11,
+        pass_request_headers,
+        pass_request_body,
+        set_body,
+        method,
+        hide,
+        pass_headers,
+        ignore_xa,
+        redirects,
+        cookie_domains,
+        cookie_paths,
+        intercept_errors,
+        buffering,
+        buffer_size,
+        buffers,
+        connect_timeout,
+        send_timeout,
+        read_timeout,
+        next_upstream,
+        next_tries,
+        next_timeout
+    );
+}
+
+/// nginx: ngx_http_proxy_pass's / ngx_http_proxy_eval's URL parsing and ngx_http_proxy_set_vars.
+fn parse_target(url: &[u8], resolve: bool) -> Option<Target> {
+    let (add, default_port, schema) = if url.len() >= 7 && url[..7].eq_ignore_ascii_case(b"http://")
+    {
+        (7, 80, "http://")
+    } else if url.len() >= 8 && url[..8].eq_ignore_ascii_case(b"https://") {
+        (8, 443, "https://")
+    } else {
+        return None;
+    };
+    let rest = &url[add..];
+    let o = crate::http::upstream::UrlOpts {
+        default_port,
+        uri_part: true,
+        no_resolve: true,
+        listen: false,
+    };
+    let u = crate::http::upstream::parse_url(rest, o).ok()?;
+    let mut uri = u.uri.clone();
+    if uri.first() == Some(&b'?') {
+        // nginx: ngx_http_proxy_eval: "http://host?args" sends "/?args".
+        uri.insert(0, b'/');
+    }
+    let (host_header, port) = if u.unix.is_some() {
+        (b"localhost".to_vec(), Vec::new())
+    } else if u.no_port {
+        (u.host.clone(), default_port.to_string().into_bytes())
+    } else {
+        let p = u.port.to_string();
+        (
+            [u.host.as_slice(), b":", p.as_bytes()].concat(),
+            p.into_bytes(),
+        )
+    };
+    let literal = u.unix.is_some() || !u.addrs.is_empty() || parse_ip(&u.host);
+    let addr_text = match &u.unix {
+        Some(p) => [b"unix:".as_slice(), p].concat(),
+        None => {
+            let p = if u.no_port { default_port } else { u.port };
+            [u.host.as_slice(), b":", p.to_string().as_bytes()].concat()
+        }
+    };
+    let implicit = if resolve || literal {
+        Some(Arc::new(upstream_rr::implicit(
+            &u.host,
+            &addr_text,
+            default_port,
+        )))
+    } else {
+        None
+    };
+    Some(Target {
+        host_header,
+        port,
+        uri,
+        host: u.host.to_ascii_lowercase(),
+        no_port: u.no_port,
+        schema,
+        implicit,
+        literal,
+    })
+}
+
+fn parse_ip(h: &[u8]) -> bool {
+    std::str::from_utf8(h)
+        .ok()
+        .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
+        .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The content handler
+
+/// The location has `proxy_pass` (nginx: `clcf->auto_redirect` of ngx_http_proxy_pass).
+pub(crate) fn auto_redirect(c: &LocConf) -> bool {
+    c.proxy.as_ref().is_some_and(|p| p.pass.is_some())
+}
+
+/// The location's `proxy_pass` (an `if` block uses its location's).
+fn pass_of(r: &Request) -> Option<Arc<Pass>> {
+    if let Some(p) = r.loc.proxy.as_ref().and_then(|p| p.pass.clone()) {
+        return Some(p);
+    }
+    let l = r.location.as_ref()?;
+    if Arc::ptr_eq(&l.conf, &r.loc) {
+        return None;
+    }
+    l.conf.proxy.as_ref().and_then(|p| p.pass.clone())
+}
+
+/// Why a try failed (nginx: NGX_HTTP_UPSTREAM_FT_*), and the status it answers with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Error,
+    Timeout,
+    InvalidHeader,
+}
+
+/// nginx: ngx_http_proxy_handler + ngx_http_upstream_init_request: `None` when the location
+/// does not proxy.
+pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
+    let pass = pass_of(r)?;
+    let pc = r.loc.proxy.clone().unwrap_or_default();
+    Some(proxy(r, &pass, &pc).await)
+}
+
+/// nginx: `r->headers_in.content_length_n` as the proxy module sees it.
+async fn request_body(r: &mut Request) -> Vec<u8> {
+    let ctx = crate::http::lua::vm::ctx_of(r);
+    let (done, incoming) = {
+        let mut c = ctx.borrow_mut();
+        (c.body.clone(), c.incoming.take())
+    };
+    let data = match (done, incoming) {
+        (Some(d), _) => d,
+        (None, Some(b)) => http_body_util::BodyExt::collect(b)
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    ctx.borrow_mut().body = Some(data.clone());
+    data
+}
+
+fn lossy(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).into_owned()
+}
+
+/// nginx's `(errno: text)`.
+fn errno_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let t = std::io::Error::from_raw_os_error(code).to_string();
+            let t = t.split(" (os error").next().unwrap_or_default().to_string();
+            format!(" ({code}: {t})")
+        }
+        None => String::new(),
+    }
+}
+
+/// An error-log line with nginx's upstream context (ngx_http_log_error: `upstream: "..."`
+/// before `host:`).
+fn upstream_log(r: &Request, level: crate::log::Level, msg: &str, upstream: &str) {
+    let mut line = crate::http::errlog::with_context(r, msg);
+    let up = format!(", upstream: \"{upstream}\"");
+    match line.find(", host: \"") {
+        Some(i) if r.headers.contains_key(hyper::header::HOST) => line.insert_str(i, &up),
+        _ => line.push_str(&up),
+    }
+    crate::http::errlog::write(level, &line);
+}
+
+/// Per-try values of the `$upstream_*` variables (nginx: ngx_http_upstream_state_t).
+#[derive(Default)]
+struct TryState {
+    addr: String,
+    status: String,
+    response_time: Option<Duration>,
+    connect_time: Option<Duration>,
+    header_time: Option<Duration>,
+    bytes: u64,
+}
+
+fn secs(d: Option<Duration>) -> String {
+    match d {
+        Some(d) => format!("{}.{:03}", d.as_secs(), d.subsec_millis()),
+        None => "-".into(),
+    }
+}
+
+fn set_states(r: &mut Request, states: &[TryState]) {
+    let join =
+        |f: &dyn Fn(&TryState) -> String| states.iter().map(f).collect::<Vec<_>>().join(", ");
+    let vals = [
+        ("upstream_addr", join(&|s| s.addr.clone())),
+        ("upstream_status", join(&|s| s.status.clone())),
+        ("upstream_response_time", join(&|s| secs(s.response_time))),
+        ("upstream_connect_time", join(&|s| secs(s.connect_time))),
+        ("upstream_header_time", join(&|s| secs(s.header_time))),
+        ("upstream_bytes_received", join(&|s| s.bytes.to_string())),
+    ];
+    for (k, v) in vals {
+        r.vars.insert(k.as_bytes().to_vec(), v.into_bytes());
+    }
+}
+
+/// A parsed upstream response head.
+struct RespHead {
+    status: u16,
+    http11: bool,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Bytes of the body already read with the head.
+    rest: Vec<u8>,
+    head_len: usize,
+}
+
+enum HeadErr {
+    Io(std::io::Error),
+    Timeout,
+    Closed,
+    Invalid(&'static str),
+    TooBig,
+}
+
+/// nginx: ngx_http_proxy_process_status_line + ngx_http_proxy_process_header.
+async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<RespHead, HeadErr> {
+    let mut buf: Vec<u8> = Vec::with_capacity(size.min(64 * 1024));
+    let mut tmp = vec![0u8; size.clamp(1024, 16384)];
+    loop {
+        if buf.len() >= size {
+            return Err(HeadErr::TooBig);
+        }
+        let room = size.saturating_sub(buf.len()).clamp(1, tmp.len());
+        let n = match tokio::time::timeout(timeout, c.stream.read(&mut tmp[..room])).await {
+            Err(_) => return Err(HeadErr::Timeout),
+            Ok(Err(e)) => return Err(HeadErr::Io(e)),
+            Ok(Ok(0)) => return Err(HeadErr::Closed),
+            Ok(Ok(n)) => n,
+        };
+        buf.extend_from_slice(&tmp[..n]);
+        let mut hs = [httparse::EMPTY_HEADER; 100];
+        let mut resp = httparse::Response::new(&mut hs);
+        match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = resp.code.unwrap_or(0);
+                if !(100..=999).contains(&status) {
+                    return Err(HeadErr::Invalid("upstream sent no valid HTTP/1.0 header"));
+                }
+                let http11 = resp.version == Some(1);
+                let headers = resp
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
+                    .collect();
+                return Ok(RespHead {
+                    status,
+                    http11,
+                    headers,
+                    rest: buf[len..].to_vec(),
+                    head_len: len,
+                });
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::Version) | Err(httparse::Error::Status) => {
+                return Err(HeadErr::Invalid("upstream sent no valid HTTP/1.0 header"));
+            }
+            Err(_) => return Err(HeadErr::Invalid("upstream sent invalid header")),
+        }
+    }
+}
+
+/// nginx: ngx_escape_uri with NGX_ESCAPE_URI.
+fn escape_uri(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &c in s {
+        // nginx's `uri` table: controls, space, `"#%<>?\\^`{|}`, DEL and non-ASCII.
+        let esc = c <= 0x20
+            || c >= 0x7f
+            || matches!(
+                c,
+                b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            );
+        if esc {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The default headers of ngx_http_proxy_headers.
+const DEFAULT_HEADERS: &[(&str, &str)] = &[
+    ("Host", "$proxy_host"),
+    ("Connection", "close"),
+    ("Content-Length", "$proxy_internal_body_length"),
+    ("Transfer-Encoding", "$proxy_internal_chunked"),
+    ("TE", ""),
+    ("Keep-Alive", ""),
+    ("Expect", ""),
+    ("Upgrade", ""),
+];
+
+/// The client's headers as sent (names' case and order kept), after header rewrites
+/// (more_set_input_headers, ngx.req.set_header) applied to `r.headers`.
+fn client_headers(r: &Request) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<HeaderName, usize> = HashMap::new();
+    for (n, v) in &r.raw_headers {
+        let Ok(name) = HeaderName::from_bytes(n) else {
+            continue;
+        };
+        let k = seen.entry(name.clone()).or_default();
+        let current: Vec<&HeaderValue> = r.headers.get_all(&name).iter().collect();
+        if let Some(cv) = current.get(*k) {
+            out.push((n.clone(), cv.as_bytes().to_vec()));
+            let _ = v;
+            *k += 1;
+        }
+    }
+    for name in r.headers.keys() {
+        let used = seen.get(name).copied().unwrap_or(0);
+        for v in r.headers.get_all(name).iter().skip(used) {
+            out.push((title_case(name.as_str()), v.as_bytes().to_vec()));
+        }
+    }
+    out
+}
+
+fn title_case(n: &str) -> Vec<u8> {
+    let mut up = true;
+    n.bytes()
+        .map(|c| {
+            let o = if up { c.to_ascii_uppercase() } else { c };
+            up = c == b'-';
+            o
+        })
+        .collect()
+}
+
+/// nginx: ngx_http_proxy_create_request: the request line, the configured headers, the
+/// client's headers, and the body. Also returns the URI sent (for log lines).
+fn create_request(
+    r: &Request,
+    pc: &ProxyConf,
+    t: &Target,
+    dynamic: bool,
+    body: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let method = match &pc.method {
+        Some(m) => r.eval(m),
+        None => r.method.as_str().as_bytes().to_vec(),
+    };
+    let mut uri = Vec::new();
+    if dynamic && !t.uri.is_empty() {
+        uri.extend_from_slice(&t.uri);
+    } else if t.uri.is_empty() && r.valid_unparsed_uri {
+        uri.extend_from_slice(&r.request_uri);
+    } else {
+        let loc_len = match (&r.location, r.valid_location && !t.uri.is_empty()) {
+            (Some(l), true) => l.name.len().min(r.uri.len()),
+            _ => 0,
+        };
+        if r.valid_location {
+            uri.extend_from_slice(&t.uri);
+        }
+        let tail = &r.uri[loc_len..];
+        if r.quoted_uri || r.internal {
+            uri.extend_from_slice(&escape_uri(tail));
+        } else {
+            uri.extend_from_slice(tail);
+        }
+        if !r.args.is_empty() {
+            uri.push(b'?');
+            uri.extend_from_slice(&r.args);
+        }
+    }
+    if uri.is_empty() {
+        crate::http::errlog::request_error(r, "zero length URI to proxy");
+        return None;
+    }
+    let mut out = Vec::with_capacity(512 + body.len());
+    out.extend_from_slice(&method);
+    out.push(b' ');
+    out.extend_from_slice(&uri);
+    out.extend_from_slice(if pc.http_11 == Some(true) {
+        b" HTTP/1.1\r\n"
+    } else {
+        b" HTTP/1.0\r\n"
+    });
+    // nginx: ngx_http_proxy_init_headers: the configured headers, then the defaults not
+    // configured; a header whose value is empty is not sent.
+    let merged = pc.merged.get_or_init(|| {
+        let mut merged: SetHeaders = pc.set_headers.as_deref().cloned().unwrap_or_default();
+        for (n, v) in DEFAULT_HEADERS {
+            if !merged
+                .iter()
+                .any(|(m, _)| m.eq_ignore_ascii_case(n.as_bytes()))
+            {
+                merged.push((n.as_bytes().to_vec(), cv(v.as_bytes())));
+            }
+        }
+        Arc::new(merged)
+    });
+    let merged = merged.as_slice();
+    for (n, v) in merged {
+        let v = r.eval(v);
+        if v.is_empty() {
+            continue;
+        }
+        out.extend_from_slice(n);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&v);
+        out.extend_from_slice(b"\r\n");
+    }
+    if pc.pass_request_headers != Some(false) {
+        for (n, v) in client_headers(r) {
+            if merged.iter().any(|(m, _)| m.eq_ignore_ascii_case(&n)) {
+                continue;
+            }
+            out.extend_from_slice(&n);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&v);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    match &pc.set_body {
+        Some(Some(b)) => out.extend_from_slice(&r.eval(b)),
+        _ if pc.pass_request_body != Some(false) => out.extend_from_slice(body),
+        _ => {}
+    }
+    Some((out, uri))
+}
+
+/// The upstream and target of this request (nginx: ngx_http_proxy_eval for URLs with
+/// variables, then the upstream lookup of ngx_http_upstream_init_request).
+fn find_upstream(r: &Request, pc: &ProxyConf, pass: &Pass) -> Result<(Target, Arc<Upstream>), u16> {
+    let t = match &pass.dynamic {
+        Some(v) => {
+            let url = r.eval(v);
+            match parse_target(&url, false) {
+                Some(t) => t,
+                None => {
+                    crate::http::errlog::request_error(
+                        r,
+                        &format!("invalid URL prefix in \"{}\"", lossy(&url)),
+                    );
+                    return Err(500);
+                }
+            }
+        }
+        None => pass.target.clone().ok_or(500u16)?,
+    };
+    // nginx: an upstream{} of that name (with a matching port, or none given) comes first.
+    if let Some(ups) = &pc.upstreams {
+        if let Some(u) = ups.get(&t.host) {
+            if t.no_port || pass.dynamic.is_none() {
+                return Ok((t, u.clone()));
+            }
+        }
+    }
+    match &t.implicit {
+        Some(u) if t.literal || pass.dynamic.is_none() => {
+            let u = u.clone();
+            Ok((t, u))
+        }
+        _ => {
+            crate::http::errlog::request_error(
+                r,
+                &format!("no resolver defined to resolve {}", lossy(&t.host)),
+            );
+            Err(502)
+        }
+    }
+}
+
+/// A failed try counts against its peer (nginx logs when that disables it).
+fn fail_peer(r: &Request, picker: &mut Picker, pref: Option<upstream_rr::PeerRef>, up_text: &str) {
+    let Some(pref) = pref else {
+        return;
+    };
+    if picker.free(pref, true) {
+        upstream_log(
+            r,
+            crate::log::Level::Warn,
+            "upstream server temporarily disabled while connecting to upstream",
+            up_text,
+        );
+    }
+}
+
+/// A try that did not fail gives its peer back.
+fn free_ok(picker: &mut Picker, pref: Option<upstream_rr::PeerRef>) {
+    if let Some(pref) = pref {
+        let _ = picker.free(pref, false);
+    }
+}
+
+/// The upstream statuses `proxy_next_upstream` may retry on.
+fn status_ft(status: u16) -> u32 {
+    match status {
+        500 => FT_500,
+        502 => FT_502,
+        503 => FT_503,
+        504 => FT_504,
+        403 => FT_403,
+        404 => FT_404,
+        429 => FT_429,
+        _ => 0,
+    }
+}
+
+async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
+    let has_body = r.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        || r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    let body = if has_body && (pc.pass_request_body != Some(false) || pc.set_body.is_some()) {
+        request_body(r).await
+    } else {
+        Vec::new()
+    };
+    let (t, up) = match find_upstream(r, pc, pass) {
+        Ok(x) => x,
+        Err(s) => return Reply::status(s),
+    };
+    // Variables the request's headers and body may use.
+    r.vars.insert(b"proxy_host".to_vec(), t.host_header.clone());
+    r.vars.insert(b"proxy_port".to_vec(), t.port.clone());
+    let body_len = match &pc.set_body {
+        Some(Some(b)) => Some(r.eval(b).len()),
+        _ if r.headers.contains_key(hyper::header::CONTENT_LENGTH) => r
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+        _ if r.headers.contains_key(hyper::header::TRANSFER_ENCODING) => Some(body.len()),
+        _ => None,
+    };
+    match body_len {
+        Some(n) => {
+            r.vars.insert(
+                b"proxy_internal_body_length".to_vec(),
+                n.to_string().into_bytes(),
+            );
+        }
+        None => {
+            r.vars.remove(b"proxy_internal_body_length".as_slice());
+        }
+    }
+    let xff = {
+        let remote = r
+            .conn
+            .remote
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let prev: Vec<&[u8]> = r
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if prev.is_empty() {
+            remote.into_bytes()
+        } else {
+            let mut v = prev.join(b", ".as_slice());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(remote.as_bytes());
+            v
+        }
+    };
+    r.vars.insert(b"proxy_add_x_forwarded_for".to_vec(), xff);
+    let Some((req_bytes, uri)) = create_request(r, pc, &t, pass.dynamic.is_some(), &body) else {
+        return Reply::status(500);
+    };
+    let mut connect_timeout = pc.connect_timeout.unwrap_or(Duration::from_secs(60));
+    let mut send_timeout = pc.send_timeout.unwrap_or(Duration::from_secs(60));
+    let mut read_timeout = pc.read_timeout.unwrap_or(Duration::from_secs(60));
+    let balancer = up.balancer.clone();
+    let mut last_failure: Option<String> = None;
+    let next = pc.next_upstream.unwrap_or(FT_ERROR | FT_TIMEOUT);
+    let mut tries_left = match pc.next_tries {
+        Some(n) if n > 0 => n.min(up.tries()),
+        _ => up.tries(),
+    };
+    let started = Instant::now();
+    let next_timeout = pc.next_timeout.filter(|d| !d.is_zero());
+    let idempotent = !matches!(r.method.as_str(), "POST" | "LOCK" | "PATCH");
+    let ip = r.conn.remote.map(|a| match a.ip() {
+        std::net::IpAddr::V4(v) => v.octets()[..3].to_vec(),
+        std::net::IpAddr::V6(v) => v.octets().to_vec(),
+    });
+    let hash_key = match &up.method {
+        upstream_rr::Method::Hash { key, .. } => Some(r.eval(key)),
+        upstream_rr::Method::IpHash => Some(Vec::new()),
+        _ => None,
+    };
+    let mut picker = Picker::new(up.clone(), hash_key);
+    let mut states: Vec<TryState> = Vec::new();
+    let buffer_size = pc.buffer_size.unwrap_or(4096).max(1024);
+    loop {
+        let (pref, peer_addr, peer_name) = if let Some(h) = &balancer {
+            // balancer_by_lua*: Lua picks this try's peer.
+            let Some(choice) = crate::http::lua::balancer::run(r, h, last_failure.take()).await
+            else {
+                return Reply::status(500);
+            };
+            let Some(peer) = choice.peer else {
+                upstream_log(
+                    r,
+                    crate::log::Level::Error,
+                    "lua balancer: no peer set while connecting to upstream",
+                    &format!("{}{}{}", t.schema, lossy(&up.name), lossy(&uri)),
+                );
+                return Reply::status(500);
+            };
+            tries_left += choice.more_tries;
+            if let Some([c, s, rd]) = choice.timeouts {
+                connect_timeout = c.unwrap_or(connect_timeout);
+                send_timeout = s.unwrap_or(send_timeout);
+                read_timeout = rd.unwrap_or(read_timeout);
+            }
+            let addr = match peer.strip_prefix("unix:") {
+                Some(p) => upstream_rr::PeerAddr::Unix(p.as_bytes().to_vec()),
+                None => match peer.parse() {
+                    Ok(a) => upstream_rr::PeerAddr::Inet(a),
+                    Err(_) => return Reply::status(500),
+                },
+            };
+            (None, addr, peer)
+        } else {
+            let Some((pref, peer)) = picker.get(ip.as_deref()) else {
+                let upname = format!("{}{}", t.schema, lossy(&up.name));
+                upstream_log(
+                    r,
+                    crate::log::Level::Error,
+                    "no live upstreams while connecting to upstream",
+                    &format!("{upname}{}", lossy(&uri)),
+                );
+                states.push(TryState {
+                    addr: upname,
+                    status: "502".into(),
+                    ..Default::default()
+                });
+                set_states(r, &states);
+                return Reply::status(502);
+            };
+            (Some(pref), peer.addr.clone(), peer.name.clone())
+        };
+        let sep = if matches!(peer_addr, upstream_rr::PeerAddr::Unix(_)) {
+            ":"
+        } else {
+            ""
+        };
+        let up_text = format!("{}{}{}{}", t.schema, peer_name, sep, lossy(&uri));
+        // nginx logs timeouts after freeing the peer: no `:` after a unix socket's name.
+        let up_text_timeout = format!("{}{}{}", t.schema, peer_name, lossy(&uri));
+        let mut st = TryState {
+            addr: peer_name.clone(),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        tries_left = tries_left.saturating_sub(1);
+        let can_retry = |kind: u32, sent: bool| {
+            tries_left > 0
+                && next & kind != 0
+                && (!sent || idempotent || next & FT_NON_IDEMPOTENT != 0)
+                && next_timeout.is_none_or(|d| started.elapsed() < d)
+        };
+        // connect (an idle keep-alive connection first)
+        let conn = match upstream_rr::take_idle(&up, &peer_addr) {
+            Some(c) => Ok(c),
+            None => match tokio::time::timeout(connect_timeout, upstream_rr::connect(&peer_addr))
+                .await
+            {
+                Ok(Ok(c)) => {
+                    upstream_rr::CONNECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok(c)
+                }
+                Ok(Err(e)) => {
+                    let msg = match &peer_addr {
+                        upstream_rr::PeerAddr::Unix(_) => format!(
+                            "connect() to {peer_name} failed{} while connecting to upstream",
+                            errno_text(&e)
+                        ),
+                        _ => format!(
+                            "connect() failed{} while connecting to upstream",
+                            errno_text(&e)
+                        ),
+                    };
+                    upstream_log(r, crate::log::Level::Error, &msg, &up_text);
+                    Err(Fail::Error)
+                }
+                Err(_) => {
+                    upstream_log(
+                        r,
+                        crate::log::Level::Error,
+                        "upstream timed out (110: Connection timed out) while connecting to upstream",
+                        &up_text_timeout,
+                    );
+                    Err(Fail::Timeout)
+                }
+            },
+        };
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(f) => {
+                st.status = if f == Fail::Timeout { "504" } else { "502" }.into();
+                st.response_time = Some(t0.elapsed());
+                st.connect_time = None;
+                states.push(st);
+                fail_peer(r, &mut picker, pref, &up_text);
+                last_failure = Some(format!(
+                    "failed {}",
+                    states.last().map_or("502", |s| s.status.as_str())
+                ));
+                let kind = if f == Fail::Timeout {
+                    FT_TIMEOUT
+                } else {
+                    FT_ERROR
+                };
+                if can_retry(kind, false) {
+                    continue;
+                }
+                set_states(r, &states);
+                return Reply::status(if f == Fail::Timeout { 504 } else { 502 });
+            }
+        };
+        st.connect_time = Some(t0.elapsed());
+        let reused = conn.reused;
+        // send
+        let sent = tokio::time::timeout(send_timeout, async {
+            conn.stream.write_all(&req_bytes).await?;
+            conn.stream.flush().await
+        })
+        .await;
+        let send_fail = match sent {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some((
+                Fail::Error,
+                format!(
+                    "writev() failed{} while sending request to upstream",
+                    errno_text(&e)
+                ),
+            )),
+            Err(_) => Some((
+                Fail::Timeout,
+                "upstream timed out (110: Connection timed out) while sending request to upstream"
+                    .to_string(),
+            )),
+        };
+        let head = match send_fail {
+            Some(f) => Err(f),
+            None => match read_head(&mut conn, buffer_size, read_timeout).await {
+                Ok(h) => Ok(h),
+                Err(HeadErr::Timeout) => Err((
+                    Fail::Timeout,
+                    "upstream timed out (110: Connection timed out) while reading response header from upstream".to_string(),
+                )),
+                Err(HeadErr::Closed) => Err((
+                    Fail::Error,
+                    "upstream prematurely closed connection while reading response header from upstream".to_string(),
+                )),
+                Err(HeadErr::Io(e)) => Err((
+                    Fail::Error,
+                    format!("recv() failed{} while reading response header from upstream", errno_text(&e)),
+                )),
+                Err(HeadErr::Invalid(m)) => Err((
+                    Fail::InvalidHeader,
+                    format!("{m} while reading response header from upstream"),
+                )),
+                Err(HeadErr::TooBig) => Err((
+                    Fail::InvalidHeader,
+                    "upstream sent too big header while reading response header from upstream".to_string(),
+                )),
+            },
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err((f, msg)) => {
+                // nginx: a kept-alive connection the peer closed is retried silently.
+                if reused && f == Fail::Error {
+                    tries_left += 1;
+                    free_ok(&mut picker, pref);
+                    continue;
+                }
+                let text = if f == Fail::Timeout {
+                    &up_text_timeout
+                } else {
+                    &up_text
+                };
+                upstream_log(r, crate::log::Level::Error, &msg, text);
+                st.status = if f == Fail::Timeout { "504" } else { "502" }.into();
+                st.response_time = Some(t0.elapsed());
+                states.push(st);
+                fail_peer(r, &mut picker, pref, &up_text);
+                last_failure = Some(format!(
+                    "failed {}",
+                    states.last().map_or("502", |s| s.status.as_str())
+                ));
+                let kind = match f {
+                    Fail::Timeout => FT_TIMEOUT,
+                    Fail::Error => FT_ERROR,
+                    Fail::InvalidHeader => FT_INVALID_HEADER,
+                };
+                if can_retry(kind, true) {
+                    continue;
+                }
+                set_states(r, &states);
+                return Reply::status(if f == Fail::Timeout { 504 } else { 502 });
+            }
+        };
+        st.header_time = Some(t0.elapsed());
+        st.status = head.status.to_string();
+        st.bytes = head.head_len as u64;
+        let ft = status_ft(head.status);
+        if ft != 0 && can_retry(ft, true) {
+            st.response_time = Some(t0.elapsed());
+            states.push(st);
+            // nginx: ngx_http_upstream_next: 403 and 404 do not count as failures.
+            if ft == FT_403 || ft == FT_404 {
+                free_ok(&mut picker, pref);
+                last_failure = Some(format!("next {}", head.status));
+            } else {
+                fail_peer(r, &mut picker, pref, &up_text);
+                last_failure = Some(format!(
+                    "failed {}",
+                    states.last().map_or("502", |s| s.status.as_str())
+                ));
+            }
+            continue;
+        }
+        free_ok(&mut picker, pref);
+        st.response_time = Some(t0.elapsed());
+        states.push(st);
+        set_states(r, &states);
+        conn.requests += 1;
+        return respond(
+            r,
+            pc,
+            pass,
+            &t,
+            up,
+            peer_addr,
+            conn,
+            head,
+            read_timeout,
+            &up_text,
+        )
+        .await;
+    }
+}
+
+/// How the upstream body ends.
+#[derive(Clone, Copy)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    Close,
+    None,
+}
+
+/// nginx: ngx_http_upstream_process_headers + ngx_http_upstream_send_response: the
+/// response head for the client, then the body streamed.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    r: &mut Request,
+    pc: &ProxyConf,
+    pass: &Pass,
+    t: &Target,
+    up: Arc<Upstream>,
+    addr: upstream_rr::PeerAddr,
+    conn: UpConn,
+    head: RespHead,
+    read_timeout: Duration,
+    up_text: &str,
+) -> Reply {
+    // $upstream_http_*
+    let mut seen = std::collections::HashSet::new();
+    for (n, v) in &head.headers {
+        let mut k = b"upstream_http_".to_vec();
+        k.extend(n.iter().map(|c| {
+            if *c == b'-' {
+                b'_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        }));
+        // nginx 1.22: ngx_http_variable_unknown_header gives the first header of the name.
+        if seen.insert(k.clone()) {
+            r.vars.insert(k, v.clone());
+        }
+    }
+    let find = |name: &str| {
+        head.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.clone())
+    };
+    let status = head.status;
+    // proxy_intercept_errors: an error_page for the status answers instead.
+    if pc.intercept_errors == Some(true) && status >= 300 {
+        let has_page = r
+            .loc
+            .error_pages
+            .as_ref()
+            .is_some_and(|p| p.iter().any(|p| p.status == status));
+        if has_page {
+            let mut reply = Reply::status(status);
+            if status == 401 {
+                if let Some(v) = find("www-authenticate") {
+                    if let Ok(v) = HeaderValue::from_bytes(&v) {
+                        reply.headers.insert(hyper::header::WWW_AUTHENTICATE, v);
+                    }
+                }
+            }
+            return reply;
+        }
+    }
+    // X-Accel-Redirect: an internal redirect instead of the response.
+    if pc.ignore_xa != Some(true) {
+        if let Some(uri) = find("x-accel-redirect") {
+            drop(conn);
+            if uri.starts_with(b"@") {
+                return Box::pin(r.named_location(&uri)).await;
+            }
+            let (path, args) = match uri.iter().position(|&c| c == b'?') {
+                Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
+                None => (uri, Some(Vec::new())),
+            };
+            if r.method != hyper::Method::HEAD {
+                r.method = hyper::Method::GET;
+            }
+            return Box::pin(r.internal_redirect(path, args)).await;
+        }
+    }
+    // nginx: ngx_http_proxy_hide_headers, plus proxy_hide_header, minus proxy_pass_header.
+    let hidden = |ln: &[u8]| {
+        let default = matches!(
+            ln,
+            b"date"
+                | b"server"
+                | b"x-pad"
+                | b"x-accel-expires"
+                | b"x-accel-redirect"
+                | b"x-accel-limit-rate"
+                | b"x-accel-buffering"
+                | b"x-accel-charset"
+        );
+        let own = pc.hide.as_ref().is_some_and(|h| h.iter().any(|x| x == ln));
+        let passed = pc
+            .pass_headers
+            .as_ref()
+            .is_some_and(|p| p.iter().any(|x| x == ln));
+        (default || own) && !passed
+    };
+    let mut reply = Reply::status(status);
+    reply.raw_location = true;
+    let mut framing = Framing::Close;
+    let mut keepalive = head.http11;
+    let mut chunked = false;
+    let mut length: Option<u64> = None;
+    for (n, v) in &head.headers {
+        let ln = n.to_ascii_lowercase();
+        match ln.as_slice() {
+            b"content-length" => {
+                length = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                continue;
+            }
+            b"transfer-encoding" => {
+                chunked = v.to_ascii_lowercase().ends_with(b"chunked");
+                continue;
+            }
+            b"connection" => {
+                if v.to_ascii_lowercase().windows(5).any(|w| w == b"close") {
+                    keepalive = false;
+                }
+                continue;
+            }
+            b"keep-alive" => continue,
+            _ => {}
+        }
+        if hidden(&ln) {
+            continue;
+        }
+        let mut v = v.clone();
+        if ln == b"set-cookie" {
+            if let Some(nv) = rewrite_cookie(r, pc, &v) {
+                v = nv;
+            }
+        }
+        if ln == b"location" || ln == b"refresh" {
+            let (nv, matched) = rewrite_redirect(r, pc, pass, t, &ln, v);
+            v = nv;
+            if v.is_empty() {
+                continue;
+            }
+            // nginx: a rewritten Location becomes `r->headers_out.location` (made absolute).
+            if matched && ln == b"location" {
+                reply.raw_location = false;
+            }
+        }
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(&v)) {
+            reply.headers.append(n, v);
+        }
+    }
+    // nginx: ngx_http_upstream_upgrade: a 101 to a request that asked for it becomes a
+    // tunnel between the client and the upstream connection.
+    if status == 101 && r.upgrade {
+        let rest = head.rest;
+        let ctx = upstream_ctx(r, up_text);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        TUNNELS.with(|t| t.borrow_mut().insert(r.conn.id, tx));
+        tokio::task::spawn_local(tunnel(rx, conn, rest, read_timeout, ctx));
+        reply.body = Some(
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        return reply;
+    }
+    let head_req = r.method == hyper::Method::HEAD;
+    if head_req || status == 204 || status == 304 || (100..200).contains(&status) {
+        framing = Framing::None;
+    } else if chunked {
+        framing = Framing::Chunked;
+    } else if let Some(n) = length {
+        framing = Framing::Length(n);
+    } else {
+        keepalive = false;
+    }
+    if !chunked {
+        reply.length = length;
+    }
+    if let Framing::Length(0) = framing {
+        framing = Framing::None;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(
+        pc.buffers.map_or(8, |b| b.0).max(1),
+    );
+    let chunk = pc
+        .buffers
+        .map_or(4096, |b| b.1)
+        .max(pc.buffer_size.unwrap_or(4096));
+    let rest = head.rest;
+    // The whole body came with the head: no pump needed.
+    if let Framing::Length(n) = framing {
+        if rest.len() as u64 == n {
+            if keepalive {
+                upstream_rr::put_idle(&up, &addr, conn);
+            }
+            reply.body = Some(
+                http_body_util::Full::new(Bytes::from(rest))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            return reply;
+        }
+    }
+    if let Framing::None = framing {
+        if keepalive && rest.is_empty() {
+            upstream_rr::put_idle(&up, &addr, conn);
+        }
+        reply.body = Some(http_body_util::BodyExt::boxed(
+            http_body_util::Empty::new().map_err(|never| match never {}),
+        ));
+        if head_req {
+            reply.length = length;
+        }
+        return reply;
+    }
+    let ctx = upstream_ctx(r, up_text);
+    tokio::task::spawn_local(pump(
+        conn,
+        rest,
+        framing,
+        tx,
+        read_timeout,
+        chunk,
+        up,
+        addr,
+        keepalive,
+        ctx,
+    ));
+    reply.body = Some(http_body_util::BodyExt::boxed(ChanBody { rx }));
+    reply
+}
+
+use http_body_util::BodyExt as _;
+
+/// A client connection handed over after its 101 (by the worker's connection task).
+pub(crate) type ClientIo = Box<dyn Io>;
+
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Io for T {}
+
+type TunnelSlot = tokio::sync::oneshot::Sender<(ClientIo, Bytes)>;
+
+thread_local! {
+    /// Tunnels waiting for their client connection, by connection id.
+    static TUNNELS: std::cell::RefCell<HashMap<u64, TunnelSlot>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The worker hands a connection that answered 101 to the tunnel waiting for it.
+pub(crate) fn tunnel_client(id: u64, io: ClientIo, read_buf: Bytes) {
+    let slot = TUNNELS.with(|t| t.borrow_mut().remove(&id));
+    if let Some(tx) = slot {
+        let _ = tx.send((io, read_buf));
+    }
+}
+
+/// Copies bytes both ways until either side closes or nothing moves for `idle` (nginx:
+/// ngx_http_upstream_process_upgraded with proxy_read_timeout).
+async fn tunnel(
+    rx: tokio::sync::oneshot::Receiver<(ClientIo, Bytes)>,
+    mut up: UpConn,
+    rest: Vec<u8>,
+    idle: Duration,
+    ctx: (String, String),
+) {
+    let Ok((mut client, early)) = rx.await else {
+        return;
+    };
+    if !rest.is_empty() && client.write_all(&rest).await.is_err() {
+        return;
+    }
+    if !early.is_empty() && up.stream.write_all(&early).await.is_err() {
+        return;
+    }
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut ur, mut uw) = tokio::io::split(&mut up.stream);
+    let mut a = vec![0u8; 16384];
+    let mut b = vec![0u8; 16384];
+    loop {
+        tokio::select! {
+            n = tokio::time::timeout(idle, cr.read(&mut a)) => match n {
+                Ok(Ok(n)) if n > 0 => {
+                    if uw.write_all(&a[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+                _ => {
+                    let _ = uw.shutdown().await;
+                    return;
+                }
+            },
+            n = tokio::time::timeout(idle, ur.read(&mut b)) => match n {
+                Ok(Ok(n)) if n > 0 => {
+                    if cw.write_all(&b[..n]).await.is_err() {
+                        return;
+                    }
+                    let _ = cw.flush().await;
+                }
+                Err(_) => break,
+                _ => {
+                    let _ = cw.shutdown().await;
+                    return;
+                }
+            },
+        }
+    }
+    crate::http::errlog::write(
+        crate::log::Level::Error,
+        &format!(
+            "{}upstream timed out (110: Connection timed out) while proxying upgraded connection{}",
+            ctx.0, ctx.1
+        ),
+    );
+}
+
+/// The log line halves around the message (for errors after the handler returned).
+fn upstream_ctx(r: &Request, up_text: &str) -> (String, String) {
+    let line = crate::http::errlog::with_context(r, "\u{0}");
+    let (a, b) = line.split_once('\u{0}').unwrap_or((&line, ""));
+    let mut b = b.to_string();
+    let up = format!(", upstream: \"{up_text}\"");
+    match b.find(", host: \"") {
+        Some(i) if r.headers.contains_key(hyper::header::HOST) => b.insert_str(i, &up),
+        _ => b.push_str(&up),
+    }
+    (a.to_string(), b)
+}
+
+/// nginx: ngx_http_proxy_rewrite_redirect: the first matching `proxy_redirect` rule; true
+/// when one matched.
+fn rewrite_redirect(
+    r: &Request,
+    pc: &ProxyConf,
+    pass: &Pass,
+    t: &Target,
+    name: &[u8],
+    value: Vec<u8>,
+) -> (Vec<u8>, bool) {
+    let rules: Vec<Redirect> = match &pc.redirects {
+        Some(None) => return (value, false),
+        Some(Some(v)) => v.as_ref().clone(),
+        None if pass.dynamic.is_none() => vec![Redirect::Default],
+        None => return (value, false),
+    };
+    let prefix = if name == b"refresh" {
+        match find_sub(&value.to_ascii_lowercase(), b"url=") {
+            Some(i) => i + 4,
+            None => return (value, false),
+        }
+    } else {
+        0
+    };
+    let loc_name = r
+        .location
+        .as_ref()
+        .map(|l| l.name.clone())
+        .unwrap_or_default();
+    for rule in rules {
+        let (pattern, replacement) = match rule {
+            Redirect::Default => {
+                if pass.dynamic.is_some() {
+                    continue;
+                }
+                if t.uri.is_empty() {
+                    ([pass.url.as_slice(), b"/"].concat(), b"/".to_vec())
+                } else {
+                    (pass.url.clone(), loc_name.clone())
+                }
+            }
+            Redirect::Plain(p, rep) => (r.eval(&p), r.eval(&rep)),
+            Redirect::Regex(re, rep) => {
+                let subject = value[prefix..].to_vec();
+                if let Ok(Some(caps)) = re.re.captures(&subject) {
+                    let offsets: Vec<Option<(usize, usize)>> = (0..caps.len())
+                        .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+                        .collect();
+                    *r.captures.borrow_mut() = Some((subject.clone(), offsets));
+                    let rep = r.eval(&rep);
+                    let mut out = value[..prefix].to_vec();
+                    out.extend_from_slice(&rep);
+                    return (out, true);
+                }
+                continue;
+            }
+        };
+        let rest = &value[prefix..];
+        if pattern.len() <= rest.len() && rest.starts_with(&pattern) {
+            let mut out = value[..prefix].to_vec();
+            out.extend_from_slice(&replacement);
+            out.extend_from_slice(&rest[pattern.len()..]);
+            return (out, true);
+        }
+    }
+    (value, false)
+}
+
+/// nginx: ngx_http_proxy_rewrite_cookie: `domain=` and `path=` attributes rewritten by the
+/// first matching rule; a rewritten cookie is re-joined with `; `. `None`: unchanged.
+fn rewrite_cookie(r: &Request, pc: &ProxyConf, v: &[u8]) -> Option<Vec<u8>> {
+    let domains = pc.cookie_domains.clone().flatten();
+    let paths = pc.cookie_paths.clone().flatten();
+    if domains.is_none() && paths.is_none() {
+        return None;
+    }
+    // nginx: ngx_http_proxy_parse_cookie: `;`-separated, spaces trimmed, `key[=value]`.
+    let trim = |s: &[u8]| -> Vec<u8> {
+        let a = s
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(s.len());
+        let b = s
+            .iter()
+            .rposition(|c| !c.is_ascii_whitespace())
+            .map_or(a, |i| i + 1);
+        s[a..b.max(a)].to_vec()
+    };
+    let mut attrs: Vec<(Vec<u8>, Option<Vec<u8>>)> = v
+        .split(|&c| c == b';')
+        .map(|part| {
+            let part = trim(part);
+            match part.iter().position(|&c| c == b'=') {
+                Some(i) => (trim(&part[..i]), Some(trim(&part[i + 1..]))),
+                None => (part, None),
+            }
+        })
+        .collect();
+    attrs.first()?.1.as_ref()?;
+    let mut changed = false;
+    for (k, val) in attrs.iter_mut().skip(1) {
+        let Some(value) = val.as_mut() else { continue };
+        let (rules, domain) = if k.eq_ignore_ascii_case(b"domain") {
+            (domains.as_ref(), true)
+        } else if k.eq_ignore_ascii_case(b"path") {
+            (paths.as_ref(), false)
+        } else {
+            continue;
+        };
+        let Some(rules) = rules else { continue };
+        for rule in rules.iter() {
+            let out = match rule {
+                Redirect::Plain(p, rep) => {
+                    let p = r.eval(p);
+                    if domain {
+                        // nginx: ngx_http_proxy_rewrite_domain_handler: a leading dot of the
+                        // value (and the pattern) is ignored; the whole value must match.
+                        let p = p.strip_prefix(b".").unwrap_or(&p);
+                        let vv = value.strip_prefix(b".").unwrap_or(value);
+                        if vv.eq_ignore_ascii_case(p) {
+                            let mut o = if value.starts_with(b".") {
+                                b".".to_vec()
+                            } else {
+                                Vec::new()
+                            };
+                            o.extend_from_slice(&r.eval(rep));
+                            Some(o)
+                        } else {
+                            None
+                        }
+                    } else if value.starts_with(&p) {
+                        let mut o = r.eval(rep);
+                        o.extend_from_slice(&value[p.len()..]);
+                        Some(o)
+                    } else {
+                        None
+                    }
+                }
+                Redirect::Regex(re, rep) => match re.re.captures(value) {
+                    Ok(Some(caps)) => {
+                        let offsets: Vec<Option<(usize, usize)>> = (0..caps.len())
+                            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+                            .collect();
+                        *r.captures.borrow_mut() = Some((value.clone(), offsets));
+                        Some(r.eval(rep))
+                    }
+                    _ => None,
+                },
+                Redirect::Default => None,
+            };
+            if let Some(o) = out {
+                *value = o;
+                changed = true;
+                break;
+            }
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, (k, val)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"; ");
+        }
+        out.extend_from_slice(k);
+        if let Some(val) = val {
+            out.push(b'=');
+            out.extend_from_slice(val);
+        }
+    }
+    Some(out)
+}
+
+fn find_sub(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+/// The response body for hyper: chunks the pump task read from the upstream.
+struct ChanBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl hyper::body::Body for ChanBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            std::task::Poll::Ready(Some(Ok(b))) => {
+                std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
+            }
+            std::task::Poll::Ready(Some(Err(e))) => std::task::Poll::Ready(Some(Err(e))),
+            std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// Reads the upstream body and hands it on in bounded pieces (nginx: the event pipe, or
+/// ngx_http_upstream_process_non_buffered_request with `proxy_buffering off`); a connection
+/// whose body was read whole goes back to the keep-alive pool.
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    mut conn: UpConn,
+    mut buf: Vec<u8>,
+    framing: Framing,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    timeout: Duration,
+    chunk: usize,
+    up: Arc<Upstream>,
+    addr: upstream_rr::PeerAddr,
+    keepalive: bool,
+    ctx: (String, String),
+) {
+    let log = |msg: &str| {
+        crate::http::errlog::write(
+            crate::log::Level::Error,
+            &format!("{}{msg}{}", ctx.0, ctx.1),
+        );
+    };
+    let fail = || Err(std::io::Error::other("upstream body"));
+    let mut tmp = vec![0u8; chunk.clamp(1024, 1 << 20)];
+    // Reads more into `buf`; Ok(false) at the end of the stream.
+    macro_rules! fill {
+        () => {
+            match tokio::time::timeout(timeout, conn.stream.read(&mut tmp)).await {
+                Err(_) => {
+                    log("upstream timed out (110: Connection timed out) while reading upstream");
+                    let _ = tx.send(fail()).await;
+                    return;
+                }
+                Ok(Err(e)) => {
+                    log(&format!(
+                        "recv() failed{} while reading upstream",
+                        errno_text(&e)
+                    ));
+                    let _ = tx.send(fail()).await;
+                    return;
+                }
+                Ok(Ok(0)) => false,
+                Ok(Ok(n)) => {
+                    buf.extend_from_slice(&tmp[..n]);
+                    true
+                }
+            }
+        };
+    }
+    match framing {
+        Framing::None => {}
+        Framing::Close => loop {
+            if !buf.is_empty() {
+                let b = Bytes::from(std::mem::take(&mut buf));
+                if tx.send(Ok(b)).await.is_err() {
+                    return;
+                }
+            }
+            if !fill!() {
+                return;
+            }
+        },
+        Framing::Length(mut left) => {
+            while left > 0 {
+                if buf.is_empty() && !fill!() {
+                    log("upstream prematurely closed connection while reading upstream");
+                    let _ = tx.send(fail()).await;
+                    return;
+                }
+                let take = (buf.len() as u64).min(left) as usize;
+                let rest = buf.split_off(take);
+                let b = Bytes::from(std::mem::replace(&mut buf, rest));
+                left -= take as u64;
+                if tx.send(Ok(b)).await.is_err() {
+                    return;
+                }
+            }
+            if keepalive && buf.is_empty() {
+                upstream_rr::put_idle(&up, &addr, conn);
+            }
+        }
+        Framing::Chunked => {
+            // nginx: ngx_http_parse_chunked.
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find_sub(&buf, b"\r\n") {
+                        break i;
+                    }
+                    if buf.len() > 4096 || !fill!() {
+                        log("upstream prematurely closed connection while reading upstream");
+                        let _ = tx.send(fail()).await;
+                        return;
+                    }
+                };
+                let size_text: Vec<u8> = buf[..line_end]
+                    .iter()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .copied()
+                    .collect();
+                let Some(size) = std::str::from_utf8(&size_text)
+                    .ok()
+                    .and_then(|s| u64::from_str_radix(s, 16).ok())
+                else {
+                    log("upstream sent invalid chunked response while reading upstream");
+                    let _ = tx.send(fail()).await;
+                    return;
+                };
+                buf.drain(..line_end + 2);
+                if size == 0 {
+                    // trailers up to the empty line
+                    loop {
+                        if let Some(i) = find_sub(&buf, b"\r\n") {
+                            let empty = i == 0;
+                            buf.drain(..i + 2);
+                            if empty {
+                                break;
+                            }
+                            continue;
+                        }
+                        if !fill!() {
+                            return;
+                        }
+                    }
+                    if keepalive && buf.is_empty() {
+                        upstream_rr::put_idle(&up, &addr, conn);
+                    }
+                    return;
+                }
+                let mut left = size;
+                while left > 0 {
+                    if buf.is_empty() && !fill!() {
+                        log("upstream prematurely closed connection while reading upstream");
+                        let _ = tx.send(fail()).await;
+                        return;
+                    }
+                    let take = (buf.len() as u64).min(left) as usize;
+                    let rest = buf.split_off(take);
+                    let b = Bytes::from(std::mem::replace(&mut buf, rest));
+                    left -= take as u64;
+                    if tx.send(Ok(b)).await.is_err() {
+                        return;
+                    }
+                }
+                while buf.len() < 2 {
+                    if !fill!() {
+                        log("upstream prematurely closed connection while reading upstream");
+                        let _ = tx.send(fail()).await;
+                        return;
+                    }
+                }
+                buf.drain(..2);
+            }
+        }
+    }
+}
