@@ -1112,10 +1112,16 @@ fn absolute_location(r: &Request, loc: HeaderValue) -> HeaderValue {
     } else {
         r.host()
     };
-    let port = r.conn.local.map_or(80, |a| a.port());
-    let mut s = b"http://".to_vec();
+    let tls = crate::http::ssl::is_tls(r);
+    let default_port = if tls { 443 } else { 80 };
+    let port = r.conn.local.map_or(default_port, |a| a.port());
+    let mut s = if tls {
+        b"https://".to_vec()
+    } else {
+        b"http://".to_vec()
+    };
     s.extend_from_slice(&host);
-    if port != 80 && r.loc.port_in_redirect != Some(false) {
+    if port != default_port && r.loc.port_in_redirect != Some(false) {
         s.extend_from_slice(format!(":{port}").as_bytes());
     }
     s.extend_from_slice(bytes);

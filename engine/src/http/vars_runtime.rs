@@ -221,6 +221,9 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             .map(|h| h.as_bytes());
         return cookie(hs, c);
     }
+    if name.starts_with(b"ssl_") && super::ssl::VARIABLES.iter().any(|v| v.as_bytes() == name) {
+        return super::ssl::variable(r, name);
+    }
     if name.starts_with(b"sent_http_") {
         // The response headers are not known while the request is processed.
         return None;
@@ -234,8 +237,12 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"request_method" => s(r.method.as_str()),
         b"request" => Some(request_line(r)),
         b"server_protocol" => s(protocol(r)),
-        b"scheme" => s("http"),
-        b"https" => s(""),
+        b"scheme" => s(if super::ssl::is_tls(r) {
+            "https"
+        } else {
+            "http"
+        }),
+        b"https" => s(if super::ssl::is_tls(r) { "on" } else { "" }),
         b"host" => Some(r.host()),
         b"hostname" => Some(hostname()),
         b"server_name" => Some(r.server.name.clone()),
