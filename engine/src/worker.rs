@@ -769,6 +769,8 @@ where
 struct Tracked {
     inner: response::Body,
     shared: Rc<RefCell<Shared>>,
+    /// HTTP/2 without `Content-Length`: the size is not told (hyper would add one).
+    no_length: bool,
 }
 
 impl Drop for Tracked {
@@ -805,6 +807,9 @@ impl hyper::body::Body for Tracked {
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.no_length {
+            return hyper::body::SizeHint::default();
+        }
         self.inner.size_hint()
     }
 }
@@ -889,6 +894,7 @@ fn serve<S>(
                 Ok(resp) => Ok(resp.map(|inner| Tracked {
                     inner,
                     shared: shared.clone(),
+                    no_length: false,
                 })),
                 Err(e) => {
                     finished(&shared);
@@ -1095,6 +1101,20 @@ fn h2_head(req: &hyper::Request<hyper::body::Incoming>) -> Head {
     }
 }
 
+/// HTTP/2 has no connection-specific headers: they are left out here, keeping the order of
+/// the others (hyper's own removal would reorder them).
+fn h2_headers(headers: &mut hyper::HeaderMap) {
+    let old = std::mem::take(headers);
+    for (n, v) in old.iter() {
+        if !matches!(
+            n.as_str(),
+            "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade"
+        ) {
+            headers.append(n.clone(), v.clone());
+        }
+    }
+}
+
 /// One HTTP/2 connection: hyper's h2 server with nginx's `http2_*` limits and protection
 /// against abusive clients (rapid reset: `max_pending_accept_reset_streams` and
 /// `max_local_error_reset_streams`; CONTINUATION floods: `max_header_list_size`; h2 itself
@@ -1149,10 +1169,15 @@ fn serve_h2<S>(
             let head = h2_head(&req);
             shared.borrow_mut().busy += 1;
             match handle(http, conn, req, Some(head), &shared).await {
-                Ok(resp) => Ok(resp.map(|inner| Tracked {
-                    inner,
-                    shared: shared.clone(),
-                })),
+                Ok(mut resp) => {
+                    h2_headers(resp.headers_mut());
+                    let no_length = !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
+                    Ok(resp.map(|inner| Tracked {
+                        inner,
+                        shared: shared.clone(),
+                        no_length,
+                    }))
+                }
                 Err(e) => {
                     finished(&shared);
                     Err(e)

@@ -173,7 +173,10 @@ impl Request {
         }
         // nginx: ngx_http_process_request's TLS checks (497, 495, 496) and 421.
         if let Some(status) = crate::http::ssl::check(self) {
-            return self.finalize(Reply::status(status)).await;
+            // nginx closes after these (r->keepalive is 0), error_page or not.
+            let mut r = self.finalize(Reply::status(status)).await;
+            r.close = true;
+            return r;
         }
         let reply = self.phases(true).await;
         self.finalize(reply).await

@@ -876,8 +876,15 @@ fn header_filter(
     if let Some(lm) = &out.last_modified {
         headers.insert(hyper::header::LAST_MODIFIED, lm.clone());
     }
+    // nginx: only a relative Location (made absolute) has its own place; any other stays
+    // in the header list, after Connection.
+    let mut listed_location = None;
     if let Some(loc) = out.location.take() {
-        headers.insert(hyper::header::LOCATION, absolute_location(r, loc));
+        if loc.as_bytes().starts_with(b"/") && r.loc.absolute_redirect != Some(false) {
+            headers.insert(hyper::header::LOCATION, absolute_location(r, loc));
+        } else {
+            listed_location = Some(loc);
+        }
     }
     // nginx: ngx_http_chunked_header_filter.
     let mut close = out.close || !keepalive;
@@ -901,6 +908,9 @@ fn header_filter(
             hyper::header::VARY,
             HeaderValue::from_static("Accept-Encoding"),
         );
+    }
+    if let Some(loc) = listed_location {
+        headers.insert(hyper::header::LOCATION, loc);
     }
     for (name, value) in std::mem::take(&mut out.list) {
         headers.append(name, value);

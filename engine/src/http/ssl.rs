@@ -1339,24 +1339,112 @@ fn kx_groups(
     }
 }
 
-/// Chooses among a server's certificates (RSA, ECDSA, Ed25519) by what the client can
-/// verify, in the client's order of preference (as OpenSSL's tls_choose_sigalg).
+/// Chooses among a server's certificates (RSA, ECDSA, Ed25519) as OpenSSL does: for
+/// TLS 1.3 by the client's signature algorithms in its order (tls_choose_sigalg); for
+/// TLS 1.2 by the cipher suite chosen first (client's order, or the server's with
+/// `ssl_prefer_server_ciphers on`), whose authentication names the key type.
 #[derive(Debug)]
-struct Certs(Vec<Arc<CertifiedKey>>);
+struct Certs {
+    keys: Vec<Arc<CertifiedKey>>,
+    tls13: bool,
+    /// The enabled TLS 1.2 suites in the server's order.
+    tls12: Vec<CipherSuite>,
+    prefer_server: bool,
+}
+
+impl Certs {
+    fn with_alg(&self, alg: rustls::SignatureAlgorithm) -> Option<&Arc<CertifiedKey>> {
+        self.keys.iter().find(|k| k.key.algorithm() == alg)
+    }
+}
 
 impl ResolvesServerCert for Certs {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let k = self.pick(&hello)?;
+        // The signature scheme in the client's order (OpenSSL), not rustls's.
+        let key: Arc<dyn rustls::sign::SigningKey> = Arc::new(ClientOrder {
+            inner: k.key.clone(),
+            order: hello.signature_schemes().to_vec(),
+        });
+        Some(Arc::new(CertifiedKey::new(k.cert.clone(), key)))
+    }
+}
+
+impl Certs {
+    fn pick(&self, hello: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let offered = hello.cipher_suites();
+        let tls13 = self.tls13
+            && offered.iter().any(|s| {
+                matches!(
+                    s,
+                    CipherSuite::TLS13_AES_256_GCM_SHA384
+                        | CipherSuite::TLS13_AES_128_GCM_SHA256
+                        | CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                )
+            });
+        if !tls13 {
+            let order: Vec<CipherSuite> = if self.prefer_server {
+                self.tls12
+                    .iter()
+                    .copied()
+                    .filter(|s| offered.contains(s))
+                    .collect()
+            } else {
+                offered
+                    .iter()
+                    .copied()
+                    .filter(|s| self.tls12.contains(s))
+                    .collect()
+            };
+            for s in order {
+                let alg = if openssl_name(s).starts_with("ECDHE-ECDSA") {
+                    rustls::SignatureAlgorithm::ECDSA
+                } else {
+                    rustls::SignatureAlgorithm::RSA
+                };
+                if let Some(k) = self.with_alg(alg) {
+                    return Some(k.clone());
+                }
+            }
+        }
         let schemes: &[SignatureScheme] = hello.signature_schemes();
         for s in schemes {
             if let Some(c) = self
-                .0
+                .keys
                 .iter()
                 .find(|c| c.key.choose_scheme(std::slice::from_ref(s)).is_some())
             {
                 return Some(c.clone());
             }
         }
-        self.0.first().cloned()
+        self.keys.first().cloned()
+    }
+}
+
+/// A signing key that takes the client's first acceptable signature scheme (OpenSSL's
+/// order) instead of rustls's own preference (which puts SHA-512 first for RSA-PSS).
+#[derive(Debug)]
+struct ClientOrder {
+    inner: Arc<dyn rustls::sign::SigningKey>,
+    /// The client's signature_algorithms, in its order.
+    order: Vec<SignatureScheme>,
+}
+
+impl rustls::sign::SigningKey for ClientOrder {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+        self.order
+            .iter()
+            .filter(|s| offered.contains(s))
+            .find_map(|s| self.inner.choose_scheme(std::slice::from_ref(s)))
+            .or_else(|| self.inner.choose_scheme(offered))
+    }
+
+    fn public_key(&self) -> Option<rustls::pki_types::SubjectPublicKeyInfoDer<'_>> {
+        self.inner.public_key()
+    }
+
+    fn algorithm(&self) -> rustls::SignatureAlgorithm {
+        self.inner.algorithm()
     }
 }
 
@@ -1634,11 +1722,12 @@ fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
         prefer_server: d.flag(b"ssl_prefer_server_ciphers").unwrap_or(false),
         storage,
         ticketer,
-        alpn: if http2 {
-            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-        } else {
-            vec![b"http/1.1".to_vec()]
-        },
+        // nginx: NGX_HTTP_ALPN_PROTOS, after NGX_HTTP_V2_ALPN_PROTO on http2 addresses.
+        alpn: [&b"h2"[..], b"http/1.1", b"http/1.0", b"http/0.9"]
+            .iter()
+            .filter(|p| http2 || **p != b"h2")
+            .map(|p| p.to_vec())
+            .collect(),
     }
 }
 
@@ -1815,7 +1904,19 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
                     })),
                     None => builder.with_no_client_auth(),
                 };
-                let mut cfg = builder.with_cert_resolver(Arc::new(Certs(keys)));
+                let certs = Certs {
+                    keys,
+                    tls13: b.versions.contains(&&rustls::version::TLS13),
+                    tls12: b
+                        .provider
+                        .cipher_suites
+                        .iter()
+                        .map(|s| s.suite())
+                        .filter(|s| !openssl_name(*s).starts_with("TLS_"))
+                        .collect(),
+                    prefer_server: b.prefer_server,
+                };
+                let mut cfg = builder.with_cert_resolver(Arc::new(certs));
                 cfg.ignore_client_order = b.prefer_server;
                 cfg.session_storage = b.storage.clone();
                 cfg.ticketer = b.ticketer.clone();
