@@ -835,3 +835,196 @@ fn tls_and_h2_match_the_reference() {
         failed.join("\n")
     );
 }
+
+/// An HTTP/2 frame: 9-byte header and payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Reads frames until a GOAWAY or the end of the connection; true if either came within
+/// `limit`.
+fn ends_with_goaway_or_close(mut s: TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    while Instant::now() < deadline {
+        match s.read(&mut tmp) {
+            Ok(0) => return true,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+        // Walk the complete frames received so far.
+        let mut at = 0;
+        while buf.len() >= at + 9 {
+            let len = (usize::from(buf[at]) << 16)
+                | (usize::from(buf[at + 1]) << 8)
+                | usize::from(buf[at + 2]);
+            if buf[at + 3] == 7 {
+                return true;
+            }
+            if buf.len() < at + 9 + len {
+                break;
+            }
+            at += 9 + len;
+        }
+        buf.drain(..at);
+    }
+    false
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Rapid reset (HEADERS + RST_STREAM over and over) and a CONTINUATION flood each end in a
+/// GOAWAY or a close, a PING/SETTINGS flood is answered within bounded memory, the worker's
+/// memory stays bounded, another client is served meanwhile; an idle connection is closed
+/// after `keepalive_timeout`.
+#[test]
+fn h2_floods_are_cut_off() {
+    if !have("curl") {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["logs", "conf"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("prefix");
+    }
+    let port = free_port();
+    let conf = format!(
+        "worker_processes 1;\nerror_log logs/error.log info;\npid logs/nginx.pid;\nevents {{}}\nhttp {{ access_log off; keepalive_timeout 1s; server {{ listen 127.0.0.1:{port} http2; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+    );
+    std::fs::write(dir.path().join("conf/nginx.conf"), conf).expect("conf");
+    let mut child = Command::new(OXRESTY)
+        .arg("-p")
+        .arg(format!("{}/", dir.path().display()))
+        .args(["-c", "conf/nginx.conf", "-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("oxresty starts");
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let _kill = Kill(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "oxresty did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let served = || {
+        sh(
+            dir.path(),
+            &format!("timeout 10 curl -s --http2-prior-knowledge http://127.0.0.1:{port}/ -w '%{{http_version}}'"),
+        )
+    };
+    assert_eq!(served(), "ok\n2");
+    let before = rss_kb(pid);
+    let preface = [
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        frame(4, 0, 0, &[]),
+    ]
+    .concat();
+    let attack = |payload: Vec<u8>, limit: u64| {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut w = s.try_clone().expect("clone");
+        let _ = w.set_write_timeout(Some(Duration::from_secs(5)));
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = w.write_all(&payload);
+        });
+        let t = Instant::now();
+        let ended = ends_with_goaway_or_close(s, Duration::from_secs(limit));
+        eprintln!("attack ended={ended} after {:?}", t.elapsed());
+        let _ = writer.join();
+        ended
+    };
+
+    // Rapid reset: 100000 streams opened and cancelled at once.
+    let mut rr = preface.clone();
+    for i in 0..100_000u32 {
+        let id = 2 * i + 1;
+        rr.extend(frame(1, 0x5, id, &[0x82, 0x86, 0x84]));
+        rr.extend(frame(3, 0, id, &8u32.to_be_bytes()));
+    }
+    assert!(attack(rr, 30), "rapid reset: the connection was not closed");
+    assert_eq!(
+        served(),
+        "ok\n2",
+        "another client is served after a rapid reset"
+    );
+
+    // CONTINUATION flood: one header block that never ends (64 MB of CONTINUATION frames).
+    let mut cf = preface.clone();
+    cf.extend(frame(1, 0x1, 1, &[0x82, 0x86, 0x84]));
+    let mut field = vec![0x00, 0x03, b'x', b'-', b'a', 0x7f, 0x81, 0x7f];
+    field.extend(std::iter::repeat(b'v').take(255));
+    let block: Vec<u8> = field.iter().copied().cycle().take(16000).collect();
+    for _ in 0..4096 {
+        cf.extend(frame(9, 0, 1, &block));
+    }
+    assert!(
+        attack(cf, 30),
+        "CONTINUATION flood: the connection was not closed"
+    );
+    assert_eq!(
+        served(),
+        "ok\n2",
+        "another client is served after a CONTINUATION flood"
+    );
+
+    // PING and SETTINGS floods.
+    let mut pf = preface.clone();
+    for i in 0..200_000u64 {
+        pf.extend(frame(6, 0, 0, &i.to_be_bytes()));
+        pf.extend(frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
+    }
+    let _ = attack(pf, 3);
+    assert_eq!(
+        served(),
+        "ok\n2",
+        "another client is served after a PING/SETTINGS flood"
+    );
+
+    // An idle HTTP/2 connection is closed after keepalive_timeout (1s here).
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    {
+        use std::io::Write;
+        idle.write_all(&preface).expect("preface");
+    }
+    let t = Instant::now();
+    assert!(ends_with_goaway_or_close(idle, Duration::from_secs(10)));
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "closed too early"
+    );
+
+    let after = rss_kb(pid);
+    assert!(
+        after < before + 64 * 1024,
+        "memory grew from {before} kB to {after} kB"
+    );
+}

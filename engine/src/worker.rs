@@ -1204,12 +1204,30 @@ fn serve_h2<S>(
         let _counted = counted;
         let mut conn = std::pin::pin!(conn);
         let mut asked = false;
+        // nginx >= 1.19.7: an HTTP/2 connection without streams for `keepalive_timeout`
+        // is closed (GOAWAY); checked every half period.
+        let idle = shared2.borrow().timeouts.keepalive;
+        let tick = (idle / 2).max(Duration::from_millis(100));
+        let mut last = (0u64, tokio::time::Instant::now());
         loop {
             tokio::select! {
                 _ = conn.as_mut() => break,
                 _ = exit.notified(), if !asked => {
                     conn.as_mut().graceful_shutdown();
                     asked = true;
+                }
+                _ = tokio::time::sleep(tick), if !asked => {
+                    let (busy, served) = {
+                        let sh = shared2.borrow();
+                        (sh.busy, sh.served)
+                    };
+                    let now = tokio::time::Instant::now();
+                    if busy > 0 || served != last.0 {
+                        last = (served, now);
+                    } else if now.duration_since(last.1) >= idle {
+                        conn.as_mut().graceful_shutdown();
+                        asked = true;
+                    }
                 }
             }
         }
