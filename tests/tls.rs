@@ -981,7 +981,7 @@ fn h2_floods_are_cut_off() {
     let mut cf = preface.clone();
     cf.extend(frame(1, 0x1, 1, &[0x82, 0x86, 0x84]));
     let mut field = vec![0x00, 0x03, b'x', b'-', b'a', 0x7f, 0x81, 0x7f];
-    field.extend(std::iter::repeat(b'v').take(255));
+    field.extend(std::iter::repeat_n(b'v', 255));
     let block: Vec<u8> = field.iter().copied().cycle().take(16000).collect();
     for _ in 0..4096 {
         cf.extend(frame(9, 0, 1, &block));
