@@ -168,6 +168,9 @@ http {
         location /redir { return 301 /elsewhere; }
         location /exit { content_by_lua_block { ngx.status = 202; ngx.header["X-Lua"] = "yes"; ngx.say("exit"); return ngx.exit(202) } }
         location /cookie { return 200 "c=$cookie_a ua=$http_user_agent\n"; }
+        location /raw { content_by_lua_block { local ok, err = pcall(ngx.req.raw_header); ngx.say(ok, " ", err) } }
+        location /hdrs { content_by_lua_block { local h = ngx.req.get_headers(); ngx.say(h.host, " ", h["user-agent"], " ", h.accept, " ", ngx.var.http_host, " ", ngx.var.request_uri, " ", ngx.var.uri, " ", ngx.var.args) } }
+        location /ctx { set $x 1; rewrite_by_lua_block { ngx.var.x = "2" } content_by_lua_block { ngx.header["X-Rw"] = ngx.var.x; ngx.print("ctx ", ngx.var.x, "\n") } }
     }
 
     # P3: TLSv1.3 only, with a server order.
@@ -736,6 +739,9 @@ fn cases() -> Vec<(String, String)> {
         ("h2 lua exit", "-i", "/exit"),
         ("h2 cookie", "-H 'Cookie: a=1; b=2' -A agent/1", "/cookie"),
         ("h2 head", "-I", "/"),
+        ("h2 lua raw_header", "", "/raw"),
+        ("h2 lua headers", "-A ua/1", "/hdrs?q=1"),
+        ("h2 lua var and header", "-i", "/ctx"),
         ("h2 host header", "-H 'Host: other.test'", "/"),
     ] {
         add(

@@ -1077,6 +1077,11 @@ mod x509 {
         Some(rdns.join(&b','))
     }
 
+    #[cfg(test)]
+    pub(super) fn escape_for_test(out: &mut Vec<u8>, val: &[u8]) {
+        escape(out, 0x0c, val)
+    }
+
     /// OpenSSL's RFC 2253 escaping (ESC_2253 | ESC_CTRL | ESC_MSB; BMP strings as UTF-8).
     fn escape(out: &mut Vec<u8>, tag: u8, val: &[u8]) {
         let bytes: Vec<u8> = if tag == 0x1e {
@@ -2033,6 +2038,69 @@ pub(crate) const REJECT_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x7
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(spec: &str) -> (Vec<&'static str>, Vec<String>) {
+        let mut w = Vec::new();
+        let v = tls12_suites(spec, &mut w)
+            .into_iter()
+            .map(|s| openssl_name(s.suite()))
+            .collect();
+        (v, w)
+    }
+
+    #[test]
+    fn cipher_strings() {
+        let (v, w) = names("HIGH:!aNULL:!MD5");
+        assert_eq!(v.len(), 6);
+        assert_eq!(v[0], "ECDHE-ECDSA-AES256-GCM-SHA384");
+        assert!(w.is_empty());
+        let (v, _) = names("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384");
+        assert_eq!(
+            v,
+            ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384"]
+        );
+        let (v, _) = names("HIGH:!ECDSA:-CHACHA20");
+        assert_eq!(
+            v,
+            ["ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"]
+        );
+        let (v, _) = names("AESGCM+aRSA:+AES256");
+        assert_eq!(
+            v,
+            ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384"]
+        );
+        let (v, w) = names("DHE-RSA-AES256-SHA:CAMELLIA:EECDH+CHACHA20:@STRENGTH");
+        assert_eq!(
+            v,
+            [
+                "ECDHE-ECDSA-CHACHA20-POLY1305",
+                "ECDHE-RSA-CHACHA20-POLY1305"
+            ]
+        );
+        assert_eq!(w.len(), 2, "{w:?}");
+        let (_, w) = names("NOSUCHWORD");
+        assert!(w[0].contains("is not supported by rustls"), "{w:?}");
+    }
+
+    #[test]
+    fn curves() {
+        let mut w = Vec::new();
+        assert_eq!(kx_groups("auto", &mut w).len(), 3);
+        assert_eq!(kx_groups("secp384r1:X448", &mut w).len(), 1);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn pem_and_escapes() {
+        let p = String::from_utf8(pem(b"abc")).unwrap_or_default();
+        assert_eq!(
+            p,
+            "-----BEGIN CERTIFICATE-----\nYWJj\n-----END CERTIFICATE-----\n"
+        );
+        let mut out = Vec::new();
+        x509::escape_for_test(&mut out, b"a,b+ c ");
+        assert_eq!(out, b"a\\,b\\+ c\\ ");
+    }
 
     #[test]
     fn shared_caches() {
