@@ -125,6 +125,14 @@ http {
     }
     server {
         listen 127.0.0.1:P1 ssl;
+        server_name t.b.test;
+        ssl_verify_client optional;
+        ssl_client_certificate CERTS/ca.crt;
+        ssl_trusted_certificate CERTS/ca2.crt;
+        location / { return 200 "t|$ssl_client_verify|$ssl_client_s_dn|$ssl_client_i_dn\n"; }
+    }
+    server {
+        listen 127.0.0.1:P1 ssl;
         server_name rej.b.test;
         ssl_reject_handshake on;
     }
@@ -145,6 +153,7 @@ http {
     server {
         listen 127.0.0.1:P2 ssl http2;
         server_name a.test;
+        http2_max_concurrent_streams 32;
         ssl_certificate CERTS/a.crt;
         ssl_certificate_key CERTS/a.key;
         location / { return 200 "h2|$server_protocol|$request|$http_host|$host|$scheme|$https|$ssl_alpn_protocol|$ssl_protocol\n"; }
@@ -778,8 +787,8 @@ fn cases() -> Vec<(String, String)> {
             "/lua?k=1",
         ),
     );
-    add("h2 alpn s_client", "timeout 10 openssl s_client -connect 127.0.0.1:$P2 -servername a.test -CAfile ca.crt -alpn h2,http/1.1 < /dev/null 2>&1 | grep -E '^ALPN'".into());
-    add("h2 alpn only http/1.1", "timeout 10 openssl s_client -connect 127.0.0.1:$P2 -servername a.test -CAfile ca.crt -alpn http/1.1 < /dev/null 2>&1 | grep -E '^ALPN|^No ALPN'".into());
+    add("h2 alpn s_client", "timeout 10 openssl s_client -connect 127.0.0.1:$P2 -servername a.test -CAfile ca.crt -alpn h2,http/1.1 < /dev/null 2>&1 | grep -aE '^ALPN'".into());
+    add("h2 alpn only http/1.1", "timeout 10 openssl s_client -connect 127.0.0.1:$P2 -servername a.test -CAfile ca.crt -alpn http/1.1 < /dev/null 2>&1 | grep -aE '^ALPN|^No ALPN'".into());
     add("h1 port alpn h2 only", "timeout 10 openssl s_client -connect 127.0.0.1:$P1 -servername a.test -CAfile ca.crt -alpn h2 < /dev/null 2>&1 | grep -E '^ALPN|^No ALPN|alert' | sed 's/^.*:error:[0-9A-F]*:/error:/; s/:[^:]*:[0-9]*:SSL alert number/ SSL alert number/'".into());
     add("nghttp h2", "timeout 10 nghttp -n -s https://127.0.0.1:$P2/ 2>&1 | grep -c 'Request'; timeout 10 nghttp https://127.0.0.1:$P2/set".into());
     add("nghttp headers", "timeout 10 nghttp -v https://127.0.0.1:$P2/hdr 2>&1 | grep -E '^ *\\[[ 0-9.]*\\] recv \\(stream_id=[0-9]*\\) (:status|x-|content-|server)' | sed 's/^.*recv/recv/'".into());
@@ -1033,4 +1042,75 @@ fn h2_floods_are_cut_off() {
         after < before + 64 * 1024,
         "memory grew from {before} kB to {after} kB"
     );
+}
+
+/// `-t` on certificate problems prints what the reference prints.
+#[test]
+fn certificate_problems_at_t_match_the_reference() {
+    if !Path::new(REFERENCE).exists() || !have("openssl") {
+        eprintln!("skipped: the reference or openssl is not installed");
+        return;
+    }
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_pki(certs.path());
+    let c = certs.path().display().to_string();
+    std::fs::write(certs.path().join("garbage.pem"), "not a certificate\n").expect("write");
+    let cases = [
+        ("key mismatch", format!("ssl_certificate {c}/a.crt; ssl_certificate_key {c}/b.key;")),
+        ("ecdsa key mismatch", format!("ssl_certificate {c}/a-ec.crt; ssl_certificate_key {c}/a.key;")),
+        ("second pair mismatch", format!("ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; ssl_certificate {c}/a-ec.crt; ssl_certificate_key {c}/b.key;")),
+        ("matching pairs", format!("ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; ssl_certificate {c}/a-ec.crt; ssl_certificate_key {c}/a-ec.key;")),
+        ("missing certificate file", format!("ssl_certificate {c}/none.crt; ssl_certificate_key {c}/a.key;")),
+        ("missing key file", format!("ssl_certificate {c}/a.crt; ssl_certificate_key {c}/none.key;")),
+        ("garbage certificate", format!("ssl_certificate {c}/garbage.pem; ssl_certificate_key {c}/a.key;")),
+        ("garbage key", format!("ssl_certificate {c}/a.crt; ssl_certificate_key {c}/garbage.pem;")),
+        ("no key", format!("ssl_certificate {c}/a.crt;")),
+        ("no certificate", String::new()),
+        ("verify without ca", format!("ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; ssl_verify_client on;")),
+    ];
+    let normalize = |out: &[u8]| -> String {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| {
+                // "YYYY/MM/DD HH:MM:SS [level] pid#tid: text" -> "[level] text"
+                match (l.get(20..), l.find("]"), l.find(": ")) {
+                    (Some(_), Some(b), Some(colon)) if l.starts_with("20") && colon > b => {
+                        format!("{} {}", &l[20..=b], &l[colon + 2..])
+                    }
+                    _ => l.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut failed = Vec::new();
+    for (name, ssl) in &cases {
+        let mut outs = Vec::new();
+        for bin in [REFERENCE, OXRESTY] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::create_dir_all(dir.path().join("conf")).expect("conf");
+            std::fs::create_dir_all(dir.path().join("logs")).expect("logs");
+            let conf = format!(
+                "events {{}}\nhttp {{\n    server {{\n        listen 127.0.0.1:{} ssl;\n        {ssl}\n    }}\n}}\n",
+                free_port()
+            );
+            std::fs::write(dir.path().join("conf/nginx.conf"), conf).expect("conf");
+            let out = Command::new(bin)
+                .arg("-t")
+                .arg("-p")
+                .arg(format!("{}/", dir.path().display()))
+                .args(["-c", "conf/nginx.conf", "-e", "logs/error.log"])
+                .output()
+                .expect("runs");
+            let text = normalize(&out.stderr).replace(&dir.path().display().to_string(), "PREFIX");
+            outs.push((text, out.status.code()));
+        }
+        if outs[0] != outs[1] {
+            failed.push(format!(
+                "{name}:\n  reference: {:?}\n  oxresty:   {:?}",
+                outs[0], outs[1]
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -528,6 +528,15 @@ pub(crate) fn merge_srv_conf(
             if let Err(text) = load_key(cf, key) {
                 return fail(cf, text);
             }
+            let so_far: Vec<&[u8]> = certs
+                .iter()
+                .take_while(|c| !std::ptr::eq(*c, cert))
+                .chain(std::iter::once(cert))
+                .map(Vec::as_slice)
+                .collect();
+            if let Err(text) = keys_match(cf, &so_far, key) {
+                return fail(cf, text);
+            }
             if conf.stapling == Some(true) {
                 stapling_check(cf, conf, cert);
             }
@@ -628,6 +637,63 @@ fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// nginx: ngx_ssl_certificate's SSL_CTX_use_PrivateKey: OpenSSL checks a key against the
+/// certificate of the key's type loaded last (`certs`: the certificates so far, in order);
+/// a key with no certificate of its type passes. Checked with rustls; what rustls cannot
+/// parse is left to run time.
+fn keys_match(cf: &mut Cf<'_>, certs: &[&[u8]], key: &[u8]) -> Result<(), String> {
+    if key.starts_with(b"data:") || key.starts_with(b"engine:") {
+        return Ok(());
+    }
+    let kpath = cert_path(cf, key);
+    let Ok(kpem) = std::fs::read(&kpath) else {
+        return Ok(());
+    };
+    let Ok(Some(k)) = rustls_pemfile::private_key(&mut &kpem[..]) else {
+        return Ok(());
+    };
+    let provider = rustls::crypto::ring::default_provider();
+    let Ok(signer) = provider.key_provider.load_private_key(k) else {
+        return Ok(());
+    };
+    let is_type = |der: &[u8]| match signer.algorithm() {
+        rustls::SignatureAlgorithm::RSA => {
+            find(der, &[6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1]).is_some()
+        }
+        rustls::SignatureAlgorithm::ECDSA => {
+            find(der, &[6, 7, 0x2a, 0x86, 0x48, 0xce, 0x3d, 2, 1]).is_some()
+        }
+        _ => true,
+    };
+    let mut chain = None;
+    for c in certs.iter().rev() {
+        if c.starts_with(b"data:") {
+            continue;
+        }
+        let Ok(pem) = std::fs::read(cert_path(cf, c)) else {
+            continue;
+        };
+        let ders: Vec<rustls::pki_types::CertificateDer<'static>> =
+            rustls_pemfile::certs(&mut &pem[..])
+                .filter_map(Result::ok)
+                .collect();
+        if ders.first().is_some_and(|d| is_type(d)) {
+            chain = Some(ders);
+            break;
+        }
+    }
+    let Some(chain) = chain else {
+        return Ok(());
+    };
+    match rustls::sign::CertifiedKey::new(chain, signer).keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(format!(
+            "SSL_CTX_use_PrivateKey(\"{}\") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
+            kpath.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// nginx: ngx_ssl_stapling's first-order outcome: a lone certificate without
