@@ -1114,3 +1114,70 @@ fn certificate_problems_at_t_match_the_reference() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// `ssl_ciphers`/`ssl_ecdh_curve` entries rustls has no equivalent for are reported with a
+/// `[warn]` at startup, never refused, and the rest is served.
+#[test]
+fn unsupported_ciphers_warn_at_startup() {
+    if !have("openssl") || !have("curl") {
+        eprintln!("skipped: openssl or curl is not installed");
+        return;
+    }
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_pki(certs.path());
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["logs", "conf"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("prefix");
+    }
+    let port = free_port();
+    let c = certs.path().display();
+    let conf = format!(
+        "events {{}}\npid logs/nginx.pid;\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port} ssl; server_name a.test; ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; ssl_ciphers \"DHE-RSA-AES256-SHA:CAMELLIA:ECDHE-RSA-AES128-GCM-SHA256:!aNULL\"; ssl_ecdh_curve X448:prime256v1; location / {{ return 200 \"$ssl_cipher $ssl_curve\\n\"; }} }} }}\n"
+    );
+    std::fs::write(dir.path().join("conf/nginx.conf"), conf).expect("conf");
+    let mut child = Command::new(OXRESTY)
+        .arg("-p")
+        .arg(format!("{}/", dir.path().display()))
+        .args([
+            "-c",
+            "conf/nginx.conf",
+            "-e",
+            "logs/error.log",
+            "-g",
+            "daemon off;",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("oxresty starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = sh(
+        certs.path(),
+        &format!("timeout 10 curl -s --cacert ca.crt --resolve a.test:{port}:127.0.0.1 https://a.test:{port}/"),
+    );
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(got, "ECDHE-RSA-AES128-GCM-SHA256 prime256v1\n");
+    assert!(
+        stderr.contains(
+            "nginx: [warn] ssl_ciphers: \"DHE-RSA-AES256-SHA\" is not supported by rustls, ignored"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "nginx: [warn] ssl_ciphers: \"CAMELLIA\" selects no cipher suite rustls has, ignored"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("nginx: [warn] ssl_ecdh_curve: \"X448\" is not supported by rustls, ignored"),
+        "{stderr}"
+    );
+}

@@ -2002,6 +2002,10 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
     }
     warns.dedup();
     for w in warns {
+        // As nginx's configuration warnings: on stderr and in the error log (if its level
+        // lets warnings through).
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "nginx: [warn] {w}");
         super::errlog::write(crate::log::Level::Warn, &w);
     }
 }
