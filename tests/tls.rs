@@ -236,6 +236,7 @@ http {
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_ecdh_curve secp384r1;
         ssl_session_cache builtin:1000;
+        keepalive_requests 3;
         location / { return 200 "p7|$ssl_protocol|$ssl_cipher|$ssl_session_reused|$server_protocol\n"; }
         location /curve { return 200 "p7|$ssl_curve\n"; }
     }

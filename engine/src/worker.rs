@@ -1151,6 +1151,7 @@ fn serve_h2<S>(
         exit: Rc::new(tokio::sync::Notify::new()),
     }));
     let requests = Rc::new(Cell::new(0u64));
+    let max_requests = conf.keepalive_requests.unwrap_or(1000);
     let (http, addr, remote, local) = (c.http.clone(), c.addr, Some(c.remote), c.local);
     let shared2 = shared.clone();
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -1167,6 +1168,11 @@ fn serve_h2<S>(
                 addr,
             };
             let head = h2_head(&req);
+            // nginx >= 1.19.7: `keepalive_requests` streams, then GOAWAY (the connection's
+            // own settings are the default server's).
+            if requests.get() >= max_requests {
+                shared.borrow().exit.notify_one();
+            }
             shared.borrow_mut().busy += 1;
             match handle(http, conn, req, Some(head), &shared).await {
                 Ok(mut resp) => {
