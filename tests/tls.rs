@@ -64,6 +64,7 @@ openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -set_serial 0x0abc -ou
 openssl req -newkey rsa:2048 -nodes -keyout other.key -out other.csr -subj "/CN=other client" 2>/dev/null
 openssl x509 -req -in other.csr -CA ca2.crt -CAkey ca2.key -set_serial 77 -out other.crt -days 30 -extfile client.ext 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -keyout self.key -out self.crt -days 30 -subj "/CN=selfie" 2>/dev/null
+for n in a b; do cp $n.crt $n.test.crt; cp $n.key $n.test.key; done
 printf 'GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n' > get.txt
 echo ok
 "#;
@@ -240,10 +241,19 @@ http {
         location / { return 200 "p7|$ssl_protocol|$ssl_cipher|$ssl_session_reused|$server_protocol\n"; }
         location /curve { return 200 "p7|$ssl_curve\n"; }
     }
+
+    # P8: certificates named after the SNI name (loaded at each handshake).
+    server {
+        listen 127.0.0.1:P8 ssl;
+        server_name a.test b.test;
+        ssl_certificate CERTS/$ssl_server_name.crt;
+        ssl_certificate_key CERTS/${ssl_server_name}.key;
+        location / { return 200 "p8|$ssl_server_name|$host\n"; }
+    }
 }
 "#;
 
-const PORTS: [&str; 7] = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"];
+const PORTS: [&str; 8] = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"];
 
 /// A running server (oxresty or the reference) with its ports; killed when dropped.
 struct Server {

@@ -1417,16 +1417,14 @@ fn kx_groups(
 #[derive(Debug)]
 struct Certs {
     keys: Vec<Arc<CertifiedKey>>,
+    /// Pairs with variables, loaded per handshake.
+    dynamic: Vec<(Vec<u8>, Vec<u8>)>,
+    prefix: std::path::PathBuf,
+    provider: Arc<CryptoProvider>,
     tls13: bool,
     /// The enabled TLS 1.2 suites in the server's order.
     tls12: Vec<CipherSuite>,
     prefer_server: bool,
-}
-
-impl Certs {
-    fn with_alg(&self, alg: rustls::SignatureAlgorithm) -> Option<&Arc<CertifiedKey>> {
-        self.keys.iter().find(|k| k.key.algorithm() == alg)
-    }
 }
 
 impl ResolvesServerCert for Certs {
@@ -1443,6 +1441,26 @@ impl ResolvesServerCert for Certs {
 
 impl Certs {
     fn pick(&self, hello: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut loaded;
+        let keys: &[Arc<CertifiedKey>] = if self.dynamic.is_empty() {
+            &self.keys
+        } else {
+            loaded = self.keys.clone();
+            let sni = hello.server_name().unwrap_or("");
+            let mut errors = Vec::new();
+            for (c, k) in &self.dynamic {
+                let (c, k) = (expand_name(c, sni), expand_name(k, sni));
+                if let Some(ck) = load_pair(&self.prefix, &self.provider, &c, &k, &mut errors) {
+                    loaded.push(ck);
+                }
+            }
+            for e in errors {
+                super::errlog::write(crate::log::Level::Error, &e);
+            }
+            &loaded
+        };
+        let with_alg =
+            |alg: rustls::SignatureAlgorithm| keys.iter().find(|k| k.key.algorithm() == alg);
         let offered = hello.cipher_suites();
         let tls13 = self.tls13
             && offered.iter().any(|s| {
@@ -1473,22 +1491,21 @@ impl Certs {
                 } else {
                     rustls::SignatureAlgorithm::RSA
                 };
-                if let Some(k) = self.with_alg(alg) {
+                if let Some(k) = with_alg(alg) {
                     return Some(k.clone());
                 }
             }
         }
         let schemes: &[SignatureScheme] = hello.signature_schemes();
         for s in schemes {
-            if let Some(c) = self
-                .keys
+            if let Some(c) = keys
                 .iter()
                 .find(|c| c.key.choose_scheme(std::slice::from_ref(s)).is_some())
             {
                 return Some(c.clone());
             }
         }
-        self.keys.first().cloned()
+        keys.first().cloned()
     }
 }
 
@@ -1646,59 +1663,118 @@ fn block(d: &Directive) -> &[Directive] {
     }
 }
 
-/// Loads PEM certificates and keys into rustls (nginx: ngx_ssl_certificates).
+/// One certificate and key from PEM (a file name or `data:`).
+fn load_pair(
+    prefix: &std::path::Path,
+    provider: &CryptoProvider,
+    c: &[u8],
+    k: &[u8],
+    warns: &mut Vec<String>,
+) -> Option<Arc<CertifiedKey>> {
+    let read = |n: &[u8]| -> Option<Vec<u8>> {
+        if let Some(data) = n.strip_prefix(b"data:") {
+            return Some(data.to_vec());
+        }
+        std::fs::read(crate::cycle::full_name(prefix, n)).ok()
+    };
+    let Some(cpem) = read(c) else {
+        warns.push(format!(
+            "cannot load certificate \"{}\"",
+            crate::cycle::full_name(prefix, c).display()
+        ));
+        return None;
+    };
+    let Some(kpem) = read(k) else {
+        warns.push(format!(
+            "cannot load certificate key \"{}\"",
+            crate::cycle::full_name(prefix, k).display()
+        ));
+        return None;
+    };
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cpem[..])
+        .filter_map(Result::ok)
+        .collect();
+    let key = rustls_pemfile::private_key(&mut &kpem[..]).ok().flatten();
+    let Some(key) = key else {
+        warns.push(format!(
+            "cannot load certificate key \"{}\": no private key rustls can read",
+            String::from_utf8_lossy(k)
+        ));
+        return None;
+    };
+    match provider.key_provider.load_private_key(key) {
+        Ok(signer) if !chain.is_empty() => Some(Arc::new(CertifiedKey::new(chain, signer))),
+        Ok(_) => None,
+        Err(e) => {
+            warns.push(format!(
+                "cannot load certificate key \"{}\": {e}",
+                String::from_utf8_lossy(k)
+            ));
+            None
+        }
+    }
+}
+
+/// A certificate name with variables, for the handshake (nginx: the names are complex
+/// values evaluated per connection). `$ssl_server_name` is the SNI name; other variables
+/// have no value at handshake time here.
+fn expand_name(name: &[u8], sni: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < name.len() {
+        if name[i] != b'$' {
+            out.push(name[i]);
+            i += 1;
+            continue;
+        }
+        let (var, next) = if name.get(i + 1) == Some(&b'{') {
+            let end = name[i..]
+                .iter()
+                .position(|&c| c == b'}')
+                .map_or(name.len(), |e| i + e);
+            (&name[(i + 2).min(end)..end], end + 1)
+        } else {
+            let start = i + 1;
+            let end = name[start..]
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                .map_or(name.len(), |e| start + e);
+            (&name[start..end], end)
+        };
+        if var == b"ssl_server_name" {
+            out.extend_from_slice(sni.as_bytes());
+        }
+        i = next;
+    }
+    out
+}
+
+/// Loads PEM certificates and keys into rustls (nginx: ngx_ssl_certificates); pairs with
+/// variables in their names are returned apart, to be loaded at each handshake.
+#[allow(clippy::type_complexity)]
 fn load_keys(
     d: &SrvDirectives<'_>,
     prefix: &std::path::Path,
     provider: &CryptoProvider,
     warns: &mut Vec<String>,
-) -> Vec<Arc<CertifiedKey>> {
+) -> (Vec<Arc<CertifiedKey>>, Vec<(Vec<u8>, Vec<u8>)>) {
     let certs = d.all(b"ssl_certificate");
     let keys = d.all(b"ssl_certificate_key");
     let mut out = Vec::new();
+    let mut dynamic = Vec::new();
     for (c, k) in certs.iter().zip(keys.iter()) {
         let (Some(c), Some(k)) = (c.args.first(), k.args.first()) else {
             continue;
         };
         if c.contains(&b'$') || k.contains(&b'$') {
-            warns.push(format!(
-                "ssl_certificate \"{}\": variables in certificate names are not supported yet, ignored",
-                String::from_utf8_lossy(c)
-            ));
+            dynamic.push((c.clone(), k.clone()));
             continue;
         }
-        let read = |n: &[u8]| -> Option<Vec<u8>> {
-            if let Some(data) = n.strip_prefix(b"data:") {
-                return Some(data.to_vec());
-            }
-            std::fs::read(crate::cycle::full_name(prefix, n)).ok()
-        };
-        let (Some(cpem), Some(kpem)) = (read(c), read(k)) else {
-            continue;
-        };
-        let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cpem[..])
-            .filter_map(Result::ok)
-            .collect();
-        let key = rustls_pemfile::private_key(&mut &kpem[..]).ok().flatten();
-        let Some(key) = key else {
-            warns.push(format!(
-                "cannot load certificate key \"{}\": no private key rustls can read",
-                String::from_utf8_lossy(k)
-            ));
-            continue;
-        };
-        match provider.key_provider.load_private_key(key) {
-            Ok(signer) if !chain.is_empty() => {
-                out.push(Arc::new(CertifiedKey::new(chain, signer)));
-            }
-            Ok(_) => {}
-            Err(e) => warns.push(format!(
-                "cannot load certificate key \"{}\": {e}",
-                String::from_utf8_lossy(k)
-            )),
+        if let Some(ck) = load_pair(prefix, provider, c, k, warns) {
+            out.push(ck);
         }
     }
-    out
+    (out, dynamic)
 }
 
 /// The CA certificates of a PEM file.
@@ -1951,9 +2027,9 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
                 if d.flag(b"ssl_reject_handshake") == Some(true) {
                     t.reject.push(s);
                 }
-                let keys = load_keys(&d, prefix, &b.provider, &mut warns);
+                let (keys, dynamic) = load_keys(&d, prefix, &b.provider, &mut warns);
                 let verify = verify_of(&d, prefix, &b.provider);
-                if keys.is_empty() {
+                if keys.is_empty() && dynamic.is_empty() {
                     if let Some(v) = verify {
                         t.verify.insert(s, Arc::new(v));
                     }
@@ -1977,6 +2053,9 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
                 };
                 let certs = Certs {
                     keys,
+                    dynamic,
+                    prefix: prefix.to_path_buf(),
+                    provider: b.provider.clone(),
                     tls13: b.versions.contains(&&rustls::version::TLS13),
                     tls12: b
                         .provider
