@@ -65,6 +65,13 @@ openssl req -newkey rsa:2048 -nodes -keyout other.key -out other.csr -subj "/CN=
 openssl x509 -req -in other.csr -CA ca2.crt -CAkey ca2.key -set_serial 77 -out other.crt -days 30 -extfile client.ext 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -keyout self.key -out self.crt -days 30 -subj "/CN=selfie" 2>/dev/null
 for n in a b; do cp $n.crt $n.test.crt; cp $n.key $n.test.key; done
+printf '[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n' > ca.cnf
+touch index.txt; echo 01 > crlnumber
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -set_serial 0x0bad -out revoked.crt -days 30 -extfile client.ext 2>/dev/null
+openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -revoke revoked.crt > /dev/null 2>&1
+openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -gencrl -out ca.crl > /dev/null 2>&1
+openssl ca -config ca.cnf -keyfile ca2.key -cert ca2.crt -gencrl -out ca2.crl > /dev/null 2>&1
+cp client.key revoked.key
 printf 'GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n' > get.txt
 echo ok
 "#;
@@ -131,6 +138,26 @@ http {
         ssl_client_certificate CERTS/ca.crt;
         ssl_trusted_certificate CERTS/ca2.crt;
         location / { return 200 "t|$ssl_client_verify|$ssl_client_s_dn|$ssl_client_i_dn\n"; }
+    }
+    server {
+        listen 127.0.0.1:P1 ssl;
+        server_name crl.b.test;
+        ssl_verify_client optional;
+        ssl_client_certificate CERTS/ca.crt;
+        ssl_crl CERTS/ca.crl;
+        error_page 495 = /why;
+        location / { return 200 "crl|$ssl_client_verify|$ssl_client_serial\n"; }
+        location /why { return 200 "why|$ssl_client_verify|$ssl_client_serial\n"; }
+    }
+    server {
+        listen 127.0.0.1:P1 ssl;
+        server_name nocrl.b.test;
+        ssl_verify_client optional;
+        ssl_client_certificate CERTS/ca.crt;
+        ssl_crl CERTS/ca2.crl;
+        error_page 495 = /why;
+        location / { return 200 "nocrl|$ssl_client_verify\n"; }
+        location /why { return 200 "why|$ssl_client_verify\n"; }
     }
     server {
         listen 127.0.0.1:P1 ssl;

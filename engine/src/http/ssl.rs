@@ -761,7 +761,7 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
 // - `ssl_protocols`: TLSv1.2 and TLSv1.3 only; SSLv2/SSLv3/TLSv1/TLSv1.1 are accepted and
 //   not offered (rustls has none of them).
 // - `ssl_ciphers`: see [`tls12_suites`]; TLS 1.3 suites are OpenSSL's defaults in its order.
-// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_verify_depth`, `ssl_crl`,
+// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_verify_depth`,
 //   `ssl_dhparam`, `ssl_stapling*`, `ssl_early_data`, `ssl_buffer_size`, `ssl_conf_command`:
 //   accepted, no rustls equivalent (rustls' ticket keys rotate on their own, every 6 hours).
 // - Client certificates: rustls asks for one (never requires it) and accepts any with a
@@ -1617,6 +1617,10 @@ fn verify_chain(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
             E::NotValidYet | E::NotValidYetContext { .. } => (9, "certificate is not yet valid"),
             E::BadSignature => (7, "certificate signature failure"),
             E::Revoked => (23, "certificate revoked"),
+            E::UnknownRevocationStatus => (3, "unable to get certificate CRL"),
+            E::ExpiredRevocationList | E::ExpiredRevocationListContext { .. } => {
+                (12, "CRL has expired")
+            }
             E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
                 (26, "unsupported certificate purpose")
             }
@@ -1929,6 +1933,16 @@ fn verify_of(
     for c in &trusted {
         let _ = store.add(c.clone());
     }
+    // `ssl_crl`: nginx checks every certificate of the chain (X509_V_FLAG_CRL_CHECK_ALL).
+    let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> = d
+        .arg(b"ssl_crl")
+        .and_then(|n| std::fs::read(crate::cycle::full_name(prefix, n.as_bytes())).ok())
+        .map(|pem| {
+            rustls_pemfile::crls(&mut &pem[..])
+                .filter_map(Result::ok)
+                .collect()
+        })
+        .unwrap_or_default();
     let chain = if store.is_empty() {
         None
     } else {
@@ -1936,6 +1950,7 @@ fn verify_of(
             Arc::new(store),
             provider.clone(),
         )
+        .with_crls(crls)
         .build()
         .ok()
     };
