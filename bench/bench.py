@@ -9,7 +9,8 @@ oxresty/nginx of requests per second and of server CPU per request.
     bench/bench.py [--rounds N] [--duration S] [--connections C] [--only NAME]
 
 Needs: wrk and /usr/sbin/nginx (scripts/setup-debian.sh installs the reference; wrk is
-Debian's `wrk`), and a release build of oxresty (built here if missing).
+Debian's `wrk`), openssl and h2load (nghttp2-client) for the TLS and HTTP/2 workloads, and a
+release build of oxresty (built here if missing).
 """
 
 import argparse
@@ -40,9 +41,10 @@ http {{
     keepalive_requests 100000;
 {http}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen};
         server_name localhost;
         root html;
+{tls}
 {server}
     }}
 }}
@@ -52,6 +54,13 @@ http {{
 LUA_MODULES = """
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"""
+
+RETURN = "        location = /r { return 200 \"hello\\n\"; }"
+
+# TLS workloads: certificates made once per run (RSA 2048, as most deployments).
+TLS_CONF = """        ssl_certificate {certs}/cert.pem;
+        ssl_certificate_key {certs}/key.pem;
+        ssl_session_cache shared:SSL:10m;"""
 
 WORKLOADS = {
     "return-200": {
@@ -121,6 +130,15 @@ WORKLOADS = {
         "        } }",
         "path": "/re/abc/123",
     },
+    # HTTPS keep-alive throughput (TLS 1.2, nginx 1.22's default protocols).
+    "https-keepalive": {"http": "", "server": RETURN, "path": "/r", "listen": " ssl"},
+    # TLS handshakes per second: one full handshake per request (wrk keeps no sessions).
+    "https-handshake": {
+        "http": "", "server": RETURN, "path": "/r", "listen": " ssl",
+        "wrk": ["-H", "Connection: close"],
+    },
+    # HTTP/2 over TLS, 10 streams per connection (h2load).
+    "h2-keepalive": {"http": "", "server": RETURN, "path": "/r", "listen": " ssl http2", "h2load": True},
 }
 
 
@@ -216,29 +234,40 @@ def backend_accepts(port):
         return None
 
 
-def run_round(binary, prefix, port, path, args, backend=None):
+def run_round(binary, prefix, port, path, args, wl, backend=None):
     cmd = [binary, "-p", prefix + "/", "-c", "conf/nginx.conf", "-e", "logs/error.log"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not wait_port(port):
             return None
-        subprocess.run(
-            ["wrk", "-t1", "-c", str(args.connections), "-d", "1s", f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, timeout=30,
-        )
+        scheme = "https" if " ssl" in wl.get("listen", "") else "http"
+        url = f"{scheme}://127.0.0.1:{port}{path}"
+
+        def client(seconds):
+            if wl.get("h2load"):
+                return ["h2load", "-c", str(args.connections), "-m", "10", "-D", str(seconds), url]
+            return (["wrk", "-t1", "-c", str(args.connections), "-d", f"{seconds}s"]
+                    + wl.get("wrk", []) + [url])
+
+        subprocess.run(client(1), capture_output=True, timeout=30)
         pids = server_pids(proc, binary)
         before = sum(cpu_seconds(p) or 0 for p in pids)
         acc_before = backend_accepts(backend) if backend else None
         out = subprocess.run(
-            ["wrk", "-t1", "-c", str(args.connections), "-d", f"{args.duration}s",
-             f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True, timeout=args.duration + 30,
+            client(args.duration), capture_output=True, text=True, timeout=args.duration + 30,
         ).stdout
         after = sum(cpu_seconds(p) or 0 for p in pids)
         acc_after = backend_accepts(backend) if backend else None
-        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        total = re.search(r"(\d+) requests in", out)
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        if wl.get("h2load"):
+            # h2load: "finished in 5.00s, 12345.67 req/s, ..." and "requests: N total, N started,
+            # N done, N succeeded, N failed, N errored".
+            m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+            total = re.search(r"requests: \d+ total, \d+ started, (\d+) done", out)
+            errors = re.search(r"requests: .* (\d+) failed", out)
+        else:
+            m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            total = re.search(r"(\d+) requests in", out)
+            errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         if not m or not total:
             return None
         reqs = int(total.group(1))
@@ -260,6 +289,16 @@ def run_round(binary, prefix, port, path, args, backend=None):
             proc.wait()
 
 
+def make_certs(root):
+    """A self-signed RSA certificate for the TLS workloads."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", os.path.join(root, "key.pem"), "-out", os.path.join(root, "cert.pem"),
+         "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )
+
+
 def make_prefix(root, name, wl, port, backend=None):
     prefix = os.path.join(root, name)
     os.makedirs(os.path.join(prefix, "conf"))
@@ -274,7 +313,10 @@ def make_prefix(root, name, wl, port, backend=None):
         if backend:
             http = http.replace("{backend}", str(backend))
             server = server.replace("{backend}", str(backend))
-        f.write(MAIN.format(main=wl.get("main", ""), http=http, server=server, port=port))
+        listen = wl.get("listen", "")
+        tls = TLS_CONF.format(certs=root) if " ssl" in listen else ""
+        f.write(MAIN.format(main=wl.get("main", ""), http=http, server=server, port=port,
+                            listen=listen, tls=tls))
     return prefix
 
 
@@ -291,6 +333,7 @@ def main():
     if not os.path.exists(OXRESTY):
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
     root = tempfile.mkdtemp(prefix="oxresty-bench.")
+    make_certs(root)
     rows = []
     backend_proc, backend = None, None
     try:
@@ -306,7 +349,7 @@ def main():
                     port = free_port()
                     be = backend if wl.get("backend") else None
                     prefix = make_prefix(root, f"{name}-{label}-{r}", wl, port, be)
-                    res = run_round(binary, prefix, port, wl["path"], args, be)
+                    res = run_round(binary, prefix, port, wl["path"], args, wl, be)
                     if res:
                         results[label].append(res)
             rows.append((name, results))

@@ -221,7 +221,14 @@ fn worker(
                                     let _ = stream.set_nodelay(true);
                                     let local = stream.local_addr().ok();
                                     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-                                    serve(&http, &graceful, stream, Some(fd), idx, Some(remote), local);
+                                    match http.addrs.get(idx).and_then(|a| a.tls.clone()) {
+                                        None => serve(&http, &graceful, stream, Some(fd), idx, Some(remote), local, None),
+                                        Some(t) => {
+                                            let (http, graceful) = (http.clone(), graceful.clone());
+                                            let c = Accepted { http, graceful, fd, addr: idx, remote, local };
+                                            tokio::task::spawn_local(accept_tls(c, t, stream));
+                                        }
+                                    }
                                 }
                                 _ = rx.changed() => {
                                     if *rx.borrow() != Stop::Running { return; }
@@ -237,7 +244,7 @@ fn worker(
                             tokio::select! {
                                 a = l.accept() => {
                                     let Ok((stream, _)) = a else { continue };
-                                    serve(&http, &graceful, stream, None, idx, None, None);
+                                    serve(&http, &graceful, stream, None, idx, None, None, None);
                                 }
                                 _ = rx.changed() => {
                                     if *rx.borrow() != Stop::Running { return; }
@@ -838,6 +845,8 @@ where
 struct Tracked {
     inner: crate::http::log_phase::Logged,
     shared: Rc<RefCell<Shared>>,
+    /// HTTP/2 without `Content-Length`: the size is not told (hyper would add one).
+    no_length: bool,
 }
 
 impl Drop for Tracked {
@@ -874,12 +883,16 @@ impl hyper::body::Body for Tracked {
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.no_length {
+            return hyper::body::SizeHint::default();
+        }
         self.inner.size_hint()
     }
 }
 
 /// One connection: heads read by [`Wire`], HTTP/1.x framing by hyper, each request through
 /// the phases.
+#[allow(clippy::too_many_arguments)]
 fn serve<S>(
     http: &Arc<Http>,
     graceful: &Rc<Conns>,
@@ -888,10 +901,15 @@ fn serve<S>(
     addr: usize,
     remote: Option<std::net::SocketAddr>,
     local: Option<std::net::SocketAddr>,
+    tls: Option<Rc<crate::http::ssl::TlsInfo>>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
     let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    let tls_conn = tls.is_some();
+    if let Some(t) = tls {
+        crate::http::ssl::register(id, t);
+    }
     let server = http
         .addrs
         .get(addr)
@@ -969,6 +987,7 @@ fn serve<S>(
                 Ok(resp) => Ok(resp.map(|inner| Tracked {
                     inner,
                     shared: shared.clone(),
+                    no_length: false,
                 })),
                 Err(e) => {
                     finished(&shared);
@@ -1021,6 +1040,313 @@ fn serve<S>(
                 }
             }
         }
+        if tls_conn {
+            crate::http::ssl::unregister(id);
+        }
+        conns.live.set(conns.live.get().saturating_sub(1));
+    });
+}
+
+/// A connection just accepted on an `ssl` or `http2` address.
+struct Accepted {
+    http: Arc<Http>,
+    graceful: Rc<Conns>,
+    fd: std::os::fd::RawFd,
+    addr: usize,
+    remote: std::net::SocketAddr,
+    local: Option<std::net::SocketAddr>,
+}
+
+/// nginx: ngx_http_ssl_handshake: the first byte tells TLS from plain HTTP (answered 497
+/// by the request), the ClientHello's SNI name picks the server's certificate and client
+/// verification (nginx: ngx_http_ssl_servername), then ALPN picks HTTP/2 or HTTP/1.x.
+/// On a plain `http2` address the connection is HTTP/2 with prior knowledge (nginx 1.22:
+/// ngx_http_v2_init straight away).
+async fn accept_tls(
+    c: Accepted,
+    t: Arc<crate::http::ssl::TlsAddr>,
+    mut stream: tokio::net::TcpStream,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let conf = c
+        .http
+        .addrs
+        .get(c.addr)
+        .and_then(|a| c.http.servers.get(a.default_server))
+        .map(|s| s.conf.clone())
+        .unwrap_or_default();
+    let timeout = Timeouts::of(&conf).header;
+    if !t.ssl {
+        serve_h2(&c, stream, None, &t);
+        return;
+    }
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    if first[0] != 0x16 && first[0] & 0x80 == 0 {
+        let info = Rc::new(crate::http::ssl::plain_info());
+        serve(
+            &c.http,
+            &c.graceful,
+            stream,
+            Some(c.fd),
+            c.addr,
+            Some(c.remote),
+            c.local,
+            Some(info),
+        );
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = vec![0u8; 16384];
+    let accepted = loop {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return,
+        };
+        let mut rd = &buf[..n];
+        while !rd.is_empty() {
+            match acceptor.read_tls(&mut rd) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(a)) => break a,
+            Ok(None) => continue,
+            Err((_, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = tokio::time::timeout_at(deadline, stream.write_all(&out)).await;
+                return;
+            }
+        }
+    };
+    let sni = accepted.client_hello().server_name().map(str::to_string);
+    let (cfg, sni_host) = match t.choose(&c.http, sni.as_deref()) {
+        crate::http::ssl::Handshake::Reject => {
+            let alert = crate::http::ssl::REJECT_ALERT;
+            let _ = tokio::time::timeout_at(deadline, stream.write_all(alert)).await;
+            return;
+        }
+        crate::http::ssl::Handshake::Accept(cfg, sni_host) => (cfg, sni_host),
+    };
+    let start = tokio_rustls::StartHandshake::from_parts(accepted, stream);
+    let tls = match tokio::time::timeout_at(deadline, start.into_stream(cfg)).await {
+        Ok(Ok(s)) => s,
+        _ => return,
+    };
+    let info = t.info(&c.http, tls.get_ref().1, sni_host);
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let info = Rc::new(info);
+    if h2 {
+        serve_h2(&c, tls, Some(info), &t);
+    } else {
+        serve(
+            &c.http,
+            &c.graceful,
+            tls,
+            Some(c.fd),
+            c.addr,
+            Some(c.remote),
+            c.local,
+            Some(info),
+        );
+    }
+}
+
+/// Runs hyper's HTTP/2 streams on the worker's thread.
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: Future + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// The head nginx would have for an HTTP/2 request (nginx: ngx_http_v2_construct_request_line
+/// and `:authority` as `Host`).
+fn h2_head(req: &hyper::Request<hyper::body::Incoming>) -> Head {
+    let method = req.method().as_str().as_bytes().to_vec();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().as_bytes().to_vec())
+        .unwrap_or_else(|| b"/".to_vec());
+    let mut line = method.clone();
+    line.push(b' ');
+    line.extend_from_slice(&target);
+    line.extend_from_slice(b" HTTP/2.0");
+    let mut headers = Vec::with_capacity(req.headers().len() + 1);
+    if req.headers().get(hyper::header::HOST).is_none() {
+        if let Some(a) = req.uri().authority() {
+            headers.push((b"host".to_vec(), a.as_str().as_bytes().to_vec()));
+        }
+    }
+    for (n, v) in req.headers() {
+        headers.push((n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
+    }
+    Head {
+        line,
+        method,
+        target,
+        line_host: None,
+        version: 2000,
+        headers,
+        framing: None,
+        error: None,
+        notes: Vec::new(),
+        in_headers: true,
+    }
+}
+
+/// HTTP/2 has no connection-specific headers: they are left out here, keeping the order of
+/// the others (hyper's own removal would reorder them).
+fn h2_headers(headers: &mut hyper::HeaderMap) {
+    let old = std::mem::take(headers);
+    for (n, v) in old.iter() {
+        if !matches!(
+            n.as_str(),
+            "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade"
+        ) {
+            headers.append(n.clone(), v.clone());
+        }
+    }
+}
+
+/// One HTTP/2 connection: hyper's h2 server with nginx's `http2_*` limits and protection
+/// against abusive clients (rapid reset: `max_pending_accept_reset_streams` and
+/// `max_local_error_reset_streams`; CONTINUATION floods: `max_header_list_size`; h2 itself
+/// bounds SETTINGS and PING replies), each stream through the phases as HTTP/1.x requests.
+fn serve_h2<S>(
+    c: &Accepted,
+    stream: S,
+    tls: Option<Rc<crate::http::ssl::TlsInfo>>,
+    t: &crate::http::ssl::TlsAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    let tls_conn = tls.is_some();
+    if let Some(i) = tls {
+        crate::http::ssl::register(id, i);
+    }
+    let conf = c
+        .http
+        .addrs
+        .get(c.addr)
+        .and_then(|a| c.http.servers.get(a.default_server))
+        .map(|s| s.conf.clone())
+        .unwrap_or_default();
+    let shared = Rc::new(RefCell::new(Shared {
+        heads: VecDeque::new(),
+        busy: 0,
+        served: 0,
+        timeouts: Timeouts::of(&conf),
+        linger: false,
+        strip_head: false,
+        reader: None,
+        exiting: false,
+        exit: Rc::new(tokio::sync::Notify::new()),
+        tunnel: false,
+    }));
+    let requests = Rc::new(Cell::new(0u64));
+    let max_requests = conf.keepalive_requests.unwrap_or(1000);
+    let (http, addr, remote, local) = (c.http.clone(), c.addr, Some(c.remote), c.local);
+    let shared2 = shared.clone();
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let http = http.clone();
+        let requests = requests.clone();
+        let shared = shared.clone();
+        async move {
+            requests.set(requests.get() + 1);
+            let conn = Conn {
+                id,
+                remote,
+                local,
+                requests: requests.get(),
+                addr,
+            };
+            let head = h2_head(&req);
+            // nginx >= 1.19.7: `keepalive_requests` streams, then GOAWAY (the connection's
+            // own settings are the default server's).
+            if requests.get() >= max_requests {
+                shared.borrow().exit.notify_one();
+            }
+            shared.borrow_mut().busy += 1;
+            match handle(http, conn, req, Some(head), &shared).await {
+                Ok(mut resp) => {
+                    h2_headers(resp.headers_mut());
+                    let no_length = !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
+                    Ok(resp.map(|inner| Tracked {
+                        inner,
+                        shared: shared.clone(),
+                        no_length,
+                    }))
+                }
+                Err(e) => {
+                    finished(&shared);
+                    Err(e)
+                }
+            }
+        }
+    });
+    let h = t.h2;
+    let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
+    b.timer(TokioTimer::new())
+        .max_concurrent_streams(h.max_concurrent_streams)
+        .max_header_list_size(h.max_header_list_size)
+        .initial_stream_window_size(h.initial_stream_window)
+        .initial_connection_window_size(h.recv_buffer.max(65535))
+        .max_send_buf_size(usize::try_from(h.chunk_size).unwrap_or(8192).max(1024))
+        .max_pending_accept_reset_streams(Some(20))
+        .max_local_error_reset_streams(Some(1024));
+    let conn = b.serve_connection(TokioIo::new(stream), svc);
+    c.graceful.add(&shared2);
+    let conns = c.graceful.clone();
+    let counted = crate::http::stub_status::ConnGuard::new();
+    let exit = shared2.borrow().exit.clone();
+    tokio::task::spawn_local(async move {
+        let _counted = counted;
+        let mut conn = std::pin::pin!(conn);
+        let mut asked = false;
+        // nginx >= 1.19.7: an HTTP/2 connection without streams for `keepalive_timeout`
+        // is closed (GOAWAY); checked every half period.
+        let idle = shared2.borrow().timeouts.keepalive;
+        let tick = (idle / 2).max(Duration::from_millis(100));
+        let mut last = (0u64, tokio::time::Instant::now());
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                _ = exit.notified(), if !asked => {
+                    conn.as_mut().graceful_shutdown();
+                    asked = true;
+                }
+                _ = tokio::time::sleep(tick), if !asked => {
+                    let (busy, served) = {
+                        let sh = shared2.borrow();
+                        (sh.busy, sh.served)
+                    };
+                    let now = tokio::time::Instant::now();
+                    if busy > 0 || served != last.0 {
+                        last = (served, now);
+                    } else if now.duration_since(last.1) >= idle {
+                        conn.as_mut().graceful_shutdown();
+                        asked = true;
+                    }
+                }
+            }
+        }
+        if tls_conn {
+            crate::http::ssl::unregister(id);
+        }
         conns.live.set(conns.live.get().saturating_sub(1));
     });
 }
@@ -1042,6 +1368,7 @@ fn apply_head(r: &mut Request, h: &Head) {
     r.version = match h.version {
         9 => hyper::Version::HTTP_09,
         0..=1000 => hyper::Version::HTTP_10,
+        2000 => hyper::Version::HTTP_2,
         _ => hyper::Version::HTTP_11,
     };
     if let Ok(m) = hyper::Method::from_bytes(&h.method) {

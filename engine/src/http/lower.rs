@@ -42,6 +42,12 @@ pub(crate) struct Addr {
     pub(crate) default_server: usize,
     /// Every server listening here, in configuration order.
     pub(crate) servers: Vec<usize>,
+    /// `listen ... ssl` on any of this address's listens (nginx ORs them).
+    pub(crate) ssl: bool,
+    /// `listen ... http2` on any of this address's listens.
+    pub(crate) http2: bool,
+    /// The TLS and HTTP/2 settings of an `ssl` or `http2` address (engine/src/http/ssl.rs).
+    pub(crate) tls: Option<Arc<crate::http::ssl::TlsAddr>>,
 }
 
 /// A server name (nginx: ngx_http_server_name_t).
@@ -601,6 +607,8 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
                     text: format!("0.0.0.0:{port}"),
                     default_server: false,
                     backlog: 511,
+                    ssl: false,
+                    http2: false,
                 },
                 idx,
             ));
@@ -616,6 +624,8 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
                 if l.default_server {
                     a.default_server = idx;
                 }
+                a.ssl |= l.ssl;
+                a.http2 |= l.http2;
             }
             None => addrs.push(Addr {
                 addr: l.addr,
@@ -623,9 +633,13 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
                 backlog: l.backlog,
                 default_server: idx,
                 servers: vec![idx],
+                ssl: l.ssl,
+                http2: l.http2,
+                tls: None,
             }),
         }
     }
+    crate::http::ssl::lower(http, prefix, &mut addrs);
     let (lazy_vars, set_vars) = crate::http::vars_runtime::lower(http);
     Http {
         prefix: prefix.to_path_buf(),
@@ -653,6 +667,8 @@ struct Listen {
     text: String,
     default_server: bool,
     backlog: i32,
+    ssl: bool,
+    http2: bool,
 }
 
 /// nginx: ngx_http_core_listen's address forms (already validated by the parse pass).
@@ -660,9 +676,14 @@ fn listen(d: &Directive) -> Vec<Listen> {
     let a = arg(d, 0);
     let mut default_server = false;
     let mut backlog = 511;
+    let (mut ssl, mut http2) = (false, false);
     for p in d.args.iter().skip(1) {
         if p == b"default_server" || p == b"default" {
             default_server = true;
+        } else if p == b"ssl" {
+            ssl = true;
+        } else if p == b"http2" {
+            http2 = true;
         } else if let Some(v) = p.strip_prefix(b"backlog=") {
             backlog = atoi(v).and_then(|n| i32::try_from(n).ok()).unwrap_or(511);
         }
@@ -672,6 +693,8 @@ fn listen(d: &Directive) -> Vec<Listen> {
         text,
         default_server,
         backlog,
+        ssl,
+        http2,
     };
     if let Some(path) = a.strip_prefix(b"unix:") {
         let p = PathBuf::from(String::from_utf8_lossy(path).into_owned());

@@ -206,6 +206,13 @@ impl Request {
             r.close = true;
             return r;
         }
+        // nginx: ngx_http_process_request's TLS checks (497, 495, 496) and 421.
+        if let Some(status) = crate::http::ssl::check(self) {
+            // nginx closes after these (r->keepalive is 0), error_page or not.
+            let mut r = self.finalize(Reply::status(status)).await;
+            r.close = true;
+            return r;
+        }
         // post-read: realip with the server's settings
         crate::http::realip::handler(self);
         let reply = self.phases(true).await;
@@ -854,6 +861,13 @@ type Found = (Arc<Server>, Option<(Captures, Vec<(Vec<u8>, Vec<u8>)>)>);
 
 /// nginx: ngx_http_find_virtual_server: exact (a server without `server_name` has the name
 /// ""), leading wildcard, trailing wildcard, then regexes in order (not for an empty host).
+/// The index in [`Http::servers`] of the server `host` names among `servers` (the TLS
+/// handshake's SNI lookup, nginx: ngx_http_ssl_servername).
+pub(crate) fn find_server_index(http: &Http, servers: &[usize], host: &[u8]) -> Option<usize> {
+    let (s, _) = find_server(http, servers, host)?;
+    http.servers.iter().position(|x| Arc::ptr_eq(x, &s))
+}
+
 fn find_server(http: &Http, servers: &[usize], host: &[u8]) -> Option<Found> {
     let candidates = || servers.iter().filter_map(|&i| http.servers.get(i));
     for s in candidates() {

@@ -889,8 +889,15 @@ fn header_filter(
     if let Some(lm) = &out.last_modified {
         headers.insert(hyper::header::LAST_MODIFIED, lm.clone());
     }
+    // nginx: only a relative Location (made absolute) has its own place; any other stays
+    // in the header list, after Connection.
+    let mut listed_location = None;
     if let Some(loc) = out.location.take() {
-        headers.insert(hyper::header::LOCATION, absolute_location(r, loc));
+        if loc.as_bytes().starts_with(b"/") && r.loc.absolute_redirect != Some(false) {
+            headers.insert(hyper::header::LOCATION, absolute_location(r, loc));
+        } else {
+            listed_location = Some(loc);
+        }
     }
     // nginx: ngx_http_chunked_header_filter.
     let mut close = out.close || !keepalive;
@@ -920,6 +927,9 @@ fn header_filter(
             hyper::header::VARY,
             HeaderValue::from_static("Accept-Encoding"),
         );
+    }
+    if let Some(loc) = listed_location {
+        headers.insert(hyper::header::LOCATION, loc);
     }
     for (name, value) in std::mem::take(&mut out.list) {
         headers.append(name, value);
@@ -1131,10 +1141,16 @@ fn absolute_location(r: &Request, loc: HeaderValue) -> HeaderValue {
     } else {
         r.host()
     };
-    let port = r.conn.local.map_or(80, |a| a.port());
-    let mut s = b"http://".to_vec();
+    let tls = crate::http::ssl::is_tls(r);
+    let default_port = if tls { 443 } else { 80 };
+    let port = r.conn.local.map_or(default_port, |a| a.port());
+    let mut s = if tls {
+        b"https://".to_vec()
+    } else {
+        b"http://".to_vec()
+    };
     s.extend_from_slice(&host);
-    if port != 80 && r.loc.port_in_redirect != Some(false) {
+    if port != default_port && r.loc.port_in_redirect != Some(false) {
         s.extend_from_slice(format!(":{port}").as_bytes());
     }
     s.extend_from_slice(bytes);

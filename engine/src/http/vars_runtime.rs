@@ -224,6 +224,9 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             .map(|h| h.as_bytes());
         return cookie(hs, c);
     }
+    if name.starts_with(b"ssl_") && super::ssl::VARIABLES.iter().any(|v| v.as_bytes() == name) {
+        return super::ssl::variable(r, name);
+    }
     if let Some(h) = name.strip_prefix(b"sent_http_") {
         // Known once the response head is sent (the log phase).
         let sent = r.sent.as_ref()?;
@@ -277,8 +280,12 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"request_method" => s(r.method.as_str()),
         b"request" => Some(request_line(r)),
         b"server_protocol" => s(protocol(r)),
-        b"scheme" => s("http"),
-        b"https" => s(""),
+        b"scheme" => s(if super::ssl::is_tls(r) {
+            "https"
+        } else {
+            "http"
+        }),
+        b"https" => s(if super::ssl::is_tls(r) { "on" } else { "" }),
         b"host" => Some(r.host()),
         b"hostname" => Some(hostname()),
         b"server_name" => Some(r.server.name.clone()),

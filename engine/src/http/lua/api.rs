@@ -971,6 +971,10 @@ fn get_body_data(lua: &Lua, _args: MultiValue) -> ApiResult {
 }
 
 fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
+    // lua-nginx-module: no raw header on an HTTP/2 stream.
+    if with_req(|r, _| Ok(r.version == hyper::Version::HTTP_2))? {
+        return Err(fail(lua, "http2 requests not supported yet"));
+    }
     let no_line = arg(&args, 0).as_boolean().unwrap_or(false);
     let text = with_req(|r, _| {
         let mut out = Vec::new();
