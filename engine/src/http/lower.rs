@@ -257,6 +257,8 @@ pub(crate) struct LocConf {
     /// `resolver` addresses (names resolved at configuration time).
     pub(crate) lua_resolver: Option<Arc<Vec<std::net::SocketAddr>>>,
     pub(crate) lua_resolver_timeout: Option<Duration>,
+    /// `lua_ssl_trusted_certificate` (for `sslhandshake` with verification).
+    pub(crate) lua_ssl_trusted_certificate: Option<String>,
 }
 
 /// `server_tokens on|off|build`.
@@ -472,7 +474,8 @@ impl LocConf {
             lua_socket_pool_size,
             lua_socket_log_errors,
             lua_resolver,
-            lua_resolver_timeout
+            lua_resolver_timeout,
+            lua_ssl_trusted_certificate
         );
         crate::http::headers_more::merge(self, parent);
     }

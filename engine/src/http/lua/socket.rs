@@ -104,6 +104,9 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             }
         }
         b"resolver_timeout" => c.lua_resolver_timeout = msec(a0),
+        b"lua_ssl_trusted_certificate" => {
+            c.lua_ssl_trusted_certificate = Some(String::from_utf8_lossy(a0).into_owned())
+        }
         b"resolver" => {
             let mut addrs = Vec::new();
             for a in &d.args {
@@ -571,6 +574,38 @@ impl Tcp {
         let me = SELF.with(|s| s.borrow().clone());
         if let Some(me) = me {
             OWNED.with(|o| o.borrow_mut().entry(key).or_default().push(me));
+        }
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected && !self.read_closed && !self.write_closed
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    pub(crate) fn log_errors(&self) -> bool {
+        self.conf.log_errors
+    }
+
+    /// The peer's address (the SNI-less server name of a TLS handshake).
+    pub(crate) fn peer_ip(&self) -> IpAddr {
+        self.peer
+            .parse::<SocketAddr>()
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    }
+
+    /// Takes a stream back after a TLS handshake: the TLS stream, or None (failed: closed).
+    pub(crate) fn give_back(&mut self, io: Option<BoxIo>) {
+        match io {
+            Some(io) if self.connected => {
+                let (rd, wr) = tokio::io::split(io);
+                self.rd = Some(rd);
+                self.wr = Some(wr);
+            }
+            _ => self.finalize(),
         }
     }
 
