@@ -420,10 +420,41 @@ struct Idle {
     peer: String,
 }
 
-/// nginx: ngx_http_lua_socket_pool_t.
+/// nginx: ngx_http_lua_socket_pool_t: the idle connections, and the count of connections
+/// made through the pool (in use and idle) that `backlog` limits.
 struct Pool {
     size: usize,
     idle: VecDeque<Idle>,
+    connections: usize,
+    backlog: Option<usize>,
+    /// Connect operations queued by `backlog` (nginx: wait_connect_op).
+    waiters: VecDeque<Rc<tokio::sync::Notify>>,
+}
+
+impl Pool {
+    /// A connection of the pool is gone: one queued connect may go on (nginx:
+    /// ngx_http_lua_socket_tcp_resume_conn_op).
+    fn release(&mut self) {
+        self.connections = self.connections.saturating_sub(1);
+        self.wake();
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waiters.pop_front() {
+            w.notify_one();
+        }
+    }
+}
+
+/// See [`Pool::release`].
+fn pool_release(key: &[u8]) {
+    let _ = POOLS.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if let Some(pool) = p.get_mut(key) {
+                pool.release();
+            }
+        }
+    });
 }
 
 /// Whether an idle connection is still usable: nothing to read and not closed by the peer
@@ -459,17 +490,21 @@ fn take_idle(key: &[u8]) -> Option<Idle> {
             if idle_ok(&mut it.io) {
                 return Some(it);
             }
+            pool.connections = pool.connections.saturating_sub(1);
         }
         None
     })
 }
 
 /// nginx: ngx_http_lua_socket_tcp_create_socket_pool (when absent).
-fn ensure_pool(key: &[u8], size: usize) {
+fn ensure_pool(key: &[u8], size: usize, backlog: Option<usize>) {
     POOLS.with(|p| {
         p.borrow_mut().entry(key.to_vec()).or_insert_with(|| Pool {
             size,
             idle: VecDeque::new(),
+            connections: 0,
+            backlog,
+            waiters: VecDeque::new(),
         });
     });
 }
@@ -481,10 +516,11 @@ fn put_idle(key: &[u8], it: Idle, timeout: Duration) {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let Some(pool) = p.get_mut(key) else { return };
-        if pool.idle.len() >= pool.size {
-            pool.idle.pop_back();
+        if pool.idle.len() >= pool.size && pool.idle.pop_back().is_some() {
+            pool.connections = pool.connections.saturating_sub(1);
         }
         pool.idle.push_front(it);
+        pool.wake();
     });
     if !timeout.is_zero() {
         let key = key.to_vec();
@@ -492,7 +528,11 @@ fn put_idle(key: &[u8], it: Idle, timeout: Duration) {
             tokio::time::sleep(timeout).await;
             let _ = POOLS.try_with(|p| {
                 if let Some(pool) = p.borrow_mut().get_mut(&key) {
+                    let before = pool.idle.len();
                     pool.idle.retain(|i| i.id != id);
+                    if pool.idle.len() < before {
+                        pool.release();
+                    }
                 }
             });
         });
@@ -523,6 +563,8 @@ pub(crate) struct Tcp {
     ft: u32,
     peer: String,
     owner: (u64, u64),
+    /// Counted in its pool's connections (nginx: u->socket_pool).
+    counted: bool,
 }
 
 impl Tcp {
@@ -548,11 +590,16 @@ impl Tcp {
             ft: 0,
             peer: String::new(),
             owner: (0, 0),
+            counted: false,
         }
     }
 
     /// nginx: ngx_http_lua_socket_tcp_finalize.
     fn finalize(&mut self) {
+        if self.counted {
+            self.counted = false;
+            pool_release(&self.key);
+        }
         self.rd = None;
         self.wr = None;
         self.fd = None;
@@ -866,6 +913,7 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
     };
     let conf = current_conf();
     let mut pool_size = 0i64;
+    let mut backlog: Option<usize> = None;
     let mut custom_key: Option<Vec<u8>> = None;
     if let Value::Table(opts) = arg(&args, n - 1) {
         let ps: Value = opts.get("pool_size")?;
@@ -900,6 +948,7 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
             if pool_size == 0 {
                 pool_size = conf.pool_size as i64;
             }
+            backlog = Some(v as usize);
         }
         let pool: Value = opts.get("pool")?;
         match &pool {
@@ -986,19 +1035,76 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
         t.ft = 0;
     }
     if pool_size > 0 {
-        ensure_pool(&key, pool_size as usize);
+        ensure_pool(&key, pool_size as usize, backlog);
     }
 
     // a kept-alive connection for this key
     if let Some(it) = take_idle(&key) {
-        let weak = Rc::downgrade(&st);
-        SELF.with(|s| *s.borrow_mut() = Some(weak));
-        let mut t = st.borrow_mut();
-        t.set(it.io, it.fd);
-        SELF.with(|s| *s.borrow_mut() = None);
-        t.reused = it.reused + 1;
-        t.peer = it.peer;
+        reuse(&st, it);
         return ret(vec![Value::Integer(1)]);
+    }
+
+    // nginx: the pool counts its connections; `backlog` queues connects beyond its size
+    let queued = POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let pool = p.get_mut(&key)?;
+        pool.connections += 1;
+        let (size, backlog) = (pool.size, pool.backlog?);
+        if pool.connections > size + backlog {
+            pool.connections -= 1;
+            return Some(Err(()));
+        }
+        if pool.connections > size {
+            let w = Rc::new(tokio::sync::Notify::new());
+            pool.waiters.push_back(w.clone());
+            return Some(Ok(w));
+        }
+        None
+    });
+    let pooled = POOLS.with(|p| p.borrow().contains_key(&key));
+    st.borrow_mut().counted = pooled;
+    match queued {
+        Some(Err(())) => {
+            st.borrow_mut().counted = false;
+            return nil_err(&lua, "too many waiting connect operations");
+        }
+        Some(Ok(w)) => {
+            let ct = st.borrow().connect_timeout;
+            let _busy = Busy::new(&st, 0);
+            if tokio::time::timeout(ct, w.notified()).await.is_err() {
+                POOLS.with(|p| {
+                    if let Some(pool) = p.borrow_mut().get_mut(&key) {
+                        pool.waiters.retain(|x| !Rc::ptr_eq(x, &w));
+                        pool.connections = pool.connections.saturating_sub(1);
+                    }
+                });
+                st.borrow_mut().counted = false;
+                if conf.log_errors {
+                    let shown = match &target {
+                        Target::Unix(p) => format!("unix:{}", String::from_utf8_lossy(p)),
+                        Target::Host(h, port) => format!("{}:{port}", String::from_utf8_lossy(h)),
+                    };
+                    log(
+                        Level::Error,
+                        &format!(
+                            "lua tcp socket queued connect timed out, when trying to connect to {shown}"
+                        ),
+                    );
+                }
+                return nil_err(&lua, "timeout");
+            }
+            if let Some(it) = take_idle(&key) {
+                // the connection counted for us is the idle one we take
+                POOLS.with(|p| {
+                    if let Some(pool) = p.borrow_mut().get_mut(&key) {
+                        pool.connections = pool.connections.saturating_sub(1);
+                    }
+                });
+                reuse(&st, it);
+                return ret(vec![Value::Integer(1)]);
+            }
+        }
+        None => {}
     }
 
     let _busy = Busy::new(&st, 0);
@@ -1110,8 +1216,27 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
             t.peer = shown;
             ret(vec![Value::Integer(1)])
         }
-        Err(e) => nil_err(&lua, e),
+        Err(e) => {
+            let mut t = st.borrow_mut();
+            if t.counted {
+                t.counted = false;
+                pool_release(&key);
+            }
+            nil_err(&lua, e)
+        }
     }
+}
+
+/// Attaches a pooled connection to a socket (nginx: ngx_http_lua_get_keepalive_peer).
+fn reuse(st: &Rc<RefCell<Tcp>>, it: Idle) {
+    let weak = Rc::downgrade(st);
+    SELF.with(|s| *s.borrow_mut() = Some(weak));
+    let mut t = st.borrow_mut();
+    t.set(it.io, it.fd);
+    SELF.with(|s| *s.borrow_mut() = None);
+    t.reused = it.reused + 1;
+    t.peer = it.peer;
+    t.counted = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1920,7 +2045,7 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
                 format!("bad \"pool_size\" option value: {size}"),
             ));
         }
-        ensure_pool(&key, size as usize);
+        ensure_pool(&key, size as usize, None);
     }
     let timeout = match arg(&args, 1) {
         Value::Nil => conf.keepalive_timeout,
@@ -1942,15 +2067,32 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
     let Some(mut io) = t.take_io() else {
         return nil_err(lua, "socket busy");
     };
+    // the connection stays counted in the pool while idle (nginx counts a socket that was
+    // not counted yet here)
+    if !t.counted {
+        POOLS.with(|p| {
+            if let Some(pool) = p.borrow_mut().get_mut(&key) {
+                pool.connections += 1;
+            }
+        });
+    }
+    t.counted = false;
     t.finalize();
     if super::timer::worker_exiting() {
+        pool_release(&key);
         return ret(vec![Value::Integer(1)]);
     }
     match idle_state(&mut io) {
         Idle3::Quiet => {}
         // nginx: the read event saw the peer's FIN (c->read->eof)
-        Idle3::Closed => return nil_err(lua, "closed"),
-        Idle3::Data => return nil_err(lua, "connection in dubious state"),
+        Idle3::Closed => {
+            pool_release(&key);
+            return nil_err(lua, "closed");
+        }
+        Idle3::Data => {
+            pool_release(&key);
+            return nil_err(lua, "connection in dubious state");
+        }
     }
     put_idle(
         &key,
