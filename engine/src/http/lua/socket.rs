@@ -132,7 +132,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
 }
 
 /// A timer's configuration and owner key.
-type TimerCtx = (Arc<LocConf>, (u64, u64));
+type TimerCtx = (Arc<LocConf>, (u64, u64), Rc<str>);
 /// Sockets by owner (request or timer key).
 type Owned<T> = RefCell<HashMap<(u64, u64), Vec<Weak<RefCell<T>>>>>;
 
@@ -152,8 +152,9 @@ thread_local! {
 pub(crate) struct TimerScope(Option<TimerCtx>);
 
 impl TimerScope {
-    pub(crate) fn enter(loc: Arc<LocConf>, key: (u64, u64)) -> TimerScope {
-        TimerScope(TIMER.with(|t| t.borrow_mut().replace((loc, key))))
+    /// `suffix`: the creating request's `, client: ..., server: ...` for log lines.
+    pub(crate) fn enter(loc: Arc<LocConf>, key: (u64, u64), suffix: Rc<str>) -> TimerScope {
+        TimerScope(TIMER.with(|t| t.borrow_mut().replace((loc, key, suffix))))
     }
 }
 
@@ -169,11 +170,31 @@ pub(crate) fn current_loc() -> Option<Arc<LocConf>> {
     if let Ok(l) = vm::with_req(|r, _| Ok(r.loc.clone())) {
         return Some(l);
     }
-    TIMER.with(|t| t.borrow().as_ref().map(|(l, _)| l.clone()))
+    TIMER.with(|t| t.borrow().as_ref().map(|(l, _, _)| l.clone()))
 }
 
 fn current_conf() -> SockConf {
     SockConf::of(current_loc().as_deref())
+}
+
+/// What a timer's log lines end with after `, context: ngx.timer` (nginx:
+/// ngx_http_lua_log_timer_error: the creating connection's client and listening address).
+pub(crate) fn timer_log_suffix() -> Rc<str> {
+    if let Ok(s) = vm::with_req(|r, _| {
+        let mut s = String::new();
+        if let Some(a) = r.conn.remote {
+            s.push_str(&format!(", client: {}", a.ip()));
+        }
+        if let Some(a) = r.http.addrs.get(r.conn.addr) {
+            s.push_str(&format!(", server: {}", a.text));
+        }
+        Ok(s)
+    }) {
+        return s.into();
+    }
+    TIMER
+        .with(|t| t.borrow().as_ref().map(|(_, _, s)| s.clone()))
+        .unwrap_or_else(|| "".into())
 }
 
 /// The owner key of the current request or timer.
@@ -181,7 +202,7 @@ pub(crate) fn owner() -> (u64, u64) {
     if let Ok(k) = vm::with_req(|r, _| Ok((r.conn.id, r.conn.requests))) {
         return k;
     }
-    TIMER.with(|t| t.borrow().as_ref().map_or((0, 0), |(_, k)| *k))
+    TIMER.with(|t| t.borrow().as_ref().map_or((0, 0), |(_, k, _)| *k))
 }
 
 /// Closes the connections the request or timer `key` left open (nginx:
@@ -334,7 +355,8 @@ pub(crate) fn log(level: Level, msg: &str) {
         Ok(())
     });
     if done.is_err() {
-        crate::http::errlog::write(level, &format!("{msg}, context: ngx.timer"));
+        let suffix = timer_log_suffix();
+        crate::http::errlog::write(level, &format!("{msg}, context: ngx.timer{suffix}"));
     }
 }
 
