@@ -371,3 +371,34 @@ GET /t
 ok
 --- error_log eval
 qr/\[error\] .*? connect\(\) failed \(111: Connection refused\), context: ngx\.timer, client: 127\.0\.0\.1, server: [\d.]+:\d+$/
+
+
+
+=== TEST 17: timers of init_worker_by_lua use the http level's lua_socket_* values
+--- http_config
+    lua_socket_read_timeout 100ms;
+    init_worker_by_lua_block {
+        ngx.timer.at(0, function()
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            local t0 = ngx.now()
+            local data, err = sock:receive()
+            ngx.log(ngx.WARN, "init_worker timer read: ", err)
+        end)
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.sleep(0.3)
+            ngx.say("ok")
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_no_close
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+init_worker timer read: timeout
+lua tcp socket read timed out, context: ngx.timer

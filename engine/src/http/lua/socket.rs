@@ -165,12 +165,25 @@ impl Drop for TimerScope {
     }
 }
 
-/// The location configuration of the current request or timer.
+thread_local! {
+    /// The `http` level's merged configuration (for code running without a request or timer:
+    /// init_worker_by_lua and the timers it creates).
+    static MAIN_LOC: RefCell<Option<Arc<LocConf>>> = const { RefCell::new(None) };
+}
+
+/// Records the `http` level's configuration for this worker (before init_worker_by_lua).
+pub(crate) fn set_main_loc(loc: Option<Arc<LocConf>>) {
+    MAIN_LOC.with(|m| *m.borrow_mut() = loc);
+}
+
+/// The location configuration of the current request or timer (else the `http` level's).
 pub(crate) fn current_loc() -> Option<Arc<LocConf>> {
     if let Ok(l) = vm::with_req(|r, _| Ok(r.loc.clone())) {
         return Some(l);
     }
-    TIMER.with(|t| t.borrow().as_ref().map(|(l, _, _)| l.clone()))
+    TIMER
+        .with(|t| t.borrow().as_ref().map(|(l, _, _)| l.clone()))
+        .or_else(|| MAIN_LOC.with(|m| m.borrow().clone()))
 }
 
 fn current_conf() -> SockConf {
