@@ -451,8 +451,9 @@ struct Idle {
     io: BoxIo,
     fd: Option<i32>,
     reused: i64,
-    id: u64,
     peer: String,
+    /// When the keepalive timeout closes it (None: never).
+    expires: Option<Instant>,
 }
 
 /// nginx: ngx_http_lua_socket_pool_t: the idle connections, and the count of connections
@@ -464,6 +465,8 @@ struct Pool {
     backlog: Option<usize>,
     /// Connect operations queued by `backlog` (nginx: wait_connect_op).
     waiters: VecDeque<Rc<tokio::sync::Notify>>,
+    /// A task closes the expired idle connections (one per pool, while it has any).
+    reaper: bool,
 }
 
 impl Pool {
@@ -521,8 +524,9 @@ fn take_idle(key: &[u8]) -> Option<Idle> {
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let pool = p.get_mut(key)?;
+        let now = Instant::now();
         while let Some(mut it) = pool.idle.pop_front() {
-            if idle_ok(&mut it.io) {
+            if it.expires.is_none_or(|e| e > now) && idle_ok(&mut it.io) {
                 return Some(it);
             }
             pool.connections = pool.connections.saturating_sub(1);
@@ -540,37 +544,62 @@ fn ensure_pool(key: &[u8], size: usize, backlog: Option<usize>) {
             connections: 0,
             backlog,
             waiters: VecDeque::new(),
+            reaper: false,
         });
     });
 }
 
 /// Puts an idle connection into its pool, dropping the least recently used one when the
 /// pool is full; it is closed after `timeout` (zero: never).
-fn put_idle(key: &[u8], it: Idle, timeout: Duration) {
-    let id = it.id;
-    POOLS.with(|p| {
+fn put_idle(key: &[u8], mut it: Idle, timeout: Duration) {
+    if !timeout.is_zero() {
+        it.expires = Some(Instant::now() + timeout);
+    }
+    let start_reaper = POOLS.with(|p| {
         let mut p = p.borrow_mut();
-        let Some(pool) = p.get_mut(key) else { return };
+        let Some(pool) = p.get_mut(key) else {
+            return false;
+        };
         if pool.idle.len() >= pool.size && pool.idle.pop_back().is_some() {
             pool.connections = pool.connections.saturating_sub(1);
         }
+        let timed = it.expires.is_some();
         pool.idle.push_front(it);
         pool.wake();
+        let start = timed && !pool.reaper;
+        if start {
+            pool.reaper = true;
+        }
+        start
     });
-    if !timeout.is_zero() {
-        let key = key.to_vec();
-        tokio::task::spawn_local(async move {
-            tokio::time::sleep(timeout).await;
-            let _ = POOLS.try_with(|p| {
-                if let Some(pool) = p.borrow_mut().get_mut(&key) {
-                    let before = pool.idle.len();
-                    pool.idle.retain(|i| i.id != id);
-                    if pool.idle.len() < before {
-                        pool.release();
-                    }
-                }
-            });
+    if start_reaper {
+        tokio::task::spawn_local(reap(key.to_vec()));
+    }
+}
+
+/// Closes a pool's idle connections when their keepalive timeout expires (nginx: the read
+/// timer of ngx_http_lua_socket_keepalive_rev_handler); ends when none is left to watch.
+async fn reap(key: Vec<u8>) {
+    loop {
+        let next = POOLS.try_with(|p| {
+            let mut p = p.borrow_mut();
+            let pool = p.get_mut(&key)?;
+            let now = Instant::now();
+            let before = pool.idle.len();
+            pool.idle.retain(|i| i.expires.is_none_or(|e| e > now));
+            for _ in pool.idle.len()..before {
+                pool.release();
+            }
+            let next = pool.idle.iter().filter_map(|i| i.expires).min();
+            if next.is_none() {
+                pool.reaper = false;
+            }
+            next
         });
+        match next {
+            Ok(Some(at)) => tokio::time::sleep_until(at.into()).await,
+            _ => return,
+        }
     }
 }
 
@@ -2135,8 +2164,8 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
             io,
             fd,
             reused,
-            id: next_id(),
             peer,
+            expires: None,
         },
         timeout,
     );
