@@ -307,3 +307,103 @@ true
 nilunsupported option foo
 nilmissing the "value" argument
 nilmissing the "option" argument
+
+
+
+=== TEST 12: backlog 0: no connect beyond the pool size
+--- config
+    location = /t {
+        content_by_lua_block {
+            local opts = {pool = "bl0", pool_size = 1, backlog = 0}
+            local s1 = ngx.socket.tcp()
+            ngx.say(s1:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+            local s2 = ngx.socket.tcp()
+            ngx.say(s2:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+            ngx.say(s1:close())
+            ngx.say(s2:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+        }
+    }
+--- request
+GET /t
+--- response_body
+1
+niltoo many waiting connect operations
+1
+1
+
+
+
+=== TEST 13: a queued connect takes the connection put back into the pool
+--- config
+    location = /back { return 200 "back"; }
+    location = /t {
+        content_by_lua_block {
+            local opts = {pool = "bl1", pool_size = 1, backlog = 1}
+            local s1 = ngx.socket.tcp()
+            assert(s1:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+            local t = ngx.thread.spawn(function()
+                local s2 = ngx.socket.tcp()
+                local ok, err = s2:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts)
+                return ok, err, s2:getreusedtimes()
+            end)
+            local s3 = ngx.socket.tcp()
+            ngx.say("third: ", s3:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+            ngx.sleep(0.05)
+            assert(s1:send("GET /back HTTP/1.1\r\nHost: x\r\n\r\n"))
+            assert(s1:receiveuntil("\r\n\r\nback")())
+            ngx.say("keepalive: ", s1:setkeepalive())
+            ngx.say(ngx.thread.wait(t))
+        }
+    }
+--- request
+GET /t
+--- response_body
+third: niltoo many waiting connect operations
+keepalive: 1
+true1nil1
+
+
+
+=== TEST 14: a queued connect times out
+--- config
+    location = /t {
+        content_by_lua_block {
+            local opts = {pool = "bl2", pool_size = 1, backlog = 5}
+            local s1 = ngx.socket.tcp()
+            assert(s1:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+            local s2 = ngx.socket.tcp()
+            s2:settimeout(100)
+            ngx.say(s2:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+        }
+    }
+--- request
+GET /t
+--- response_body
+niltimeout
+--- error_log eval
+qr/lua tcp socket queued connect timed out, when trying to connect to 127\.0\.0\.1:\d+/
+
+
+
+=== TEST 15: a closed connection lets a queued connect go on
+--- config
+    location = /t {
+        content_by_lua_block {
+            local opts = {pool = "bl3", pool_size = 1, backlog = 1}
+            local s1 = ngx.socket.tcp()
+            assert(s1:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts))
+            local t = ngx.thread.spawn(function()
+                local s2 = ngx.socket.tcp()
+                local ok, err = s2:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, opts)
+                return ok, err, s2:getreusedtimes()
+            end)
+            ngx.sleep(0.02)
+            ngx.say(s1:close())
+            ngx.say(ngx.thread.wait(t))
+        }
+    }
+--- request
+GET /t
+--- response_body
+1
+true1nil0

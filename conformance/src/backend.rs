@@ -221,11 +221,21 @@ pub fn start(tcp: Option<TcpSpec>, udp: Option<UdpSpec>) -> Result<Backends, Str
     })
 }
 
+impl Drop for Backends {
+    /// A block that ends early (the server did not start) stops its backends too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Backends {
     /// Stops the backends; the queries they received (TCP, UDP).
-    pub fn finish(self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    pub fn finish(mut self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
         let tcp = self.tcp_seen.lock().map(|v| v.clone()).unwrap_or_default();

@@ -274,6 +274,8 @@ pub(crate) struct LocConf {
     pub(crate) lua_resolver_timeout: Option<Duration>,
     // proxy_pass and upstreams (engine/src/http/proxy_run.rs, merged there).
     pub(crate) proxy: Option<Arc<crate::http::proxy_run::ProxyConf>>,
+    /// `lua_ssl_trusted_certificate` (for `sslhandshake` with verification).
+    pub(crate) lua_ssl_trusted_certificate: Option<String>,
 }
 
 /// `server_tokens on|off|build`.
@@ -495,7 +497,8 @@ impl LocConf {
             lua_socket_pool_size,
             lua_socket_log_errors,
             lua_resolver,
-            lua_resolver_timeout
+            lua_resolver_timeout,
+            lua_ssl_trusted_certificate
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

@@ -43,6 +43,8 @@ pub(crate) fn init_worker(http: &Http) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     vm::WORKER_ID.with(|w| w.set(id));
+    // the cosockets of init_worker's timers use the http level's lua_socket_* values
+    super::socket::set_main_loc(http.servers.first().map(|s| s.conf.clone()));
     let conf = main_conf(http);
     if !super::used() && conf.init.is_none() && conf.init_worker.is_none() {
         return;

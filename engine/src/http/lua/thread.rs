@@ -366,12 +366,50 @@ fn kill(lua: &Lua, args: MultiValue) -> ApiResult {
     ret(vec![Value::Integer(1)])
 }
 
-/// Installs `ngx.thread`.
+/// `coroutine.resume` and `coroutine.wrap` that let a user coroutine wait on I/O (nginx:
+/// lua-nginx-module's coroutine API wrappers, ngx_http_lua_coroutine.c): when the resumed
+/// coroutine is suspended by an async API function (mlua's "pending" yield), the resumer
+/// suspends too, up to the handler's coroutine that tokio polls, and resumes it again when
+/// woken; ordinary yields pass through as in plain Lua.
+const COROUTINE_LUA: &str = r##"
+local PENDING = ...
+local co_resume, co_yield, co_status, co_create = coroutine.resume, coroutine.yield,
+    coroutine.status, coroutine.create
+local select, error = select, error
+local function pass(co, ok, ...)
+    if ok and select("#", ...) == 1 and (...) == PENDING and co_status(co) == "suspended" then
+        co_yield(PENDING)
+        return pass(co, co_resume(co))
+    end
+    return ok, ...
+end
+coroutine.resume = function(co, ...)
+    return pass(co, co_resume(co, ...))
+end
+local function unwrap(ok, ...)
+    if not ok then
+        error((...), 0)
+    end
+    return ...
+end
+coroutine.wrap = function(f)
+    local co = co_create(f)
+    return function(...)
+        return unwrap(pass(co, co_resume(co, ...)))
+    end
+end
+"##;
+
+/// Installs `ngx.thread` and the coroutine wrappers.
 pub(crate) fn install(vm: &Rc<Vm>, ngx: &mlua::Table) -> mlua::Result<()> {
     let t = vm.lua.create_table()?;
     t.set("spawn", api_async(vm, spawn)?)?;
     t.set("wait", api_async(vm, wait)?)?;
     t.set("kill", api_fn(vm, kill)?)?;
     ngx.set("thread", t)?;
+    vm.lua
+        .load(COROUTINE_LUA)
+        .set_name("=coroutine")
+        .call::<()>(Value::LightUserData(Lua::poll_pending()))?;
     Ok(())
 }

@@ -71,6 +71,8 @@ struct Timer {
     args: Vec<Value>,
     every: Option<Duration>,
     loc: Option<Arc<LocConf>>,
+    /// The creator's `, client: ..., server: ...` for log lines.
+    suffix: Rc<str>,
 }
 
 fn schedule(delay: Duration, t: Rc<Timer>) {
@@ -125,12 +127,14 @@ async fn run(t: &Timer, premature: bool) {
         fut: Box::pin(fut),
         loc: loc.clone(),
         key,
+        suffix: t.suffix.clone(),
     };
     let driven = super::thread::drive(entry, super::thread::Owner::Timer);
     let res = Scoped {
         fut: Box::pin(driven),
         loc,
         key,
+        suffix: t.suffix.clone(),
     }
     .await;
     super::socket::owner_done(key);
@@ -138,8 +142,9 @@ async fn run(t: &Timer, premature: bool) {
         crate::http::errlog::write(
             Level::Error,
             &format!(
-                "lua entry thread aborted: runtime error: {}, context: ngx.timer",
-                vm::with_traceback(&vm::error_text(&e))
+                "lua entry thread aborted: runtime error: {}, context: ngx.timer{}",
+                vm::with_traceback(&vm::error_text(&e)),
+                t.suffix
             ),
         );
     }
@@ -151,6 +156,7 @@ struct Scoped<F> {
     fut: std::pin::Pin<Box<F>>,
     loc: Arc<LocConf>,
     key: (u64, u64),
+    suffix: Rc<str>,
 }
 
 impl<F, T> std::future::Future for Scoped<F>
@@ -165,7 +171,7 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let _s = vm::Scope::enter_none(Phase::Timer);
-        let _t = super::socket::TimerScope::enter(self.loc.clone(), self.key);
+        let _t = super::socket::TimerScope::enter(self.loc.clone(), self.key, self.suffix.clone());
         self.fut.as_mut().poll(cx).map(IntoOpt::into_opt)
     }
 }
@@ -236,6 +242,7 @@ fn timer_helper(lua: &Lua, args: MultiValue, every: bool) -> ApiResult {
         args: args.iter().skip(2).cloned().collect(),
         every: every.then(|| Duration::from_millis(ms)),
         loc: super::socket::current_loc(),
+        suffix: super::socket::timer_log_suffix(),
     });
     schedule(Duration::from_millis(ms), t);
     ret(vec![Value::Integer(1)])

@@ -1,12 +1,384 @@
-//! `sock:sslhandshake` (nginx: ngx_http_lua_ffi_socket_tcp_sslhandshake and resty.core's
-//! wrapper).
+//! `sock:sslhandshake` on rustls (nginx: ngx_http_lua_ffi_socket_tcp_sslhandshake and
+//! resty.core's wrapper in resty/core/socket.lua): SNI from `server_name`, certificate
+//! verification against `lua_ssl_trusted_certificate` when `ssl_verify` is true (with
+//! OpenSSL's error codes and texts for the common failures), the host check, and session
+//! reuse (rustls resumes sessions through the per-worker client configuration).
 
-use mlua::{Lua, MultiValue};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use super::socket::nil_err;
+use mlua::{Lua, MultiValue, Value};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, SignatureScheme};
+
+use super::socket::{arg, check_str, fail, log, nil_err, ret, state_of, BoxIo, Tcp};
 use super::vm::ApiResult;
+use crate::log::Level;
+
+/// What verification found (the handshake itself always goes on, as OpenSSL's
+/// SSL_VERIFY_NONE with the result read afterwards).
+#[derive(Debug, Default)]
+struct Outcome {
+    /// OpenSSL's X509 verify code and text of the first failure.
+    verify_error: Option<(i32, &'static str)>,
+    /// The certificate does not match the server name.
+    host_mismatch: bool,
+}
+
+/// Verifies with webpki when asked, records the outcome, and accepts the handshake.
+#[derive(Debug)]
+struct Recorder {
+    inner: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    check_host: bool,
+    outcome: Arc<Mutex<Outcome>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+/// OpenSSL's X509_V_ERR_* code and X509_verify_cert_error_string for a rustls failure.
+fn openssl_code(e: &TlsError, chain_len: usize) -> (i32, &'static str) {
+    match e {
+        TlsError::InvalidCertificate(CertificateError::Expired) => (10, "certificate has expired"),
+        TlsError::InvalidCertificate(CertificateError::NotValidYet) => {
+            (9, "certificate is not yet valid")
+        }
+        TlsError::InvalidCertificate(CertificateError::Revoked) => (23, "certificate revoked"),
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) if chain_len <= 1 => {
+            (20, "unable to get local issuer certificate")
+        }
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            (20, "unable to get local issuer certificate")
+        }
+        TlsError::InvalidCertificate(CertificateError::BadSignature) => {
+            (7, "certificate signature failure")
+        }
+        _ => (1, "unspecified certificate verification error"),
+    }
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        if let Some(v) = &self.inner {
+            let res =
+                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+            if let Err(e) = res {
+                if let Ok(mut o) = self.outcome.lock() {
+                    match e {
+                        TlsError::InvalidCertificate(CertificateError::NotValidForName)
+                        | TlsError::InvalidCertificate(
+                            CertificateError::NotValidForNameContext { .. },
+                        ) => {
+                            o.host_mismatch = self.check_host;
+                        }
+                        other => {
+                            // a self-signed leaf: OpenSSL's code 18
+                            let self_signed =
+                                intermediates.is_empty() && is_self_signed(end_entity);
+                            o.verify_error = Some(if self_signed {
+                                (18, "self-signed certificate")
+                            } else {
+                                openssl_code(&other, 1 + intermediates.len())
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Whether a certificate's issuer equals its subject (compared as DER bytes).
+fn is_self_signed(cert: &CertificateDer<'_>) -> bool {
+    // tbsCertificate: version?, serial, signature alg, issuer, validity, subject
+    fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let tag = *b.first()?;
+        let l0 = *b.get(1)? as usize;
+        let (len, hdr) = if l0 < 0x80 {
+            (l0, 2)
+        } else {
+            let n = l0 & 0x7f;
+            let mut len = 0usize;
+            for i in 0..n {
+                len = (len << 8) | *b.get(2 + i)? as usize;
+            }
+            (len, 2 + n)
+        };
+        let body = b.get(hdr..hdr + len)?;
+        Some((tag, body, b.get(hdr + len..)?))
+    }
+    let parse = || -> Option<bool> {
+        let (_, cert, _) = tlv(cert.as_ref())?;
+        let (_, tbs, _) = tlv(cert)?;
+        let mut rest = tbs;
+        let (tag, _, r) = tlv(rest)?;
+        if tag == 0xa0 {
+            rest = r;
+            let (_, _, r) = tlv(rest)?; // serial
+            rest = r;
+        } else {
+            rest = r; // that was the serial
+        }
+        let (_, _, r) = tlv(rest)?; // signature algorithm
+        let (_, issuer, r) = tlv(r)?;
+        let (_, _, r) = tlv(r)?; // validity
+        let (_, subject, _) = tlv(r)?;
+        Some(issuer == subject)
+    };
+    parse().unwrap_or(false)
+}
+
+thread_local! {
+    /// Client configurations by (verify, trusted certificate file): rustls keeps its session
+    /// cache in them, so sessions resume across handshakes of this worker.
+    static CONFIGS: RefCell<HashMap<(bool, String), Arc<rustls::ClientConfig>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The `lua_ssl_trusted_certificate` roots.
+fn roots(path: &str) -> Result<rustls::RootCertStore, String> {
+    let mut store = rustls::RootCertStore::empty();
+    if path.is_empty() {
+        return Ok(store);
+    }
+    let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    for c in rustls_pemfile::certs(&mut data.as_slice()).flatten() {
+        let _ = store.add(c);
+    }
+    Ok(store)
+}
+
+/// The client configuration for one handshake, with its outcome recorder.
+fn config(
+    verify: bool,
+    trusted: &str,
+    check_host: bool,
+) -> Result<(Arc<rustls::ClientConfig>, Arc<Mutex<Outcome>>), String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let inner = if verify {
+        let store = roots(trusted)?;
+        if store.is_empty() {
+            None
+        } else {
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(store),
+                provider.clone(),
+            )
+            .build()
+            .ok()
+        }
+    } else {
+        None
+    };
+    let no_roots = verify && inner.is_none();
+    let rec = Arc::new(Recorder {
+        inner,
+        check_host,
+        outcome: outcome.clone(),
+        provider: provider.clone(),
+    });
+    if no_roots {
+        if let Ok(mut o) = outcome.lock() {
+            o.verify_error = Some((20, "unable to get local issuer certificate"));
+        }
+    }
+    // one base configuration per worker and trust setting: its session store is shared
+    let key = (verify, trusted.to_string());
+    let base = CONFIGS.with(|c| c.borrow().get(&key).cloned());
+    let mut cfg = match base {
+        Some(b) => (*b).clone(),
+        None => {
+            let b = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .dangerous()
+                .with_custom_certificate_verifier(rec.clone())
+                .with_no_client_auth();
+            let b = Arc::new(b);
+            CONFIGS.with(|c| c.borrow_mut().insert(key, b.clone()));
+            (*b).clone()
+        }
+    };
+    cfg.dangerous().set_certificate_verifier(rec);
+    Ok((Arc::new(cfg), outcome))
+}
 
 /// resty.core's `sslhandshake(reused_session, server_name, ssl_verify, send_status_req)`.
-pub(crate) async fn sslhandshake(lua: Lua, _args: MultiValue) -> ApiResult {
-    nil_err(&lua, "handshake failed")
+pub(crate) async fn sslhandshake(lua: Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n == 0 || n > 5 {
+        let seen = if n == 0 { 0 } else { n };
+        return Err(fail(
+            &lua,
+            format!(
+                "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen {seen}"
+            ),
+        ));
+    }
+    super::socket::check_yieldable(&lua)?;
+    let Value::Table(obj) = arg(&args, 0) else {
+        return Err(Fail2::never());
+    };
+    let Some(st) = state_of(&obj) else {
+        return Err(Fail2::never());
+    };
+    let reused = arg(&args, 1);
+    let name = match arg(&args, 2) {
+        Value::Nil | Value::Boolean(false) => None,
+        v => check_str(&lua, &v).map(|b| String::from_utf8_lossy(&b).into_owned()),
+    };
+    let verify = !matches!(arg(&args, 3), Value::Nil | Value::Boolean(false));
+    let loc = super::socket::current_loc();
+    let trusted = loc
+        .as_ref()
+        .and_then(|l| l.lua_ssl_trusted_certificate.clone())
+        .unwrap_or_default();
+    let (io, timeout, log_errors, peer) = {
+        let mut t: std::cell::RefMut<'_, Tcp> = st.borrow_mut();
+        if !t.is_connected() {
+            return nil_err(&lua, "closed");
+        }
+        let Some(io) = t.take_io() else {
+            return nil_err(&lua, "socket busy");
+        };
+        (io, t.connect_timeout(), t.log_errors(), t.peer_ip())
+    };
+    let (cfg, outcome) = match config(verify, &trusted, name.is_some()) {
+        Ok(c) => c,
+        Err(e) => {
+            log(Level::Error, &format!("lua ssl: {e}"));
+            st.borrow_mut().give_back(Some(io));
+            return nil_err(&lua, "failed to create ssl connection");
+        }
+    };
+    let server_name: ServerName<'static> = match name
+        .as_deref()
+        .and_then(|n| ServerName::try_from(n.to_string()).ok())
+    {
+        Some(sn) => sn,
+        None => ServerName::IpAddress(peer.into()),
+    };
+    let connector = tokio_rustls::TlsConnector::from(cfg);
+    let res = tokio::time::timeout(timeout, connector.connect(server_name, io)).await;
+    let tls: BoxIo = match res {
+        Ok(Ok(s)) => Box::new(s),
+        Ok(Err(_)) => {
+            st.borrow_mut().give_back(None);
+            return nil_err(&lua, "handshake failed");
+        }
+        Err(_) => {
+            st.borrow_mut().give_back(None);
+            return nil_err(&lua, "timeout");
+        }
+    };
+    let (verify_error, host_mismatch) = outcome
+        .lock()
+        .map(|o| (o.verify_error, o.host_mismatch))
+        .unwrap_or((None, false));
+    if verify {
+        if let Some((code, text)) = verify_error {
+            if log_errors {
+                log(
+                    Level::Error,
+                    &format!("lua ssl certificate verify error: ({code}: {text})"),
+                );
+            }
+            st.borrow_mut().give_back(None);
+            return nil_err(&lua, format!("{code}: {text}"));
+        }
+        if host_mismatch {
+            if log_errors {
+                log(
+                    Level::Error,
+                    &format!(
+                        "lua ssl certificate does not match host \"{}\"",
+                        name.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+            st.borrow_mut().give_back(None);
+            return nil_err(&lua, "certificate host mismatch");
+        }
+    }
+    st.borrow_mut().give_back(Some(tls));
+    if matches!(reused, Value::Boolean(false)) {
+        return ret(vec![Value::Boolean(true)]);
+    }
+    ret(vec![session(&lua)?])
+}
+
+/// A session object: a cdata, as lua-nginx-module's SSL_SESSION pointer (rustls keeps the
+/// real session in the worker's client configuration).
+fn session(lua: &Lua) -> mlua::Result<Value> {
+    const KEY: &str = "__oxresty_ssl_session_new";
+    let f = match lua.named_registry_value::<mlua::Function>(KEY) {
+        Ok(f) => f,
+        Err(_) => {
+            let f: mlua::Function = lua
+                .load(
+                    "local ok, ffi = pcall(require, 'ffi') \
+                     return function() if ok then return ffi.new('char[1]') end return true end",
+                )
+                .set_name("=ssl_session")
+                .call(())?;
+            lua.set_named_registry_value(KEY, f.clone())?;
+            f
+        }
+    };
+    f.call(())
+}
+
+/// resty.core's "socket is never created nor connected" (raised at its line 81).
+struct Fail2;
+
+impl Fail2 {
+    fn never() -> super::vm::Fail {
+        super::vm::Fail(
+            "/usr/share/lua/5.1/resty/core/socket.lua:81: socket is never created nor connected"
+                .into(),
+        )
+    }
 }
