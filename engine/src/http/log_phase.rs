@@ -116,8 +116,14 @@ impl Drop for Logged {
         } = p;
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
-        if !crate::http::lua::used() {
+        // Without log_by_lua* the request ends here, before the connection reads its next
+        // request (a pipelined one must not see this request's cosockets still open).
+        if !crate::http::lua::used() || r.loc.lua_log.is_none() {
             crate::http::access_log::log(&r);
+            if crate::http::lua::used() {
+                crate::http::lua::vm::drop_ctx(&r);
+            }
+            drop(guard);
             return;
         }
         // log_by_lua* may yield: it runs as its own task on the worker, when there is one.
