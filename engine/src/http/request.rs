@@ -85,6 +85,9 @@ pub(crate) struct Request {
     pub(crate) realip: Option<Option<std::net::SocketAddr>>,
     /// The request line as sent (nginx: `r->request_line`, `$request`).
     pub(crate) raw_line: Option<Vec<u8>>,
+    /// The request body was discarded (nginx: ngx_http_discard_request_body, which a
+    /// `return` with text runs first): a chunked body's `$content_length` reads "0" after.
+    pub(crate) discarded: bool,
     /// The header lines as sent (names' case, order), for the proxy.
     pub(crate) raw_headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// nginx: `r->valid_unparsed_uri` (cleared by rewrites and internal redirects).
@@ -184,6 +187,7 @@ impl Request {
             sent: None,
             realip: None,
             raw_line: None,
+            discarded: false,
             raw_headers: Vec::new(),
             valid_unparsed_uri: true,
             valid_location: true,
@@ -384,6 +388,7 @@ impl Request {
                         // nginx: ngx_http_send_response sets the status before the text
                         // is evaluated (`$status` in it is the answer's).
                         self.status = *status;
+                        self.discarded = true;
                         let body = text.map(|t| self.eval(t)).unwrap_or_default();
                         return Some(Some(Reply::ret(*status, Some(body))));
                     }

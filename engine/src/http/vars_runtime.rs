@@ -313,7 +313,14 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"server_addr" => r.conn.local.map(|a| a.ip().to_string().into_bytes()),
         b"server_port" => r.conn.local.map(|a| a.port().to_string().into_bytes()),
         b"content_type" => header(r, b"content_type"),
-        b"content_length" => header(r, b"content_length"),
+        b"content_length" => header(r, b"content_length").or_else(|| {
+            // nginx: a discarded chunked body leaves content_length_n at 0.
+            let chunked = r
+                .headers
+                .get(hyper::header::TRANSFER_ENCODING)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+            (chunked && r.discarded).then(|| b"0".to_vec())
+        }),
         b"document_root" => Some(super::static_file::document_root(r)),
         b"realpath_root" => {
             let root = super::static_file::document_root(r);
