@@ -89,6 +89,8 @@ pid logs/nginx.pid;
 events {}
 http {
     access_log off;
+    # oxresty's default (nginx >= 1.23.4's); the reference 1.22 would leave TLSv1.3 off.
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate CERTS/b.crt;
     ssl_certificate_key CERTS/b.key;
 
@@ -1170,7 +1172,7 @@ fn unsupported_ciphers_warn_at_startup() {
     let port = free_port();
     let c = certs.path().display();
     let conf = format!(
-        "events {{}}\npid logs/nginx.pid;\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port} ssl; server_name a.test; ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; ssl_ciphers \"DHE-RSA-AES256-SHA:CAMELLIA:ECDHE-RSA-AES128-GCM-SHA256:!aNULL\"; ssl_ecdh_curve X448:prime256v1; location / {{ return 200 \"$ssl_cipher $ssl_curve\\n\"; }} }} }}\n"
+        "events {{}}\npid logs/nginx.pid;\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port} ssl; server_name a.test; ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; ssl_ciphers \"DHE-RSA-AES256-SHA:CAMELLIA:ECDHE-RSA-AES128-GCM-SHA256:!aNULL\"; ssl_protocols TLSv1.2; ssl_ecdh_curve X448:prime256v1; location / {{ return 200 \"$ssl_cipher $ssl_curve\\n\"; }} }} }}\n"
     );
     std::fs::write(dir.path().join("conf/nginx.conf"), conf).expect("conf");
     let mut child = Command::new(OXRESTY)
@@ -1218,4 +1220,57 @@ fn unsupported_ciphers_warn_at_startup() {
             .contains("nginx: [warn] ssl_ecdh_curve: \"X448\" is not supported by rustls, ignored"),
         "{stderr}"
     );
+}
+
+/// The project's decision: TLSv1.3 is on by default (nginx >= 1.23.4's `TLSv1.2 TLSv1.3`),
+/// where the reference 1.22 offers at most TLSv1.2 without `ssl_protocols`.
+#[test]
+fn tls13_is_on_by_default() {
+    if !have("openssl") || !have("curl") {
+        eprintln!("skipped: openssl or curl is not installed");
+        return;
+    }
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_pki(certs.path());
+    let c = certs.path().display().to_string();
+    let answer = |bin: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for sub in ["logs", "conf"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("prefix");
+        }
+        let port = free_port();
+        let conf = format!(
+            "events {{}}\npid logs/nginx.pid;\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port} ssl; server_name a.test; ssl_certificate {c}/a.crt; ssl_certificate_key {c}/a.key; location / {{ return 200 \"$ssl_protocol\\n\"; }} }} }}\n"
+        );
+        std::fs::write(dir.path().join("conf/nginx.conf"), conf).expect("conf");
+        let mut child = Command::new(bin)
+            .arg("-p")
+            .arg(format!("{}/", dir.path().display()))
+            .args(["-c", "conf/nginx.conf", "-e", "logs/error.log"])
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let got = sh(
+            certs.path(),
+            &format!("timeout 10 curl -s --cacert ca.crt --resolve a.test:{port}:127.0.0.1 https://a.test:{port}/"),
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        got
+    };
+    assert_eq!(answer(OXRESTY), "TLSv1.3\n");
+    if Path::new(REFERENCE).exists() {
+        assert_eq!(
+            answer(REFERENCE),
+            "TLSv1.2\n",
+            "the reference 1.22's default"
+        );
+    }
 }

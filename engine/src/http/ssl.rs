@@ -759,7 +759,8 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
 //   callback switches the SSL_CTX); the certificate and client verification come from the
 //   server the SNI name selects (nginx: ngx_http_ssl_servername), else the default server.
 // - `ssl_protocols`: TLSv1.2 and TLSv1.3 only; SSLv2/SSLv3/TLSv1/TLSv1.1 are accepted and
-//   not offered (rustls has none of them).
+//   not offered (rustls has none of them). Without the directive both are on (nginx
+//   >= 1.23.4's default, the project's choice; the reference 1.22 leaves TLSv1.3 off).
 // - `ssl_ciphers`: see [`tls12_suites`]; TLS 1.3 suites are OpenSSL's defaults in its order.
 // - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_verify_depth`,
 //   `ssl_dhparam`, `ssl_stapling*`, `ssl_early_data`, `ssl_buffer_size`, `ssl_conf_command`:
@@ -1813,8 +1814,9 @@ fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
                 }
             }
         }
-        // nginx 1.22's default is `TLSv1 TLSv1.1 TLSv1.2` (TLSv1.3 joined it in 1.23.4).
-        None => versions = vec![&rustls::version::TLS12],
+        // The project emulates the newer default users expect (nginx >= 1.23.4:
+        // `TLSv1.2 TLSv1.3`); the reference 1.22 leaves TLSv1.3 off without ssl_protocols.
+        None => versions = vec![&rustls::version::TLS12, &rustls::version::TLS13],
     }
     if versions.is_empty() {
         warns.push(
