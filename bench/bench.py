@@ -57,8 +57,10 @@ load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"""
 
 RETURN = "        location = /r { return 200 \"hello\\n\"; }"
 
-# TLS workloads: certificates made once per run (RSA 2048, as most deployments).
-TLS_CONF = """        ssl_certificate {certs}/cert.pem;
+# TLS workloads: certificates made once per run (RSA 2048, as most deployments), TLS 1.2 on
+# both sides (the reference 1.22's default; oxresty's default adds TLS 1.3).
+TLS_CONF = """        ssl_protocols TLSv1.2;
+        ssl_certificate {certs}/cert.pem;
         ssl_certificate_key {certs}/key.pem;
         ssl_session_cache shared:SSL:10m;"""
 
