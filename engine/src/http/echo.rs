@@ -327,6 +327,48 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
                 return Some(Box::pin(r.internal_redirect(path, qs)).await);
             }
             b"echo_abort_parent" => {}
+            b"echo_location" | b"echo_location_async" => {
+                let uri = args.first().cloned().unwrap_or_default();
+                let (path, mut qs) = match uri.iter().position(|&c| c == b'?') {
+                    Some(i) => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
+                    None => (uri, Vec::new()),
+                };
+                if let Some(a) = args.get(1) {
+                    qs = a.clone();
+                }
+                let out =
+                    crate::http::lua::subrequest::echo_sub(r, hyper::Method::GET, path, qs, None)
+                        .await;
+                push(out);
+            }
+            b"echo_subrequest" | b"echo_subrequest_async" => {
+                // echo_subrequest METHOD URI [-q ARGS] [-b BODY] [-f FILE]
+                let method = args
+                    .first()
+                    .and_then(|m| hyper::Method::from_bytes(&m.to_ascii_uppercase()).ok())
+                    .unwrap_or(hyper::Method::GET);
+                let uri = args.get(1).cloned().unwrap_or_default();
+                let (path, mut qs) = match uri.iter().position(|&c| c == b'?') {
+                    Some(i) => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
+                    None => (uri, Vec::new()),
+                };
+                let mut body = None;
+                let mut i = 2;
+                while i + 1 < args.len() {
+                    match args[i].as_slice() {
+                        b"-q" => qs = args[i + 1].clone(),
+                        b"-b" => body = Some(args[i + 1].clone()),
+                        b"-f" => {
+                            let p = crate::cycle::full_name(&r.http.prefix, &args[i + 1]);
+                            body = std::fs::read(p).ok();
+                        }
+                        _ => {}
+                    }
+                    i += 2;
+                }
+                let out = crate::http::lua::subrequest::echo_sub(r, method, path, qs, body).await;
+                push(out);
+            }
             other => {
                 crate::http::errlog::request_error(
                     r,

@@ -79,6 +79,8 @@ pub(crate) struct Request {
     pub(crate) err_status: u16,
     /// limit_req / limit_conn state of this request (engine/src/http/limit_req.rs).
     pub(crate) limits: crate::http::limit_req::RequestLimits,
+    /// 0 for a main request; a subrequest's own number otherwise (nginx: `r != r->main`).
+    pub(crate) sub: u64,
 }
 
 /// A regex match's subject and capture offsets.
@@ -161,7 +163,57 @@ impl Request {
             host_in: host,
             err_status: 0,
             limits: Default::default(),
+            sub: 0,
         })
+    }
+
+    /// nginx: ngx_http_subrequest: a request of its own (`sub`, a number unique on this
+    /// thread) for `uri?args` with the parent's connection, server, headers and variables
+    /// (`vars`), internal; run it with [`Request::run_subrequest`].
+    pub(crate) fn subrequest(
+        &self,
+        sub: u64,
+        uri: Vec<u8>,
+        args: Vec<u8>,
+        method: Method,
+        vars: HashMap<Vec<u8>, Vec<u8>>,
+    ) -> Request {
+        Request {
+            http: self.http.clone(),
+            conn: self.conn.clone(),
+            method,
+            version: self.version,
+            request_uri: self.request_uri.clone(),
+            uri,
+            args,
+            headers: self.headers.clone(),
+            server: self.server.clone(),
+            loc: self.server.conf.clone(),
+            location: None,
+            vars,
+            captures: RefCell::new(None),
+            internal: true,
+            uri_changes: 12,
+            start: self.start,
+            error_page: false,
+            status: 0,
+            body_bytes_sent: 0,
+            bad: None,
+            lazy: RefCell::new(HashMap::new()),
+            depth: Cell::new(crate::http::vars_runtime::MAX_DEPTH),
+            uri_changed: false,
+            quoted_uri: false,
+            host_in: self.host_in.clone(),
+            err_status: 0,
+            limits: Default::default(),
+            sub,
+        }
+    }
+
+    /// A subrequest's phases and error pages (nginx: ngx_http_run_posted_requests for it).
+    pub(crate) async fn run_subrequest(&mut self) -> Reply {
+        let reply = Box::pin(self.phases(true)).await;
+        Box::pin(self.finalize(reply)).await
     }
 
     /// nginx: ngx_http_core_run_phases, then the error pages of ngx_http_finalize_request.
@@ -222,12 +274,20 @@ impl Request {
             if let Some(r) = crate::http::limit_req::preaccess(self).await {
                 return r;
             }
-            // access (allow/deny, auth_basic, satisfy)
-            if let Some(r) = crate::http::access::phase(self).await {
+            // access (allow/deny, auth_basic, satisfy); nginx: ngx_http_core_access_phase
+            // skips it for subrequests.
+            if self.sub != 0 {
+                // no access checks
+            } else if let Some(r) = crate::http::access::phase(self).await {
                 return r;
             }
             // access_by_lua* (at the end of the access phase)
-            match crate::http::lua::access(self).await {
+            let access = if self.sub == 0 {
+                crate::http::lua::access(self).await
+            } else {
+                Next::Continue
+            };
+            match access {
                 Next::Continue => {}
                 Next::Relocate => continue,
                 Next::Done(r) => return r,

@@ -11,6 +11,7 @@ use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 use super::shdict::{self, Dict, IncrResult, Mode, SetResult, Val};
 use super::util;
 use super::vm::{self, with_req, ApiResult, Fail, Phase, Vm};
+use crate::http::request::Request;
 use crate::log::Level;
 
 type LResult<T> = mlua::Result<T>;
@@ -41,7 +42,7 @@ pub(crate) fn where_(lua: &Lua, level: usize) -> String {
     }
 }
 
-fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
+pub(crate) fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
     Fail(format!("{}{msg}", where_(lua, 2)))
 }
 
@@ -71,11 +72,11 @@ fn nil_err(lua: &Lua, msg: &str) -> ApiResult {
     ok(vec![Value::Nil, s(lua, msg)?])
 }
 
-fn arg(args: &MultiValue, i: usize) -> Value {
+pub(crate) fn arg(args: &MultiValue, i: usize) -> Value {
     args.get(i).cloned().unwrap_or(Value::Nil)
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Nil => "nil",
         Value::Boolean(_) => "boolean",
@@ -90,7 +91,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// A string or number as bytes (nginx: lua_tolstring).
-fn to_bytes(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
+pub(crate) fn to_bytes(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Integer(_) | Value::Number(_) => lua
@@ -661,11 +662,48 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
     let Some(k) = to_bytes(lua, key) else {
         return ok(vec![Value::Nil]);
     };
-    let v = with_req(|r, _| Ok(r.variable(&k)))?;
+    let name = k.to_ascii_lowercase();
+    let v = with_req(|r, c| {
+        if let Some(h) = name.strip_prefix(b"sent_http_") {
+            return Ok(sent_header(r, c, h));
+        }
+        if name == b"request_body" && !r.vars.contains_key(&name) {
+            // nginx: ngx_http_variable_request_body: the body read into memory.
+            return Ok(c.body.clone().filter(|b| !b.is_empty()));
+        }
+        Ok(r.variable(&k))
+    })?;
     match v {
         Some(v) => ok(vec![s(lua, v)?]),
         None => ok(vec![Value::Nil]),
     }
+}
+
+/// `$sent_http_NAME` while Lua builds the response (nginx: ngx_http_variable_headers for
+/// Cache-Control and Link, ngx_http_variable_unknown_header_out for the others).
+fn sent_header(r: &Request, c: &vm::ReqCtx, h: &[u8]) -> Option<Vec<u8>> {
+    let want = String::from_utf8_lossy(h).replace('_', "-");
+    let vals: Vec<&Vec<u8>> = c
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(&want))
+        .map(|(_, v)| v)
+        .collect();
+    if vals.is_empty() {
+        if want == "content-type" && c.headers_sent {
+            return r.loc.default_type.clone();
+        }
+        return None;
+    }
+    if want == "cache-control" || want == "link" {
+        return Some(
+            vals.iter()
+                .map(|v| v.as_slice())
+                .collect::<Vec<_>>()
+                .join(&b", "[..]),
+        );
+    }
+    vals.first().map(|v| (*v).clone())
 }
 
 fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
@@ -798,7 +836,7 @@ fn decode_args(lua: &Lua, args: MultiValue) -> ApiResult {
     args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 1)))
 }
 
-fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
+pub(crate) fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
     let mut out = Vec::new();
     let mut push = |k: &[u8], v: Option<&[u8]>| {
         if !out.is_empty() {
@@ -1721,7 +1759,10 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
                     let sent = with_req(|_, c| Ok(c.headers_sent))?;
                     ok(vec![Value::Boolean(sent)])
                 }
-                b"is_subrequest" => ok(vec![Value::Boolean(false)]),
+                b"is_subrequest" => {
+                    let sub = with_req(|r, _| Ok(r.sub != 0))?;
+                    ok(vec![Value::Boolean(sub)])
+                }
                 b"arg" => {
                     let args = with_req(|_, c| Ok(c.args.clone()))?;
                     let t = l.create_table()?;
@@ -1790,6 +1831,15 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         ok(vec![Value::Integer(0)])
     })?;
     ngx.set("timer", timer)?;
+
+    // ngx.location
+    let location = lua.create_table()?;
+    location.set("capture", vm.api_async(super::subrequest::capture_one)?)?;
+    location.set(
+        "capture_multi",
+        vm.api_async(super::subrequest::capture_multi)?,
+    )?;
+    ngx.set("location", location)?;
 
     super::regex::install(vm, &ngx)?;
     lua.globals().set("ngx", ngx.clone())?;

@@ -10,6 +10,7 @@ pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
 pub(crate) mod shdict;
+pub(crate) mod subrequest;
 pub(crate) mod util;
 pub(crate) mod vm;
 
@@ -72,22 +73,51 @@ pub(crate) struct LuaConf {
 /// The configuration files' base names (chunk names say `nginx.conf:12`).
 static CONF_FILES: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
-/// Records the configuration's file names (called before lowering).
+/// Records the configuration's file names (called before lowering): as
+/// ngx_http_lua_gen_chunk_name shows them, `nginx.conf`, a path relative to the main file's
+/// directory, or the full path.
 pub(crate) fn set_conf_files(files: &[parser::SourceFile]) {
+    let prefix = files
+        .iter()
+        .find(|f| !f.command_line)
+        .and_then(|f| f.path.parent())
+        .map(|p| format!("{}/", p.to_string_lossy()))
+        .unwrap_or_default();
     if let Ok(mut f) = CONF_FILES.write() {
         *f = files
             .iter()
             .map(|s| {
-                s.path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
+                let full = s.path.to_string_lossy().into_owned();
+                if full.ends_with("/nginx.conf") {
+                    return "nginx.conf".to_string();
+                }
+                match full.strip_prefix(&prefix) {
+                    Some(rel) if !prefix.is_empty() && !rel.is_empty() => rel.to_string(),
+                    _ => full,
+                }
             })
             .collect();
     }
 }
 
-/// nginx: ngx_http_lua_gen_chunk_name's file part (the basename of the file).
+/// nginx: ngx_http_lua_gen_chunk_name: `=tag(file:line)`, the file's name cut to LuaJIT's
+/// chunk name size with a leading `...`.
+pub(crate) fn chunk_name(tag: &str, file: usize, line: usize) -> String {
+    const MAX: usize = 56;
+    let name = conf_file_name(file);
+    let line_s = line.to_string();
+    let reserve = tag.len() + line_s.len();
+    let shown = if name != "nginx.conf" && name.len() + reserve > MAX {
+        let keep = MAX.saturating_sub(reserve + 3);
+        let cut = name.len().saturating_sub(keep);
+        format!("...{}", name.get(cut..).unwrap_or(&name))
+    } else {
+        name
+    };
+    format!("={tag}({shown}:{line_s})")
+}
+
+/// The configuration file's name as chunk names show it.
 pub(crate) fn conf_file_name(i: usize) -> String {
     CONF_FILES
         .read()

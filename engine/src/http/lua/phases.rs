@@ -68,7 +68,7 @@ pub(crate) fn init_worker(http: &Http) {
 /// Keeps the request body for `ngx.req.read_body` when Lua is in use; the guard forgets the
 /// request's Lua context when the request ends, however it ends.
 pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>) -> BodyGuard {
-    let key = (r.conn.id, r.conn.requests);
+    let key = vm::key_of(r);
     if !super::used() {
         return BodyGuard {
             _req: Some(req),
@@ -82,7 +82,7 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>
 /// See [`stash_body`].
 pub(crate) struct BodyGuard {
     _req: Option<hyper::Request<hyper::body::Incoming>>,
-    key: (u64, u64),
+    key: vm::CtxKey,
 }
 
 impl Drop for BodyGuard {
@@ -131,6 +131,9 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
 /// A handler failed: 500 before the headers went out; after, the connection closes (with
 /// what the write filter had already sent: nothing while under `postpone_output`).
 fn failed(r: &Request, c: &mut ReqCtx) -> Reply {
+    if let Some(status) = c.fail_status.take() {
+        return Reply::status(status);
+    }
     if !c.headers_sent {
         return Reply::status(500);
     }

@@ -102,6 +102,8 @@ pub(crate) struct ReqCtx {
     pub(crate) incoming: Option<hyper::body::Incoming>,
     /// `ngx.arg` of set_by_lua and body_filter_by_lua.
     pub(crate) args: Vec<Vec<u8>>,
+    /// The status a failed code load answers with (404 for a missing file).
+    pub(crate) fail_status: Option<u16>,
 }
 
 impl ReqCtx {
@@ -121,6 +123,7 @@ impl ReqCtx {
             body: None,
             incoming: None,
             args: Vec::new(),
+            fail_status: None,
         }
     }
 }
@@ -150,7 +153,7 @@ thread_local! {
     /// The request whose handler is being polled, and its context.
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// Contexts of the requests in flight on this thread, by (connection, request number).
-    static CTXS: RefCell<HashMap<(u64, u64), SharedCtx>> = RefCell::new(HashMap::new());
+    static CTXS: RefCell<HashMap<CtxKey, SharedCtx>> = RefCell::new(HashMap::new());
     /// The phase of code running without a request (init, init_worker, timers).
     static NOREQ_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
     /// This worker's number (nginx: ngx_worker).
@@ -351,7 +354,7 @@ impl Vm {
                 if let Some(f) = self.cache.borrow().get(&key) {
                     return Ok(f.clone());
                 }
-                let name = format!("={}({}:{})", h.tag, super::conf_file_name(*file), line);
+                let name = super::chunk_name(h.tag, *file, *line);
                 let f = self
                     .lua
                     .load(code.as_slice())
@@ -500,9 +503,16 @@ pub(crate) fn noreq_phase() -> Option<Phase> {
     NOREQ_PHASE.with(|p| p.get())
 }
 
+/// A request's key among the contexts: connection, request number, subrequest number.
+pub(crate) type CtxKey = (u64, u64, u64);
+
+pub(crate) fn key_of(r: &Request) -> CtxKey {
+    (r.conn.id, r.conn.requests, r.sub)
+}
+
 /// The request's lua context, created on first use.
 pub(crate) fn ctx_of(r: &Request) -> Rc<RefCell<ReqCtx>> {
-    let key = (r.conn.id, r.conn.requests);
+    let key = key_of(r);
     CTXS.with(|m| {
         m.borrow_mut()
             .entry(key)
@@ -513,10 +523,10 @@ pub(crate) fn ctx_of(r: &Request) -> Rc<RefCell<ReqCtx>> {
 
 /// Forgets the request's context (after the log phase).
 pub(crate) fn drop_ctx(r: &Request) {
-    drop_key((r.conn.id, r.conn.requests));
+    drop_key(key_of(r));
 }
 
-pub(crate) fn drop_key(key: (u64, u64)) {
+pub(crate) fn drop_key(key: CtxKey) {
     let _ = CTXS.try_with(|m| m.borrow_mut().remove(&key));
 }
 
@@ -606,14 +616,30 @@ pub(crate) async fn run(
     let f = match vm.compile(h, file.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            crate::http::errlog::request_error(
-                r,
-                &format!(
-                    "failed to load {} code: {}",
-                    tag_base(h.tag),
-                    error_text(&e)
-                ),
-            );
+            // nginx: ngx_http_lua_cache_loadbuffer / ngx_http_lua_cache_loadfile.
+            let text = error_text(&e);
+            let (msg, status) = match (&h.src, file) {
+                (LuaSrc::File(_), Some(p)) => {
+                    let path = crate::cycle::full_name(&vm.prefix, &p);
+                    let status = if !text.starts_with("cannot open ") {
+                        500
+                    } else if text.contains("No such file or directory") {
+                        404
+                    } else {
+                        503
+                    };
+                    (
+                        format!(
+                            "failed to load external Lua file \"{}\": {text}",
+                            path.display()
+                        ),
+                        status,
+                    )
+                }
+                _ => (format!("failed to load inlined Lua code: {text}"), 500),
+            };
+            crate::http::errlog::request_error(r, &msg);
+            ctx.borrow_mut().fail_status = Some(status);
             return Outcome::Failed;
         }
     };
@@ -664,9 +690,4 @@ pub(crate) async fn run(
             Outcome::Failed
         }
     }
-}
-
-/// `content_by_lua` of a tag like `content_by_lua`.
-fn tag_base(tag: &str) -> &str {
-    tag
 }
