@@ -211,6 +211,17 @@ fn handler_cmds(r: &Request) -> Option<Vec<EchoRun>> {
     (!l.conf.echo_handler.is_empty()).then(|| l.conf.echo_handler.clone())
 }
 
+/// The request body read so far: Lua's view of it when Lua is in use (ngx.req.set_body_data
+/// may have replaced it), else what echo_read_request_body read.
+fn request_body(r: &Request) -> Option<Vec<u8>> {
+    if crate::http::lua::used() {
+        if let Some(b) = crate::http::lua::vm::ctx_of(r).borrow().body.clone() {
+            return Some(b);
+        }
+    }
+    r.vars.get(BODY_KEY).cloned()
+}
+
 /// Reads the request body once (kept for `$echo_request_body`).
 async fn read_body(r: &mut Request) {
     if r.vars.contains_key(BODY_KEY) {
@@ -308,8 +319,8 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
             }
             b"echo_read_request_body" => read_body(r).await,
             b"echo_request_body" => {
-                if let Some(b) = r.vars.get(BODY_KEY) {
-                    push(b.clone());
+                if let Some(b) = request_body(r) {
+                    push(b);
                 }
             }
             b"echo_exec" => {
@@ -422,7 +433,7 @@ pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         }
         // The reference answers `/e` for `GET /e?q=1`: the URI without its arguments.
         b"echo_request_uri" | b"echo_cacheable_request_uri" => r.uri.clone(),
-        b"echo_request_body" => r.vars.get(BODY_KEY)?.clone(),
+        b"echo_request_body" => request_body(r)?,
         b"echo_client_request_headers" => {
             let mut out = crate::http::vars_runtime::request_line(r);
             out.extend_from_slice(b"\r\n");

@@ -246,6 +246,14 @@ pub(crate) struct LocConf {
     pub(crate) more_output: Vec<Arc<crate::http::headers_more::MoreRun>>,
     /// more_set_input_headers / more_clear_input_headers.
     pub(crate) more_input: Vec<Arc<crate::http::headers_more::MoreRun>>,
+    // The request body as Lua sees it (engine/src/http/lua/mod.rs lowers these).
+    /// `client_body_in_file_only off|on|clean` as 0, 1, 2.
+    pub(crate) client_body_in_file_only: Option<u8>,
+    pub(crate) client_body_buffer_size: Option<u64>,
+    /// `lua_transform_underscores_in_response_headers on|off`.
+    pub(crate) lua_transform_underscores: Option<bool>,
+    /// `lua_use_default_type on|off`.
+    pub(crate) lua_use_default_type: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -452,7 +460,11 @@ impl LocConf {
             msie_padding,
             echo_before,
             echo_after,
-            echo_status
+            echo_status,
+            client_body_in_file_only,
+            client_body_buffer_size,
+            lua_transform_underscores,
+            lua_use_default_type
         );
         crate::http::headers_more::merge(self, parent);
     }

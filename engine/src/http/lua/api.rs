@@ -244,7 +244,7 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
         buf.push(b'\n');
     }
     with_req(|r, c| {
-        c.headers_sent = true;
+        send_header(r, c);
         c.out_total += buf.len();
         if r.method != hyper::Method::HEAD {
             c.out.extend_from_slice(&buf);
@@ -254,18 +254,39 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
     ok(vec![Value::Integer(1)])
 }
 
+/// nginx: ngx_http_lua_send_header_if_needed: the headers go out with the type
+/// ngx_http_set_content_type gives (unless `lua_use_default_type off`).
+pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
+    if c.headers_sent {
+        return;
+    }
+    c.headers_sent = true;
+    let has_type = c
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if !has_type && r.loc.lua_use_default_type != Some(false) && c.status != 204 {
+        if let Some(t) = super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone()) {
+            c.headers.push(("Content-Type".into(), t));
+        }
+    }
+}
+
 fn flush(lua: &Lua, _args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
-    let eof = with_req(|_, c| {
+    let state = with_req(|r, c| {
         if c.eof {
-            return Ok(true);
+            return Ok(Some("seen eof"));
         }
-        c.headers_sent = true;
+        if r.method == hyper::Method::HEAD && c.headers_sent {
+            return Ok(Some("header only"));
+        }
+        send_header(r, c);
         c.flushed = true;
-        Ok(false)
+        Ok(None)
     })?;
-    if eof {
-        return nil_err(lua, "seen eof");
+    if let Some(e) = state {
+        return nil_err(lua, e);
     }
     ok(vec![Value::Integer(1)])
 }
@@ -275,11 +296,11 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
         return Err(fail(lua, "no argument is expected"));
     }
     check_phase(lua, OUTPUT_PHASES)?;
-    let seen = with_req(|_, c| {
+    let seen = with_req(|r, c| {
         let seen = c.eof;
         c.eof = true;
         c.flushed = true;
-        c.headers_sent = true;
+        send_header(r, c);
         Ok(seen)
     })?;
     if seen {
@@ -290,8 +311,8 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
 
 fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
-    with_req(|_, c| {
-        c.headers_sent = true;
+    with_req(|r, c| {
+        send_header(r, c);
         Ok(())
     })?;
     ok(vec![Value::Integer(1)])
@@ -560,6 +581,35 @@ fn status_set(lua: &Lua, v: &Value) -> ApiResult {
     none()
 }
 
+/// nginx: ngx_http_lua_copy_escaped_header: control bytes (and, in names, separators) as
+/// `%XX` (ngx_http_lua_escape_uri's header_name / header_value tables).
+pub(crate) fn escape_header(v: &[u8], name: bool) -> Vec<u8> {
+    const NAME: [u32; 8] = [
+        0xffff_ffff,
+        0xfc00_9305,
+        0x3800_0001,
+        0xa800_0000,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+    ];
+    const VALUE: [u32; 8] = [0xffff_fdff, 0, 0, 0x8000_0000, 0, 0, 0, 0];
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let table = if name { &NAME } else { &VALUE };
+    let mut out = Vec::with_capacity(v.len());
+    for &c in v {
+        if table[usize::from(c >> 5)] & (1 << (c & 0x1f)) != 0 {
+            out.push(b'%');
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 15)]);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `foo_bar` -> `foo-bar` (nginx: lua_transform_underscores_in_response_headers on).
 fn header_key(k: &[u8]) -> String {
     lossy(k).replace('_', "-")
@@ -606,6 +656,8 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         }
         v => vals.push(to_bytes(lua, v).unwrap_or_else(|| tostring(lua, v))),
     }
+    let name = lossy(&escape_header(name.as_bytes(), true));
+    let vals: Vec<Vec<u8>> = vals.iter().map(|v| escape_header(v, false)).collect();
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(fail(lua, format!("invalid header name \"{name}\"")));
     }
@@ -614,6 +666,13 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
             lua,
             format!("invalid header value \"{}\"", lossy(bad)),
         ));
+    }
+    if name.eq_ignore_ascii_case("content-length")
+        && vals
+            .last()
+            .is_some_and(|v| v.is_empty() || !v.iter().all(u8::is_ascii_digit))
+    {
+        return Err(fail(lua, "failed to set header"));
     }
     with_req(|r, c| {
         if c.headers_sent {
@@ -626,11 +685,15 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         c.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
         let single = name.eq_ignore_ascii_case("content-type")
             || name.eq_ignore_ascii_case("content-length");
-        for (i, v) in vals.into_iter().enumerate() {
-            if single && i > 0 {
-                break;
+        if single {
+            // nginx: a single-valued header keeps the last value of a table.
+            if let Some(v) = vals.into_iter().last() {
+                c.headers.push((name.clone(), v));
             }
-            c.headers.push((name.clone(), v));
+        } else {
+            for v in vals {
+                c.headers.push((name.clone(), v));
+            }
         }
         Ok(())
     })?;
@@ -669,7 +732,16 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
         }
         if name == b"request_body" && !r.vars.contains_key(&name) {
             // nginx: ngx_http_variable_request_body: the body read into memory.
+            if c.body_file.is_some() {
+                return Ok(None);
+            }
             return Ok(c.body.clone().filter(|b| !b.is_empty()));
+        }
+        if name == b"request_body_file" {
+            return Ok(c
+                .body_file
+                .as_ref()
+                .map(|f| f.path.to_string_lossy().as_bytes().to_vec()));
         }
         Ok(r.variable(&k))
     })?;
@@ -932,6 +1004,112 @@ fn get_headers(lua: &Lua, args: MultiValue) -> ApiResult {
 }
 
 /// Like [`args_table`] but without unescaping (headers).
+/// The connection's fate as nginx decides it before the response (nginx: `r->keepalive`).
+fn keepalive(r: &Request) -> bool {
+    let conn = r
+        .headers
+        .get(hyper::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let asked = match conn.as_deref() {
+        Some(v) if v.contains("close") => false,
+        Some(v) if v.contains("keep-alive") => true,
+        _ => r.version != hyper::Version::HTTP_10 && r.version != hyper::Version::HTTP_09,
+    };
+    asked
+        && r.conn.requests < r.loc.keepalive_requests.unwrap_or(1000)
+        && r.loc.keepalive_timeout != Some(std::time::Duration::ZERO)
+}
+
+/// nginx: ngx_http_lua_ngx_resp_get_headers: the built-in headers first (content-type,
+/// content-length, connection, transfer-encoding), then the header list, at most `max`.
+fn resp_get_headers(l: &Lua, a: MultiValue) -> ApiResult {
+    let max = max_arg(&arg(&a, 0));
+    let raw = arg(&a, 1).as_boolean().unwrap_or(false);
+    let (hs, builtins) = with_req(|r, c| {
+        let mut builtins: Vec<(&'static str, Vec<u8>)> = Vec::new();
+        let mut rest = Vec::new();
+        let mut has_length = false;
+        for (k, v) in &c.headers {
+            if k.eq_ignore_ascii_case("content-type") {
+                builtins.insert(0, ("content-type", v.clone()));
+            } else if k.eq_ignore_ascii_case("content-length") {
+                has_length = true;
+                builtins.push(("content-length", v.clone()));
+            } else {
+                rest.push((k.clone(), v.clone()));
+            }
+        }
+        let connection: &[u8] = if c.status == 101 {
+            b"upgrade"
+        } else if keepalive(r) {
+            b"keep-alive"
+        } else {
+            b"close"
+        };
+        builtins.push(("connection", connection.to_vec()));
+        let filtering = matches!(c.phase, Phase::HeaderFilter | Phase::BodyFilter);
+        if filtering && !has_length && r.version == hyper::Version::HTTP_11 {
+            builtins.push(("transfer-encoding", b"chunked".to_vec()));
+        }
+        Ok((rest, builtins))
+    })?;
+    let t = l.create_table()?;
+    for (k, v) in &builtins {
+        t.raw_set(*k, l.create_string(v)?)?;
+    }
+    let extra = builtins.len();
+    let mut count = hs.len();
+    let mut truncated = false;
+    if max > 0 && count + extra > max {
+        truncated = true;
+        let _ = with_req(|r, _| {
+            crate::http::errlog::write(
+                Level::Debug,
+                &crate::http::errlog::with_context(
+                    r,
+                    &format!(
+                        "lua exceeding response header limit {} > {max}",
+                        count + extra
+                    ),
+                ),
+            );
+            Ok(())
+        });
+        count = max.saturating_sub(extra);
+    }
+    for (k, v) in hs.into_iter().take(count) {
+        let key = if raw { k } else { k.to_ascii_lowercase() };
+        let key = l.create_string(&key)?;
+        let val = Value::String(l.create_string(&v)?);
+        match t.raw_get::<Value>(key.clone())? {
+            Value::Nil => t.raw_set(key, val)?,
+            Value::Table(list) => list.raw_push(val)?,
+            old => {
+                let list = l.create_table()?;
+                list.raw_push(old)?;
+                list.raw_push(val)?;
+                t.raw_set(key, list)?;
+            }
+        }
+    }
+    if !raw {
+        let mt = l.create_table()?;
+        let idx = l.create_function(|_, (t, k): (Table, mlua::String)| {
+            let key = String::from_utf8_lossy(&k.as_bytes())
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            t.raw_get::<Value>(key)
+        })?;
+        mt.set("__index", idx)?;
+        t.set_metatable(Some(mt));
+    }
+    if truncated {
+        return ok(vec![Value::Table(t), s(l, "truncated")?]);
+    }
+    ok(vec![Value::Table(t)])
+}
+
 fn args_table_raw(lua: &Lua, pairs: Vec<(Vec<u8>, Option<Vec<u8>>)>, max: usize) -> ApiResult {
     args_table(lua, pairs, max)
 }
@@ -993,19 +1171,11 @@ async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
         .await
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
-    with_req(move |_, c| {
-        c.body = Some(data);
+    with_req(move |r, c| {
+        super::body::store(r, c, data);
         Ok(())
     })?;
     none()
-}
-
-fn get_body_data(lua: &Lua, _args: MultiValue) -> ApiResult {
-    let body = with_req(|_, c| Ok(c.body.clone()))?;
-    match body {
-        Some(b) if !b.is_empty() => ok(vec![s(lua, b)?]),
-        _ => ok(vec![Value::Nil]),
-    }
 }
 
 fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
@@ -1584,8 +1754,13 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     reg(vm, &req, "set_header", set_header)?;
     reg(vm, &req, "clear_header", clear_header)?;
     req.set("read_body", vm.api_async(read_body)?)?;
-    reg(vm, &req, "get_body_data", get_body_data)?;
-    reg(vm, &req, "get_body_file", |_, _| ok(vec![Value::Nil]))?;
+    reg(vm, &req, "get_body_data", super::body::get_body_data)?;
+    reg(vm, &req, "get_body_file", super::body::get_body_file)?;
+    reg(vm, &req, "set_body_data", super::body::set_body_data)?;
+    reg(vm, &req, "set_body_file", super::body::set_body_file)?;
+    reg(vm, &req, "init_body", super::body::init_body)?;
+    reg(vm, &req, "append_body", super::body::append_body)?;
+    reg(vm, &req, "finish_body", super::body::finish_body)?;
     reg(vm, &req, "discard_body", |_, _| {
         let _ = with_req(|_, c| {
             c.incoming = None;
@@ -1648,33 +1823,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
 
     // ngx.resp
     let resp = lua.create_table()?;
-    reg(vm, &resp, "get_headers", |l, a| {
-        let max = max_arg(&arg(&a, 0));
-        let raw = matches!(arg(&a, 1), Value::Boolean(true));
-        let hs = with_req(|_, c| Ok(c.headers.clone()))?;
-        let pairs = hs
-            .into_iter()
-            .map(|(k, v)| {
-                let k = if raw { k } else { k.to_ascii_lowercase() };
-                (k.into_bytes(), Some(v))
-            })
-            .collect();
-        let res = args_table_raw(l, pairs, max)?;
-        if !raw {
-            if let Some(Value::Table(t)) = res.front() {
-                let mt = l.create_table()?;
-                let idx = l.create_function(|_, (t, k): (Table, mlua::String)| {
-                    let key = String::from_utf8_lossy(&k.as_bytes())
-                        .to_ascii_lowercase()
-                        .replace('_', "-");
-                    t.raw_get::<Value>(key)
-                })?;
-                mt.set("__index", idx)?;
-                t.set_metatable(Some(mt));
-            }
-        }
-        Ok(res)
-    })?;
+    reg(vm, &resp, "get_headers", resp_get_headers)?;
     ngx.set("resp", resp)?;
 
     // ngx.config, ngx.worker

@@ -6,6 +6,7 @@
 //! `util` (encodings and hashes), `regex` (`ngx.re.*` on PCRE2).
 
 pub(crate) mod api;
+pub(crate) mod body;
 pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
@@ -171,6 +172,37 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                 }
                 "lua_need_request_body" => {
                     c.lua_need_request_body = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
+                "client_body_in_file_only" => {
+                    c.client_body_in_file_only = Some(match d.args.first().map(Vec::as_slice) {
+                        Some(b"on") => 1,
+                        Some(b"clean") => 2,
+                        _ => 0,
+                    });
+                    true
+                }
+                "client_body_buffer_size" => {
+                    c.client_body_buffer_size = d
+                        .args
+                        .first()
+                        .and_then(|s| crate::conf::values::parse_size(s));
+                    true
+                }
+                "lua_transform_underscores_in_response_headers" => {
+                    c.lua_transform_underscores = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
+                "lua_use_default_type" => {
+                    c.lua_use_default_type = Some(
                         d.args
                             .first()
                             .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),

@@ -113,7 +113,18 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
             reply.headers.append(n, v);
         }
     }
-    if !has_type && status != 204 {
+    if reply.length.is_none() && !c.flushed && r.version == hyper::Version::HTTP_10 {
+        // nginx: lua_http10_buffering: an HTTP/1.0 answer is buffered and gets a length.
+        reply.length = Some(c.out.len() as u64);
+    }
+    if let Some(len) = reply.length {
+        // nginx sends no more than the Content-Length the handler set.
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if c.out.len() > len {
+            c.out.truncate(len);
+        }
+    }
+    if !has_type && status != 204 && r.loc.lua_use_default_type != Some(false) && !c.headers_sent {
         // nginx: ngx_http_set_content_type: the URI's extension, else default_type.
         match content_type_of(r) {
             Some(t) => {
@@ -149,7 +160,7 @@ fn failed(r: &Request, c: &mut ReqCtx) -> Reply {
 const POSTPONE_OUTPUT: usize = 1460;
 
 /// The type `types {}` gives the URI's extension (nginx: `r->exten`).
-fn content_type_of(r: &Request) -> Option<Vec<u8>> {
+pub(crate) fn content_type_of(r: &Request) -> Option<Vec<u8>> {
     let uri = &r.uri;
     let slash = uri.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
     let name = &uri[slash..];
@@ -262,7 +273,7 @@ async fn need_body(r: &Request) {
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    ctx.borrow_mut().body = Some(data);
+    super::body::store(r, &mut ctx.borrow_mut(), data);
 }
 
 /// nginx: ngx_http_lua_rewrite_handler (after the rewrite module's script).

@@ -104,6 +104,10 @@ pub(crate) struct ReqCtx {
     pub(crate) args: Vec<Vec<u8>>,
     /// The status a failed code load answers with (404 for a missing file).
     pub(crate) fail_status: Option<u16>,
+    /// The body's file, when it is in one (`ngx.req.get_body_file`).
+    pub(crate) body_file: Option<super::body::BodyFile>,
+    /// A body being built by `ngx.req.init_body`/`append_body`, and its buffer size.
+    pub(crate) new_body: Option<(Vec<u8>, u64)>,
 }
 
 impl ReqCtx {
@@ -124,6 +128,8 @@ impl ReqCtx {
             incoming: None,
             args: Vec::new(),
             fail_status: None,
+            body_file: None,
+            new_body: None,
         }
     }
 }
