@@ -887,25 +887,175 @@ fn max_arg(v: &Value) -> usize {
     num(v).map_or(100, |n| if n < 0.0 { 0 } else { n as usize })
 }
 
+/// nginx: ngx_http_lua_ngx_req_set_uri_args.
+fn set_uri_args(l: &Lua, a: MultiValue) -> ApiResult {
+    let v = match arg(&a, 0) {
+        Value::Table(t) => encode_args_table(l, &t)?,
+        v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
+            to_bytes(l, &v).unwrap_or_default()
+        }
+        v => {
+            return Err(argerr(
+                l,
+                1,
+                "set_uri_args",
+                format!(
+                    "string, number, or table expected, but got {}",
+                    type_name(&v)
+                ),
+            ))
+        }
+    };
+    with_req(|r, _| {
+        r.args = v;
+        Ok(())
+    })?;
+    none()
+}
+
+/// nginx: ngx_http_lua_escape_log: control and 8-bit bytes as `\xXX` in a logged string.
+fn escape_log(b: &[u8]) -> String {
+    let mut out = String::new();
+    for &c in b {
+        if c < 0x20 || c >= 0x7f || c == b'"' || c == b'\\' {
+            out.push_str(&format!("\\x{c:02X}"));
+        } else {
+            out.push(c as char);
+        }
+    }
+    out
+}
+
+/// nginx: ngx_http_lua_ngx_req_set_uri.
+fn set_uri(l: &Lua, a: MultiValue) -> ApiResult {
+    let n = a.len();
+    if !(1..=3).contains(&n) {
+        return Err(fail(
+            l,
+            format!("expecting 1, 2 or 3 arguments but seen {n}"),
+        ));
+    }
+    let v = arg(&a, 0);
+    let Some(uri) = to_bytes(l, &v) else {
+        return Err(argerr(
+            l,
+            1,
+            "set_uri",
+            format!("string expected, got {}", type_name(&v)),
+        ));
+    };
+    if uri.is_empty() {
+        return Err(fail(l, "attempt to use zero-length uri"));
+    }
+    let binary = match arg(&a, 2) {
+        Value::Nil if n < 3 => false,
+        Value::Boolean(b) => b,
+        v => {
+            return Err(argerr(
+                l,
+                3,
+                "set_uri",
+                format!("boolean expected, got {}", type_name(&v)),
+            ))
+        }
+    };
+    if !binary {
+        if let Some(&b) = uri.iter().find(|&&c| (c < 0x20 && c != 9) || c == 0x7f) {
+            return Err(fail(
+                l,
+                format!(
+                    "unsafe byte \"0x{b:02x}\" in uri \"{}\" (maybe you want to set the 'binary' argument?)",
+                    escape_log(&uri)
+                ),
+            ));
+        }
+    }
+    let jump = match arg(&a, 1) {
+        Value::Nil if n < 2 => false,
+        Value::Boolean(b) => b,
+        v => {
+            return Err(argerr(
+                l,
+                2,
+                "set_uri",
+                format!("boolean expected, got {}", type_name(&v)),
+            ))
+        }
+    };
+    if jump {
+        check_phase(l, &[Phase::Rewrite])?;
+    }
+    with_req(|r, c| {
+        r.internal = true;
+        if jump {
+            crate::http::errlog::write(
+                Level::Debug,
+                &crate::http::errlog::with_context(
+                    r,
+                    &format!("lua set uri jump to \"{}\"", lossy(&uri)),
+                ),
+            );
+            c.exec = Some((uri, r.args.clone()));
+        } else {
+            r.uri = uri;
+        }
+        Ok(())
+    })?;
+    none()
+}
+
+/// nginx: ngx_http_lua_parse_args: pairs split on `&` (an empty key is dropped but still
+/// counts), at most `max` of them before the rest is cut off as "truncated".
+fn parse_args_max(s: &[u8], max: usize) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, bool) {
+    let parts: Vec<&[u8]> = s.split(|&c| c == b'&').collect();
+    let truncated = max > 0 && parts.len() > max;
+    let mut out = Vec::new();
+    for part in parts.iter().take(if truncated { max } else { usize::MAX }) {
+        out.extend(util::parse_args(part));
+    }
+    if truncated {
+        crate::http::errlog::write(Level::Debug, &format!("lua hit query args limit {max}"));
+    }
+    (out, truncated)
+}
+
+fn args_result(lua: &Lua, s: &[u8], max: usize) -> ApiResult {
+    let (pairs, truncated) = parse_args_max(s, max);
+    let mut res = args_table(lua, pairs, 0)?.into_vec();
+    if truncated {
+        res.push(self::s(lua, "truncated")?);
+    }
+    Ok(MultiValue::from_vec(res))
+}
+
 fn get_uri_args(lua: &Lua, args: MultiValue) -> ApiResult {
     let a = with_req(|r, _| Ok(r.args.clone()))?;
-    args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 0)))
+    args_result(lua, &a, max_arg(&arg(&args, 0)))
 }
 
 fn get_post_args(lua: &Lua, args: MultiValue) -> ApiResult {
-    let body = with_req(|_, c| Ok(c.body.clone()))?;
+    let body = with_req(|_, c| {
+        if c.body_file.is_some() {
+            return Ok(Err(()));
+        }
+        Ok(Ok(c.body.clone()))
+    })?;
+    let body = match body {
+        Err(()) => return nil_err(lua, "request body in temp file not supported"),
+        Ok(b) => b,
+    };
     let Some(body) = body else {
         return Err(fail(
             lua,
             "no request body found; maybe you should turn on lua_need_request_body?",
         ));
     };
-    args_table(lua, util::parse_args(&body), max_arg(&arg(&args, 0)))
+    args_result(lua, &body, max_arg(&arg(&args, 0)))
 }
 
 fn decode_args(lua: &Lua, args: MultiValue) -> ApiResult {
     let a = str_arg(lua, &arg(&args, 0));
-    args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 1)))
+    args_result(lua, &a, max_arg(&arg(&args, 1)))
 }
 
 pub(crate) fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
@@ -1684,13 +1834,16 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     // encodings
     reg(vm, &ngx, "escape_uri", |l, a| {
         let v = str_arg(l, &arg(&a, 0));
-        let kind = num(&arg(&a, 1)).unwrap_or(2.0) as i64;
-        let out = if kind == 0 {
-            escape_uri_plain(&v)
-        } else {
-            util::escape_uri(&v)
+        // resty.core's ngx.escape_uri checks `type`.
+        let kind = match arg(&a, 1) {
+            Value::Nil => 2,
+            t => match num(&t) {
+                Some(n) if (0.0..=6.0).contains(&n) => n as usize,
+                Some(n) => return Err(Fail(format!("\"type\" {n} out of range"))),
+                None => return Err(Fail("\"type\" is not a number".into())),
+            },
         };
-        ok(vec![s(l, out)?])
+        ok(vec![s(l, util::escape_uri_type(&v, kind))?])
     })?;
     str_fn(vm, &ngx, "unescape_uri", util::unescape_uri)?;
     reg(vm, &ngx, "encode_args", encode_args)?;
@@ -1793,32 +1946,8 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         let i = with_req(|r, _| Ok(r.internal))?;
         ok(vec![Value::Boolean(i)])
     })?;
-    reg(vm, &req, "set_uri_args", |l, a| {
-        let v = match arg(&a, 0) {
-            Value::Table(t) => encode_args_table(l, &t)?,
-            v => to_bytes(l, &v).unwrap_or_default(),
-        };
-        with_req(|r, _| {
-            r.args = v;
-            Ok(())
-        })?;
-        none()
-    })?;
-    reg(vm, &req, "set_uri", |l, a| {
-        let Some(uri) = to_bytes(l, &arg(&a, 0)).filter(|u| !u.is_empty()) else {
-            return Err(fail(l, "attempt to use zero-length uri"));
-        };
-        let jump = arg(&a, 1).as_boolean().unwrap_or(false);
-        with_req(|r, c| {
-            if jump {
-                c.exec = Some((uri, r.args.clone()));
-            } else {
-                r.uri = uri;
-            }
-            Ok(())
-        })?;
-        none()
-    })?;
+    reg(vm, &req, "set_uri_args", set_uri_args)?;
+    reg(vm, &req, "set_uri", set_uri)?;
     ngx.set("req", req)?;
 
     // ngx.resp
@@ -1998,22 +2127,6 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     // Stand-ins for resty.core's modules (the FFI they use has no C side here).
     lua.load(STANDINS).set_name("=resty.core").exec()?;
     Ok(())
-}
-
-/// nginx: ngx_escape_uri with NGX_ESCAPE_URI: space, `#`, `%`, `?`, controls and 8-bit bytes.
-fn escape_uri_plain(s: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = Vec::with_capacity(s.len());
-    for &c in s {
-        if c <= 0x20 || c >= 0x7f || matches!(c, b'#' | b'%' | b'?') {
-            out.push(b'%');
-            out.push(HEX[usize::from(c >> 4)]);
-            out.push(HEX[usize::from(c & 15)]);
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `require "resty.core"` and friends succeed; `ngx.re` is not provided yet.
