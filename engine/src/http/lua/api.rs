@@ -722,9 +722,10 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
             None => ok(vec![Value::Nil]),
         };
     }
-    let Some(k) = to_bytes(lua, key) else {
-        return ok(vec![Value::Nil]);
+    let Value::String(ks) = key else {
+        return Err(fail(lua, "bad variable name"));
     };
+    let k = ks.as_bytes().to_vec();
     let name = k.to_ascii_lowercase();
     let v = with_req(|r, c| {
         if let Some(h) = name.strip_prefix(b"sent_http_") {
@@ -779,9 +780,28 @@ fn sent_header(r: &Request, c: &vm::ReqCtx, h: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
-    let Some(k) = to_bytes(lua, key) else {
-        return none();
+    let Value::String(ks) = key else {
+        return Err(fail(lua, "bad variable name"));
     };
+    let k = ks.as_bytes().to_vec();
+    if matches!(val, Value::Nil) {
+        // nginx: a variable set to nil is "not found" afterwards.
+        let name = k.to_ascii_lowercase();
+        let done = with_req(|r, _| {
+            if name == b"args" {
+                r.args.clear();
+                return Ok(true);
+            }
+            if r.http.set_vars.contains(&name) || r.vars.contains_key(&name) {
+                r.vars.remove(&name);
+                return Ok(true);
+            }
+            Ok(false)
+        })?;
+        if done {
+            return none();
+        }
+    }
     let name = k.to_ascii_lowercase();
     let value = match val {
         Value::Nil => Vec::new(),
@@ -1132,9 +1152,23 @@ fn get_headers(lua: &Lua, args: MultiValue) -> ApiResult {
     let hs = with_req(|r, _| {
         Ok(r.headers
             .iter()
-            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .map(|(n, v)| {
+                // The names as received are not kept: raw mode shows them title-cased.
+                let name = if raw {
+                    title_case(n.as_str()).into_bytes()
+                } else {
+                    n.as_str().as_bytes().to_vec()
+                };
+                (name, v.as_bytes().to_vec())
+            })
             .collect::<Vec<_>>())
     })?;
+    if max > 0 && hs.len() > max {
+        crate::http::errlog::write(
+            Level::Debug,
+            &format!("lua exceeding request header limit {} > {max}", hs.len()),
+        );
+    }
     let pairs = hs.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let res = args_table_raw(lua, pairs, max)?;
     if !raw {
@@ -1279,6 +1313,9 @@ fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
         }
         v => vals.push(to_bytes(lua, &v).unwrap_or_else(|| tostring(lua, &v))),
     }
+    // nginx: ngx_http_lua_copy_escaped_header for the name and each value.
+    let name = escape_header(&name, true);
+    let vals: Vec<Vec<u8>> = vals.iter().map(|v| escape_header(v, false)).collect();
     let Ok(hn) = HeaderName::from_bytes(&name) else {
         return Err(fail(
             lua,
@@ -1896,6 +1933,21 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
 
     // ngx.req
     let req = lua.create_table()?;
+    reg(vm, &req, "set_method", |l, a| {
+        // resty.core's ngx.req.set_method (ngx_http_lua_ffi_req_set_method).
+        let v = arg(&a, 0);
+        let Some(n) = num(&v).filter(|_| matches!(v, Value::Integer(_) | Value::Number(_))) else {
+            return Err(fail(l, "bad method number"));
+        };
+        let Some(m) = super::subrequest::method_of(n as i64) else {
+            return Err(fail(l, format!("unsupported HTTP method: {}", n as i64)));
+        };
+        with_req(|r, _| {
+            r.method = m;
+            Ok(())
+        })?;
+        none()
+    })?;
     reg(vm, &req, "get_method", |l, _| {
         let m = with_req(|r, _| Ok(r.method.as_str().to_string()))?;
         ok(vec![s(l, m)?])

@@ -31,7 +31,7 @@ struct Query {
 }
 
 /// nginx: the NGX_HTTP_* method numbers of `options.method`.
-fn method_of(n: i64) -> Option<Method> {
+pub(crate) fn method_of(n: i64) -> Option<Method> {
     let m = match n {
         2 => "GET",
         4 => "HEAD",

@@ -533,7 +533,19 @@ pub(crate) fn drop_ctx(r: &Request) {
 }
 
 pub(crate) fn drop_key(key: CtxKey) {
-    let _ = CTXS.try_with(|m| m.borrow_mut().remove(&key));
+    let gone = CTXS
+        .try_with(|m| m.borrow_mut().remove(&key))
+        .ok()
+        .flatten();
+    if let Some(ctx) = gone {
+        if ctx.try_borrow().is_ok_and(|c| c.ctx.is_some()) {
+            // nginx: ngx_http_lua_ngx_ctx_cleanup.
+            crate::http::errlog::write(
+                crate::log::Level::Debug,
+                &format!("lua release ngx.ctx at ref {}", key.2 + 1),
+            );
+        }
+    }
 }
 
 /// How a handler's coroutine ended.
