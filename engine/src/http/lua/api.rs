@@ -731,6 +731,16 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
         if let Some(h) = name.strip_prefix(b"sent_http_") {
             return Ok(sent_header(r, c, h));
         }
+        if (name == b"args" || name == b"query_string")
+            && r.args.is_empty()
+            && (c.nil_vars.contains(&name) || r.sub != 0 || !r.request_uri.contains(&b'?'))
+        {
+            // nginx: ngx_http_variable_request: no `?` at all is "not found".
+            return Ok(None);
+        }
+        if c.nil_vars.contains(&name) {
+            return Ok(None);
+        }
         if name == b"request_body" && !r.vars.contains_key(&name) {
             // nginx: ngx_http_variable_request_body: the body read into memory.
             if c.body_file.is_some() {
@@ -744,7 +754,12 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
                 .as_ref()
                 .map(|f| f.path.to_string_lossy().as_bytes().to_vec()));
         }
-        Ok(r.variable(&k))
+        let v = r.variable(&k);
+        if v.is_none() && r.http.set_vars.contains(&name) {
+            // nginx: ngx_http_rewrite_var: an uninitialized `set` variable is empty.
+            return Ok(Some(Vec::new()));
+        }
+        Ok(v)
     })?;
     match v {
         Some(v) => ok(vec![s(lua, v)?]),
@@ -787,13 +802,15 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
     if matches!(val, Value::Nil) {
         // nginx: a variable set to nil is "not found" afterwards.
         let name = k.to_ascii_lowercase();
-        let done = with_req(|r, _| {
+        let done = with_req(|r, c| {
             if name == b"args" {
                 r.args.clear();
+                c.nil_vars.insert(name.clone());
                 return Ok(true);
             }
             if r.http.set_vars.contains(&name) || r.vars.contains_key(&name) {
                 r.vars.remove(&name);
+                c.nil_vars.insert(name.clone());
                 return Ok(true);
             }
             Ok(false)
@@ -810,7 +827,8 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
             None => return Err(fail(lua, format!("bad value type: {}", type_name(v)))),
         },
     };
-    let res = with_req(|r, _| {
+    let res = with_req(|r, c| {
+        c.nil_vars.remove(&name);
         if name == b"args" {
             r.args = value;
             return Ok(true);
@@ -2202,6 +2220,42 @@ for _, m in ipairs{"resty.core.var", "resty.core.ctx", "resty.core.hash", "resty
     "resty.core.response", "resty.core.worker", "resty.core.exit", "resty.core.base64",
     "resty.core.phase", "resty.core.ndk", "resty.core.utils"} do
   preload[m] = function() return {} end
+end
+preload["ngx.re"] = function()
+  -- resty.core's ngx.re: split on ngx.re.find; opt is accepted.
+  local find, sub = ngx.re.find, string.sub
+  local function split(subj, regex, opts, ctx, max, res)
+    if max == nil then max = 0 end
+    res = res or {}
+    local n, pos, len = 0, 1, #subj
+    if max == 1 then res[1] = subj; res[2] = nil; return res end
+    ctx = ctx or {}
+    ctx.pos = 1
+    while pos <= len + 1 do
+      local from, to, err = find(subj, regex, opts, ctx)
+      if err then return nil, err end
+      if not from then break end
+      if to < from then
+        if from > len then break end
+        ctx.pos = from + 1
+        if from == pos then
+          -- an empty match at the piece's start splits off one character
+          n = n + 1; res[n] = sub(subj, pos, from); pos = from + 1
+        else
+          n = n + 1; res[n] = sub(subj, pos, from - 1); pos = from
+        end
+      else
+        n = n + 1; res[n] = sub(subj, pos, from - 1); pos = to + 1
+        ctx.pos = pos
+      end
+      if max > 0 and n == max - 1 then break end
+    end
+    n = n + 1; res[n] = sub(subj, pos)
+    local i = n + 1
+    while res[i] ~= nil do res[i] = nil; i = i + 1 end
+    return res
+  end
+  return { split = split, opt = function() end }
 end
 preload["table.new"] = function() return function(narr, nrec) return {} end end
 preload["table.clear"] = function() return function(t) for k in pairs(t) do t[k] = nil end end end

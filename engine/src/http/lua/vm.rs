@@ -108,6 +108,8 @@ pub(crate) struct ReqCtx {
     pub(crate) body_file: Option<super::body::BodyFile>,
     /// A body being built by `ngx.req.init_body`/`append_body`, and its buffer size.
     pub(crate) new_body: Option<(Vec<u8>, u64)>,
+    /// Variables Lua set to nil (they read as "not found").
+    pub(crate) nil_vars: std::collections::HashSet<Vec<u8>>,
 }
 
 impl ReqCtx {
@@ -130,6 +132,7 @@ impl ReqCtx {
             fail_status: None,
             body_file: None,
             new_body: None,
+            nil_vars: Default::default(),
         }
     }
 }
