@@ -39,6 +39,9 @@ pub(crate) struct Reply {
     pub(crate) allow_ranges: bool,
     /// The body is this file (ranges are cut from it by the range filter).
     pub(crate) file: Option<FileBody>,
+    /// `Location` stays as set (lua-nginx-module's ngx.redirect and ngx.header.location are not
+    /// made absolute by the header filter).
+    pub(crate) raw_location: bool,
 }
 
 /// An open file answered whole or in ranges.
@@ -59,6 +62,7 @@ impl Reply {
             default_type: false,
             allow_ranges: false,
             file: None,
+            raw_location: false,
         }
     }
 
@@ -751,6 +755,11 @@ fn late_filters(r: &Request, out: &mut Out) {
 /// hyper writes, headers in nginx's order.
 pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Response<Body> {
     let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
+    let raw_location = if reply.raw_location {
+        reply.headers.get(hyper::header::LOCATION).cloned()
+    } else {
+        None
+    };
     let mut out = Out {
         status: reply.status,
         content_type: None,
@@ -819,7 +828,13 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         headers_filter(r, &mut out);
         late_filters(r, &mut out);
     }
-    header_filter(r, out, keepalive, tokens)
+    let mut resp = header_filter(r, out, keepalive, tokens);
+    if let Some(loc) = raw_location {
+        if resp.headers().contains_key(hyper::header::LOCATION) {
+            resp.headers_mut().insert(hyper::header::LOCATION, loc);
+        }
+    }
+    resp
 }
 
 /// nginx: ngx_http_header_filter and the chunked filter: the wire headers and the body.

@@ -30,7 +30,7 @@ pub(crate) fn where_(lua: &Lua, level: usize) -> String {
         };
         let src = d.source();
         let short = src.short_src.as_deref().unwrap_or("?").to_string();
-        if short == "ngx" || short.contains("__mlua_async_poll") {
+        if short == "ngx" || short.contains("__mlua_async_poll") || short == "[string \"?\"]" {
             level += 1;
             continue;
         }
@@ -39,6 +39,35 @@ pub(crate) fn where_(lua: &Lua, level: usize) -> String {
             return String::new();
         }
         return format!("{short}:{line}: ");
+    }
+}
+
+/// The log prefix's position: `short_src:line: ` and, for a named Lua function,
+/// `name(): ` (nginx: ngx_http_lua_log_wrapper's lua_getinfo "Snl").
+fn log_where(lua: &Lua) -> String {
+    let mut level = 1;
+    loop {
+        let Some(d) = lua.inspect_stack(level) else {
+            return String::new();
+        };
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        if short == "ngx" || short.contains("__mlua_async_poll") || short == "[string \"?\"]" {
+            level += 1;
+            continue;
+        }
+        let line = d.curr_line();
+        if line <= 0 {
+            return String::new();
+        }
+        let mut out = format!("{short}:{line}: ");
+        let names = d.names();
+        if let Some(name) = names.name.as_deref() {
+            if !names.name_what.unwrap_or("").is_empty() && src.what == "Lua" {
+                out.push_str(&format!("{name}(): "));
+            }
+        }
+        return out;
     }
 }
 
@@ -496,7 +525,7 @@ fn log_wrapper(lua: &Lua, level: Level, args: MultiValue, first: usize, fname: &
             }
         }
     }
-    let mut text = format!("[lua] {}{}", where_(lua, 2), lossy(&msg));
+    let mut text = format!("[lua] {}{}", log_where(lua), lossy(&msg));
     if vm::current_phase() == Some(Phase::Log) {
         text.push_str(" while logging request");
     }
@@ -541,7 +570,12 @@ fn ngx_log(lua: &Lua, args: MultiValue) -> ApiResult {
         ));
     };
     let Some(level) = level_of(n as i64) else {
-        return Err(fail(lua, format!("bad log level: {}", n as i64)));
+        return Err(argerr(
+            lua,
+            1,
+            "log",
+            format!("bad log level: {}", n as i64),
+        ));
     };
     let rest = MultiValue::from_vec(args.iter().skip(1).cloned().collect());
     log_wrapper(lua, level, rest, 2, "log")

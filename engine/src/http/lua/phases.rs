@@ -96,6 +96,7 @@ impl Drop for BodyGuard {
 fn output(r: &Request, c: &mut ReqCtx) -> Reply {
     let status = if c.status == 0 { 200 } else { c.status };
     let mut reply = Reply::status(status);
+    reply.raw_location = true;
     let mut has_type = false;
     for (name, value) in &c.headers {
         let lname = name.to_ascii_lowercase();
@@ -184,6 +185,7 @@ fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
     let code = u16::try_from(code).unwrap_or(500);
     if code >= 300 {
         let mut reply = Reply::status(code);
+        reply.raw_location = true;
         for (name, value) in &c.headers {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
