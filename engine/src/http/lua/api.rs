@@ -71,6 +71,33 @@ fn log_where(lua: &Lua) -> String {
     }
 }
 
+/// resty.core's `error(msg, 3)`: the position of the frame above the API's caller (none
+/// when the caller is the handler's main chunk).
+fn where_above(lua: &Lua) -> String {
+    let mut level = 1;
+    let mut seen_caller = false;
+    loop {
+        let Some(d) = lua.inspect_stack(level) else {
+            return String::new();
+        };
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        level += 1;
+        if short == "ngx" || short.contains("__mlua_async_poll") || short == "[string \"?\"]" {
+            continue;
+        }
+        if !seen_caller {
+            seen_caller = true;
+            continue;
+        }
+        let line = d.curr_line();
+        if line <= 0 {
+            return String::new();
+        }
+        return format!("{short}:{line}: ");
+    }
+}
+
 pub(crate) fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
     Fail(format!("{}{msg}", where_(lua, 2)))
 }
@@ -1928,8 +1955,10 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
             Value::Nil => 2,
             t => match num(&t) {
                 Some(n) if (0.0..=6.0).contains(&n) => n as usize,
-                Some(n) => return Err(Fail(format!("\"type\" {n} out of range"))),
-                None => return Err(Fail("\"type\" is not a number".into())),
+                Some(n) => {
+                    return Err(Fail(format!("{}\"type\" {n} out of range", where_above(l))))
+                }
+                None => return Err(Fail(format!("{}\"type\" is not a number", where_above(l)))),
             },
         };
         ok(vec![s(l, util::escape_uri_type(&v, kind))?])
@@ -2064,7 +2093,8 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     config.set("subsystem", "http")?;
     config.set("nginx_version", 1_022_001)?;
     config.set("ngx_lua_version", 10023)?;
-    config.set("debug", false)?;
+    // Debian's nginx is built --with-debug.
+    config.set("debug", true)?;
     config.set("is_console", false)?;
     let mut prefix = vm.prefix.to_string_lossy().into_owned();
     if !prefix.ends_with('/') {
