@@ -2176,6 +2176,9 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
                     ok(vec![Value::Boolean(sub)])
                 }
                 b"arg" => {
+                    if let Some(t) = with_req(|_, c| Ok(c.arg_table.clone()))? {
+                        return ok(vec![Value::Table(t)]);
+                    }
                     let args = with_req(|_, c| Ok(c.args.clone()))?;
                     let t = l.create_table()?;
                     for (i, a) in args.iter().enumerate() {

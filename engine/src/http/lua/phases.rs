@@ -393,7 +393,127 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
 
 /// nginx: ngx_http_lua_header_filter: the handler sees and changes the response's status
 /// and headers (`ngx.header`, `ngx.status`) before they are sent.
-pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
+pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
+    let reply = header_filter_lua(r, reply).await;
+    body_filter(r, reply).await
+}
+
+/// nginx: ngx_http_lua_body_filter: the handler sees each piece of the body as `ngx.arg[1]`
+/// and the end of the body as `ngx.arg[2]`, and may replace them. The body is gathered
+/// first: Lua and echo output as its pieces, then an empty last piece; a file or a
+/// `return` text as one last piece. A special response's page is shown to the handler but
+/// not changed.
+async fn body_filter(r: &mut Request, mut reply: Reply) -> Reply {
+    let Some(h) = r.loc.lua_body_filter.clone() else {
+        return reply;
+    };
+    let Some(vm) = vm_for(r) else {
+        return reply;
+    };
+    let special = reply.body.is_none() && reply.file.is_none();
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut eof_apart = true;
+    if let Some(f) = reply.file.take() {
+        use std::io::Read;
+        let mut data = Vec::new();
+        let mut file = f.file;
+        let _ = file.read_to_end(&mut data);
+        pieces.push(data);
+        eof_apart = false;
+    } else if let Some(mut b) = reply.body.take() {
+        use http_body_util::BodyExt;
+        while let Some(frame) = b.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Ok(d) = f.into_data() {
+                        if !d.is_empty() {
+                            pieces.push(d.to_vec());
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        eof_apart = !reply.default_type;
+    } else if reply.status >= 300 {
+        let tokens = r
+            .loc
+            .server_tokens
+            .unwrap_or(crate::http::lower::ServerTokens::On);
+        pieces.push(crate::http::response::special_page(reply.status, tokens).unwrap_or_default());
+        eof_apart = false;
+    }
+    if eof_apart || pieces.is_empty() {
+        pieces.push(Vec::new());
+    }
+    let ctx = vm::ctx_of(r);
+    {
+        let mut c = ctx.borrow_mut();
+        c.status = reply.status;
+        c.headers_sent = true;
+    }
+    let n = pieces.len();
+    let mut out = Vec::new();
+    let mut failed_run = false;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let last = i + 1 == n;
+        let t = match vm.lua.create_table() {
+            Ok(t) => t,
+            Err(_) => break,
+        };
+        let _ = vm
+            .lua
+            .create_string(&piece)
+            .and_then(|p| t.raw_set(1, p))
+            .and_then(|()| t.raw_set(2, last));
+        ctx.borrow_mut().arg_table = Some(t.clone());
+        let res = vm::run(&vm, r, &h, Phase::BodyFilter, MultiValue::new()).await;
+        ctx.borrow_mut().arg_table = None;
+        if let Outcome::Failed = res {
+            failed_run = true;
+            break;
+        }
+        match t.raw_get::<mlua::Value>(1) {
+            Ok(mlua::Value::String(s)) => out.extend_from_slice(&s.as_bytes()),
+            Ok(mlua::Value::Table(list)) => {
+                for v in list.sequence_values::<mlua::Value>().flatten() {
+                    if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
+                        out.extend_from_slice(&b.as_bytes());
+                    }
+                }
+            }
+            Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => {
+                if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
+                    out.extend_from_slice(&b.as_bytes());
+                }
+            }
+            _ => {}
+        }
+        // nginx: setting ngx.arg[2] = true ends the body here.
+        if !last && matches!(t.raw_get::<mlua::Value>(2), Ok(mlua::Value::Boolean(true))) {
+            break;
+        }
+    }
+    if special {
+        return reply;
+    }
+    if failed_run {
+        reply.close = true;
+    }
+    // The body's length is only known again as a whole.
+    if reply.length.is_some_and(|l| l != out.len() as u64) {
+        reply.length = None;
+    }
+    if reply.length.is_some() || r.version == hyper::Version::HTTP_10 {
+        reply.length = Some(out.len() as u64);
+    }
+    reply.allow_ranges = false;
+    reply.body = Some(full(out));
+    reply
+}
+
+/// nginx: ngx_http_lua_header_filter.
+async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
     let Some(h) = r.loc.lua_header_filter.clone() else {
         return reply;
     };

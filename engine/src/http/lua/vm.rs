@@ -110,6 +110,8 @@ pub(crate) struct ReqCtx {
     pub(crate) new_body: Option<(Vec<u8>, u64)>,
     /// Variables Lua set to nil (they read as "not found").
     pub(crate) nil_vars: std::collections::HashSet<Vec<u8>>,
+    /// `ngx.arg` of body_filter_by_lua: `{chunk, eof}`, read back after the handler.
+    pub(crate) arg_table: Option<mlua::Table>,
 }
 
 impl ReqCtx {
@@ -133,6 +135,7 @@ impl ReqCtx {
             body_file: None,
             new_body: None,
             nil_vars: Default::default(),
+            arg_table: None,
         }
     }
 }
@@ -685,7 +688,7 @@ pub(crate) async fn run(
             let msg = match phase {
                 // nginx runs these without a coroutine (ngx_http_lua_header_filter_by_chunk,
                 // ngx_http_lua_log_by_chunk): "failed to run ...*: msg" with LuaJIT's traceback.
-                Phase::HeaderFilter | Phase::Log => {
+                Phase::HeaderFilter | Phase::BodyFilter | Phase::Log => {
                     let head = text.split("\nstack traceback:").next().unwrap_or("");
                     if head.is_empty() || head == "nil" {
                         format!("failed to run {}*: unknown reason", h.tag)
