@@ -60,7 +60,9 @@ fn log_where(lua: &Lua) -> String {
         if line <= 0 {
             return String::new();
         }
-        let mut out = format!("{short}:{line}: ");
+        // nginx: ngx_http_lua_log_wrapper logs the source's base name.
+        let base = short.rsplit(['/', '\\']).next().unwrap_or(&short);
+        let mut out = format!("{base}:{line}: ");
         let names = d.names();
         if let Some(name) = names.name.as_deref() {
             if !names.name_what.unwrap_or("").is_empty() && src.what == "Lua" {
@@ -427,8 +429,21 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
 }
 
 async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
+    if args.is_empty() || args.len() > 2 {
+        return Err(fail(&lua, "expecting one or two arguments"));
+    }
     check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
     let uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
+    if let Some(&b) = uri.iter().find(|&&c| (c < 0x20 && c != 9) || c == 0x7f) {
+        // nginx: ngx_http_lua_check_unsafe_uri_bytes.
+        return Err(fail(
+            &lua,
+            format!(
+                "unsafe byte \"0x{b:02x}\" in redirect uri \"{}\"",
+                escape_log(&uri)
+            ),
+        ));
+    }
     let status = match args.len() {
         0 | 1 => 302,
         _ => num(&arg(&args, 1)).map_or(0, |n| n as i64),
@@ -455,6 +470,9 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
 }
 
 async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
+    if args.is_empty() || args.len() > 2 {
+        return Err(fail(&lua, "expecting one or two arguments"));
+    }
     check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
     let mut uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
     let mut qs = match arg(&args, 1) {
@@ -605,7 +623,7 @@ fn ngx_log(lua: &Lua, args: MultiValue) -> ApiResult {
         ));
     };
     let rest = MultiValue::from_vec(args.iter().skip(1).cloned().collect());
-    log_wrapper(lua, level, rest, 2, "log")
+    log_wrapper(lua, level, rest, 1, "log")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1516,7 +1534,12 @@ fn lua_to_val(v: &Value) -> Option<Option<Val>> {
 
 fn check_zone(lua: &Lua, args: &MultiValue) -> Result<(), Fail> {
     match args.front() {
-        Some(Value::Table(_)) => Ok(()),
+        // A dict object: its name at [1] and the methods' metatable.
+        Some(Value::Table(t))
+            if t.metatable().is_some() && matches!(t.raw_get::<Value>(1), Ok(Value::String(_))) =>
+        {
+            Ok(())
+        }
         _ => Err(fail(lua, "bad \"zone\" argument")),
     }
 }
@@ -1579,7 +1602,11 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                     }
                 };
                 if val.is_none() && matches!(mode, Mode::Add | Mode::SafeAdd | Mode::Replace) {
-                    // nginx: adding nil is a delete too (ngx_http_lua_shdict_set_helper)
+                    // resty.core's shdict_store.
+                    return ok(vec![
+                        Value::Boolean(false),
+                        s(lua, "attempt to add or replace nil values")?,
+                    ]);
                 }
                 let exptime = if name == "delete" {
                     0.0
@@ -1614,14 +1641,14 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                         s(lua, "not found")?,
                         Value::Boolean(false),
                     ]),
-                    SetResult::NoMemory => {
+                    SetResult::NoMemory(forcible) => {
                         if matches!(mode, Mode::SafeSet | Mode::SafeAdd) {
                             ok(vec![Value::Nil, s(lua, "no memory")?])
                         } else {
                             ok(vec![
                                 Value::Boolean(false),
                                 s(lua, "no memory")?,
-                                Value::Boolean(true),
+                                Value::Boolean(forcible),
                             ])
                         }
                     }
@@ -1639,7 +1666,12 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                     Value::Nil => None,
                     v => match num(&v) {
                         Some(n) => Some(n),
-                        None => return nil_err(lua, "init not a number"),
+                        None => {
+                            return Err(fail(
+                                lua,
+                                format!("bad init arg: number expected, got {}", type_name(&v)),
+                            ))
+                        }
                     },
                 };
                 let ttl = num(&a(4)).unwrap_or(0.0);
@@ -1968,14 +2000,26 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     reg(vm, &ngx, "decode_args", decode_args)?;
     reg(vm, &ngx, "encode_base64", |l, a| {
         let v = str_arg(l, &arg(&a, 0));
-        let no_pad = arg(&a, 1).as_boolean().unwrap_or(false);
+        let no_pad = match arg(&a, 1) {
+            Value::Nil => false,
+            Value::Boolean(b) => b,
+            other => {
+                return Err(fail(
+                    l,
+                    format!(
+                        "bad no_padding: boolean expected, got {}",
+                        type_name(&other)
+                    ),
+                ))
+            }
+        };
         ok(vec![s(l, util::encode_base64(&v, no_pad))?])
     })?;
     reg(vm, &ngx, "decode_base64", |l, a| {
-        let v = arg(&a, 0);
-        let Some(b) = to_bytes(l, &v) else {
+        let Value::String(b) = arg(&a, 0) else {
             return Err(fail(l, "string argument only"));
         };
+        let b = b.as_bytes().to_vec();
         match util::decode_base64(&b) {
             Some(d) => ok(vec![s(l, d)?]),
             None => ok(vec![Value::Nil]),

@@ -279,6 +279,9 @@ pub(crate) async fn echo_sub(
 /// Runs a subrequest and collects its response.
 async fn run_one(mut sr: Request) -> (Request, Captured) {
     let reply = sr.run_subrequest().await;
+    // The subrequest's response goes through the output filters (header_filter_by_lua,
+    // body_filter_by_lua) too.
+    let reply = Box::pin(super::phases::header_filter(&mut sr, reply)).await;
     let key = vm::key_of(&sr);
     let lua_headers = {
         let ctx = vm::ctx_of(&sr);

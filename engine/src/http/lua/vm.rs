@@ -700,10 +700,21 @@ pub(crate) async fn run(
                         )
                     }
                 }
-                _ => format!(
-                    "lua entry thread aborted: runtime error: {}",
-                    with_traceback(&text)
-                ),
+                _ => {
+                    let head = text.split("\nstack traceback:").next().unwrap_or("");
+                    if head.is_empty() || head == "nil" {
+                        // nginx: ngx_http_lua_run_thread with a nil error object.
+                        format!(
+                            "lua entry thread aborted: runtime error: unknown reason{}",
+                            with_traceback(&text).get(head.len()..).unwrap_or("")
+                        )
+                    } else {
+                        format!(
+                            "lua entry thread aborted: runtime error: {}",
+                            with_traceback(&text)
+                        )
+                    }
+                }
             };
             let msg = if phase == Phase::Log {
                 format!("{msg} while logging request")
