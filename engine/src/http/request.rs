@@ -763,6 +763,12 @@ impl Request {
             .unwrap_or_else(|| self.server.name.clone())
     }
 
+    /// The `Host` request header was set or cleared after the head was read (lua-nginx-module:
+    /// ngx_http_lua_set_host_header): `$host` follows it.
+    pub(crate) fn reset_host(&mut self, h: Option<&[u8]>) {
+        self.host_in = h.and_then(validate_host);
+    }
+
     /// `$status` (nginx: ngx_http_variable_status): the error being answered, else the
     /// response's status.
     pub(crate) fn status_var(&self) -> u16 {

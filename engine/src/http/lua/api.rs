@@ -323,7 +323,8 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-    if !has_type && r.loc.lua_use_default_type != Some(false) && c.status != 204 {
+    if !has_type && !c.type_cleared && r.loc.lua_use_default_type != Some(false) && c.status != 204
+    {
         if let Some(t) = super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone()) {
             c.headers.push(("Content-Type".into(), t));
         }
@@ -762,6 +763,9 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
             return Ok(());
         }
         c.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        if name.eq_ignore_ascii_case("content-type") {
+            c.type_cleared = vals.is_empty();
+        }
         let single = name.eq_ignore_ascii_case("content-type")
             || name.eq_ignore_ascii_case("content-length");
         if single {
@@ -1043,8 +1047,8 @@ fn escape_log(b: &[u8]) -> String {
     out
 }
 
-/// nginx: ngx_http_lua_ngx_req_set_uri.
-fn set_uri(l: &Lua, a: MultiValue) -> ApiResult {
+/// nginx: ngx_http_lua_ngx_req_set_uri; true when it jumps.
+fn set_uri(l: &Lua, a: MultiValue) -> Result<bool, Fail> {
     let n = a.len();
     if !(1..=3).contains(&n) {
         return Err(fail(
@@ -1118,7 +1122,7 @@ fn set_uri(l: &Lua, a: MultiValue) -> ApiResult {
         }
         Ok(())
     })?;
-    none()
+    Ok(jump)
 }
 
 /// nginx: ngx_http_lua_parse_args: pairs split on `&` (an empty key is dropped but still
@@ -1421,6 +1425,9 @@ fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
     };
     with_req(|r, _| {
         r.headers.remove(&hn);
+        if hn == hyper::header::HOST {
+            r.reset_host(vals.first().map(Vec::as_slice));
+        }
         for v in vals {
             if let Ok(v) = HeaderValue::from_bytes(&v) {
                 r.headers.append(hn.clone(), v);
@@ -2124,7 +2131,17 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         ok(vec![Value::Boolean(i)])
     })?;
     reg(vm, &req, "set_uri_args", set_uri_args)?;
-    reg(vm, &req, "set_uri", set_uri)?;
+    req.set(
+        "set_uri",
+        vm.api_async(|l, a| async move {
+            let jumped = set_uri(&l, a)?;
+            if jumped {
+                // nginx: lua_yield: the handler ends here (even inside pcall).
+                std::future::pending::<()>().await;
+            }
+            none()
+        })?,
+    )?;
     ngx.set("req", req)?;
 
     // ngx.resp

@@ -125,7 +125,12 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
             c.out.truncate(len);
         }
     }
-    if !has_type && status != 204 && r.loc.lua_use_default_type != Some(false) && !c.headers_sent {
+    if !has_type
+        && status != 204
+        && !c.type_cleared
+        && r.loc.lua_use_default_type != Some(false)
+        && !c.headers_sent
+    {
         // nginx: ngx_http_set_content_type: the URI's extension, else default_type.
         match content_type_of(r) {
             Some(t) => {

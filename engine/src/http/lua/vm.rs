@@ -112,6 +112,8 @@ pub(crate) struct ReqCtx {
     pub(crate) nil_vars: std::collections::HashSet<Vec<u8>>,
     /// `ngx.arg` of body_filter_by_lua: `{chunk, eof}`, read back after the handler.
     pub(crate) arg_table: Option<mlua::Table>,
+    /// `ngx.header.content_type = nil`: no default type is added later.
+    pub(crate) type_cleared: bool,
 }
 
 impl ReqCtx {
@@ -136,6 +138,7 @@ impl ReqCtx {
             new_body: None,
             nil_vars: Default::default(),
             arg_table: None,
+            type_cleared: false,
         }
     }
 }
