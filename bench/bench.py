@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NGINX = "/usr/sbin/nginx"
 OXRESTY = os.path.join(REPO, "target", "release", "oxresty")
 
-MAIN = """
+MAIN = """{main}
 worker_processes 1;
 daemon off;
 pid logs/nginx.pid;
@@ -48,6 +48,11 @@ http {{
 }}
 """
 
+LUA_MODULES = (
+    "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+    "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
+)
+
 WORKLOADS = {
     "return-200": {
         "http": "",
@@ -64,6 +69,32 @@ WORKLOADS = {
         )
         + "\n        location / { return 200 \"default $bucket\\n\"; }",
         "path": "/r19/abc",
+    },
+    # lua-nginx-module is a dynamic module in Debian's nginx (oxresty accepts load_module).
+    "lua-hello": {
+        "main": LUA_MODULES,
+        "http": "",
+        "server": "        location = /l { content_by_lua_block { ngx.say(\"hello\") } }",
+        "path": "/l",
+    },
+    "lua-shdict-incr-get": {
+        "main": LUA_MODULES,
+        "http": "    lua_shared_dict bench 10m;",
+        "server": "        location = /d { content_by_lua_block {\n"
+        "            local d = ngx.shared.bench\n"
+        "            d:incr(\"hits\", 1, 0)\n"
+        "            ngx.say(d:get(\"hits\"))\n"
+        "        } }",
+        "path": "/d",
+    },
+    "lua-re-match": {
+        "main": LUA_MODULES,
+        "http": "",
+        "server": "        location /re/ { content_by_lua_block {\n"
+        "            local m = ngx.re.match(ngx.var.uri, [[^/re/(\\w+)/(\\d+)$]], \"jo\")\n"
+        "            ngx.say(m[1], \" \", m[2])\n"
+        "        } }",
+        "path": "/re/abc/12345",
     },
 }
 
@@ -155,7 +186,9 @@ def make_prefix(root, name, wl, port):
     with open(os.path.join(prefix, "html", "1m.bin"), "wb") as f:
         f.write(b"y" * (1 << 20))
     with open(os.path.join(prefix, "conf", "nginx.conf"), "w") as f:
-        f.write(MAIN.format(http=wl["http"], server=wl["server"], port=port))
+        f.write(
+            MAIN.format(main=wl.get("main", ""), http=wl["http"], server=wl["server"], port=port)
+        )
     return prefix
 
 
