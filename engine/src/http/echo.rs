@@ -215,7 +215,9 @@ fn handler_cmds(r: &Request) -> Option<Vec<EchoRun>> {
 /// may have replaced it), else what echo_read_request_body read.
 fn request_body(r: &Request) -> Option<Vec<u8>> {
     if crate::http::lua::used() {
-        if let Some(b) = crate::http::lua::vm::ctx_of(r).borrow().body.clone() {
+        let ctx = crate::http::lua::vm::ctx_of(r);
+        let body = ctx.try_borrow().ok().and_then(|c| c.body.clone());
+        if let Some(b) = body {
             return Some(b);
         }
     }

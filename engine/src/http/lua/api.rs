@@ -323,7 +323,11 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-    if !has_type && !c.type_cleared && r.loc.lua_use_default_type != Some(false) && c.status != 204
+    if !has_type
+        && !c.type_cleared
+        && r.loc.lua_use_default_type != Some(false)
+        && c.status != 204
+        && c.status != 304
     {
         if let Some(t) = super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone()) {
             c.headers.push(("Content-Type".into(), t));
@@ -700,12 +704,26 @@ fn header_get(lua: &Lua, key: &Value) -> ApiResult {
         return ok(vec![Value::Nil]);
     };
     let name = header_key(&k);
-    let vals = with_req(|_, c| {
-        Ok(c.headers
+    let vals = with_req(|r, c| {
+        let mut vals = c
+            .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
             .map(|(_, v)| v.clone())
-            .collect::<Vec<_>>())
+            .collect::<Vec<_>>();
+        if vals.is_empty()
+            && c.phase == Phase::Log
+            && name.eq_ignore_ascii_case("content-type")
+            && !c.type_cleared
+        {
+            // The response went out with the type nginx gave it.
+            if let Some(t) =
+                super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone())
+            {
+                vals.push(t);
+            }
+        }
+        Ok(vals)
     })?;
     match vals.len() {
         0 => ok(vec![Value::Nil]),
@@ -830,6 +848,9 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
                 return Ok(None);
             }
             return Ok(c.body.clone().filter(|b| !b.is_empty()));
+        }
+        if name == b"echo_request_body" {
+            return Ok(c.body.clone());
         }
         if name == b"request_body_file" {
             return Ok(c
@@ -1471,13 +1492,24 @@ async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
 
 fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
     let no_line = arg(&args, 0).as_boolean().unwrap_or(false);
-    let text = with_req(|r, _| {
+    let text = with_req(|r, c| {
         let mut out = Vec::new();
+        let (method, headers) = c
+            .raw_parent
+            .clone()
+            .unwrap_or_else(|| (r.method.clone(), r.headers.clone()));
         if !no_line {
-            out.extend_from_slice(&crate::http::vars_runtime::request_line(r));
+            let line = crate::http::vars_runtime::request_line(r);
+            // The request line as the main request sent it.
+            let rest = line
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(&line[..], |i| &line[i..]);
+            out.extend_from_slice(method.as_str().as_bytes());
+            out.extend_from_slice(rest);
             out.extend_from_slice(b"\r\n");
         }
-        for (n, v) in r.headers.iter() {
+        for (n, v) in headers.iter() {
             out.extend_from_slice(title_case(n.as_str()).as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(v.as_bytes());
@@ -2348,6 +2380,23 @@ for _, m in ipairs{"resty.core.var", "resty.core.ctx", "resty.core.hash", "resty
     "resty.core.response", "resty.core.worker", "resty.core.exit", "resty.core.base64",
     "resty.core.phase", "resty.core.ndk", "resty.core.utils"} do
   preload[m] = function() return {} end
+end
+preload["ndk"] = function()
+  -- ndk.set_var.DIRECTIVE(value) for the set-misc filters Lua code calls this way.
+  local fns = {
+    set_escape_uri = function(v) return ngx.escape_uri(v) end,
+    set_unescape_uri = function(v) return ngx.unescape_uri(v) end,
+    set_quote_sql_str = function(v) return ngx.quote_sql_str(v) end,
+    set_encode_base64 = function(v) return ngx.encode_base64(v) end,
+    set_decode_base64 = function(v) return ngx.decode_base64(v) end,
+    set_md5 = function(v) return ngx.md5(v) end,
+  }
+  local set_var = setmetatable({}, { __index = function(_, name)
+    local f = fns[name]
+    if not f then error("ndk.set_var: directive \"" .. tostring(name) .. "\" not found", 2) end
+    return f
+  end })
+  return { set_var = set_var }
 end
 preload["ngx.re"] = function()
   -- resty.core's ngx.re: split on ngx.re.find; opt is accepted.

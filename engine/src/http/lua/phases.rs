@@ -114,7 +114,11 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
             reply.headers.append(n, v);
         }
     }
-    if reply.length.is_none() && !c.flushed && r.version == hyper::Version::HTTP_10 {
+    if reply.length.is_none()
+        && !c.flushed
+        && r.version == hyper::Version::HTTP_10
+        && r.method != hyper::Method::HEAD
+    {
         // nginx: lua_http10_buffering: an HTTP/1.0 answer is buffered and gets a length.
         reply.length = Some(c.out.len() as u64);
     }
@@ -127,6 +131,7 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
     }
     if !has_type
         && status != 204
+        && status != 304
         && !c.type_cleared
         && r.loc.lua_use_default_type != Some(false)
         && !c.headers_sent
@@ -360,9 +365,34 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
         c.args = args;
         std::mem::replace(&mut c.phase, Phase::Set)
     };
+    let file = match &x.handler.src {
+        super::directives::LuaSrc::File(p) => {
+            let cv = crate::http::variables::parse_complex_value(p).unwrap_or_default();
+            Some(r.eval(&cv))
+        }
+        super::directives::LuaSrc::Inline { .. } => None,
+    };
+    let f = match vm.compile(&x.handler, file.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            let text = vm::error_text(&e);
+            let msg = match &file {
+                Some(p) => format!(
+                    "failed to load external Lua file \"{}\": {text}",
+                    crate::cycle::full_name(&vm.prefix, p).display()
+                ),
+                None => format!("failed to load inlined Lua code: {text}"),
+            };
+            crate::http::errlog::request_error(r, &msg);
+            let mut c = ctx.borrow_mut();
+            c.phase = prev;
+            c.args.clear();
+            return Some(Reply::status(500));
+        }
+    };
     let res = {
         let _scope = vm::Scope::enter(r as *mut Request, ctx.clone());
-        vm.compile(&x.handler, None).and_then(|f| vm.traced_call(f))
+        vm.traced_call(f)
     };
     {
         let mut c = ctx.borrow_mut();

@@ -246,6 +246,12 @@ fn make(q: &Query) -> Result<Request, Fail> {
             let mut sc = sctx.borrow_mut();
             sc.body = Some(body.unwrap_or_default());
             sc.ctx = q.ctx.clone();
+            // nginx: a subrequest's raw header is the main request's.
+            sc.raw_parent = Some(
+                c.raw_parent
+                    .clone()
+                    .unwrap_or_else(|| (r.method.clone(), r.headers.clone())),
+            );
         }
         Ok(sr)
     })

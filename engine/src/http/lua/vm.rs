@@ -114,6 +114,8 @@ pub(crate) struct ReqCtx {
     pub(crate) arg_table: Option<mlua::Table>,
     /// `ngx.header.content_type = nil`: no default type is added later.
     pub(crate) type_cleared: bool,
+    /// A subrequest's `ngx.req.raw_header`: the main request's method and headers.
+    pub(crate) raw_parent: Option<(hyper::Method, hyper::HeaderMap)>,
 }
 
 impl ReqCtx {
@@ -139,6 +141,7 @@ impl ReqCtx {
             nil_vars: Default::default(),
             arg_table: None,
             type_cleared: false,
+            raw_parent: None,
         }
     }
 }
