@@ -579,7 +579,10 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
     let out = vm::run(&vm, r, &h, Phase::HeaderFilter, MultiValue::new()).await;
     let mut c = ctx.borrow_mut();
     if let Outcome::Failed = out {
-        return Reply::status(500);
+        // nginx: the header filter returns NGX_ERROR: the connection closes unanswered.
+        let mut reply = Reply::status(500);
+        reply.drop = true;
+        return reply;
     }
     if let Some(code) = c.exit.take().filter(|&code| code != NGX_OK) {
         // nginx: ngx_http_filter_finalize_request: a clean answer with that status.

@@ -221,6 +221,22 @@ pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<
     Some(vm)
 }
 
+/// Warns when code running for a request writes a global (lua-nginx-module's `_G` guard).
+const GLOBAL_GUARD: &str = "local ngx_log = ngx.log\n\
+local ngx_WARN = ngx.WARN\n\
+local tostring = tostring\n\
+local ngx_get_phase = ngx.get_phase\n\
+local traceback = require 'debug'.traceback\n\
+local function newindex(table, key, value)\n\
+rawset(table, key, value)\n\
+local phase = ngx_get_phase()\n\
+if phase == 'init_worker' or phase == 'init' then\n\
+return\n\
+end\n\
+ngx_log(ngx_WARN, 'writing a global Lua variable (\\'', tostring(key), '\\') which may lead to race conditions between concurrent requests, so prefer the use of \\'local\\' variables', traceback('', 2))\n\
+end\n\
+setmetatable(_G, { __newindex = newindex })\n";
+
 /// The wrapper factory: API functions return `(SENTINEL, msg)` to raise `msg` as a plain Lua
 /// string error (as luaL_error does), since errors from Rust callbacks are userdata.
 fn wrapper(lua: &Lua) -> mlua::Result<(Function, Value)> {
@@ -345,6 +361,9 @@ impl Vm {
             set_path(&self.conf.package_cpath, DEFAULT_CPATH, &prefix),
         )?;
         super::api::install(self)?;
+        // nginx: ngx_http_lua_inject_global_write_guard (OpenResty's LuaJIT, as Debian's
+        // build uses): request handlers writing a global get a warning.
+        lua.load(GLOBAL_GUARD).set_name("=_G write guard").exec()?;
         if let Some(h) = self.conf.init.clone() {
             if let Err(e) = self.compile(&h, None).and_then(|f| {
                 let _g = Scope::enter_none(Phase::Init);
