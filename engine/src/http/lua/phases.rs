@@ -599,6 +599,29 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
         }
         return reply;
     }
+    if c.status != reply.status
+        && reply.body.is_none()
+        && reply.file.is_none()
+        && reply.status >= 300
+        && reply.status != 304
+    {
+        // nginx has built the special response's page already: it keeps it under the new
+        // status.
+        let tokens = r
+            .loc
+            .server_tokens
+            .unwrap_or(crate::http::lower::ServerTokens::On);
+        if let Some(page) = crate::http::response::special_page(reply.status, tokens) {
+            reply.length = Some(page.len() as u64);
+            reply.body = Some(full(page));
+            c.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+            c.headers
+                .push(("Content-Type".into(), b"text/html".to_vec()));
+            c.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+        }
+    }
     reply.status = c.status;
     let mut headers = hyper::HeaderMap::new();
     for (name, value) in &c.headers {
