@@ -1222,6 +1222,10 @@ pub(crate) fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
         match &v {
             Value::Boolean(true) => push(&key, None),
             Value::Boolean(false) => {}
+            // A shared dict object (a userdata in OpenResty).
+            Value::Table(list) if list.metatable().is_some() => {
+                return Err(fail(lua, "attempt to use userdata as query arg value"));
+            }
             Value::Table(list) => {
                 for item in list.clone().sequence_values::<Value>() {
                     let item = item?;

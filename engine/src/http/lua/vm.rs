@@ -174,6 +174,8 @@ thread_local! {
     static CTXS: RefCell<HashMap<CtxKey, SharedCtx>> = RefCell::new(HashMap::new());
     /// The phase of code running without a request (init, init_worker, timers).
     static NOREQ_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
+    /// A finished entry coroutine is cached for the next handler (only logged here).
+    static THREAD_CACHED: Cell<bool> = const { Cell::new(false) };
     /// This worker's number (nginx: ngx_worker).
     pub(crate) static WORKER_ID: Cell<usize> = const { Cell::new(0) };
 }
@@ -699,6 +701,14 @@ pub(crate) async fn run(
             return Outcome::Failed;
         }
     };
+    let entry = matches!(phase, Phase::Rewrite | Phase::Access | Phase::Content);
+    if entry && THREAD_CACHED.with(|c| c.replace(false)) {
+        // nginx: ngx_http_lua_new_thread takes the VM's cached coroutine.
+        crate::http::errlog::write(
+            crate::log::Level::Debug,
+            &crate::http::errlog::with_context(r, "lua reusing cached lua thread"),
+        );
+    }
     let fut = thread.into_async::<MultiValue>(args);
     let polled = Polled {
         fut: Box::pin(fut),
@@ -707,7 +717,17 @@ pub(crate) async fn run(
     };
     match polled.await {
         None => Outcome::Exited,
-        Some(Ok(_)) => Outcome::Returned,
+        Some(Ok(_)) => {
+            if entry {
+                // nginx: ngx_http_lua_finalize_threads keeps a finished entry coroutine.
+                crate::http::errlog::write(
+                    crate::log::Level::Debug,
+                    &crate::http::errlog::with_context(r, "lua caching unused lua thread"),
+                );
+                THREAD_CACHED.with(|c| c.set(true));
+            }
+            Outcome::Returned
+        }
         Some(Err(e)) => {
             let text = error_text(&e);
             let msg = match phase {
