@@ -700,6 +700,9 @@ impl Request {
             return reply;
         }
         self.err_status = status;
+        // nginx: ngx_http_special_response_handler: `r->headers_out.status` is the error's
+        // while an error page runs (Lua's ngx.status reads it).
+        self.status = status;
         if !self.error_page || self.loc.recursive_error_pages == Some(true) {
             let page = self
                 .loc

@@ -639,6 +639,7 @@ fn status_get(lua: &Lua) -> ApiResult {
         Ok(match c.phase {
             Phase::Log => r.status,
             _ if c.status != 0 => c.status,
+            _ if r.status >= 300 => r.status,
             _ if c.headers_sent => 200,
             // resty.core's ngx.status: an HTTP/0.9 request reads 9.
             _ if r.version == hyper::Version::HTTP_09 => 9,

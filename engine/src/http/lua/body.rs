@@ -212,10 +212,8 @@ pub(crate) fn init_body(lua: &Lua, args: MultiValue) -> ApiResult {
         return Err(fail(lua, "request body not read yet"));
     }
     with_req(|r, c| {
-        let limit = match size {
-            Some(n) if n > 0 => n,
-            _ => buffer_size(r),
-        };
+        // init_body(0): the body always goes to a file.
+        let limit = size.unwrap_or_else(|| buffer_size(r));
         c.new_body = Some((Vec::new(), limit));
         Ok(())
     })?;

@@ -94,7 +94,13 @@ impl Drop for BodyGuard {
 /// The response the handler produced so far (nginx: the headers ngx.header/ngx.status set,
 /// and the body ngx.say/ngx.print sent).
 fn output(r: &Request, c: &mut ReqCtx) -> Reply {
-    let status = if c.status == 0 { 200 } else { c.status };
+    let status = match (c.status, r.status) {
+        (0, 0) => 200,
+        // an error page's handler answers with the error's status unless it sets one
+        (0, s) if s >= 300 => s,
+        (0, _) => 200,
+        (s, _) => s,
+    };
     let mut reply = Reply::status(status);
     reply.raw_location = true;
     let mut has_type = false;
