@@ -1486,10 +1486,31 @@ async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
         })?;
         return none();
     };
-    let data = http_body_util::BodyExt::collect(body)
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
+    let timeout = with_req(|r, _| {
+        Ok(r.loc
+            .client_body_timeout
+            .unwrap_or(std::time::Duration::from_secs(60)))
+    })?;
+    let got = tokio::time::timeout(timeout, http_body_util::BodyExt::collect(body)).await;
+    let data = match got {
+        Ok(Ok(b)) => b.to_bytes().to_vec(),
+        _ => {
+            // nginx: ngx_http_read_client_request_body fails (timeout, client gone): the
+            // request ends with 408 and no answer.
+            with_req(|r, c| {
+                if got.is_err() {
+                    crate::http::errlog::write(
+                        Level::Info,
+                        &crate::http::errlog::with_context(r, "client timed out (110: Connection timed out) while reading client request body"),
+                    );
+                }
+                c.exit = Some(408);
+                Ok(())
+            })?;
+            std::future::pending::<()>().await;
+            return none();
+        }
+    };
     with_req(move |r, c| {
         super::body::store(r, c, data);
         Ok(())
