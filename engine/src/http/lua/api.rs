@@ -1062,7 +1062,7 @@ fn set_uri_args(l: &Lua, a: MultiValue) -> ApiResult {
 fn escape_log(b: &[u8]) -> String {
     let mut out = String::new();
     for &c in b {
-        if c < 0x20 || c >= 0x7f || c == b'"' || c == b'\\' {
+        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
             out.push_str(&format!("\\x{c:02X}"));
         } else {
             out.push(c as char);
@@ -1149,9 +1149,12 @@ fn set_uri(l: &Lua, a: MultiValue) -> Result<bool, Fail> {
     Ok(jump)
 }
 
+/// Decoded `key=value` pairs (`None`: a key without `=`).
+type ArgPairs = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// nginx: ngx_http_lua_parse_args: pairs split on `&` (an empty key is dropped but still
 /// counts), at most `max` of them before the rest is cut off as "truncated".
-fn parse_args_max(s: &[u8], max: usize) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, bool) {
+fn parse_args_max(s: &[u8], max: usize) -> (ArgPairs, bool) {
     let parts: Vec<&[u8]> = s.split(|&c| c == b'&').collect();
     let truncated = max > 0 && parts.len() > max;
     let mut out = Vec::new();
