@@ -301,8 +301,14 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
     if newline {
         buf.push(b'\n');
     }
-    with_req(|r, c| {
+    let refused = with_req(|r, c| {
         send_header(r, c);
+        Ok(c.precondition_failed)
+    })?;
+    if refused {
+        return nil_err(lua, "nginx output filter error");
+    }
+    with_req(|r, c| {
         c.out_total += buf.len();
         if r.method != hyper::Method::HEAD {
             c.out.extend_from_slice(&buf);
@@ -319,6 +325,24 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
         return;
     }
     c.headers_sent = true;
+    // nginx: ngx_http_not_modified_filter's If-Unmodified-Since test on a 200 answer.
+    if c.status == 0 || c.status == 200 {
+        if let Some(ius) = r
+            .headers
+            .get(hyper::header::IF_UNMODIFIED_SINCE)
+            .and_then(|v| crate::http::response::parse_http_time(v.as_bytes()))
+        {
+            let lm = c
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("last-modified"))
+                .and_then(|(_, v)| crate::http::response::parse_http_time(v));
+            if lm.is_none_or(|lm| ius < lm) {
+                c.precondition_failed = true;
+                return;
+            }
+        }
+    }
     let has_type = c
         .headers
         .iter()

@@ -94,6 +94,9 @@ impl Drop for BodyGuard {
 /// The response the handler produced so far (nginx: the headers ngx.header/ngx.status set,
 /// and the body ngx.say/ngx.print sent).
 fn output(r: &Request, c: &mut ReqCtx) -> Reply {
+    if c.precondition_failed {
+        return Reply::status(412);
+    }
     let status = match (c.status, r.status) {
         (0, 0) => 200,
         // an error page's handler answers with the error's status unless it sets one

@@ -116,6 +116,8 @@ pub(crate) struct ReqCtx {
     pub(crate) type_cleared: bool,
     /// A subrequest's `ngx.req.raw_header`: the main request's method and headers.
     pub(crate) raw_parent: Option<(hyper::Method, hyper::HeaderMap)>,
+    /// The not-modified filter refused the response when its headers went out (412).
+    pub(crate) precondition_failed: bool,
 }
 
 impl ReqCtx {
@@ -142,6 +144,7 @@ impl ReqCtx {
             arg_table: None,
             type_cleared: false,
             raw_parent: None,
+            precondition_failed: false,
         }
     }
 }
