@@ -254,6 +254,8 @@ pub(crate) struct LocConf {
     pub(crate) lua_transform_underscores: Option<bool>,
     /// `lua_use_default_type on|off`.
     pub(crate) lua_use_default_type: Option<bool>,
+    /// `server_rewrite_by_lua*` (http or server level).
+    pub(crate) lua_server_rewrite: Option<Arc<crate::http::lua::directives::LuaHandler>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -464,7 +466,8 @@ impl LocConf {
             client_body_in_file_only,
             client_body_buffer_size,
             lua_transform_underscores,
-            lua_use_default_type
+            lua_use_default_type,
+            lua_server_rewrite
         );
         crate::http::headers_more::merge(self, parent);
     }

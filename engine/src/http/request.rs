@@ -234,6 +234,10 @@ impl Request {
             if let Next::Done(r) = self.script(&script) {
                 return r;
             }
+            // server_rewrite_by_lua* (at the end of the server rewrite phase)
+            if let Next::Done(r) = crate::http::lua::server_rewrite(self).await {
+                return r;
+            }
         }
         loop {
             // find config

@@ -198,6 +198,7 @@ fn check_phase(lua: &Lua, allowed: &[Phase]) -> Result<(), Fail> {
 
 const REQ_PHASES: &[Phase] = &[
     Phase::Set,
+    Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,
     Phase::Content,
@@ -205,7 +206,12 @@ const REQ_PHASES: &[Phase] = &[
     Phase::HeaderFilter,
     Phase::BodyFilter,
 ];
-const OUTPUT_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+const OUTPUT_PHASES: &[Phase] = &[
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+];
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -461,7 +467,15 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
     if args.is_empty() || args.len() > 2 {
         return Err(fail(&lua, "expecting one or two arguments"));
     }
-    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    check_phase(
+        &lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
     let uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
     if let Some(&b) = uri.iter().find(|&&c| (c < 0x20 && c != 9) || c == 0x7f) {
         // nginx: ngx_http_lua_check_unsafe_uri_bytes.
@@ -502,7 +516,15 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
     if args.is_empty() || args.len() > 2 {
         return Err(fail(&lua, "expecting one or two arguments"));
     }
-    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    check_phase(
+        &lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
     let mut uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
     let mut qs = match arg(&args, 1) {
         Value::Table(t) => encode_args_table(&lua, &t)?,
@@ -520,6 +542,16 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
     }
     if uri.is_empty() {
         return Err(fail(&lua, "The uri argument is empty"));
+    }
+    if unsafe_uri(&uri) {
+        with_req(|r, _| {
+            crate::http::errlog::request_error(
+                r,
+                &format!("unsafe URI \"{}\" was detected", lossy(&uri)),
+            );
+            Ok(())
+        })?;
+        return Err(fail(&lua, "unsafe uri"));
     }
     let sent = with_req(|_, c| Ok(c.headers_sent))?;
     if sent {
@@ -539,7 +571,13 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
 async fn sleep(lua: Lua, args: MultiValue) -> ApiResult {
     check_phase(
         &lua,
-        &[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer],
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+            Phase::Timer,
+        ],
     )?;
     let v = arg(&args, 0);
     let Some(secs) = num(&v) else {
@@ -1082,6 +1120,11 @@ fn set_uri_args(l: &Lua, a: MultiValue) -> ApiResult {
     none()
 }
 
+/// nginx: ngx_http_parse_unsafe_uri: a NUL byte or a `..` path segment.
+fn unsafe_uri(uri: &[u8]) -> bool {
+    uri.contains(&0) || uri.split(|&c| c == b'/').any(|seg| seg == b"..")
+}
+
 /// nginx: ngx_http_lua_escape_log: control and 8-bit bytes as `\xXX` in a logged string.
 fn escape_log(b: &[u8]) -> String {
     let mut out = String::new();
@@ -1152,7 +1195,7 @@ fn set_uri(l: &Lua, a: MultiValue) -> Result<bool, Fail> {
         }
     };
     if jump {
-        check_phase(l, &[Phase::Rewrite])?;
+        check_phase(l, &[Phase::ServerRewrite, Phase::Rewrite])?;
     }
     with_req(|r, c| {
         r.internal = true;
@@ -1498,7 +1541,15 @@ fn clear_header(lua: &Lua, args: MultiValue) -> ApiResult {
 }
 
 async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
-    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    check_phase(
+        &lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
     let incoming = with_req(|_, c| {
         Ok(if c.body.is_some() {
             None

@@ -23,7 +23,7 @@ use crate::http::lower::LocConf;
 use directives::{handler, Form, LuaHandler};
 
 pub(crate) use phases::{
-    access, content, header_filter, init_worker, log, rewrite, run_set, stash_body,
+    access, content, header_filter, init_worker, log, rewrite, run_set, server_rewrite, stash_body,
 };
 
 /// `set_by_lua* $var code [args...]`: the variable, the handler, its argument values.
@@ -153,6 +153,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
     };
     let tag: &'static str = match base {
         "rewrite_by_lua" => "rewrite_by_lua",
+        "server_rewrite_by_lua" => "server_rewrite_by_lua",
         "access_by_lua" => "access_by_lua",
         "content_by_lua" => "content_by_lua",
         "log_by_lua" => "log_by_lua",
@@ -227,6 +228,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
     let h = Some(Arc::new(handler(d, tag, form, &code)));
     match tag {
         "rewrite_by_lua" => c.lua_rewrite = h,
+        "server_rewrite_by_lua" => c.lua_server_rewrite = h,
         "access_by_lua" => c.lua_access = h,
         "content_by_lua" => c.lua_content = h,
         "log_by_lua" => c.lua_log = h,

@@ -297,6 +297,18 @@ async fn need_body(r: &Request) {
     super::body::store(r, &mut ctx.borrow_mut(), data);
 }
 
+/// nginx: ngx_http_lua_server_rewrite_handler (after the server-level rewrite script).
+pub(crate) async fn server_rewrite(r: &mut Request) -> Next {
+    let Some(h) = r.server.conf.lua_server_rewrite.clone() else {
+        return Next::Continue;
+    };
+    let Some(vm) = vm_for(r) else {
+        return Next::Continue;
+    };
+    let out = vm::run(&vm, r, &h, Phase::ServerRewrite, MultiValue::new()).await;
+    early(r, out).await
+}
+
 /// nginx: ngx_http_lua_rewrite_handler (after the rewrite module's script).
 pub(crate) async fn rewrite(r: &mut Request) -> Next {
     let Some(h) = r.loc.lua_rewrite.clone() else {

@@ -426,7 +426,7 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
 
 fn check(lua: &Lua) -> Result<(), Fail> {
     match vm::current_phase() {
-        Some(Phase::Rewrite | Phase::Access | Phase::Content) => Ok(()),
+        Some(Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content) => Ok(()),
         Some(p) => Err(fail(
             lua,
             format!("API disabled in the context of {}", p.tag()),

@@ -33,6 +33,7 @@ pub(crate) enum Phase {
     Init,
     InitWorker,
     Set,
+    ServerRewrite,
     Rewrite,
     Access,
     Content,
@@ -48,6 +49,7 @@ impl Phase {
             Phase::Init => "init",
             Phase::InitWorker => "init_worker",
             Phase::Set => "set",
+            Phase::ServerRewrite => "server_rewrite",
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",
@@ -64,6 +66,7 @@ impl Phase {
             Phase::Init => "init_by_lua*",
             Phase::InitWorker => "init_worker_by_lua*",
             Phase::Set => "set_by_lua*",
+            Phase::ServerRewrite => "server_rewrite_by_lua*",
             Phase::Rewrite => "rewrite_by_lua*",
             Phase::Access => "access_by_lua*",
             Phase::Content => "content_by_lua*",
@@ -704,7 +707,10 @@ pub(crate) async fn run(
             return Outcome::Failed;
         }
     };
-    let entry = matches!(phase, Phase::Rewrite | Phase::Access | Phase::Content);
+    let entry = matches!(
+        phase,
+        Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content
+    );
     if entry && THREAD_CACHED.with(|c| c.replace(false)) {
         // nginx: ngx_http_lua_new_thread takes the VM's cached coroutine.
         crate::http::errlog::write(
