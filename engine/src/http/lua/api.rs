@@ -950,6 +950,25 @@ fn sent_header(r: &Request, c: &vm::ReqCtx, h: &[u8]) -> Option<Vec<u8>> {
         if want == "content-type" && c.headers_sent {
             return r.loc.default_type.clone();
         }
+        if c.headers_sent {
+            // The headers went out through the headers filter: add_header's values.
+            let status = if c.status == 0 { 200 } else { c.status };
+            let applies = matches!(
+                status,
+                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+            );
+            let added: Vec<Vec<u8>> = r
+                .loc
+                .add_headers
+                .iter()
+                .flatten()
+                .filter(|a| (applies || a.always) && a.name.eq_ignore_ascii_case(want.as_bytes()))
+                .map(|a| r.eval(&a.value))
+                .collect();
+            if !added.is_empty() {
+                return Some(added.join(&b", "[..]));
+            }
+        }
         return None;
     }
     if want == "cache-control" || want == "link" {
