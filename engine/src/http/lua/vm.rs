@@ -711,7 +711,8 @@ pub(crate) async fn run(
         phase,
         Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content
     );
-    if entry && THREAD_CACHED.with(|c| c.replace(false)) {
+    let debug = entry && crate::http::errlog::wants(crate::log::Level::Debug);
+    if debug && THREAD_CACHED.with(|c| c.replace(false)) {
         // nginx: ngx_http_lua_new_thread takes the VM's cached coroutine.
         crate::http::errlog::write(
             crate::log::Level::Debug,
@@ -727,7 +728,7 @@ pub(crate) async fn run(
     match polled.await {
         None => Outcome::Exited,
         Some(Ok(_)) => {
-            if entry {
+            if debug {
                 // nginx: ngx_http_lua_finalize_threads keeps a finished entry coroutine.
                 crate::http::errlog::write(
                     crate::log::Level::Debug,
