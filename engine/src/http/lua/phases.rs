@@ -250,6 +250,22 @@ async fn exec_to(
 
 /// After a rewrite or access handler: go on, or answer.
 async fn early(r: &mut Request, out: Outcome) -> Next {
+    match early_reply(r, out).await {
+        Next::Done(reply) => Next::Done(log_dropped(r, reply).await),
+        next => next,
+    }
+}
+
+/// A request that ends without an answer (`ngx.exit(ngx.ERROR)`) still runs its log phase in
+/// nginx: the worker skips it for a dropped connection, so Lua's log handler runs here.
+async fn log_dropped(r: &mut Request, reply: Reply) -> Reply {
+    if reply.drop && r.loc.lua_log.is_some() {
+        log(r).await;
+    }
+    reply
+}
+
+async fn early_reply(r: &mut Request, out: Outcome) -> Next {
     let ctx = vm::ctx_of(r);
     let exec = ctx.borrow_mut().exec.take();
     if let Some((uri, args)) = exec {
@@ -350,19 +366,27 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     if let Some((uri, args)) = exec {
         return Some(exec_to(r, &ctx, uri, args).await);
     }
-    let mut c = ctx.borrow_mut();
-    Some(match out {
-        Outcome::Failed => failed(r, &mut c),
+    let reply = {
+        let mut c = ctx.borrow_mut();
+        content_reply(r, &mut c, out)
+    };
+    Some(log_dropped(r, reply).await)
+}
+
+/// The content handler's answer.
+fn content_reply(r: &Request, c: &mut ReqCtx, out: Outcome) -> Reply {
+    match out {
+        Outcome::Failed => failed(r, c),
         Outcome::Exited => {
             let code = c.exit.take().unwrap_or(NGX_OK);
             if code == NGX_OK {
-                output(r, &mut c)
+                output(r, c)
             } else {
-                exit_reply(r, &mut c, code)
+                exit_reply(r, c, code)
             }
         }
-        Outcome::Returned => output(r, &mut c),
-    })
+        Outcome::Returned => output(r, c),
+    }
 }
 
 /// nginx: ngx_http_lua_log_handler; forgets the request's Lua context afterwards.
