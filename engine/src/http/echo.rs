@@ -211,6 +211,19 @@ fn handler_cmds(r: &Request) -> Option<Vec<EchoRun>> {
     (!l.conf.echo_handler.is_empty()).then(|| l.conf.echo_handler.clone())
 }
 
+/// The request body read so far: Lua's view of it when Lua is in use (ngx.req.set_body_data
+/// may have replaced it), else what echo_read_request_body read.
+fn request_body(r: &Request) -> Option<Vec<u8>> {
+    if crate::http::lua::used() {
+        let ctx = crate::http::lua::vm::ctx_of(r);
+        let body = ctx.try_borrow().ok().and_then(|c| c.body.clone());
+        if let Some(b) = body {
+            return Some(b);
+        }
+    }
+    r.vars.get(BODY_KEY).cloned()
+}
+
 /// Reads the request body once (kept for `$echo_request_body`).
 async fn read_body(r: &mut Request) {
     if r.vars.contains_key(BODY_KEY) {
@@ -308,8 +321,8 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
             }
             b"echo_read_request_body" => read_body(r).await,
             b"echo_request_body" => {
-                if let Some(b) = r.vars.get(BODY_KEY) {
-                    push(b.clone());
+                if let Some(b) = request_body(r) {
+                    push(b);
                 }
             }
             b"echo_exec" => {
@@ -327,6 +340,48 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
                 return Some(Box::pin(r.internal_redirect(path, qs)).await);
             }
             b"echo_abort_parent" => {}
+            b"echo_location" | b"echo_location_async" => {
+                let uri = args.first().cloned().unwrap_or_default();
+                let (path, mut qs) = match uri.iter().position(|&c| c == b'?') {
+                    Some(i) => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
+                    None => (uri, Vec::new()),
+                };
+                if let Some(a) = args.get(1) {
+                    qs = a.clone();
+                }
+                let out =
+                    crate::http::lua::subrequest::echo_sub(r, hyper::Method::GET, path, qs, None)
+                        .await;
+                push(out);
+            }
+            b"echo_subrequest" | b"echo_subrequest_async" => {
+                // echo_subrequest METHOD URI [-q ARGS] [-b BODY] [-f FILE]
+                let method = args
+                    .first()
+                    .and_then(|m| hyper::Method::from_bytes(&m.to_ascii_uppercase()).ok())
+                    .unwrap_or(hyper::Method::GET);
+                let uri = args.get(1).cloned().unwrap_or_default();
+                let (path, mut qs) = match uri.iter().position(|&c| c == b'?') {
+                    Some(i) => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
+                    None => (uri, Vec::new()),
+                };
+                let mut body = None;
+                let mut i = 2;
+                while i + 1 < args.len() {
+                    match args[i].as_slice() {
+                        b"-q" => qs = args[i + 1].clone(),
+                        b"-b" => body = Some(args[i + 1].clone()),
+                        b"-f" => {
+                            let p = crate::cycle::full_name(&r.http.prefix, &args[i + 1]);
+                            body = std::fs::read(p).ok();
+                        }
+                        _ => {}
+                    }
+                    i += 2;
+                }
+                let out = crate::http::lua::subrequest::echo_sub(r, method, path, qs, body).await;
+                push(out);
+            }
             other => {
                 crate::http::errlog::request_error(
                     r,
@@ -380,7 +435,7 @@ pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         }
         // The reference answers `/e` for `GET /e?q=1`: the URI without its arguments.
         b"echo_request_uri" | b"echo_cacheable_request_uri" => r.uri.clone(),
-        b"echo_request_body" => r.vars.get(BODY_KEY)?.clone(),
+        b"echo_request_body" => request_body(r)?,
         b"echo_client_request_headers" => {
             let mut out = crate::http::vars_runtime::request_line(r);
             out.extend_from_slice(b"\r\n");

@@ -53,6 +53,13 @@ pub(crate) fn reopen() {
     }
 }
 
+/// Some error log takes lines of `level` (to skip building debug lines nobody keeps).
+pub(crate) fn wants(level: Level) -> bool {
+    LOGS.read()
+        .map(|logs| logs.iter().any(|l| level <= l.level))
+        .unwrap_or(false)
+}
+
 /// Writes `text` at `level` to every error log that wants it.
 pub(crate) fn write(level: Level, text: &str) {
     let line = format!(

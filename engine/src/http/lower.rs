@@ -276,6 +276,16 @@ pub(crate) struct LocConf {
     pub(crate) proxy: Option<Arc<crate::http::proxy_run::ProxyConf>>,
     /// `lua_ssl_trusted_certificate` (for `sslhandshake` with verification).
     pub(crate) lua_ssl_trusted_certificate: Option<String>,
+    // The request body as Lua sees it (engine/src/http/lua/mod.rs lowers these).
+    /// `client_body_in_file_only off|on|clean` as 0, 1, 2.
+    pub(crate) client_body_in_file_only: Option<u8>,
+    pub(crate) client_body_buffer_size: Option<u64>,
+    /// `lua_transform_underscores_in_response_headers on|off`.
+    pub(crate) lua_transform_underscores: Option<bool>,
+    /// `lua_use_default_type on|off`.
+    pub(crate) lua_use_default_type: Option<bool>,
+    /// `server_rewrite_by_lua*` (http or server level).
+    pub(crate) lua_server_rewrite: Option<Arc<crate::http::lua::directives::LuaHandler>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -498,7 +508,12 @@ impl LocConf {
             lua_socket_log_errors,
             lua_resolver,
             lua_resolver_timeout,
-            lua_ssl_trusted_certificate
+            lua_ssl_trusted_certificate,
+            client_body_in_file_only,
+            client_body_buffer_size,
+            lua_transform_underscores,
+            lua_use_default_type,
+            lua_server_rewrite
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

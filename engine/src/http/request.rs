@@ -96,6 +96,8 @@ pub(crate) struct Request {
     pub(crate) valid_location: bool,
     /// The request asked for a protocol `Upgrade` (a 101 may tunnel the connection).
     pub(crate) upgrade: bool,
+    /// 0 for a main request; a subrequest's own number otherwise (nginx: `r != r->main`).
+    pub(crate) sub: u64,
 }
 
 /// A regex match's subject and capture offsets.
@@ -192,7 +194,66 @@ impl Request {
             valid_unparsed_uri: true,
             valid_location: true,
             upgrade: req.headers().contains_key(hyper::header::UPGRADE),
+            sub: 0,
         })
+    }
+
+    /// nginx: ngx_http_subrequest: a request of its own (`sub`, a number unique on this
+    /// thread) for `uri?args` with the parent's connection, server, headers and variables
+    /// (`vars`), internal; run it with [`Request::run_subrequest`].
+    pub(crate) fn subrequest(
+        &self,
+        sub: u64,
+        uri: Vec<u8>,
+        args: Vec<u8>,
+        method: Method,
+        vars: HashMap<Vec<u8>, Vec<u8>>,
+    ) -> Request {
+        Request {
+            http: self.http.clone(),
+            conn: self.conn.clone(),
+            method,
+            version: self.version,
+            request_uri: self.request_uri.clone(),
+            uri,
+            args,
+            headers: self.headers.clone(),
+            server: self.server.clone(),
+            loc: self.server.conf.clone(),
+            location: None,
+            vars,
+            captures: RefCell::new(None),
+            internal: true,
+            uri_changes: 12,
+            start: self.start,
+            error_page: false,
+            status: 0,
+            body_bytes_sent: 0,
+            bad: None,
+            lazy: RefCell::new(HashMap::new()),
+            depth: Cell::new(crate::http::vars_runtime::MAX_DEPTH),
+            uri_changed: false,
+            quoted_uri: false,
+            host_in: self.host_in.clone(),
+            err_status: 0,
+            limits: Default::default(),
+            sub,
+            sent: None,
+            realip: self.realip,
+            raw_line: self.raw_line.clone(),
+            discarded: false,
+            raw_headers: self.raw_headers.clone(),
+            // nginx: ngx_http_subrequest clears both, except for a background (cloned) one.
+            valid_unparsed_uri: false,
+            valid_location: false,
+            upgrade: false,
+        }
+    }
+
+    /// A subrequest's phases and error pages (nginx: ngx_http_run_posted_requests for it).
+    pub(crate) async fn run_subrequest(&mut self) -> Reply {
+        let reply = Box::pin(self.phases(true)).await;
+        Box::pin(self.finalize(reply)).await
     }
 
     /// nginx: ngx_http_core_run_phases, then the error pages of ngx_http_finalize_request.
@@ -228,6 +289,10 @@ impl Request {
         if server_rewrite {
             let script = self.server.script.clone();
             if let Next::Done(r) = self.script(&script) {
+                return r;
+            }
+            // server_rewrite_by_lua* (at the end of the server rewrite phase)
+            if let Next::Done(r) = crate::http::lua::server_rewrite(self).await {
                 return r;
             }
         }
@@ -271,12 +336,20 @@ impl Request {
             if let Some(r) = crate::http::limit_req::preaccess(self).await {
                 return r;
             }
-            // access (allow/deny, auth_basic, satisfy)
-            if let Some(r) = crate::http::access::phase(self).await {
+            // access (allow/deny, auth_basic, satisfy); nginx: ngx_http_core_access_phase
+            // skips it for subrequests.
+            if self.sub != 0 {
+                // no access checks
+            } else if let Some(r) = crate::http::access::phase(self).await {
                 return r;
             }
             // access_by_lua* (at the end of the access phase)
-            match crate::http::lua::access(self).await {
+            let access = if self.sub == 0 {
+                crate::http::lua::access(self).await
+            } else {
+                Next::Continue
+            };
+            match access {
                 Next::Continue => {}
                 Next::Relocate => continue,
                 Next::Done(r) => return r,
@@ -734,6 +807,9 @@ impl Request {
             return reply;
         }
         self.err_status = status;
+        // nginx: ngx_http_special_response_handler: `r->headers_out.status` is the error's
+        // while an error page runs (Lua's ngx.status reads it).
+        self.status = status;
         if !self.error_page || self.loc.recursive_error_pages == Some(true) {
             let page = self
                 .loc
@@ -796,6 +872,12 @@ impl Request {
         self.host_in
             .clone()
             .unwrap_or_else(|| self.server.name.clone())
+    }
+
+    /// The `Host` request header was set or cleared after the head was read (lua-nginx-module:
+    /// ngx_http_lua_set_host_header): `$host` follows it.
+    pub(crate) fn reset_host(&mut self, h: Option<&[u8]>) {
+        self.host_in = h.and_then(validate_host);
     }
 
     /// `$status` (nginx: ngx_http_variable_status): the error being answered, else the

@@ -39,8 +39,9 @@ pub(crate) struct Reply {
     pub(crate) allow_ranges: bool,
     /// The body is this file (ranges are cut from it by the range filter).
     pub(crate) file: Option<FileBody>,
-    /// `Location` is an upstream's header: kept as is, in the list's order (nginx:
-    /// ngx_http_upstream_rewrite_location leaves `r->headers_out.location` unset).
+    /// `Location` stays as set: an upstream's header (nginx: ngx_http_upstream_rewrite_location
+    /// leaves `r->headers_out.location` unset), or lua-nginx-module's ngx.redirect and
+    /// ngx.header.location, which the header filter does not make absolute.
     pub(crate) raw_location: bool,
 }
 
@@ -755,6 +756,11 @@ fn late_filters(r: &Request, out: &mut Out) {
 /// hyper writes, headers in nginx's order.
 pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Response<Body> {
     let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
+    let raw_location = if reply.raw_location {
+        reply.headers.get(hyper::header::LOCATION).cloned()
+    } else {
+        None
+    };
     let mut out = Out {
         status: reply.status,
         content_type: None,
@@ -826,7 +832,13 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         headers_filter(r, &mut out);
         late_filters(r, &mut out);
     }
-    header_filter(r, out, keepalive, tokens)
+    let mut resp = header_filter(r, out, keepalive, tokens);
+    if let Some(loc) = raw_location {
+        if resp.headers().contains_key(hyper::header::LOCATION) {
+            resp.headers_mut().insert(hyper::header::LOCATION, loc);
+        }
+    }
+    resp
 }
 
 /// nginx: ngx_http_header_filter and the chunked filter: the wire headers and the body.

@@ -11,6 +11,7 @@ use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 use super::shdict::{self, Dict, IncrResult, Mode, SetResult, Val};
 use super::util;
 use super::vm::{self, with_req, ApiResult, Fail, Phase, Vm};
+use crate::http::request::Request;
 use crate::log::Level;
 
 type LResult<T> = mlua::Result<T>;
@@ -29,7 +30,7 @@ pub(crate) fn where_(lua: &Lua, level: usize) -> String {
         };
         let src = d.source();
         let short = src.short_src.as_deref().unwrap_or("?").to_string();
-        if short == "ngx" || short.contains("__mlua_async_poll") {
+        if short == "ngx" || short.contains("__mlua_async_poll") || short == "[string \"?\"]" {
             level += 1;
             continue;
         }
@@ -41,7 +42,65 @@ pub(crate) fn where_(lua: &Lua, level: usize) -> String {
     }
 }
 
-fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
+/// The log prefix's position: `short_src:line: ` and, for a named Lua function,
+/// `name(): ` (nginx: ngx_http_lua_log_wrapper's lua_getinfo "Snl").
+fn log_where(lua: &Lua) -> String {
+    let mut level = 1;
+    loop {
+        let Some(d) = lua.inspect_stack(level) else {
+            return String::new();
+        };
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        if short == "ngx" || short.contains("__mlua_async_poll") || short == "[string \"?\"]" {
+            level += 1;
+            continue;
+        }
+        let line = d.curr_line();
+        if line <= 0 {
+            return String::new();
+        }
+        // nginx: ngx_http_lua_log_wrapper logs the source's base name.
+        let base = short.rsplit(['/', '\\']).next().unwrap_or(&short);
+        let mut out = format!("{base}:{line}: ");
+        let names = d.names();
+        if let Some(name) = names.name.as_deref() {
+            if !names.name_what.unwrap_or("").is_empty() && src.what == "Lua" {
+                out.push_str(&format!("{name}(): "));
+            }
+        }
+        return out;
+    }
+}
+
+/// resty.core's `error(msg, 3)`: the position of the frame above the API's caller (none
+/// when the caller is the handler's main chunk).
+fn where_above(lua: &Lua) -> String {
+    let mut level = 1;
+    let mut seen_caller = false;
+    loop {
+        let Some(d) = lua.inspect_stack(level) else {
+            return String::new();
+        };
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?").to_string();
+        level += 1;
+        if short == "ngx" || short.contains("__mlua_async_poll") || short == "[string \"?\"]" {
+            continue;
+        }
+        if !seen_caller {
+            seen_caller = true;
+            continue;
+        }
+        let line = d.curr_line();
+        if line <= 0 {
+            return String::new();
+        }
+        return format!("{short}:{line}: ");
+    }
+}
+
+pub(crate) fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
     Fail(format!("{}{msg}", where_(lua, 2)))
 }
 
@@ -71,11 +130,11 @@ fn nil_err(lua: &Lua, msg: &str) -> ApiResult {
     ok(vec![Value::Nil, s(lua, msg)?])
 }
 
-fn arg(args: &MultiValue, i: usize) -> Value {
+pub(crate) fn arg(args: &MultiValue, i: usize) -> Value {
     args.get(i).cloned().unwrap_or(Value::Nil)
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Nil => "nil",
         Value::Boolean(_) => "boolean",
@@ -90,7 +149,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// A string or number as bytes (nginx: lua_tolstring).
-fn to_bytes(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
+pub(crate) fn to_bytes(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Integer(_) | Value::Number(_) => lua
@@ -139,6 +198,7 @@ fn check_phase(lua: &Lua, allowed: &[Phase]) -> Result<(), Fail> {
 
 const REQ_PHASES: &[Phase] = &[
     Phase::Set,
+    Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,
     Phase::Content,
@@ -146,7 +206,12 @@ const REQ_PHASES: &[Phase] = &[
     Phase::HeaderFilter,
     Phase::BodyFilter,
 ];
-const OUTPUT_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+const OUTPUT_PHASES: &[Phase] = &[
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+];
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -242,8 +307,14 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
     if newline {
         buf.push(b'\n');
     }
+    let refused = with_req(|r, c| {
+        send_header(r, c);
+        Ok(c.precondition_failed)
+    })?;
+    if refused {
+        return nil_err(lua, "nginx output filter error");
+    }
     with_req(|r, c| {
-        c.headers_sent = true;
         c.out_total += buf.len();
         if r.method != hyper::Method::HEAD {
             c.out.extend_from_slice(&buf);
@@ -253,18 +324,62 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
     ok(vec![Value::Integer(1)])
 }
 
+/// nginx: ngx_http_lua_send_header_if_needed: the headers go out with the type
+/// ngx_http_set_content_type gives (unless `lua_use_default_type off`).
+pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
+    if c.headers_sent {
+        return;
+    }
+    c.headers_sent = true;
+    // nginx: ngx_http_not_modified_filter's If-Unmodified-Since test on a 200 answer.
+    if c.status == 0 || c.status == 200 {
+        if let Some(ius) = r
+            .headers
+            .get(hyper::header::IF_UNMODIFIED_SINCE)
+            .and_then(|v| crate::http::response::parse_http_time(v.as_bytes()))
+        {
+            let lm = c
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("last-modified"))
+                .and_then(|(_, v)| crate::http::response::parse_http_time(v));
+            if lm.is_none_or(|lm| ius < lm) {
+                c.precondition_failed = true;
+                return;
+            }
+        }
+    }
+    let has_type = c
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if !has_type
+        && !c.type_cleared
+        && r.loc.lua_use_default_type != Some(false)
+        && c.status != 204
+        && c.status != 304
+    {
+        if let Some(t) = super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone()) {
+            c.headers.push(("Content-Type".into(), t));
+        }
+    }
+}
+
 fn flush(lua: &Lua, _args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
-    let eof = with_req(|_, c| {
+    let state = with_req(|r, c| {
         if c.eof {
-            return Ok(true);
+            return Ok(Some("seen eof"));
         }
-        c.headers_sent = true;
+        if r.method == hyper::Method::HEAD && c.headers_sent {
+            return Ok(Some("header only"));
+        }
+        send_header(r, c);
         c.flushed = true;
-        Ok(false)
+        Ok(None)
     })?;
-    if eof {
-        return nil_err(lua, "seen eof");
+    if let Some(e) = state {
+        return nil_err(lua, e);
     }
     ok(vec![Value::Integer(1)])
 }
@@ -274,11 +389,11 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
         return Err(fail(lua, "no argument is expected"));
     }
     check_phase(lua, OUTPUT_PHASES)?;
-    let seen = with_req(|_, c| {
+    let seen = with_req(|r, c| {
         let seen = c.eof;
         c.eof = true;
         c.flushed = true;
-        c.headers_sent = true;
+        send_header(r, c);
         Ok(seen)
     })?;
     if seen {
@@ -289,8 +404,8 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
 
 fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
-    with_req(|_, c| {
-        c.headers_sent = true;
+    with_req(|r, c| {
+        send_header(r, c);
         Ok(())
     })?;
     ok(vec![Value::Integer(1)])
@@ -349,8 +464,29 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
 }
 
 async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
-    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    if args.is_empty() || args.len() > 2 {
+        return Err(fail(&lua, "expecting one or two arguments"));
+    }
+    check_phase(
+        &lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
     let uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
+    if let Some(&b) = uri.iter().find(|&&c| (c < 0x20 && c != 9) || c == 0x7f) {
+        // nginx: ngx_http_lua_check_unsafe_uri_bytes.
+        return Err(fail(
+            &lua,
+            format!(
+                "unsafe byte \"0x{b:02x}\" in redirect uri \"{}\"",
+                escape_log(&uri)
+            ),
+        ));
+    }
     let status = match args.len() {
         0 | 1 => 302,
         _ => num(&arg(&args, 1)).map_or(0, |n| n as i64),
@@ -377,7 +513,18 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
 }
 
 async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
-    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    if args.is_empty() || args.len() > 2 {
+        return Err(fail(&lua, "expecting one or two arguments"));
+    }
+    check_phase(
+        &lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
     let mut uri = to_bytes(&lua, &arg(&args, 0)).unwrap_or_default();
     let mut qs = match arg(&args, 1) {
         Value::Table(t) => encode_args_table(&lua, &t)?,
@@ -395,6 +542,16 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
     }
     if uri.is_empty() {
         return Err(fail(&lua, "The uri argument is empty"));
+    }
+    if unsafe_uri(&uri) {
+        with_req(|r, _| {
+            crate::http::errlog::request_error(
+                r,
+                &format!("unsafe URI \"{}\" was detected", lossy(&uri)),
+            );
+            Ok(())
+        })?;
+        return Err(fail(&lua, "unsafe uri"));
     }
     let sent = with_req(|_, c| Ok(c.headers_sent))?;
     if sent {
@@ -414,7 +571,13 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
 async fn sleep(lua: Lua, args: MultiValue) -> ApiResult {
     check_phase(
         &lua,
-        &[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer],
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+            Phase::Timer,
+        ],
     )?;
     let v = arg(&args, 0);
     let Some(secs) = num(&v) else {
@@ -474,7 +637,7 @@ fn log_wrapper(lua: &Lua, level: Level, args: MultiValue, first: usize, fname: &
             }
         }
     }
-    let mut text = format!("[lua] {}{}", where_(lua, 2), lossy(&msg));
+    let mut text = format!("[lua] {}{}", log_where(lua), lossy(&msg));
     if vm::current_phase() == Some(Phase::Log) {
         text.push_str(" while logging request");
     }
@@ -519,10 +682,15 @@ fn ngx_log(lua: &Lua, args: MultiValue) -> ApiResult {
         ));
     };
     let Some(level) = level_of(n as i64) else {
-        return Err(fail(lua, format!("bad log level: {}", n as i64)));
+        return Err(argerr(
+            lua,
+            1,
+            "log",
+            format!("bad log level: {}", n as i64),
+        ));
     };
     let rest = MultiValue::from_vec(args.iter().skip(1).cloned().collect());
-    log_wrapper(lua, level, rest, 2, "log")
+    log_wrapper(lua, level, rest, 1, "log")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,7 +701,10 @@ fn status_get(lua: &Lua) -> ApiResult {
         Ok(match c.phase {
             Phase::Log => r.status,
             _ if c.status != 0 => c.status,
+            _ if r.status >= 300 => r.status,
             _ if c.headers_sent => 200,
+            // resty.core's ngx.status: an HTTP/0.9 request reads 9.
+            _ if r.version == hyper::Version::HTTP_09 => 9,
             _ => 0,
         })
     })?;
@@ -559,6 +730,35 @@ fn status_set(lua: &Lua, v: &Value) -> ApiResult {
     none()
 }
 
+/// nginx: ngx_http_lua_copy_escaped_header: control bytes (and, in names, separators) as
+/// `%XX` (ngx_http_lua_escape_uri's header_name / header_value tables).
+pub(crate) fn escape_header(v: &[u8], name: bool) -> Vec<u8> {
+    const NAME: [u32; 8] = [
+        0xffff_ffff,
+        0xfc00_9305,
+        0x3800_0001,
+        0xa800_0000,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+    ];
+    const VALUE: [u32; 8] = [0xffff_fdff, 0, 0, 0x8000_0000, 0, 0, 0, 0];
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let table = if name { &NAME } else { &VALUE };
+    let mut out = Vec::with_capacity(v.len());
+    for &c in v {
+        if table[usize::from(c >> 5)] & (1 << (c & 0x1f)) != 0 {
+            out.push(b'%');
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 15)]);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `foo_bar` -> `foo-bar` (nginx: lua_transform_underscores_in_response_headers on).
 fn header_key(k: &[u8]) -> String {
     lossy(k).replace('_', "-")
@@ -569,12 +769,26 @@ fn header_get(lua: &Lua, key: &Value) -> ApiResult {
         return ok(vec![Value::Nil]);
     };
     let name = header_key(&k);
-    let vals = with_req(|_, c| {
-        Ok(c.headers
+    let vals = with_req(|r, c| {
+        let mut vals = c
+            .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
             .map(|(_, v)| v.clone())
-            .collect::<Vec<_>>())
+            .collect::<Vec<_>>();
+        if vals.is_empty()
+            && c.phase == Phase::Log
+            && name.eq_ignore_ascii_case("content-type")
+            && !c.type_cleared
+        {
+            // The response went out with the type nginx gave it.
+            if let Some(t) =
+                super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone())
+            {
+                vals.push(t);
+            }
+        }
+        Ok(vals)
     })?;
     match vals.len() {
         0 => ok(vec![Value::Nil]),
@@ -605,6 +819,8 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         }
         v => vals.push(to_bytes(lua, v).unwrap_or_else(|| tostring(lua, v))),
     }
+    let name = lossy(&escape_header(name.as_bytes(), true));
+    let vals: Vec<Vec<u8>> = vals.iter().map(|v| escape_header(v, false)).collect();
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(fail(lua, format!("invalid header name \"{name}\"")));
     }
@@ -613,6 +829,13 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
             lua,
             format!("invalid header value \"{}\"", lossy(bad)),
         ));
+    }
+    if name.eq_ignore_ascii_case("content-length")
+        && vals
+            .last()
+            .is_some_and(|v| v.is_empty() || !v.iter().all(u8::is_ascii_digit))
+    {
+        return Err(fail(lua, "failed to set header"));
     }
     with_req(|r, c| {
         if c.headers_sent {
@@ -623,13 +846,20 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
             return Ok(());
         }
         c.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        if name.eq_ignore_ascii_case("content-type") {
+            c.type_cleared = vals.is_empty();
+        }
         let single = name.eq_ignore_ascii_case("content-type")
             || name.eq_ignore_ascii_case("content-length");
-        for (i, v) in vals.into_iter().enumerate() {
-            if single && i > 0 {
-                break;
+        if single {
+            // nginx: a single-valued header keeps the last value of a table.
+            if let Some(v) = vals.into_iter().last() {
+                c.headers.push((name.clone(), v));
             }
-            c.headers.push((name.clone(), v));
+        } else {
+            for v in vals {
+                c.headers.push((name.clone(), v));
+            }
         }
         Ok(())
     })?;
@@ -658,20 +888,125 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
             None => ok(vec![Value::Nil]),
         };
     }
-    let Some(k) = to_bytes(lua, key) else {
-        return ok(vec![Value::Nil]);
+    let Value::String(ks) = key else {
+        return Err(fail(lua, "bad variable name"));
     };
-    let v = with_req(|r, _| Ok(r.variable(&k)))?;
+    let k = ks.as_bytes().to_vec();
+    let name = k.to_ascii_lowercase();
+    let v = with_req(|r, c| {
+        if let Some(h) = name.strip_prefix(b"sent_http_") {
+            return Ok(sent_header(r, c, h));
+        }
+        if (name == b"args" || name == b"query_string")
+            && r.args.is_empty()
+            && (c.nil_vars.contains(&name) || r.sub != 0 || !r.request_uri.contains(&b'?'))
+        {
+            // nginx: ngx_http_variable_request: no `?` at all is "not found".
+            return Ok(None);
+        }
+        if c.nil_vars.contains(&name) {
+            return Ok(None);
+        }
+        if name == b"request_body" && !r.vars.contains_key(&name) {
+            // nginx: ngx_http_variable_request_body: the body read into memory.
+            if c.body_file.is_some() {
+                return Ok(None);
+            }
+            return Ok(c.body.clone().filter(|b| !b.is_empty()));
+        }
+        if name == b"echo_request_body" {
+            return Ok(c.body.clone());
+        }
+        if name == b"request_body_file" {
+            return Ok(c
+                .body_file
+                .as_ref()
+                .map(|f| f.path.to_string_lossy().as_bytes().to_vec()));
+        }
+        let v = r.variable(&k);
+        if v.is_none() && r.http.set_vars.contains(&name) {
+            // nginx: ngx_http_rewrite_var: an uninitialized `set` variable is empty.
+            return Ok(Some(Vec::new()));
+        }
+        Ok(v)
+    })?;
     match v {
         Some(v) => ok(vec![s(lua, v)?]),
         None => ok(vec![Value::Nil]),
     }
 }
 
+/// `$sent_http_NAME` while Lua builds the response (nginx: ngx_http_variable_headers for
+/// Cache-Control and Link, ngx_http_variable_unknown_header_out for the others).
+fn sent_header(r: &Request, c: &vm::ReqCtx, h: &[u8]) -> Option<Vec<u8>> {
+    let want = String::from_utf8_lossy(h).replace('_', "-");
+    let vals: Vec<&Vec<u8>> = c
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(&want))
+        .map(|(_, v)| v)
+        .collect();
+    if vals.is_empty() {
+        if want == "content-type" && c.headers_sent {
+            return r.loc.default_type.clone();
+        }
+        if c.headers_sent {
+            // The headers went out through the headers filter: add_header's values.
+            let status = if c.status == 0 { 200 } else { c.status };
+            let applies = matches!(
+                status,
+                200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+            );
+            let added: Vec<Vec<u8>> = r
+                .loc
+                .add_headers
+                .iter()
+                .flatten()
+                .filter(|a| (applies || a.always) && a.name.eq_ignore_ascii_case(want.as_bytes()))
+                .map(|a| r.eval(&a.value))
+                .collect();
+            if !added.is_empty() {
+                return Some(added.join(&b", "[..]));
+            }
+        }
+        return None;
+    }
+    if want == "cache-control" || want == "link" {
+        return Some(
+            vals.iter()
+                .map(|v| v.as_slice())
+                .collect::<Vec<_>>()
+                .join(&b", "[..]),
+        );
+    }
+    vals.first().map(|v| (*v).clone())
+}
+
 fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
-    let Some(k) = to_bytes(lua, key) else {
-        return none();
+    let Value::String(ks) = key else {
+        return Err(fail(lua, "bad variable name"));
     };
+    let k = ks.as_bytes().to_vec();
+    if matches!(val, Value::Nil) {
+        // nginx: a variable set to nil is "not found" afterwards.
+        let name = k.to_ascii_lowercase();
+        let done = with_req(|r, c| {
+            if name == b"args" {
+                r.args.clear();
+                c.nil_vars.insert(name.clone());
+                return Ok(true);
+            }
+            if r.http.set_vars.contains(&name) || r.vars.contains_key(&name) {
+                r.vars.remove(&name);
+                c.nil_vars.insert(name.clone());
+                return Ok(true);
+            }
+            Ok(false)
+        })?;
+        if done {
+            return none();
+        }
+    }
     let name = k.to_ascii_lowercase();
     let value = match val {
         Value::Nil => Vec::new(),
@@ -680,7 +1015,8 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
             None => return Err(fail(lua, format!("bad value type: {}", type_name(v)))),
         },
     };
-    let res = with_req(|r, _| {
+    let res = with_req(|r, c| {
+        c.nil_vars.remove(&name);
         if name == b"args" {
             r.args = value;
             return Ok(true);
@@ -777,28 +1113,186 @@ fn max_arg(v: &Value) -> usize {
     num(v).map_or(100, |n| if n < 0.0 { 0 } else { n as usize })
 }
 
+/// nginx: ngx_http_lua_ngx_req_set_uri_args.
+fn set_uri_args(l: &Lua, a: MultiValue) -> ApiResult {
+    let v = match arg(&a, 0) {
+        Value::Table(t) => encode_args_table(l, &t)?,
+        v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
+            to_bytes(l, &v).unwrap_or_default()
+        }
+        v => {
+            return Err(argerr(
+                l,
+                1,
+                "set_uri_args",
+                format!(
+                    "string, number, or table expected, but got {}",
+                    type_name(&v)
+                ),
+            ))
+        }
+    };
+    with_req(|r, _| {
+        r.args = v;
+        Ok(())
+    })?;
+    none()
+}
+
+/// nginx: ngx_http_parse_unsafe_uri: a NUL byte or a `..` path segment.
+fn unsafe_uri(uri: &[u8]) -> bool {
+    uri.contains(&0) || uri.split(|&c| c == b'/').any(|seg| seg == b"..")
+}
+
+/// nginx: ngx_http_lua_escape_log: control and 8-bit bytes as `\xXX` in a logged string.
+fn escape_log(b: &[u8]) -> String {
+    let mut out = String::new();
+    for &c in b {
+        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
+            out.push_str(&format!("\\x{c:02X}"));
+        } else {
+            out.push(c as char);
+        }
+    }
+    out
+}
+
+/// nginx: ngx_http_lua_ngx_req_set_uri; true when it jumps.
+fn set_uri(l: &Lua, a: MultiValue) -> Result<bool, Fail> {
+    let n = a.len();
+    if !(1..=3).contains(&n) {
+        return Err(fail(
+            l,
+            format!("expecting 1, 2 or 3 arguments but seen {n}"),
+        ));
+    }
+    let v = arg(&a, 0);
+    let Some(uri) = to_bytes(l, &v) else {
+        return Err(argerr(
+            l,
+            1,
+            "set_uri",
+            format!("string expected, got {}", type_name(&v)),
+        ));
+    };
+    if uri.is_empty() {
+        return Err(fail(l, "attempt to use zero-length uri"));
+    }
+    let binary = match arg(&a, 2) {
+        Value::Nil if n < 3 => false,
+        Value::Boolean(b) => b,
+        v => {
+            return Err(argerr(
+                l,
+                3,
+                "set_uri",
+                format!("boolean expected, got {}", type_name(&v)),
+            ))
+        }
+    };
+    if !binary {
+        if let Some(&b) = uri.iter().find(|&&c| (c < 0x20 && c != 9) || c == 0x7f) {
+            return Err(fail(
+                l,
+                format!(
+                    "unsafe byte \"0x{b:02x}\" in uri \"{}\" (maybe you want to set the 'binary' argument?)",
+                    escape_log(&uri)
+                ),
+            ));
+        }
+    }
+    let jump = match arg(&a, 1) {
+        Value::Nil if n < 2 => false,
+        Value::Boolean(b) => b,
+        v => {
+            return Err(argerr(
+                l,
+                2,
+                "set_uri",
+                format!("boolean expected, got {}", type_name(&v)),
+            ))
+        }
+    };
+    if jump {
+        check_phase(l, &[Phase::ServerRewrite, Phase::Rewrite])?;
+    }
+    with_req(|r, c| {
+        r.internal = true;
+        if jump {
+            crate::http::errlog::write(
+                Level::Debug,
+                &crate::http::errlog::with_context(
+                    r,
+                    &format!("lua set uri jump to \"{}\"", lossy(&uri)),
+                ),
+            );
+            c.exec = Some((uri, r.args.clone()));
+        } else {
+            r.uri = uri;
+        }
+        Ok(())
+    })?;
+    Ok(jump)
+}
+
+/// Decoded `key=value` pairs (`None`: a key without `=`).
+type ArgPairs = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// nginx: ngx_http_lua_parse_args: pairs split on `&` (an empty key is dropped but still
+/// counts), at most `max` of them before the rest is cut off as "truncated".
+fn parse_args_max(s: &[u8], max: usize) -> (ArgPairs, bool) {
+    let parts: Vec<&[u8]> = s.split(|&c| c == b'&').collect();
+    let truncated = max > 0 && parts.len() > max;
+    let mut out = Vec::new();
+    for part in parts.iter().take(if truncated { max } else { usize::MAX }) {
+        out.extend(util::parse_args(part));
+    }
+    if truncated {
+        crate::http::errlog::write(Level::Debug, &format!("lua hit query args limit {max}"));
+    }
+    (out, truncated)
+}
+
+fn args_result(lua: &Lua, s: &[u8], max: usize) -> ApiResult {
+    let (pairs, truncated) = parse_args_max(s, max);
+    let mut res = args_table(lua, pairs, 0)?.into_vec();
+    if truncated {
+        res.push(self::s(lua, "truncated")?);
+    }
+    Ok(MultiValue::from_vec(res))
+}
+
 fn get_uri_args(lua: &Lua, args: MultiValue) -> ApiResult {
     let a = with_req(|r, _| Ok(r.args.clone()))?;
-    args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 0)))
+    args_result(lua, &a, max_arg(&arg(&args, 0)))
 }
 
 fn get_post_args(lua: &Lua, args: MultiValue) -> ApiResult {
-    let body = with_req(|_, c| Ok(c.body.clone()))?;
+    let body = with_req(|_, c| {
+        if c.body_file.is_some() {
+            return Ok(Err(()));
+        }
+        Ok(Ok(c.body.clone()))
+    })?;
+    let body = match body {
+        Err(()) => return nil_err(lua, "request body in temp file not supported"),
+        Ok(b) => b,
+    };
     let Some(body) = body else {
         return Err(fail(
             lua,
             "no request body found; maybe you should turn on lua_need_request_body?",
         ));
     };
-    args_table(lua, util::parse_args(&body), max_arg(&arg(&args, 0)))
+    args_result(lua, &body, max_arg(&arg(&args, 0)))
 }
 
 fn decode_args(lua: &Lua, args: MultiValue) -> ApiResult {
     let a = str_arg(lua, &arg(&args, 0));
-    args_table(lua, util::parse_args(&a), max_arg(&arg(&args, 1)))
+    args_result(lua, &a, max_arg(&arg(&args, 1)))
 }
 
-fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
+pub(crate) fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
     let mut out = Vec::new();
     let mut push = |k: &[u8], v: Option<&[u8]>| {
         if !out.is_empty() {
@@ -818,6 +1312,10 @@ fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
         match &v {
             Value::Boolean(true) => push(&key, None),
             Value::Boolean(false) => {}
+            // A shared dict object (a userdata in OpenResty).
+            Value::Table(list) if list.metatable().is_some() => {
+                return Err(fail(lua, "attempt to use userdata as query arg value"));
+            }
             Value::Table(list) => {
                 for item in list.clone().sequence_values::<Value>() {
                     let item = item?;
@@ -872,9 +1370,23 @@ fn get_headers(lua: &Lua, args: MultiValue) -> ApiResult {
     let hs = with_req(|r, _| {
         Ok(r.headers
             .iter()
-            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .map(|(n, v)| {
+                // The names as received are not kept: raw mode shows them title-cased.
+                let name = if raw {
+                    title_case(n.as_str()).into_bytes()
+                } else {
+                    n.as_str().as_bytes().to_vec()
+                };
+                (name, v.as_bytes().to_vec())
+            })
             .collect::<Vec<_>>())
     })?;
+    if max > 0 && hs.len() > max {
+        crate::http::errlog::write(
+            Level::Debug,
+            &format!("lua exceeding request header limit {} > {max}", hs.len()),
+        );
+    }
     let pairs = hs.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let res = args_table_raw(lua, pairs, max)?;
     if !raw {
@@ -894,6 +1406,112 @@ fn get_headers(lua: &Lua, args: MultiValue) -> ApiResult {
 }
 
 /// Like [`args_table`] but without unescaping (headers).
+/// The connection's fate as nginx decides it before the response (nginx: `r->keepalive`).
+fn keepalive(r: &Request) -> bool {
+    let conn = r
+        .headers
+        .get(hyper::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let asked = match conn.as_deref() {
+        Some(v) if v.contains("close") => false,
+        Some(v) if v.contains("keep-alive") => true,
+        _ => r.version != hyper::Version::HTTP_10 && r.version != hyper::Version::HTTP_09,
+    };
+    asked
+        && r.conn.requests < r.loc.keepalive_requests.unwrap_or(1000)
+        && r.loc.keepalive_timeout != Some(std::time::Duration::ZERO)
+}
+
+/// nginx: ngx_http_lua_ngx_resp_get_headers: the built-in headers first (content-type,
+/// content-length, connection, transfer-encoding), then the header list, at most `max`.
+fn resp_get_headers(l: &Lua, a: MultiValue) -> ApiResult {
+    let max = max_arg(&arg(&a, 0));
+    let raw = arg(&a, 1).as_boolean().unwrap_or(false);
+    let (hs, builtins) = with_req(|r, c| {
+        let mut builtins: Vec<(&'static str, Vec<u8>)> = Vec::new();
+        let mut rest = Vec::new();
+        let mut has_length = false;
+        for (k, v) in &c.headers {
+            if k.eq_ignore_ascii_case("content-type") {
+                builtins.insert(0, ("content-type", v.clone()));
+            } else if k.eq_ignore_ascii_case("content-length") {
+                has_length = true;
+                builtins.push(("content-length", v.clone()));
+            } else {
+                rest.push((k.clone(), v.clone()));
+            }
+        }
+        let connection: &[u8] = if c.status == 101 {
+            b"upgrade"
+        } else if keepalive(r) {
+            b"keep-alive"
+        } else {
+            b"close"
+        };
+        builtins.push(("connection", connection.to_vec()));
+        let filtering = matches!(c.phase, Phase::HeaderFilter | Phase::BodyFilter);
+        if filtering && !has_length && r.version == hyper::Version::HTTP_11 {
+            builtins.push(("transfer-encoding", b"chunked".to_vec()));
+        }
+        Ok((rest, builtins))
+    })?;
+    let t = l.create_table()?;
+    for (k, v) in &builtins {
+        t.raw_set(*k, l.create_string(v)?)?;
+    }
+    let extra = builtins.len();
+    let mut count = hs.len();
+    let mut truncated = false;
+    if max > 0 && count + extra > max {
+        truncated = true;
+        let _ = with_req(|r, _| {
+            crate::http::errlog::write(
+                Level::Debug,
+                &crate::http::errlog::with_context(
+                    r,
+                    &format!(
+                        "lua exceeding response header limit {} > {max}",
+                        count + extra
+                    ),
+                ),
+            );
+            Ok(())
+        });
+        count = max.saturating_sub(extra);
+    }
+    for (k, v) in hs.into_iter().take(count) {
+        let key = if raw { k } else { k.to_ascii_lowercase() };
+        let key = l.create_string(&key)?;
+        let val = Value::String(l.create_string(&v)?);
+        match t.raw_get::<Value>(key.clone())? {
+            Value::Nil => t.raw_set(key, val)?,
+            Value::Table(list) => list.raw_push(val)?,
+            old => {
+                let list = l.create_table()?;
+                list.raw_push(old)?;
+                list.raw_push(val)?;
+                t.raw_set(key, list)?;
+            }
+        }
+    }
+    if !raw {
+        let mt = l.create_table()?;
+        let idx = l.create_function(|_, (t, k): (Table, mlua::String)| {
+            let key = String::from_utf8_lossy(&k.as_bytes())
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            t.raw_get::<Value>(key)
+        })?;
+        mt.set("__index", idx)?;
+        t.set_metatable(Some(mt));
+    }
+    if truncated {
+        return ok(vec![Value::Table(t), s(l, "truncated")?]);
+    }
+    ok(vec![Value::Table(t)])
+}
+
 fn args_table_raw(lua: &Lua, pairs: Vec<(Vec<u8>, Option<Vec<u8>>)>, max: usize) -> ApiResult {
     args_table(lua, pairs, max)
 }
@@ -913,6 +1531,9 @@ fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
         }
         v => vals.push(to_bytes(lua, &v).unwrap_or_else(|| tostring(lua, &v))),
     }
+    // nginx: ngx_http_lua_copy_escaped_header for the name and each value.
+    let name = escape_header(&name, true);
+    let vals: Vec<Vec<u8>> = vals.iter().map(|v| escape_header(v, false)).collect();
     let Ok(hn) = HeaderName::from_bytes(&name) else {
         return Err(fail(
             lua,
@@ -921,6 +1542,9 @@ fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
     };
     with_req(|r, _| {
         r.headers.remove(&hn);
+        if hn == hyper::header::HOST {
+            r.reset_host(vals.first().map(Vec::as_slice));
+        }
         for v in vals {
             if let Ok(v) = HeaderValue::from_bytes(&v) {
                 r.headers.append(hn.clone(), v);
@@ -936,7 +1560,15 @@ fn clear_header(lua: &Lua, args: MultiValue) -> ApiResult {
 }
 
 async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
-    check_phase(&lua, &[Phase::Rewrite, Phase::Access, Phase::Content])?;
+    check_phase(
+        &lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
     let incoming = with_req(|_, c| {
         Ok(if c.body.is_some() {
             None
@@ -951,23 +1583,36 @@ async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
         })?;
         return none();
     };
-    let data = http_body_util::BodyExt::collect(body)
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
-    with_req(move |_, c| {
-        c.body = Some(data);
+    let timeout = with_req(|r, _| {
+        Ok(r.loc
+            .client_body_timeout
+            .unwrap_or(std::time::Duration::from_secs(60)))
+    })?;
+    let got = tokio::time::timeout(timeout, http_body_util::BodyExt::collect(body)).await;
+    let data = match got {
+        Ok(Ok(b)) => b.to_bytes().to_vec(),
+        _ => {
+            // nginx: ngx_http_read_client_request_body fails (timeout, client gone): the
+            // request ends with 408 and no answer.
+            with_req(|r, c| {
+                if got.is_err() {
+                    crate::http::errlog::write(
+                        Level::Info,
+                        &crate::http::errlog::with_context(r, "client timed out (110: Connection timed out) while reading client request body"),
+                    );
+                }
+                c.exit = Some(408);
+                Ok(())
+            })?;
+            std::future::pending::<()>().await;
+            return none();
+        }
+    };
+    with_req(move |r, c| {
+        super::body::store(r, c, data);
         Ok(())
     })?;
     none()
-}
-
-fn get_body_data(lua: &Lua, _args: MultiValue) -> ApiResult {
-    let body = with_req(|_, c| Ok(c.body.clone()))?;
-    match body {
-        Some(b) if !b.is_empty() => ok(vec![s(lua, b)?]),
-        _ => ok(vec![Value::Nil]),
-    }
 }
 
 fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
@@ -976,13 +1621,24 @@ fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
         return Err(fail(lua, "http2 requests not supported yet"));
     }
     let no_line = arg(&args, 0).as_boolean().unwrap_or(false);
-    let text = with_req(|r, _| {
+    let text = with_req(|r, c| {
         let mut out = Vec::new();
+        let (method, headers) = c
+            .raw_parent
+            .clone()
+            .unwrap_or_else(|| (r.method.clone(), r.headers.clone()));
         if !no_line {
-            out.extend_from_slice(&crate::http::vars_runtime::request_line(r));
+            let line = crate::http::vars_runtime::request_line(r);
+            // The request line as the main request sent it.
+            let rest = line
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(&line[..], |i| &line[i..]);
+            out.extend_from_slice(method.as_str().as_bytes());
+            out.extend_from_slice(rest);
             out.extend_from_slice(b"\r\n");
         }
-        for (n, v) in r.headers.iter() {
+        for (n, v) in headers.iter() {
             out.extend_from_slice(title_case(n.as_str()).as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(v.as_bytes());
@@ -1046,7 +1702,12 @@ fn lua_to_val(v: &Value) -> Option<Option<Val>> {
 
 fn check_zone(lua: &Lua, args: &MultiValue) -> Result<(), Fail> {
     match args.front() {
-        Some(Value::Table(_)) => Ok(()),
+        // A dict object: its name at [1] and the methods' metatable.
+        Some(Value::Table(t))
+            if t.metatable().is_some() && matches!(t.raw_get::<Value>(1), Ok(Value::String(_))) =>
+        {
+            Ok(())
+        }
         _ => Err(fail(lua, "bad \"zone\" argument")),
     }
 }
@@ -1109,7 +1770,11 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                     }
                 };
                 if val.is_none() && matches!(mode, Mode::Add | Mode::SafeAdd | Mode::Replace) {
-                    // nginx: adding nil is a delete too (ngx_http_lua_shdict_set_helper)
+                    // resty.core's shdict_store.
+                    return ok(vec![
+                        Value::Boolean(false),
+                        s(lua, "attempt to add or replace nil values")?,
+                    ]);
                 }
                 let exptime = if name == "delete" {
                     0.0
@@ -1144,14 +1809,14 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                         s(lua, "not found")?,
                         Value::Boolean(false),
                     ]),
-                    SetResult::NoMemory => {
+                    SetResult::NoMemory(forcible) => {
                         if matches!(mode, Mode::SafeSet | Mode::SafeAdd) {
                             ok(vec![Value::Nil, s(lua, "no memory")?])
                         } else {
                             ok(vec![
                                 Value::Boolean(false),
                                 s(lua, "no memory")?,
-                                Value::Boolean(true),
+                                Value::Boolean(forcible),
                             ])
                         }
                     }
@@ -1169,7 +1834,12 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                     Value::Nil => None,
                     v => match num(&v) {
                         Some(n) => Some(n),
-                        None => return nil_err(lua, "init not a number"),
+                        None => {
+                            return Err(fail(
+                                lua,
+                                format!("bad init arg: number expected, got {}", type_name(&v)),
+                            ))
+                        }
                     },
                 };
                 let ttl = num(&a(4)).unwrap_or(0.0);
@@ -1480,27 +2150,44 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     // encodings
     reg(vm, &ngx, "escape_uri", |l, a| {
         let v = str_arg(l, &arg(&a, 0));
-        let kind = num(&arg(&a, 1)).unwrap_or(2.0) as i64;
-        let out = if kind == 0 {
-            escape_uri_plain(&v)
-        } else {
-            util::escape_uri(&v)
+        // resty.core's ngx.escape_uri checks `type`.
+        let kind = match arg(&a, 1) {
+            Value::Nil => 2,
+            t => match num(&t) {
+                Some(n) if (0.0..=6.0).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(Fail(format!("{}\"type\" {n} out of range", where_above(l))))
+                }
+                None => return Err(Fail(format!("{}\"type\" is not a number", where_above(l)))),
+            },
         };
-        ok(vec![s(l, out)?])
+        ok(vec![s(l, util::escape_uri_type(&v, kind))?])
     })?;
     str_fn(vm, &ngx, "unescape_uri", util::unescape_uri)?;
     reg(vm, &ngx, "encode_args", encode_args)?;
     reg(vm, &ngx, "decode_args", decode_args)?;
     reg(vm, &ngx, "encode_base64", |l, a| {
         let v = str_arg(l, &arg(&a, 0));
-        let no_pad = arg(&a, 1).as_boolean().unwrap_or(false);
+        let no_pad = match arg(&a, 1) {
+            Value::Nil => false,
+            Value::Boolean(b) => b,
+            other => {
+                return Err(fail(
+                    l,
+                    format!(
+                        "bad no_padding: boolean expected, got {}",
+                        type_name(&other)
+                    ),
+                ))
+            }
+        };
         ok(vec![s(l, util::encode_base64(&v, no_pad))?])
     })?;
     reg(vm, &ngx, "decode_base64", |l, a| {
-        let v = arg(&a, 0);
-        let Some(b) = to_bytes(l, &v) else {
+        let Value::String(b) = arg(&a, 0) else {
             return Err(fail(l, "string argument only"));
         };
+        let b = b.as_bytes().to_vec();
         match util::decode_base64(&b) {
             Some(d) => ok(vec![s(l, d)?]),
             None => ok(vec![Value::Nil]),
@@ -1539,6 +2226,21 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
 
     // ngx.req
     let req = lua.create_table()?;
+    reg(vm, &req, "set_method", |l, a| {
+        // resty.core's ngx.req.set_method (ngx_http_lua_ffi_req_set_method).
+        let v = arg(&a, 0);
+        let Some(n) = num(&v).filter(|_| matches!(v, Value::Integer(_) | Value::Number(_))) else {
+            return Err(fail(l, "bad method number"));
+        };
+        let Some(m) = super::subrequest::method_of(n as i64) else {
+            return Err(fail(l, format!("unsupported HTTP method: {}", n as i64)));
+        };
+        with_req(|r, _| {
+            r.method = m;
+            Ok(())
+        })?;
+        none()
+    })?;
     reg(vm, &req, "get_method", |l, _| {
         let m = with_req(|r, _| Ok(r.method.as_str().to_string()))?;
         ok(vec![s(l, m)?])
@@ -1550,8 +2252,13 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     reg(vm, &req, "set_header", set_header)?;
     reg(vm, &req, "clear_header", clear_header)?;
     req.set("read_body", vm.api_async(read_body)?)?;
-    reg(vm, &req, "get_body_data", get_body_data)?;
-    reg(vm, &req, "get_body_file", |_, _| ok(vec![Value::Nil]))?;
+    reg(vm, &req, "get_body_data", super::body::get_body_data)?;
+    reg(vm, &req, "get_body_file", super::body::get_body_file)?;
+    reg(vm, &req, "set_body_data", super::body::set_body_data)?;
+    reg(vm, &req, "set_body_file", super::body::set_body_file)?;
+    reg(vm, &req, "init_body", super::body::init_body)?;
+    reg(vm, &req, "append_body", super::body::append_body)?;
+    reg(vm, &req, "finish_body", super::body::finish_body)?;
     reg(vm, &req, "discard_body", |_, _| {
         let _ = with_req(|_, c| {
             c.incoming = None;
@@ -1584,63 +2291,23 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         let i = with_req(|r, _| Ok(r.internal))?;
         ok(vec![Value::Boolean(i)])
     })?;
-    reg(vm, &req, "set_uri_args", |l, a| {
-        let v = match arg(&a, 0) {
-            Value::Table(t) => encode_args_table(l, &t)?,
-            v => to_bytes(l, &v).unwrap_or_default(),
-        };
-        with_req(|r, _| {
-            r.args = v;
-            Ok(())
-        })?;
-        none()
-    })?;
-    reg(vm, &req, "set_uri", |l, a| {
-        let Some(uri) = to_bytes(l, &arg(&a, 0)).filter(|u| !u.is_empty()) else {
-            return Err(fail(l, "attempt to use zero-length uri"));
-        };
-        let jump = arg(&a, 1).as_boolean().unwrap_or(false);
-        with_req(|r, c| {
-            if jump {
-                c.exec = Some((uri, r.args.clone()));
-            } else {
-                r.uri = uri;
+    reg(vm, &req, "set_uri_args", set_uri_args)?;
+    req.set(
+        "set_uri",
+        vm.api_async(|l, a| async move {
+            let jumped = set_uri(&l, a)?;
+            if jumped {
+                // nginx: lua_yield: the handler ends here (even inside pcall).
+                std::future::pending::<()>().await;
             }
-            Ok(())
-        })?;
-        none()
-    })?;
+            none()
+        })?,
+    )?;
     ngx.set("req", req)?;
 
     // ngx.resp
     let resp = lua.create_table()?;
-    reg(vm, &resp, "get_headers", |l, a| {
-        let max = max_arg(&arg(&a, 0));
-        let raw = matches!(arg(&a, 1), Value::Boolean(true));
-        let hs = with_req(|_, c| Ok(c.headers.clone()))?;
-        let pairs = hs
-            .into_iter()
-            .map(|(k, v)| {
-                let k = if raw { k } else { k.to_ascii_lowercase() };
-                (k.into_bytes(), Some(v))
-            })
-            .collect();
-        let res = args_table_raw(l, pairs, max)?;
-        if !raw {
-            if let Some(Value::Table(t)) = res.front() {
-                let mt = l.create_table()?;
-                let idx = l.create_function(|_, (t, k): (Table, mlua::String)| {
-                    let key = String::from_utf8_lossy(&k.as_bytes())
-                        .to_ascii_lowercase()
-                        .replace('_', "-");
-                    t.raw_get::<Value>(key)
-                })?;
-                mt.set("__index", idx)?;
-                t.set_metatable(Some(mt));
-            }
-        }
-        Ok(res)
-    })?;
+    reg(vm, &resp, "get_headers", resp_get_headers)?;
     ngx.set("resp", resp)?;
 
     // ngx.config, ngx.worker
@@ -1648,7 +2315,8 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     config.set("subsystem", "http")?;
     config.set("nginx_version", 1_022_001)?;
     config.set("ngx_lua_version", 10023)?;
-    config.set("debug", false)?;
+    // Debian's nginx is built --with-debug.
+    config.set("debug", true)?;
     config.set("is_console", false)?;
     let mut prefix = vm.prefix.to_string_lossy().into_owned();
     if !prefix.ends_with('/') {
@@ -1725,8 +2393,14 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
                     let sent = with_req(|_, c| Ok(c.headers_sent))?;
                     ok(vec![Value::Boolean(sent)])
                 }
-                b"is_subrequest" => ok(vec![Value::Boolean(false)]),
+                b"is_subrequest" => {
+                    let sub = with_req(|r, _| Ok(r.sub != 0))?;
+                    ok(vec![Value::Boolean(sub)])
+                }
                 b"arg" => {
+                    if let Some(t) = with_req(|_, c| Ok(c.arg_table.clone()))? {
+                        return ok(vec![Value::Table(t)]);
+                    }
                     let args = with_req(|_, c| Ok(c.args.clone()))?;
                     let t = l.create_table()?;
                     for (i, a) in args.iter().enumerate() {
@@ -1795,6 +2469,15 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     })?;
     ngx.set("timer", timer)?;
 
+    // ngx.location
+    let location = lua.create_table()?;
+    location.set("capture", vm.api_async(super::subrequest::capture_one)?)?;
+    location.set(
+        "capture_multi",
+        vm.api_async(super::subrequest::capture_multi)?,
+    )?;
+    ngx.set("location", location)?;
+
     super::regex::install(vm, &ngx)?;
     lua.globals().set("ngx", ngx.clone())?;
     let package: Table = lua.globals().get("package")?;
@@ -1805,22 +2488,6 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     // Cosockets, light threads, timers, semaphores (socket.rs, thread.rs, timer.rs).
     super::socket::install(vm, &lua.globals().get::<Table>("ngx")?)?;
     Ok(())
-}
-
-/// nginx: ngx_escape_uri with NGX_ESCAPE_URI: space, `#`, `%`, `?`, controls and 8-bit bytes.
-fn escape_uri_plain(s: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = Vec::with_capacity(s.len());
-    for &c in s {
-        if c <= 0x20 || c >= 0x7f || matches!(c, b'#' | b'%' | b'?') {
-            out.push(b'%');
-            out.push(HEX[usize::from(c >> 4)]);
-            out.push(HEX[usize::from(c & 15)]);
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `require "resty.core"` and friends succeed; `ngx.re` is not provided yet.
@@ -1844,6 +2511,59 @@ for _, m in ipairs{"resty.core.var", "resty.core.ctx", "resty.core.hash", "resty
     "resty.core.response", "resty.core.worker", "resty.core.exit", "resty.core.base64",
     "resty.core.phase", "resty.core.ndk", "resty.core.utils"} do
   preload[m] = function() return {} end
+end
+preload["ndk"] = function()
+  -- ndk.set_var.DIRECTIVE(value) for the set-misc filters Lua code calls this way.
+  local fns = {
+    set_escape_uri = function(v) return ngx.escape_uri(v) end,
+    set_unescape_uri = function(v) return ngx.unescape_uri(v) end,
+    set_quote_sql_str = function(v) return ngx.quote_sql_str(v) end,
+    set_encode_base64 = function(v) return ngx.encode_base64(v) end,
+    set_decode_base64 = function(v) return ngx.decode_base64(v) end,
+    set_md5 = function(v) return ngx.md5(v) end,
+  }
+  local set_var = setmetatable({}, { __index = function(_, name)
+    local f = fns[name]
+    if not f then error("ndk.set_var: directive \"" .. tostring(name) .. "\" not found", 2) end
+    return f
+  end })
+  return { set_var = set_var }
+end
+preload["ngx.re"] = function()
+  -- resty.core's ngx.re: split on ngx.re.find; opt is accepted.
+  local find, sub = ngx.re.find, string.sub
+  local function split(subj, regex, opts, ctx, max, res)
+    if max == nil then max = 0 end
+    res = res or {}
+    local n, pos, len = 0, 1, #subj
+    if max == 1 then res[1] = subj; res[2] = nil; return res end
+    ctx = ctx or {}
+    ctx.pos = 1
+    while pos <= len + 1 do
+      local from, to, err = find(subj, regex, opts, ctx)
+      if err then return nil, err end
+      if not from then break end
+      if to < from then
+        if from > len then break end
+        ctx.pos = from + 1
+        if from == pos then
+          -- an empty match at the piece's start splits off one character
+          n = n + 1; res[n] = sub(subj, pos, from); pos = from + 1
+        else
+          n = n + 1; res[n] = sub(subj, pos, from - 1); pos = from
+        end
+      else
+        n = n + 1; res[n] = sub(subj, pos, from - 1); pos = to + 1
+        ctx.pos = pos
+      end
+      if max > 0 and n == max - 1 then break end
+    end
+    n = n + 1; res[n] = sub(subj, pos)
+    local i = n + 1
+    while res[i] ~= nil do res[i] = nil; i = i + 1 end
+    return res
+  end
+  return { split = split, opt = function() end }
 end
 preload["table.new"] = function() return function(narr, nrec) return {} end end
 preload["table.clear"] = function() return function(t) for k in pairs(t) do t[k] = nil end end end

@@ -9,11 +9,13 @@
 
 pub(crate) mod api;
 pub(crate) mod balancer;
+pub(crate) mod body;
 pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
 pub(crate) mod shdict;
 pub(crate) mod socket;
+pub(crate) mod subrequest;
 pub(crate) mod thread;
 pub(crate) mod timer;
 pub(crate) mod tls;
@@ -29,7 +31,7 @@ use crate::http::lower::LocConf;
 use directives::{handler, Form, LuaHandler};
 
 pub(crate) use phases::{
-    access, content, header_filter, init_worker, log, rewrite, run_set, stash_body,
+    access, content, header_filter, init_worker, log, rewrite, run_set, server_rewrite, stash_body,
 };
 
 /// `set_by_lua* $var code [args...]`: the variable, the handler, its argument values.
@@ -83,22 +85,51 @@ pub(crate) struct LuaConf {
 /// The configuration files' base names (chunk names say `nginx.conf:12`).
 static CONF_FILES: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
-/// Records the configuration's file names (called before lowering).
+/// Records the configuration's file names (called before lowering): as
+/// ngx_http_lua_gen_chunk_name shows them, `nginx.conf`, a path relative to the main file's
+/// directory, or the full path.
 pub(crate) fn set_conf_files(files: &[parser::SourceFile]) {
+    let prefix = files
+        .iter()
+        .find(|f| !f.command_line)
+        .and_then(|f| f.path.parent())
+        .map(|p| format!("{}/", p.to_string_lossy()))
+        .unwrap_or_default();
     if let Ok(mut f) = CONF_FILES.write() {
         *f = files
             .iter()
             .map(|s| {
-                s.path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
+                let full = s.path.to_string_lossy().into_owned();
+                if full.ends_with("/nginx.conf") {
+                    return "nginx.conf".to_string();
+                }
+                match full.strip_prefix(&prefix) {
+                    Some(rel) if !prefix.is_empty() && !rel.is_empty() => rel.to_string(),
+                    _ => full,
+                }
             })
             .collect();
     }
 }
 
-/// nginx: ngx_http_lua_gen_chunk_name's file part (the basename of the file).
+/// nginx: ngx_http_lua_gen_chunk_name: `=tag(file:line)`, the file's name cut to LuaJIT's
+/// chunk name size with a leading `...`.
+pub(crate) fn chunk_name(tag: &str, file: usize, line: usize) -> String {
+    const MAX: usize = 56;
+    let name = conf_file_name(file);
+    let line_s = line.to_string();
+    let reserve = tag.len() + line_s.len();
+    let shown = if name != "nginx.conf" && name.len() + reserve > MAX {
+        let keep = MAX.saturating_sub(reserve + 3);
+        let cut = name.len().saturating_sub(keep);
+        format!("...{}", name.get(cut..).unwrap_or(&name))
+    } else {
+        name
+    };
+    format!("={tag}({shown}:{line_s})")
+}
+
+/// The configuration file's name as chunk names show it.
 pub(crate) fn conf_file_name(i: usize) -> String {
     CONF_FILES
         .read()
@@ -133,6 +164,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
     };
     let tag: &'static str = match base {
         "rewrite_by_lua" => "rewrite_by_lua",
+        "server_rewrite_by_lua" => "server_rewrite_by_lua",
         "access_by_lua" => "access_by_lua",
         "content_by_lua" => "content_by_lua",
         "log_by_lua" => "log_by_lua",
@@ -158,6 +190,37 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                     );
                     true
                 }
+                "client_body_in_file_only" => {
+                    c.client_body_in_file_only = Some(match d.args.first().map(Vec::as_slice) {
+                        Some(b"on") => 1,
+                        Some(b"clean") => 2,
+                        _ => 0,
+                    });
+                    true
+                }
+                "client_body_buffer_size" => {
+                    c.client_body_buffer_size = d
+                        .args
+                        .first()
+                        .and_then(|s| crate::conf::values::parse_size(s));
+                    true
+                }
+                "lua_transform_underscores_in_response_headers" => {
+                    c.lua_transform_underscores = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
+                "lua_use_default_type" => {
+                    c.lua_use_default_type = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
                 "lua_shared_dict" => {
                     let size = d
                         .args
@@ -176,6 +239,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
     let h = Some(Arc::new(handler(d, tag, form, &code)));
     match tag {
         "rewrite_by_lua" => c.lua_rewrite = h,
+        "server_rewrite_by_lua" => c.lua_server_rewrite = h,
         "access_by_lua" => c.lua_access = h,
         "content_by_lua" => c.lua_content = h,
         "log_by_lua" => c.lua_log = h,

@@ -70,7 +70,7 @@ pub(crate) fn init_worker(http: &Http) {
 /// Keeps the request body for `ngx.req.read_body` when Lua is in use; the guard forgets the
 /// request's Lua context when the request ends, however it ends.
 pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>) -> BodyGuard {
-    let key = (r.conn.id, r.conn.requests);
+    let key = vm::key_of(r);
     if !super::used() && !crate::http::proxy_run::used() {
         return BodyGuard {
             _req: Some(req),
@@ -84,7 +84,7 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>
 /// See [`stash_body`].
 pub(crate) struct BodyGuard {
     _req: Option<hyper::Request<hyper::body::Incoming>>,
-    key: (u64, u64),
+    key: vm::CtxKey,
 }
 
 impl Drop for BodyGuard {
@@ -96,8 +96,18 @@ impl Drop for BodyGuard {
 /// The response the handler produced so far (nginx: the headers ngx.header/ngx.status set,
 /// and the body ngx.say/ngx.print sent).
 fn output(r: &Request, c: &mut ReqCtx) -> Reply {
-    let status = if c.status == 0 { 200 } else { c.status };
+    if c.precondition_failed {
+        return Reply::status(412);
+    }
+    let status = match (c.status, r.status) {
+        (0, 0) => 200,
+        // an error page's handler answers with the error's status unless it sets one
+        (0, s) if s >= 300 => s,
+        (0, _) => 200,
+        (s, _) => s,
+    };
     let mut reply = Reply::status(status);
+    reply.raw_location = true;
     let mut has_type = false;
     for (name, value) in &c.headers {
         let lname = name.to_ascii_lowercase();
@@ -115,7 +125,28 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
             reply.headers.append(n, v);
         }
     }
-    if !has_type && status != 204 {
+    if reply.length.is_none()
+        && !c.flushed
+        && r.version == hyper::Version::HTTP_10
+        && r.method != hyper::Method::HEAD
+    {
+        // nginx: lua_http10_buffering: an HTTP/1.0 answer is buffered and gets a length.
+        reply.length = Some(c.out.len() as u64);
+    }
+    if let Some(len) = reply.length {
+        // nginx sends no more than the Content-Length the handler set.
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if c.out.len() > len {
+            c.out.truncate(len);
+        }
+    }
+    if !has_type
+        && status != 204
+        && status != 304
+        && !c.type_cleared
+        && r.loc.lua_use_default_type != Some(false)
+        && !c.headers_sent
+    {
         // nginx: ngx_http_set_content_type: the URI's extension, else default_type.
         match content_type_of(r) {
             Some(t) => {
@@ -133,6 +164,9 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
 /// A handler failed: 500 before the headers went out; after, the connection closes (with
 /// what the write filter had already sent: nothing while under `postpone_output`).
 fn failed(r: &Request, c: &mut ReqCtx) -> Reply {
+    if let Some(status) = c.fail_status.take() {
+        return Reply::status(status);
+    }
     if !c.headers_sent {
         return Reply::status(500);
     }
@@ -148,7 +182,7 @@ fn failed(r: &Request, c: &mut ReqCtx) -> Reply {
 const POSTPONE_OUTPUT: usize = 1460;
 
 /// The type `types {}` gives the URI's extension (nginx: `r->exten`).
-fn content_type_of(r: &Request) -> Option<Vec<u8>> {
+pub(crate) fn content_type_of(r: &Request) -> Option<Vec<u8>> {
     let uri = &r.uri;
     let slash = uri.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
     let name = &uri[slash..];
@@ -172,6 +206,7 @@ fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
     let code = u16::try_from(code).unwrap_or(500);
     if code >= 300 {
         let mut reply = Reply::status(code);
+        reply.raw_location = true;
         for (name, value) in &c.headers {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -217,6 +252,22 @@ async fn exec_to(
 
 /// After a rewrite or access handler: go on, or answer.
 async fn early(r: &mut Request, out: Outcome) -> Next {
+    match early_reply(r, out).await {
+        Next::Done(reply) => Next::Done(log_dropped(r, reply).await),
+        next => next,
+    }
+}
+
+/// A request that ends without an answer (`ngx.exit(ngx.ERROR)`) still runs its log phase in
+/// nginx: the worker skips it for a dropped connection, so Lua's log handler runs here.
+async fn log_dropped(r: &mut Request, reply: Reply) -> Reply {
+    if reply.drop && r.loc.lua_log.is_some() {
+        log(r).await;
+    }
+    reply
+}
+
+async fn early_reply(r: &mut Request, out: Outcome) -> Next {
     let ctx = vm::ctx_of(r);
     let exec = ctx.borrow_mut().exec.take();
     if let Some((uri, args)) = exec {
@@ -261,7 +312,19 @@ async fn need_body(r: &Request) {
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    ctx.borrow_mut().body = Some(data);
+    super::body::store(r, &mut ctx.borrow_mut(), data);
+}
+
+/// nginx: ngx_http_lua_server_rewrite_handler (after the server-level rewrite script).
+pub(crate) async fn server_rewrite(r: &mut Request) -> Next {
+    let Some(h) = r.server.conf.lua_server_rewrite.clone() else {
+        return Next::Continue;
+    };
+    let Some(vm) = vm_for(r) else {
+        return Next::Continue;
+    };
+    let out = vm::run(&vm, r, &h, Phase::ServerRewrite, MultiValue::new()).await;
+    early(r, out).await
 }
 
 /// nginx: ngx_http_lua_rewrite_handler (after the rewrite module's script).
@@ -305,19 +368,27 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     if let Some((uri, args)) = exec {
         return Some(exec_to(r, &ctx, uri, args).await);
     }
-    let mut c = ctx.borrow_mut();
-    Some(match out {
-        Outcome::Failed => failed(r, &mut c),
+    let reply = {
+        let mut c = ctx.borrow_mut();
+        content_reply(r, &mut c, out)
+    };
+    Some(log_dropped(r, reply).await)
+}
+
+/// The content handler's answer.
+fn content_reply(r: &Request, c: &mut ReqCtx, out: Outcome) -> Reply {
+    match out {
+        Outcome::Failed => failed(r, c),
         Outcome::Exited => {
             let code = c.exit.take().unwrap_or(NGX_OK);
             if code == NGX_OK {
-                output(r, &mut c)
+                output(r, c)
             } else {
-                exit_reply(r, &mut c, code)
+                exit_reply(r, c, code)
             }
         }
-        Outcome::Returned => output(r, &mut c),
-    })
+        Outcome::Returned => output(r, c),
+    }
 }
 
 /// nginx: ngx_http_lua_log_handler; forgets the request's Lua context afterwards.
@@ -341,9 +412,34 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
         c.args = args;
         std::mem::replace(&mut c.phase, Phase::Set)
     };
+    let file = match &x.handler.src {
+        super::directives::LuaSrc::File(p) => {
+            let cv = crate::http::variables::parse_complex_value(p).unwrap_or_default();
+            Some(r.eval(&cv))
+        }
+        super::directives::LuaSrc::Inline { .. } => None,
+    };
+    let f = match vm.compile(&x.handler, file.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            let text = vm::error_text(&e);
+            let msg = match &file {
+                Some(p) => format!(
+                    "failed to load external Lua file \"{}\": {text}",
+                    crate::cycle::full_name(&vm.prefix, p).display()
+                ),
+                None => format!("failed to load inlined Lua code: {text}"),
+            };
+            crate::http::errlog::request_error(r, &msg);
+            let mut c = ctx.borrow_mut();
+            c.phase = prev;
+            c.args.clear();
+            return Some(Reply::status(500));
+        }
+    };
     let res = {
         let _scope = vm::Scope::enter(r as *mut Request, ctx.clone());
-        vm.compile(&x.handler, None).and_then(|f| vm.traced_call(f))
+        vm.traced_call(f)
     };
     {
         let mut c = ctx.borrow_mut();
@@ -379,7 +475,127 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
 
 /// nginx: ngx_http_lua_header_filter: the handler sees and changes the response's status
 /// and headers (`ngx.header`, `ngx.status`) before they are sent.
-pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
+pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
+    let reply = header_filter_lua(r, reply).await;
+    body_filter(r, reply).await
+}
+
+/// nginx: ngx_http_lua_body_filter: the handler sees each piece of the body as `ngx.arg[1]`
+/// and the end of the body as `ngx.arg[2]`, and may replace them. The body is gathered
+/// first: Lua and echo output as its pieces, then an empty last piece; a file or a
+/// `return` text as one last piece. A special response's page is shown to the handler but
+/// not changed.
+async fn body_filter(r: &mut Request, mut reply: Reply) -> Reply {
+    let Some(h) = r.loc.lua_body_filter.clone() else {
+        return reply;
+    };
+    let Some(vm) = vm_for(r) else {
+        return reply;
+    };
+    let special = reply.body.is_none() && reply.file.is_none();
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut eof_apart = true;
+    if let Some(f) = reply.file.take() {
+        use std::io::Read;
+        let mut data = Vec::new();
+        let mut file = f.file;
+        let _ = file.read_to_end(&mut data);
+        pieces.push(data);
+        eof_apart = false;
+    } else if let Some(mut b) = reply.body.take() {
+        use http_body_util::BodyExt;
+        while let Some(frame) = b.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Ok(d) = f.into_data() {
+                        if !d.is_empty() {
+                            pieces.push(d.to_vec());
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        eof_apart = !reply.default_type;
+    } else if reply.status >= 300 {
+        let tokens = r
+            .loc
+            .server_tokens
+            .unwrap_or(crate::http::lower::ServerTokens::On);
+        pieces.push(crate::http::response::special_page(reply.status, tokens).unwrap_or_default());
+        eof_apart = false;
+    }
+    if eof_apart || pieces.is_empty() {
+        pieces.push(Vec::new());
+    }
+    let ctx = vm::ctx_of(r);
+    {
+        let mut c = ctx.borrow_mut();
+        c.status = reply.status;
+        c.headers_sent = true;
+    }
+    let n = pieces.len();
+    let mut out = Vec::new();
+    let mut failed_run = false;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let last = i + 1 == n;
+        let t = match vm.lua.create_table() {
+            Ok(t) => t,
+            Err(_) => break,
+        };
+        let _ = vm
+            .lua
+            .create_string(&piece)
+            .and_then(|p| t.raw_set(1, p))
+            .and_then(|()| t.raw_set(2, last));
+        ctx.borrow_mut().arg_table = Some(t.clone());
+        let res = vm::run(&vm, r, &h, Phase::BodyFilter, MultiValue::new()).await;
+        ctx.borrow_mut().arg_table = None;
+        if let Outcome::Failed = res {
+            failed_run = true;
+            break;
+        }
+        match t.raw_get::<mlua::Value>(1) {
+            Ok(mlua::Value::String(s)) => out.extend_from_slice(&s.as_bytes()),
+            Ok(mlua::Value::Table(list)) => {
+                for v in list.sequence_values::<mlua::Value>().flatten() {
+                    if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
+                        out.extend_from_slice(&b.as_bytes());
+                    }
+                }
+            }
+            Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => {
+                if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
+                    out.extend_from_slice(&b.as_bytes());
+                }
+            }
+            _ => {}
+        }
+        // nginx: setting ngx.arg[2] = true ends the body here.
+        if !last && matches!(t.raw_get::<mlua::Value>(2), Ok(mlua::Value::Boolean(true))) {
+            break;
+        }
+    }
+    if special {
+        return reply;
+    }
+    if failed_run {
+        reply.close = true;
+    }
+    // The body's length is only known again as a whole.
+    if reply.length.is_some_and(|l| l != out.len() as u64) {
+        reply.length = None;
+    }
+    if reply.length.is_some() || r.version == hyper::Version::HTTP_10 {
+        reply.length = Some(out.len() as u64);
+    }
+    reply.allow_ranges = false;
+    reply.body = Some(full(out));
+    reply
+}
+
+/// nginx: ngx_http_lua_header_filter.
+async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
     let Some(h) = r.loc.lua_header_filter.clone() else {
         return reply;
     };
@@ -410,7 +626,10 @@ pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
     let out = vm::run(&vm, r, &h, Phase::HeaderFilter, MultiValue::new()).await;
     let mut c = ctx.borrow_mut();
     if let Outcome::Failed = out {
-        return Reply::status(500);
+        // nginx: the header filter returns NGX_ERROR: the connection closes unanswered.
+        let mut reply = Reply::status(500);
+        reply.drop = true;
+        return reply;
     }
     if let Some(code) = c.exit.take().filter(|&code| code != NGX_OK) {
         // nginx: ngx_http_filter_finalize_request: a clean answer with that status.
@@ -426,6 +645,29 @@ pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
             reply.length = Some(0);
         }
         return reply;
+    }
+    if c.status != reply.status
+        && reply.body.is_none()
+        && reply.file.is_none()
+        && reply.status >= 300
+        && reply.status != 304
+    {
+        // nginx has built the special response's page already: it keeps it under the new
+        // status.
+        let tokens = r
+            .loc
+            .server_tokens
+            .unwrap_or(crate::http::lower::ServerTokens::On);
+        if let Some(page) = crate::http::response::special_page(reply.status, tokens) {
+            reply.length = Some(page.len() as u64);
+            reply.body = Some(full(page));
+            c.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+            c.headers
+                .push(("Content-Type".into(), b"text/html".to_vec()));
+            c.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+        }
     }
     reply.status = c.status;
     let mut headers = hyper::HeaderMap::new();

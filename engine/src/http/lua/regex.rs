@@ -29,6 +29,33 @@ thread_local! {
 
 const CACHE_MAX: usize = 1024;
 
+/// The `J` option (PCRE_JAVASCRIPT_COMPAT): `\uHHHH` is a code point, written here as
+/// PCRE2's `\x{HHHH}`.
+fn javascript_escapes(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = String::with_capacity(src.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let hex = b.get(i + 2..i + 6);
+            if b[i + 1] == b'u' && hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                out.push_str("\\x{");
+                out.push_str(&src[i + 2..i + 6]);
+                out.push('}');
+                i += 6;
+                continue;
+            }
+            out.push_str(&src[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        let ch = src[i..].chars().next().unwrap_or('\0');
+        out.push(ch);
+        i += ch.len_utf8().max(1);
+    }
+    out
+}
+
 /// nginx: ngx_http_lua_ffi_compile_regex (with the `a` option as a `\G` anchor).
 fn compile(pattern: &[u8], opts: &str) -> Result<Rc<Compiled>, String> {
     let key = (pattern.to_vec(), opts.to_string());
@@ -46,6 +73,9 @@ fn compile(pattern: &[u8], opts: &str) -> Result<Rc<Compiled>, String> {
     }
     if opts.contains('D') {
         src = format!("(?J){src}");
+    }
+    if opts.contains('J') {
+        src = javascript_escapes(&src);
     }
     let mut b = RegexBuilder::new();
     b.caseless(opts.contains('i'))

@@ -83,7 +83,8 @@ pub(crate) enum SetResult {
     /// `add` on an existing key / `replace` on a missing one.
     Exists,
     NotFound,
-    NoMemory,
+    /// No room; `true` when valid items were evicted trying.
+    NoMemory(bool),
 }
 
 pub(crate) enum IncrResult {
@@ -212,7 +213,7 @@ impl Dict {
         let safe = matches!(mode, Mode::SafeSet | Mode::SafeAdd);
         let (fits, forcible) = Self::make_room(&mut g, cap, need, safe, key);
         if !fits {
-            return SetResult::NoMemory;
+            return SetResult::NoMemory(forcible);
         }
         g.used_bytes += need;
         g.map.insert(
@@ -476,7 +477,7 @@ mod tests {
         assert!(forced);
         assert!(matches!(
             d.store(Mode::SafeSet, b"x", Some(Val::Str(vec![0; 50])), 0.0, 0),
-            SetResult::NoMemory
+            SetResult::NoMemory(_)
         ));
     }
 }

@@ -132,9 +132,9 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
 }
 
 /// A timer's configuration and owner key.
-type TimerCtx = (Arc<LocConf>, (u64, u64), Rc<str>);
+type TimerCtx = (Arc<LocConf>, vm::CtxKey, Rc<str>);
 /// Sockets by owner (request or timer key).
-type Owned<T> = RefCell<HashMap<(u64, u64), Vec<Weak<RefCell<T>>>>>;
+type Owned<T> = RefCell<HashMap<vm::CtxKey, Vec<Weak<RefCell<T>>>>>;
 
 thread_local! {
     /// The configuration and owner key of the timer being run (no request is current).
@@ -153,7 +153,7 @@ pub(crate) struct TimerScope(Option<TimerCtx>);
 
 impl TimerScope {
     /// `suffix`: the creating request's `, client: ..., server: ...` for log lines.
-    pub(crate) fn enter(loc: Arc<LocConf>, key: (u64, u64), suffix: Rc<str>) -> TimerScope {
+    pub(crate) fn enter(loc: Arc<LocConf>, key: vm::CtxKey, suffix: Rc<str>) -> TimerScope {
         TimerScope(TIMER.with(|t| t.borrow_mut().replace((loc, key, suffix))))
     }
 }
@@ -211,16 +211,16 @@ pub(crate) fn timer_log_suffix() -> Rc<str> {
 }
 
 /// The owner key of the current request or timer.
-pub(crate) fn owner() -> (u64, u64) {
-    if let Ok(k) = vm::with_req(|r, _| Ok((r.conn.id, r.conn.requests))) {
+pub(crate) fn owner() -> vm::CtxKey {
+    if let Ok(k) = vm::with_req(|r, _| Ok(vm::key_of(r))) {
         return k;
     }
-    TIMER.with(|t| t.borrow().as_ref().map_or((0, 0), |(_, k, _)| *k))
+    TIMER.with(|t| t.borrow().as_ref().map_or((0, 0, 0), |(_, k, _)| *k))
 }
 
 /// Closes the connections the request or timer `key` left open (nginx:
 /// ngx_http_lua_socket_tcp_cleanup).
-pub(crate) fn owner_done(key: (u64, u64)) {
+pub(crate) fn owner_done(key: vm::CtxKey) {
     let socks = OWNED
         .try_with(|o| o.borrow_mut().remove(&key))
         .ok()
@@ -626,7 +626,7 @@ pub(crate) struct Tcp {
     id: u64,
     ft: u32,
     peer: String,
-    owner: (u64, u64),
+    owner: vm::CtxKey,
     /// Counted in its pool's connections (nginx: u->socket_pool).
     counted: bool,
 }
@@ -653,7 +653,7 @@ impl Tcp {
             id: next_id(),
             ft: 0,
             peer: String::new(),
-            owner: (0, 0),
+            owner: (0, 0, 0),
             counted: false,
         }
     }

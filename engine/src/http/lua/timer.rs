@@ -117,7 +117,7 @@ async fn run(t: &Timer, premature: bool) {
     };
     let mut args = vec![Value::Boolean(premature)];
     args.extend(t.args.iter().cloned());
-    let key = (u64::MAX, super::socket::next_id());
+    let key = (u64::MAX, super::socket::next_id(), 0);
     let loc = t
         .loc
         .clone()
@@ -155,7 +155,7 @@ async fn run(t: &Timer, premature: bool) {
 struct Scoped<F> {
     fut: std::pin::Pin<Box<F>>,
     loc: Arc<LocConf>,
-    key: (u64, u64),
+    key: vm::CtxKey,
     suffix: Rc<str>,
 }
 

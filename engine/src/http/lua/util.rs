@@ -5,15 +5,41 @@
 /// nginx: ngx_escape_uri's `uri_component` table (NGX_ESCAPE_URI_COMPONENT): everything but
 /// letters, digits and `-._~` is escaped.
 pub(crate) fn escape_uri(s: &[u8]) -> Vec<u8> {
+    escape_uri_type(s, 2)
+}
+
+/// nginx: ngx_http_lua_escape_uri's tables by `type`: 0 uri, 1 args, 2 uri component,
+/// 3 html, 4 refresh, 5 and 6 memcached.
+const ESCAPE: [[u32; 8]; 6] = [
+    [0xffff_ffff, 0x8000_0029, 0, 0x8000_0000, !0, !0, !0, !0],
+    [0xffff_ffff, 0x8000_0829, 0, 0x8000_0000, !0, !0, !0, !0],
+    [
+        0xffff_ffff,
+        0xfc00_987d,
+        0x7800_0001,
+        0xb800_0001,
+        !0,
+        !0,
+        !0,
+        !0,
+    ],
+    [0xffff_ffff, 0x0000_00ad, 0, 0x8000_0000, !0, !0, !0, !0],
+    [0xffff_ffff, 0x0000_0085, 0, 0x8000_0000, !0, !0, !0, !0],
+    [0xffff_ffff, 0x0000_0021, 0, 0, 0, 0, 0, 0],
+];
+
+/// `ngx.escape_uri(s, type)` (type 0..=6, checked by the caller).
+pub(crate) fn escape_uri_type(s: &[u8], kind: usize) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let table = &ESCAPE[kind.min(6).min(5)];
     let mut out = Vec::with_capacity(s.len());
     for &c in s {
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-            out.push(c);
-        } else {
+        if table[usize::from(c >> 5)] & (1 << (c & 0x1f)) != 0 {
             out.push(b'%');
             out.push(HEX[usize::from(c >> 4)]);
             out.push(HEX[usize::from(c & 15)]);
+        } else {
+            out.push(c);
         }
     }
     out

@@ -33,6 +33,7 @@ pub(crate) enum Phase {
     Init,
     InitWorker,
     Set,
+    ServerRewrite,
     Rewrite,
     Access,
     Content,
@@ -49,6 +50,7 @@ impl Phase {
             Phase::Init => "init",
             Phase::InitWorker => "init_worker",
             Phase::Set => "set",
+            Phase::ServerRewrite => "server_rewrite",
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",
@@ -66,6 +68,7 @@ impl Phase {
             Phase::Init => "init_by_lua*",
             Phase::InitWorker => "init_worker_by_lua*",
             Phase::Set => "set_by_lua*",
+            Phase::ServerRewrite => "server_rewrite_by_lua*",
             Phase::Rewrite => "rewrite_by_lua*",
             Phase::Access => "access_by_lua*",
             Phase::Content => "content_by_lua*",
@@ -105,6 +108,22 @@ pub(crate) struct ReqCtx {
     pub(crate) incoming: Option<hyper::body::Incoming>,
     /// `ngx.arg` of set_by_lua and body_filter_by_lua.
     pub(crate) args: Vec<Vec<u8>>,
+    /// The status a failed code load answers with (404 for a missing file).
+    pub(crate) fail_status: Option<u16>,
+    /// The body's file, when it is in one (`ngx.req.get_body_file`).
+    pub(crate) body_file: Option<super::body::BodyFile>,
+    /// A body being built by `ngx.req.init_body`/`append_body`, and its buffer size.
+    pub(crate) new_body: Option<(Vec<u8>, u64)>,
+    /// Variables Lua set to nil (they read as "not found").
+    pub(crate) nil_vars: std::collections::HashSet<Vec<u8>>,
+    /// `ngx.arg` of body_filter_by_lua: `{chunk, eof}`, read back after the handler.
+    pub(crate) arg_table: Option<mlua::Table>,
+    /// `ngx.header.content_type = nil`: no default type is added later.
+    pub(crate) type_cleared: bool,
+    /// A subrequest's `ngx.req.raw_header`: the main request's method and headers.
+    pub(crate) raw_parent: Option<(hyper::Method, hyper::HeaderMap)>,
+    /// The not-modified filter refused the response when its headers went out (412).
+    pub(crate) precondition_failed: bool,
 }
 
 impl ReqCtx {
@@ -124,6 +143,14 @@ impl ReqCtx {
             body: None,
             incoming: None,
             args: Vec::new(),
+            fail_status: None,
+            body_file: None,
+            new_body: None,
+            nil_vars: Default::default(),
+            arg_table: None,
+            type_cleared: false,
+            raw_parent: None,
+            precondition_failed: false,
         }
     }
 }
@@ -153,9 +180,11 @@ thread_local! {
     /// The request whose handler is being polled, and its context.
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// Contexts of the requests in flight on this thread, by (connection, request number).
-    static CTXS: RefCell<HashMap<(u64, u64), SharedCtx>> = RefCell::new(HashMap::new());
+    static CTXS: RefCell<HashMap<CtxKey, SharedCtx>> = RefCell::new(HashMap::new());
     /// The phase of code running without a request (init, init_worker, timers).
     static NOREQ_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
+    /// A finished entry coroutine is cached for the next handler (only logged here).
+    static THREAD_CACHED: Cell<bool> = const { Cell::new(false) };
     /// This worker's number (nginx: ngx_worker).
     pub(crate) static WORKER_ID: Cell<usize> = const { Cell::new(0) };
 }
@@ -202,6 +231,22 @@ pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<
     }
     Some(vm)
 }
+
+/// Warns when code running for a request writes a global (lua-nginx-module's `_G` guard).
+const GLOBAL_GUARD: &str = "local ngx_log = ngx.log\n\
+local ngx_WARN = ngx.WARN\n\
+local tostring = tostring\n\
+local ngx_get_phase = ngx.get_phase\n\
+local traceback = require 'debug'.traceback\n\
+local function newindex(table, key, value)\n\
+rawset(table, key, value)\n\
+local phase = ngx_get_phase()\n\
+if phase == 'init_worker' or phase == 'init' then\n\
+return\n\
+end\n\
+ngx_log(ngx_WARN, 'writing a global Lua variable (\\'', tostring(key), '\\') which may lead to race conditions between concurrent requests, so prefer the use of \\'local\\' variables', traceback('', 2))\n\
+end\n\
+setmetatable(_G, { __newindex = newindex })\n";
 
 /// The wrapper factory: API functions return `(SENTINEL, msg)` to raise `msg` as a plain Lua
 /// string error (as luaL_error does), since errors from Rust callbacks are userdata.
@@ -328,6 +373,9 @@ impl Vm {
         )?;
         super::api::install(self)?;
         super::balancer::install(self)?;
+        // nginx: ngx_http_lua_inject_global_write_guard (OpenResty's LuaJIT, as Debian's
+        // build uses): request handlers writing a global get a warning.
+        lua.load(GLOBAL_GUARD).set_name("=_G write guard").exec()?;
         if let Some(h) = self.conf.init.clone() {
             if let Err(e) = self.compile(&h, None).and_then(|f| {
                 let _g = Scope::enter_none(Phase::Init);
@@ -355,7 +403,7 @@ impl Vm {
                 if let Some(f) = self.cache.borrow().get(&key) {
                     return Ok(f.clone());
                 }
-                let name = format!("={}({}:{})", h.tag, super::conf_file_name(*file), line);
+                let name = super::chunk_name(h.tag, *file, *line);
                 let f = self
                     .lua
                     .load(code.as_slice())
@@ -504,9 +552,16 @@ pub(crate) fn noreq_phase() -> Option<Phase> {
     NOREQ_PHASE.with(|p| p.get())
 }
 
+/// A request's key among the contexts: connection, request number, subrequest number.
+pub(crate) type CtxKey = (u64, u64, u64);
+
+pub(crate) fn key_of(r: &Request) -> CtxKey {
+    (r.conn.id, r.conn.requests, r.sub)
+}
+
 /// The request's lua context, created on first use.
 pub(crate) fn ctx_of(r: &Request) -> Rc<RefCell<ReqCtx>> {
-    let key = (r.conn.id, r.conn.requests);
+    let key = key_of(r);
     CTXS.with(|m| {
         m.borrow_mut()
             .entry(key)
@@ -517,12 +572,24 @@ pub(crate) fn ctx_of(r: &Request) -> Rc<RefCell<ReqCtx>> {
 
 /// Forgets the request's context (after the log phase).
 pub(crate) fn drop_ctx(r: &Request) {
-    drop_key((r.conn.id, r.conn.requests));
+    drop_key(key_of(r));
 }
 
-pub(crate) fn drop_key(key: (u64, u64)) {
+pub(crate) fn drop_key(key: CtxKey) {
     super::socket::owner_done(key);
-    let _ = CTXS.try_with(|m| m.borrow_mut().remove(&key));
+    let gone = CTXS
+        .try_with(|m| m.borrow_mut().remove(&key))
+        .ok()
+        .flatten();
+    if let Some(ctx) = gone {
+        if ctx.try_borrow().is_ok_and(|c| c.ctx.is_some()) {
+            // nginx: ngx_http_lua_ngx_ctx_cleanup.
+            crate::http::errlog::write(
+                crate::log::Level::Debug,
+                &format!("lua release ngx.ctx at ref {}", key.2 + 1),
+            );
+        }
+    }
 }
 
 /// How a handler's coroutine ended.
@@ -611,14 +678,30 @@ pub(crate) async fn run(
     let f = match vm.compile(h, file.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            crate::http::errlog::request_error(
-                r,
-                &format!(
-                    "failed to load {} code: {}",
-                    tag_base(h.tag),
-                    error_text(&e)
-                ),
-            );
+            // nginx: ngx_http_lua_cache_loadbuffer / ngx_http_lua_cache_loadfile.
+            let text = error_text(&e);
+            let (msg, status) = match (&h.src, file) {
+                (LuaSrc::File(_), Some(p)) => {
+                    let path = crate::cycle::full_name(&vm.prefix, &p);
+                    let status = if !text.starts_with("cannot open ") {
+                        500
+                    } else if text.contains("No such file or directory") {
+                        404
+                    } else {
+                        503
+                    };
+                    (
+                        format!(
+                            "failed to load external Lua file \"{}\": {text}",
+                            path.display()
+                        ),
+                        status,
+                    )
+                }
+                _ => (format!("failed to load inlined Lua code: {text}"), 500),
+            };
+            crate::http::errlog::request_error(r, &msg);
+            ctx.borrow_mut().fail_status = Some(status);
             return Outcome::Failed;
         }
     };
@@ -629,6 +712,18 @@ pub(crate) async fn run(
             return Outcome::Failed;
         }
     };
+    let entry = matches!(
+        phase,
+        Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content
+    );
+    let debug = entry && crate::http::errlog::wants(crate::log::Level::Debug);
+    if debug && THREAD_CACHED.with(|c| c.replace(false)) {
+        // nginx: ngx_http_lua_new_thread takes the VM's cached coroutine.
+        crate::http::errlog::write(
+            crate::log::Level::Debug,
+            &crate::http::errlog::with_context(r, "lua reusing cached lua thread"),
+        );
+    }
     let fut = thread.into_async::<MultiValue>(args);
     let polled = Polled {
         fut: Box::pin(fut),
@@ -642,13 +737,23 @@ pub(crate) async fn run(
     );
     match driven.await {
         None => Outcome::Exited,
-        Some(Ok(_)) => Outcome::Returned,
+        Some(Ok(_)) => {
+            if debug {
+                // nginx: ngx_http_lua_finalize_threads keeps a finished entry coroutine.
+                crate::http::errlog::write(
+                    crate::log::Level::Debug,
+                    &crate::http::errlog::with_context(r, "lua caching unused lua thread"),
+                );
+                THREAD_CACHED.with(|c| c.set(true));
+            }
+            Outcome::Returned
+        }
         Some(Err(e)) => {
             let text = error_text(&e);
             let msg = match phase {
                 // nginx runs these without a coroutine (ngx_http_lua_header_filter_by_chunk,
                 // ngx_http_lua_log_by_chunk): "failed to run ...*: msg" with LuaJIT's traceback.
-                Phase::HeaderFilter | Phase::Log => {
+                Phase::HeaderFilter | Phase::BodyFilter | Phase::Log => {
                     let head = text.split("\nstack traceback:").next().unwrap_or("");
                     if head.is_empty() || head == "nil" {
                         format!("failed to run {}*: unknown reason", h.tag)
@@ -660,10 +765,21 @@ pub(crate) async fn run(
                         )
                     }
                 }
-                _ => format!(
-                    "lua entry thread aborted: runtime error: {}",
-                    with_traceback(&text)
-                ),
+                _ => {
+                    let head = text.split("\nstack traceback:").next().unwrap_or("");
+                    if head.is_empty() || head == "nil" {
+                        // nginx: ngx_http_lua_run_thread with a nil error object.
+                        format!(
+                            "lua entry thread aborted: runtime error: unknown reason{}",
+                            with_traceback(&text).get(head.len()..).unwrap_or("")
+                        )
+                    } else {
+                        format!(
+                            "lua entry thread aborted: runtime error: {}",
+                            with_traceback(&text)
+                        )
+                    }
+                }
             };
             let msg = if phase == Phase::Log {
                 format!("{msg} while logging request")
@@ -674,9 +790,4 @@ pub(crate) async fn run(
             Outcome::Failed
         }
     }
-}
-
-/// `content_by_lua` of a tag like `content_by_lua`.
-fn tag_base(tag: &str) -> &str {
-    tag
 }

@@ -1,0 +1,484 @@
+//! `ngx.location.capture` and `ngx.location.capture_multi` (nginx:
+//! ngx_http_lua_subrequest.c): each query becomes an nginx subrequest (a [`Request`] of its
+//! own, internal, run through the same phases) whose response is captured into a Lua table
+//! `{status, header, body, truncated}` instead of being sent.
+
+use std::collections::HashMap;
+
+use http_body_util::BodyExt;
+use hyper::Method;
+use mlua::{Lua, MultiValue, Table, Value};
+
+use super::api::{arg, encode_args_table, fail, to_bytes, type_name};
+use super::vm::{self, with_req, ApiResult, Fail, Phase};
+use crate::http::request::Request;
+use crate::http::response::Reply;
+
+/// Subrequest numbers of this thread.
+static NEXT_SUB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// One query's options (nginx: the `options` table of ngx.location.capture).
+struct Query {
+    uri: Vec<u8>,
+    args: Vec<u8>,
+    method: Method,
+    body: Option<Vec<u8>>,
+    always_forward_body: bool,
+    ctx: Option<Table>,
+    vars: Vec<(Vec<u8>, Vec<u8>)>,
+    share_all_vars: bool,
+    copy_all_vars: bool,
+}
+
+/// nginx: the NGX_HTTP_* method numbers of `options.method`.
+pub(crate) fn method_of(n: i64) -> Option<Method> {
+    let m = match n {
+        2 => "GET",
+        4 => "HEAD",
+        8 => "POST",
+        16 => "PUT",
+        32 => "DELETE",
+        64 => "MKCOL",
+        128 => "COPY",
+        256 => "MOVE",
+        512 => "OPTIONS",
+        1024 => "PROPFIND",
+        2048 => "PROPPATCH",
+        4096 => "LOCK",
+        8192 => "UNLOCK",
+        16384 => "PATCH",
+        32768 => "TRACE",
+        _ => return None,
+    };
+    Method::from_bytes(m.as_bytes()).ok()
+}
+
+fn flag(lua: &Lua, opts: &Table, name: &str) -> Result<bool, Fail> {
+    match opts.get::<Value>(name)? {
+        Value::Nil => Ok(false),
+        Value::Boolean(b) => Ok(b),
+        _ => Err(fail(lua, format!("Bad {name} option value"))),
+    }
+}
+
+/// Reads one query's uri and options (nginx: the argument loop of
+/// ngx_http_lua_ngx_location_capture_multi).
+fn query(lua: &Lua, uri: &Value, opts: &Value) -> Result<Query, Fail> {
+    let Some(uri) = to_bytes(lua, uri) else {
+        return Err(fail(
+            lua,
+            format!(
+                "bad argument #1 to '?' (string expected, got {})",
+                type_name(uri)
+            ),
+        ));
+    };
+    let (path, mut args) = match uri.iter().position(|&c| c == b'?') {
+        Some(i) => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
+        None => (uri.clone(), Vec::new()),
+    };
+    if path.is_empty() {
+        return Err(fail(lua, "bad argument #1 to '?' (uri is empty)"));
+    }
+    let mut q = Query {
+        uri: path,
+        args: Vec::new(),
+        method: Method::GET,
+        body: None,
+        always_forward_body: false,
+        ctx: None,
+        vars: Vec::new(),
+        share_all_vars: false,
+        copy_all_vars: false,
+    };
+    let opts = match opts {
+        Value::Nil => None,
+        Value::Table(t) => Some(t.clone()),
+        other => {
+            return Err(fail(
+                lua,
+                format!(
+                    "expecting table as the 2nd argument for subrequest 1, but got {}",
+                    type_name(other)
+                ),
+            ))
+        }
+    };
+    if let Some(o) = opts {
+        match o.get::<Value>("args")? {
+            Value::Nil => {}
+            Value::Table(t) => {
+                let extra = encode_args_table(lua, &t)?;
+                append_args(&mut args, &extra);
+            }
+            v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
+                let extra = to_bytes(lua, &v).unwrap_or_default();
+                append_args(&mut args, &extra);
+            }
+            _ => return Err(fail(lua, "Bad args option value")),
+        }
+        match o.get::<Value>("vars")? {
+            Value::Nil => {}
+            Value::Table(t) => {
+                for pair in t.pairs::<Value, Value>() {
+                    let (k, v) = pair?;
+                    let Value::String(k) = k else {
+                        return Err(fail(
+                            lua,
+                            "attempt to use a non-string key in the \"vars\" option table",
+                        ));
+                    };
+                    let Some(v) = to_bytes(lua, &v) else {
+                        return Err(fail(
+                            lua,
+                            format!("attempt to use bad variable value type {}", type_name(&v)),
+                        ));
+                    };
+                    q.vars.push((k.as_bytes().to_ascii_lowercase(), v));
+                }
+            }
+            _ => return Err(fail(lua, "Bad vars option value")),
+        }
+        q.share_all_vars = flag(lua, &o, "share_all_vars")?;
+        q.copy_all_vars = flag(lua, &o, "copy_all_vars")?;
+        q.always_forward_body = !matches!(
+            o.get::<Value>("always_forward_body")?,
+            Value::Nil | Value::Boolean(false)
+        );
+        match o.get::<Value>("method")? {
+            Value::Nil => {}
+            v => {
+                let m = match v {
+                    Value::Integer(i) => Some(i),
+                    Value::Number(n) => Some(n as i64),
+                    _ => None,
+                };
+                match m.and_then(method_of) {
+                    Some(m) => q.method = m,
+                    None => return Err(fail(lua, "Bad http request method")),
+                }
+            }
+        }
+        match o.get::<Value>("ctx")? {
+            Value::Nil => {}
+            Value::Table(t) => q.ctx = Some(t),
+            other => {
+                return Err(fail(
+                    lua,
+                    format!(
+                        "Bad ctx option value type {}, expected a Lua table",
+                        type_name(&other)
+                    ),
+                ))
+            }
+        }
+        match o.get::<Value>("body")? {
+            Value::Nil => {}
+            v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
+                q.body = to_bytes(lua, &v);
+            }
+            _ => return Err(fail(lua, "Bad http request body")),
+        }
+    }
+    q.args = args;
+    Ok(q)
+}
+
+fn append_args(args: &mut Vec<u8>, extra: &[u8]) {
+    if extra.is_empty() {
+        return;
+    }
+    if !args.is_empty() {
+        args.push(b'&');
+    }
+    args.extend_from_slice(extra);
+}
+
+/// What a subrequest answered.
+struct Captured {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// Makes the subrequest for `q` from the current request (nginx: ngx_http_subrequest and
+/// ngx_http_lua_adjust_subrequest).
+fn make(q: &Query) -> Result<Request, Fail> {
+    with_req(|r, c| {
+        let sub = NEXT_SUB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let vars = if q.share_all_vars || q.copy_all_vars {
+            r.vars.clone()
+        } else {
+            HashMap::new()
+        };
+        let mut sr = r.subrequest(sub, q.uri.clone(), q.args.clone(), q.method.clone(), vars);
+        for (k, v) in &q.vars {
+            sr.vars.insert(k.clone(), v.clone());
+        }
+        // The request body: the option's, else the parent's (read already) unless a
+        // GET-like subrequest of a request with a body.
+        let parent_len = r
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(-1);
+        let body = match &q.body {
+            Some(b) => Some(b.clone()),
+            None if !q.always_forward_body
+                && q.method != Method::PUT
+                && q.method != Method::POST
+                && parent_len > 0 =>
+            {
+                None
+            }
+            None => c.body.clone(),
+        };
+        if let Some(b) = &q.body {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&b.len().to_string()) {
+                sr.headers.insert(hyper::header::CONTENT_LENGTH, v);
+            }
+        } else if body.is_none() {
+            sr.headers.remove(hyper::header::CONTENT_LENGTH);
+        }
+        let sctx = vm::ctx_of(&sr);
+        {
+            let mut sc = sctx.borrow_mut();
+            sc.body = Some(body.unwrap_or_default());
+            sc.ctx = q.ctx.clone();
+            // nginx: a subrequest's raw header is the main request's.
+            sc.raw_parent = Some(
+                c.raw_parent
+                    .clone()
+                    .unwrap_or_else(|| (r.method.clone(), r.headers.clone())),
+            );
+        }
+        Ok(sr)
+    })
+}
+
+/// nginx: ngx_http_echo_exec_echo_location / echo_subrequest: a subrequest of `r` whose
+/// body (an error's page included) is returned; `body` replaces the parent's request body.
+pub(crate) async fn echo_sub(
+    r: &Request,
+    method: Method,
+    uri: Vec<u8>,
+    args: Vec<u8>,
+    body: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let sub = NEXT_SUB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut sr = r.subrequest(sub, uri, args, method, HashMap::new());
+    if super::used() {
+        let parent = vm::ctx_of(r).borrow().body.clone();
+        if let Some(b) = &body {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&b.len().to_string()) {
+                sr.headers.insert(hyper::header::CONTENT_LENGTH, v);
+            }
+        }
+        let sctx = vm::ctx_of(&sr);
+        sctx.borrow_mut().body = Some(body.or(parent).unwrap_or_default());
+    }
+    let (_, cap) = Box::pin(run_one(sr)).await;
+    cap.body
+}
+
+/// Runs a subrequest and collects its response.
+async fn run_one(mut sr: Request) -> (Request, Captured) {
+    let reply = sr.run_subrequest().await;
+    // The subrequest's response goes through the output filters (header_filter_by_lua,
+    // body_filter_by_lua) too.
+    let reply = Box::pin(super::phases::header_filter(&mut sr, reply)).await;
+    let key = vm::key_of(&sr);
+    let lua_headers = {
+        let ctx = vm::ctx_of(&sr);
+        let c = ctx.borrow();
+        c.headers.clone()
+    };
+    vm::drop_key(key);
+    let cap = capture(&sr, reply, lua_headers).await;
+    (sr, cap)
+}
+
+/// The response as lua-nginx-module's post-subrequest handler sees it: the special page of
+/// an error, the header list (names as set), Content-Type and Content-Length.
+async fn capture(sr: &Request, mut reply: Reply, lua_headers: Vec<(String, Vec<u8>)>) -> Captured {
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    let status = reply.status;
+    let mut body = Vec::new();
+    if reply.body.is_none() && reply.file.is_none() && status >= 300 && status != 304 {
+        // nginx: ngx_http_special_response_handler for the subrequest.
+        let tokens = sr
+            .loc
+            .server_tokens
+            .unwrap_or(crate::http::lower::ServerTokens::On);
+        if let Some(page) = crate::http::response::special_page(status, tokens) {
+            body = page;
+            headers.push(("Content-Type".into(), b"text/html".to_vec()));
+            headers.push(("Content-Length".into(), body.len().to_string().into_bytes()));
+        }
+        for (n, v) in &reply.headers {
+            if n == hyper::header::LOCATION {
+                headers.push(("Location".into(), v.as_bytes().to_vec()));
+            }
+        }
+        return Captured {
+            status,
+            headers,
+            body,
+        };
+    }
+    if let Some(f) = reply.file.take() {
+        use std::io::Read;
+        let mut file = f.file;
+        let _ = file.read_to_end(&mut body);
+    } else if let Some(b) = reply.body.take() {
+        if let Ok(c) = b.collect().await {
+            body = c.to_bytes().to_vec();
+        }
+    }
+    let mut have_type = false;
+    let lua_named: HashMap<String, &String> = lua_headers
+        .iter()
+        .map(|(n, _)| (n.to_ascii_lowercase(), n))
+        .collect();
+    for (n, v) in &reply.headers {
+        let name = match lua_named.get(n.as_str()) {
+            Some(orig) => (*orig).clone(),
+            None => title_case(n.as_str()),
+        };
+        if n == hyper::header::CONTENT_TYPE {
+            have_type = true;
+        }
+        headers.push((name, v.as_bytes().to_vec()));
+    }
+    if !have_type && reply.default_type && status != 204 {
+        if let Some(t) = &sr.loc.default_type {
+            headers.push(("Content-Type".into(), t.clone()));
+        }
+    }
+    if let Some(len) = reply.length {
+        headers.push(("Content-Length".into(), len.to_string().into_bytes()));
+    }
+    Captured {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn title_case(n: &str) -> String {
+    let mut up = true;
+    n.chars()
+        .map(|c| {
+            let o = if up { c.to_ascii_uppercase() } else { c };
+            up = c == '-';
+            o
+        })
+        .collect()
+}
+
+/// The result table `{status, header, body, truncated}`.
+fn result(lua: &Lua, c: &Captured) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.set("status", i64::from(c.status))?;
+    t.set("truncated", false)?;
+    t.set("body", lua.create_string(&c.body)?)?;
+    let h = lua.create_table()?;
+    for (name, value) in &c.headers {
+        let key = lua.create_string(name)?;
+        let v = lua.create_string(value)?;
+        match h.raw_get::<Value>(key.clone())? {
+            Value::Nil => h.raw_set(key, v)?,
+            Value::Table(list) => list.raw_set(list.raw_len() + 1, v)?,
+            old => {
+                let list = lua.create_table()?;
+                list.raw_set(1, old)?;
+                list.raw_set(2, v)?;
+                h.raw_set(key, list)?;
+            }
+        }
+    }
+    t.set("header", h)?;
+    Ok(Value::Table(t))
+}
+
+/// Runs the queries one after another and builds their results; `share_all_vars` queries
+/// hand their variables back to the parent.
+async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
+    let mut subs = Vec::new();
+    for q in &queries {
+        subs.push(make(q)?);
+    }
+    let mut out = Vec::new();
+    for (q, sr) in queries.iter().zip(subs) {
+        let (sr, cap) = Box::pin(run_one(sr)).await;
+        if q.share_all_vars {
+            let vars = sr.vars;
+            with_req(|r, _| {
+                r.vars.extend(vars);
+                Ok(())
+            })?;
+        }
+        out.push(result(lua, &cap)?);
+    }
+    Ok(MultiValue::from_vec(out))
+}
+
+fn check(lua: &Lua) -> Result<(), Fail> {
+    match vm::current_phase() {
+        Some(Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content) => Ok(()),
+        Some(p) => Err(fail(
+            lua,
+            format!("API disabled in the context of {}", p.tag()),
+        )),
+        None => Err(fail(lua, "no request found")),
+    }
+}
+
+/// nginx: ngx_http_lua_ngx_location_capture.
+pub(crate) async fn capture_one(lua: Lua, args: MultiValue) -> ApiResult {
+    let n = args.len();
+    if n != 1 && n != 2 {
+        return Err(fail(&lua, "expecting one or two arguments"));
+    }
+    check(&lua)?;
+    let q = query(&lua, &arg(&args, 0), &arg(&args, 1))?;
+    run_all(&lua, vec![q]).await
+}
+
+/// nginx: ngx_http_lua_ngx_location_capture_multi.
+pub(crate) async fn capture_multi(lua: Lua, args: MultiValue) -> ApiResult {
+    if args.len() != 1 {
+        return Err(fail(
+            &lua,
+            format!("only one argument is expected, but got {}", args.len()),
+        ));
+    }
+    check(&lua)?;
+    let Value::Table(list) = arg(&args, 0) else {
+        return Err(fail(
+            &lua,
+            format!(
+                "bad argument #1 to '?' (table expected, got {})",
+                type_name(&arg(&args, 0))
+            ),
+        ));
+    };
+    let n = list.raw_len();
+    if n == 0 {
+        return Err(fail(&lua, "at least one subrequest should be specified"));
+    }
+    let mut queries = Vec::new();
+    for i in 1..=n {
+        let Value::Table(q) = list.raw_get::<Value>(i)? else {
+            return Err(fail(
+                &lua,
+                format!("the query argument {i} is not a table, but {}", "other"),
+            ));
+        };
+        let uri = q.raw_get::<Value>(1)?;
+        let opts = q.raw_get::<Value>(2)?;
+        queries.push(query(&lua, &uri, &opts)?);
+    }
+    run_all(&lua, queries).await
+}
