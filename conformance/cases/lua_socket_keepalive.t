@@ -227,6 +227,8 @@ reused: 0
             local sock = ngx.socket.tcp()
             assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
             ngx.say(sock:receive(5))
+            -- let the mock backend's close arrive first (it closes right after replying)
+            ngx.sleep(0.1)
             ngx.say(sock:setkeepalive())
             ngx.sleep(0.2)
             local ok, err = sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1)
