@@ -663,3 +663,52 @@ fn ngx_re() {
     );
     logged(&logs, "the closing bracket in \"1\" variable is missing");
 }
+
+/// exit_worker_by_lua* runs when a worker exits (here on QUIT): its ngx.log line and its
+/// error are logged as lua-nginx-module logs them.
+#[test]
+fn exit_worker_by_lua_runs_on_quit() {
+    let conf = r#"
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+worker_processes 1;
+pid logs/nginx.pid;
+events {}
+error_log logs/error.log warn;
+http {
+    access_log off;
+    exit_worker_by_lua_block { ngx.log(ngx.WARN, "bye from ", ngx.worker.id(), " ", ngx.get_phase()) error("boom") }
+    server { listen 127.0.0.1:{PORT}; location / { return 200 "x\n"; } }
+}
+"#;
+    let run = |bin: &str| {
+        let mut s = common::Server::start(bin, conf, &[]);
+        let _ = s.exchange(b"GET / HTTP/1.0\r\n\r\n");
+        // SAFETY: kill(2) on the server's pid with SIGQUIT.
+        unsafe { libc_kill(s.child.id() as i32, 3) };
+        let _ = s.child.wait();
+        let log = std::fs::read_to_string(s.dir.join("logs/error.log")).unwrap_or_default();
+        let mut lines: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("[lua]") || l.contains("exit_worker_by_lua error"))
+            .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_string()))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let want = vec![
+        "[lua] exit_worker_by_lua(nginx.conf:10):1: bye from 0 exit_worker".to_string(),
+        "exit_worker_by_lua error: exit_worker_by_lua(nginx.conf:10):1: boom".to_string(),
+    ];
+    assert_eq!(run(env!("CARGO_BIN_EXE_oxresty")), want);
+    if std::path::Path::new(common::REFERENCE).exists()
+        && std::path::Path::new("/usr/lib/nginx/modules/ngx_http_lua_module.so").exists()
+    {
+        assert_eq!(run(common::REFERENCE), want, "the reference disagrees");
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -271,6 +271,7 @@ fn worker(
         let notice = |t: &str| crate::http::errlog::write(crate::log::Level::Notice, t);
         if *rx.borrow() == Stop::Fast {
             notice("exiting");
+            crate::http::lua::exit_worker(&http);
             notice("exit");
             return;
         }
@@ -302,6 +303,7 @@ fn worker(
                 }
             }
         }
+        crate::http::lua::exit_worker(&http);
         notice("exit");
     });
 }

@@ -648,7 +648,8 @@ fn log_wrapper(lua: &Lua, level: Level, args: MultiValue, first: usize, fname: &
     if logged.is_err() {
         let ctx = match vm::noreq_phase() {
             Some(Phase::InitWorker) => ", context: init_worker_by_lua*",
-            Some(Phase::Init) => "",
+            // lua-nginx-module names no context in init and exit_worker.
+            Some(Phase::Init | Phase::ExitWorker) => "",
             _ => ", context: ngx.timer",
         };
         crate::http::errlog::write(level, &format!("{text}{ctx}"));

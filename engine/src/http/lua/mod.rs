@@ -31,7 +31,8 @@ use crate::http::lower::LocConf;
 use directives::{handler, Form, LuaHandler};
 
 pub(crate) use phases::{
-    access, content, header_filter, init_worker, log, rewrite, run_set, server_rewrite, stash_body,
+    access, content, exit_worker, header_filter, init_worker, log, rewrite, run_set,
+    server_rewrite, stash_body,
 };
 
 /// `set_by_lua* $var code [args...]`: the variable, the handler, its argument values.
@@ -73,6 +74,7 @@ pub(crate) fn set_by_lua(d: &Directive) -> Option<Arc<SetByLua>> {
 pub(crate) struct LuaConf {
     pub(crate) init: Option<Arc<LuaHandler>>,
     pub(crate) init_worker: Option<Arc<LuaHandler>>,
+    pub(crate) exit_worker: Option<Arc<LuaHandler>>,
     pub(crate) package_path: Vec<u8>,
     pub(crate) package_cpath: Vec<u8>,
     /// `lua_shared_dict name size`.
@@ -172,6 +174,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         "body_filter_by_lua" => "body_filter_by_lua",
         "init_by_lua" => "init_by_lua",
         "init_worker_by_lua" => "init_worker_by_lua",
+        "exit_worker_by_lua" => "exit_worker_by_lua",
         _ => {
             return match name_str {
                 "lua_package_path" => {
@@ -246,9 +249,13 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         "header_filter_by_lua" => c.lua_header_filter = h,
         "body_filter_by_lua" => c.lua_body_filter = h,
         "init_by_lua" => main(c).init = h,
+        "exit_worker_by_lua" => main(c).exit_worker = h,
         _ => main(c).init_worker = h,
     }
-    if tag != "init_by_lua" && tag != "init_worker_by_lua" {
+    if !matches!(
+        tag,
+        "init_by_lua" | "init_worker_by_lua" | "exit_worker_by_lua"
+    ) {
         mark_used();
     }
     true

@@ -46,7 +46,11 @@ pub(crate) fn init_worker(http: &Http) {
     // the cosockets of init_worker's timers use the http level's lua_socket_* values
     super::socket::set_main_loc(http.servers.first().map(|s| s.conf.clone()));
     let conf = main_conf(http);
-    if !super::used() && conf.init.is_none() && conf.init_worker.is_none() {
+    if !super::used()
+        && conf.init.is_none()
+        && conf.init_worker.is_none()
+        && conf.exit_worker.is_none()
+    {
         return;
     }
     let Some(vm) = vm::create(conf.clone(), &http.prefix) else {
@@ -64,6 +68,26 @@ pub(crate) fn init_worker(http: &Http) {
                 ),
             );
         }
+    }
+}
+
+/// nginx: ngx_http_lua_exit_worker, when the worker thread exits (graceful or fast).
+pub(crate) fn exit_worker(http: &Http) {
+    let conf = main_conf(http);
+    let (Some(h), Some(vm)) = (conf.exit_worker.as_ref(), vm::get()) else {
+        return;
+    };
+    let _scope = vm::Scope::enter_none(Phase::ExitWorker);
+    if let Err(e) = vm.compile(h, None).and_then(|f| f.call::<()>(())) {
+        let tag = match h.src {
+            super::directives::LuaSrc::Inline { .. } => "exit_worker_by_lua",
+            _ => "exit_worker_by_lua_file",
+        };
+        // nginx: ngx_http_lua_report
+        crate::http::errlog::write(
+            crate::log::Level::Error,
+            &format!("{tag} error: {}", vm::error_text(&e)),
+        );
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) const DEFAULT_CPATH: &str = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/
 pub(crate) enum Phase {
     Init,
     InitWorker,
+    ExitWorker,
     Set,
     ServerRewrite,
     Rewrite,
@@ -49,6 +50,7 @@ impl Phase {
         match self {
             Phase::Init => "init",
             Phase::InitWorker => "init_worker",
+            Phase::ExitWorker => "exit_worker",
             Phase::Set => "set",
             Phase::ServerRewrite => "server_rewrite",
             Phase::Rewrite => "rewrite",
@@ -67,6 +69,7 @@ impl Phase {
         match self {
             Phase::Init => "init_by_lua*",
             Phase::InitWorker => "init_worker_by_lua*",
+            Phase::ExitWorker => "exit_worker_by_lua*",
             Phase::Set => "set_by_lua*",
             Phase::ServerRewrite => "server_rewrite_by_lua*",
             Phase::Rewrite => "rewrite_by_lua*",
