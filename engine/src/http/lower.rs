@@ -158,6 +158,12 @@ pub(crate) struct LocConf {
     pub(crate) absolute_redirect: Option<bool>,
     /// `merge_slashes` (server level; the address's default server decides, as in nginx).
     pub(crate) merge_slashes: Option<bool>,
+    /// A content handler directive oxresty does not run yet (`fastcgi_pass`, ...): its
+    /// location answers 502 instead of falling through to static files (which would serve
+    /// e.g. PHP sources).
+    pub(crate) unsupported_handler: Option<&'static str>,
+    /// `auth_request` (not run yet): requests fail closed with 500 rather than pass unchecked.
+    pub(crate) unsupported_auth: Option<bool>,
     /// realip: `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub(crate) realip_from: Option<Arc<Vec<crate::http::realip::From>>>,
     pub(crate) realip_header: Option<crate::http::realip::Header>,
@@ -427,6 +433,7 @@ impl LocConf {
             etag,
             absolute_redirect,
             merge_slashes,
+            unsupported_auth,
             realip_from,
             realip_header,
             realip_recursive,
@@ -867,6 +874,12 @@ impl Lowering<'_> {
             b"autoindex" => c.autoindex = Some(flag(d)),
             b"client_max_body_size" => c.client_max_body_size = parse_offset(arg(d, 0)),
             b"internal" => c.internal = true,
+            b"fastcgi_pass" => c.unsupported_handler = Some("fastcgi_pass"),
+            b"uwsgi_pass" => c.unsupported_handler = Some("uwsgi_pass"),
+            b"scgi_pass" => c.unsupported_handler = Some("scgi_pass"),
+            b"grpc_pass" => c.unsupported_handler = Some("grpc_pass"),
+            b"memcached_pass" => c.unsupported_handler = Some("memcached_pass"),
+            b"auth_request" => c.unsupported_auth = Some(arg(d, 0) != b"off"),
             _ if crate::http::lua::lower(c, d) => {}
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}

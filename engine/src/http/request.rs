@@ -336,6 +336,14 @@ impl Request {
             if let Some(r) = crate::http::limit_req::preaccess(self).await {
                 return r;
             }
+            // auth_request is not run yet: fail closed rather than let the request through.
+            if self.loc.unsupported_auth == Some(true) {
+                crate::http::errlog::request_error(
+                    self,
+                    "\"auth_request\" is not supported by oxresty yet",
+                );
+                return Reply::status(500);
+            }
             // access (allow/deny, auth_basic, satisfy); nginx: ngx_http_core_access_phase
             // skips it for subrequests.
             if self.sub != 0 {
@@ -366,6 +374,13 @@ impl Request {
                 }
             }
             // content
+            if let Some(name) = self.loc.unsupported_handler {
+                crate::http::errlog::request_error(
+                    self,
+                    &format!("\"{name}\" is not supported by oxresty yet"),
+                );
+                return Reply::status(502);
+            }
             if let Some(r) = crate::http::proxy_run::content(self).await {
                 return r;
             }
