@@ -188,6 +188,12 @@ const APP: &str = r#"
 "#;
 
 fn start(bin: &str, dns: u16, lualib: &Path) -> (Proc, u16) {
+    start_app(bin, APP, dns, lualib)
+}
+
+/// Starts `bin` on `app` (an http block's content; `{PORT}` the listening port, `{DNS}`
+/// dnsmasq's) with lua-resty-dns on the prefix's lualib.
+fn start_app(bin: &str, app: &str, dns: u16, lualib: &Path) -> (Proc, u16) {
     let dir = scratch("srv");
     for sub in ["logs", "conf", "lualib/resty/dns"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
@@ -198,7 +204,7 @@ fn start(bin: &str, dns: u16, lualib: &Path) -> (Proc, u16) {
     )
     .unwrap();
     let port = free_port();
-    let app = APP
+    let app = app
         .replace("{PORT}", &port.to_string())
         .replace("{DNS}", &dns.to_string());
     let text = format!(
@@ -306,5 +312,100 @@ fn dns_through_cosockets_matches_reference() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(got, want, "the new records after SIGHUP");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Consul-DNS pattern in one config: a timer resolves the service's A records with
+/// lua-resty-dns every 200 ms into a shared dict, and `balancer_by_lua` sends each request
+/// to a resolved address (the `server 0.0.0.1` placeholder upstream). When the records change
+/// (dnsmasq re-reads its hosts file on SIGHUP), traffic moves without reloading oxresty.
+const BALANCER_APP: &str = r#"
+    lua_package_path "$prefix/lualib/?.lua;;";
+    lua_shared_dict peers 1m;
+    init_worker_by_lua_block {
+        local function refresh(premature)
+            if premature then return end
+            local resolver = require "resty.dns.resolver"
+            local r, err = resolver:new{ nameservers = { {"127.0.0.1", {DNS}} }, timeout = 500, retrans = 2 }
+            if not r then return end
+            local answers = r:query("app.example.test", { qtype = r.TYPE_A })
+            if type(answers) ~= "table" or answers.errcode then return end
+            local ips = {}
+            for _, a in ipairs(answers) do
+                if a.address then ips[#ips + 1] = a.address end
+            end
+            if #ips > 0 then ngx.shared.peers:set("app", table.concat(ips, ",")) end
+        end
+        ngx.timer.at(0, refresh)
+        ngx.timer.every(0.2, refresh)
+    }
+    upstream app {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local balancer = require "ngx.balancer"
+            local ips = ngx.shared.peers:get("app")
+            if not ips then return ngx.exit(503) end
+            local ip = ips:match("^[^,]+")
+            local ok, err = balancer.set_current_peer(ip, {BACKEND})
+            if not ok then ngx.log(ngx.ERR, "set_current_peer: ", err) return ngx.exit(500) end
+        }
+    }
+    server {
+        listen 127.0.0.1:{PORT};
+        location / { proxy_pass http://app; }
+    }
+    server { listen 127.0.0.1:{BACKEND}; location / { return 200 "backend one\n"; } }
+    server { listen 127.0.0.2:{BACKEND}; location / { return 200 "backend two\n"; } }
+"#;
+
+/// GETs `/` until the answer is `want` (the resolver timer runs every 200 ms).
+fn get_until(port: u16, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut got = String::new();
+    while Instant::now() < deadline {
+        got = get(port, "/");
+        if got == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    got
+}
+
+#[test]
+fn dns_discovered_balancer_follows_record_changes() {
+    let dir = scratch("bhosts");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 app.example.test\n").unwrap();
+    let Some((dns, dport)) = dnsmasq(&hosts) else {
+        return;
+    };
+    let lualib = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lualib");
+    let one = "HTTP/1.1 200 OK | backend one\n";
+    let two = "HTTP/1.1 200 OK | backend two\n";
+    let mut servers = vec![];
+    for bin in [OXRESTY, REFERENCE] {
+        if bin == REFERENCE && !have_reference() {
+            continue;
+        }
+        let app = BALANCER_APP.replace("{BACKEND}", &free_port().to_string());
+        let (p, port) = start_app(bin, &app, dport, &lualib);
+        assert_eq!(get_until(port, one), one, "{bin}: first records");
+        servers.push((p, port, bin));
+    }
+    // The service moves: new records, SIGHUP to dnsmasq, no reload of the servers.
+    std::fs::write(&hosts, "127.0.0.2 app.example.test\n").unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &dns.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    for (_p, port, bin) in &servers {
+        assert_eq!(
+            get_until(*port, two),
+            two,
+            "{bin}: after the records changed"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
