@@ -586,3 +586,24 @@ Content-Length: 177
 Connection: close
 
 
+
+
+
+=== TEST 42: auth_basic's WWW-Authenticate stays on its error page
+--- config
+    location /secret {
+        auth_basic "Restricted";
+        auth_basic_user_file htpasswd;
+        error_page 401 /login;
+    }
+    location = /login { return 200 "please log in\n"; }
+--- user_files
+>>> htpasswd
+u:{PLAIN}p
+--- request
+GET /secret
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Basic realm="Restricted"
+--- response_body
+please log in

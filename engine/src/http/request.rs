@@ -100,6 +100,21 @@ pub(crate) struct Request {
     pub(crate) sub: u64,
 }
 
+/// The error's headers go out with its error page's response, unless the page set them too.
+fn keep_headers(mut r: Reply, kept: hyper::HeaderMap) -> Reply {
+    let own: Vec<hyper::header::HeaderName> = r.headers.keys().cloned().collect();
+    let mut last = None;
+    for (name, value) in kept {
+        if let Some(n) = name {
+            last = Some(n);
+        }
+        if let Some(n) = last.as_ref().filter(|n| !own.contains(n)) {
+            r.headers.append(n.clone(), value);
+        }
+    }
+    r
+}
+
 /// A regex match's subject and capture offsets.
 pub(crate) type Captures = (Vec<u8>, Vec<Option<(usize, usize)>>);
 
@@ -841,9 +856,12 @@ impl Request {
                     None => self.err_status = status,
                 }
                 let uri = self.eval(&page.uri);
+                // nginx: an internal redirect keeps r->headers_out, so the headers the error
+                // already set (WWW-Authenticate of auth_basic or an intercepted 401) stay.
+                let kept = std::mem::take(&mut reply.headers);
                 if uri.starts_with(b"@") {
                     let r = Box::pin(self.named_location(&uri)).await;
-                    return Box::pin(self.finalize_page(r)).await;
+                    return keep_headers(Box::pin(self.finalize_page(r)).await, kept);
                 }
                 if uri.starts_with(b"/") {
                     let (path, args) = match uri.iter().position(|&c| c == b'?') {
@@ -855,7 +873,7 @@ impl Request {
                         self.method = Method::GET;
                     }
                     let r = self.internal_redirect(path, args).await;
-                    return Box::pin(self.finalize_page(r)).await;
+                    return keep_headers(Box::pin(self.finalize_page(r)).await, kept);
                 }
                 let code = match overwrite {
                     Some(Some(c)) if matches!(c, 301 | 302 | 303 | 307 | 308) => c,
