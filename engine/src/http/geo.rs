@@ -726,39 +726,6 @@ pub(crate) fn cidr_match(ip: &std::net::IpAddr, c: &Cidr) -> bool {
     }
 }
 
-/// nginx: ngx_http_get_forwarded_addr_internal over one X-Forwarded-For value.
-fn forwarded(addr: &mut std::net::IpAddr, xff: &[u8], proxies: &[Cidr], recursive: bool) -> i8 {
-    // 1: NGX_OK, 0: NGX_DONE, -1: NGX_DECLINED
-    let mut found = false;
-    let mut len = xff.len();
-    loop {
-        if !proxies.iter().any(|c| cidr_match(addr, c)) {
-            return if found { 0 } else { -1 };
-        }
-        let mut p = len.saturating_sub(1);
-        while p > 0 && (xff[p] == b' ' || xff[p] == b',') {
-            p -= 1;
-            len -= 1;
-        }
-        while p > 0 {
-            if xff[p] == b' ' || xff[p] == b',' {
-                p += 1;
-                break;
-            }
-            p -= 1;
-        }
-        let Some(a) = xff.get(p..len).and_then(parse_addr_port) else {
-            return if found { 0 } else { -1 };
-        };
-        *addr = a;
-        found = true;
-        len = p.saturating_sub(1);
-        if !(recursive && p > 0) {
-            return 1;
-        }
-    }
-}
-
 impl GeoRt {
     /// nginx: ngx_http_geo_addr: the address the geo looks up (`None`: INADDR_NONE).
     fn addr(&self, r: &crate::http::request::Request) -> Option<std::net::IpAddr> {
@@ -773,13 +740,15 @@ impl GeoRt {
                 .iter()
                 .map(|h| h.as_bytes())
                 .collect();
-            let mut found = false;
-            for h in xff.iter().rev() {
-                let rc = forwarded(&mut addr, h, &self.proxies, self.proxy_recursive);
-                if !self.proxy_recursive || (rc == -1 && found) || rc != 1 {
-                    break;
-                }
-                found = true;
+            let trusted = |a: Option<std::net::SocketAddr>| {
+                a.is_some_and(|a| self.proxies.iter().any(|c| cidr_match(&a.ip(), c)))
+            };
+            let start = Some(std::net::SocketAddr::new(addr, 0));
+            let recursive = self.proxy_recursive;
+            if let Some(a) =
+                crate::http::realip::forwarded_addr(start, &xff, true, &trusted, recursive)
+            {
+                addr = a.ip();
             }
         }
         Some(addr)
@@ -889,14 +858,23 @@ mod rt_tests {
             addr: 0x7f00_0000,
             mask: 0xff00_0000,
         }];
-        let mut a = v4("127.0.0.1");
-        assert_eq!(forwarded(&mut a, b"1.1.1.1, 127.0.0.2", &proxies, false), 1);
-        assert_eq!(a, v4("127.0.0.2"));
-        let mut a = v4("127.0.0.1");
-        assert_eq!(forwarded(&mut a, b"1.1.1.1, 127.0.0.2", &proxies, true), 1);
-        assert_eq!(a, v4("1.1.1.1"));
-        let mut a = v4("8.8.8.8");
-        assert_eq!(forwarded(&mut a, b"1.1.1.1", &proxies, true), -1);
+        let trusted = |a: Option<std::net::SocketAddr>| {
+            a.is_some_and(|a| proxies.iter().any(|c| cidr_match(&a.ip(), c)))
+        };
+        let from = |ip: &str| Some(std::net::SocketAddr::new(v4(ip), 0));
+        let forwarded = |start: &str, xff: &[u8], recursive: bool| {
+            crate::http::realip::forwarded_addr(from(start), &[xff], true, &trusted, recursive)
+                .map(|a| a.ip())
+        };
+        assert_eq!(
+            forwarded("127.0.0.1", b"1.1.1.1, 127.0.0.2", false),
+            Some(v4("127.0.0.2"))
+        );
+        assert_eq!(
+            forwarded("127.0.0.1", b"1.1.1.1, 127.0.0.2", true),
+            Some(v4("1.1.1.1"))
+        );
+        assert_eq!(forwarded("8.8.8.8", b"1.1.1.1", true), None);
         assert_eq!(parse_addr_port(b"1.2.3.4:80"), Some(v4("1.2.3.4")));
         assert_eq!(parse_addr_port(b"[::1]:80"), Some(v4("::1")));
     }

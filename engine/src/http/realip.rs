@@ -161,42 +161,38 @@ pub(crate) fn handler(r: &mut crate::http::request::Request) {
     if values.is_empty() {
         return;
     }
-    let Some(original) = r.conn.remote else {
-        // A unix-domain client: trusted only with `set_real_ip_from unix:`.
-        if from.iter().any(|f| matches!(f, From::Unix)) {
-            if let Some(a) = forwarded_of(&values, &header, None, &from, recursive) {
-                r.realip = Some(None);
-                r.conn.remote = Some(a);
-            }
-        }
-        return;
-    };
-    if let Some(a) = forwarded_of(&values, &header, Some(original), &from, recursive) {
-        r.realip = Some(Some(original));
+    let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    let xfwd = header == Header::XForwardedFor;
+    let is_trusted = |a: Option<std::net::SocketAddr>| trusted(a, &from);
+    // A unix-domain client (no address) is trusted only with `set_real_ip_from unix:`.
+    let original = r.conn.remote;
+    if let Some(a) = forwarded_addr(original, &values, xfwd, &is_trusted, recursive) {
+        r.realip = Some(original);
         r.conn.remote = Some(a);
     }
 }
 
-/// nginx: ngx_http_get_forwarded_addr: the client address the trusted proxies name, if any.
-fn forwarded_of(
-    values: &[Vec<u8>],
-    header: &Header,
+/// nginx: ngx_http_get_forwarded_addr: the client address the trusted proxies name, if any
+/// (`None`: declined, the address stays). X-Forwarded-For headers (`xfwd`) are walked from
+/// the last one; of another header only the first value counts. Also geo's `proxy`.
+pub(crate) fn forwarded_addr(
     start: Option<std::net::SocketAddr>,
-    from: &[From],
+    values: &[&[u8]],
+    xfwd: bool,
+    trusted: &dyn Fn(Option<std::net::SocketAddr>) -> bool,
     recursive: bool,
 ) -> Option<std::net::SocketAddr> {
     let mut addr = start;
     let mut found = false;
     let mut rc = Rc::Declined;
-    // X-Forwarded-For headers are walked from the last one; the others have one value.
-    let list: Vec<&Vec<u8>> = if *header == Header::XForwardedFor {
-        values.iter().rev().collect()
+    let list: Vec<&[u8]> = if xfwd {
+        values.iter().rev().copied().collect()
     } else {
-        values.iter().take(1).collect()
+        values.iter().take(1).copied().collect()
     };
     for v in list {
-        rc = forwarded_internal(&mut addr, v, from, recursive);
-        if *header != Header::XForwardedFor || !recursive {
+        rc = forwarded_internal(&mut addr, v, trusted, recursive);
+        if !xfwd || !recursive {
             break;
         }
         if rc == Rc::Declined && found {
@@ -242,13 +238,13 @@ fn trusted(addr: Option<std::net::SocketAddr>, from: &[From]) -> bool {
 fn forwarded_internal(
     addr: &mut Option<std::net::SocketAddr>,
     xff: &[u8],
-    from: &[From],
+    trusted: &dyn Fn(Option<std::net::SocketAddr>) -> bool,
     recursive: bool,
 ) -> Rc {
     let mut found = false;
     let mut len = xff.len();
     loop {
-        if !trusted(*addr, from) {
+        if !trusted(*addr) {
             return if found { Rc::Done } else { Rc::Declined };
         }
         let mut p = len.saturating_sub(1);
