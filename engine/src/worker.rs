@@ -331,6 +331,24 @@ struct Shared {
     tunnel: bool,
 }
 
+impl Shared {
+    /// A new connection's state, with the address's default server's timeouts.
+    fn new(timeouts: Timeouts) -> Shared {
+        Shared {
+            heads: VecDeque::new(),
+            busy: 0,
+            served: 0,
+            timeouts,
+            linger: false,
+            strip_head: false,
+            reader: None,
+            exiting: false,
+            exit: Rc::new(tokio::sync::Notify::new()),
+            tunnel: false,
+        }
+    }
+}
+
 /// A worker's connections, for its graceful shutdown (nginx: ngx_close_idle_connections,
 /// then waiting for the busy ones).
 #[derive(Default)]
@@ -438,22 +456,34 @@ struct Wire<S> {
     strip_match: Option<usize>,
     linger: Option<Lingering>,
     /// What the log lines of a connection without a request name (a header timeout).
-    who: Rc<Who>,
+    who: Who,
 }
 
 /// A connection's identity in nginx's log context before a request exists.
 struct Who {
     id: u64,
     remote: Option<std::net::SocketAddr>,
-    /// The listening address as nginx prints it (`server:` while waiting for a request).
-    listen: String,
-    /// The default server's name (`server:` once a request line is being read).
-    server: String,
+    http: Arc<Http>,
+    /// The listening address's index in [`Http::addrs`].
+    addr: usize,
 }
 
 impl Who {
-    /// nginx: the info line when client_header_timeout expires; `head` is what was read.
+    /// nginx: the "client timed out" line of ngx_http_wait_request_handler,
+    /// ngx_http_process_request_line and ngx_http_process_request_headers when
+    /// client_header_timeout expires; `head` is what was read. `server:` is the listening
+    /// address before a request exists, then the default server's name.
     fn header_timeout(&self, head: &[u8]) {
+        let a = self.http.addrs.get(self.addr);
+        let listen = a.map(|a| a.text.as_str()).unwrap_or_default();
+        let server = a
+            .and_then(|a| self.http.servers.get(a.default_server))
+            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+            .unwrap_or_default();
+        self.log_header_timeout(head, listen, &server);
+    }
+
+    fn log_header_timeout(&self, head: &[u8], listen: &str, server: &str) {
         let client = self
             .remote
             .map(|a| format!(", client: {}", a.ip()))
@@ -465,8 +495,8 @@ impl Who {
         let head = &head[start..];
         let msg = if head.is_empty() {
             format!(
-                "*{} client timed out (110: Connection timed out) while waiting for request{client}, server: {}",
-                self.id, self.listen
+                "*{} client timed out (110: Connection timed out) while waiting for request{client}, server: {listen}",
+                self.id
             )
         } else {
             let line_end = head.iter().position(|&c| c == b'\r' || c == b'\n');
@@ -477,9 +507,8 @@ impl Who {
                 "reading client request line"
             };
             let mut msg = format!(
-                "*{} client timed out (110: Connection timed out) while {action}{client}, server: {}, request: \"{}\"",
+                "*{} client timed out (110: Connection timed out) while {action}{client}, server: {server}, request: \"{}\"",
                 self.id,
-                self.server,
                 String::from_utf8_lossy(line)
             );
             // A Host line already read completely is part of the context.
@@ -924,18 +953,7 @@ fn serve<S>(
             Timeouts::of(&LocConf::default()),
         ),
     };
-    let shared = Rc::new(RefCell::new(Shared {
-        heads: VecDeque::new(),
-        busy: 0,
-        served: 0,
-        timeouts,
-        linger: false,
-        strip_head: false,
-        reader: None,
-        exiting: false,
-        exit: Rc::new(tokio::sync::Notify::new()),
-        tunnel: false,
-    }));
+    let shared = Rc::new(RefCell::new(Shared::new(timeouts)));
     let wire = Wire {
         io: stream,
         fd,
@@ -951,21 +969,12 @@ fn serve<S>(
         send_sleep: None,
         strip_match: None,
         linger: None,
-        who: Rc::new(Who {
+        who: Who {
             id,
             remote,
-            listen: http
-                .addrs
-                .get(addr)
-                .map(|a| a.text.clone())
-                .unwrap_or_default(),
-            server: http
-                .addrs
-                .get(addr)
-                .and_then(|a| http.servers.get(a.default_server))
-                .map(|s| String::from_utf8_lossy(&s.name).into_owned())
-                .unwrap_or_default(),
-        }),
+            http: http.clone(),
+            addr,
+        },
     };
     let requests = Rc::new(Cell::new(0u64));
     let http2 = http.clone();
@@ -1247,18 +1256,7 @@ fn serve_h2<S>(
         .and_then(|a| c.http.servers.get(a.default_server))
         .map(|s| s.conf.clone())
         .unwrap_or_default();
-    let shared = Rc::new(RefCell::new(Shared {
-        heads: VecDeque::new(),
-        busy: 0,
-        served: 0,
-        timeouts: Timeouts::of(&conf),
-        linger: false,
-        strip_head: false,
-        reader: None,
-        exiting: false,
-        exit: Rc::new(tokio::sync::Notify::new()),
-        tunnel: false,
-    }));
+    let shared = Rc::new(RefCell::new(Shared::new(Timeouts::of(&conf))));
     let requests = Rc::new(Cell::new(0u64));
     let max_requests = conf.keepalive_requests.unwrap_or(1000);
     let (http, addr, remote, local) = (c.http.clone(), c.addr, Some(c.remote), c.local);
@@ -1366,7 +1364,9 @@ impl std::fmt::Display for CloseConnection {
 impl std::error::Error for CloseConnection {}
 
 /// Puts what nginx parsed into the request built from hyper's carrier head.
-fn apply_head(r: &mut Request, h: &Head) {
+/// The head's request line, target and header lines move into the request (the head keeps
+/// what the connection still needs: version, framing, error and notes).
+fn apply_head(r: &mut Request, h: &mut Head) {
     r.version = match h.version {
         9 => hyper::Version::HTTP_09,
         0..=1000 => hyper::Version::HTTP_10,
@@ -1376,10 +1376,6 @@ fn apply_head(r: &mut Request, h: &Head) {
     if let Ok(m) = hyper::Method::from_bytes(&h.method) {
         r.method = m;
     }
-    r.request_uri = h.target.clone();
-    if !h.line.is_empty() {
-        r.raw_line = Some(h.line.clone());
-    }
     let q = h.target.iter().position(|&c| c == b'?');
     let hash = h.target.iter().position(|&c| c == b'#');
     r.args = match (q, hash) {
@@ -1387,6 +1383,10 @@ fn apply_head(r: &mut Request, h: &Head) {
         (Some(q), _) => h.target[q + 1..].to_vec(),
         _ => Vec::new(),
     };
+    r.request_uri = std::mem::take(&mut h.target);
+    if !h.line.is_empty() {
+        r.raw_line = Some(std::mem::take(&mut h.line));
+    }
     let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
     for (n, v) in &h.headers {
         if let (Ok(n), Ok(v)) = (
@@ -1397,7 +1397,7 @@ fn apply_head(r: &mut Request, h: &Head) {
         }
     }
     r.headers = headers;
-    r.raw_headers = h.headers.clone();
+    r.raw_headers = std::mem::take(&mut h.headers);
 }
 
 async fn handle(
@@ -1413,8 +1413,9 @@ async fn handle(
     };
     // lua-nginx-module keeps the body for ngx.req.read_body.
     let guard = crate::http::lua::stash_body(&r, req);
-    let head = head.unwrap_or_default();
-    apply_head(&mut r, &head);
+    let mut head = head.unwrap_or_default();
+    let connection = head.connection();
+    apply_head(&mut r, &mut head);
     for note in &head.notes {
         crate::http::errlog::write(
             crate::log::Level::Info,
@@ -1444,7 +1445,7 @@ async fn handle(
         shared.borrow_mut().tunnel = true;
     }
     let max = r.loc.keepalive_requests.unwrap_or(1000);
-    let keepalive = match head.connection() {
+    let keepalive = match connection {
         Some(k) => k,
         None => head.version > 1000,
     } && r.conn.requests < max
@@ -1476,21 +1477,24 @@ async fn handle(
         *resp.headers_mut() = headers;
     }
     // The log phase runs when the body is done (engine/src/http/log_phase.rs).
-    let reason = resp
+    let reason_len = resp
         .extensions()
         .get::<hyper::ext::ReasonPhrase>()
-        .map(|p| p.as_bytes().to_vec())
-        .or_else(|| {
-            resp.status()
-                .canonical_reason()
-                .map(|p| p.as_bytes().to_vec())
-        })
-        .unwrap_or_default();
+        .map(|p| p.as_bytes().len())
+        .or_else(|| resp.status().canonical_reason().map(str::len))
+        .unwrap_or(0);
     let chunked =
         head.version > 1000 && !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
+    // The head is copied only when something may read `$sent_http_*` (the configuration or
+    // Lua's ngx.var).
+    let keep_headers = crate::http::lua::used() || crate::http::variables::sent_http_used();
     r.sent = Some(crate::http::log_phase::Sent {
-        head_len: crate::http::log_phase::head_len(&reason, resp.headers()),
-        headers: resp.headers().clone(),
+        head_len: crate::http::log_phase::head_len(reason_len, resp.headers()),
+        headers: if keep_headers {
+            resp.headers().clone()
+        } else {
+            hyper::HeaderMap::new()
+        },
     });
     Ok(
         resp.map(move |body| {

@@ -625,21 +625,24 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         let name = buf[name_start..name_end].to_vec();
         let value = buf[value_start..value_end].to_vec();
         let lname = name.to_ascii_lowercase();
-        let previous = h
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-            .map(|(n, v)| {
-                format!(
-                    "\"{}: {}\", previous value: \"{}: {}\"",
-                    String::from_utf8_lossy(&name),
-                    String::from_utf8_lossy(&value),
-                    String::from_utf8_lossy(n),
-                    String::from_utf8_lossy(v)
-                )
-            });
+        // nginx's text for a second Host or unique header: the new line, then the first.
+        let previous = |h: &Head| {
+            h.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                .map(|(n, v)| {
+                    format!(
+                        "\"{}: {}\", previous value: \"{}: {}\"",
+                        String::from_utf8_lossy(&name),
+                        String::from_utf8_lossy(&value),
+                        String::from_utf8_lossy(n),
+                        String::from_utf8_lossy(v)
+                    )
+                })
+        };
         if lname == b"host" {
-            if let Some(prev) = previous.filter(|_| seen_host) {
+            if seen_host {
+                let prev = previous(&h).unwrap_or_default();
                 return fail(
                     h,
                     400,
@@ -654,7 +657,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 return fail(h, 400, "client sent invalid host header", p);
             }
         } else if UNIQUE.contains(&lname.as_slice()) {
-            if let Some(prev) = previous {
+            if let Some(prev) = previous(&h) {
                 return fail(
                     h,
                     400,

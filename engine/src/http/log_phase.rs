@@ -57,8 +57,8 @@ impl Logged {
 }
 
 /// The head's size on the wire: `HTTP/1.1 200 OK\r\n`, each `Name: value\r\n`, `\r\n`.
-pub(crate) fn head_len(reason: &[u8], headers: &hyper::HeaderMap) -> u64 {
-    let mut n = "HTTP/1.1 000 \r\n".len() + reason.len() + 2;
+pub(crate) fn head_len(reason_len: usize, headers: &hyper::HeaderMap) -> u64 {
+    let mut n = "HTTP/1.1 000 \r\n".len() + reason_len + 2;
     for (name, value) in headers {
         n += name.as_str().len() + 2 + value.len() + 2;
     }
@@ -82,7 +82,9 @@ impl hyper::body::Body for Logged {
                         let n = d.len() as u64;
                         p.body += n;
                         if p.chunked && n > 0 {
-                            p.framing += format!("{n:x}").len() as u64 + 4;
+                            // the size in hex, CRLF after it and after the data
+                            let hex_digits = u64::from(64 - n.leading_zeros()).div_ceil(4);
+                            p.framing += hex_digits + 4;
                         }
                     }
                 }

@@ -211,9 +211,20 @@ fn split(s: &[u8]) -> Result<Vec<Part>, String> {
         if name.is_empty() {
             return Err("invalid variable name".into());
         }
+        if name.starts_with(b"sent_http_") {
+            SENT_HTTP.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         parts.push(Part::Var(name.to_vec()));
     }
     Ok(parts)
+}
+
+/// Some value of the configuration reads `$sent_http_*` (a log format, a map's source...).
+static SENT_HTTP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the response head must be kept for the log phase's `$sent_http_*`.
+pub(crate) fn sent_http_used() -> bool {
+    SENT_HTTP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A `name value` directive whose value nginx compiles as a script when it merges the level
