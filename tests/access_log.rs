@@ -102,3 +102,37 @@ fn sent_headers_and_byte_counts() {
         assert_eq!(got, reference, "differs from the reference");
     }
 }
+
+/// `$sent_http_*` read through a `map` in the log format (the format names no
+/// `$sent_http_*` itself): the response head is still kept for the log phase.
+#[test]
+fn sent_headers_through_a_map() {
+    let conf = r#"
+worker_processes 1;
+pid logs/nginx.pid;
+events {}
+http {
+    map $sent_http_content_type $kind { default other; ~^text/ text; }
+    log_format t 'kind=$kind';
+    access_log logs/access.log t;
+    server {
+        listen 127.0.0.1:{PORT};
+        location = /t { return 200 "x\n"; }
+        location = /j { default_type application/json; return 200 "{}\n"; }
+    }
+}
+"#;
+    let lines = |bin: &str| {
+        let s = Server::start(bin, conf, &[]);
+        let _ = s.exchange(b"GET /t HTTP/1.0\r\n\r\n");
+        let _ = s.exchange(b"GET /j HTTP/1.0\r\n\r\n");
+        s.file_when("logs/access.log", |t| t.lines().count() >= 2)
+    };
+    assert_eq!(
+        lines(env!("CARGO_BIN_EXE_oxresty")),
+        "kind=text\nkind=other\n"
+    );
+    if std::path::Path::new(REFERENCE).exists() {
+        assert_eq!(lines(REFERENCE), "kind=text\nkind=other\n", "the reference");
+    }
+}
