@@ -315,10 +315,21 @@ fn sslhandshake_matches_reference() {
         let (rf, rport) = start(REFERENCE, &certs_dir);
         for ((uri, _), g) in cases.iter().zip(&got) {
             let uri = uri.replace(&format!("port={oport}"), &format!("port={rport}"));
+            let r = get(rport, &uri);
+            // lua-resty-core 0.1.25 asserts when a failing handshake completes without
+            // yielding (the peer's answer already arrived: a loaded machine), so the
+            // reference answers 500 by timing; oxresty always gives the yielding path's answer.
+            if r.contains("500 Internal Server Error")
+                && log_of(&rf).contains("resty/core/socket.lua:244: assertion failed!")
+            {
+                eprintln!("note: the reference hit resty.core's sslhandshake assertion for {uri}");
+                continue;
+            }
             assert_eq!(
-                &get(rport, &uri),
+                &r,
                 g,
-                "oxresty and the reference differ for {uri}"
+                "oxresty and the reference differ for {uri}; reference log:\n{}",
+                log_of(&rf)
             );
         }
         let rf_log = log_of(&rf);
