@@ -221,12 +221,18 @@ fn worker(
                                     let _ = stream.set_nodelay(true);
                                     let local = stream.local_addr().ok();
                                     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-                                    match http.addrs.get(idx).and_then(|a| a.tls.clone()) {
-                                        None => serve(&http, &graceful, stream, Some(fd), idx, Some(remote), local, None),
-                                        Some(t) => {
-                                            let (http, graceful) = (http.clone(), graceful.clone());
-                                            let c = Accepted { http, graceful, fd, addr: idx, remote, local };
-                                            tokio::task::spawn_local(accept_tls(c, t, stream));
+                                    let proxied = http.addrs.get(idx).is_some_and(|a| a.proxy_protocol);
+                                    let tls = http.addrs.get(idx).and_then(|a| a.tls.clone());
+                                    let (http, graceful) = (http.clone(), graceful.clone());
+                                    let c = Accepted { http, graceful, fd, addr: idx, remote, local, proxy: None };
+                                    if proxied {
+                                        tokio::task::spawn_local(accept_proxied(c, tls, stream));
+                                    } else {
+                                        match tls {
+                                            None => serve(&c.http, &c.graceful, stream, Some(fd), idx, Some(remote), local, None, None),
+                                            Some(t) => {
+                                                tokio::task::spawn_local(accept_tls(c, t, stream));
+                                            }
                                         }
                                     }
                                 }
@@ -243,8 +249,17 @@ fn worker(
                         loop {
                             tokio::select! {
                                 a = l.accept() => {
-                                    let Ok((stream, _)) = a else { continue };
-                                    serve(&http, &graceful, stream, None, idx, None, None, None);
+                                    let Ok((mut stream, _)) = a else { continue };
+                                    if http.addrs.get(idx).is_some_and(|a| a.proxy_protocol) {
+                                        let (http, graceful) = (http.clone(), graceful.clone());
+                                        tokio::task::spawn_local(async move {
+                                            if let Some(pp) = read_proxy_header(&http, idx, None, &mut stream, false).await {
+                                                serve(&http, &graceful, stream, None, idx, None, None, None, pp);
+                                            }
+                                        });
+                                    } else {
+                                        serve(&http, &graceful, stream, None, idx, None, None, None, None);
+                                    }
                                 }
                                 _ = rx.changed() => {
                                     if *rx.borrow() != Stop::Running { return; }
@@ -483,7 +498,42 @@ impl Who {
         self.log_header_timeout(head, listen, &server);
     }
 
+    /// nginx: the lines of a client closing between or inside request heads: "client
+    /// closed connection" (ngx_http_wait_request_handler), "client prematurely closed
+    /// connection" (ngx_http_read_request_header), "client ... closed keepalive connection"
+    /// (ngx_http_keepalive_handler, without context).
+    fn closed(&self, head: &[u8], served: bool) {
+        if head.is_empty() && served {
+            let client = self.remote.map(|a| a.ip().to_string()).unwrap_or_default();
+            let msg = format!("*{} client {client} closed keepalive connection", self.id);
+            crate::http::errlog::write(crate::log::Level::Info, &msg);
+            return;
+        }
+        let a = self.http.addrs.get(self.addr);
+        let listen = a.map(|a| a.text.as_str()).unwrap_or_default();
+        let server = a
+            .and_then(|a| self.http.servers.get(a.default_server))
+            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+            .unwrap_or_default();
+        let what = if head.is_empty() {
+            "client closed connection"
+        } else {
+            "client prematurely closed connection"
+        };
+        self.log_head_line(what, head, listen, &server);
+    }
+
     fn log_header_timeout(&self, head: &[u8], listen: &str, server: &str) {
+        self.log_head_line(
+            "client timed out (110: Connection timed out)",
+            head,
+            listen,
+            server,
+        );
+    }
+
+    /// `what` in the context of a connection whose request head is `head` so far.
+    fn log_head_line(&self, what: &str, head: &[u8], listen: &str, server: &str) {
         let client = self
             .remote
             .map(|a| format!(", client: {}", a.ip()))
@@ -492,10 +542,17 @@ impl Who {
             .iter()
             .position(|&c| c != b'\r' && c != b'\n')
             .unwrap_or(head.len());
+        let read_any = !head.is_empty();
         let head = &head[start..];
-        let msg = if head.is_empty() {
+        let msg = if !read_any {
             format!(
-                "*{} client timed out (110: Connection timed out) while waiting for request{client}, server: {listen}",
+                "*{} {what} while waiting for request{client}, server: {listen}",
+                self.id
+            )
+        } else if head.is_empty() {
+            // Only empty lines: the request exists, its line has not started.
+            format!(
+                "*{} {what} while reading client request line{client}, server: {server}",
                 self.id
             )
         } else {
@@ -507,7 +564,7 @@ impl Who {
                 "reading client request line"
             };
             let mut msg = format!(
-                "*{} client timed out (110: Connection timed out) while {action}{client}, server: {server}, request: \"{}\"",
+                "*{} {what} while {action}{client}, server: {server}, request: \"{}\"",
                 self.id,
                 String::from_utf8_lossy(line)
             );
@@ -693,6 +750,13 @@ where
                     let got = rb.filled();
                     if got.is_empty() {
                         this.eof = true;
+                        let (busy, served, tunnel) = {
+                            let sh = this.shared.borrow();
+                            (sh.busy, sh.served, sh.tunnel)
+                        };
+                        if this.state == ReadState::Head && busy == 0 && !tunnel {
+                            this.who.closed(&this.inbuf, served > 0);
+                        }
                         this.inbuf.clear();
                         continue;
                     }
@@ -933,6 +997,7 @@ fn serve<S>(
     remote: Option<std::net::SocketAddr>,
     local: Option<std::net::SocketAddr>,
     tls: Option<Rc<crate::http::ssl::TlsInfo>>,
+    proxy: Option<Arc<crate::http::proxy_protocol::ProxyProtocol>>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
@@ -983,6 +1048,7 @@ fn serve<S>(
         let http = http2.clone();
         let requests = requests.clone();
         let shared = shared.clone();
+        let proxy = proxy.clone();
         // Boxed: the connection is polled without shutdown (it may become a tunnel).
         Box::pin(async move {
             requests.set(requests.get() + 1);
@@ -992,6 +1058,7 @@ fn serve<S>(
                 local,
                 requests: requests.get(),
                 addr,
+                proxy: proxy.clone(),
             };
             let head = shared.borrow_mut().heads.pop_front();
             match handle(http, conn, req, head, &shared).await {
@@ -1066,6 +1133,8 @@ struct Accepted {
     addr: usize,
     remote: std::net::SocketAddr,
     local: Option<std::net::SocketAddr>,
+    /// The PROXY protocol header read before TLS (`listen ... proxy_protocol`).
+    proxy: Option<Arc<crate::http::proxy_protocol::ProxyProtocol>>,
 }
 
 /// nginx: ngx_http_ssl_handshake: the first byte tells TLS from plain HTTP (answered 497
@@ -1107,6 +1176,7 @@ async fn accept_tls(
             Some(c.remote),
             c.local,
             Some(info),
+            c.proxy.clone(),
         );
         return;
     }
@@ -1165,7 +1235,74 @@ async fn accept_tls(
             Some(c.remote),
             c.local,
             Some(info),
+            c.proxy.clone(),
         );
+    }
+}
+
+/// A connection on a `proxy_protocol` address: its PROXY header first, then TLS or HTTP.
+async fn accept_proxied(
+    mut c: Accepted,
+    tls: Option<Arc<crate::http::ssl::TlsAddr>>,
+    mut stream: tokio::net::TcpStream,
+) {
+    let ssl = tls.as_ref().is_some_and(|t| t.ssl);
+    let Some(pp) = read_proxy_header(&c.http, c.addr, Some(c.remote), &mut stream, ssl).await
+    else {
+        return;
+    };
+    c.proxy = pp;
+    match tls {
+        Some(t) => accept_tls(c, t, stream).await,
+        None => serve(
+            &c.http,
+            &c.graceful,
+            stream,
+            Some(c.fd),
+            c.addr,
+            Some(c.remote),
+            c.local,
+            None,
+            c.proxy.clone(),
+        ),
+    }
+}
+
+/// Reads a connection's PROXY header within the default server's `client_header_timeout`;
+/// `None`: the connection is closed (after nginx's log line, in its context "while
+/// reading PROXY protocol").
+async fn read_proxy_header<S: crate::http::proxy_protocol::Peek>(
+    http: &Arc<Http>,
+    addr: usize,
+    remote: Option<std::net::SocketAddr>,
+    stream: &mut S,
+    tls: bool,
+) -> Option<Option<Arc<crate::http::proxy_protocol::ProxyProtocol>>> {
+    use crate::http::proxy_protocol::{read, Outcome};
+    let a = http.addrs.get(addr);
+    let conf = a
+        .and_then(|a| http.servers.get(a.default_server))
+        .map(|s| s.conf.clone())
+        .unwrap_or_default();
+    let timeout = Timeouts::of(&conf).header;
+    let buffer = Limits::of(&conf).buffer;
+    match read(stream, tls, buffer, timeout).await {
+        Outcome::Read(pp) => Some(pp.map(Arc::new)),
+        Outcome::Close(line) => {
+            // The connection had its number (nginx counts it at accept).
+            let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some((level, msg)) = line {
+                let client = remote
+                    .map(|r| format!(", client: {}", r.ip()))
+                    .unwrap_or_default();
+                let listen = a.map(|a| a.text.as_str()).unwrap_or_default();
+                crate::http::errlog::write(
+                    level,
+                    &format!("*{id} {msg} while reading PROXY protocol{client}, server: {listen}"),
+                );
+            }
+            None
+        }
     }
 }
 
@@ -1260,11 +1397,13 @@ fn serve_h2<S>(
     let requests = Rc::new(Cell::new(0u64));
     let max_requests = conf.keepalive_requests.unwrap_or(1000);
     let (http, addr, remote, local) = (c.http.clone(), c.addr, Some(c.remote), c.local);
+    let proxy = c.proxy.clone();
     let shared2 = shared.clone();
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let http = http.clone();
         let requests = requests.clone();
         let shared = shared.clone();
+        let proxy = proxy.clone();
         async move {
             requests.set(requests.get() + 1);
             let conn = Conn {
@@ -1273,6 +1412,7 @@ fn serve_h2<S>(
                 local,
                 requests: requests.get(),
                 addr,
+                proxy: proxy.clone(),
             };
             let head = h2_head(&req);
             // nginx >= 1.19.7: `keepalive_requests` streams, then GOAWAY (the connection's

@@ -48,6 +48,9 @@ pub(crate) struct Addr {
     pub(crate) http2: bool,
     /// The TLS and HTTP/2 settings of an `ssl` or `http2` address (engine/src/http/ssl.rs).
     pub(crate) tls: Option<Arc<crate::http::ssl::TlsAddr>>,
+    /// `listen ... proxy_protocol` on any of this address's listens: connections start
+    /// with a PROXY header.
+    pub(crate) proxy_protocol: bool,
 }
 
 /// A server name (nginx: ngx_http_server_name_t).
@@ -557,7 +560,11 @@ fn flag(d: &Directive) -> bool {
 const COMBINED: &[u8] = b"$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
 
 /// nginx: ngx_http_block's end, for the runtime: builds the frozen http configuration.
-pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
+pub(crate) fn lower(
+    http: &Directive,
+    prefix: &std::path::Path,
+    conf_prefix: &std::path::Path,
+) -> Http {
     let mut lw = Lowering {
         prefix,
         formats: HashMap::new(),
@@ -634,6 +641,7 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
                     backlog: 511,
                     ssl: false,
                     http2: false,
+                    proxy_protocol: false,
                 },
                 idx,
             ));
@@ -651,6 +659,7 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
                 }
                 a.ssl |= l.ssl;
                 a.http2 |= l.http2;
+                a.proxy_protocol |= l.proxy_protocol;
             }
             None => addrs.push(Addr {
                 addr: l.addr,
@@ -661,10 +670,12 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
                 ssl: l.ssl,
                 http2: l.http2,
                 tls: None,
+                proxy_protocol: l.proxy_protocol,
             }),
         }
     }
-    crate::http::ssl::lower(http, prefix, &mut addrs);
+    // nginx: certificate and key file names are relative to the configuration's directory.
+    crate::http::ssl::lower(http, conf_prefix, &mut addrs);
     let (lazy_vars, set_vars) = crate::http::vars_runtime::lower(http);
     Http {
         prefix: prefix.to_path_buf(),
@@ -694,6 +705,7 @@ struct Listen {
     backlog: i32,
     ssl: bool,
     http2: bool,
+    proxy_protocol: bool,
 }
 
 /// nginx: ngx_http_core_listen's address forms (already validated by the parse pass).
@@ -701,7 +713,7 @@ fn listen(d: &Directive) -> Vec<Listen> {
     let a = arg(d, 0);
     let mut default_server = false;
     let mut backlog = 511;
-    let (mut ssl, mut http2) = (false, false);
+    let (mut ssl, mut http2, mut proxy_protocol) = (false, false, false);
     for p in d.args.iter().skip(1) {
         if p == b"default_server" || p == b"default" {
             default_server = true;
@@ -709,6 +721,8 @@ fn listen(d: &Directive) -> Vec<Listen> {
             ssl = true;
         } else if p == b"http2" {
             http2 = true;
+        } else if p == b"proxy_protocol" {
+            proxy_protocol = true;
         } else if let Some(v) = p.strip_prefix(b"backlog=") {
             backlog = atoi(v).and_then(|n| i32::try_from(n).ok()).unwrap_or(511);
         }
@@ -720,6 +734,7 @@ fn listen(d: &Directive) -> Vec<Listen> {
         backlog,
         ssl,
         http2,
+        proxy_protocol,
     };
     if let Some(path) = a.strip_prefix(b"unix:") {
         let p = PathBuf::from(String::from_utf8_lossy(path).into_owned());

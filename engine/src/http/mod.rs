@@ -36,6 +36,7 @@ pub(crate) mod mirror;
 pub(crate) mod mp4;
 pub(crate) mod ndk;
 pub(crate) mod proxy;
+pub(crate) mod proxy_protocol;
 pub(crate) mod proxy_run;
 pub(crate) mod random_index;
 pub(crate) mod realip;

@@ -150,8 +150,12 @@ pub(crate) fn handler(r: &mut crate::http::request::Request) {
             .iter()
             .map(|v| v.as_bytes().to_vec())
             .collect(),
-        // The PROXY protocol is not read on our listeners yet: nothing to take.
-        Header::ProxyProtocol => Vec::new(),
+        Header::ProxyProtocol => r
+            .conn
+            .proxy
+            .as_ref()
+            .map(|p| vec![p.src_addr.clone().into_bytes()])
+            .unwrap_or_default(),
         Header::Other(name) => hyper::header::HeaderName::from_bytes(name)
             .ok()
             .and_then(|n| r.headers.get(n))
@@ -166,7 +170,11 @@ pub(crate) fn handler(r: &mut crate::http::request::Request) {
     let is_trusted = |a: Option<std::net::SocketAddr>| trusted(a, &from);
     // A unix-domain client (no address) is trusted only with `set_real_ip_from unix:`.
     let original = r.conn.remote;
-    if let Some(a) = forwarded_addr(original, &values, xfwd, &is_trusted, recursive) {
+    if let Some(mut a) = forwarded_addr(original, &values, xfwd, &is_trusted, recursive) {
+        // nginx: the PROXY header's source port comes with its address.
+        if let (Header::ProxyProtocol, Some(p)) = (&header, &r.conn.proxy) {
+            a.set_port(p.src_port);
+        }
         r.realip = Some(original);
         r.conn.remote = Some(a);
     }

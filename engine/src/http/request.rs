@@ -29,6 +29,8 @@ pub(crate) struct Conn {
     pub(crate) requests: u64,
     /// Index of the listening address in [`Http::addrs`].
     pub(crate) addr: usize,
+    /// What the connection's PROXY protocol header said (`listen ... proxy_protocol`).
+    pub(crate) proxy: Option<Arc<crate::http::proxy_protocol::ProxyProtocol>>,
 }
 
 /// A request being processed (nginx: ngx_http_request_t, the parts used so far).

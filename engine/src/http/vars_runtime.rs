@@ -298,6 +298,29 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
                 p.to_string().into_bytes()
             }
         }),
+        // nginx: ngx_http_variable_proxy_protocol_addr / _port (a port 0 prints nothing).
+        b"proxy_protocol_addr" => r
+            .conn
+            .proxy
+            .as_ref()
+            .map(|p| p.src_addr.clone().into_bytes()),
+        b"proxy_protocol_server_addr" => r
+            .conn
+            .proxy
+            .as_ref()
+            .map(|p| p.dst_addr.clone().into_bytes()),
+        b"proxy_protocol_port" | b"proxy_protocol_server_port" => r.conn.proxy.as_ref().map(|p| {
+            let port = if name == b"proxy_protocol_port" {
+                p.src_port
+            } else {
+                p.dst_port
+            };
+            if port == 0 {
+                Vec::new()
+            } else {
+                port.to_string().into_bytes()
+            }
+        }),
         b"realip_remote_addr" => match r.realip {
             Some(orig) => orig.map(|a| a.ip().to_string().into_bytes()),
             None => r.conn.remote.map(|a| a.ip().to_string().into_bytes()),
