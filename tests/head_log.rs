@@ -122,6 +122,8 @@ const TIMEOUTS: &[(&str, &str)] = &[
     ("", "client timed out (110: Connection timed out) while waiting for request, client: 127.0.0.1, server: 127.0.0.1:PORT"),
     ("GET / HTT", "client timed out (110: Connection timed out) while reading client request line, client: 127.0.0.1, server: , request: \"GET / HTT\""),
     ("GET / HTTP/1.1\r\nHost: x\r\nX-A: partial", "client timed out (110: Connection timed out) while reading client request headers, client: 127.0.0.1, server: , request: \"GET / HTTP/1.1\", host: \"x\""),
+    // An empty line made the request: its line is being read, not yet started.
+    ("\r\n", "client timed out (110: Connection timed out) while reading client request line, client: 127.0.0.1, server: "),
 ];
 
 fn timeout_lines(bin: &str) -> Vec<String> {
@@ -168,5 +170,59 @@ fn header_timeouts_are_logged_as_nginx_does() {
     assert_eq!(timeout_lines(env!("CARGO_BIN_EXE_oxresty")), want);
     if std::path::Path::new(REFERENCE).exists() {
         assert_eq!(timeout_lines(REFERENCE), want, "the reference disagrees");
+    }
+}
+
+/// What each connection sends before the client closes it (`None`: a whole request first,
+/// answered, then the close), and the line nginx logs at `info`.
+const CLOSES: &[(Option<&str>, &str, &str)] = &[
+    (None, "", "client closed connection while waiting for request, client: 127.0.0.1, server: 127.0.0.1:PORT"),
+    (Some("GET /t HTTP/1.1\r\nHost: x\r\n\r\n"), "", "client 127.0.0.1 closed keepalive connection"),
+    (None, "GET /t HT", "client prematurely closed connection while reading client request line, client: 127.0.0.1, server: localhost, request: \"GET /t HT\""),
+    (None, "GET /t HTTP/1.1\r\nHost: x\r\nX-A: b", "client prematurely closed connection while reading client request headers, client: 127.0.0.1, server: localhost, request: \"GET /t HTTP/1.1\", host: \"x\""),
+    (None, "\r\n", "client prematurely closed connection while reading client request line, client: 127.0.0.1, server: localhost"),
+];
+
+fn close_lines(bin: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let s = Server::start(bin, CONF, &[]);
+    for (request, partial, _) in CLOSES {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        if let Some(r) = request {
+            c.write_all(r.as_bytes()).unwrap();
+            let mut got = [0u8; 512];
+            let n = c.read(&mut got).unwrap_or(0);
+            assert!(got[..n].starts_with(b"HTTP/1.1 200"), "{bin}: no answer");
+        }
+        c.write_all(partial.as_bytes()).unwrap();
+        // Let the server read what was sent before the end of input arrives.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(c);
+    }
+    // Server::start's readiness probe was a connection closed before its request, too.
+    let log = s.file_when("logs/error.log", |t| {
+        t.lines().filter(|l| l.contains("closed")).count() > CLOSES.len()
+    });
+    let mut lines: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("closed"))
+        .skip(1)
+        .filter_map(|l| l.split_once(" *").map(|(_, rest)| rest))
+        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.to_string()))
+        .map(|l| l.replace(&format!(":{}", s.port), ":PORT"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn client_closes_are_logged_as_nginx_does() {
+    let mut want: Vec<String> = CLOSES.iter().map(|(_, _, l)| l.to_string()).collect();
+    want.sort();
+    assert_eq!(close_lines(env!("CARGO_BIN_EXE_oxresty")), want);
+    if std::path::Path::new(REFERENCE).exists() {
+        assert_eq!(close_lines(REFERENCE), want, "the reference disagrees");
     }
 }

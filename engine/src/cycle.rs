@@ -13,6 +13,9 @@ use crate::{LoadOptions, Parsed};
 pub(crate) struct CycleConf {
     /// nginx's prefix (`-p`).
     pub(crate) prefix: PathBuf,
+    /// The main configuration file's directory (nginx: `cycle->conf_prefix`): where
+    /// relative certificate, key and password file names resolve.
+    pub(crate) conf_prefix: PathBuf,
     /// `pid` (nginx's default is `logs/nginx.pid` under the prefix, as OpenResty builds it).
     pub(crate) pid: Option<PathBuf>,
     /// The `-e` log (`None`: stderr), opened when no main-level `error_log` is configured.
@@ -82,7 +85,7 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
     let mut cf = Cf::new(
         params.as_ref().unwrap_or(&empty),
         opts.prefix.clone(),
-        conf_prefix,
+        conf_prefix.clone(),
     );
     let mut result = Ok(());
     if let Some(p) = &params {
@@ -103,6 +106,7 @@ pub(crate) fn parse(opts: &LoadOptions, log: &mut Vec<LogMsg>) -> Result<Parsed,
     let paths = frame.take::<crate::http::upstream::Paths>().paths;
     let mut state = frame.take::<CycleConf>();
     state.prefix = opts.prefix.clone();
+    state.conf_prefix = conf_prefix;
     state.init_conf = init_conf;
     state.shm_error = shm_error;
     state.paths = paths.into_iter().map(|p| p.name).collect();

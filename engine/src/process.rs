@@ -102,7 +102,7 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
         .directives
         .iter()
         .find(|d| d.name == b"http")
-        .map(|d| crate::http::lower::lower(d, &p.state.prefix))
+        .map(|d| crate::http::lower::lower(d, &p.state.prefix, &p.state.conf_prefix))
         .unwrap_or_else(|| crate::http::lower::empty(&p.state.prefix));
     let http = Arc::new(http);
     listeners.sync(&http)?;
