@@ -105,6 +105,7 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
         .map(|d| crate::http::lower::lower(d, &p.state.prefix, &p.state.conf_prefix))
         .unwrap_or_else(|| crate::http::lower::empty(&p.state.prefix));
     let http = Arc::new(http);
+    unserved_stream_listens(p);
     listeners.sync(&http)?;
     crate::http::access_log::open_all(&http);
     Workers::start(
@@ -119,6 +120,28 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
             crate::log::errno_text(&e)
         )
     })
+}
+
+/// `stream {}` passes `-t` as nginx's does but has no run time yet: each of its `listen`s
+/// is named in a `[warn]` at start, never dropped silently.
+fn unserved_stream_listens(p: &Parsed) {
+    let block = |d: &Directive| match &d.body {
+        parser::Body::Block(b) => b.directives.clone(),
+        _ => Vec::new(),
+    };
+    for stream in p.conf.directives.iter().filter(|d| d.name == b"stream") {
+        for server in block(stream).iter().filter(|d| d.name == b"server") {
+            for listen in block(server).iter().filter(|d| d.name == b"listen") {
+                crate::http::errlog::write(
+                    Level::Warn,
+                    &format!(
+                        "stream server \"listen {}\" is not served: oxresty has no stream run time yet",
+                        String::from_utf8_lossy(listen.args.first().map(Vec::as_slice).unwrap_or_default())
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// nginx: USR1: reopen every log file.
