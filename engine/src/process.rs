@@ -123,7 +123,8 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
 }
 
 /// `stream {}` passes `-t` as nginx's does but has no run time yet: each of its `listen`s
-/// is named in a `[warn]` at start, never dropped silently.
+/// is named in an `[error]` line at start (seen at the default log level), never dropped
+/// silently.
 fn unserved_stream_listens(p: &Parsed) {
     let block = |d: &Directive| match &d.body {
         parser::Body::Block(b) => b.directives.clone(),
@@ -133,7 +134,7 @@ fn unserved_stream_listens(p: &Parsed) {
         for server in block(stream).iter().filter(|d| d.name == b"server") {
             for listen in block(server).iter().filter(|d| d.name == b"listen") {
                 crate::http::errlog::write(
-                    Level::Warn,
+                    Level::Error,
                     &format!(
                         "stream server \"listen {}\" is not served: oxresty has no stream run time yet",
                         String::from_utf8_lossy(listen.args.first().map(Vec::as_slice).unwrap_or_default())
