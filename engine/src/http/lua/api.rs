@@ -185,7 +185,7 @@ fn num(v: &Value) -> Option<f64> {
     }
 }
 
-fn check_phase(lua: &Lua, allowed: &[Phase]) -> Result<(), Fail> {
+pub(crate) fn check_phase(lua: &Lua, allowed: &[Phase]) -> Result<(), Fail> {
     match vm::current_phase().or_else(vm::noreq_phase) {
         Some(p) if allowed.contains(&p) => Ok(()),
         Some(p) => Err(fail(
@@ -2268,6 +2268,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         none()
     })?;
     reg(vm, &req, "raw_header", raw_header)?;
+    super::socket::install_req_socket(vm, &req)?;
     reg(vm, &req, "http_version", |_, _| {
         let v = with_req(|r, _| {
             Ok(match r.version {

@@ -755,6 +755,19 @@ thread_local! {
 pub(crate) struct TcpUd(pub(crate) Rc<RefCell<Tcp>>);
 impl mlua::UserData for TcpUd {}
 
+impl Drop for TcpUd {
+    /// nginx: ngx_http_lua_socket_tcp_upstream_destroy: a collected socket that still holds
+    /// a connection is finalized (closed, or back to nothing) with its debug line.
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.0.try_borrow_mut() {
+            if t.connected {
+                crate::http::errlog::write(Level::Debug, "lua finalize socket");
+                t.finalize();
+            }
+        }
+    }
+}
+
 /// The socket state of a socket object, if it has one.
 pub(crate) fn state_of(obj: &Table) -> Option<Rc<RefCell<Tcp>>> {
     let v: Value = obj.raw_get(1).ok()?;
@@ -2238,6 +2251,169 @@ fn sockopt(lua: &Lua, args: MultiValue, set: bool) -> ApiResult {
         }
         ret(vec![Value::Integer(i64::from(v))])
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ngx.req.socket.
+
+/// The request body as a read-only stream: what `ngx.req.socket()` reads (nginx: the
+/// downstream connection with `u->body_downstream`, bounded by the body's length).
+struct BodyIo {
+    body: hyper::body::Incoming,
+    /// The current frame's bytes not read yet.
+    cur: bytes::Bytes,
+}
+
+impl AsyncRead for BodyIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        use hyper::body::Body;
+        loop {
+            if !self.cur.is_empty() {
+                let n = buf.remaining().min(self.cur.len());
+                let chunk = self.cur.split_to(n);
+                buf.put_slice(&chunk);
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                // The end of the body reads as the end of the stream: "closed".
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        e,
+                    )))
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.cur = data;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for BodyIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The methods of request sockets (nginx: req_socket_metatable_key's table).
+pub(crate) fn install_req_socket(vm: &Rc<Vm>, req: &Table) -> mlua::Result<()> {
+    let lua = &vm.lua;
+    let methods = lua.create_table()?;
+    methods.set("receive", api_async(vm, receive)?)?;
+    methods.set("receiveany", api_async(vm, receiveany)?)?;
+    methods.set("receiveuntil", api_fn(vm, receiveuntil_fn(vm))?)?;
+    methods.set("settimeout", api_fn(vm, settimeout)?)?;
+    methods.set("settimeouts", api_fn(vm, settimeouts)?)?;
+    let mt = lua.create_table()?;
+    mt.set("__index", methods)?;
+    req.set("socket", api_fn(vm, move |l, a| req_socket(l, a, &mt))?)?;
+    Ok(())
+}
+
+/// nginx: ngx_http_lua_req_socket. Only the body form: `ngx.req.socket(true)` (the raw,
+/// full-duplex connection) is refused with an error value rather than half-working.
+fn req_socket(lua: &Lua, args: MultiValue, mt: &Table) -> ApiResult {
+    if args.len() > 1 {
+        return Err(fail(
+            lua,
+            format!("expecting zero arguments, but got {}", args.len()),
+        ));
+    }
+    let raw = !matches!(arg(&args, 0), Value::Nil | Value::Boolean(false));
+    let (sub, h2, chunked, length) = vm::with_req(|r, _| {
+        let chunked = r
+            .headers
+            .get_all(hyper::header::TRANSFER_ENCODING)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+        let length = r
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(-1);
+        Ok((
+            r.sub != 0,
+            r.version == hyper::Version::HTTP_2,
+            chunked,
+            length,
+        ))
+    })?;
+    if sub {
+        return Err(fail(
+            lua,
+            "attempt to read the request body in a subrequest",
+        ));
+    }
+    if h2 {
+        return Err(fail(lua, "http v2 not supported yet"));
+    }
+    if !raw && chunked {
+        return nil_err(lua, "chunked request bodies not supported yet");
+    }
+    super::api::check_phase(
+        lua,
+        &[
+            Phase::ServerRewrite,
+            Phase::Rewrite,
+            Phase::Access,
+            Phase::Content,
+        ],
+    )?;
+    if raw {
+        return nil_err(lua, "raw request sockets are not supported by oxresty yet");
+    }
+    let body = vm::with_req(|_, c| {
+        if c.body.is_some() {
+            return Ok(Err("request body already exists"));
+        }
+        if length <= 0 {
+            return Ok(Err("no body"));
+        }
+        Ok(c.incoming.take().ok_or("request body already exists"))
+    })?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return nil_err(lua, e),
+    };
+    let obj = lua.create_table()?;
+    obj.set_metatable(Some(mt.clone()));
+    let st = Rc::new(RefCell::new(Tcp::new(current_conf())));
+    {
+        let weak = Rc::downgrade(&st);
+        SELF.with(|s| *s.borrow_mut() = Some(weak));
+        let mut t = st.borrow_mut();
+        t.owner = owner();
+        t.set(
+            Box::new(BodyIo {
+                body,
+                cur: bytes::Bytes::new(),
+            }),
+            None,
+        );
+        SELF.with(|s| *s.borrow_mut() = None);
+    }
+    obj.raw_set(1, lua.create_userdata(TcpUd(st))?)?;
+    ret(vec![Value::Table(obj)])
 }
 
 #[cfg(test)]
