@@ -33,6 +33,9 @@ struct Pending {
     chunked: bool,
     body: u64,
     framing: u64,
+    /// The last chunk's framing is counted (hyper ends the body without another poll when
+    /// the body says it is at its end).
+    ended: bool,
 }
 
 impl Logged {
@@ -51,6 +54,7 @@ impl Logged {
                 chunked,
                 body: 0,
                 framing: 0,
+                ended: false,
             }),
         }
     }
@@ -88,8 +92,20 @@ impl hyper::body::Body for Logged {
                         }
                     }
                 }
-                Poll::Ready(None) if p.chunked => p.framing += 5,
+                Poll::Ready(None) if p.chunked && !p.ended => {
+                    p.framing += 5;
+                    p.ended = true;
+                }
                 _ => {}
+            }
+            if p.chunked
+                && !p.ended
+                && matches!(polled, Poll::Ready(Some(Ok(_))))
+                && this.inner.is_end_stream()
+            {
+                // the last chunk: "0" CRLF CRLF
+                p.framing += 5;
+                p.ended = true;
             }
         }
         polled

@@ -318,6 +318,9 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
         c.out_total += buf.len();
         if r.method != hyper::Method::HEAD {
             c.out.extend_from_slice(&buf);
+            if !buf.is_empty() {
+                c.out_marks.push(c.out.len());
+            }
         }
         Ok(())
     })?;

@@ -181,8 +181,50 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
             None => reply.default_type = true,
         }
     }
-    reply.body = Some(full(std::mem::take(&mut c.out)));
+    let out = bytes::Bytes::from(std::mem::take(&mut c.out));
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for end in std::mem::take(&mut c.out_marks) {
+        let end = end.min(out.len());
+        if end > from {
+            pieces.push(out.slice(from..end));
+            from = end;
+        }
+    }
+    if from < out.len() {
+        pieces.push(out.slice(from..));
+    }
+    reply.body = Some(if pieces.len() > 1 {
+        http_body_util::BodyExt::boxed(Pieces(pieces.into()))
+    } else {
+        full(out)
+    });
     reply
+}
+
+/// A body sent as the pieces the handler printed (nginx: one buffer per output call, so one
+/// chunk each on a chunked response).
+struct Pieces(std::collections::VecDeque<bytes::Bytes>);
+
+impl hyper::body::Body for Pieces {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let n: usize = self.0.iter().map(bytes::Bytes::len).sum();
+        hyper::body::SizeHint::with_exact(n as u64)
+    }
 }
 
 /// A handler failed: 500 before the headers went out; after, the connection closes (with

@@ -93,6 +93,9 @@ pub(crate) struct ReqCtx {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// The response body produced so far.
     pub(crate) out: Vec<u8>,
+    /// Where each output call's bytes end in `out`: nginx sends each as its own buffer
+    /// (its own chunk, its own body filter call).
+    pub(crate) out_marks: Vec<usize>,
     pub(crate) headers_sent: bool,
     /// `ngx.flush`/`ngx.eof` pushed the output out.
     pub(crate) flushed: bool,
@@ -136,6 +139,7 @@ impl ReqCtx {
             status: 0,
             headers: Vec::new(),
             out: Vec::new(),
+            out_marks: Vec::new(),
             headers_sent: false,
             flushed: false,
             out_total: 0,
