@@ -23,6 +23,8 @@ pub(crate) struct Sent {
 pub(crate) struct Logged {
     inner: Body,
     pending: Option<Pending>,
+    /// The inner body ended (it is not polled again while mirror subrequests run).
+    ended: bool,
 }
 
 /// What the log phase needs once the body is done.
@@ -45,6 +47,7 @@ impl Logged {
     ) -> Logged {
         Logged {
             inner,
+            ended: false,
             pending: Some(Pending {
                 r,
                 guard,
@@ -74,7 +77,18 @@ impl hyper::body::Body for Logged {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let polled = if this.ended {
+            Poll::Ready(None)
+        } else {
+            Pin::new(&mut this.inner).poll_frame(cx)
+        };
+        // nginx: the request ends (close or keep-alive) after its mirror subrequests.
+        if let (Poll::Ready(None), Some(p)) = (&polled, this.pending.as_ref()) {
+            if crate::http::mirror::poll_background(&p.r, cx).is_pending() {
+                this.ended = true;
+                return Poll::Pending;
+            }
+        }
         if let Some(p) = this.pending.as_mut() {
             match &polled {
                 Poll::Ready(Some(Ok(f))) => {
@@ -97,6 +111,10 @@ impl hyper::body::Body for Logged {
 
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
+            && !self
+                .pending
+                .as_ref()
+                .is_some_and(|p| crate::http::mirror::has_background(&p.r))
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -118,6 +136,23 @@ impl Drop for Logged {
         } = p;
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
+        // nginx: a request with background subrequests (mirror) is finalized, and logged,
+        // after them.
+        if let Some(subs) = crate::http::mirror::background(&r) {
+            if tokio::task::try_id().is_some() {
+                tokio::task::spawn_local(async move {
+                    for s in subs {
+                        let _ = s.await;
+                    }
+                    if crate::http::lua::used() && r.loc.lua_log.is_some() {
+                        crate::http::lua::log(&mut r).await;
+                    }
+                    crate::http::access_log::log(&r);
+                    drop(guard);
+                });
+                return;
+            }
+        }
         // Without log_by_lua* the request ends here, before the connection reads its next
         // request (a pipelined one must not see this request's cosockets still open).
         if !crate::http::lua::used() || r.loc.lua_log.is_none() {
