@@ -235,6 +235,7 @@ SUB /t 200
 GET /t
 --- response_body
 main
+--- wait: 500ms
 --- grep_error_log eval
 qr/SUB .*/
 --- grep_error_log_out

@@ -23,8 +23,6 @@ pub(crate) struct Sent {
 pub(crate) struct Logged {
     inner: Body,
     pending: Option<Pending>,
-    /// The inner body ended (it is not polled again while mirror subrequests run).
-    ended: bool,
 }
 
 /// What the log phase needs once the body is done.
@@ -47,7 +45,6 @@ impl Logged {
     ) -> Logged {
         Logged {
             inner,
-            ended: false,
             pending: Some(Pending {
                 r,
                 guard,
@@ -77,18 +74,7 @@ impl hyper::body::Body for Logged {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
-        let polled = if this.ended {
-            Poll::Ready(None)
-        } else {
-            Pin::new(&mut this.inner).poll_frame(cx)
-        };
-        // nginx: the request ends (close or keep-alive) after its mirror subrequests.
-        if let (Poll::Ready(None), Some(p)) = (&polled, this.pending.as_ref()) {
-            if crate::http::mirror::poll_background(&p.r, cx).is_pending() {
-                this.ended = true;
-                return Poll::Pending;
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Some(p) = this.pending.as_mut() {
             match &polled {
                 Poll::Ready(Some(Ok(f))) => {
@@ -111,10 +97,6 @@ impl hyper::body::Body for Logged {
 
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
-            && !self
-                .pending
-                .as_ref()
-                .is_some_and(|p| crate::http::mirror::has_background(&p.r))
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -137,7 +119,8 @@ impl Drop for Logged {
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
         // nginx: a request with background subrequests (mirror) is finalized, and logged,
-        // after them.
+        // after them. (nginx also holds the connection until then; oxresty does not: the
+        // next request or the close does not wait for a slow mirror.)
         if let Some(subs) = crate::http::mirror::background(&r) {
             if tokio::task::try_id().is_some() {
                 tokio::task::spawn_local(async move {

@@ -171,45 +171,6 @@ pub(crate) fn background(r: &Request) -> Option<Tasks> {
         .flatten()
 }
 
-/// Whether the main request still has background subrequests running (nginx: the request
-/// is not finalized, so the connection is neither closed nor kept alive, until they end):
-/// `Pending` (with a wake-up when one ends) while some run.
-pub(crate) fn poll_background(r: &Request, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-    use std::future::Future;
-    if !used() || r.sub != 0 {
-        return std::task::Poll::Ready(());
-    }
-    let key = (r.conn.id, r.conn.requests);
-    let pending = BACKGROUND
-        .try_with(|b| {
-            let mut b = b.borrow_mut();
-            let Some(list) = b.get_mut(&key) else {
-                return false;
-            };
-            list.retain_mut(|h| std::pin::Pin::new(h).poll(cx).is_pending());
-            if list.is_empty() {
-                b.remove(&key);
-                return false;
-            }
-            true
-        })
-        .unwrap_or(false);
-    if pending {
-        std::task::Poll::Pending
-    } else {
-        std::task::Poll::Ready(())
-    }
-}
-
-/// Whether background subrequests of the main request may still run.
-pub(crate) fn has_background(r: &Request) -> bool {
-    used()
-        && r.sub == 0
-        && BACKGROUND
-            .try_with(|b| b.borrow().contains_key(&(r.conn.id, r.conn.requests)))
-            .unwrap_or(false)
-}
-
 /// Runs a header-only subrequest (nginx: `sr->header_only`): its phases, error pages and
 /// header filters, its response body left unread; then, with `log_subrequest on`, its
 /// access log line (nginx: ngx_http_log_request of a finalized subrequest).
