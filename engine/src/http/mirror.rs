@@ -92,6 +92,66 @@ thread_local! {
         RefCell::new(HashMap::new());
 }
 
+thread_local! {
+    /// Background subrequests running, by connection, and the connection's tasks waiting
+    /// for them to end.
+    static CONN_BG: RefCell<HashMap<u64, (usize, Vec<std::task::Waker>)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Counts a background subrequest of connection `id` while it lives.
+struct ConnBusy(u64);
+
+impl ConnBusy {
+    fn new(id: u64) -> ConnBusy {
+        let _ = CONN_BG.try_with(|m| m.borrow_mut().entry(id).or_default().0 += 1);
+        ConnBusy(id)
+    }
+}
+
+impl Drop for ConnBusy {
+    fn drop(&mut self) {
+        let wakers = CONN_BG
+            .try_with(|m| {
+                let mut m = m.borrow_mut();
+                let e = m.get_mut(&self.0)?;
+                e.0 = e.0.saturating_sub(1);
+                if e.0 > 0 {
+                    return None;
+                }
+                m.remove(&self.0).map(|(_, w)| w)
+            })
+            .ok()
+            .flatten();
+        for w in wakers.unwrap_or_default() {
+            w.wake();
+        }
+    }
+}
+
+/// Whether connection `id` must wait for background subrequests before it reads its next
+/// request or closes (nginx: the request is finalized, its connection kept alive or closed,
+/// only after its mirror subrequests); the task is woken when they end.
+pub(crate) fn conn_wait(id: u64, cx: &mut std::task::Context<'_>) -> bool {
+    if !used() {
+        return false;
+    }
+    CONN_BG
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            match m.get_mut(&id) {
+                Some((n, wakers)) if *n > 0 => {
+                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    true
+                }
+                _ => false,
+            }
+        })
+        .unwrap_or(false)
+}
+
 /// The request body, read once for the whole request (nginx:
 /// ngx_http_read_client_request_body); the proxy module and Lua find it read.
 async fn read_body(r: &Request) -> Vec<u8> {
@@ -145,8 +205,10 @@ pub(crate) async fn handler(r: &mut Request) -> Option<Reply> {
         }
         crate::http::lua::vm::ctx_of(&sr).borrow_mut().body =
             Some(body.clone().unwrap_or_default());
+        let busy = ConnBusy::new(r.conn.id);
         let task = tokio::task::spawn_local(async move {
             let _ = run_header_only(sr).await;
+            drop(busy);
         });
         BACKGROUND.with(|b| {
             let mut b = b.borrow_mut();
