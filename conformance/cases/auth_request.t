@@ -381,3 +381,40 @@ SUB /t 200
 GET /t
 --- response_body
 allowed
+
+
+
+=== TEST 23: $request_method in the auth subrequest is the request's
+--- config
+    location /t { auth_request /auth; echo allowed; }
+    location = /auth {
+        internal;
+        proxy_set_header Host backend;
+        proxy_set_header X-Method $request_method;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"GET /auth HTTP/1.0\r\nHost: backend\r\nX-Method: POST\r\nConnection: close\r\nContent-Length: 2\r\n\r\n"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+--- request
+POST /t
+hi
+--- response_body
+allowed
+
+
+
+=== TEST 24: auth_request_set $args changes the request's arguments
+--- config
+    location /t {
+        auth_request /auth;
+        auth_request_set $args "from=auth";
+        echo "args=$args arg_from=$arg_from";
+    }
+    location = /auth { return 204; }
+--- request
+GET /t?orig=1
+--- response_body
+args=from=auth arg_from=auth

@@ -109,7 +109,12 @@ pub(crate) async fn handler(r: &mut Request) -> (Verdict, Option<Vec<u8>>) {
     if let Some(sets) = r.loc.auth_request_set.clone() {
         for (name, value) in sets.iter() {
             let v = sr.eval(value);
-            r.vars.insert(name.clone(), v);
+            // nginx: a variable's set handler runs too ($args sets the arguments).
+            if name == b"args" {
+                r.args = v;
+            } else {
+                r.vars.insert(name.clone(), v);
+            }
         }
     }
     match status {
