@@ -418,3 +418,45 @@ allowed
 GET /t?orig=1
 --- response_body
 args=from=auth arg_from=auth
+
+
+
+=== TEST 25: the access handlers' order: auth_request, then access_by_lua
+--- config
+    location /t { access_by_lua_block { ngx.log(ngx.ERR, "STEP lua access") } auth_request /auth; echo allowed; }
+    location = /auth { content_by_lua_block { ngx.log(ngx.ERR, "STEP auth") ngx.exit(200) } }
+--- request
+GET /t
+--- response_body
+allowed
+--- grep_error_log eval
+qr/STEP [a-z ]+/
+--- grep_error_log_out
+STEP auth
+STEP lua access
+
+
+
+=== TEST 26: 401: the upstream's first WWW-Authenticate, even when the auth location hides it
+--- config
+    location /t { auth_request /auth; echo allowed; }
+    location = /auth { internal; proxy_hide_header WWW-Authenticate; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply eval
+"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: Basic realm=\"two\"\r\nContent-Length: 0\r\n\r\n"
+--- request
+GET /t
+--- error_code: 401
+--- raw_response_headers_like: (?si)\r\nWWW-Authenticate: Negotiate\r\n(?!.*WWW-Authenticate)
+
+
+
+=== TEST 27: 401 without WWW-Authenticate
+--- config
+    location /t { auth_request /auth; echo allowed; }
+    location = /auth { return 401; }
+--- request
+GET /t
+--- error_code: 401
+--- response_headers
+!WWW-Authenticate

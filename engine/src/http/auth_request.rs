@@ -120,10 +120,18 @@ pub(crate) async fn handler(r: &mut Request) -> (Verdict, Option<Vec<u8>>) {
     match status {
         403 => (Verdict::Status(403), None),
         401 => {
+            // nginx: the subrequest's own WWW-Authenticate (auth_basic, Lua), else the
+            // upstream's first one (hidden from the response or not).
             let h = reply
                 .headers
                 .get(hyper::header::WWW_AUTHENTICATE)
-                .map(|v| v.as_bytes().to_vec());
+                .filter(|_| !upstream)
+                .map(|v| v.as_bytes().to_vec())
+                .or_else(|| {
+                    sr.vars
+                        .get(b"upstream_http_www_authenticate".as_slice())
+                        .cloned()
+                });
             (Verdict::Status(401), h)
         }
         200..=299 => (Verdict::Ok, None),
