@@ -359,3 +359,30 @@ GET /t
 main
 --- error_log
 upstream timed out (110: Connection timed out) while reading response header from upstream
+
+
+
+=== TEST 20: log_subrequest logs other subrequests too (ngx.location.capture)
+--- http_config
+    log_format sub 'SUB $uri $status $args "$request"';
+--- config
+    access_log logs/error.log sub;
+    location /t {
+        content_by_lua_block {
+            local r = ngx.location.capture("/p?a=1")
+            local r2 = ngx.location.capture("/none")
+            ngx.say(r.status, " ", r2.status)
+        }
+    }
+    location /p { log_subrequest on; echo protected; }
+    location /none { log_subrequest on; root html; }
+--- request
+GET /t
+--- response_body
+200 404
+--- grep_error_log eval
+qr/SUB .*/
+--- grep_error_log_out
+SUB /p 200 a=1 "GET /t HTTP/1.1"
+SUB /none 404 - "GET /t HTTP/1.1"
+SUB /t 200 - "GET /t HTTP/1.1"

@@ -301,6 +301,11 @@ async fn run_one(mut sr: Request) -> (Request, Captured) {
     };
     vm::drop_key(key);
     let cap = capture(&sr, reply, lua_headers).await;
+    // nginx: a finalized subrequest is logged with `log_subrequest on`.
+    if sr.loc.log_subrequest == Some(true) {
+        sr.status = cap.status;
+        crate::http::access_log::log(&sr);
+    }
     (sr, cap)
 }
 
