@@ -386,3 +386,24 @@ qr/SUB .*/
 SUB /p 200 a=1 "GET /t HTTP/1.1"
 SUB /none 404 - "GET /t HTTP/1.1"
 SUB /t 200 - "GET /t HTTP/1.1"
+
+
+
+=== TEST 21: big mirror and auth responses are dropped without reading them, quietly
+--- http_config
+    server { listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2; location / { root html; } }
+--- config
+    location /t { mirror /m; auth_request /a; echo main; }
+    location = /m { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/big.txt; }
+    location = /a { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/big.txt; }
+--- user_files eval
+">>> big.txt\n" . ("x" x 2000000)
+--- request
+GET /t
+--- response_body
+main
+--- wait: 300ms
+--- no_error_log
+[error]
+[warn]
+[crit]
