@@ -460,3 +460,55 @@ GET /t
 --- error_code: 401
 --- response_headers
 !WWW-Authenticate
+
+
+
+=== TEST 28: an auth_request URI with a question mark is all path
+--- config
+    location /t { auth_request /auth?x=1; echo allowed; }
+    location /auth {
+        internal;
+        proxy_set_header Host backend;
+        proxy_set_header X-Uri "$uri|$args";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"GET /auth%3Fx=1 HTTP/1.0\r\nHost: backend\r\nX-Uri: /auth?x=1|\r\nConnection: close\r\n\r\n"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+--- request
+GET /t?z=9
+--- response_body
+allowed
+
+
+
+=== TEST 29: the usual setup: the identity found by the auth goes upstream with the request
+--- config
+    location /t {
+        auth_request /auth;
+        auth_request_set $user $sent_http_x_auth_user;
+        proxy_set_header Host app;
+        proxy_set_header X-User $user;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/app;
+    }
+    location = /auth {
+        internal;
+        content_by_lua_block {
+            ngx.header["X-Auth-User"] = "bob:" .. (ngx.var.http_authorization or "none")
+            ngx.exit(200)
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"POST /app HTTP/1.0\r\nHost: app\r\nX-User: bob:Bearer t0k\r\nConnection: close\r\nContent-Length: 4\r\nAuthorization: Bearer t0k\r\n\r\ndata"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+--- request
+POST /t
+data
+--- more_headers
+Authorization: Bearer t0k
+--- response_body
+ok
