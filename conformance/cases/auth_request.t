@@ -512,3 +512,19 @@ data
 Authorization: Bearer t0k
 --- response_body
 ok
+
+
+
+=== TEST 30: a proxy_pass with a URI replaces the auth location's prefix
+--- config
+    location /t { auth_request /_auth/verify; echo allowed; }
+    location /_auth/ { internal; proxy_set_header Host backend; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/api/v1/; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"GET /api/v1/verify HTTP/1.0\r\nHost: backend\r\nConnection: close\r\n\r\n"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+--- request
+GET /t
+--- response_body
+allowed

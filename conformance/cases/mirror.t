@@ -407,3 +407,19 @@ main
 [error]
 [warn]
 [crit]
+
+
+
+=== TEST 22: a subrequest to a proxy_pass with a URI replaces the location's prefix
+--- config
+    location /t { mirror /mirror/x/y; echo main; }
+    location /mirror/ { internal; proxy_set_header Host backend; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/shadow/; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"GET /shadow/x/y?q=1 HTTP/1.0\r\nHost: backend\r\nConnection: close\r\n\r\n"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+--- request
+GET /t?q=1
+--- response_body
+main
