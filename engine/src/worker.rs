@@ -732,6 +732,13 @@ where
                 }
                 return Poll::Ready(Ok(()));
             }
+            // nginx: the next request waits until the last one's mirror subrequests end.
+            if this.state == ReadState::Head
+                && this.inbuf.is_empty()
+                && crate::http::mirror::conn_wait(this.who.id, cx)
+            {
+                return Poll::Pending;
+            }
             if this.state == ReadState::Closed || this.eof {
                 // hyper closes at once on a read EOF (no half-close), so the end of input
                 // is held back while an answer is due (nginx answers what it has read).
@@ -1118,6 +1125,15 @@ fn serve<S>(
                 }
             }
         }
+        // nginx: the connection closes after its last request's mirror subrequests end.
+        std::future::poll_fn(|cx| {
+            if crate::http::mirror::conn_wait(id, cx) {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
         if tls_conn {
             crate::http::ssl::unregister(id);
         }

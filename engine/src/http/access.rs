@@ -138,15 +138,17 @@ fn access_handler(r: &Request, satisfy_all: bool) -> Verdict {
 }
 
 /// The access phase (nginx: ngx_http_core_access_phase over the access handlers, access
-/// then auth_basic, and ngx_http_core_post_access_phase). `Some` answers the request.
+/// then auth_basic, then auth_request, and ngx_http_core_post_access_phase). `Some` answers
+/// the request.
 pub(crate) async fn phase(r: &mut Request) -> Option<Reply> {
     let satisfy_all = r.loc.satisfy_any != Some(true);
     let mut access_code = 0u16;
     let mut www_authenticate = None;
-    for handler in 0..2 {
+    for handler in 0..3 {
         let (v, realm) = match handler {
             0 => (access_handler(r, satisfy_all), None),
-            _ => crate::http::auth_basic::handler(r).await,
+            1 => crate::http::auth_basic::handler(r).await,
+            _ => crate::http::auth_request::handler(r).await,
         };
         match v {
             Verdict::Declined => continue,

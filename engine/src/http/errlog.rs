@@ -110,5 +110,12 @@ pub(crate) fn line_context(r: &Request, msg: &str) -> String {
         ", request: \"{}\"",
         String::from_utf8_lossy(&super::vars_runtime::request_line(r))
     ));
+    // nginx: ngx_http_log_error_handler names the subrequest being run.
+    if r.sub != 0 {
+        s.push_str(&format!(
+            ", subrequest: \"{}\"",
+            String::from_utf8_lossy(&r.uri)
+        ));
+    }
     s
 }

@@ -134,6 +134,24 @@ impl Drop for Logged {
         } = p;
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
+        // nginx: a request with background subrequests (mirror) is finalized, and logged,
+        // after them. (nginx also holds the connection until then; oxresty does not: the
+        // next request or the close does not wait for a slow mirror.)
+        if let Some(subs) = crate::http::mirror::background(&r) {
+            if tokio::task::try_id().is_some() {
+                tokio::task::spawn_local(async move {
+                    for s in subs {
+                        let _ = s.await;
+                    }
+                    if crate::http::lua::used() && r.loc.lua_log.is_some() {
+                        crate::http::lua::log(&mut r).await;
+                    }
+                    crate::http::access_log::log(&r);
+                    drop(guard);
+                });
+                return;
+            }
+        }
         // Without log_by_lua* the request ends here, before the connection reads its next
         // request (a pipelined one must not see this request's cosockets still open).
         if !crate::http::lua::used() || r.loc.lua_log.is_none() {

@@ -165,8 +165,6 @@ pub(crate) struct LocConf {
     /// location answers 502 instead of falling through to static files (which would serve
     /// e.g. PHP sources).
     pub(crate) unsupported_handler: Option<&'static str>,
-    /// `auth_request` (not run yet): requests fail closed with 500 rather than pass unchecked.
-    pub(crate) unsupported_auth: Option<bool>,
     /// realip: `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub(crate) realip_from: Option<Arc<Vec<crate::http::realip::From>>>,
     pub(crate) realip_header: Option<crate::http::realip::Header>,
@@ -295,6 +293,15 @@ pub(crate) struct LocConf {
     pub(crate) lua_use_default_type: Option<bool>,
     /// `server_rewrite_by_lua*` (http or server level).
     pub(crate) lua_server_rewrite: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    // mirror and auth_request (engine/src/http/mirror.rs, auth_request.rs).
+    /// `mirror uri ...` (`Some(None)`: off).
+    pub(crate) mirror: Option<Option<Arc<Vec<Vec<u8>>>>>,
+    pub(crate) mirror_request_body: Option<bool>,
+    /// `auth_request uri` (`Some(None)`: off).
+    pub(crate) auth_request: Option<Option<Vec<u8>>>,
+    /// `auth_request_set $var value` (variable names lower-cased).
+    pub(crate) auth_request_set: Option<Arc<crate::http::auth_request::Sets>>,
+    pub(crate) log_subrequest: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -436,7 +443,6 @@ impl LocConf {
             etag,
             absolute_redirect,
             merge_slashes,
-            unsupported_auth,
             realip_from,
             realip_header,
             realip_recursive,
@@ -523,7 +529,12 @@ impl LocConf {
             client_body_buffer_size,
             lua_transform_underscores,
             lua_use_default_type,
-            lua_server_rewrite
+            lua_server_rewrite,
+            mirror,
+            mirror_request_body,
+            auth_request,
+            auth_request_set,
+            log_subrequest
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -894,7 +905,9 @@ impl Lowering<'_> {
             b"scgi_pass" => c.unsupported_handler = Some("scgi_pass"),
             b"grpc_pass" => c.unsupported_handler = Some("grpc_pass"),
             b"memcached_pass" => c.unsupported_handler = Some("memcached_pass"),
-            b"auth_request" => c.unsupported_auth = Some(arg(d, 0) != b"off"),
+            b"mirror" | b"mirror_request_body" => crate::http::mirror::lower(c, d),
+            b"auth_request" | b"auth_request_set" => crate::http::auth_request::lower(c, d),
+            b"log_subrequest" => c.log_subrequest = Some(flag(d)),
             _ if crate::http::lua::lower(c, d) => {}
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}

@@ -260,9 +260,10 @@ impl Request {
             raw_line: self.raw_line.clone(),
             discarded: false,
             raw_headers: self.raw_headers.clone(),
-            // nginx: ngx_http_subrequest clears both, except for a background (cloned) one.
+            // nginx: ngx_http_subrequest leaves `valid_unparsed_uri` clear; ngx_http_handler
+            // sets `valid_location` for every request it runs.
             valid_unparsed_uri: false,
-            valid_location: false,
+            valid_location: true,
             upgrade: false,
         }
     }
@@ -353,14 +354,6 @@ impl Request {
             if let Some(r) = crate::http::limit_req::preaccess(self).await {
                 return r;
             }
-            // auth_request is not run yet: fail closed rather than let the request through.
-            if self.loc.unsupported_auth == Some(true) {
-                crate::http::errlog::request_error(
-                    self,
-                    "\"auth_request\" is not supported by oxresty yet",
-                );
-                return Reply::status(500);
-            }
             // access (allow/deny, auth_basic, satisfy); nginx: ngx_http_core_access_phase
             // skips it for subrequests.
             if self.sub != 0 {
@@ -389,6 +382,10 @@ impl Request {
                     }
                     Next::Done(r) => return r,
                 }
+            }
+            // precontent: mirror (after try_files, as nginx's handler order has it)
+            if let Some(r) = crate::http::mirror::handler(self).await {
+                return r;
             }
             // content
             if let Some(name) = self.loc.unsupported_handler {

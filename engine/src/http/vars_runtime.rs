@@ -277,6 +277,12 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"request_uri" => Some(r.request_uri.clone()),
         b"args" | b"query_string" => Some(r.args.clone()),
         b"is_args" => s(if r.args.is_empty() { "" } else { "?" }),
+        // nginx: the main request's method, in a subrequest too (ngx_http_variable_request_method).
+        b"request_method" if r.sub != 0 && r.raw_line.is_some() => r
+            .raw_line
+            .as_ref()
+            .and_then(|l| l.split(|&c| c == b' ').next())
+            .map(<[u8]>::to_vec),
         b"request_method" => s(r.method.as_str()),
         b"request" => Some(request_line(r)),
         b"server_protocol" => s(protocol(r)),

@@ -17,6 +17,11 @@ use crate::http::response::Reply;
 /// Subrequest numbers of this thread.
 static NEXT_SUB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// A new subrequest number (for the mirror and auth_request subrequests too).
+pub(crate) fn next_sub() -> u64 {
+    NEXT_SUB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One query's options (nginx: the `options` table of ngx.location.capture).
 struct Query {
     uri: Vec<u8>,
@@ -296,6 +301,11 @@ async fn run_one(mut sr: Request) -> (Request, Captured) {
     };
     vm::drop_key(key);
     let cap = capture(&sr, reply, lua_headers).await;
+    // nginx: a finalized subrequest is logged with `log_subrequest on`.
+    if sr.loc.log_subrequest == Some(true) {
+        sr.status = cap.status;
+        crate::http::access_log::log(&sr);
+    }
     (sr, cap)
 }
 
