@@ -292,6 +292,10 @@ pub(crate) struct LocConf {
     pub(crate) lua_use_default_type: Option<bool>,
     /// `server_rewrite_by_lua*` (http or server level).
     pub(crate) lua_server_rewrite: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// `ssl_client_hello_by_lua*` (http or server level; engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ssl_client_hello: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// `ssl_certificate_by_lua*` (http or server level; engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ssl_cert: Option<Arc<crate::http::lua::directives::LuaHandler>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -520,7 +524,9 @@ impl LocConf {
             client_body_buffer_size,
             lua_transform_underscores,
             lua_use_default_type,
-            lua_server_rewrite
+            lua_server_rewrite,
+            lua_ssl_client_hello,
+            lua_ssl_cert
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

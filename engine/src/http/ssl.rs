@@ -800,6 +800,17 @@ pub(crate) struct TlsAddr {
     servers: Vec<usize>,
     /// The address's HTTP/2 limits (from its default server).
     pub(crate) h2: H2Settings,
+    /// What the Lua TLS hooks need to build a server's configuration again
+    /// (engine/src/http/lua/ssl.rs: `set_protocols`, a certificate Lua set).
+    parts: HashMap<usize, LuaParts>,
+}
+
+/// A server's handshake ingredients rustls keeps private in its `ServerConfig`.
+#[derive(Debug)]
+struct LuaParts {
+    provider: Arc<CryptoProvider>,
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
 }
 
 /// The `http2_*` values hyper's HTTP/2 server has knobs for.
@@ -1510,6 +1521,20 @@ impl Certs {
     }
 }
 
+/// The certificate `ssl_certificate_by_lua*` set for one handshake.
+#[derive(Debug)]
+struct LuaCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for LuaCert {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let key: Arc<dyn rustls::sign::SigningKey> = Arc::new(ClientOrder {
+            inner: self.0.key.clone(),
+            order: hello.signature_schemes().to_vec(),
+        });
+        Some(Arc::new(CertifiedKey::new(self.0.cert.clone(), key)))
+    }
+}
+
 /// A signing key that takes the client's first acceptable signature scheme (OpenSSL's
 /// order) instead of rustls's own preference (which puts SHA-512 first for RSA-PSS).
 #[derive(Debug)]
@@ -2036,6 +2061,7 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
             default: a.default_server,
             servers: a.servers.clone(),
             h2,
+            parts: HashMap::new(),
         };
         if a.ssl {
             let b = base(&def, a.http2, &mut warns);
@@ -2061,13 +2087,24 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
                         continue;
                     }
                 };
-                let builder = match &verify {
-                    Some(v) => builder.with_client_cert_verifier(Arc::new(AskClient {
+                let asker = verify.as_ref().map(|v| -> Arc<dyn ClientCertVerifier> {
+                    Arc::new(AskClient {
                         hints: v.hints.clone(),
                         algs: b.provider.signature_verification_algorithms,
-                    })),
+                    })
+                });
+                let builder = match &asker {
+                    Some(a) => builder.with_client_cert_verifier(a.clone()),
                     None => builder.with_no_client_auth(),
                 };
+                t.parts.insert(
+                    s,
+                    LuaParts {
+                        provider: b.provider.clone(),
+                        versions: b.versions.clone(),
+                        verifier: asker,
+                    },
+                );
                 let certs = Certs {
                     keys,
                     dynamic,
@@ -2140,6 +2177,99 @@ impl TlsAddr {
             Some(c) => Handshake::Accept(c.clone(), sni_host),
             None => Handshake::Reject,
         }
+    }
+
+    /// The address's default server.
+    pub(crate) fn default_server(&self) -> usize {
+        self.default
+    }
+
+    /// The server an SNI name selects (as [`TlsAddr::choose`]) and the validated host.
+    pub(crate) fn server_of(
+        &self,
+        http: &super::lower::Http,
+        sni: Option<&str>,
+    ) -> (usize, Option<Vec<u8>>) {
+        let host = sni
+            .filter(|s| !s.is_empty())
+            .and_then(|s| super::request::validate_host(s.as_bytes()));
+        let found = host.as_ref().and_then(|h| {
+            let s = super::request::find_server_index(http, &self.servers, h)?;
+            Some((s, h.clone()))
+        });
+        match found {
+            Some((s, h)) => (s, Some(h)),
+            None => (self.default, None),
+        }
+    }
+
+    /// `ssl_reject_handshake on` in this server.
+    pub(crate) fn rejects(&self, server: usize) -> bool {
+        self.reject.contains(&server)
+    }
+
+    fn config_of(&self, server: usize) -> Option<(usize, &Arc<ServerConfig>)> {
+        [server, self.default]
+            .into_iter()
+            .find_map(|s| self.configs.get(&s).map(|c| (s, c)))
+            .or_else(|| self.configs.iter().next().map(|(s, c)| (*s, c)))
+    }
+
+    /// The TLS versions (wire numbers) a server's handshake may use: `protocols` (Lua's
+    /// `set_protocols`, which replaces `ssl_protocols`) among those rustls has, else the
+    /// configured ones.
+    pub(crate) fn versions_of(&self, server: usize, protocols: Option<&[u16]>) -> Vec<u16> {
+        if let Some(p) = protocols {
+            return p.to_vec();
+        }
+        let Some(parts) = self.config_of(server).and_then(|(s, _)| self.parts.get(&s)) else {
+            return Vec::new();
+        };
+        parts
+            .versions
+            .iter()
+            .map(|v| u16::from(v.version))
+            .collect()
+    }
+
+    /// A server's configuration as the Lua hooks changed it: other `protocols`, or the
+    /// certificate `key` in place of the configured ones (chosen in the client's
+    /// signature-scheme order, as [`Certs`] does).
+    pub(crate) fn lua_config(
+        &self,
+        server: usize,
+        protocols: Option<&[u16]>,
+        key: Option<Arc<CertifiedKey>>,
+    ) -> Option<Arc<ServerConfig>> {
+        let (s, base) = self.config_of(server)?;
+        let resolver: Arc<dyn ResolvesServerCert> = match key {
+            Some(k) => Arc::new(LuaCert(k)),
+            None => base.cert_resolver.clone(),
+        };
+        let Some(protocols) = protocols else {
+            let mut cfg = (**base).clone();
+            cfg.cert_resolver = resolver;
+            return Some(Arc::new(cfg));
+        };
+        let parts = self.parts.get(&s)?;
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+            [&rustls::version::TLS12, &rustls::version::TLS13]
+                .into_iter()
+                .filter(|v| protocols.contains(&u16::from(v.version)))
+                .collect();
+        let builder = ServerConfig::builder_with_provider(parts.provider.clone())
+            .with_protocol_versions(&versions)
+            .ok()?;
+        let builder = match &parts.verifier {
+            Some(v) => builder.with_client_cert_verifier(v.clone()),
+            None => builder.with_no_client_auth(),
+        };
+        let mut cfg = builder.with_cert_resolver(resolver);
+        cfg.ignore_client_order = base.ignore_client_order;
+        cfg.session_storage = base.session_storage.clone();
+        cfg.ticketer = base.ticketer.clone();
+        cfg.alpn_protocols = base.alpn_protocols.clone();
+        Some(Arc::new(cfg))
     }
 
     /// The connection's negotiated state after the handshake.
