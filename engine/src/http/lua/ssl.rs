@@ -812,8 +812,13 @@ pub(crate) async fn hooks(
     let key = match (&st.chain, &st.key) {
         (Some(c), Some(k)) => Some(Arc::new(CertifiedKey::new(c.clone(), k.clone()))),
         _ if st.cleared || st.chain.is_some() || st.key.is_some() => {
-            // nginx: no certificate and key pair left: "no shared cipher".
-            handshake_failed(http, p, "error:0A0000C1:SSL routines::no shared cipher");
+            // OpenSSL with no certificate and key pair left.
+            let reason = if st.version == 0x0304 {
+                "error:0A000076:SSL routines::no suitable signature algorithm"
+            } else {
+                "error:0A0000C1:SSL routines::no shared cipher"
+            };
+            handshake_failed(http, p, reason);
             return Some(Decision::Alert(HANDSHAKE_FAILURE));
         }
         _ => None,
