@@ -474,3 +474,139 @@ fn normalize_lines(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+const LEVELS: &str = r#"
+    lua_shared_dict d 1m;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate_by_lua_block {
+        local ssl = require "ngx.ssl"
+        ngx.log(ngx.WARN, "http-level hook: ", tostring(ssl.server_name()))
+        ngx.ctx.hook = "http"
+    }
+    server {
+        listen 127.0.0.1:{PORT} ssl;
+        server_name _;
+        ssl_certificate {DIR}/a.pem;
+        ssl_certificate_key {DIR}/a.key;
+        ssl_client_hello_by_lua_block {
+            local ssl = require "ngx.ssl"
+            ngx.shared.d:set("ch", tostring(ssl.get_tls1_version()) .. " "
+                .. tostring(ssl.server_name()) .. " " .. ngx.get_phase())
+            ngx.ctx.ch = "hello"
+        }
+        location / {
+            content_by_lua_block {
+                ngx.ctx.mine = "req"
+                ngx.say("hook=", tostring(ngx.ctx.hook), " ch=", tostring(ngx.ctx.ch),
+                    " mine=", ngx.ctx.mine, " file=", tostring(ngx.ctx.from_file),
+                    " hello=", tostring(ngx.shared.d:get("ch")),
+                    " sn=", tostring(require("ngx.ssl").server_name()),
+                    " ver=", tostring(require("ngx.ssl").get_tls1_version_str()))
+            }
+        }
+    }
+    server {
+        listen 127.0.0.1:{PORT} ssl;
+        server_name b.test;
+        ssl_certificate {DIR}/b.pem;
+        ssl_certificate_key {DIR}/b.key;
+        ssl_certificate_by_lua_file {DIR}/cert.lua;
+        location / {
+            content_by_lua_block {
+                ngx.say("B hook=", tostring(ngx.ctx.hook), " file=", tostring(ngx.ctx.from_file))
+            }
+        }
+    }
+"#;
+
+/// The http-level hook inherited by a server, a server's `_file` hook replacing it, the
+/// client hello hook of the default server, and `ngx.ctx` shared from the hooks with the
+/// connection's requests (lua-resty-core's SSL ctx).
+#[test]
+fn lua_ssl_levels_and_ctx_match_reference() {
+    let certs_dir = scratch("certs");
+    if !certs(&certs_dir) || !run(&certs_dir, "curl", &["--version"]) {
+        eprintln!("note: the openssl command or curl is missing; lua_ssl_cert skipped");
+        return;
+    }
+    std::fs::write(
+        certs_dir.join("cert.lua"),
+        "local ssl = require \"ngx.ssl\"\nngx.log(ngx.WARN, \"file hook for \", tostring(ssl.server_name()))\nngx.ctx.from_file = \"yes\"\n",
+    )
+    .unwrap();
+    let _ = run(&certs_dir, "chmod", &["a+r", "cert.lua"]);
+    let serve = |bin: &str| {
+        let dir = scratch("lv");
+        for sub in ["logs", "conf"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let port = free_port();
+        let app = LEVELS
+            .replace("{PORT}", &port.to_string())
+            .replace("{DIR}", &certs_dir.display().to_string());
+        let text = format!(
+            "load_module {NDK_MODULE};\nload_module {LUA_MODULE};\nworker_processes 1;\nerror_log logs/error.log info;\nevents {{}}\nhttp {{\n    access_log off;\n{app}\n}}\n"
+        );
+        std::fs::write(dir.join("conf/nginx.conf"), text).unwrap();
+        let _ = run(&dir, "chmod", &["-R", "a+rwX", "."]);
+        let mut prefix = dir.clone().into_os_string();
+        prefix.push("/");
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(&prefix)
+            .args(["-c", "conf/nginx.conf", "-e", "logs/error.log"])
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = Proc { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{bin} did not start: {}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let answers = vec![
+            get(port, "x.test", "/"),
+            get(port, "b.test", "/"),
+            handshake(port, Some("b.test")),
+            handshake(port, Some("x.test")),
+        ];
+        (p, answers)
+    };
+    let (ox, got) = serve(OXRESTY);
+    let want = [
+        "hook=http ch=hello mine=req file=nil hello=772 nil ssl_client_hello sn=x.test ver=TLSv1.3\n",
+        "B hook=nil file=yes\n",
+        "subject=CN = b.test",
+        "subject=CN = a.test",
+    ];
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, w, "oxresty:\n{}", ox.log());
+    }
+    let ox_log = ox.log().replace(&ox.port.to_string(), "PORT");
+    for line in [
+        "[lua] ssl_certificate_by_lua(nginx.conf:11):3: http-level hook: x.test, context: ssl_certificate_by_lua*, client: 127.0.0.1, server: 127.0.0.1:PORT",
+        "[lua] cert.lua:2: file hook for b.test, context: ssl_certificate_by_lua*, client: 127.0.0.1, server: 127.0.0.1:PORT",
+    ] {
+        assert!(ox_log.contains(line), "oxresty log lacks {line:?}:\n{ox_log}");
+    }
+    if !(Path::new(REFERENCE).exists() && Path::new(LUA_MODULE).exists()) {
+        return;
+    }
+    let (rf, rgot) = serve(REFERENCE);
+    assert_eq!(rgot, got, "reference vs oxresty:\n{}", rf.log());
+    let rf_log = rf.log().replace(&rf.port.to_string(), "PORT");
+    for line in [
+        "[lua] ssl_certificate_by_lua(nginx.conf:11):3: http-level hook: x.test, context: ssl_certificate_by_lua*, client: 127.0.0.1, server: 127.0.0.1:PORT",
+        "[lua] cert.lua:2: file hook for b.test, context: ssl_certificate_by_lua*, client: 127.0.0.1, server: 127.0.0.1:PORT",
+    ] {
+        assert!(rf_log.contains(line), "reference log lacks {line:?}:\n{rf_log}");
+    }
+    let _ = std::fs::remove_dir_all(&certs_dir);
+}

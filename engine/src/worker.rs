@@ -1159,9 +1159,11 @@ async fn accept_tls(
         Err(_) => return,
     };
     drop(raw);
+    let mut lua_ctx = None;
     let choice = match decided {
         None => t.choose(&c.http, sni.as_deref()),
-        Some(crate::http::lua::ssl::Decision::Accept(cfg, h)) => {
+        Some(crate::http::lua::ssl::Decision::Accept(cfg, h, ctx)) => {
+            lua_ctx = ctx;
             crate::http::ssl::Handshake::Accept(cfg, h)
         }
         Some(crate::http::lua::ssl::Decision::Alert(alert)) => {
@@ -1182,7 +1184,8 @@ async fn accept_tls(
         Ok(Ok(s)) => s,
         _ => return,
     };
-    let info = t.info(&c.http, tls.get_ref().1, sni_host);
+    let mut info = t.info(&c.http, tls.get_ref().1, sni_host);
+    info.lua_ctx = lua_ctx;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let info = Rc::new(info);
     if h2 {

@@ -869,6 +869,8 @@ pub(crate) struct TlsInfo {
     certs: Vec<Vec<u8>>,
     /// The verification result: `None` = OK, else OpenSSL's code and text.
     verify_error: Option<(u32, &'static str)>,
+    /// The `ngx.ctx` of the Lua TLS hooks (engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ctx: Option<mlua::Table>,
 }
 
 thread_local! {
@@ -888,6 +890,11 @@ pub(crate) fn unregister(id: u64) {
 
 fn info(id: u64) -> Option<Rc<TlsInfo>> {
     CONNS.with(|c| c.borrow().get(&id).cloned())
+}
+
+/// The `ngx.ctx` the connection's Lua TLS hooks left.
+pub(crate) fn lua_ctx(r: &super::request::Request) -> Option<mlua::Table> {
+    info(r.conn.id).and_then(|i| i.lua_ctx.clone())
 }
 
 /// The request came over TLS (`$https`, `$scheme`, absolute redirects).
@@ -2316,6 +2323,7 @@ impl TlsAddr {
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             certs,
             verify_error,
+            lua_ctx: None,
         }
     }
 }

@@ -1077,6 +1077,8 @@ fn ctx_get(lua: &Lua) -> ApiResult {
         Some(t) => t,
         None => {
             let t = lua.create_table()?;
+            // the TLS hooks' ctx (engine/src/http/lua/ssl.rs)
+            super::ssl::init_ctx(lua, &t)?;
             let t2 = t.clone();
             with_req(move |_, c| {
                 c.ctx = Some(t2);

@@ -152,6 +152,9 @@ struct State {
     cleared: bool,
     chain: Option<Vec<CertificateDer<'static>>>,
     key: Option<Arc<dyn rustls::sign::SigningKey>>,
+    /// The hooks' `ngx.ctx` (lua-resty-core: the SSL connection's ctx, shared by both hooks
+    /// and the `__index` of every later request's `ngx.ctx`).
+    ctx: Option<mlua::Table>,
 }
 
 thread_local! {
@@ -520,6 +523,8 @@ fn server_port(lua: &Lua, _args: MultiValue) -> ApiResult {
 /// `server_name()`: the SNI name (nginx: SSL_get_servername), nil without one.
 fn server_name(lua: &Lua, _args: MultiValue) -> ApiResult {
     let name = match conn(lua)? {
+        // nginx: SSL_get_servername knows nothing before the servername callback.
+        Some(Conn2::Hook(_)) if vm::current_phase() == Some(Phase::SslClientHello) => None,
         Some(Conn2::Hook(st)) => st.borrow().hello.sni.clone(),
         Some(Conn2::Https) => vm::with_req(|r, _| {
             Ok(crate::http::ssl::variable(r, b"ssl_server_name").filter(|v| !v.is_empty()))
@@ -705,13 +710,33 @@ pub(crate) fn install(vm: &Rc<Vm>) -> mlua::Result<()> {
         .call::<()>((raw, rawch))
 }
 
+/// lua-resty-core's get_ctx_table for a new `ngx.ctx` table: in a hook, its own
+/// `__index` (it becomes the connection's ctx); in a request on a connection whose hooks
+/// made one, a table inheriting from it.
+pub(crate) fn init_ctx(lua: &Lua, t: &mlua::Table) -> Result<(), Fail> {
+    if matches!(
+        vm::current_phase(),
+        Some(Phase::SslCert | Phase::SslClientHello)
+    ) {
+        t.raw_set("__index", t.clone())?;
+        return Ok(());
+    }
+    let _ = lua;
+    let parent = vm::with_req(|r, _| Ok(crate::http::ssl::lua_ctx(r)))?;
+    if let Some(p) = parent {
+        t.set_metatable(Some(p));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running the hooks.
 
 /// What the hooks decided about a handshake.
 pub(crate) enum Decision {
-    /// Go on with this configuration; the SNI name's server host (as `TlsAddr::choose`).
-    Accept(Arc<ServerConfig>, Option<Vec<u8>>),
+    /// Go on with this configuration; the SNI name's server host (as `TlsAddr::choose`);
+    /// the hooks' `ngx.ctx`, for the connection's requests.
+    Accept(Arc<ServerConfig>, Option<Vec<u8>>, Option<mlua::Table>),
     /// End the handshake with this alert record.
     Alert(&'static [u8]),
 }
@@ -773,11 +798,13 @@ pub(crate) async fn hooks(
         hello,
         remote: p.remote,
         local: p.local,
-        version: 0,
+        // OpenSSL's SSL_version before it chose one: the highest it has.
+        version: 0x0304,
         protocols: None,
         cleared: false,
         chain: None,
         key: None,
+        ctx: None,
     }));
     if let Some(h) = hello_h {
         if !run_hook(http, &default, &h, Phase::SslClientHello, &st, p).await {
@@ -824,7 +851,7 @@ pub(crate) async fn hooks(
         _ => None,
     };
     match t.lua_config(server_i, protocols.as_deref(), key) {
-        Some(cfg) => Some(Decision::Accept(cfg, sni_host)),
+        Some(cfg) => Some(Decision::Accept(cfg, sni_host, st.ctx.clone())),
         None => Some(Decision::Alert(HANDSHAKE_FAILURE)),
     }
 }
@@ -862,8 +889,10 @@ async fn run_hook(
     r.vars
         .insert(CONTEXT.to_vec(), phase.tag().as_bytes().to_vec());
     STATES.with(|s| s.borrow_mut().insert(id, st.clone()));
+    vm::ctx_of(&r).borrow_mut().ctx = st.borrow().ctx.clone();
     let out = vm::run(&vm, &mut r, h, phase, MultiValue::new()).await;
     let exit = vm::ctx_of(&r).borrow().exit;
+    st.borrow_mut().ctx = vm::ctx_of(&r).borrow().ctx.clone();
     vm::drop_ctx(&r);
     STATES.with(|s| s.borrow_mut().remove(&id));
     match out {
