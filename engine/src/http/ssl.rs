@@ -237,6 +237,16 @@ pub(crate) struct SslConf {
     pub(crate) stapling: Option<bool>,
 }
 
+impl SslConf {
+    /// After the merge, whether nginx made the server an SSL context (`ssl on`, a
+    /// certificate, or `ssl_reject_handshake on`).
+    pub(crate) fn has_ctx(&self) -> bool {
+        matches!(self.enable, Some((true, _, _)))
+            || self.certificates.as_ref().is_some_and(|c| !c.is_empty())
+            || self.reject_handshake == Some(true)
+    }
+}
+
 /// Runs the generic slot of this module's row `d.name`.
 fn slot(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     let Some(row) = COMMANDS

@@ -635,11 +635,24 @@ function ssl.get_tls1_version_str()
   return s
 end
 local ch = { version = 10023 }
-ch.get_client_hello_server_name = rawch.get_client_hello_server_name
-ch.get_client_hello_ext = rawch.get_client_hello_ext
+local get_phase, error = ngx.get_phase, error
+local function check()
+  if get_phase() ~= "ssl_client_hello" then
+    error("API disabled in the current context")
+  end
+end
+function ch.get_client_hello_server_name()
+  check()
+  return rawch.get_client_hello_server_name()
+end
+function ch.get_client_hello_ext(ext_type)
+  check()
+  return rawch.get_client_hello_ext(ext_type)
+end
 local versions_map = { [0x002] = "SSLv2", [0x300] = "SSLv3", [0x301] = "TLSv1",
   [0x302] = "TLSv1.1", [0x303] = "TLSv1.2", [0x304] = "TLSv1.3" }
 function ch.get_supported_versions()
+  check()
   local s, err = rawch.get_client_hello_ext(43)
   if not s then return nil, err end
   local remain = #s
@@ -658,6 +671,7 @@ end
 local prot_map = { ["SSLv2"] = 0x0002, ["SSLv3"] = 0x0004, ["TLSv1"] = 0x0008,
   ["TLSv1.1"] = 0x0010, ["TLSv1.2"] = 0x0020, ["TLSv1.3"] = 0x0040 }
 function ch.set_protocols(protocols)
+  check()
   local prots = 0
   for _, v in ipairs(protocols) do
     if not prot_map[v] then return nil, "invalid protocols failed" end
