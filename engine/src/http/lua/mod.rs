@@ -3,9 +3,9 @@
 //! `directives` holds the directive table and config-time checks; the rest is the run time:
 //! `vm` (one LuaJIT VM per worker thread, code cache, coroutines), `api` (the `ngx.*` API in
 //! Rust), `phases` (the hooks the request phases call), `shdict` (`ngx.shared.DICT`),
-//! `util` (encodings and hashes), `regex` (`ngx.re.*` on PCRE2), `socket`/`udp`/`tls` (the
-//! cosockets and their pools), `thread` (`ngx.thread.*`), `timer` (`ngx.timer.*`,
-//! `ngx.semaphore`).
+//! `util` (encodings and hashes), `regex` (`ngx.re.*` on PCRE2), `ssl` (the TLS hooks and
+//! `ngx.ssl`), `socket`/`udp`/`tls` (the cosockets and their pools), `thread`
+//! (`ngx.thread.*`), `timer` (`ngx.timer.*`, `ngx.semaphore`).
 
 pub(crate) mod api;
 pub(crate) mod balancer;
