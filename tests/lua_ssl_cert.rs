@@ -113,6 +113,7 @@ const CONF: &str = r#"
     server {
         listen 127.0.0.1:{PORT} ssl;
         server_name _;
+        client_header_timeout 2s;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate {DIR}/fallback.pem;
         ssl_certificate_key {DIR}/fallback.key;
@@ -183,6 +184,8 @@ const CONF: &str = r#"
                 error("boom")
             elseif name == "exit.test" then
                 ngx.exit(ngx.ERROR)
+            elseif name == "hang.test" then
+                ngx.sleep(30)
             elseif name == "info.test" or name == "tls12.test" then
                 local cli, cli_t = ssl.raw_client_addr()
                 local srv, srv_t = ssl.raw_server_addr()
@@ -340,6 +343,7 @@ fn handshakes() -> Vec<(Option<&'static str>, &'static str)> {
         (Some("chboom.test"), "alert 80"),
         (Some("chsleep.test"), "subject=CN = fallback.test"),
         (Some("errs.test"), "subject=CN = a.test"),
+        (Some("hang.test"), "closed"),
     ]
 }
 
@@ -359,7 +363,7 @@ fn readbacks(port: u16) -> Vec<String> {
 fn entry(log: &str, needle: &str) -> Option<String> {
     let rest = &log[log.find(needle)?..];
     let end = rest.find("\n20").unwrap_or(rest.len());
-    Some(rest[..end].to_string())
+    Some(rest[..end].trim_end().to_string())
 }
 
 #[test]
@@ -442,6 +446,7 @@ fn lua_ssl_hooks_match_reference() {
         "SSL_do_handshake() failed (SSL: error:0A000179:SSL routines::cert cb error)",
         "SSL_do_handshake() failed (SSL: error:0A0000EA:SSL routines::callback failed)",
         "SSL_do_handshake() failed (SSL: error:0A000076:SSL routines::no suitable signature algorithm)",
+        "client timed out (110: Connection timed out) while loading SSL certificate by lua",
     ] {
         let r = entry(&rf_log, needle)
             .unwrap_or_default()

@@ -1153,11 +1153,8 @@ async fn accept_tls(
         remote: c.remote,
         local: c.local,
     };
-    let hooks = crate::http::lua::ssl::hooks(&c.http, &t, &peer, &raw, sni.as_deref());
-    let decided = match tokio::time::timeout_at(deadline, hooks).await {
-        Ok(d) => d,
-        Err(_) => return,
-    };
+    let decided =
+        crate::http::lua::ssl::hooks(&c.http, &t, &peer, &raw, sni.as_deref(), deadline).await;
     drop(raw);
     let mut lua_ctx = None;
     let choice = match decided {
@@ -1170,6 +1167,7 @@ async fn accept_tls(
             let _ = tokio::time::timeout_at(deadline, stream.write_all(alert)).await;
             return;
         }
+        Some(crate::http::lua::ssl::Decision::Close) => return,
     };
     let (cfg, sni_host) = match choice {
         crate::http::ssl::Handshake::Reject => {

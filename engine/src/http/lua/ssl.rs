@@ -753,6 +753,8 @@ pub(crate) enum Decision {
     Accept(Arc<ServerConfig>, Option<Vec<u8>>, Option<mlua::Table>),
     /// End the handshake with this alert record.
     Alert(&'static [u8]),
+    /// Close the connection (the handshake timed out in a hook).
+    Close,
 }
 
 /// A fatal `internal_error` alert (OpenSSL's answer to a failed callback).
@@ -771,11 +773,20 @@ pub(crate) struct Peer {
 
 /// nginx: the `SSL_do_handshake() failed` line of a handshake a hook ended (info level).
 fn handshake_failed(http: &Http, p: &Peer, reason: &str) {
+    connection_info(
+        http,
+        p,
+        &format!("SSL_do_handshake() failed (SSL: {reason}) while SSL handshaking"),
+    );
+}
+
+/// An info line about the connection: `*N msg, client: ADDR, server: LISTEN`.
+fn connection_info(http: &Http, p: &Peer, msg: &str) {
     if !crate::http::errlog::wants(crate::log::Level::Info) {
         return;
     }
     let mut s = format!(
-        "*{} SSL_do_handshake() failed (SSL: {reason}) while SSL handshaking, client: {}",
+        "*{} {msg}, client: {}",
         crate::worker::next_conn_id(),
         p.remote.ip()
     );
@@ -794,6 +805,7 @@ pub(crate) async fn hooks(
     p: &Peer,
     raw: &[u8],
     sni: Option<&str>,
+    deadline: tokio::time::Instant,
 ) -> Option<Decision> {
     let default = http.servers.get(t.default_server())?.clone();
     let hello_h = default.conf.lua_ssl_client_hello.clone();
@@ -821,7 +833,16 @@ pub(crate) async fn hooks(
         ctx: None,
     }));
     if let Some(h) = hello_h {
-        if !run_hook(http, &default, &h, Phase::SslClientHello, &st, p).await {
+        let run = run_hook(http, &default, &h, Phase::SslClientHello, &st, p);
+        let Ok(ok) = tokio::time::timeout_at(deadline, run).await else {
+            connection_info(
+                http,
+                p,
+                "client timed out (110: Connection timed out) while loading SSL client hello by lua",
+            );
+            return Some(Decision::Close);
+        };
+        if !ok {
             handshake_failed(http, p, "error:0A0000EA:SSL routines::callback failed");
             return Some(Decision::Alert(INTERNAL_ERROR));
         }
@@ -844,7 +865,16 @@ pub(crate) async fn hooks(
     }
     st.borrow_mut().version = version;
     if let Some(h) = cert_h {
-        if !run_hook(http, &server, &h, Phase::SslCert, &st, p).await {
+        let run = run_hook(http, &server, &h, Phase::SslCert, &st, p);
+        let Ok(ok) = tokio::time::timeout_at(deadline, run).await else {
+            connection_info(
+                http,
+                p,
+                "client timed out (110: Connection timed out) while loading SSL certificate by lua",
+            );
+            return Some(Decision::Close);
+        };
+        if !ok {
             handshake_failed(http, p, "error:0A000179:SSL routines::cert cb error");
             return Some(Decision::Alert(INTERNAL_ERROR));
         }
@@ -867,6 +897,18 @@ pub(crate) async fn hooks(
     match t.lua_config(server_i, protocols.as_deref(), key) {
         Some(cfg) => Some(Decision::Accept(cfg, sni_host, st.ctx.clone())),
         None => Some(Decision::Alert(HANDSHAKE_FAILURE)),
+    }
+}
+
+/// Forgets a hook's fake request when the hook ends, also when the handshake's deadline
+/// drops it half-way (nginx: ngx_http_lua_ssl_cert_aborted).
+struct Forget(vm::CtxKey);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let id = self.0 .0;
+        let _ = STATES.try_with(|s| s.borrow_mut().remove(&id));
+        vm::drop_key(self.0);
     }
 }
 
@@ -903,12 +945,11 @@ async fn run_hook(
     r.vars
         .insert(CONTEXT.to_vec(), phase.tag().as_bytes().to_vec());
     STATES.with(|s| s.borrow_mut().insert(id, st.clone()));
+    let _forget = Forget(vm::key_of(&r));
     vm::ctx_of(&r).borrow_mut().ctx = st.borrow().ctx.clone();
     let out = vm::run(&vm, &mut r, h, phase, MultiValue::new()).await;
     let exit = vm::ctx_of(&r).borrow().exit;
     st.borrow_mut().ctx = vm::ctx_of(&r).borrow().ctx.clone();
-    vm::drop_ctx(&r);
-    STATES.with(|s| s.borrow_mut().remove(&id));
     match out {
         vm::Outcome::Returned => true,
         // nginx: ngx.exit(ngx.ERROR) or a status >= 300 fails the handshake
