@@ -644,3 +644,139 @@ fn session_hooks_are_announced() {
     }
     let _ = std::fs::remove_dir_all(&certs_dir);
 }
+
+/// Starts `bin` on `app` (an `http` block's body with `{PORT}` and `{DIR}`).
+fn start_app(bin: &str, app: &str, certs: &Path) -> Proc {
+    let dir = scratch("app");
+    for sub in ["logs", "conf"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let port = free_port();
+    let app = app
+        .replace("{PORT}", &port.to_string())
+        .replace("{DIR}", &certs.display().to_string());
+    let text = format!(
+        "load_module {NDK_MODULE};\nload_module {LUA_MODULE};\nworker_processes 1;\nerror_log logs/error.log info;\nevents {{}}\nhttp {{\n    access_log off;\n{app}\n}}\n"
+    );
+    std::fs::write(dir.join("conf/nginx.conf"), text).unwrap();
+    let _ = run(&dir, "chmod", &["-R", "a+rwX", "."]);
+    let mut prefix = dir.clone().into_os_string();
+    prefix.push("/");
+    let child = Command::new(bin)
+        .arg("-p")
+        .arg(&prefix)
+        .args(["-c", "conf/nginx.conf", "-e", "logs/error.log"])
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc { child, dir, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{bin} did not start: {}",
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    p
+}
+
+const RESUME: &str = r#"
+    lua_shared_dict d 1m;
+    server {
+        listen 127.0.0.1:{PORT} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {DIR}/a.pem;
+        ssl_certificate_key {DIR}/a.key;
+        ssl_session_cache shared:SSL:1m;
+        ssl_certificate_by_lua_block { ngx.shared.d:incr("n", 1, 0) }
+        location / {
+            content_by_lua_block {
+                ngx.say(ngx.shared.d:get("n"), " ", ngx.var.ssl_session_reused)
+            }
+        }
+    }
+"#;
+
+/// One `openssl s_client` exchange saving (`-sess_out`) or resuming (`-sess_in`) a session:
+/// whether it was reused, and the response body's line.
+fn session_request(port: u16, version: &str, sess: &Path, resume: bool) -> String {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["10", "openssl", "s_client", version, "-ign_eof", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(if resume { "-sess_in" } else { "-sess_out" })
+        .arg(sess)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let Ok(mut child) = cmd.spawn() else {
+        return String::new();
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = child
+        .wait_with_output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&out);
+    let reused = text
+        .lines()
+        .find(|l| l.starts_with("Reused,") || l.starts_with("New,"))
+        .map_or("?", |l| {
+            if l.starts_with("Reused") {
+                "reused"
+            } else {
+                "new"
+            }
+        });
+    // the body's line: the counter and $ssl_session_reused
+    let last = text
+        .lines()
+        .rfind(|l| {
+            l.split(' ')
+                .next()
+                .is_some_and(|w| w.parse::<u32>().is_ok())
+        })
+        .unwrap_or("");
+    format!("{reused} {last}")
+}
+
+/// OpenSSL asks for no certificate when it resumes a session: the hook runs for new
+/// sessions only (TLS 1.2 session cache, TLS 1.3 tickets).
+#[test]
+fn resumed_sessions_skip_the_certificate_hook() {
+    let certs_dir = scratch("certs");
+    if !certs(&certs_dir) {
+        eprintln!("note: the openssl command is missing or failed; lua_ssl_cert skipped");
+        return;
+    }
+    let answers = |p: &Proc| {
+        let mut out = Vec::new();
+        for v in ["-tls1_2", "-tls1_3"] {
+            let sess = p.dir.join(format!("sess{v}.pem"));
+            out.push(session_request(p.port, v, &sess, false));
+            out.push(session_request(p.port, v, &sess, true));
+        }
+        out
+    };
+    let ox = start_app(OXRESTY, RESUME, &certs_dir);
+    let got = answers(&ox);
+    assert_eq!(
+        got,
+        ["new 1 .", "reused 1 r", "new 2 .", "reused 2 r"],
+        "{}",
+        ox.log()
+    );
+    if Path::new(REFERENCE).exists() && Path::new(LUA_MODULE).exists() {
+        let rf = start_app(REFERENCE, RESUME, &certs_dir);
+        assert_eq!(answers(&rf), got, "{}", rf.log());
+    }
+    let _ = std::fs::remove_dir_all(&certs_dir);
+}

@@ -2232,6 +2232,11 @@ impl TlsAddr {
         }
     }
 
+    /// The configuration a server's handshakes start from.
+    pub(crate) fn base_config(&self, server: usize) -> Option<Arc<ServerConfig>> {
+        self.config_of(server).map(|(_, c)| c.clone())
+    }
+
     /// `ssl_reject_handshake on` in this server.
     pub(crate) fn rejects(&self, server: usize) -> bool {
         self.reject.contains(&server)

@@ -59,6 +59,8 @@ pub(crate) struct Hello {
     pub(crate) exts: Vec<(u16, Vec<u8>)>,
     /// `legacy_version` of the ClientHello.
     pub(crate) legacy_version: u16,
+    /// `legacy_session_id` (a TLS 1.2 session to resume).
+    pub(crate) session_id: Vec<u8>,
 }
 
 impl Hello {
@@ -71,6 +73,26 @@ impl Hello {
 
     /// The versions the client supports: the `supported_versions` extension (GREASE
     /// values skipped), else its legacy version.
+    /// What the client offers to resume: TLS 1.3 PSK identities (pre_shared_key), a TLS
+    /// 1.2 session ticket, or a TLS 1.2 session id.
+    fn resumption(&self) -> (Vec<Vec<u8>>, Option<&[u8]>, &[u8]) {
+        let mut psks = Vec::new();
+        if let Some(b) = self.ext(41) {
+            let total = u16_at(b, 0).map_or(0, usize::from);
+            let ids = b.get(2..2 + total).unwrap_or_default();
+            let mut i = 0;
+            while let Some(n) = u16_at(ids, i).map(usize::from) {
+                match ids.get(i + 2..i + 2 + n) {
+                    Some(id) => psks.push(id.to_vec()),
+                    None => break,
+                }
+                i += 2 + n + 4;
+            }
+        }
+        let ticket = self.ext(35).filter(|t| !t.is_empty());
+        (psks, ticket, &self.session_id)
+    }
+
     fn versions(&self) -> Vec<u16> {
         match self.ext(43) {
             Some(b) if !b.is_empty() => b[1..]
@@ -105,11 +127,14 @@ pub(crate) fn parse_hello(raw: &[u8]) -> Option<Hello> {
     let b = hs.get(4..4 + len)?;
     let legacy_version = u16_at(b, 0)?;
     let mut p = 2 + 32;
-    p += 1 + usize::from(*b.get(p)?);
+    let sid_len = usize::from(*b.get(p)?);
+    let session_id = b.get(p + 1..p + 1 + sid_len)?.to_vec();
+    p += 1 + sid_len;
     p += 2 + usize::from(u16_at(b, p)?);
     p += 1 + usize::from(*b.get(p)?);
     let mut hello = Hello {
         legacy_version,
+        session_id,
         ..Hello::default()
     };
     let Some(total) = u16_at(b, p) else {
@@ -864,6 +889,11 @@ pub(crate) async fn hooks(
         return Some(Decision::Alert(PROTOCOL_VERSION));
     }
     st.borrow_mut().version = version;
+    // OpenSSL does not ask for a certificate when it resumes a session.
+    let resumed = t
+        .base_config(server_i)
+        .is_some_and(|cfg| resumable(&cfg, &st.borrow().hello, version));
+    let cert_h = cert_h.filter(|_| !resumed);
     if let Some(h) = cert_h {
         let run = run_hook(http, &server, &h, Phase::SslCert, &st, p);
         let Ok(ok) = tokio::time::timeout_at(deadline, run).await else {
@@ -909,6 +939,23 @@ impl Drop for Forget {
         let id = self.0 .0;
         let _ = STATES.try_with(|s| s.borrow_mut().remove(&id));
         vm::drop_key(self.0);
+    }
+}
+
+/// Whether rustls will resume a session the client offers (the ticket decrypts, or the
+/// session is in the cache), so that no certificate is needed.
+fn resumable(cfg: &ServerConfig, hello: &Hello, version: u16) -> bool {
+    let (psks, ticket, sid) = hello.resumption();
+    let known = |id: &[u8]| {
+        (cfg.ticketer.enabled() && cfg.ticketer.decrypt(id).is_some())
+            || cfg.session_storage.get(id).is_some()
+    };
+    if version == 0x0304 {
+        return psks.iter().any(|id| known(id));
+    }
+    match ticket {
+        Some(t) => cfg.ticketer.enabled() && cfg.ticketer.decrypt(t).is_some(),
+        None => !sid.is_empty() && cfg.session_storage.get(sid).is_some(),
     }
 }
 
