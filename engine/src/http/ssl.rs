@@ -2276,6 +2276,9 @@ impl TlsAddr {
         key: Option<Arc<CertifiedKey>>,
     ) -> Option<Arc<ServerConfig>> {
         let (s, base) = self.config_of(server)?;
+        if key.is_none() && protocols.is_none() {
+            return Some(base.clone());
+        }
         let resolver: Arc<dyn ResolvesServerCert> = match key {
             Some(k) => Arc::new(LuaCert(k)),
             None => base.cert_resolver.clone(),
