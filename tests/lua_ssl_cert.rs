@@ -90,7 +90,20 @@ fn certs(dir: &Path) -> bool {
             return false;
         }
     }
-    run(dir, "chmod", &["-R", "a+rX", "."])
+    // an EC key in PKCS#8, for priv_key_pem_to_der's SEC1 output
+    run(
+        dir,
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-out",
+            "ec.key",
+        ],
+    ) && run(dir, "chmod", &["-R", "a+rX", "."])
 }
 
 const CONF: &str = r#"
@@ -207,6 +220,7 @@ const CONF: &str = r#"
                     assert(ssl.priv_key_pem_to_der(slurp("b.key")))))
                 r[#r + 1] = ngx.md5(assert(ssl.priv_key_pem_to_der(slurp("a.key"))))
                 r[#r + 1] = ngx.md5(der)
+                r[#r + 1] = ngx.md5(assert(ssl.priv_key_pem_to_der(slurp("ec.key"))))
                 d:set("errs", table.concat(r, "|"))
                 use_pem("a")
             elseif name == "api.test" then

@@ -254,31 +254,67 @@ fn der_key(der: &[u8]) -> Option<Arc<dyn rustls::sign::SigningKey>> {
         .find_map(|k| p.key_provider.load_private_key(k).ok())
 }
 
-/// nginx: i2d_PrivateKey: an RSA key in PKCS#1 (the PKCS#8 wrapping taken off), other
-/// keys as they came.
+/// nginx: i2d_PrivateKey: an RSA key in PKCS#1, an EC key in SEC1 with its curve (the
+/// PKCS#8 wrapping taken off), other keys as they came.
 fn key_der(k: &PrivateKeyDer<'_>) -> Vec<u8> {
     match k {
         PrivateKeyDer::Pkcs8(p) => {
-            pkcs8_rsa_inner(p.secret_pkcs8_der()).unwrap_or_else(|| p.secret_pkcs8_der().to_vec())
+            pkcs8_inner(p.secret_pkcs8_der()).unwrap_or_else(|| p.secret_pkcs8_der().to_vec())
         }
         other => other.secret_der().to_vec(),
     }
 }
 
-/// PrivateKeyInfo { version, AlgorithmIdentifier { rsaEncryption, NULL }, OCTET STRING }:
-/// the OCTET STRING's content when the algorithm is RSA.
-fn pkcs8_rsa_inner(d: &[u8]) -> Option<Vec<u8>> {
+/// PrivateKeyInfo { version, AlgorithmIdentifier { algorithm, parameters }, OCTET STRING }:
+/// for RSA the OCTET STRING's content (RSAPrivateKey); for EC its ECPrivateKey with the
+/// curve (`[0] parameters`) put in, as OpenSSL writes it.
+fn pkcs8_inner(d: &[u8]) -> Option<Vec<u8>> {
     const RSA_OID: &[u8] = &[
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
     ];
+    const EC_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     let (body, _) = tlv(d, 0x30)?;
     let (_, rest) = tlv(body, 0x02)?;
     let (alg, rest) = tlv(rest, 0x30)?;
-    if !alg.starts_with(RSA_OID) {
+    let (inner, _) = tlv(rest, 0x04)?;
+    if alg.starts_with(RSA_OID) {
+        return Some(inner.to_vec());
+    }
+    let curve = alg.strip_prefix(EC_OID)?;
+    if curve.first() != Some(&0x06) {
         return None;
     }
-    let (inner, _) = tlv(rest, 0x04)?;
-    Some(inner.to_vec())
+    // ECPrivateKey { version, privateKey, [0] parameters OPTIONAL, [1] publicKey OPTIONAL }
+    let (ec, _) = tlv(inner, 0x30)?;
+    let (_, after_version) = tlv(ec, 0x02)?;
+    let (_, after_key) = tlv(after_version, 0x04)?;
+    if after_key.first() == Some(&0xa0) {
+        return Some(inner.to_vec());
+    }
+    let head_len = ec.len() - after_key.len();
+    let mut content = ec[..head_len].to_vec();
+    content.extend(der_wrap(0xa0, curve));
+    content.extend_from_slice(after_key);
+    Some(der_wrap(0x30, &content))
+}
+
+/// A DER TLV of `tag` around `content`.
+fn der_wrap(tag: u8, content: &[u8]) -> Vec<u8> {
+    let n = content.len();
+    let mut out = vec![tag];
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 /// One DER TLV of tag `tag` at the start of `b`: its content and what follows.
