@@ -661,42 +661,7 @@ fn session_hooks_are_announced() {
 
 /// Starts `bin` on `app` (an `http` block's body with `{PORT}` and `{DIR}`).
 fn start_app(bin: &str, app: &str, certs: &Path) -> Proc {
-    let dir = scratch("app");
-    for sub in ["logs", "conf"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    let port = free_port();
-    let app = app
-        .replace("{PORT}", &port.to_string())
-        .replace("{DIR}", &certs.display().to_string());
-    let text = format!(
-        "load_module {NDK_MODULE};\nload_module {LUA_MODULE};\nworker_processes 1;\nerror_log logs/error.log info;\nevents {{}}\nhttp {{\n    access_log off;\n{app}\n}}\n"
-    );
-    std::fs::write(dir.join("conf/nginx.conf"), text).unwrap();
-    let _ = run(&dir, "chmod", &["-R", "a+rwX", "."]);
-    let mut prefix = dir.clone().into_os_string();
-    prefix.push("/");
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(&prefix)
-        .args(["-c", "conf/nginx.conf", "-e", "logs/error.log"])
-        .args(["-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc { child, dir, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{bin} did not start: {}",
-            p.log()
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    p
+    start_app_in(bin, app, certs, scratch("app"))
 }
 
 const RESUME: &str = r#"
@@ -793,4 +758,92 @@ fn resumed_sessions_skip_the_certificate_hook() {
         assert_eq!(answers(&rf), got, "{}", rf.log());
     }
     let _ = std::fs::remove_dir_all(&certs_dir);
+}
+
+/// Relative certificate names are resolved against the configuration's directory, at run
+/// time too (nginx: ngx_conf_full_name with conf_prefix), also when Lua replaces nothing.
+#[test]
+fn relative_certificate_names_are_conf_relative() {
+    let certs_dir = scratch("certs");
+    if !certs(&certs_dir) {
+        eprintln!("note: the openssl command is missing or failed; lua_ssl_cert skipped");
+        return;
+    }
+    let app = r#"
+    server {
+        listen 127.0.0.1:{PORT} ssl;
+        ssl_certificate a.pem;
+        ssl_certificate_key a.key;
+        ssl_certificate_by_lua_block {
+            local ssl = require "ngx.ssl"
+            if ssl.server_name() == "b.test" then
+                local f = assert(io.open("{DIR}/b.pem"))
+                local c = f:read("*a")
+                f:close()
+                f = assert(io.open("{DIR}/b.key"))
+                local k = f:read("*a")
+                f:close()
+                ssl.clear_certs()
+                assert(ssl.set_der_cert(ssl.cert_pem_to_der(c)))
+                assert(ssl.set_der_priv_key(ssl.priv_key_pem_to_der(k)))
+            end
+        }
+    }
+"#;
+    let answers = |bin: &str| {
+        let dir = scratch("rel");
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        for f in ["a.pem", "a.key"] {
+            std::fs::copy(certs_dir.join(f), dir.join("conf").join(f)).unwrap();
+        }
+        let p = start_app_in(bin, app, &certs_dir, dir);
+        vec![
+            handshake(p.port, Some("x.test")),
+            handshake(p.port, Some("b.test")),
+        ]
+    };
+    let got = answers(OXRESTY);
+    assert_eq!(got, ["subject=CN = a.test", "subject=CN = b.test"]);
+    if Path::new(REFERENCE).exists() && Path::new(LUA_MODULE).exists() {
+        assert_eq!(answers(REFERENCE), got);
+    }
+    let _ = std::fs::remove_dir_all(&certs_dir);
+}
+
+/// [`start_app`] on a prefix prepared by the caller.
+fn start_app_in(bin: &str, app: &str, certs: &Path, dir: PathBuf) -> Proc {
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    let port = free_port();
+    let app = app
+        .replace("{PORT}", &port.to_string())
+        .replace("{DIR}", &certs.display().to_string());
+    let text = format!(
+        "load_module {NDK_MODULE};\nload_module {LUA_MODULE};\nworker_processes 1;\nerror_log logs/error.log info;\nevents {{}}\nhttp {{\n    access_log off;\n{app}\n}}\n"
+    );
+    std::fs::write(dir.join("conf/nginx.conf"), text).unwrap();
+    let _ = run(&dir, "chmod", &["-R", "a+rwX", "."]);
+    let mut prefix = dir.clone().into_os_string();
+    prefix.push("/");
+    let child = Command::new(bin)
+        .arg("-p")
+        .arg(&prefix)
+        .args(["-c", "conf/nginx.conf", "-e", "logs/error.log"])
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc { child, dir, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{bin} did not start: {}",
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    p
 }

@@ -97,6 +97,15 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
             .collect(),
     );
     crate::http::lua::set_conf_files(&p.conf.files);
+    if let Some(dir) = p
+        .conf
+        .files
+        .iter()
+        .find(|f| !f.command_line)
+        .and_then(|f| f.path.parent())
+    {
+        crate::http::ssl::set_conf_dir(dir.to_path_buf());
+    }
     let http = p
         .conf
         .directives

@@ -2037,9 +2037,27 @@ fn h2_settings(d: &SrvDirectives<'_>) -> H2Settings {
     h
 }
 
+/// The configuration's directory (nginx: `cycle->conf_prefix`), for [`lower`].
+static CONF_DIR: std::sync::RwLock<Option<std::path::PathBuf>> = std::sync::RwLock::new(None);
+
+/// Records the configuration's directory before the lowering pass.
+pub(crate) fn set_conf_dir(dir: std::path::PathBuf) {
+    if let Ok(mut d) = CONF_DIR.write() {
+        *d = Some(dir);
+    }
+}
+
 /// The lowering pass's TLS step: fills `tls` of every `ssl` or `http2` address, and logs
 /// (as `[warn]`) what rustls cannot do.
 pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [super::lower::Addr]) {
+    // nginx resolves certificate, CA and CRL names against the configuration's directory
+    // (ngx_conf_full_name with conf_prefix), not the prefix.
+    let conf_dir = CONF_DIR
+        .read()
+        .ok()
+        .and_then(|d| d.clone())
+        .unwrap_or_else(|| prefix.join("conf"));
+    let prefix = conf_dir.as_path();
     let http_ds = block(http);
     let srv_ds: Vec<&[Directive]> = http_ds
         .iter()
