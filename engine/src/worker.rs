@@ -116,6 +116,11 @@ pub struct Workers {
 /// Connection numbers, process-wide (nginx: `ngx_connection_counter`).
 static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
+/// A new connection number (the fake connections of the Lua TLS hooks take one too).
+pub(crate) fn next_conn_id() -> u64 {
+    CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
 impl Workers {
     /// Starts `n` workers on `listeners` for `http`.
     pub(crate) fn start(
@@ -1199,11 +1204,16 @@ async fn accept_tls(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut acceptor = rustls::server::Acceptor::default();
     let mut buf = vec![0u8; 16384];
+    // The ClientHello's records as read, for the Lua TLS hooks (engine/src/http/lua/ssl.rs).
+    let mut raw = Vec::new();
     let accepted = loop {
         let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => n,
             _ => return,
         };
+        if raw.len() < 65536 {
+            raw.extend_from_slice(&buf[..n]);
+        }
         let mut rd = &buf[..n];
         while !rd.is_empty() {
             match acceptor.read_tls(&mut rd) {
@@ -1223,7 +1233,30 @@ async fn accept_tls(
         }
     };
     let sni = accepted.client_hello().server_name().map(str::to_string);
-    let (cfg, sni_host) = match t.choose(&c.http, sni.as_deref()) {
+    // ssl_client_hello_by_lua*, ssl_certificate_by_lua*
+    let peer = crate::http::lua::ssl::Peer {
+        addr: c.addr,
+        remote: c.remote,
+        local: c.local,
+        proxy: c.proxy.clone(),
+    };
+    let decided =
+        crate::http::lua::ssl::hooks(&c.http, &t, &peer, &raw, sni.as_deref(), deadline).await;
+    drop(raw);
+    let mut lua_ctx = None;
+    let choice = match decided {
+        None => t.choose(&c.http, sni.as_deref()),
+        Some(crate::http::lua::ssl::Decision::Accept(cfg, h, ctx)) => {
+            lua_ctx = ctx;
+            crate::http::ssl::Handshake::Accept(cfg, h)
+        }
+        Some(crate::http::lua::ssl::Decision::Alert(alert)) => {
+            let _ = tokio::time::timeout_at(deadline, stream.write_all(alert)).await;
+            return;
+        }
+        Some(crate::http::lua::ssl::Decision::Close) => return,
+    };
+    let (cfg, sni_host) = match choice {
         crate::http::ssl::Handshake::Reject => {
             let alert = crate::http::ssl::REJECT_ALERT;
             let _ = tokio::time::timeout_at(deadline, stream.write_all(alert)).await;
@@ -1236,7 +1269,8 @@ async fn accept_tls(
         Ok(Ok(s)) => s,
         _ => return,
     };
-    let info = t.info(&c.http, tls.get_ref().1, sni_host);
+    let mut info = t.info(&c.http, tls.get_ref().1, sni_host);
+    info.lua_ctx = lua_ctx;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let info = Rc::new(info);
     if h2 {

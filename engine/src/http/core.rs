@@ -464,6 +464,9 @@ pub(crate) struct Server {
     pub(crate) loc: LocNode,
     /// ngx_http_ssl_module's server conf, merged at the end of `http`.
     pub(crate) ssl: crate::http::ssl::SslConf,
+    /// `ssl_client_hello_by_lua*` or `ssl_certificate_by_lua*` in this server (they need
+    /// the server's SSL context: engine/src/http/lua/directives.rs).
+    pub(crate) lua_ssl: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,9 @@ pub(crate) fn with_context(r: &Request, msg: &str) -> String {
 
 /// The context while the request line is read: no headers yet, so no `host:`.
 pub(crate) fn line_context(r: &Request, msg: &str) -> String {
+    if let Some(ctx) = r.vars.get(crate::http::lua::ssl::CONTEXT) {
+        return crate::http::lua::ssl::log_context(r, ctx, msg);
+    }
     let mut s = format!("*{} {msg}", r.conn.id);
     if let Some(a) = r.conn.remote {
         s.push_str(&format!(", client: {}", a.ip()));

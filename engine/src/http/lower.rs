@@ -302,6 +302,10 @@ pub(crate) struct LocConf {
     /// `auth_request_set $var value` (variable names lower-cased).
     pub(crate) auth_request_set: Option<Arc<crate::http::auth_request::Sets>>,
     pub(crate) log_subrequest: Option<bool>,
+    /// `ssl_client_hello_by_lua*` (http or server level; engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ssl_client_hello: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// `ssl_certificate_by_lua*` (http or server level; engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ssl_cert: Option<Arc<crate::http::lua::directives::LuaHandler>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -534,7 +538,9 @@ impl LocConf {
             mirror_request_body,
             auth_request,
             auth_request_set,
-            log_subrequest
+            log_subrequest,
+            lua_ssl_client_hello,
+            lua_ssl_cert
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

@@ -268,6 +268,50 @@ impl Request {
         }
     }
 
+    /// nginx: ngx_http_lua_create_fake_request: the request-less context of a Lua TLS hook
+    /// (ssl_client_hello_by_lua*, ssl_certificate_by_lua*) on `server`'s configuration;
+    /// no method, URI or headers (engine/src/http/lua/ssl.rs).
+    pub(crate) fn fake(http: Arc<Http>, conn: Conn, server: Arc<Server>) -> Request {
+        Request {
+            http,
+            conn,
+            method: Method::GET,
+            version: Version::HTTP_11,
+            request_uri: Vec::new(),
+            uri: Vec::new(),
+            args: Vec::new(),
+            headers: HeaderMap::new(),
+            loc: server.conf.clone(),
+            server,
+            location: None,
+            vars: HashMap::new(),
+            captures: RefCell::new(None),
+            internal: true,
+            uri_changes: 12,
+            start: SystemTime::now(),
+            error_page: false,
+            status: 0,
+            body_bytes_sent: 0,
+            bad: None,
+            lazy: RefCell::new(HashMap::new()),
+            depth: Cell::new(crate::http::vars_runtime::MAX_DEPTH),
+            uri_changed: false,
+            quoted_uri: false,
+            host_in: None,
+            err_status: 0,
+            limits: Default::default(),
+            sub: 0,
+            sent: None,
+            realip: None,
+            raw_line: None,
+            discarded: false,
+            raw_headers: Vec::new(),
+            valid_unparsed_uri: false,
+            valid_location: false,
+            upgrade: false,
+        }
+    }
+
     /// A subrequest's phases and error pages (nginx: ngx_http_run_posted_requests for it).
     pub(crate) async fn run_subrequest(&mut self) -> Reply {
         let reply = Box::pin(self.phases(true)).await;

@@ -237,6 +237,16 @@ pub(crate) struct SslConf {
     pub(crate) stapling: Option<bool>,
 }
 
+impl SslConf {
+    /// After the merge, whether nginx made the server an SSL context (`ssl on`, a
+    /// certificate, or `ssl_reject_handshake on`).
+    pub(crate) fn has_ctx(&self) -> bool {
+        matches!(self.enable, Some((true, _, _)))
+            || self.certificates.as_ref().is_some_and(|c| !c.is_empty())
+            || self.reject_handshake == Some(true)
+    }
+}
+
 /// Runs the generic slot of this module's row `d.name`.
 fn slot(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     let Some(row) = COMMANDS
@@ -800,6 +810,17 @@ pub(crate) struct TlsAddr {
     servers: Vec<usize>,
     /// The address's HTTP/2 limits (from its default server).
     pub(crate) h2: H2Settings,
+    /// What the Lua TLS hooks need to build a server's configuration again
+    /// (engine/src/http/lua/ssl.rs: `set_protocols`, a certificate Lua set).
+    parts: HashMap<usize, LuaParts>,
+}
+
+/// A server's handshake ingredients rustls keeps private in its `ServerConfig`.
+#[derive(Debug)]
+struct LuaParts {
+    provider: Arc<CryptoProvider>,
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
 }
 
 /// The `http2_*` values hyper's HTTP/2 server has knobs for.
@@ -858,6 +879,8 @@ pub(crate) struct TlsInfo {
     certs: Vec<Vec<u8>>,
     /// The verification result: `None` = OK, else OpenSSL's code and text.
     verify_error: Option<(u32, &'static str)>,
+    /// The `ngx.ctx` of the Lua TLS hooks (engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ctx: Option<mlua::Table>,
 }
 
 thread_local! {
@@ -877,6 +900,11 @@ pub(crate) fn unregister(id: u64) {
 
 fn info(id: u64) -> Option<Rc<TlsInfo>> {
     CONNS.with(|c| c.borrow().get(&id).cloned())
+}
+
+/// The `ngx.ctx` the connection's Lua TLS hooks left.
+pub(crate) fn lua_ctx(r: &super::request::Request) -> Option<mlua::Table> {
+    info(r.conn.id).and_then(|i| i.lua_ctx.clone())
 }
 
 /// The request came over TLS (`$https`, `$scheme`, absolute redirects).
@@ -1510,6 +1538,20 @@ impl Certs {
     }
 }
 
+/// The certificate `ssl_certificate_by_lua*` set for one handshake.
+#[derive(Debug)]
+struct LuaCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for LuaCert {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let key: Arc<dyn rustls::sign::SigningKey> = Arc::new(ClientOrder {
+            inner: self.0.key.clone(),
+            order: hello.signature_schemes().to_vec(),
+        });
+        Some(Arc::new(CertifiedKey::new(self.0.cert.clone(), key)))
+    }
+}
+
 /// A signing key that takes the client's first acceptable signature scheme (OpenSSL's
 /// order) instead of rustls's own preference (which puts SHA-512 first for RSA-PSS).
 #[derive(Debug)]
@@ -1998,6 +2040,8 @@ fn h2_settings(d: &SrvDirectives<'_>) -> H2Settings {
 /// The lowering pass's TLS step: fills `tls` of every `ssl` or `http2` address, and logs
 /// (as `[warn]`) what rustls cannot do.
 pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [super::lower::Addr]) {
+    // `prefix` is the configuration's directory (cycle->conf_prefix): nginx resolves
+    // certificate, CA and CRL names against it.
     let http_ds = block(http);
     let srv_ds: Vec<&[Directive]> = http_ds
         .iter()
@@ -2036,6 +2080,7 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
             default: a.default_server,
             servers: a.servers.clone(),
             h2,
+            parts: HashMap::new(),
         };
         if a.ssl {
             let b = base(&def, a.http2, &mut warns);
@@ -2061,13 +2106,24 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
                         continue;
                     }
                 };
-                let builder = match &verify {
-                    Some(v) => builder.with_client_cert_verifier(Arc::new(AskClient {
+                let asker = verify.as_ref().map(|v| -> Arc<dyn ClientCertVerifier> {
+                    Arc::new(AskClient {
                         hints: v.hints.clone(),
                         algs: b.provider.signature_verification_algorithms,
-                    })),
+                    })
+                });
+                let builder = match &asker {
+                    Some(a) => builder.with_client_cert_verifier(a.clone()),
                     None => builder.with_no_client_auth(),
                 };
+                t.parts.insert(
+                    s,
+                    LuaParts {
+                        provider: b.provider.clone(),
+                        versions: b.versions.clone(),
+                        verifier: asker,
+                    },
+                );
                 let certs = Certs {
                     keys,
                     dynamic,
@@ -2095,6 +2151,18 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
             }
         }
         a.tls = Some(Arc::new(t));
+    }
+    // lua-nginx-module's session hooks: rustls keeps its sessions itself (no asynchronous
+    // lookup to hand to Lua), so they are not run; said once at start rather than ignored.
+    for d in http_ds.iter().chain(srv_ds.iter().flat_map(|b| b.iter())) {
+        let name = String::from_utf8_lossy(&d.name);
+        if name.starts_with("ssl_session_fetch_by_lua")
+            || name.starts_with("ssl_session_store_by_lua")
+        {
+            warns.push(format!(
+                "\"{name}\" is not run by oxresty: rustls resumes sessions from its own cache"
+            ));
+        }
     }
     warns.dedup();
     for w in warns {
@@ -2142,6 +2210,107 @@ impl TlsAddr {
         }
     }
 
+    /// The address's default server.
+    pub(crate) fn default_server(&self) -> usize {
+        self.default
+    }
+
+    /// The server an SNI name selects (as [`TlsAddr::choose`]) and the validated host.
+    pub(crate) fn server_of(
+        &self,
+        http: &super::lower::Http,
+        sni: Option<&str>,
+    ) -> (usize, Option<Vec<u8>>) {
+        let host = sni
+            .filter(|s| !s.is_empty())
+            .and_then(|s| super::request::validate_host(s.as_bytes()));
+        let found = host.as_ref().and_then(|h| {
+            let s = super::request::find_server_index(http, &self.servers, h)?;
+            Some((s, h.clone()))
+        });
+        match found {
+            Some((s, h)) => (s, Some(h)),
+            None => (self.default, None),
+        }
+    }
+
+    /// The configuration a server's handshakes start from.
+    pub(crate) fn base_config(&self, server: usize) -> Option<Arc<ServerConfig>> {
+        self.config_of(server).map(|(_, c)| c.clone())
+    }
+
+    /// `ssl_reject_handshake on` in this server.
+    pub(crate) fn rejects(&self, server: usize) -> bool {
+        self.reject.contains(&server)
+    }
+
+    fn config_of(&self, server: usize) -> Option<(usize, &Arc<ServerConfig>)> {
+        [server, self.default]
+            .into_iter()
+            .find_map(|s| self.configs.get(&s).map(|c| (s, c)))
+            .or_else(|| self.configs.iter().next().map(|(s, c)| (*s, c)))
+    }
+
+    /// The TLS versions (wire numbers) a server's handshake may use: `protocols` (Lua's
+    /// `set_protocols`, which replaces `ssl_protocols`) among those rustls has, else the
+    /// configured ones.
+    pub(crate) fn versions_of(&self, server: usize, protocols: Option<&[u16]>) -> Vec<u16> {
+        if let Some(p) = protocols {
+            return p.to_vec();
+        }
+        let Some(parts) = self.config_of(server).and_then(|(s, _)| self.parts.get(&s)) else {
+            return Vec::new();
+        };
+        parts
+            .versions
+            .iter()
+            .map(|v| u16::from(v.version))
+            .collect()
+    }
+
+    /// A server's configuration as the Lua hooks changed it: other `protocols`, or the
+    /// certificate `key` in place of the configured ones (chosen in the client's
+    /// signature-scheme order, as [`Certs`] does).
+    pub(crate) fn lua_config(
+        &self,
+        server: usize,
+        protocols: Option<&[u16]>,
+        key: Option<Arc<CertifiedKey>>,
+    ) -> Option<Arc<ServerConfig>> {
+        let (s, base) = self.config_of(server)?;
+        if key.is_none() && protocols.is_none() {
+            return Some(base.clone());
+        }
+        let resolver: Arc<dyn ResolvesServerCert> = match key {
+            Some(k) => Arc::new(LuaCert(k)),
+            None => base.cert_resolver.clone(),
+        };
+        let Some(protocols) = protocols else {
+            let mut cfg = (**base).clone();
+            cfg.cert_resolver = resolver;
+            return Some(Arc::new(cfg));
+        };
+        let parts = self.parts.get(&s)?;
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+            [&rustls::version::TLS12, &rustls::version::TLS13]
+                .into_iter()
+                .filter(|v| protocols.contains(&u16::from(v.version)))
+                .collect();
+        let builder = ServerConfig::builder_with_provider(parts.provider.clone())
+            .with_protocol_versions(&versions)
+            .ok()?;
+        let builder = match &parts.verifier {
+            Some(v) => builder.with_client_cert_verifier(v.clone()),
+            None => builder.with_no_client_auth(),
+        };
+        let mut cfg = builder.with_cert_resolver(resolver);
+        cfg.ignore_client_order = base.ignore_client_order;
+        cfg.session_storage = base.session_storage.clone();
+        cfg.ticketer = base.ticketer.clone();
+        cfg.alpn_protocols = base.alpn_protocols.clone();
+        Some(Arc::new(cfg))
+    }
+
     /// The connection's negotiated state after the handshake.
     pub(crate) fn info(
         &self,
@@ -2186,6 +2355,7 @@ impl TlsAddr {
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             certs,
             verify_error,
+            lua_ctx: None,
         }
     }
 }

@@ -418,7 +418,13 @@ fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
 // ngx.exit, ngx.redirect, ngx.exec (they end the handler: the coroutine never resumes).
 
 async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
-    check_phase(&lua, REQ_PHASES)?;
+    // nginx: ngx_http_lua_ffi_exit also ends the TLS hooks (the code decides the handshake).
+    if !matches!(
+        vm::current_phase(),
+        Some(Phase::SslCert | Phase::SslClientHello)
+    ) {
+        check_phase(&lua, REQ_PHASES)?;
+    }
     let v = arg(&args, 0);
     let Some(code) = num(&v) else {
         return Err(argerr(
@@ -580,6 +586,8 @@ async fn sleep(lua: Lua, args: MultiValue) -> ApiResult {
             Phase::Access,
             Phase::Content,
             Phase::Timer,
+            Phase::SslClientHello,
+            Phase::SslCert,
         ],
     )?;
     let v = arg(&args, 0);
@@ -769,6 +777,7 @@ fn header_key(k: &[u8]) -> String {
 }
 
 fn header_get(lua: &Lua, key: &Value) -> ApiResult {
+    check_fake(lua)?;
     let Some(k) = to_bytes(lua, key) else {
         return ok(vec![Value::Nil]);
     };
@@ -808,6 +817,7 @@ fn header_get(lua: &Lua, key: &Value) -> ApiResult {
 }
 
 fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
+    check_fake(lua)?;
     let Some(k) = to_bytes(lua, key) else {
         return none();
     };
@@ -870,7 +880,18 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
     none()
 }
 
+/// nginx: ngx_http_lua_check_fake_request: the TLS hooks have no request to read.
+fn check_fake(lua: &Lua) -> Result<(), Fail> {
+    match vm::current_phase() {
+        Some(Phase::SslCert | Phase::SslClientHello) => {
+            Err(fail(lua, "API disabled in the current context"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn var_get(lua: &Lua, key: &Value) -> ApiResult {
+    check_fake(lua)?;
     if let Some(n) = match key {
         Value::Integer(i) => Some(*i as f64),
         Value::Number(n) => Some(*n),
@@ -987,6 +1008,7 @@ fn sent_header(r: &Request, c: &vm::ReqCtx, h: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
+    check_fake(lua)?;
     let Value::String(ks) = key else {
         return Err(fail(lua, "bad variable name"));
     };
@@ -1058,6 +1080,8 @@ fn ctx_get(lua: &Lua) -> ApiResult {
         Some(t) => t,
         None => {
             let t = lua.create_table()?;
+            // the TLS hooks' ctx (engine/src/http/lua/ssl.rs)
+            super::ssl::init_ctx(lua, &t)?;
             let t2 = t.clone();
             with_req(move |_, c| {
                 c.ctx = Some(t2);

@@ -734,6 +734,19 @@ fn srv_phase(cf: &mut Cf<'_>, d: &Directive, phase: SrvPhase, form: Form) -> Set
         }
         let hd = handler(d, phase.tag(), form, code);
         *phase.slot(cf.frame().get::<LuaSrv>()) = Some(hd);
+        if matches!(phase, SrvPhase::SslCert | SrvPhase::SslClientHello) {
+            // for ssl_merge_check, when `http` ends
+            if cf.ctx().has(crate::conf::Ctx::HTTP_SRV) {
+                if let Some(s) = cf
+                    .enclosing(crate::conf::Ctx::HTTP_MAIN)
+                    .and_then(|f| f.get::<crate::http::core::CoreMain>().servers.last_mut())
+                {
+                    s.lua_ssl = true;
+                }
+            } else {
+                cf.frame().get::<LuaSslHttp>().set = true;
+            }
+        }
         if phase == SrvPhase::Balancer {
             let peer = cf.frame().get::<UpstreamPeerInit>();
             let redefined = peer.set;
@@ -744,6 +757,31 @@ fn srv_phase(cf: &mut Cf<'_>, d: &Directive, phase: SrvPhase, form: Form) -> Set
         }
         Ok(())
     })
+}
+
+/// `ssl_client_hello_by_lua*` or `ssl_certificate_by_lua*` at the `http` level.
+#[derive(Default, Debug)]
+pub(crate) struct LuaSslHttp {
+    pub(crate) set: bool,
+}
+
+/// nginx: ngx_http_lua_merge_srv_conf's check: a server with a Lua TLS hook (its own or
+/// the `http` level's) must be an SSL server.
+pub(crate) fn ssl_merge_check(
+    cf: &mut Cf<'_>,
+    http: &mut crate::http::Frame,
+) -> Result<(), Failed> {
+    let http_level = http.get::<LuaSslHttp>().set;
+    let bad = http
+        .get::<crate::http::core::CoreMain>()
+        .servers
+        .iter()
+        .any(|s| (s.lua_ssl || http_level) && !s.ssl.has_ctx());
+    if bad {
+        cf.log(Level::Emerg, "no ssl configured for the server".into());
+        return Err(Failed);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

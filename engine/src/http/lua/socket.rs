@@ -352,7 +352,14 @@ pub(crate) fn check_str(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
 /// nginx: ngx_http_lua_check_context(L, ctx, NGX_HTTP_LUA_CONTEXT_YIELDABLE).
 pub(crate) fn check_yieldable(lua: &Lua) -> Result<(), Fail> {
     match vm::current_phase().or_else(vm::noreq_phase) {
-        Some(Phase::Rewrite | Phase::Access | Phase::Content | Phase::Timer) => Ok(()),
+        Some(
+            Phase::Rewrite
+            | Phase::Access
+            | Phase::Content
+            | Phase::Timer
+            | Phase::SslClientHello
+            | Phase::SslCert,
+        ) => Ok(()),
         Some(Phase::Init) | None => Err(fail(lua, "no request found")),
         Some(p) => Err(fail(
             lua,

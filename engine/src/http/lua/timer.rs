@@ -325,7 +325,14 @@ async fn sema_wait(lua: Lua, args: MultiValue) -> ApiResult {
     };
     let ms = as_num(&arg(&args, 1)).unwrap_or(0.0).max(0.0) as u64;
     match vm::current_phase().or_else(vm::noreq_phase) {
-        Some(Phase::Rewrite | Phase::Access | Phase::Content | Phase::Timer) => {}
+        Some(
+            Phase::Rewrite
+            | Phase::Access
+            | Phase::Content
+            | Phase::Timer
+            | Phase::SslClientHello
+            | Phase::SslCert,
+        ) => {}
         Some(Phase::Init) | None => return Err(fail(&lua, "no request found")),
         Some(p) => {
             return ret(vec![

@@ -43,6 +43,10 @@ pub(crate) enum Phase {
     BodyFilter,
     Timer,
     Balancer,
+    /// `ssl_client_hello_by_lua*` (engine/src/http/lua/ssl.rs).
+    SslClientHello,
+    /// `ssl_certificate_by_lua*` (engine/src/http/lua/ssl.rs).
+    SslCert,
 }
 
 impl Phase {
@@ -61,6 +65,8 @@ impl Phase {
             Phase::BodyFilter => "body_filter",
             Phase::Timer => "timer",
             Phase::Balancer => "balancer",
+            Phase::SslClientHello => "ssl_client_hello",
+            Phase::SslCert => "ssl_cert",
         }
     }
 
@@ -80,6 +86,8 @@ impl Phase {
             Phase::BodyFilter => "body_filter_by_lua*",
             Phase::Timer => "ngx.timer",
             Phase::Balancer => "balancer_by_lua*",
+            Phase::SslClientHello => "ssl_client_hello_by_lua*",
+            Phase::SslCert => "ssl_certificate_by_lua*",
         }
     }
 }
@@ -380,6 +388,7 @@ impl Vm {
         )?;
         super::api::install(self)?;
         super::balancer::install(self)?;
+        super::ssl::install(self)?;
         // nginx: ngx_http_lua_inject_global_write_guard (OpenResty's LuaJIT, as Debian's
         // build uses): request handlers writing a global get a warning.
         lua.load(GLOBAL_GUARD).set_name("=_G write guard").exec()?;
