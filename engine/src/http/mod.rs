@@ -37,6 +37,7 @@ pub(crate) mod mp4;
 pub(crate) mod ndk;
 pub(crate) mod proxy;
 pub(crate) mod proxy_run;
+pub(crate) mod proxy_ssl;
 pub(crate) mod random_index;
 pub(crate) mod realip;
 pub(crate) mod referer;
