@@ -1038,19 +1038,17 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     let session = pref.map(|_| (up.name.clone(), peer_addr.clone()));
                     match tls_connect(r, pc, c, &t, &peer_addr, session, left).await {
                         Ok(c) => Ok(c),
-                        Err(super::proxy_ssl::HsFail::Internal) => {
+                        Err(super::proxy_ssl::HsFail::Internal(msg)) => {
+                            if let Some(m) = msg {
+                                let m = format!("{m} while connecting to upstream");
+                                upstream_log(r, crate::log::Level::Error, &m, &up_text);
+                            }
                             free_ok(&mut picker, pref);
                             set_states(r, &states);
                             return Reply::status(500);
                         }
                         Err(super::proxy_ssl::HsFail::Timeout) => {
                             action = "SSL handshaking to upstream";
-                            upstream_log(
-                                r,
-                                crate::log::Level::Error,
-                                "upstream timed out (110: Connection timed out) while SSL handshaking to upstream",
-                                &up_text_timeout,
-                            );
                             Err(Fail::Timeout)
                         }
                         Err(super::proxy_ssl::HsFail::Error(level, msg)) => {
@@ -1079,15 +1077,8 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     upstream_log(r, crate::log::Level::Error, &msg, &up_text);
                     Err(Fail::Error)
                 }
-                Err(_) => {
-                    upstream_log(
-                        r,
-                        crate::log::Level::Error,
-                        "upstream timed out (110: Connection timed out) while connecting to upstream",
-                        &up_text_timeout,
-                    );
-                    Err(Fail::Timeout)
-                }
+                // logged below, after the peer is freed (nginx: ngx_http_upstream_next)
+                Err(_) => Err(Fail::Timeout),
             },
         };
         let mut conn = match conn {
@@ -1098,6 +1089,11 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 st.connect_time = None;
                 states.push(st);
                 fail_peer_at(r, &mut picker, pref, &up_text, action);
+                if f == Fail::Timeout {
+                    let msg =
+                        format!("upstream timed out (110: Connection timed out) while {action}");
+                    upstream_log(r, crate::log::Level::Error, &msg, &up_text_timeout);
+                }
                 last_failure = Some(format!(
                     "failed {}",
                     states.last().map_or("502", |s| s.status.as_str())

@@ -177,15 +177,35 @@ fn load_pair(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<Arc<CertifiedKey>, String> {
-    let chain = certs_of(cert);
+    let pem = std::fs::read(cert).map_err(|e| {
+        format!(
+            "cannot load certificate \"{}\": {}",
+            cert.display(),
+            crate::http::ssl::bio_error(cert, &e)
+        )
+    })?;
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
+        .filter_map(Result::ok)
+        .collect();
     if chain.is_empty() {
-        return Err(format!("cannot load certificate \"{}\"", cert.display()));
+        return Err(format!(
+            "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)",
+            cert.display()
+        ));
     }
-    let kpem = std::fs::read(key)
-        .map_err(|_| format!("cannot load certificate key \"{}\"", key.display()))?;
+    let kpem = std::fs::read(key).map_err(|e| {
+        format!(
+            "cannot load certificate key \"{}\": {}",
+            key.display(),
+            crate::http::ssl::bio_error(key, &e)
+        )
+    })?;
     let der = match rustls_pemfile::private_key(&mut kpem.as_slice()) {
         Ok(Some(k)) => k,
-        _ => return Err(format!("cannot load certificate key \"{}\"", key.display())),
+        _ => return Err(format!(
+            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)",
+            key.display()
+        )),
     };
     let signer = provider
         .key_provider
@@ -337,11 +357,16 @@ impl<F: std::future::Future + Unpin> std::future::Future for WithCtx<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
         let ctx = self.ctx.clone();
-        let prev = CURRENT.with(|c| c.replace(Some(ctx)));
-        let out = std::pin::Pin::new(&mut self.inner).poll(cx);
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-        out
+        in_ctx(&ctx, || std::pin::Pin::new(&mut self.inner).poll(cx))
     }
+}
+
+/// Runs `f` with the handshake context set.
+fn in_ctx<T>(ctx: &Arc<HsCtx>, f: impl FnOnce() -> T) -> T {
+    let prev = CURRENT.with(|c| c.replace(Some(ctx.clone())));
+    let out = f();
+    CURRENT.with(|c| *c.borrow_mut() = prev);
+    out
 }
 
 /// The verifier and client certificate resolver of every upstream configuration.
@@ -408,6 +433,13 @@ impl HsCtx {
         };
         let Some(v) = &self.chain else {
             return Some(unknown);
+        };
+        // with trusted certificates, a lone certificate of an unknown issuer is OpenSSL's
+        // "unable to verify the first certificate"
+        let unknown = if !self_signed && inter.is_empty() {
+            (21, "unable to verify the first certificate")
+        } else {
+            unknown
         };
         // any name: the host is checked apart (nginx: ngx_ssl_check_host)
         let name = ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into());
@@ -763,8 +795,9 @@ impl ClientSessionStore for PeerStore {
 pub(crate) enum HsFail {
     Timeout,
     Error(Level, String),
-    /// nginx finalizes the request with 500 (no next upstream).
-    Internal,
+    /// nginx finalizes the request with 500 (no next upstream), logging this (with the
+    /// action "connecting to upstream").
+    Internal(Option<String>),
 }
 
 /// nginx: ngx_http_upstream_ssl_name: the name (port stripped) and whether it goes out as
@@ -879,7 +912,7 @@ pub(crate) async fn handshake(
 ) -> Result<Stream, HsFail> {
     let built = s.built.get_or_init(|| Arc::new(build(r, s))).clone();
     let Some(base) = &built.config else {
-        return Err(HsFail::Internal);
+        return Err(HsFail::Internal(None));
     };
     let mut config = base.clone();
     let (name, sni) = if s.server_name() || s.verify() {
@@ -910,10 +943,7 @@ pub(crate) async fn handshake(
             let kp = crate::cycle::full_name(&dir, &r.eval(k));
             match load_pair(&built.provider, &cp, &kp) {
                 Ok(ck) => client = Some(ck),
-                Err(e) => {
-                    crate::http::errlog::request_error(r, &e);
-                    return Err(HsFail::Internal);
-                }
+                Err(e) => return Err(HsFail::Internal(Some(e))),
             }
         }
     }
@@ -941,10 +971,9 @@ pub(crate) async fn handshake(
         }
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let connect = WithCtx {
-        ctx,
-        inner: connector.connect(server_name, stream),
-    };
+    // rustls asks the resolver already when it makes the ClientHello
+    let inner = in_ctx(&ctx, || connector.connect(server_name, stream));
+    let connect = WithCtx { ctx, inner };
     let tls = match tokio::time::timeout(timeout, connect).await {
         Err(_) => return Err(HsFail::Timeout),
         Ok(Err(e)) => {

@@ -556,7 +556,7 @@ fn cert_path(cf: &Cf<'_>, name: &[u8]) -> std::path::PathBuf {
 }
 
 /// OpenSSL's text for a failed BIO_new_file() (OpenSSL 3 as the reference links it).
-fn bio_error(path: &std::path::Path, e: &std::io::Error) -> String {
+pub(crate) fn bio_error(path: &std::path::Path, e: &std::io::Error) -> String {
     let code = e.raw_os_error().unwrap_or(0);
     let text = crate::log::errno_text(e);
     let strerror = text.split_once(": ").map_or(text.as_str(), |(_, s)| s);
