@@ -98,6 +98,7 @@ const INIT_MAIN_CONF: &[Hook] = &[
     upstream::init_main_conf,
     referer::merge_check,
     ssl_merge_servers,
+    proxy::ssl_merge_check,
     core::init_locations,
 ];
 

@@ -604,7 +604,7 @@ fn count_certs(pem: &[u8]) -> usize {
 }
 
 /// nginx: ngx_ssl_certificate's loading of the certificate (PEM_read_bio_X509_AUX).
-fn load_certificate(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
+pub(crate) fn load_certificate(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
     if name.starts_with(b"data:") {
         return Ok(());
     }
@@ -623,7 +623,7 @@ fn load_certificate(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
 }
 
 /// nginx: ngx_ssl_load_certificate_key (PEM_read_bio_PrivateKey).
-fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
+pub(crate) fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
     if name.starts_with(b"data:") || name.starts_with(b"engine:") {
         return Ok(());
     }
@@ -643,7 +643,7 @@ fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
 /// certificate of the key's type loaded last (`certs`: the certificates so far, in order);
 /// a key with no certificate of its type passes. Checked with rustls; what rustls cannot
 /// parse is left to run time.
-fn keys_match(cf: &mut Cf<'_>, certs: &[&[u8]], key: &[u8]) -> Result<(), String> {
+pub(crate) fn keys_match(cf: &mut Cf<'_>, certs: &[&[u8]], key: &[u8]) -> Result<(), String> {
     if key.starts_with(b"data:") || key.starts_with(b"engine:") {
         return Ok(());
     }
