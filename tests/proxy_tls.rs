@@ -30,7 +30,8 @@ fn have(cmd: &str) -> bool {
 }
 
 /// A CA; `a.test` (+ `*.a.test`) and `b.test` signed by it; another CA; a client
-/// certificate; a self-signed `a.test`. Keys readable by the reference's workers.
+/// certificate; a self-signed `a.test`; `c.test` under an intermediate CA; `r.test`,
+/// revoked in `ca.crl`. Keys readable by the reference's workers.
 fn make_pki(dir: &Path) -> bool {
     let script = r#"set -e
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 30 -subj "/O=Oxresty Test/CN=Test CA" 2>/dev/null
@@ -44,6 +45,20 @@ printf "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n" > client.ext
 openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/C=US/O=Test, Inc./CN=client one" 2>/dev/null
 openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -set_serial 0x0abc -out client.crt -days 30 -extfile client.ext 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -keyout self.key -out self.crt -days 30 -subj "/CN=a.test" 2>/dev/null
+printf "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n" > ca.ext
+openssl req -newkey rsa:2048 -nodes -keyout inter.key -out inter.csr -subj "/CN=Inter CA" 2>/dev/null
+openssl x509 -req -in inter.csr -CA ca.crt -CAkey ca.key -set_serial 0x77 -out inter.crt -days 30 -extfile ca.ext 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout c.key -out c.csr -subj "/CN=c.test" 2>/dev/null
+printf "subjectAltName=DNS:c.test\n" > c.ext
+openssl x509 -req -in c.csr -CA inter.crt -CAkey inter.key -set_serial 0x1c -out c.crt -days 30 -extfile c.ext 2>/dev/null
+cat c.crt inter.crt > c-chain.crt
+openssl req -newkey rsa:2048 -nodes -keyout r.key -out r.csr -subj "/CN=r.test" 2>/dev/null
+printf "subjectAltName=DNS:r.test\n" > r.ext
+openssl x509 -req -in r.csr -CA ca.crt -CAkey ca.key -set_serial 0x0bad -out r.crt -days 30 -extfile r.ext 2>/dev/null
+printf '[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n' > ca.cnf
+touch index.txt; echo 01 > crlnumber
+openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -revoke r.crt > /dev/null 2>&1
+openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -gencrl -out ca.crl > /dev/null 2>&1
 chmod 644 *.key
 chmod 755 .
 echo ok
@@ -204,6 +219,18 @@ http {
         ssl_certificate_key CERTS/b.key;
         location / { return 200 "Q reused=$ssl_session_reused\n"; }
     }
+    server {
+        listen 127.0.0.1:BC ssl;
+        ssl_certificate CERTS/c-chain.crt;
+        ssl_certificate_key CERTS/c.key;
+        location / { return 200 "C\n"; }
+    }
+    server {
+        listen 127.0.0.1:BR ssl;
+        ssl_certificate CERTS/r.crt;
+        ssl_certificate_key CERTS/r.key;
+        location / { return 200 "R\n"; }
+    }
 }
 "#;
 
@@ -254,6 +281,12 @@ http {
         location /var { set $u 127.0.0.1:BB; proxy_pass https://$u/; }
         location /sq1 { proxy_ssl_session_reuse on; proxy_pass https://same/; }
         location /sq2 { proxy_ssl_session_reuse on; proxy_ssl_verify on; proxy_ssl_name b.test; proxy_pass https://same/; }
+        location /d0 { proxy_ssl_verify on; proxy_ssl_verify_depth 0; proxy_ssl_name c.test; proxy_pass https://127.0.0.1:BC/; }
+        location /d1 { proxy_ssl_verify on; proxy_ssl_name c.test; proxy_pass https://127.0.0.1:BC/; }
+        location /a0 { proxy_ssl_verify on; proxy_ssl_verify_depth 0; proxy_ssl_name a.test; proxy_pass https://127.0.0.1:BA/; }
+        location /crl { proxy_ssl_verify on; proxy_ssl_crl CERTS/ca.crl; proxy_ssl_name r.test; proxy_pass https://127.0.0.1:BR/; }
+        location /crlok { proxy_ssl_verify on; proxy_ssl_crl CERTS/ca.crl; proxy_ssl_name a.test; proxy_pass https://127.0.0.1:BA/; }
+        location /nocrl { proxy_ssl_verify on; proxy_ssl_name r.test; proxy_pass https://127.0.0.1:BR/; }
         LUA_LOCATIONS
     }
 }
@@ -377,6 +410,24 @@ fn cases(ba: u16, bb: u16, bs: u16, lua: bool) -> Vec<Case> {
         "502 Bad Gateway",
         "upstream SSL certificate verify error: (20:unable to get local issuer certificate)",
     );
+    // proxy_ssl_verify_depth: intermediates allowed between the certificate and the CA
+    add(
+        "/d0",
+        502,
+        "502 Bad Gateway",
+        "verify error: (20:unable to get local issuer certificate)",
+    );
+    add("/d1", 200, "C", "");
+    add("/a0", 200, "A sni=[]", "");
+    // proxy_ssl_crl
+    add(
+        "/crl",
+        502,
+        "502 Bad Gateway",
+        "upstream SSL certificate verify error: (23:certificate revoked)",
+    );
+    add("/crlok", 200, "A sni=[]", "");
+    add("/nocrl", 200, "R", "");
     if lua {
         // balancer_by_lua peers: TLS, SNI from the upstream's name, no session kept
         let p = |port: u16, path: &str| format!("{path}?p={port}");
@@ -410,6 +461,7 @@ fn upstream_tls_matches_the_reference() {
         free_port(),
         free_port(),
     );
+    let (bc, br) = (free_port(), free_port());
     // a peer that accepts (the kernel does) and never answers: handshake timeouts
     let silent = TcpListener::bind("127.0.0.1:0").expect("listener");
     let bt = silent.local_addr().expect("addr").port();
@@ -421,6 +473,8 @@ fn upstream_tls_matches_the_reference() {
             .replace("BB", &bb.to_string())
             .replace("BQ", &bq.to_string())
             .replace("BT", &bt.to_string())
+            .replace("BC", &bc.to_string())
+            .replace("BR", &br.to_string())
     };
     let backend = start(REFERENCE, &subst(BACKEND), &[ba, bs, bp, bb, bq], ba);
     let front = |bin: &str| {
@@ -439,7 +493,7 @@ fn upstream_tls_matches_the_reference() {
         start(bin, &conf, &[port], port)
     };
     let cases = cases(ba, bb, bs, lua);
-    assert!(cases.len() >= 30, "{} cases", cases.len());
+    assert!(cases.len() >= 40, "{} cases", cases.len());
     let names = [
         (ba, "BA"),
         (bs, "BS"),
@@ -447,6 +501,8 @@ fn upstream_tls_matches_the_reference() {
         (bb, "BB"),
         (bq, "BQ"),
         (bt, "BT"),
+        (bc, "BC"),
+        (br, "BR"),
     ];
     let mut results = Vec::new();
     for bin in [REFERENCE, OXRESTY] {

@@ -456,8 +456,9 @@ impl HsCtx {
         }
     }
 
-    /// nginx: `proxy_ssl_verify_depth` (SSL_CTX_set_verify_depth): the intermediates
-    /// between the certificate and a trusted one.
+    /// nginx: `proxy_ssl_verify_depth` (SSL_CTX_set_verify_depth): how many intermediates
+    /// may stand between the certificate and a trusted one (the reference: depth 0 takes a
+    /// certificate the trusted CA signed, and refuses one more level with code 20).
     fn depth_check(&self, end: &CertificateDer<'_>, inter: &[CertificateDer<'_>]) -> Verdict {
         use x509::names as x509_names;
         let mut issuer = x509_names(end.as_ref())?.0;
@@ -473,8 +474,9 @@ impl HsCtx {
             }
             issuer = next.0;
         }
+        // OpenSSL stops building the chain there: no issuer found
         if n > self.depth {
-            return Some((22, "certificate chain too long"));
+            return Some((20, "unable to get local issuer certificate"));
         }
         None
     }
