@@ -209,6 +209,7 @@ http {
     }
     server {
         listen 127.0.0.1:BB ssl;
+        listen 127.0.0.1:BN ssl;
         ssl_certificate CERTS/b.crt;
         ssl_certificate_key CERTS/b.key;
         location / { return 200 "B sni=[$ssl_server_name] proto=$ssl_protocol reused=$ssl_session_reused cipher=$ssl_cipher\n"; }
@@ -279,6 +280,8 @@ http {
         location /ciph { proxy_ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256; proxy_pass https://127.0.0.1:BB/; }
         location /ciph2 { proxy_ssl_ciphers 'ECDHE+CHACHA20'; proxy_pass https://127.0.0.1:BB/; }
         location /var { set $u 127.0.0.1:BB; proxy_pass https://$u/; }
+        location /varreuse { proxy_ssl_session_reuse on; set $u 127.0.0.1:BB; proxy_pass https://$u/; }
+        location /varnew { proxy_ssl_session_reuse on; set $u 127.0.0.1:BN; proxy_pass https://$u/; }
         location /sq1 { proxy_ssl_session_reuse on; proxy_pass https://same/; }
         location /sq2 { proxy_ssl_session_reuse on; proxy_ssl_verify on; proxy_ssl_name b.test; proxy_pass https://same/; }
         location /d0 { proxy_ssl_verify on; proxy_ssl_verify_depth 0; proxy_ssl_name c.test; proxy_pass https://127.0.0.1:BC/; }
@@ -401,6 +404,11 @@ fn cases(ba: u16, bb: u16, bs: u16, lua: bool) -> Vec<Case> {
     add("/ciph", 200, "cipher=ECDHE-RSA-AES128-GCM-SHA256", "");
     add("/ciph2", 200, "cipher=ECDHE-RSA-CHACHA20-POLY1305", "");
     add("/var", 200, "B sni=[] proto=TLSv1.2", "");
+    // a URL with variables shares the session of the configured peer it names...
+    add("/varreuse", 200, "B sni=[] proto=TLSv1.2 reused=r", "");
+    // ... and keeps none for other addresses
+    add("/varnew", 200, "B sni=[] proto=TLSv1.2 reused=.", "");
+    add("/varnew", 200, "B sni=[] proto=TLSv1.2 reused=.", "");
     // one session per peer, whatever the location: the second location resumes the first
     // one's session, which carries its verification result (no trusted certificate then)
     add("/sq1", 200, "Q reused=.", "");
@@ -461,7 +469,7 @@ fn upstream_tls_matches_the_reference() {
         free_port(),
         free_port(),
     );
-    let (bc, br) = (free_port(), free_port());
+    let (bc, br, bn) = (free_port(), free_port(), free_port());
     // a peer that accepts (the kernel does) and never answers: handshake timeouts
     let silent = TcpListener::bind("127.0.0.1:0").expect("listener");
     let bt = silent.local_addr().expect("addr").port();
@@ -475,6 +483,7 @@ fn upstream_tls_matches_the_reference() {
             .replace("BT", &bt.to_string())
             .replace("BC", &bc.to_string())
             .replace("BR", &br.to_string())
+            .replace("BN", &bn.to_string())
     };
     let backend = start(REFERENCE, &subst(BACKEND), &[ba, bs, bp, bb, bq], ba);
     let front = |bin: &str| {
@@ -503,6 +512,7 @@ fn upstream_tls_matches_the_reference() {
         (bt, "BT"),
         (bc, "BC"),
         (br, "BR"),
+        (bn, "BN"),
     ];
     let mut results = Vec::new();
     for bin in [REFERENCE, OXRESTY] {

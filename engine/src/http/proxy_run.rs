@@ -141,6 +141,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
     match d.name.as_slice() {
         b"upstream" => {
             let up = Arc::new(upstream_rr::lower_block(d));
+            super::proxy_ssl::register_peers(&up);
             let p = conf(c);
             let mut map = p.upstreams.as_deref().cloned().unwrap_or_default();
             map.insert(arg(d, 0).to_ascii_lowercase(), up);
@@ -151,8 +152,12 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             let url = arg(d, 0).to_vec();
             let value = cv(&url);
             let pass = if value.is_static() {
+                let target = parse_target(&url, true);
+                if let Some(up) = target.as_ref().and_then(|t| t.implicit.as_ref()) {
+                    super::proxy_ssl::register_peers(up);
+                }
                 Pass {
-                    target: parse_target(&url, true),
+                    target,
                     url,
                     dynamic: None,
                 }
@@ -1035,7 +1040,14 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     upstream_rr::CONNECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // nginx: the connect timer goes on through the handshake
                     let left = connect_timeout.saturating_sub(t0.elapsed());
-                    let session = pref.map(|_| (up.name.clone(), peer_addr.clone()));
+                    // nginx: a URL with variables gets peers of its own, without a saved
+                    // session, unless it names a configured upstream (sessions of other
+                    // addresses would grow without bound)
+                    let own_peers = pass.dynamic.is_some()
+                        && t.implicit.as_ref().is_some_and(|i| Arc::ptr_eq(i, &up));
+                    let session = pref
+                        .map(|_| (up.name.clone(), peer_addr.clone()))
+                        .filter(|k| !own_peers || super::proxy_ssl::known_peer(k));
                     match tls_connect(r, pc, c, &t, &peer_addr, session, left).await {
                         Ok(c) => Ok(c),
                         Err(super::proxy_ssl::HsFail::Internal(msg)) => {

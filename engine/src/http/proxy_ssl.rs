@@ -698,6 +698,23 @@ fn with_sessions<T>(key: &PeerKey, f: impl FnOnce(&mut PeerSession) -> T) -> Opt
         .or_default()))
 }
 
+/// Session slots for the peers of a configured upstream (an `upstream {}` block or the
+/// address of a `proxy_pass` without variables), which a URL with variables naming the same
+/// host and port shares (nginx: ngx_http_upstream_init_request's lookup).
+pub(crate) fn register_peers(up: &super::upstream_rr::Upstream) {
+    for p in up.primary.iter().chain(up.backup.iter()) {
+        with_sessions(&(up.name.clone(), p.addr.clone()), |_| ());
+    }
+}
+
+/// `key` is the peer of a configured upstream.
+pub(crate) fn known_peer(key: &PeerKey) -> bool {
+    SESSIONS
+        .lock()
+        .ok()
+        .is_some_and(|g| g.as_ref().is_some_and(|m| m.contains_key(key)))
+}
+
 /// One handshake's view of its peer's session slot.
 #[derive(Debug)]
 struct PeerStore {
