@@ -221,6 +221,21 @@ http {
         location / { return 200 "Q reused=$ssl_session_reused\n"; }
     }
     server {
+        listen 127.0.0.1:BX ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate CERTS/a.crt;
+        ssl_certificate_key CERTS/a.key;
+        location / { return 200 "X\n"; }
+    }
+    server {
+        listen 127.0.0.1:BY ssl;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256;
+        ssl_certificate CERTS/a.crt;
+        ssl_certificate_key CERTS/a.key;
+        location / { return 200 "Y\n"; }
+    }
+    server {
         listen 127.0.0.1:BC ssl;
         ssl_certificate CERTS/c-chain.crt;
         ssl_certificate_key CERTS/c.key;
@@ -290,6 +305,8 @@ http {
         location /crl { proxy_ssl_verify on; proxy_ssl_crl CERTS/ca.crl; proxy_ssl_name r.test; proxy_pass https://127.0.0.1:BR/; }
         location /crlok { proxy_ssl_verify on; proxy_ssl_crl CERTS/ca.crl; proxy_ssl_name a.test; proxy_pass https://127.0.0.1:BA/; }
         location /nocrl { proxy_ssl_verify on; proxy_ssl_name r.test; proxy_pass https://127.0.0.1:BR/; }
+        location /p13 { proxy_pass https://127.0.0.1:BX/; }
+        location /nociph { proxy_ssl_ciphers ECDHE-RSA-AES256-GCM-SHA384; proxy_pass https://127.0.0.1:BY/; }
         LUA_LOCATIONS
     }
 }
@@ -436,6 +453,19 @@ fn cases(ba: u16, bb: u16, bs: u16, lua: bool) -> Vec<Case> {
     );
     add("/crlok", 200, "A sni=[]", "");
     add("/nocrl", 200, "R", "");
+    // handshake failures: the alert the upstream sent, in OpenSSL's words
+    add(
+        "/p13",
+        502,
+        "502 Bad Gateway",
+        "[error] SSL_do_handshake() failed (SSL: error:0A00042E:SSL routines::tlsv1 alert protocol version:SSL alert number 70) while SSL handshaking to upstream",
+    );
+    add(
+        "/nociph",
+        502,
+        "502 Bad Gateway",
+        "[error] SSL_do_handshake() failed (SSL: error:0A000410:SSL routines::sslv3 alert handshake failure:SSL alert number 40) while SSL handshaking to upstream",
+    );
     if lua {
         // balancer_by_lua peers: TLS, SNI from the upstream's name, no session kept
         let p = |port: u16, path: &str| format!("{path}?p={port}");
@@ -470,6 +500,7 @@ fn upstream_tls_matches_the_reference() {
         free_port(),
     );
     let (bc, br, bn) = (free_port(), free_port(), free_port());
+    let (bx, by) = (free_port(), free_port());
     // a peer that accepts (the kernel does) and never answers: handshake timeouts
     let silent = TcpListener::bind("127.0.0.1:0").expect("listener");
     let bt = silent.local_addr().expect("addr").port();
@@ -484,6 +515,8 @@ fn upstream_tls_matches_the_reference() {
             .replace("BC", &bc.to_string())
             .replace("BR", &br.to_string())
             .replace("BN", &bn.to_string())
+            .replace("BX", &bx.to_string())
+            .replace("BY", &by.to_string())
     };
     let backend = start(REFERENCE, &subst(BACKEND), &[ba, bs, bp, bb, bq], ba);
     let front = |bin: &str| {
@@ -513,6 +546,8 @@ fn upstream_tls_matches_the_reference() {
         (bc, "BC"),
         (br, "BR"),
         (bn, "BN"),
+        (bx, "BX"),
+        (by, "BY"),
     ];
     let mut results = Vec::new();
     for bin in [REFERENCE, OXRESTY] {
