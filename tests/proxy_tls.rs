@@ -715,3 +715,47 @@ fn proxy_ssl_problems_at_t_match_the_reference() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// Saved upstream sessions belong to a configuration: after a reload the first connection
+/// has a full handshake again (nginx: the new cycle's peers have no session).
+#[test]
+fn sessions_do_not_survive_a_reload() {
+    if !Path::new(REFERENCE).exists() || !have("openssl") {
+        eprintln!("skipped: the reference or openssl is not installed");
+        return;
+    }
+    let certs = tempfile::tempdir().expect("tempdir");
+    if !make_pki(certs.path()) {
+        eprintln!("skipped: openssl could not make the test certificates");
+        return;
+    }
+    let c = certs.path().display().to_string();
+    let bb = free_port();
+    let backend = format!(
+        "error_log logs/error.log info;\npid logs/nginx.pid;\nevents {{}}\nhttp {{\n    access_log off;\n    ssl_session_cache shared:B:1m;\n    server {{\n        listen 127.0.0.1:{bb} ssl;\n        ssl_certificate {c}/b.crt;\n        ssl_certificate_key {c}/b.key;\n        location / {{ return 200 \"reused=$ssl_session_reused\\n\"; }}\n    }}\n}}\n"
+    );
+    let _backend = start(REFERENCE, &backend, &[bb], bb);
+    let mut results = Vec::new();
+    for bin in [REFERENCE, OXRESTY] {
+        let port = free_port();
+        let conf = format!(
+            "error_log logs/error.log info;\npid logs/nginx.pid;\nevents {{}}\nhttp {{\n    access_log off;\n    server {{\n        listen 127.0.0.1:{port};\n        location / {{ proxy_pass https://127.0.0.1:{bb}/; }}\n    }}\n}}\n"
+        );
+        let s = start(bin, &conf, &[port], port);
+        let mut got = vec![get(port, "/").1, get(port, "/").1];
+        let _ = Command::new("kill")
+            .arg("-HUP")
+            .arg(s.child.id().to_string())
+            .status();
+        std::thread::sleep(Duration::from_millis(2500));
+        got.push(get(port, "/").1);
+        got.push(get(port, "/").1);
+        results.push(got);
+    }
+    let want: Vec<String> = ["reused=.\n", "reused=r\n", "reused=.\n", "reused=r\n"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(results[0], want, "the reference");
+    assert_eq!(results[1], want, "oxresty");
+}

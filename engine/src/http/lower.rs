@@ -558,6 +558,8 @@ const COMBINED: &[u8] = b"$remote_addr - $remote_user [$time_local] \"$request\"
 
 /// nginx: ngx_http_block's end, for the runtime: builds the frozen http configuration.
 pub(crate) fn lower(http: &Directive, prefix: &std::path::Path) -> Http {
+    // a new configuration has new peers, without saved TLS sessions (nginx: a new cycle)
+    crate::http::proxy_ssl::reset_sessions();
     let mut lw = Lowering {
         prefix,
         formats: HashMap::new(),

@@ -698,6 +698,13 @@ fn with_sessions<T>(key: &PeerKey, f: impl FnOnce(&mut PeerSession) -> T) -> Opt
         .or_default()))
 }
 
+/// Forgets every saved session (a new configuration is being made).
+pub(crate) fn reset_sessions() {
+    if let Ok(mut g) = SESSIONS.lock() {
+        *g = None;
+    }
+}
+
 /// Session slots for the peers of a configured upstream (an `upstream {}` block or the
 /// address of a `proxy_pass` without variables), which a URL with variables naming the same
 /// host and port shares (nginx: ngx_http_upstream_init_request's lookup).
