@@ -15,10 +15,18 @@
 //!   `balancer_by_lua*` peers get no session (lua-nginx-module's set_session is a TODO);
 //! - failures are logged with OpenSSL's texts for the common cases.
 //!
+//! - `proxy_ssl_verify_depth N` lets N intermediates stand between the certificate and a
+//!   trusted one (beyond: code 20, as the reference);
+//! - a URL with variables shares the session of the configured peer it names (an upstream's
+//!   server or another `proxy_pass` address), and keeps none for other addresses;
+//! - sessions belong to a configuration: a reload starts without any.
+//!
 //! Differences (rustls): TLSv1.2 and TLSv1.3 only (the default is nginx 1.22's: TLSv1.3 only
 //! when `proxy_ssl_protocols` names it); `proxy_ssl_ciphers` maps onto rustls's suites as
-//! `ssl_ciphers` does (http/ssl.rs); `proxy_ssl_password_file` and `proxy_ssl_conf_command`
-//! are not applied.
+//! `ssl_ciphers` does (http/ssl.rs), with the same startup warnings; handshake errors other
+//! than a received alert, a non-TLS answer or a closed connection are logged at `crit` with
+//! rustls's text; `proxy_ssl_password_file` (encrypted keys) and `proxy_ssl_conf_command`
+//! are not applied; sessions are shared by the worker threads (nginx: per worker process).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -79,7 +87,18 @@ impl SslLevel {
                 self.protocols = Some((has(b"TLSv1.2"), has(b"TLSv1.3")));
             }
             b"proxy_ssl_ciphers" => {
-                self.ciphers = Some(String::from_utf8_lossy(arg(d, 0)).into_owned())
+                let spec = String::from_utf8_lossy(arg(d, 0)).into_owned();
+                // what rustls cannot do is reported at startup, as for `ssl_ciphers`
+                let mut warns = Vec::new();
+                let _ = crate::http::ssl::tls12_suites(&spec, &mut warns);
+                warns.dedup();
+                for w in warns {
+                    use std::io::Write;
+                    let w = w.replacen("ssl_ciphers:", "proxy_ssl_ciphers:", 1);
+                    let _ = writeln!(std::io::stderr(), "nginx: [warn] {w}");
+                    crate::http::errlog::write(Level::Warn, &w);
+                }
+                self.ciphers = Some(spec)
             }
             b"proxy_ssl_name" => self.name = Some(cv(arg(d, 0))),
             b"proxy_ssl_server_name" => self.server_name = Some(on),
