@@ -473,6 +473,8 @@ fn cases(ba: u16, bb: u16, bs: u16, lua: bool) -> Vec<Case> {
         v.push((p(bb, "/lb"), 200, "B sni=[lb] proto=TLSv1.2 reused=.", ""));
         v.push((p(bs, "/lb"), 200, "SELF sni=[lb]", ""));
         v.push((p(ba, "/lbka"), 200, "host=lb", ""));
+        // the balancer's peer kept alive over TLS
+        v.push((p(ba, "/lbka"), 200, "conn=2", ""));
     }
     v
 }
