@@ -101,6 +101,11 @@ impl<'a> Cf<'a> {
         &mut self.frames[0]
     }
 
+    /// Every open level, outermost (main) first.
+    pub(crate) fn frames_mut(&mut self) -> &mut [Frame] {
+        &mut self.frames
+    }
+
     /// The innermost level whose context is one of `ctx` (e.g. the enclosing `http` block).
     pub(crate) fn enclosing(&mut self, ctx: Ctx) -> Option<&mut Frame> {
         self.frames.iter_mut().rev().find(|f| f.ctx.has(ctx))

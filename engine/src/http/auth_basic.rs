@@ -98,10 +98,8 @@ pub(crate) async fn handler(r: &Request) -> (Verdict, Option<Vec<u8>>) {
         );
         return challenge();
     };
-    // nginx resolves the file against the configuration's directory (`cycle->conf_prefix`);
-    // the lowered configuration keeps only the prefix, whose `conf/` that directory is when
-    // nginx runs with `-c conf/nginx.conf` or its default.
-    let path = crate::cycle::full_name(&r.http.prefix.join("conf"), &r.eval(file));
+    // nginx resolves the file against the configuration's directory (`cycle->conf_prefix`).
+    let path = crate::cycle::full_name(&r.http.conf_prefix, &r.eval(file));
     let shown = path.display().to_string();
     let data = match tokio::fs::read(&path).await {
         Ok(d) => d,

@@ -23,6 +23,9 @@ use crate::regex::Regex;
 pub(crate) struct Http {
     /// nginx's prefix: relative `root`s resolve against it.
     pub(crate) prefix: PathBuf,
+    /// The configuration's directory (nginx: `cycle->conf_prefix`): relative certificate,
+    /// key and password file names resolve against it.
+    pub(crate) conf_prefix: PathBuf,
     /// Listening addresses, each with its servers (nginx: ngx_http_conf_addr_t).
     pub(crate) addrs: Vec<Addr>,
     pub(crate) servers: Vec<Arc<Server>>,
@@ -582,6 +585,8 @@ pub(crate) fn lower(
     prefix: &std::path::Path,
     conf_prefix: &std::path::Path,
 ) -> Http {
+    // a new configuration has new peers, without saved TLS sessions (nginx: a new cycle)
+    crate::http::proxy_ssl::reset_sessions();
     let mut lw = Lowering {
         prefix,
         formats: HashMap::new(),
@@ -696,6 +701,7 @@ pub(crate) fn lower(
     let (lazy_vars, set_vars) = crate::http::vars_runtime::lower(http);
     Http {
         prefix: prefix.to_path_buf(),
+        conf_prefix: conf_prefix.to_path_buf(),
         addrs,
         servers,
         lazy_vars,
@@ -707,6 +713,7 @@ pub(crate) fn lower(
 pub(crate) fn empty(prefix: &std::path::Path) -> Http {
     Http {
         prefix: prefix.to_path_buf(),
+        conf_prefix: prefix.join("conf"),
         addrs: Vec::new(),
         servers: Vec::new(),
         lazy_vars: HashMap::new(),

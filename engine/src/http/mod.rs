@@ -38,6 +38,7 @@ pub(crate) mod ndk;
 pub(crate) mod proxy;
 pub(crate) mod proxy_protocol;
 pub(crate) mod proxy_run;
+pub(crate) mod proxy_ssl;
 pub(crate) mod random_index;
 pub(crate) mod realip;
 pub(crate) mod referer;
@@ -99,6 +100,7 @@ const INIT_MAIN_CONF: &[Hook] = &[
     referer::merge_check,
     ssl_merge_servers,
     lua::directives::ssl_merge_check,
+    proxy::ssl_merge_check,
     core::init_locations,
 ];
 

@@ -416,7 +416,7 @@ static COMMANDS: &[Command] = &[
         "proxy_ssl_verify",
         Ctx::HTTP_MSL,
         Args::FLAG,
-        Set::Slot(Slot::Flag),
+        Set::Handler(ssl_setting),
     ),
     cmd(
         "proxy_ssl_verify_depth",
@@ -428,25 +428,25 @@ static COMMANDS: &[Command] = &[
         "proxy_ssl_trusted_certificate",
         Ctx::HTTP_MSL,
         Args::TAKE1,
-        Set::Slot(Slot::Str),
+        Set::Handler(ssl_setting),
     ),
     cmd(
         "proxy_ssl_crl",
         Ctx::HTTP_MSL,
         Args::TAKE1,
-        Set::Slot(Slot::Str),
+        Set::Handler(ssl_setting),
     ),
     cmd(
         "proxy_ssl_certificate",
         Ctx::HTTP_MSL,
         Args::TAKE1,
-        Set::Handler(super::upstream::complex_value_zero_slot),
+        Set::Handler(ssl_setting),
     ),
     cmd(
         "proxy_ssl_certificate_key",
         Ctx::HTTP_MSL,
         Args::TAKE1,
-        Set::Handler(super::upstream::complex_value_zero_slot),
+        Set::Handler(ssl_setting),
     ),
     cmd(
         "proxy_ssl_password_file",
@@ -492,6 +492,8 @@ struct ProxyLoc {
 /// nginx: ngx_http_proxy_pass.
 fn proxy_pass(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     if upstream::pass_start::<PROXY>(cf, d)? {
+        // nginx: a URL with variables may be https (`plcf->ssl = 1`)
+        mark_ssl(cf);
         return Ok(());
     }
     let url = &d.args[0];
@@ -519,6 +521,9 @@ fn proxy_pass(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
             .into());
     }
     cf.frame().get::<ProxyLoc>().url = true;
+    if add == 8 {
+        mark_ssl(cf);
+    }
     Ok(())
 }
 
@@ -686,4 +691,226 @@ fn proxy_ssl_password_file(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
 /// nginx: ngx_http_proxy_lowat_check.
 fn send_lowat(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     upstream::send_lowat(cf, d)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `proxy_ssl_*` checks of ngx_http_proxy_merge_loc_conf (ngx_http_proxy_set_ssl)
+
+/// One level's `proxy_ssl_*` settings the merge checks, and its parent level.
+#[derive(Default, Debug)]
+struct SslRec {
+    parent: Option<usize>,
+    /// `proxy_pass https://...` or with variables here (nginx: `plcf->ssl`).
+    ssl: bool,
+    verify: Option<bool>,
+    trusted: Option<Vec<u8>>,
+    crl: Option<Vec<u8>>,
+    /// (value, has variables)
+    certificate: Option<(Vec<u8>, bool)>,
+    certificate_key: Option<(Vec<u8>, bool)>,
+}
+
+/// Every level with `proxy_ssl_*` or an https `proxy_pass`, and their ancestors, in the
+/// order first seen (kept in the `http` level).
+#[derive(Default, Debug)]
+struct SslRecs {
+    levels: Vec<SslRec>,
+}
+
+/// A level's index in [`SslRecs`].
+#[derive(Default, Debug)]
+struct SslRecId(Option<usize>);
+
+/// The record of the current level (records for its enclosing levels made on the way).
+fn ssl_rec<'c>(cf: &'c mut Cf<'_>) -> Option<&'c mut SslRec> {
+    let frames = cf.frames_mut();
+    if frames.len() < 2 {
+        return None;
+    }
+    // frames[1] is the `http` level
+    let mut parent = None;
+    for i in 1..frames.len() {
+        let id = match frames[i].get::<SslRecId>().0 {
+            Some(id) => id,
+            None => {
+                let levels = &mut frames[1].get::<SslRecs>().levels;
+                levels.push(SslRec {
+                    parent,
+                    ..Default::default()
+                });
+                let id = levels.len() - 1;
+                frames[i].get::<SslRecId>().0 = Some(id);
+                id
+            }
+        };
+        parent = Some(id);
+    }
+    let id = parent?;
+    frames[1].get::<SslRecs>().levels.get_mut(id)
+}
+
+/// This level proxies with TLS (nginx: `plcf->ssl = 1`).
+fn mark_ssl(cf: &mut Cf<'_>) {
+    if let Some(rec) = ssl_rec(cf) {
+        rec.ssl = true;
+    }
+}
+
+/// The `proxy_ssl_*` directives the merge checks: nginx's setter, then the value recorded.
+fn ssl_setting(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
+    let name = d.name.as_slice();
+    let slot = match name {
+        b"proxy_ssl_verify" => Some(Slot::Flag),
+        b"proxy_ssl_trusted_certificate" | b"proxy_ssl_crl" => Some(Slot::Str),
+        _ => None,
+    };
+    match slot {
+        Some(slot) => {
+            let Some(row) = COMMANDS.iter().find(|c| c.name.as_bytes() == name) else {
+                return Err(None);
+            };
+            crate::conf::slot::set(cf, row, slot, d)?;
+        }
+        None => upstream::complex_value_zero_slot(cf, d)?,
+    }
+    let v = d.args[0].clone();
+    let vars = crate::http::variables::parse_complex_value(&v).is_ok_and(|c| !c.is_static());
+    if let Some(rec) = ssl_rec(cf) {
+        match name {
+            b"proxy_ssl_verify" => rec.verify = Some(v.eq_ignore_ascii_case(b"on")),
+            b"proxy_ssl_trusted_certificate" => rec.trusted = Some(v),
+            b"proxy_ssl_crl" => rec.crl = Some(v),
+            b"proxy_ssl_certificate" => rec.certificate = Some((v, vars)),
+            _ => rec.certificate_key = Some((v, vars)),
+        }
+    }
+    Ok(())
+}
+
+/// OpenSSL's text for a file X509_LOOKUP_load_file could not open (OpenSSL 3).
+fn lookup_open_error(path: &std::path::Path, e: &std::io::Error) -> String {
+    format!(
+        "{} error:05880002:x509 certificate routines::system lib",
+        crate::http::ssl::bio_error(path, e)
+            .trim_start_matches("BIO_new_file() failed (SSL: ")
+            .trim_end_matches(')')
+    )
+}
+
+/// nginx: ngx_http_proxy_set_ssl's checks for every level that proxies with TLS, with the
+/// level's settings merged from its parents. Run where nginx merges (end of `http`).
+pub(crate) fn ssl_merge_check(
+    cf: &mut Cf<'_>,
+    http: &mut crate::conf::dispatch::Frame,
+) -> Result<(), crate::conf::dispatch::Failed> {
+    use crate::conf::dispatch::Failed;
+    use crate::log::Level;
+    let recs = http.take::<SslRecs>();
+    let levels = &recs.levels;
+    // the first value set on the way up
+    fn up<T: Clone>(
+        levels: &[SslRec],
+        mut i: usize,
+        f: impl Fn(&SslRec) -> &Option<T>,
+    ) -> Option<T> {
+        loop {
+            let rec = levels.get(i)?;
+            if let Some(v) = f(rec) {
+                return Some(v.clone());
+            }
+            i = rec.parent?;
+        }
+    }
+    for (i, rec) in levels.iter().enumerate() {
+        if !rec.ssl {
+            continue;
+        }
+        let fail = |cf: &mut Cf<'_>, text: String| {
+            cf.log(Level::Emerg, text);
+            Err(Failed)
+        };
+        let cert = up(levels, i, |r| &r.certificate);
+        if let Some((cert, cert_vars)) = cert {
+            let Some((key, key_vars)) = up(levels, i, |r| &r.certificate_key) else {
+                return fail(
+                    cf,
+                    format!(
+                        "no \"proxy_ssl_certificate_key\" is defined for certificate \"{}\"",
+                        String::from_utf8_lossy(&cert)
+                    ),
+                );
+            };
+            if !cert_vars && !key_vars {
+                if let Err(e) = crate::http::ssl::load_certificate(cf, &cert) {
+                    return fail(cf, e);
+                }
+                if let Err(e) = crate::http::ssl::load_key(cf, &key) {
+                    return fail(cf, e);
+                }
+                if let Err(e) = crate::http::ssl::keys_match(cf, &[cert.as_slice()], &key) {
+                    return fail(cf, e);
+                }
+            }
+        }
+        if up(levels, i, |r| &r.verify) == Some(true) {
+            let trusted = up(levels, i, |r| &r.trusted).unwrap_or_default();
+            if trusted.is_empty() {
+                return fail(
+                    cf,
+                    "no proxy_ssl_trusted_certificate for proxy_ssl_verify".into(),
+                );
+            }
+            let path = crate::cycle::full_name(&cf.conf_prefix, &trusted);
+            match std::fs::read(&path) {
+                Err(e) => {
+                    let text = format!(
+                        "SSL_CTX_load_verify_locations(\"{}\") failed (SSL: {})",
+                        path.display(),
+                        lookup_open_error(&path, &e)
+                    );
+                    return fail(cf, text);
+                }
+                Ok(pem) if !pem_has_cert_or_crl(&pem) => {
+                    let text = format!(
+                        "SSL_CTX_load_verify_locations(\"{}\") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)",
+                        path.display()
+                    );
+                    return fail(cf, text);
+                }
+                Ok(_) => {}
+            }
+            let crl = up(levels, i, |r| &r.crl).unwrap_or_default();
+            if !crl.is_empty() {
+                let path = crate::cycle::full_name(&cf.conf_prefix, &crl);
+                match std::fs::read(&path) {
+                    Err(e) => {
+                        let text = format!(
+                            "X509_LOOKUP_load_file(\"{}\") failed (SSL: {})",
+                            path.display(),
+                            lookup_open_error(&path, &e)
+                        );
+                        return fail(cf, text);
+                    }
+                    Ok(pem) if !pem_has_cert_or_crl(&pem) => {
+                        let text = format!(
+                            "X509_LOOKUP_load_file(\"{}\") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)",
+                            path.display()
+                        );
+                        return fail(cf, text);
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The PEM text holds a certificate or a CRL (what X509_load_cert_crl_file accepts).
+fn pem_has_cert_or_crl(pem: &[u8]) -> bool {
+    let has = |label: &[u8]| pem.windows(label.len()).any(|w| w == label);
+    has(b"-----BEGIN CERTIFICATE-----")
+        || has(b"-----BEGIN TRUSTED CERTIFICATE-----")
+        || has(b"-----BEGIN X509 CERTIFICATE-----")
+        || has(b"-----BEGIN X509 CRL-----")
 }

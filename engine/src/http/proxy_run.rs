@@ -93,6 +93,8 @@ pub(crate) struct ProxyConf {
     cookie_paths: Option<Option<Arc<Vec<Redirect>>>>,
     /// The headers sent: `set_headers` then the defaults (built on first use).
     merged: std::sync::OnceLock<Arc<SetHeaders>>,
+    /// `proxy_ssl_*` (http/proxy_ssl.rs).
+    ssl: super::proxy_ssl::SslLevel,
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
@@ -139,6 +141,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
     match d.name.as_slice() {
         b"upstream" => {
             let up = Arc::new(upstream_rr::lower_block(d));
+            super::proxy_ssl::register_peers(&up);
             let p = conf(c);
             let mut map = p.upstreams.as_deref().cloned().unwrap_or_default();
             map.insert(arg(d, 0).to_ascii_lowercase(), up);
@@ -149,8 +152,12 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             let url = arg(d, 0).to_vec();
             let value = cv(&url);
             let pass = if value.is_static() {
+                let target = parse_target(&url, true);
+                if let Some(up) = target.as_ref().and_then(|t| t.implicit.as_ref()) {
+                    super::proxy_ssl::register_peers(up);
+                }
                 Pass {
-                    target: parse_target(&url, true),
+                    target,
                     url,
                     dynamic: None,
                 }
@@ -266,6 +273,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             conf(c).next_tries = atoi(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
         }
         b"proxy_next_upstream_timeout" => conf(c).next_timeout = msecs(arg(d, 0)),
+        n if n.starts_with(b"proxy_ssl_") => return conf(c).ssl.lower(d),
         b"proxy_next_upstream" => {
             let mut m = 0;
             for a in &d.args {
@@ -340,6 +348,7 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         next_tries,
         next_timeout
     );
+    p.ssl.inherit(&pp.ssl);
 }
 
 /// nginx: ngx_http_proxy_pass's / ngx_http_proxy_eval's URL parsing and ngx_http_proxy_set_vars.
@@ -802,6 +811,17 @@ fn find_upstream(r: &Request, pc: &ProxyConf, pass: &Pass) -> Result<(Target, Ar
 
 /// A failed try counts against its peer (nginx logs when that disables it).
 fn fail_peer(r: &Request, picker: &mut Picker, pref: Option<upstream_rr::PeerRef>, up_text: &str) {
+    fail_peer_at(r, picker, pref, up_text, "connecting to upstream");
+}
+
+/// [`fail_peer`] with the log line's action (nginx: `r->connection->log->action`).
+fn fail_peer_at(
+    r: &Request,
+    picker: &mut Picker,
+    pref: Option<upstream_rr::PeerRef>,
+    up_text: &str,
+    action: &str,
+) {
     let Some(pref) = pref else {
         return;
     };
@@ -809,10 +829,27 @@ fn fail_peer(r: &Request, picker: &mut Picker, pref: Option<upstream_rr::PeerRef
         upstream_log(
             r,
             crate::log::Level::Warn,
-            "upstream server temporarily disabled while connecting to upstream",
+            &format!("upstream server temporarily disabled while {action}"),
             up_text,
         );
     }
+}
+
+/// TLS over a new connection (`proxy_pass https://`, http/proxy_ssl.rs).
+async fn tls_connect(
+    r: &Request,
+    pc: &ProxyConf,
+    mut c: UpConn,
+    t: &Target,
+    peer: &upstream_rr::PeerAddr,
+    session: Option<super::proxy_ssl::PeerKey>,
+    timeout: Duration,
+) -> Result<UpConn, super::proxy_ssl::HsFail> {
+    let stream = std::mem::replace(&mut c.stream, upstream_rr::Stream::Parked(None));
+    c.stream =
+        super::proxy_ssl::handshake(r, &pc.ssl, stream, &t.host_header, peer, session, timeout)
+            .await?;
+    Ok(c)
 }
 
 /// A try that did not fail gives its peer back.
@@ -992,11 +1029,48 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 && next_timeout.is_none_or(|d| started.elapsed() < d)
         };
         // connect (an idle keep-alive connection first)
-        let conn = match upstream_rr::take_idle(&up, &peer_addr) {
+        let https = t.schema == "https://";
+        let mut action = "connecting to upstream";
+        let conn = match upstream_rr::take_idle_kind(&up, &peer_addr, https) {
             Some(c) => Ok(c),
             None => match tokio::time::timeout(connect_timeout, upstream_rr::connect(&peer_addr))
                 .await
             {
+                Ok(Ok(c)) if https => {
+                    upstream_rr::CONNECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // nginx: the connect timer goes on through the handshake
+                    let left = connect_timeout.saturating_sub(t0.elapsed());
+                    // nginx: a URL with variables gets peers of its own, without a saved
+                    // session, unless it names a configured upstream (sessions of other
+                    // addresses would grow without bound)
+                    let own_peers = pass.dynamic.is_some()
+                        && t.implicit.as_ref().is_some_and(|i| Arc::ptr_eq(i, &up));
+                    let session = pref
+                        .map(|_| (up.name.clone(), peer_addr.clone()))
+                        .filter(|k| !own_peers || super::proxy_ssl::known_peer(k));
+                    match tls_connect(r, pc, c, &t, &peer_addr, session, left).await {
+                        Ok(c) => Ok(c),
+                        Err(super::proxy_ssl::HsFail::Internal(msg)) => {
+                            if let Some(m) = msg {
+                                let m = format!("{m} while connecting to upstream");
+                                upstream_log(r, crate::log::Level::Error, &m, &up_text);
+                            }
+                            free_ok(&mut picker, pref);
+                            set_states(r, &states);
+                            return Reply::status(500);
+                        }
+                        Err(super::proxy_ssl::HsFail::Timeout) => {
+                            action = "SSL handshaking to upstream";
+                            Err(Fail::Timeout)
+                        }
+                        Err(super::proxy_ssl::HsFail::Error(level, msg)) => {
+                            action = "SSL handshaking to upstream";
+                            let msg = format!("{msg} while SSL handshaking to upstream");
+                            upstream_log(r, level, &msg, &up_text);
+                            Err(Fail::Error)
+                        }
+                    }
+                }
                 Ok(Ok(c)) => {
                     upstream_rr::CONNECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Ok(c)
@@ -1015,15 +1089,8 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     upstream_log(r, crate::log::Level::Error, &msg, &up_text);
                     Err(Fail::Error)
                 }
-                Err(_) => {
-                    upstream_log(
-                        r,
-                        crate::log::Level::Error,
-                        "upstream timed out (110: Connection timed out) while connecting to upstream",
-                        &up_text_timeout,
-                    );
-                    Err(Fail::Timeout)
-                }
+                // logged below, after the peer is freed (nginx: ngx_http_upstream_next)
+                Err(_) => Err(Fail::Timeout),
             },
         };
         let mut conn = match conn {
@@ -1033,7 +1100,12 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                 st.response_time = Some(t0.elapsed());
                 st.connect_time = None;
                 states.push(st);
-                fail_peer(r, &mut picker, pref, &up_text);
+                fail_peer_at(r, &mut picker, pref, &up_text, action);
+                if f == Fail::Timeout {
+                    let msg =
+                        format!("upstream timed out (110: Connection timed out) while {action}");
+                    upstream_log(r, crate::log::Level::Error, &msg, &up_text_timeout);
+                }
                 last_failure = Some(format!(
                     "failed {}",
                     states.last().map_or("502", |s| s.status.as_str())

@@ -566,7 +566,7 @@ fn cert_path(cf: &Cf<'_>, name: &[u8]) -> std::path::PathBuf {
 }
 
 /// OpenSSL's text for a failed BIO_new_file() (OpenSSL 3 as the reference links it).
-fn bio_error(path: &std::path::Path, e: &std::io::Error) -> String {
+pub(crate) fn bio_error(path: &std::path::Path, e: &std::io::Error) -> String {
     let code = e.raw_os_error().unwrap_or(0);
     let text = crate::log::errno_text(e);
     let strerror = text.split_once(": ").map_or(text.as_str(), |(_, s)| s);
@@ -614,7 +614,7 @@ fn count_certs(pem: &[u8]) -> usize {
 }
 
 /// nginx: ngx_ssl_certificate's loading of the certificate (PEM_read_bio_X509_AUX).
-fn load_certificate(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
+pub(crate) fn load_certificate(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
     if name.starts_with(b"data:") {
         return Ok(());
     }
@@ -633,7 +633,7 @@ fn load_certificate(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
 }
 
 /// nginx: ngx_ssl_load_certificate_key (PEM_read_bio_PrivateKey).
-fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
+pub(crate) fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
     if name.starts_with(b"data:") || name.starts_with(b"engine:") {
         return Ok(());
     }
@@ -653,7 +653,7 @@ fn load_key(cf: &mut Cf<'_>, name: &[u8]) -> Result<(), String> {
 /// certificate of the key's type loaded last (`certs`: the certificates so far, in order);
 /// a key with no certificate of its type passes. Checked with rustls; what rustls cannot
 /// parse is left to run time.
-fn keys_match(cf: &mut Cf<'_>, certs: &[&[u8]], key: &[u8]) -> Result<(), String> {
+pub(crate) fn keys_match(cf: &mut Cf<'_>, certs: &[&[u8]], key: &[u8]) -> Result<(), String> {
     if key.starts_with(b"data:") || key.starts_with(b"engine:") {
         return Ok(());
     }

@@ -770,6 +770,15 @@ pub(crate) fn implicit(host: &[u8], url: &[u8], default_port: u16) -> Upstream {
 pub(crate) enum Stream {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
+    /// TLS over a TCP or unix connection (`proxy_pass https://`, http/proxy_ssl.rs).
+    Tls(Box<tokio_rustls::client::TlsStream<Stream>>),
+    /// The socket under a TLS session while the connection waits in the idle pool (a std
+    /// socket, not tied to a worker's reactor); unusable until taken back.
+    Parked(Option<IdleSock>),
+}
+
+fn parked() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::ENOTCONN)
 }
 
 impl AsyncRead for Stream {
@@ -781,6 +790,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Parked(_) => Poll::Ready(Err(parked())),
         }
     }
 }
@@ -794,18 +805,24 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Parked(_) => Poll::Ready(Err(parked())),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Parked(_) => Poll::Ready(Err(parked())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Parked(_) => Poll::Ready(Err(parked())),
         }
     }
 }
@@ -849,9 +866,60 @@ struct Idle {
     requests: u64,
 }
 
-enum IdleSock {
+pub(crate) enum IdleSock {
     Tcp(std::net::TcpStream),
     Unix(std::os::unix::net::UnixStream),
+    /// A TLS connection whose socket is parked (`Stream::Parked`) under its session.
+    Tls(Box<tokio_rustls::client::TlsStream<Stream>>),
+}
+
+impl IdleSock {
+    /// The descriptor the liveness check peeks at.
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            IdleSock::Tcp(s) => Some(s.as_raw_fd()),
+            IdleSock::Unix(s) => Some(s.as_raw_fd()),
+            IdleSock::Tls(t) => match t.get_ref().0 {
+                Stream::Parked(Some(inner)) => inner.raw_fd(),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A plain connection as a std socket for the pool (TLS: its socket parked in place).
+fn park(s: Stream) -> Option<IdleSock> {
+    match s {
+        Stream::Tcp(s) => s.into_std().ok().map(IdleSock::Tcp),
+        Stream::Unix(s) => s.into_std().ok().map(IdleSock::Unix),
+        Stream::Tls(mut t) => {
+            let io = t.get_mut().0;
+            let inner = park(std::mem::replace(io, Stream::Parked(None)))?;
+            if matches!(inner, IdleSock::Tls(_)) {
+                return None;
+            }
+            *io = Stream::Parked(Some(inner));
+            Some(IdleSock::Tls(t))
+        }
+        Stream::Parked(_) => None,
+    }
+}
+
+/// A pooled connection back on this worker's reactor.
+fn unpark(s: IdleSock) -> Option<Stream> {
+    match s {
+        IdleSock::Tcp(s) => tokio::net::TcpStream::from_std(s).ok().map(Stream::Tcp),
+        IdleSock::Unix(s) => tokio::net::UnixStream::from_std(s).ok().map(Stream::Unix),
+        IdleSock::Tls(mut t) => {
+            let io = t.get_mut().0;
+            let Stream::Parked(inner) = std::mem::replace(io, Stream::Parked(None)) else {
+                return None;
+            };
+            *io = unpark(inner?)?;
+            Some(Stream::Tls(t))
+        }
+    }
 }
 
 type PoolKey = (u64, PeerAddr);
@@ -865,13 +933,22 @@ pub(crate) static REUSED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CONNECTED: AtomicU64 = AtomicU64::new(0);
 
 /// nginx: ngx_http_upstream_get_keepalive_peer: an idle connection to `addr`, if any.
+#[allow(dead_code)]
 pub(crate) fn take_idle(up: &Upstream, addr: &PeerAddr) -> Option<UpConn> {
+    take_idle_kind(up, addr, false)
+}
+
+/// An idle connection to `addr` with TLS (`tls`) or without.
+pub(crate) fn take_idle_kind(up: &Upstream, addr: &PeerAddr, tls: bool) -> Option<UpConn> {
     let ka = up.keepalive.as_ref()?;
     loop {
         let idle = {
             let mut pool = POOL.lock().ok()?;
             let list = pool.as_mut()?.get_mut(&(up.id, addr.clone()))?;
-            list.pop()?
+            let i = list
+                .iter()
+                .rposition(|c| matches!(c.sock, IdleSock::Tls(_)) == tls)?;
+            list.remove(i)
         };
         if idle.since.elapsed() > ka.timeout || idle.created.elapsed() > ka.time {
             continue;
@@ -879,16 +956,12 @@ pub(crate) fn take_idle(up: &Upstream, addr: &PeerAddr) -> Option<UpConn> {
         // A closed or talking idle connection is useless (nginx: ngx_http_upstream_keepalive
         // _close_handler).
         let mut b = [0u8; 1];
-        let alive = match &idle.sock {
-            IdleSock::Tcp(s) => {
-                matches!(s.peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-            }
-            IdleSock::Unix(s) => {
-                use std::os::fd::AsRawFd;
+        let alive = match idle.sock.raw_fd() {
+            Some(fd) => {
                 // SAFETY: recv with MSG_PEEK on a valid, owned descriptor and a 1-byte buffer.
                 let n = unsafe {
                     libc::recv(
-                        s.as_raw_fd(),
+                        fd,
                         b.as_mut_ptr().cast(),
                         1,
                         libc::MSG_PEEK | libc::MSG_DONTWAIT,
@@ -896,15 +969,12 @@ pub(crate) fn take_idle(up: &Upstream, addr: &PeerAddr) -> Option<UpConn> {
                 };
                 n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
             }
+            None => false,
         };
         if !alive {
             continue;
         }
-        let stream = match idle.sock {
-            IdleSock::Tcp(s) => tokio::net::TcpStream::from_std(s).ok().map(Stream::Tcp),
-            IdleSock::Unix(s) => tokio::net::UnixStream::from_std(s).ok().map(Stream::Unix),
-        };
-        let Some(stream) = stream else {
+        let Some(stream) = unpark(idle.sock) else {
             continue;
         };
         REUSED.fetch_add(1, Ordering::Relaxed);
@@ -926,11 +996,7 @@ pub(crate) fn put_idle(up: &Upstream, addr: &PeerAddr, c: UpConn) {
     if c.requests >= ka.requests || c.created.elapsed() > ka.time {
         return;
     }
-    let sock = match c.stream {
-        Stream::Tcp(s) => s.into_std().ok().map(IdleSock::Tcp),
-        Stream::Unix(s) => s.into_std().ok().map(IdleSock::Unix),
-    };
-    let Some(sock) = sock else {
+    let Some(sock) = park(c.stream) else {
         return;
     };
     let Ok(mut pool) = POOL.lock() else {

@@ -37,7 +37,7 @@ struct Recorder {
 }
 
 /// OpenSSL's X509_V_ERR_* code and X509_verify_cert_error_string for a rustls failure.
-fn openssl_code(e: &TlsError, chain_len: usize) -> (i32, &'static str) {
+pub(crate) fn openssl_code(e: &TlsError, chain_len: usize) -> (i32, &'static str) {
     match e {
         TlsError::InvalidCertificate(CertificateError::Expired) => (10, "certificate has expired"),
         TlsError::InvalidCertificate(CertificateError::NotValidYet) => {
@@ -131,7 +131,7 @@ impl ServerCertVerifier for Recorder {
 }
 
 /// Whether a certificate's issuer equals its subject (compared as DER bytes).
-fn is_self_signed(cert: &CertificateDer<'_>) -> bool {
+pub(crate) fn is_self_signed(cert: &CertificateDer<'_>) -> bool {
     // tbsCertificate: version?, serial, signature alg, issuer, validity, subject
     fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let tag = *b.first()?;
