@@ -340,7 +340,7 @@ enum Attempt {
     Error(String),
 }
 
-/// Ports handed out by this process and not yet released (parallel blocks must not collide).
+/// Ports handed out by this process (parallel and successive blocks must not collide).
 static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -359,13 +359,6 @@ fn free_port() -> Result<u16, String> {
     Err("no free port".into())
 }
 
-fn release_port(port: u16) {
-    if let Ok(mut g) = PORTS.lock() {
-        if let Some(set) = g.as_mut() {
-            set.remove(&port);
-        }
-    }
-}
 
 /// A child server, killed (whole process group) if dropped while running.
 struct Server {
@@ -1276,7 +1269,8 @@ impl<'a> Run<'a> {
     }
 
     fn cleanup(&mut self) {
-        release_port(self.port);
+        // The port is not handed out again in this run: a block's server may still be
+        // closing its socket when the next block starts.
         if !self.opts.keep_prefix {
             let _ = fs::remove_dir_all(self.root.parent().unwrap_or(&self.root));
         }
