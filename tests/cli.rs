@@ -740,7 +740,10 @@ fn serve_and_quit_through_the_pid_file() {
     );
     let pid_file = dir.join("logs/nginx.pid");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !pid_file.exists() && std::time::Instant::now() < deadline {
+    // nginx creates the file, then writes the pid: wait for the number, not the file.
+    while std::fs::read_to_string(&pid_file).map_or(true, |t| !t.ends_with('\n'))
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();

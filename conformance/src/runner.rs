@@ -359,7 +359,6 @@ fn free_port() -> Result<u16, String> {
     Err("no free port".into())
 }
 
-
 /// A child server, killed (whole process group) if dropped while running.
 struct Server {
     child: Child,
