@@ -95,6 +95,8 @@ pub(crate) struct ProxyConf {
     merged: std::sync::OnceLock<Arc<SetHeaders>>,
     /// `proxy_ssl_*` (http/proxy_ssl.rs).
     ssl: super::proxy_ssl::SslLevel,
+    /// `proxy_bind address [transparent]` (`Some(None)`: off).
+    bind: Option<Option<(ComplexValue, bool)>>,
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
@@ -181,6 +183,13 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         b"proxy_pass_request_body" => conf(c).pass_request_body = Some(on()),
         b"proxy_set_body" => conf(c).set_body = Some(Some(cv(arg(d, 0)))),
         b"proxy_method" => conf(c).method = Some(cv(arg(d, 0))),
+        b"proxy_bind" => {
+            conf(c).bind = Some(if arg(d, 0) == b"off" {
+                None
+            } else {
+                Some((cv(arg(d, 0)), arg(d, 1) == b"transparent"))
+            })
+        }
         b"proxy_hide_header" | b"proxy_pass_header" => {
             let p = conf(c);
             let slot = if d.name == b"proxy_hide_header" {
@@ -331,6 +340,7 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         pass_request_body,
         set_body,
         method,
+        bind,
         hide,
         pass_headers,
         ignore_xa,
@@ -349,6 +359,32 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         next_timeout
     );
     p.ssl.inherit(&pp.ssl);
+}
+
+/// nginx: ngx_http_upstream_set_local: the address `proxy_bind` names for this request
+/// (its text, the address, `transparent`); an empty value binds nothing, a bad one is
+/// logged and binds nothing.
+fn local_addr(r: &Request, pc: &ProxyConf) -> Option<(String, std::net::SocketAddr, bool)> {
+    let Some(Some((value, transparent))) = &pc.bind else {
+        return None;
+    };
+    let v = r.eval(value);
+    if v.is_empty() {
+        return None;
+    }
+    let text = lossy(&v);
+    let parsed = text.parse::<std::net::SocketAddr>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| std::net::SocketAddr::new(ip, 0))
+    });
+    match parsed {
+        Some(sa) => Some((text, sa, *transparent)),
+        None => {
+            crate::http::errlog::request_error(r, &format!("invalid local address \"{text}\""));
+            None
+        }
+    }
 }
 
 /// nginx: ngx_http_proxy_pass's / ngx_http_proxy_eval's URL parsing and ngx_http_proxy_set_vars.
@@ -945,6 +981,7 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         _ => up.tries(),
     };
     let started = Instant::now();
+    let local = local_addr(r, pc);
     let next_timeout = pc.next_timeout.filter(|d| !d.is_zero());
     let idempotent = !matches!(r.method.as_str(), "POST" | "LOCK" | "PATCH");
     let ip = r.conn.remote.map(|a| match a.ip() {
@@ -1031,11 +1068,41 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         // connect (an idle keep-alive connection first)
         let https = t.schema == "https://";
         let mut action = "connecting to upstream";
+        let local = match &peer_addr {
+            upstream_rr::PeerAddr::Inet(_) => local.clone(),
+            upstream_rr::PeerAddr::Unix(_) => None,
+        };
+        let bound = match (&local, &peer_addr) {
+            (Some((text, sa, transparent)), upstream_rr::PeerAddr::Inet(_)) => {
+                match upstream_rr::bind_socket(*sa, *transparent) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        // nginx: ngx_event_connect_peer fails: the request ends with 500
+                        let msg = format!(
+                            "bind({text}) failed{} while connecting to upstream",
+                            errno_text(&e)
+                        );
+                        upstream_log(r, crate::log::Level::Crit, &msg, &up_text);
+                        free_ok(&mut picker, pref);
+                        set_states(r, &states);
+                        return Reply::status(500);
+                    }
+                }
+            }
+            _ => None,
+        };
+        let target = peer_addr.clone();
+        let connecting = async move {
+            match (bound, &target) {
+                (Some(s), upstream_rr::PeerAddr::Inet(a)) => {
+                    upstream_rr::connect_bound(s, *a).await
+                }
+                _ => upstream_rr::connect(&target).await,
+            }
+        };
         let conn = match upstream_rr::take_idle_kind(&up, &peer_addr, https) {
             Some(c) => Ok(c),
-            None => match tokio::time::timeout(connect_timeout, upstream_rr::connect(&peer_addr))
-                .await
-            {
+            None => match tokio::time::timeout(connect_timeout, connecting).await {
                 Ok(Ok(c)) if https => {
                     upstream_rr::CONNECTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // nginx: the connect timer goes on through the handshake

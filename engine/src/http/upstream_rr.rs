@@ -858,6 +858,57 @@ pub(crate) async fn connect(addr: &PeerAddr) -> std::io::Result<UpConn> {
     })
 }
 
+/// nginx: the `bind()` of ngx_event_connect_peer for `proxy_bind`: a socket bound to the
+/// local address (port 0: any port, chosen at connect), `transparent` as IP_TRANSPARENT.
+pub(crate) fn bind_socket(
+    local: std::net::SocketAddr,
+    transparent: bool,
+) -> std::io::Result<tokio::net::TcpSocket> {
+    let sock = if local.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if transparent {
+        let one: libc::c_int = 1;
+        let (level, opt) = if local.is_ipv4() {
+            (libc::SOL_IP, libc::IP_TRANSPARENT)
+        } else {
+            (libc::SOL_IPV6, libc::IPV6_TRANSPARENT)
+        };
+        // SAFETY: the option value is a c_int that outlives the call; the fd is the socket's.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                level,
+                opt,
+                std::ptr::addr_of!(one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    sock.bind(local)?;
+    Ok(sock)
+}
+
+/// Connects a socket [`bind_socket`] made.
+pub(crate) async fn connect_bound(
+    sock: tokio::net::TcpSocket,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<UpConn> {
+    let s = sock.connect(addr).await?;
+    let _ = s.set_nodelay(true);
+    Ok(UpConn {
+        stream: Stream::Tcp(s),
+        requests: 0,
+        created: Instant::now(),
+        reused: false,
+    })
+}
+
 /// An idle connection in the pool (std sockets: any worker thread may take it).
 struct Idle {
     sock: IdleSock,
