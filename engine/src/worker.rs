@@ -321,6 +321,9 @@ struct Shared {
     linger: bool,
     /// The next response head is not sent (HTTP/0.9).
     strip_head: bool,
+    /// The next status line has no reason phrase: hyper's space before its CRLF is dropped
+    /// (an upstream's `Status: 404`, sent by nginx as `HTTP/1.1 404`).
+    bare_status: bool,
     /// The reader, woken when the last response finishes (the keep-alive timer starts).
     reader: Option<std::task::Waker>,
     /// The worker is shutting down gracefully: no keep-alive, idle connections close.
@@ -341,6 +344,7 @@ impl Shared {
             timeouts,
             linger: false,
             strip_head: false,
+            bare_status: false,
             reader: None,
             exiting: false,
             exit: Rc::new(tokio::sync::Notify::new()),
@@ -767,6 +771,18 @@ where
         let this = self.get_mut();
         if this.strip_match.is_none() && std::mem::take(&mut this.shared.borrow_mut().strip_head) {
             this.strip_match = Some(0);
+        }
+        let bare = this.strip_match.is_none() && this.shared.borrow().bare_status;
+        if bare {
+            if let Some(k) = buf.windows(3).position(|w| w == b" \r\n") {
+                return match Pin::new(&mut this.io).poll_write(cx, &buf[..k]) {
+                    Poll::Ready(Ok(n)) if n == k => {
+                        this.shared.borrow_mut().bare_status = false;
+                        Poll::Ready(Ok(k + 1))
+                    }
+                    other => other,
+                };
+            }
         }
         if let Some(mut m) = this.strip_match {
             // HTTP/0.9: the response head is not sent.
@@ -1452,6 +1468,9 @@ async fn handle(
         && !shared.borrow().exiting
         && r.loc.keepalive_timeout != Some(Duration::ZERO);
     let close_after = reply.close || !keepalive;
+    if reply.status_line.as_ref().is_some_and(|l| l.len() <= 3) && head.version != 9 {
+        shared.borrow_mut().bare_status = true;
+    }
     let mut resp = response::build(&r, reply, keepalive);
     if close_after && head.framing() != Framing::None {
         shared.borrow_mut().linger = true;

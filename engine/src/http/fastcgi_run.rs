@@ -1262,6 +1262,19 @@ async fn respond(
     reply
 }
 
+/// Ends the client's response with an error once what was passed on was written (hyper
+/// drops its unflushed output when a body fails; nginx sends what it has, then closes).
+async fn fail_after_flush(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    for _ in 0..200 {
+        if tx.capacity() == tx.max_capacity() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = tx.send(Err(std::io::Error::other("upstream body"))).await;
+}
+
 /// Reads the rest of the response's records and hands the STDOUT data on (nginx:
 /// ngx_http_fastcgi_input_filter / ngx_http_fastcgi_non_buffered_filter); a connection kept
 /// with `fastcgi_keep_conn` whose END_REQUEST was read exactly goes back to the pool.
@@ -1283,7 +1296,6 @@ async fn pump(
     let log = |level: Level, msg: &str| {
         crate::http::errlog::write(level, &format!("{}{msg}{}", ctx.0, ctx.1));
     };
-    let fail = || Err(std::io::Error::other("upstream body"));
     let mut done = false;
     // Passes STDOUT data on, cut at the response's Content-Length; false when the client is
     // gone or the length was reached with more data.
@@ -1326,7 +1338,7 @@ async fn pump(
                         Level::Error,
                         "upstream timed out (110: Connection timed out) while reading upstream",
                     );
-                    let _ = tx.send(fail()).await;
+                    fail_after_flush(&tx).await;
                     return;
                 }
                 Err(RecErr::Io(e)) => {
@@ -1334,12 +1346,12 @@ async fn pump(
                         Level::Error,
                         &format!("recv() failed{} while reading upstream", pr::errno_text(&e)),
                     );
-                    let _ = tx.send(fail()).await;
+                    fail_after_flush(&tx).await;
                     return;
                 }
                 Err(RecErr::Invalid(m)) => {
                     log(Level::Error, &format!("{m} while reading upstream"));
-                    let _ = tx.send(fail()).await;
+                    fail_after_flush(&tx).await;
                     return;
                 }
             }
@@ -1367,7 +1379,7 @@ async fn pump(
                         Level::Error,
                         "upstream prematurely closed FastCGI stdout while reading upstream",
                     );
-                    let _ = tx.send(fail()).await;
+                    fail_after_flush(&tx).await;
                     return;
                 }
                 io!(rec.skip(padding, timeout).await);
@@ -1405,7 +1417,7 @@ async fn pump(
                         Level::Error,
                         "upstream prematurely closed FastCGI request while reading upstream",
                     );
-                    let _ = tx.send(fail()).await;
+                    fail_after_flush(&tx).await;
                     return;
                 }
                 io!(rec.skip(len + padding, timeout).await);
