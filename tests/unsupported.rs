@@ -1,5 +1,5 @@
 //! Content handlers and access checks oxresty does not run yet never fall through silently:
-//! a `fastcgi_pass` location answers 502 (it must not serve the PHP source as a static file)
+//! a `uwsgi_pass` location answers 502 (it must not serve the PHP source as a static file)
 //! and `auth_request` fails closed with 500, each with an error-log line saying why.
 
 mod common;
@@ -17,7 +17,7 @@ http {
         listen 127.0.0.1:{PORT};
         server_name localhost;
         root html;
-        location ~ \.php$ { fastcgi_pass 127.0.0.1:9000; include fastcgi_params; }
+        location ~ \.php$ { uwsgi_pass 127.0.0.1:9000; }
         location /private/ { auth_request /auth; }
         location /public/ { auth_request /auth; location /public/open/ { auth_request off; } }
         location = /auth { return 204; }
@@ -66,7 +66,7 @@ fn unsupported_handlers_do_not_fall_through() {
     );
     let log = s.file_when("logs/error.log", |t| t.contains("auth_request"));
     assert!(
-        log.contains("\"fastcgi_pass\" is not supported by oxresty yet, client: 127.0.0.1, server: localhost, request: \"GET /index.php HTTP/1.0\", host: \"localhost\""),
+        log.contains("\"uwsgi_pass\" is not supported by oxresty yet, client: 127.0.0.1, server: localhost, request: \"GET /index.php HTTP/1.0\", host: \"localhost\""),
         "{log}"
     );
     assert!(

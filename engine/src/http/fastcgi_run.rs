@@ -856,7 +856,13 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
     let has_body = r.headers.contains_key(hyper::header::CONTENT_LENGTH)
         || r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
     let body = if has_body && fc.pass_request_body != Some(false) {
-        Some(pr::request_body(r).await)
+        let b = pr::request_body(r).await;
+        if !r.headers.contains_key(hyper::header::CONTENT_LENGTH) {
+            // nginx: a chunked body read whole sets `content_length_n` ($content_length).
+            r.vars
+                .insert(b"content_length".to_vec(), b.len().to_string().into_bytes());
+        }
+        Some(b)
     } else if fc.pass_request_body != Some(false) {
         Some(Vec::new())
     } else {
@@ -1206,6 +1212,9 @@ async fn respond(
     };
     let mut reply = Reply::status(status);
     reply.status_line = head.status_line.clone();
+    // nginx: ngx_http_upstream_rewrite_location: a relative Location is not made
+    // `r->headers_out.location`, so the header filter leaves every one as sent, in order.
+    reply.raw_location = true;
     let mut length: Option<u64> = None;
     for (n, v) in &head.headers {
         let ln = n.to_ascii_lowercase();
@@ -1221,11 +1230,6 @@ async fn respond(
         }
         if hidden(&ln) {
             continue;
-        }
-        // nginx: ngx_http_upstream_rewrite_location: only an absolute Location becomes
-        // `r->headers_out.location` (the header filter leaves a relative one as sent).
-        if ln == b"location" && v.first() == Some(&b'/') {
-            reply.raw_location = true;
         }
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(v)) {
             reply.headers.append(n, v);
