@@ -425,6 +425,8 @@ enum RecErr {
     Closed,
     /// nginx's text of a malformed record (logged as its own line).
     Invalid(String),
+    /// The head did not fit `fastcgi_buffer_size`.
+    TooBig,
 }
 
 /// Reads FastCGI records from an upstream connection (nginx: ngx_http_fastcgi_process_record).
@@ -434,6 +436,10 @@ struct Records {
     pos: usize,
     /// Bytes read from the upstream (`$upstream_bytes_received`).
     received: u64,
+    /// While the head is read: nginx's `u->buffer` (`fastcgi_buffer_size`), and how much of
+    /// it is filled since it was last emptied.
+    limit: Option<usize>,
+    window: usize,
 }
 
 impl Records {
@@ -444,12 +450,18 @@ impl Records {
             self.pos = 0;
         }
         let mut tmp = [0u8; 16384];
-        match tokio::time::timeout(timeout, self.conn.stream.read(&mut tmp)).await {
+        let max = match self.limit {
+            Some(l) if self.window >= l => return Err(RecErr::TooBig),
+            Some(l) => (l - self.window).min(tmp.len()),
+            None => tmp.len(),
+        };
+        match tokio::time::timeout(timeout, self.conn.stream.read(&mut tmp[..max])).await {
             Err(_) => Err(RecErr::Timeout),
             Ok(Err(e)) => Err(RecErr::Io(e)),
             Ok(Ok(0)) => Ok(false),
             Ok(Ok(n)) => {
                 self.received += n as u64;
+                self.window += n;
                 self.buf.extend_from_slice(&tmp[..n]);
                 Ok(true)
             }
@@ -533,6 +545,23 @@ impl Records {
         }
         Ok(())
     }
+}
+
+/// Writes an upstream error line as nginx does: `ctx` around `msg`, the whole line cut at
+/// NGX_MAX_ERROR_STR (2048 bytes with its time, level, pid and newline).
+fn log_capped(level: Level, ctx: &(String, String), msg: &str) {
+    let mut line = format!("{}{msg}{}", ctx.0, ctx.1);
+    let prefix =
+        crate::log::log_time().len() + level.name().len() + 4 + crate::log::pid_tid().len() + 2;
+    let max = 2047usize.saturating_sub(prefix);
+    if line.len() > max {
+        let mut cut = max;
+        while cut > 0 && !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+    }
+    crate::http::errlog::write(level, &line);
 }
 
 /// nginx's stderr text: trailing LF, CR, `.` and spaces dropped.
@@ -644,11 +673,16 @@ async fn read_head(
                 Fail::InvalidHeader,
                 format!("{m} while reading response header from upstream"),
             ),
+            RecErr::TooBig => (
+                Fail::InvalidHeader,
+                "upstream sent too big header while reading response header from upstream"
+                    .into(),
+            ),
         }
     };
     let mut text: Vec<u8> = Vec::new();
-    // The buffer nginx reads the head into (record headers and padding count).
-    let mut used = 0usize;
+    rec.limit = Some(size);
+    let mut stdout_seen = false;
     loop {
         let (typ, len, padding) = rec
             .header(timeout)
@@ -675,12 +709,15 @@ async fn read_head(
                     .map_err(|e| closed(e, "response header"))?;
                 left -= part.len();
                 let msg = stderr_text(&part);
-                pr::upstream_log(
-                    r,
+                log_capped(
                     Level::Error,
+                    &pr::upstream_ctx(r, up_text),
                     &format!("FastCGI sent in stderr: \"{msg}\" while reading response header from upstream"),
-                    up_text,
                 );
+                // nginx: stderr before any output does not fill the buffer (large_stderr).
+                if !stdout_seen && rec.avail() == 0 {
+                    rec.window = 0;
+                }
                 if let Some(pats) = &fc.catch_stderr {
                     if pats.iter().any(|p| find_sub(&part, p).is_some()) {
                         return Err((Fail::InvalidHeader, String::new()));
@@ -692,23 +729,14 @@ async fn read_head(
                 .map_err(|e| closed(e, "response header"))?;
             continue;
         }
-        used += 8;
+        stdout_seen = true;
         let mut left = len;
         while left > 0 {
-            if used >= size {
-                return Err((
-                    Fail::InvalidHeader,
-                    "upstream sent too big header while reading response header from upstream"
-                        .into(),
-                ));
-            }
             let part = rec
-                .data(left.min(size - used), timeout)
+                .data(left, timeout)
                 .await
                 .map_err(|e| closed(e, "response header"))?;
             left -= part.len();
-            used += part.len();
-            let before = text.len();
             text.extend_from_slice(&part);
             match parse_headers(&text) {
                 Err(m) => {
@@ -719,7 +747,6 @@ async fn read_head(
                 }
                 Ok(None) => {}
                 Ok(Some((headers, consumed))) => {
-                    let _ = before;
                     let rest = text[consumed..].to_vec();
                     let mut status = 200;
                     let mut status_line = None;
@@ -753,6 +780,7 @@ async fn read_head(
                     } else if find(b"location").is_some() {
                         status = 302;
                     }
+                    rec.limit = None;
                     return Ok(Head {
                         status,
                         status_line,
@@ -764,7 +792,6 @@ async fn read_head(
                 }
             }
         }
-        used += padding;
         rec.skip(padding, timeout)
             .await
             .map_err(|e| closed(e, "response header"))?;
@@ -1053,6 +1080,8 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
             buf: Vec::new(),
             pos: 0,
             received: 0,
+            limit: None,
+            window: 0,
         };
         let head = match send_fail {
             Some(f) => Err(f),
@@ -1297,9 +1326,7 @@ async fn pump(
     ctx: (String, String),
     head_req: bool,
 ) {
-    let log = |level: Level, msg: &str| {
-        crate::http::errlog::write(level, &format!("{}{msg}{}", ctx.0, ctx.1));
-    };
+    let log = |level: Level, msg: &str| log_capped(level, &ctx, msg);
     let mut done = false;
     // Passes STDOUT data on, cut at the response's Content-Length; false when the client is
     // gone or the length was reached with more data.
@@ -1333,7 +1360,7 @@ async fn pump(
         ($e:expr) => {
             match $e {
                 Ok(v) => v,
-                Err(RecErr::Closed) => {
+                Err(RecErr::Closed) | Err(RecErr::TooBig) => {
                     // nginx: the end of the stream ends the response.
                     return;
                 }
