@@ -411,6 +411,19 @@ fn php_fpm_through_fastcgi_pass() {
         "{headers:?}"
     );
 
+    // fastcgi_keep_conn + keepalive: oxresty's connection to php-fpm stays open for reuse.
+    if let Ok(out) = Command::new("ss")
+        .args(["-Htnp", "state", "established"])
+        .arg(format!("( dport = :{fpm_port} )"))
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().any(|l| l.contains("oxresty")),
+            "no kept connection from oxresty to php-fpm: {text}"
+        );
+    }
+
     // The error logs: PHP's stderr as nginx logs it, and nothing else differing.
     std::thread::sleep(Duration::from_millis(300));
     let ox_log = log_lines(&ox.dir);
