@@ -1463,3 +1463,47 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_trims_like_nginx() {
+        assert_eq!(stderr_text(b"oops...\r\n \n"), "oops");
+        assert_eq!(stderr_text(b"."), ".");
+        assert_eq!(stderr_text(b"a. b"), "a. b");
+    }
+
+    #[test]
+    fn header_lines() {
+        let (h, n) = parse_headers(b"A: 1\nB:  two \r\nNoColon\r\n\r\nbody")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        assert_eq!(n, 26);
+        assert_eq!(
+            h,
+            vec![
+                (b"A".to_vec(), b"1".to_vec()),
+                (b"B".to_vec(), b"two".to_vec()),
+                (b"NoColon".to_vec(), Vec::new()),
+            ]
+        );
+        assert!(matches!(parse_headers(b"A: 1\r\nB: 2"), Ok(None)));
+        assert_eq!(
+            parse_headers(b"Bad Name: 1\r\n\r\n")
+                .err()
+                .unwrap_or_default(),
+            "upstream sent invalid header: \"Bad\\x20...\""
+        );
+    }
+
+    #[test]
+    fn param_lengths() {
+        let mut v = Vec::new();
+        put_len(&mut v, 127);
+        put_len(&mut v, 200);
+        assert_eq!(v, vec![127, 0x80, 0, 0, 200]);
+    }
+}
