@@ -1059,3 +1059,29 @@ GET /t
 --- error_code: 500
 --- response_body
 boom
+
+
+
+=== TEST 53: fastcgi_next_upstream invalid_header: the peer is disabled while reading the header
+--- http_config
+    upstream php { server 127.0.0.1:$TEST_NGINX_RAND_PORT_1; server 127.0.0.1:1; }
+--- config
+    location /t {
+        fastcgi_param A b;
+        fastcgi_pass_request_headers off;
+        fastcgi_next_upstream invalid_header error;
+        add_header X-Up-Status $upstream_status always;
+        fastcgi_pass php;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 48
+--- tcp_reply eval
+"\x01\x09\x00\x01\x00\x02\x00\x00xx"
+--- request
+GET /t
+--- error_code: 502
+--- response_headers
+X-Up-Status: 502, 502
+--- error_log
+upstream server temporarily disabled while reading response header from upstream
+connect() failed (111: Connection refused) while connecting to upstream

@@ -820,6 +820,28 @@ fn pass_of(r: &Request) -> Option<Arc<Pass>> {
     l.conf.fastcgi.as_ref().and_then(|p| p.pass.clone())
 }
 
+/// A failed try counts against its peer; nginx logs when that disables it, with the
+/// action the request was in.
+fn fail_peer_at(
+    r: &Request,
+    picker: &mut Picker,
+    pref: Option<upstream_rr::PeerRef>,
+    up_text: &str,
+    action: &str,
+) {
+    let Some(pref) = pref else {
+        return;
+    };
+    if picker.free(pref, true) {
+        pr::upstream_log(
+            r,
+            Level::Warn,
+            &format!("upstream server temporarily disabled while {action}"),
+            up_text,
+        );
+    }
+}
+
 /// nginx: ngx_http_fastcgi_handler + ngx_http_upstream_init_request: `None` when the
 /// location does not pass to FastCGI.
 pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
@@ -1107,7 +1129,12 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
                 st.response_time = Some(t0.elapsed());
                 st.bytes = rec.received;
                 states.push(st);
-                pr::fail_peer(r, &mut picker, pref, &up_text);
+                let action = if msg.contains("while sending request") {
+                    "sending request to upstream"
+                } else {
+                    "reading response header from upstream"
+                };
+                fail_peer_at(r, &mut picker, pref, &up_text, action);
                 last_failure = Some(format!(
                     "failed {}",
                     states.last().map_or("502", |s| s.status.as_str())
@@ -1135,7 +1162,13 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
                 pr::free_ok(&mut picker, pref);
                 last_failure = Some(format!("next {}", head.status));
             } else {
-                pr::fail_peer(r, &mut picker, pref, &up_text);
+                fail_peer_at(
+                    r,
+                    &mut picker,
+                    pref,
+                    &up_text,
+                    "reading response header from upstream",
+                );
                 last_failure = Some(format!(
                     "failed {}",
                     states.last().map_or("502", |s| s.status.as_str())
