@@ -1,6 +1,7 @@
-//! Content handlers oxresty does not run yet never fall through silently: a `fastcgi_pass`
-//! location answers 502 (it must not serve the PHP source as a static file), with an
-//! error-log line saying why. (`auth_request`, which failed closed here, now runs.)
+//! Content handlers oxresty does not run yet never fall through silently: a `uwsgi_pass`
+//! location answers 502 (it must not serve the source as a static file), with an
+//! error-log line saying why. (`auth_request` and `fastcgi_pass`, which failed closed here,
+//! now run.)
 
 mod common;
 
@@ -17,7 +18,7 @@ http {
         listen 127.0.0.1:{PORT};
         server_name localhost;
         root html;
-        location ~ \.php$ { fastcgi_pass 127.0.0.1:9000; include fastcgi_params; }
+        location ~ \.php$ { uwsgi_pass 127.0.0.1:9000; }
         location /private/ { auth_request /auth; }
         location /public/ { auth_request /auth; location /public/open/ { auth_request off; } }
         location = /auth { return 204; }
@@ -66,9 +67,9 @@ fn unsupported_handlers_do_not_fall_through() {
         (status.as_str(), body.as_str()),
         ("HTTP/1.1 200 OK", "open\n")
     );
-    let log = s.file_when("logs/error.log", |t| t.contains("fastcgi_pass"));
+    let log = s.file_when("logs/error.log", |t| t.contains("uwsgi_pass"));
     assert!(
-        log.contains("\"fastcgi_pass\" is not supported by oxresty yet, client: 127.0.0.1, server: localhost, request: \"GET /index.php HTTP/1.0\", host: \"localhost\""),
+        log.contains("\"uwsgi_pass\" is not supported by oxresty yet, client: 127.0.0.1, server: localhost, request: \"GET /index.php HTTP/1.0\", host: \"localhost\""),
         "{log}"
     );
 }

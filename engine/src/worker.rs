@@ -341,6 +341,12 @@ struct Shared {
     linger: bool,
     /// The next response head is not sent (HTTP/0.9).
     strip_head: bool,
+    /// The next status line has no reason phrase: hyper's space before its CRLF is dropped
+    /// (an upstream's `Status: 404`, sent by nginx as `HTTP/1.1 404`).
+    bare_status: bool,
+    /// The next response head was encoded as HTTP/1.0 (so that hyper delimits an HTTP/1.0
+    /// client's body of unknown length by the close, not chunks): its version becomes 1.1.
+    http10_head: bool,
     /// The reader, woken when the last response finishes (the keep-alive timer starts).
     reader: Option<std::task::Waker>,
     /// The worker is shutting down gracefully: no keep-alive, idle connections close.
@@ -361,6 +367,8 @@ impl Shared {
             timeouts,
             linger: false,
             strip_head: false,
+            bare_status: false,
+            http10_head: false,
             reader: None,
             exiting: false,
             exit: Rc::new(tokio::sync::Notify::new()),
@@ -843,6 +851,30 @@ where
         let this = self.get_mut();
         if this.strip_match.is_none() && std::mem::take(&mut this.shared.borrow_mut().strip_head) {
             this.strip_match = Some(0);
+        }
+        if this.strip_match.is_none()
+            && this.shared.borrow().http10_head
+            && buf.starts_with(b"HTTP/1.0 ")
+        {
+            return match Pin::new(&mut this.io).poll_write(cx, b"HTTP/1.1 ") {
+                Poll::Ready(Ok(9)) => {
+                    this.shared.borrow_mut().http10_head = false;
+                    Poll::Ready(Ok(9))
+                }
+                other => other,
+            };
+        }
+        let bare = this.strip_match.is_none() && this.shared.borrow().bare_status;
+        if bare {
+            if let Some(k) = buf.windows(3).position(|w| w == b" \r\n") {
+                return match Pin::new(&mut this.io).poll_write(cx, &buf[..k]) {
+                    Poll::Ready(Ok(n)) if n == k => {
+                        this.shared.borrow_mut().bare_status = false;
+                        Poll::Ready(Ok(k + 1))
+                    }
+                    other => other,
+                };
+            }
         }
         if let Some(mut m) = this.strip_match {
             // HTTP/0.9: the response head is not sent.
@@ -1642,12 +1674,23 @@ async fn handle(
         && !shared.borrow().exiting
         && r.loc.keepalive_timeout != Some(Duration::ZERO);
     let close_after = reply.close || !keepalive;
+    if reply.status_line.as_ref().is_some_and(|l| l.len() <= 3) && head.version != 9 {
+        shared.borrow_mut().bare_status = true;
+    }
     let mut resp = response::build(&r, reply, keepalive);
     if close_after && head.framing() != Framing::None {
         shared.borrow_mut().linger = true;
     }
     if head.version == 9 {
         shared.borrow_mut().strip_head = true;
+    } else if head.version <= 1000
+        && r.method != hyper::Method::HEAD
+        && !resp.headers().contains_key(hyper::header::CONTENT_LENGTH)
+        && !matches!(resp.status().as_u16(), 204 | 304)
+    {
+        // nginx: no chunked encoding for an HTTP/1.0 client; the close ends the body.
+        *resp.version_mut() = hyper::Version::HTTP_10;
+        shared.borrow_mut().http10_head = true;
     }
     let ka_header = r.loc.keepalive_header.unwrap_or_default();
     if keepalive && !close_after && !ka_header.is_zero() {

@@ -309,6 +309,8 @@ pub(crate) struct LocConf {
     pub(crate) lua_ssl_client_hello: Option<Arc<crate::http::lua::directives::LuaHandler>>,
     /// `ssl_certificate_by_lua*` (http or server level; engine/src/http/lua/ssl.rs).
     pub(crate) lua_ssl_cert: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    // fastcgi_pass (engine/src/http/fastcgi_run.rs, merged there).
+    pub(crate) fastcgi: Option<Arc<crate::http::fastcgi_run::FcgiConf>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -547,6 +549,7 @@ impl LocConf {
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
+        crate::http::fastcgi_run::merge(self, parent);
     }
 }
 
@@ -913,7 +916,6 @@ impl Lowering<'_> {
             b"autoindex" => c.autoindex = Some(flag(d)),
             b"client_max_body_size" => c.client_max_body_size = parse_offset(arg(d, 0)),
             b"internal" => c.internal = true,
-            b"fastcgi_pass" => c.unsupported_handler = Some("fastcgi_pass"),
             b"uwsgi_pass" => c.unsupported_handler = Some("uwsgi_pass"),
             b"scgi_pass" => c.unsupported_handler = Some("scgi_pass"),
             b"grpc_pass" => c.unsupported_handler = Some("grpc_pass"),
@@ -926,6 +928,7 @@ impl Lowering<'_> {
             _ if crate::http::echo::lower(c, d) => {}
             _ if crate::http::headers_more::lower(c, d) => {}
             _ if crate::http::proxy_run::lower(c, d) => {}
+            _ if crate::http::fastcgi_run::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),

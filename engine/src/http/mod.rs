@@ -14,6 +14,7 @@ pub(crate) mod echo;
 pub(crate) mod empty_gif;
 pub(crate) mod errlog;
 pub(crate) mod fastcgi;
+pub(crate) mod fastcgi_run;
 pub(crate) mod flv;
 pub(crate) mod geo;
 pub(crate) mod grpc;

@@ -66,7 +66,7 @@ type SetHeaders = Vec<(Vec<u8>, ComplexValue)>;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProxyConf {
     pass: Option<Arc<Pass>>,
-    upstreams: Option<Arc<HashMap<Vec<u8>, Arc<Upstream>>>>,
+    pub(crate) upstreams: Option<Arc<HashMap<Vec<u8>, Arc<Upstream>>>>,
     set_headers: Option<Arc<SetHeaders>>,
     http_11: Option<bool>,
     pass_request_headers: Option<bool>,
@@ -100,23 +100,28 @@ pub(crate) struct ProxyConf {
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
-const FT_ERROR: u32 = 0x2;
-const FT_TIMEOUT: u32 = 0x4;
-const FT_INVALID_HEADER: u32 = 0x8;
-const FT_500: u32 = 0x10;
-const FT_502: u32 = 0x20;
-const FT_503: u32 = 0x40;
-const FT_504: u32 = 0x80;
-const FT_403: u32 = 0x100;
-const FT_404: u32 = 0x200;
-const FT_429: u32 = 0x400;
-const FT_NON_IDEMPOTENT: u32 = 0x10000;
+pub(crate) const FT_ERROR: u32 = 0x2;
+pub(crate) const FT_TIMEOUT: u32 = 0x4;
+pub(crate) const FT_INVALID_HEADER: u32 = 0x8;
+pub(crate) const FT_500: u32 = 0x10;
+pub(crate) const FT_502: u32 = 0x20;
+pub(crate) const FT_503: u32 = 0x40;
+pub(crate) const FT_504: u32 = 0x80;
+pub(crate) const FT_403: u32 = 0x100;
+pub(crate) const FT_404: u32 = 0x200;
+pub(crate) const FT_429: u32 = 0x400;
+pub(crate) const FT_NON_IDEMPOTENT: u32 = 0x10000;
 
 /// Some level has `proxy_pass`: request bodies are kept for it.
 static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 pub(crate) fn used() -> bool {
     USED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Another upstream module (fastcgi_pass) needs request bodies kept too.
+pub(crate) fn mark_used() {
+    USED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn arg(d: &Directive, i: usize) -> &[u8] {
@@ -494,7 +499,7 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
 }
 
 /// nginx: `r->headers_in.content_length_n` as the proxy module sees it.
-async fn request_body(r: &mut Request) -> Vec<u8> {
+pub(crate) async fn request_body(r: &mut Request) -> Vec<u8> {
     let ctx = crate::http::lua::vm::ctx_of(r);
     let (done, incoming) = {
         let mut c = ctx.borrow_mut();
@@ -512,12 +517,12 @@ async fn request_body(r: &mut Request) -> Vec<u8> {
     data
 }
 
-fn lossy(s: &[u8]) -> String {
+pub(crate) fn lossy(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
 }
 
 /// nginx's `(errno: text)`.
-fn errno_text(e: &std::io::Error) -> String {
+pub(crate) fn errno_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => {
             let t = std::io::Error::from_raw_os_error(code).to_string();
@@ -530,7 +535,7 @@ fn errno_text(e: &std::io::Error) -> String {
 
 /// An error-log line with nginx's upstream context (ngx_http_log_error: `upstream: "..."`
 /// before `host:`).
-fn upstream_log(r: &Request, level: crate::log::Level, msg: &str, upstream: &str) {
+pub(crate) fn upstream_log(r: &Request, level: crate::log::Level, msg: &str, upstream: &str) {
     let mut line = crate::http::errlog::with_context(r, msg);
     let up = format!(", upstream: \"{upstream}\"");
     match line.find(", host: \"") {
@@ -542,13 +547,13 @@ fn upstream_log(r: &Request, level: crate::log::Level, msg: &str, upstream: &str
 
 /// Per-try values of the `$upstream_*` variables (nginx: ngx_http_upstream_state_t).
 #[derive(Default)]
-struct TryState {
-    addr: String,
-    status: String,
-    response_time: Option<Duration>,
-    connect_time: Option<Duration>,
-    header_time: Option<Duration>,
-    bytes: u64,
+pub(crate) struct TryState {
+    pub(crate) addr: String,
+    pub(crate) status: String,
+    pub(crate) response_time: Option<Duration>,
+    pub(crate) connect_time: Option<Duration>,
+    pub(crate) header_time: Option<Duration>,
+    pub(crate) bytes: u64,
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -558,7 +563,7 @@ fn secs(d: Option<Duration>) -> String {
     }
 }
 
-fn set_states(r: &mut Request, states: &[TryState]) {
+pub(crate) fn set_states(r: &mut Request, states: &[TryState]) {
     let join =
         |f: &dyn Fn(&TryState) -> String| states.iter().map(f).collect::<Vec<_>>().join(", ");
     let vals = [
@@ -673,7 +678,7 @@ const DEFAULT_HEADERS: &[(&str, &str)] = &[
 
 /// The client's headers as sent (names' case and order kept), after header rewrites
 /// (more_set_input_headers, ngx.req.set_header) applied to `r.headers`.
-fn client_headers(r: &Request) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn client_headers(r: &Request) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut seen: HashMap<HeaderName, usize> = HashMap::new();
     for (n, v) in &r.raw_headers {
@@ -846,12 +851,17 @@ fn find_upstream(r: &Request, pc: &ProxyConf, pass: &Pass) -> Result<(Target, Ar
 }
 
 /// A failed try counts against its peer (nginx logs when that disables it).
-fn fail_peer(r: &Request, picker: &mut Picker, pref: Option<upstream_rr::PeerRef>, up_text: &str) {
+pub(crate) fn fail_peer(
+    r: &Request,
+    picker: &mut Picker,
+    pref: Option<upstream_rr::PeerRef>,
+    up_text: &str,
+) {
     fail_peer_at(r, picker, pref, up_text, "connecting to upstream");
 }
 
 /// [`fail_peer`] with the log line's action (nginx: `r->connection->log->action`).
-fn fail_peer_at(
+pub(crate) fn fail_peer_at(
     r: &Request,
     picker: &mut Picker,
     pref: Option<upstream_rr::PeerRef>,
@@ -889,14 +899,14 @@ async fn tls_connect(
 }
 
 /// A try that did not fail gives its peer back.
-fn free_ok(picker: &mut Picker, pref: Option<upstream_rr::PeerRef>) {
+pub(crate) fn free_ok(picker: &mut Picker, pref: Option<upstream_rr::PeerRef>) {
     if let Some(pref) = pref {
         let _ = picker.free(pref, false);
     }
 }
 
 /// The upstream statuses `proxy_next_upstream` may retry on.
-fn status_ft(status: u16) -> u32 {
+pub(crate) fn status_ft(status: u16) -> u32 {
     match status {
         500 => FT_500,
         502 => FT_502,
@@ -1637,7 +1647,7 @@ async fn tunnel(
 }
 
 /// The log line halves around the message (for errors after the handler returned).
-fn upstream_ctx(r: &Request, up_text: &str) -> (String, String) {
+pub(crate) fn upstream_ctx(r: &Request, up_text: &str) -> (String, String) {
     let line = crate::http::errlog::with_context(r, "\u{0}");
     let (a, b) = line.split_once('\u{0}').unwrap_or((&line, ""));
     let mut b = b.to_string();
@@ -1828,8 +1838,8 @@ fn find_sub(h: &[u8], n: &[u8]) -> Option<usize> {
 }
 
 /// The response body for hyper: chunks the pump task read from the upstream.
-struct ChanBody {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+pub(crate) struct ChanBody {
+    pub(crate) rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 }
 
 impl hyper::body::Body for ChanBody {

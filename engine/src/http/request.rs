@@ -439,6 +439,9 @@ impl Request {
                 );
                 return Reply::status(502);
             }
+            if let Some(r) = crate::http::fastcgi_run::content(self).await {
+                return r;
+            }
             if let Some(r) = crate::http::proxy_run::content(self).await {
                 return r;
             }
@@ -485,7 +488,8 @@ impl Request {
         let hit = locs.statics.iter().any(|l| {
             l.name == want
                 && !matches!(l.kind, LocKind::Named)
-                && crate::http::proxy_run::auto_redirect(&l.conf)
+                && (crate::http::proxy_run::auto_redirect(&l.conf)
+                    || crate::http::fastcgi_run::auto_redirect(&l.conf))
         });
         if !hit {
             return None;
@@ -853,13 +857,16 @@ impl Request {
         match self.script(&loc.script) {
             Next::Done(r) => r,
             Next::Relocate => Box::pin(self.phases(false)).await,
-            Next::Continue => match Box::pin(crate::http::proxy_run::content(self)).await {
+            Next::Continue => match Box::pin(crate::http::fastcgi_run::content(self)).await {
                 Some(r) => r,
-                None => match Box::pin(crate::http::lua::content(self)).await {
+                None => match Box::pin(crate::http::proxy_run::content(self)).await {
                     Some(r) => r,
-                    None => match Box::pin(crate::http::echo::content(self)).await {
+                    None => match Box::pin(crate::http::lua::content(self)).await {
                         Some(r) => r,
-                        None => crate::http::static_file::content(self).await,
+                        None => match Box::pin(crate::http::echo::content(self)).await {
+                            Some(r) => r,
+                            None => crate::http::static_file::content(self).await,
+                        },
                     },
                 },
             },

@@ -43,6 +43,9 @@ pub(crate) struct Reply {
     /// leaves `r->headers_out.location` unset), or lua-nginx-module's ngx.redirect and
     /// ngx.header.location, which the header filter does not make absolute.
     pub(crate) raw_location: bool,
+    /// An upstream's own status line (nginx: `r->headers_out.status_line`, FastCGI's
+    /// `Status:` header): its text after the code is the reason phrase sent.
+    pub(crate) status_line: Option<Vec<u8>>,
 }
 
 /// An open file answered whole or in ranges.
@@ -64,6 +67,7 @@ impl Reply {
             allow_ranges: false,
             file: None,
             raw_location: false,
+            status_line: None,
         }
     }
 
@@ -755,6 +759,7 @@ fn late_filters(r: &Request, out: &mut Out) {
 /// nginx: the header filter chain and ngx_http_header_filter: turns a reply into the response
 /// hyper writes, headers in nginx's order.
 pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Response<Body> {
+    let (status_line, reply_status) = (reply.status_line.clone(), reply.status);
     let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
     let raw_location = if reply.raw_location {
         reply.headers.get(hyper::header::LOCATION).cloned()
@@ -833,6 +838,13 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         late_filters(r, &mut out);
     }
     let mut resp = header_filter(r, out, keepalive, tokens);
+    if let Some(line) = status_line.filter(|_| resp.status().as_u16() == reply_status) {
+        let text = line.get(3..).unwrap_or_default();
+        let text = text.strip_prefix(b" ").unwrap_or(text);
+        if let Ok(p) = hyper::ext::ReasonPhrase::try_from(text.to_vec()) {
+            resp.extensions_mut().insert(p);
+        }
+    }
     if let Some(loc) = raw_location {
         if resp.headers().contains_key(hyper::header::LOCATION) {
             resp.headers_mut().insert(hyper::header::LOCATION, loc);

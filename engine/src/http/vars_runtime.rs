@@ -392,6 +392,7 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             Some(format!("{}.{:03}", d.as_secs(), d.subsec_millis()).into_bytes())
         }
         b"limit_rate" => s("0"),
+        b"fastcgi_script_name" | b"fastcgi_path_info" => super::fastcgi_run::variable(r, name),
         b"remote_user" => super::auth_basic::remote_user(r),
         b"connections_active"
         | b"connections_reading"
