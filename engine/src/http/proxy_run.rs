@@ -977,7 +977,8 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         }
     };
     r.vars.insert(b"proxy_add_x_forwarded_for".to_vec(), xff);
-    let Some((req_bytes, uri)) = create_request(r, pc, &t, pass.dynamic.is_some(), &body) else {
+    let Some((mut req_bytes, mut uri)) = create_request(r, pc, &t, pass.dynamic.is_some(), &body)
+    else {
         return Reply::status(500);
     };
     let mut connect_timeout = pc.connect_timeout.unwrap_or(Duration::from_secs(60));
@@ -1013,6 +1014,13 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             else {
                 return Reply::status(500);
             };
+            if choice.recreate {
+                // nginx: u->create_request again, with the variables as Lua left them
+                match create_request(r, pc, &t, pass.dynamic.is_some(), &body) {
+                    Some((b, u)) => (req_bytes, uri) = (b, u),
+                    None => return Reply::status(500),
+                }
+            }
             let Some(peer) = choice.peer else {
                 upstream_log(
                     r,

@@ -17,6 +17,7 @@ const PEER: &[u8] = b"\0balancer_peer";
 const MORE_TRIES: &[u8] = b"\0balancer_more_tries";
 const LAST_FAILURE: &[u8] = b"\0balancer_last_failure";
 const TIMEOUTS: &[u8] = b"\0balancer_timeouts";
+const RECREATE: &[u8] = b"\0balancer_recreate";
 
 /// The peer and settings one run of the balancer chose.
 pub(crate) struct Choice {
@@ -26,6 +27,8 @@ pub(crate) struct Choice {
     pub(crate) more_tries: usize,
     /// `set_timeouts`: connect, send, read.
     pub(crate) timeouts: Option<[Option<Duration>; 3]>,
+    /// `recreate_request`: the upstream request is built again for this try.
+    pub(crate) recreate: bool,
 }
 
 /// Installs `require "ngx.balancer"`.
@@ -36,6 +39,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> mlua::Result<()> {
     t.set("set_more_tries", vm.api_fn(set_more_tries)?)?;
     t.set("get_last_failure", vm.api_fn(get_last_failure)?)?;
     t.set("set_timeouts", vm.api_fn(set_timeouts)?)?;
+    t.set("recreate_request", vm.api_fn(recreate_request)?)?;
     let package: mlua::Table = lua.globals().get("package")?;
     let preload: mlua::Table = package.get("preload")?;
     preload.set(
@@ -118,6 +122,28 @@ fn set_more_tries(_lua: &mlua::Lua, args: MultiValue) -> ApiResult {
     Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
 }
 
+/// `balancer.recreate_request()` (nginx: ngx_http_lua_ffi_balancer_recreate_request): the
+/// request sent upstream is built again (its headers re-evaluated) before this try.
+fn recreate_request(lua: &mlua::Lua, _args: MultiValue) -> ApiResult {
+    if vm::current_phase() != Some(Phase::Balancer) {
+        // nginx checks for an upstream (there is one once the request was proxied) first.
+        let proxied = vm::with_req(|r, _| Ok(r.vars.contains_key(b"upstream_addr".as_slice())))
+            .unwrap_or(false);
+        let err = if proxied {
+            "API disabled in the current context"
+        } else {
+            "no upstream found"
+        };
+        let err = lua.create_string(err)?;
+        return Ok(MultiValue::from_vec(vec![Value::Nil, Value::String(err)]));
+    }
+    vm::with_req(|r, _| {
+        r.vars.insert(RECREATE.to_vec(), b"1".to_vec());
+        Ok(())
+    })?;
+    Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+}
+
 /// `balancer.get_last_failure()`: `"failed"` or `"next"` and the status of the previous try,
 /// nothing on the first.
 fn get_last_failure(lua: &mlua::Lua, _args: MultiValue) -> ApiResult {
@@ -166,6 +192,7 @@ pub(crate) async fn run(
     };
     r.vars.remove(PEER);
     r.vars.remove(MORE_TRIES);
+    r.vars.remove(RECREATE);
     match failure {
         Some(f) => r.vars.insert(LAST_FAILURE.to_vec(), f.into_bytes()),
         None => r.vars.remove(LAST_FAILURE),
@@ -191,9 +218,11 @@ pub(crate) async fn run(
         }
         t
     });
+    let recreate = r.vars.remove(RECREATE).is_some();
     Some(Choice {
         peer,
         more_tries,
+        recreate,
         timeouts,
     })
 }
