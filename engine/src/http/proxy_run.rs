@@ -809,8 +809,13 @@ fn create_request(
 }
 
 /// The upstream and target of this request (nginx: ngx_http_proxy_eval for URLs with
-/// variables, then the upstream lookup of ngx_http_upstream_init_request).
-fn find_upstream(r: &Request, pc: &ProxyConf, pass: &Pass) -> Result<(Target, Arc<Upstream>), u16> {
+/// variables, then the upstream lookup of ngx_http_upstream_init_request); `None`: a name
+/// for the resolver.
+fn find_upstream(
+    r: &Request,
+    pc: &ProxyConf,
+    pass: &Pass,
+) -> Result<(Target, Option<Arc<Upstream>>), u16> {
     let t = match &pass.dynamic {
         Some(v) => {
             let url = r.eval(v);
@@ -831,20 +836,52 @@ fn find_upstream(r: &Request, pc: &ProxyConf, pass: &Pass) -> Result<(Target, Ar
     if let Some(ups) = &pc.upstreams {
         if let Some(u) = ups.get(&t.host) {
             if t.no_port || pass.dynamic.is_none() {
-                return Ok((t, u.clone()));
+                return Ok((t, Some(u.clone())));
             }
         }
     }
     match &t.implicit {
         Some(u) if t.literal || pass.dynamic.is_none() => {
             let u = u.clone();
-            Ok((t, u))
+            Ok((t, Some(u)))
         }
-        _ => {
-            crate::http::errlog::request_error(
-                r,
-                &format!("no resolver defined to resolve {}", lossy(&t.host)),
-            );
+        _ => Ok((t, None)),
+    }
+}
+
+/// nginx: ngx_http_upstream_init_request's ngx_resolve_name for a URL with variables and
+/// ngx_http_upstream_resolve_handler: the name through the `resolver`, its address as the
+/// request's one peer; 502 with nginx's line when there is no resolver or no answer.
+async fn resolve_upstream(r: &Request, t: &Target) -> Result<Arc<Upstream>, u16> {
+    let host = lossy(&t.host);
+    let Some(servers) = r.loc.lua_resolver.clone() else {
+        crate::http::errlog::request_error(r, &format!("no resolver defined to resolve {host}"));
+        return Err(502);
+    };
+    let timeout = r
+        .loc
+        .lua_resolver_timeout
+        .unwrap_or(Duration::from_secs(30));
+    match crate::http::lua::udp::resolve(&servers, &host, timeout).await {
+        Ok(ip) => {
+            let default_port = if t.schema == "https://" { 443 } else { 80 };
+            let port = if t.no_port {
+                default_port.to_string()
+            } else {
+                lossy(&t.port)
+            };
+            let addr = match ip {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+                v4 => format!("{v4}:{port}"),
+            };
+            Ok(Arc::new(upstream_rr::implicit(
+                &t.host,
+                addr.as_bytes(),
+                default_port,
+            )))
+        }
+        Err(msg) => {
+            crate::http::errlog::request_error(r, &msg);
             Err(502)
         }
     }
@@ -928,7 +965,11 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         Vec::new()
     };
     let (t, up) = match find_upstream(r, pc, pass) {
-        Ok(x) => x,
+        Ok((t, Some(up))) => (t, up),
+        Ok((t, None)) => match resolve_upstream(r, &t).await {
+            Ok(up) => (t, up),
+            Err(s) => return Reply::status(s),
+        },
         Err(s) => return Reply::status(s),
     };
     // Variables the request's headers and body may use.
