@@ -582,6 +582,9 @@ pub(crate) fn set_states(r: &mut Request, states: &[TryState]) {
 /// A parsed upstream response head.
 struct RespHead {
     status: u16,
+    /// The status line after the version: code and reason as sent (nginx:
+    /// `u->headers_in.status_line`, which becomes the response's).
+    status_line: Vec<u8>,
     http11: bool,
     headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// Bytes of the body already read with the head.
@@ -627,8 +630,14 @@ async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<Res
                     .iter()
                     .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
                     .collect();
+                let mut status_line = status.to_string().into_bytes();
+                if let Some(reason) = resp.reason.filter(|r| !r.is_empty()) {
+                    status_line.push(b' ');
+                    status_line.extend_from_slice(reason.as_bytes());
+                }
                 return Ok(RespHead {
                     status,
+                    status_line,
                     http11,
                     headers,
                     rest: buf[len..].to_vec(),
@@ -1478,6 +1487,7 @@ async fn respond(
     };
     let mut reply = Reply::status(status);
     reply.raw_location = true;
+    reply.status_line = Some(head.status_line.clone());
     let mut framing = Framing::Close;
     let mut keepalive = head.http11;
     let mut chunked = false;

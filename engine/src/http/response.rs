@@ -971,10 +971,11 @@ fn header_filter(
     let mut resp = hyper::Response::new(body);
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    if let Some(text) = reason(status) {
-        resp.extensions_mut()
-            .insert(hyper::ext::ReasonPhrase::from_static(text.as_bytes()));
-    }
+    // nginx: a code without a line in its table goes out as "NNN " (an empty reason), never
+    // with hyper's own phrase.
+    let text = reason(status).unwrap_or("");
+    resp.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(text.as_bytes()));
     *resp.headers_mut() = headers;
     resp
 }
