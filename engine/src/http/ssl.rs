@@ -160,7 +160,7 @@ static COMMANDS: &[Command] = &[
         "ssl_stapling_file",
         Ctx::HTTP_MAIN.or(Ctx::HTTP_SRV),
         Args::TAKE1,
-        Set::Slot(Slot::Str),
+        Set::Handler(stapling_file),
     ),
     cmd(
         "ssl_stapling_responder",
@@ -235,6 +235,8 @@ pub(crate) struct SslConf {
     pub(crate) client_certificate: Option<Vec<u8>>,
     pub(crate) trusted_certificate: Option<Vec<u8>>,
     pub(crate) stapling: Option<bool>,
+    /// `ssl_stapling_file`.
+    pub(crate) stapling_file: Option<Vec<u8>>,
 }
 
 impl SslConf {
@@ -329,6 +331,13 @@ fn client_certificate(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
 fn trusted_certificate(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     slot(cf, d)?;
     conf(cf).trusted_certificate = Some(d.args[0].clone());
+    Ok(())
+}
+
+/// `ssl_stapling_file` (nginx: ngx_conf_set_str_slot).
+fn stapling_file(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
+    slot(cf, d)?;
+    conf(cf).stapling_file = d.args.first().cloned();
     Ok(())
 }
 
@@ -471,6 +480,9 @@ pub(crate) fn merge_srv_conf(
             if c.stapling.is_none() {
                 c.stapling = p.stapling;
             }
+            if c.stapling_file.is_none() {
+                c.stapling_file = p.stapling_file.clone();
+            }
         },
     ] {
         f(conf, parent);
@@ -548,7 +560,24 @@ pub(crate) fn merge_srv_conf(
                 return fail(cf, text);
             }
             if conf.stapling == Some(true) {
-                stapling_check(cf, conf, cert);
+                match &conf.stapling_file {
+                    // nginx: ngx_ssl_stapling_file: the response comes from the file, no
+                    // issuer is looked for; an unreadable file fails the configuration.
+                    Some(f) => {
+                        let path = cert_path(cf, f);
+                        if let Err(e) = std::fs::read(&path) {
+                            let text = bio_error(&path, &e)
+                                .replacen(
+                                    "BIO_new_file()",
+                                    &format!("BIO_new_file(\"{}\")", path.display()),
+                                    1,
+                                )
+                                .replacen(", r)", ", rb)", 1);
+                            return fail(cf, text);
+                        }
+                    }
+                    None => stapling_check(cf, conf, cert),
+                }
             }
         }
     }
@@ -772,9 +801,12 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
 //   not offered (rustls has none of them). Without the directive both are on (nginx
 //   >= 1.23.4's default, the project's choice; the reference 1.22 leaves TLSv1.3 off).
 // - `ssl_ciphers`: see [`tls12_suites`]; TLS 1.3 suites are OpenSSL's defaults in its order.
-// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_verify_depth`,
-//   `ssl_dhparam`, `ssl_stapling*`, `ssl_early_data`, `ssl_buffer_size`, `ssl_conf_command`:
-//   accepted, no rustls equivalent (rustls' ticket keys rotate on their own, every 6 hours).
+// - `ssl_stapling` with `ssl_stapling_file`: the file's OCSP response is stapled; without a
+//   file nothing is (no responder queries).
+// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_verify_depth`, `ssl_dhparam`,
+//   `ssl_stapling_responder`/`_verify`, `ssl_early_data`, `ssl_buffer_size`,
+//   `ssl_conf_command`: accepted, no rustls equivalent (rustls' ticket keys rotate on their
+//   own, every 6 hours).
 // - Client certificates: rustls asks for one (never requires it) and accepts any with a
 //   valid signature; the chain is verified after the handshake against
 //   `ssl_client_certificate` + `ssl_trusted_certificate`, and nginx's 400 pages answer
@@ -1464,7 +1496,9 @@ impl ResolvesServerCert for Certs {
             inner: k.key.clone(),
             order: hello.signature_schemes().to_vec(),
         });
-        Some(Arc::new(CertifiedKey::new(k.cert.clone(), key)))
+        let mut ck = CertifiedKey::new(k.cert.clone(), key);
+        ck.ocsp = k.ocsp.clone();
+        Some(Arc::new(ck))
     }
 }
 
@@ -1819,6 +1853,29 @@ fn load_keys(
         }
         if let Some(ck) = load_pair(prefix, provider, c, k, warns) {
             out.push(ck);
+        }
+    }
+    // nginx: ngx_ssl_stapling_file: with `ssl_stapling on`, the DER OCSP response of
+    // `ssl_stapling_file` is stapled to every certificate of the server (no responder query).
+    if d.flag(b"ssl_stapling") == Some(true) {
+        if let Some(file) = d.arg(b"ssl_stapling_file") {
+            match std::fs::read(crate::cycle::full_name(prefix, file.as_bytes())) {
+                Ok(der) => {
+                    out = out
+                        .into_iter()
+                        .map(|ck| {
+                            let mut ck = ck.as_ref().clone();
+                            ck.ocsp = Some(der.clone());
+                            Arc::new(ck)
+                        })
+                        .collect();
+                }
+                Err(e) => warns.push(format!(
+                    "cannot read OCSP response \"{}\"{}",
+                    crate::cycle::full_name(prefix, file.as_bytes()).display(),
+                    crate::log::errno_text(&e)
+                )),
+            }
         }
     }
     (out, dynamic)
