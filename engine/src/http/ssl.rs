@@ -803,7 +803,9 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
 // - `ssl_ciphers`: see [`tls12_suites`]; TLS 1.3 suites are OpenSSL's defaults in its order.
 // - `ssl_stapling` with `ssl_stapling_file`: the file's OCSP response is stapled; without a
 //   file nothing is (no responder queries).
-// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_verify_depth`, `ssl_dhparam`,
+// - `ssl_verify_depth`: checked after the chain (intermediates between the client's
+//   certificate and a trusted one).
+// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_dhparam`,
 //   `ssl_stapling_responder`/`_verify`, `ssl_early_data`, `ssl_buffer_size`,
 //   `ssl_conf_command`: accepted, no rustls equivalent (rustls' ticket keys rotate on their
 //   own, every 6 hours).
@@ -892,6 +894,10 @@ struct Verify {
     chain: Option<Arc<dyn ClientCertVerifier>>,
     /// The CA names sent in the CertificateRequest (`ssl_client_certificate`).
     hints: Vec<DistinguishedName>,
+    /// Subjects (RFC 2253) of the trusted certificates, for `ssl_verify_depth`.
+    anchors: Vec<Vec<u8>>,
+    /// `ssl_verify_depth` (1 by default).
+    depth: usize,
 }
 
 /// What a TLS connection negotiated, for the `$ssl_*` variables and the request checks.
@@ -1688,7 +1694,7 @@ fn verify_chain(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
         .collect();
     use rustls::CertificateError as E;
     match chain.verify_client_cert(&end, &inter, UnixTime::now()) {
-        Ok(_) => None,
+        Ok(_) => depth_check(v, certs),
         Err(rustls::Error::InvalidCertificate(e)) => Some(match e {
             E::Expired | E::ExpiredContext { .. } => (10, "certificate has expired"),
             E::NotValidYet | E::NotValidYetContext { .. } => (9, "certificate is not yet valid"),
@@ -2055,7 +2061,41 @@ fn verify_of(
         .build()
         .ok()
     };
-    Some(Verify { mode, chain, hints })
+    let anchors = client
+        .iter()
+        .chain(trusted.iter())
+        .filter_map(|c| x509::names(c.as_ref()).map(|(_, subject)| subject))
+        .collect();
+    let depth = d
+        .arg(b"ssl_verify_depth")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Some(Verify {
+        mode,
+        chain,
+        hints,
+        anchors,
+        depth,
+    })
+}
+
+/// nginx: `ssl_verify_depth N` lets N intermediates stand between the client's certificate
+/// and a trusted one; OpenSSL stops building the chain there (measured: code 20).
+fn depth_check(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
+    let mut issuer = x509::names(certs.first()?)?.0;
+    let mut n = 0;
+    while !v.anchors.contains(&issuer) {
+        let next = certs[1..]
+            .iter()
+            .filter_map(|c| x509::names(c))
+            .find(|(_, subject)| *subject == issuer)?;
+        n += 1;
+        if n >= certs.len() {
+            return None;
+        }
+        issuer = next.0;
+    }
+    (n > v.depth).then_some((20, "unable to get local issuer certificate"))
 }
 
 /// A CA certificate's subject, as a CertificateRequest names it.
