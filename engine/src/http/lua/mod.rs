@@ -10,6 +10,7 @@
 pub(crate) mod api;
 pub(crate) mod balancer;
 pub(crate) mod body;
+pub(crate) mod cjson;
 pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
