@@ -10,13 +10,15 @@ __DATA__
     location = /t {
         content_by_lua_block {
             local cjson = require "cjson"
-            ngx.say(cjson.encode({0.1, 1/3, 1e20, 123456789012345, 2^53, -0.5, 1e-5, 0.0001, 100, 3.0, 1e300, 255/256}))
+            ngx.say(cjson.encode({0.1, 1/3, 1e20, 123456789012345, 2^53, -0.5, 1e-5, 0.0001, 100, 3.0, 1e300, 255/256, -0.0, 1e-20, -1e-300, 2^-60}))
+            ngx.say(cjson.encode(-0.0), " ", cjson.encode(1e-20), " ", cjson.encode({a = -1e-200}), " ", cjson.encode(0))
         }
     }
 --- request
 GET /t
 --- response_body
-[0.1,0.33333333333333,1e+20,1.2345678901234e+14,9.007199254741e+15,-0.5,1e-05,0.0001,100,3,1e+300,0.99609375]
+[0.1,0.33333333333333,1e+20,1.2345678901234e+14,9.007199254741e+15,-0.5,1e-05,0.0001,100,3,1e+300,0.99609375,-0,1e-20,-1e-300,8.673617379884e-19]
+-0 1e-20 {"a":-1e-200} 0
 
 
 
@@ -414,3 +416,36 @@ cjson string function function
 true true
 true false [1]
 1000 1000
+
+
+
+=== TEST 13: argument errors name the function as the caller sees it
+--- config
+    location = /t {
+        content_by_lua_block {
+            local cjson = require "cjson"
+            local safe = require "cjson.safe"
+            local function e(f) local ok, err = pcall(f) return err end
+            ngx.say(e(function() local r = cjson.encode() return r end))
+            ngx.say(e(function() local r = cjson.decode({}) return r end))
+            ngx.say(e(function() local r = cjson.encode_sparse_array(1) return r end))
+            ngx.say(e(function() local r = cjson.decode_max_depth(1, 2) return r end))
+            ngx.say(e(function() local r = safe.decode() return r end))
+            ngx.say(select(2, safe.decode({})))
+            ngx.say(select(2, pcall(cjson.decode)))
+            ngx.say(e(function() local r = cjson:encode() return r end))
+            ngx.say(e(function() local r = cjson:encode_max_depth(1) return r end))
+        }
+    }
+--- request
+GET /t
+--- response_body
+content_by_lua(nginx.conf:40):5: bad argument #1 to 'encode' (expected 1 argument)
+content_by_lua(nginx.conf:40):6: bad argument #1 to 'decode' (string expected, got table)
+content_by_lua(nginx.conf:40):7: bad argument #1 to 'encode_sparse_array' (invalid option '1')
+content_by_lua(nginx.conf:40):8: bad argument #2 to 'decode_max_depth' (found too many arguments)
+content_by_lua(nginx.conf:40):9: bad argument #1 to 'decode' (expected 1 argument)
+bad argument #1 to '?' (string expected, got table)
+bad argument #1 to '?' (expected 1 argument)
+content_by_lua(nginx.conf:40):12: Cannot serialise function: type not supported
+content_by_lua(nginx.conf:40):13: bad argument #1 to 'encode_max_depth' (found too many arguments)

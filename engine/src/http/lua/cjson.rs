@@ -19,6 +19,13 @@ use mlua::{Function, LightUserData, Lua, MultiValue, Table, Value};
 const VERSION: &str = "2.1.0.10";
 const ARRAY_MT_KEY: &str = "oxresty.cjson.array_mt";
 const EMPTY_ARRAY_MT_KEY: &str = "oxresty.cjson.empty_array_mt";
+const EXACT_KEY: &str = "oxresty.cjson.exact";
+
+/// mlua turns any number within f64::EPSILON of an integer into `Value::Integer`, so -0 and
+/// tiny numbers such as 1e-300 arrive as `Integer(0)`: this reads such a table entry again,
+/// exactly, as text.
+const EXACT: &str = "local fmt, rawget = string.format, rawget\n\
+    return function(t, k) return fmt('%.17g', rawget(t, k)) end";
 
 /// The address `cjson.empty_array` points to (any unique non-NULL address).
 static EMPTY_ARRAY: u8 = 0;
@@ -75,6 +82,8 @@ const STACK_DEPTH_CAP: i64 = 2600;
 pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     lua.set_named_registry_value(ARRAY_MT_KEY, lua.create_table()?)?;
     lua.set_named_registry_value(EMPTY_ARRAY_MT_KEY, lua.create_table()?)?;
+    let exact: Function = lua.load(EXACT).set_name("=cjson").call(())?;
+    lua.set_named_registry_value(EXACT_KEY, exact)?;
     let shared = Shared {
         escape_slash: Rc::new(Cell::new(true)),
     };
@@ -95,18 +104,31 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
 
 const BUILDER: &str = r#"
 local raw, safe, fields = ...
-local error, select, type = error, select, type
+local error, select, type, tonumber, fmt = error, select, type, tonumber, string.format
 local getinfo = debug and debug.getinfo
 local M = {}
--- luaL_argerror names the function as its caller sees it ('?' after a tail call or pcall);
--- `level` is the wrapper's stack level as seen from here.
+-- Every error gets luaL_error's "chunk:line: " of a calling Lua function. LuaJIT's
+-- luaL_argerror also names the function as its caller sees it ('?' after a tail call or
+-- from pcall), "calling 'f' on bad self" for a method's self, and prefixes the calling Lua
+-- line. `level` is the wrapper's stack level as seen from here.
 local function named(m, level)
-  if type(m) == "string" and m:sub(1, 13) == "bad argument " and getinfo then
+  if type(m) ~= "string" or not getinfo then return m end
+  local narg, text = m:match("^bad argument #(%d+) to '%?' %((.*)%)$")
+  if narg then
+    narg = tonumber(narg)
     local info = getinfo(level, "n")
-    if info and info.name then
-      local s, e = m:find("'?'", 1, true)
-      if s then m = m:sub(1, s) .. info.name .. m:sub(e) end
+    local fname = info and info.name or "?"
+    if info and info.namewhat == "method" then narg = narg - 1 end
+    if narg == 0 then
+      m = "calling '" .. fname .. "' on bad self (" .. text .. ")"
+    else
+      m = "bad argument #" .. narg .. " to '" .. fname .. "' (" .. text .. ")"
     end
+  end
+  -- luaL_where(L, 1): the calling Lua line, if any
+  local caller = getinfo(level + 1, "Sl")
+  if caller and caller.what ~= "C" and caller.currentline and caller.currentline > 0 then
+    m = caller.short_src .. ":" .. caller.currentline .. ": " .. m
   end
   return m
 end
@@ -120,14 +142,26 @@ for name, f in pairs(raw) do
     if safe then
       M[name] = function(...)
         if select('#', ...) ~= 1 then argc(...) end
-        local ok, v = f(...)
+        local ok, v
+        local x = ...
+        if name == "encode" and type(x) == "number" and x > -1 and x < 1 then
+          ok, v = f(x, fmt("%.17g", x))
+        else
+          ok, v = f(x)
+        end
         if ok then return v end
         return nil, v
       end
     else
       M[name] = function(...)
         if select('#', ...) ~= 1 then argc(...) end
-        local ok, v = f(...)
+        local ok, v
+        local x = ...
+        if name == "encode" and type(x) == "number" and x > -1 and x < 1 then
+          ok, v = f(x, fmt("%.17g", x))
+        else
+          ok, v = f(x)
+        end
         if ok then return v end
         error(named(v, 2), 0)
       end
@@ -170,10 +204,17 @@ fn new_instance(lua: &Lua, shared: &Shared, safe: bool) -> mlua::Result<Table> {
     raw.set(
         "encode",
         lua.create_function(move |lua, args: MultiValue| {
-            let v = args.into_iter().next().unwrap_or(Value::Nil);
+            let mut args = args.into_iter();
+            let mut v = args.next().unwrap_or(Value::Nil);
+            // the wrapper passes a number in (-1, 1) again as "%.17g" text (see EXACT)
+            if let Some(Value::String(x)) = args.next() {
+                if let Some(n) = x.to_str().ok().and_then(|x| x.parse::<f64>().ok()) {
+                    v = Value::Number(n);
+                }
+            }
             let conf = c.borrow().clone();
             let mut enc = Encoder {
-                lua,
+                exact: lua.named_registry_value(EXACT_KEY)?,
                 cfg: &conf,
                 slash: sh.escape_slash.get(),
                 out: Vec::new(),
@@ -598,13 +639,12 @@ fn msg<T>(m: String) -> Result<T, EncErr> {
 }
 
 struct Encoder<'a> {
-    #[allow(dead_code)]
-    lua: &'a Lua,
     cfg: &'a Config,
     slash: bool,
     out: Vec<u8>,
     array_mt: *const c_void,
     empty_array_mt: *const c_void,
+    exact: Function,
 }
 
 impl Encoder<'_> {
@@ -657,6 +697,20 @@ impl Encoder<'_> {
     }
 
     /// Encodes `v` without recursion (deep nesting must not overflow a worker's stack).
+    /// `t[k]` as its exact number when mlua rounded it to `Integer(0)` (see EXACT).
+    fn exact_zero(&self, t: &Table, k: &Value, v: Value) -> Result<Value, EncErr> {
+        if !matches!(v, Value::Integer(0)) || matches!(k, Value::Integer(0)) {
+            return Ok(v);
+        }
+        let text: mlua::String = self.exact.call((t, k))?;
+        Ok(
+            match text.to_str().ok().and_then(|x| x.parse::<f64>().ok()) {
+                Some(n) => Value::Number(n),
+                None => v,
+            },
+        )
+    }
+
     fn encode(&mut self, v: Value) -> Result<(), EncErr> {
         let mut stack: Vec<Frame> = Vec::new();
         self.value(v, &mut stack)?;
@@ -761,6 +815,7 @@ impl Encoder<'_> {
         let mut items = Vec::new();
         for pair in t.pairs::<Value, Value>() {
             let (k, v) = pair?;
+            let v = self.exact_zero(t, &k, v)?;
             items.push((Some(k), v));
         }
         Ok(Some(Frame {
@@ -810,7 +865,8 @@ impl Encoder<'_> {
         self.out.push(b'[');
         let mut items = Vec::with_capacity(len.clamp(0, 1 << 20) as usize);
         for i in 1..=len {
-            items.push((None, t.raw_get::<Value>(i)?));
+            let v = self.exact_zero(t, &Value::Integer(i), t.raw_get::<Value>(i)?)?;
+            items.push((None, v));
         }
         Ok(Frame {
             items: items.into_iter(),
@@ -1390,9 +1446,13 @@ mod tests {
     use super::*;
 
     fn run(code: &str) -> String {
-        let lua = Lua::new();
+        // as the worker VMs are made (with the debug library)
+        let lua = unsafe { Lua::unsafe_new_with(mlua::StdLib::ALL, mlua::LuaOptions::default()) };
         install(&lua).expect("install");
-        lua.load(code).eval::<String>().expect("eval")
+        lua.load(code)
+            .set_name("=t")
+            .eval::<String>()
+            .expect("eval")
     }
 
     #[test]
@@ -1481,6 +1541,47 @@ mod tests {
                 return c._NAME .. " " .. c._VERSION .. " "
                   .. tostring(c.encode_number_precision(16)) .. " " .. c.encode(1 / 3)"#),
             "cjson 2.1.0.10 16 0.3333333333333333"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_and_names() {
+        // non-recursive: a depth far beyond a small stack's reach fails cleanly
+        assert_eq!(
+            run(r#"local c = require "cjson"
+                c.encode_max_depth(100000) c.decode_max_depth(100000)
+                local t = {} local cur = t
+                for i = 1, 5000 do cur[1] = {} cur = cur[1] end
+                local _, e1 = pcall(c.encode, t)
+                local _, e2 = pcall(c.decode, string.rep("[", 5000))
+                return e1 .. "|" .. e2"#),
+            "Cannot serialise, excessive nesting (2601)|Found too many nested data \
+             structures (2601) at character 2601"
+        );
+        assert_eq!(
+            run(r#"local c = require "cjson"
+                local t = {} local cur = t
+                for i = 1, 999 do cur[1] = {} cur = cur[1] end
+                return #c.encode(t) .. " " .. #c.encode(c.decode(c.encode(t)))"#),
+            "2000 2000"
+        );
+        // luaL_argerror's naming: the field name for a plain call, '?' after a tail call
+        assert_eq!(
+            run(r#"local c = require "cjson"
+                local _, e1 = pcall(function() local r = c.encode() return r end)
+                local _, e2 = pcall(function() return c.encode() end)
+                local _, e3 = pcall(function() local r = c.encode_max_depth(0) return r end)
+                return e1 .. "|" .. e2 .. "|" .. e3"#),
+            "t:2: bad argument #1 to 'encode' (expected 1 argument)|bad argument #1 to '?' \
+             (expected 1 argument)|t:4: bad argument #1 to 'encode_max_depth' (expected integer \
+             between 1 and 2147483647)"
+        );
+        // empty_array_mt makes any non-array table "[]"; -0 and tiny numbers survive
+        assert_eq!(
+            run(r#"local c = require "cjson"
+                return c.encode(setmetatable({x = 1}, c.empty_array_mt)) .. " "
+                  .. c.encode({-0.0, 1e-300}) .. " " .. c.encode(-0.0)"#),
+            "[] [-0,1e-300] -0"
         );
     }
 
