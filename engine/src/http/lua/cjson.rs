@@ -144,7 +144,7 @@ for name, f in pairs(raw) do
         if select('#', ...) ~= 1 then argc(...) end
         local ok, v
         local x = ...
-        if name == "encode" and type(x) == "number" and x > -1 and x < 1 then
+        if name == "encode" and type(x) == "number" and x >= -1 and x <= 1 then
           ok, v = f(x, fmt("%.17g", x))
         else
           ok, v = f(x)
@@ -157,7 +157,7 @@ for name, f in pairs(raw) do
         if select('#', ...) ~= 1 then argc(...) end
         local ok, v
         local x = ...
-        if name == "encode" and type(x) == "number" and x > -1 and x < 1 then
+        if name == "encode" and type(x) == "number" and x >= -1 and x <= 1 then
           ok, v = f(x, fmt("%.17g", x))
         else
           ok, v = f(x)
@@ -206,7 +206,7 @@ fn new_instance(lua: &Lua, shared: &Shared, safe: bool) -> mlua::Result<Table> {
         lua.create_function(move |lua, args: MultiValue| {
             let mut args = args.into_iter();
             let mut v = args.next().unwrap_or(Value::Nil);
-            // the wrapper passes a number in (-1, 1) again as "%.17g" text (see EXACT)
+            // the wrapper passes a number in [-1, 1] again as "%.17g" text (see EXACT)
             if let Some(Value::String(x)) = args.next() {
                 if let Some(n) = x.to_str().ok().and_then(|x| x.parse::<f64>().ok()) {
                     v = Value::Number(n);
@@ -697,9 +697,15 @@ impl Encoder<'_> {
     }
 
     /// Encodes `v` without recursion (deep nesting must not overflow a worker's stack).
-    /// `t[k]` as its exact number when mlua rounded it to `Integer(0)` (see EXACT).
+    /// `t[k]` as its exact number when mlua may have rounded it to an Integer (see EXACT).
     fn exact_zero(&self, t: &Table, k: &Value, v: Value) -> Result<Value, EncErr> {
-        if !matches!(v, Value::Integer(0)) || matches!(k, Value::Integer(0)) {
+        // within EPSILON of ±1 only shows at precision 16 (0.9999999999999999)
+        let suspect = match v {
+            Value::Integer(0) => true,
+            Value::Integer(1 | -1) => self.cfg.precision >= 16,
+            _ => false,
+        };
+        if !suspect || matches!(k, Value::Integer(0)) {
             return Ok(v);
         }
         let text: mlua::String = self.exact.call((t, k))?;
@@ -1580,8 +1586,10 @@ mod tests {
         assert_eq!(
             run(r#"local c = require "cjson"
                 return c.encode(setmetatable({x = 1}, c.empty_array_mt)) .. " "
-                  .. c.encode({-0.0, 1e-300}) .. " " .. c.encode(-0.0)"#),
-            "[] [-0,1e-300] -0"
+                  .. c.encode({-0.0, 1e-300}) .. " " .. c.encode(-0.0) .. " "
+                  .. tostring(c.encode_number_precision(16)) .. " "
+                  .. c.encode({1 - 2^-53, 1, 0}) .. " " .. c.encode(1 - 2^-53)"#),
+            "[] [-0,1e-300] -0 16 [0.9999999999999999,1,0] 0.9999999999999999"
         );
     }
 
