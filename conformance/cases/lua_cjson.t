@@ -1,4 +1,4 @@
-# require "cjson": Debian's lua-cjson C module loads into oxresty as into the reference.
+# require "cjson": oxresty's built-in cjson against the reference's Debian lua-cjson C module.
 use Test::Nginx::Socket 'no_plan';
 run_tests();
 

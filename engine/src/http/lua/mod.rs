@@ -5,11 +5,13 @@
 //! Rust), `phases` (the hooks the request phases call), `shdict` (`ngx.shared.DICT`),
 //! `util` (encodings and hashes), `regex` (`ngx.re.*` on PCRE2), `ssl` (the TLS hooks and
 //! `ngx.ssl`), `socket`/`udp`/`tls` (the cosockets and their pools), `thread`
-//! (`ngx.thread.*`), `timer` (`ngx.timer.*`, `ngx.semaphore`).
+//! (`ngx.thread.*`), `timer` (`ngx.timer.*`, `ngx.semaphore`), `cjson` (the built-in
+//! `cjson` / `cjson.safe` modules).
 
 pub(crate) mod api;
 pub(crate) mod balancer;
 pub(crate) mod body;
+pub(crate) mod cjson;
 pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;

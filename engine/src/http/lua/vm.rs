@@ -389,6 +389,8 @@ impl Vm {
         super::api::install(self)?;
         super::balancer::install(self)?;
         super::ssl::install(self)?;
+        // Built-in cjson / cjson.safe (package.preload wins over a cjson.so on cpath).
+        super::cjson::install(&self.lua)?;
         // nginx: ngx_http_lua_inject_global_write_guard (OpenResty's LuaJIT, as Debian's
         // build uses): request handlers writing a global get a warning.
         lua.load(GLOBAL_GUARD).set_name("=_G write guard").exec()?;
