@@ -343,15 +343,35 @@ enum Attempt {
 /// Ports handed out by this process (parallel and successive blocks must not collide).
 static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 static SEQ: AtomicUsize = AtomicUsize::new(0);
+static SEQ_PORT: AtomicUsize = AtomicUsize::new(0);
 
+/// A port below the kernel's ephemeral range (32768 and up by default), so that outgoing
+/// connections cannot take it between this check and the server's bind; the system's
+/// choice as a fallback.
 fn free_port() -> Result<u16, String> {
+    let base = (std::process::id() % 600) * 20;
+    for _ in 0..4000 {
+        let n = SEQ_PORT.fetch_add(1, Ordering::Relaxed) as u32;
+        let Ok(port) = u16::try_from(20000 + (base + n) % 12000) else {
+            continue;
+        };
+        if TcpListener::bind(("0.0.0.0", port)).is_err()
+            || std::net::UdpSocket::bind(("0.0.0.0", port)).is_err()
+        {
+            continue;
+        }
+        if let Ok(mut g) = PORTS.lock() {
+            if g.get_or_insert_with(HashSet::new).insert(port) {
+                return Ok(port);
+            }
+        }
+    }
     for _ in 0..50 {
         let l = TcpListener::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
         drop(l);
         if let Ok(mut g) = PORTS.lock() {
-            let set = g.get_or_insert_with(HashSet::new);
-            if set.insert(port) {
+            if g.get_or_insert_with(HashSet::new).insert(port) {
                 return Ok(port);
             }
         }

@@ -3,9 +3,32 @@
 use std::net::TcpListener;
 use std::sync::Mutex;
 
-/// A loopback port no other server of this test process was given (the system picks it).
+/// A loopback port no other server of this test process was given. Taken below the
+/// kernel's ephemeral range (32768 and up by default), so that outgoing connections (which
+/// take their local ports from that range) cannot grab it between this check and the
+/// server's bind; then the system's choice as a fallback.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    // Spread test processes apart: each starts at its own offset in 20000..32000.
+    let base = 20000 + (std::process::id() % 600) * 20;
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Ok(port) = u16::try_from(20000 + (base - 20000 + n) % 12000) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", port)).is_err()
+            || std::net::UdpSocket::bind(("127.0.0.1", port)).is_err()
+        {
+            continue;
+        }
+        if let Ok(mut given) = GIVEN.lock() {
+            if !given.contains(&port) {
+                given.push(port);
+                return port;
+            }
+        }
+    }
     for _ in 0..100 {
         let Ok(port) = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
