@@ -1198,59 +1198,18 @@ async fn respond(
     read_timeout: Duration,
     up_text: &str,
 ) -> Reply {
-    let mut seen = std::collections::HashSet::new();
-    for (n, v) in &head.headers {
-        let mut k = b"upstream_http_".to_vec();
-        k.extend(n.iter().map(|c| {
-            if *c == b'-' {
-                b'_'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        }));
-        if seen.insert(k.clone()) {
-            r.vars.insert(k, v.clone());
-        }
-    }
-    let find = |name: &str| {
-        head.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.clone())
-    };
+    super::proxy_run::upstream_http_vars(r, &head.headers);
+    let find = |name: &str| super::proxy_run::header_of(&head.headers, name);
     let status = head.status;
-    if fc.intercept_errors == Some(true) && status >= 300 {
-        let has_page = r
-            .loc
-            .error_pages
-            .as_ref()
-            .is_some_and(|p| p.iter().any(|p| p.status == status));
-        if has_page {
-            let mut reply = Reply::status(status);
-            if status == 401 {
-                if let Some(v) = find("www-authenticate") {
-                    if let Ok(v) = HeaderValue::from_bytes(&v) {
-                        reply.headers.insert(hyper::header::WWW_AUTHENTICATE, v);
-                    }
-                }
-            }
-            return reply;
-        }
+    if let Some(reply) =
+        super::proxy_run::intercept_errors(r, fc.intercept_errors, status, &head.headers)
+    {
+        return reply;
     }
     if fc.ignore_xa != Some(true) {
         if let Some(uri) = find("x-accel-redirect") {
             drop(rec);
-            if uri.starts_with(b"@") {
-                return Box::pin(r.named_location(&uri)).await;
-            }
-            let (path, args) = match uri.iter().position(|&c| c == b'?') {
-                Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
-                None => (uri, Some(Vec::new())),
-            };
-            if r.method != hyper::Method::HEAD {
-                r.method = hyper::Method::GET;
-            }
-            return Box::pin(r.internal_redirect(path, args)).await;
+            return super::proxy_run::accel_redirect(r, uri).await;
         }
     }
     // nginx: ngx_http_fastcgi_hide_headers, plus fastcgi_hide_header, minus

@@ -1391,6 +1391,79 @@ enum Framing {
     None,
 }
 
+/// The first value of an upstream response header, by name.
+pub(crate) fn header_of(headers: &[(Vec<u8>, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v.clone())
+}
+
+/// `$upstream_http_*` from the upstream's response headers (nginx 1.22:
+/// ngx_http_variable_unknown_header gives the first header of the name).
+pub(crate) fn upstream_http_vars(r: &mut Request, headers: &[(Vec<u8>, Vec<u8>)]) {
+    let mut seen = std::collections::HashSet::new();
+    for (n, v) in headers {
+        let mut k = b"upstream_http_".to_vec();
+        k.extend(n.iter().map(|c| {
+            if *c == b'-' {
+                b'_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        }));
+        if seen.insert(k.clone()) {
+            r.vars.insert(k, v.clone());
+        }
+    }
+}
+
+/// nginx: ngx_http_upstream_intercept_errors: with `*_intercept_errors on`, an error_page
+/// for the status answers instead (a 401 keeps the upstream's WWW-Authenticate).
+pub(crate) fn intercept_errors(
+    r: &Request,
+    on: Option<bool>,
+    status: u16,
+    headers: &[(Vec<u8>, Vec<u8>)],
+) -> Option<Reply> {
+    if on != Some(true) || status < 300 {
+        return None;
+    }
+    let has_page = r
+        .loc
+        .error_pages
+        .as_ref()
+        .is_some_and(|p| p.iter().any(|p| p.status == status));
+    if !has_page {
+        return None;
+    }
+    let mut reply = Reply::status(status);
+    if status == 401 {
+        if let Some(v) = header_of(headers, "www-authenticate") {
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                reply.headers.insert(hyper::header::WWW_AUTHENTICATE, v);
+            }
+        }
+    }
+    Some(reply)
+}
+
+/// nginx: ngx_http_upstream_process_headers' X-Accel-Redirect: an internal redirect (or a
+/// named location) instead of the response, as GET unless HEAD.
+pub(crate) async fn accel_redirect(r: &mut Request, uri: Vec<u8>) -> Reply {
+    if uri.starts_with(b"@") {
+        return Box::pin(r.named_location(&uri)).await;
+    }
+    let (path, args) = match uri.iter().position(|&c| c == b'?') {
+        Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
+        None => (uri, Some(Vec::new())),
+    };
+    if r.method != hyper::Method::HEAD {
+        r.method = hyper::Method::GET;
+    }
+    Box::pin(r.internal_redirect(path, args)).await
+}
+
 /// nginx: ngx_http_upstream_process_headers + ngx_http_upstream_send_response: the
 /// response head for the client, then the body streamed.
 #[allow(clippy::too_many_arguments)]
@@ -1406,63 +1479,16 @@ async fn respond(
     read_timeout: Duration,
     up_text: &str,
 ) -> Reply {
-    // $upstream_http_*
-    let mut seen = std::collections::HashSet::new();
-    for (n, v) in &head.headers {
-        let mut k = b"upstream_http_".to_vec();
-        k.extend(n.iter().map(|c| {
-            if *c == b'-' {
-                b'_'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        }));
-        // nginx 1.22: ngx_http_variable_unknown_header gives the first header of the name.
-        if seen.insert(k.clone()) {
-            r.vars.insert(k, v.clone());
-        }
-    }
-    let find = |name: &str| {
-        head.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.clone())
-    };
+    upstream_http_vars(r, &head.headers);
+    let find = |name: &str| header_of(&head.headers, name);
     let status = head.status;
-    // proxy_intercept_errors: an error_page for the status answers instead.
-    if pc.intercept_errors == Some(true) && status >= 300 {
-        let has_page = r
-            .loc
-            .error_pages
-            .as_ref()
-            .is_some_and(|p| p.iter().any(|p| p.status == status));
-        if has_page {
-            let mut reply = Reply::status(status);
-            if status == 401 {
-                if let Some(v) = find("www-authenticate") {
-                    if let Ok(v) = HeaderValue::from_bytes(&v) {
-                        reply.headers.insert(hyper::header::WWW_AUTHENTICATE, v);
-                    }
-                }
-            }
-            return reply;
-        }
+    if let Some(reply) = intercept_errors(r, pc.intercept_errors, status, &head.headers) {
+        return reply;
     }
-    // X-Accel-Redirect: an internal redirect instead of the response.
     if pc.ignore_xa != Some(true) {
         if let Some(uri) = find("x-accel-redirect") {
             drop(conn);
-            if uri.starts_with(b"@") {
-                return Box::pin(r.named_location(&uri)).await;
-            }
-            let (path, args) = match uri.iter().position(|&c| c == b'?') {
-                Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
-                None => (uri, Some(Vec::new())),
-            };
-            if r.method != hyper::Method::HEAD {
-                r.method = hyper::Method::GET;
-            }
-            return Box::pin(r.internal_redirect(path, args)).await;
+            return accel_redirect(r, uri).await;
         }
     }
     // nginx: ngx_http_proxy_hide_headers, plus proxy_hide_header, minus proxy_pass_header.
