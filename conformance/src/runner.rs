@@ -228,6 +228,7 @@ pub fn run_block(file: &CaseFile, block: &Block, opts: &RunOptions) -> BlockResu
                 match r {
                     Err(Attempt::PortInUse) => {
                         res.checks.clear();
+                        last_err = Some("a port stayed in use after 3 attempts".into());
                         continue;
                     }
                     Err(Attempt::Error(e)) => {
@@ -609,8 +610,15 @@ impl<'a> Run<'a> {
                 set_mtime(&path, d).map_err(Attempt::Error)?;
             }
         }
-        let backends =
-            crate::backend::start(spec.tcp.clone(), spec.udp.clone()).map_err(Attempt::Error)?;
+        // A mock backend's port can be taken after free_port checked it (by a process this
+        // run does not control): try again with fresh ports, as for the server's listen.
+        let backends = crate::backend::start(spec.tcp.clone(), spec.udp.clone()).map_err(|e| {
+            if e.contains("Address already in use") {
+                Attempt::PortInUse
+            } else {
+                Attempt::Error(e)
+            }
+        })?;
         let stderr_path = self.root.join("stderr.log");
         let stderr = fs::File::create(&stderr_path).map_err(|e| Attempt::Error(e.to_string()))?;
         let stdout = stderr
