@@ -1,10 +1,11 @@
-//! `stream {}` passes `-t` as the reference's does, but oxresty has no stream run time yet:
-//! at start each stream `listen` is named in an `[error]` line, and the http servers of the
-//! same configuration still serve.
+//! The stream listens oxresty has no run time for yet (`udp`, `ssl`, `proxy_protocol`) pass
+//! `-t` as the reference's do; at start each is named in an `[error]` line, never dropped
+//! silently, while the other stream listens and the http servers of the same configuration
+//! serve.
 
 mod common;
 
-use common::Server;
+use common::{free_port, Server};
 
 const CONF: &str = r#"
 worker_processes 1;
@@ -12,9 +13,9 @@ pid logs/nginx.pid;
 error_log logs/error.log;
 events {}
 stream {
-    upstream backends { server 127.0.0.1:1; }
-    server { listen 127.0.0.1:7; proxy_pass backends; }
-    server { listen unix:/tmp/oxresty-stream-unserved.sock; return "x"; }
+    server { listen 127.0.0.1:{UDP} udp; return "x"; }
+    server { listen 127.0.0.1:{PP} proxy_protocol; return "x"; }
+    server { listen unix:/tmp/oxresty-stream-unserved-{PID}.sock; return "served\n"; }
 }
 http {
     access_log off;
@@ -23,18 +24,28 @@ http {
 "#;
 
 #[test]
-fn stream_listens_are_named_not_dropped_silently() {
-    let s = Server::start(env!("CARGO_BIN_EXE_oxresty"), CONF, &[]);
+fn unserved_stream_listens_are_named_not_dropped_silently() {
+    let (udp, pp) = (free_port(), free_port());
+    let pid = std::process::id().to_string();
+    let conf = CONF
+        .replace("{UDP}", &udp.to_string())
+        .replace("{PP}", &pp.to_string())
+        .replace("{PID}", &pid);
+    let s = Server::start(env!("CARGO_BIN_EXE_oxresty"), &conf, &[]);
     let out = String::from_utf8_lossy(&s.exchange(b"GET /t HTTP/1.0\r\n\r\n")).into_owned();
     assert!(out.ends_with("\r\n\r\nok\n"), "{out}");
+    // The unix stream listen is served.
+    let path = format!("/tmp/oxresty-stream-unserved-{pid}.sock");
+    let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut c, &mut got).unwrap();
+    assert_eq!(got, "served\n");
     let log = s.file_when("logs/error.log", |t| t.matches("[error]").count() >= 2);
-    for listen in [
-        "127.0.0.1:7".to_string(),
-        "unix:/tmp/oxresty-stream-unserved.sock".to_string(),
-    ] {
+    for listen in [format!("127.0.0.1:{udp}"), format!("127.0.0.1:{pp}")] {
         let line = format!(
-            "stream server \"listen {listen}\" is not served: oxresty has no stream run time yet"
+            "stream server \"listen {listen}\" is not served: oxresty has no run time for its udp, ssl or proxy_protocol listens yet"
         );
         assert!(log.contains(&line), "{line} not in:\n{log}");
     }
+    let _ = std::fs::remove_file(&path);
 }

@@ -105,11 +105,21 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
         .map(|d| crate::http::lower::lower(d, &p.state.prefix, &p.state.conf_prefix))
         .unwrap_or_else(|| crate::http::lower::empty(&p.state.prefix));
     let http = Arc::new(http);
-    unserved_stream_listens(p);
-    listeners.sync(&http)?;
-    crate::http::access_log::open_all(&http);
+    let mut unserved = Vec::new();
+    let stream = p
+        .conf
+        .directives
+        .iter()
+        .find(|d| d.name == b"stream")
+        .map(|d| crate::stream::run::lower(d, &p.state.prefix, &mut unserved))
+        .unwrap_or_default();
+    let stream = Arc::new(stream);
+    unserved_stream_listens(&unserved);
+    listeners.sync(&http, &stream)?;
+    crate::http::access_log::open_all(&http, &stream.log_paths);
     Workers::start(
         http,
+        stream,
         listeners,
         main.worker_processes,
         main.shutdown_timeout,
@@ -122,26 +132,17 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
     })
 }
 
-/// `stream {}` passes `-t` as nginx's does but has no run time yet: each of its `listen`s
-/// is named in an `[error]` line at start (seen at the default log level), never dropped
+/// The stream listens oxresty does not serve yet (`udp`, `ssl`, `proxy_protocol`) are
+/// named in an `[error]` line at start (seen at the default log level), never dropped
 /// silently.
-fn unserved_stream_listens(p: &Parsed) {
-    let block = |d: &Directive| match &d.body {
-        parser::Body::Block(b) => b.directives.clone(),
-        _ => Vec::new(),
-    };
-    for stream in p.conf.directives.iter().filter(|d| d.name == b"stream") {
-        for server in block(stream).iter().filter(|d| d.name == b"server") {
-            for listen in block(server).iter().filter(|d| d.name == b"listen") {
-                crate::http::errlog::write(
-                    Level::Error,
-                    &format!(
-                        "stream server \"listen {}\" is not served: oxresty has no stream run time yet",
-                        String::from_utf8_lossy(listen.args.first().map(Vec::as_slice).unwrap_or_default())
-                    ),
-                );
-            }
-        }
+fn unserved_stream_listens(listens: &[String]) {
+    for listen in listens {
+        crate::http::errlog::write(
+            Level::Error,
+            &format!(
+                "stream server \"listen {listen}\" is not served: oxresty has no run time for its udp, ssl or proxy_protocol listens yet"
+            ),
+        );
     }
 }
 

@@ -31,22 +31,27 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// nginx: ngx_open_listening_sockets: binds what `http` needs and is not open yet, closes
-    /// what it no longer needs. Returns nginx's error text on failure.
-    pub(crate) fn sync(&mut self, http: &Http) -> Result<(), String> {
+    /// nginx: ngx_open_listening_sockets: binds what `http` and `stream` need and is not
+    /// open yet, closes what they no longer need. Returns nginx's error text on failure.
+    pub(crate) fn sync(
+        &mut self,
+        http: &Http,
+        stream: &crate::stream::run::StreamConf,
+    ) -> Result<(), String> {
         let mut tcp = HashMap::new();
         let mut unix = HashMap::new();
-        for a in &http.addrs {
-            match &a.addr {
+        let wanted = http
+            .addrs
+            .iter()
+            .map(|a| (&a.addr, &a.text, a.backlog))
+            .chain(stream.listens.iter().map(|l| (&l.addr, &l.text, l.backlog)));
+        for (addr, text, backlog) in wanted {
+            match addr {
                 ListenAddr::Inet(sa) => {
                     let l = match self.tcp.remove(sa) {
                         Some(l) => l,
-                        None => bind_tcp(*sa, a.backlog).map_err(|e| {
-                            format!(
-                                "bind() to {} failed ({})",
-                                a.text,
-                                crate::log::errno_text(&e)
-                            )
+                        None => bind_tcp(*sa, backlog).map_err(|e| {
+                            format!("bind() to {} failed ({})", text, crate::log::errno_text(&e))
                         })?,
                     };
                     tcp.insert(*sa, l);
@@ -59,7 +64,7 @@ impl Listeners {
                             let l = std::os::unix::net::UnixListener::bind(p).map_err(|e| {
                                 format!(
                                     "bind() to {} failed ({})",
-                                    a.text,
+                                    text,
                                     crate::log::errno_text(&e)
                                 )
                             })?;
@@ -125,6 +130,7 @@ impl Workers {
     /// Starts `n` workers on `listeners` for `http`.
     pub(crate) fn start(
         http: Arc<Http>,
+        stream: Arc<crate::stream::run::StreamConf>,
         listeners: &Listeners,
         n: usize,
         shutdown_timeout: Option<Duration>,
@@ -149,6 +155,22 @@ impl Workers {
                     }
                 }
             }
+            let mut stream_socks = Vec::new();
+            for (idx, l) in stream.listens.iter().enumerate() {
+                match &l.addr {
+                    ListenAddr::Inet(sa) => {
+                        if let Some(l) = listeners.tcp.get(sa) {
+                            stream_socks.push((idx, Sock::Tcp(l.try_clone()?)));
+                        }
+                    }
+                    ListenAddr::Unix(p) => {
+                        if let Some(l) = listeners.unix.get(p) {
+                            stream_socks.push((idx, Sock::Unix(l.try_clone()?)));
+                        }
+                    }
+                }
+            }
+            let stream = (stream.clone(), stream_socks);
             let http = http.clone();
             let rx = rx.clone();
             let id_tx = id_tx.clone();
@@ -157,7 +179,7 @@ impl Workers {
                 .spawn(move || {
                     // SAFETY: gettid takes no arguments and cannot fail.
                     let _ = id_tx.send(unsafe { libc::syscall(libc::SYS_gettid) });
-                    worker(http, tcp, rx, shutdown_timeout)
+                    worker(http, tcp, stream, rx, shutdown_timeout)
                 })?;
             threads.push(t);
         }
@@ -189,10 +211,62 @@ enum Sock {
     Unix(std::os::unix::net::UnixListener),
 }
 
+/// A worker's stream block and its listening sockets (by listen index).
+type StreamSocks = (Arc<crate::stream::run::StreamConf>, Vec<(usize, Sock)>);
+
+/// The accept loop of one stream listen (nginx: ngx_event_accept, then
+/// ngx_stream_init_connection).
+async fn accept_stream(
+    (conf, idx, sock): (Arc<crate::stream::run::StreamConf>, usize, Sock),
+    sessions: Rc<crate::stream::run::Sessions>,
+    mut rx: watch::Receiver<Stop>,
+) {
+    use crate::stream::run::session;
+    match sock {
+        Sock::Tcp(l) => {
+            let Ok(l) = tokio::net::TcpListener::from_std(l) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    a = l.accept() => {
+                        let Ok((stream, remote)) = a else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let local = stream.local_addr().ok();
+                        let f = session(conf.clone(), idx, stream, Some(remote), local, sessions.clone());
+                        tokio::task::spawn_local(f);
+                    }
+                    _ = rx.changed() => {
+                        if *rx.borrow() != Stop::Running { return; }
+                    }
+                }
+            }
+        }
+        Sock::Unix(l) => {
+            let Ok(l) = tokio::net::UnixListener::from_std(l) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    a = l.accept() => {
+                        let Ok((stream, _)) = a else { continue };
+                        let f = session(conf.clone(), idx, stream, None, None, sessions.clone());
+                        tokio::task::spawn_local(f);
+                    }
+                    _ = rx.changed() => {
+                        if *rx.borrow() != Stop::Running { return; }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// nginx: ngx_worker_process_cycle, as a thread.
 fn worker(
     http: Arc<Http>,
     socks: Vec<(usize, Sock)>,
+    stream: StreamSocks,
     rx: watch::Receiver<Stop>,
     shutdown_timeout: Option<Duration>,
 ) {
@@ -209,6 +283,12 @@ fn worker(
         crate::http::lua::init_worker(&http);
         let graceful = Rc::new(Conns::default());
         let mut accepts = Vec::new();
+        let sessions = Rc::new(crate::stream::run::Sessions::default());
+        let (stream_conf, stream_socks) = stream;
+        for (idx, s) in stream_socks {
+            let f = accept_stream((stream_conf.clone(), idx, s), sessions.clone(), rx.clone());
+            accepts.push(tokio::task::spawn_local(f));
+        }
         for (idx, s) in socks {
             let http = http.clone();
             let graceful = graceful.clone();
@@ -299,7 +379,11 @@ fn worker(
         notice("gracefully shutting down");
         // lua-nginx-module: pending timers run now, premature.
         crate::http::lua::timer::shutdown().await;
-        let drain = graceful.drain();
+        // nginx: a stopping worker waits for its stream sessions too (they are never idle).
+        let drain = async {
+            graceful.drain().await;
+            sessions.drain().await;
+        };
         let fast = async {
             let mut rx = rx.clone();
             while *rx.borrow() != Stop::Fast {

@@ -67,9 +67,13 @@ pub(crate) enum RuleAddr {
 
 /// Folds `allow`/`deny` into a level (`all` is the three rules nginx adds).
 pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) {
+    lower_rule(c.access_rules.get_or_insert_with(Vec::new), d);
+}
+
+/// One `allow`/`deny` directive's rules (http's and stream's).
+pub(crate) fn lower_rule(rules: &mut Vec<Rule>, d: &Directive) {
     let deny = d.name == b"deny";
     let v = d.args.first().map(Vec::as_slice).unwrap_or_default();
-    let rules = c.access_rules.get_or_insert_with(Vec::new);
     let mut push = |what| rules.push(Rule { what, deny });
     match v {
         b"all" => {
@@ -102,7 +106,22 @@ fn access_handler(r: &Request, satisfy_all: bool) -> Verdict {
     let Some(rules) = r.loc.access_rules.as_ref() else {
         return Verdict::Declined;
     };
-    let remote = r.conn.remote.map(|a| a.ip());
+    match first_match(rules, r.conn.remote.map(|a| a.ip())) {
+        Some(true) => {
+            if satisfy_all {
+                crate::http::errlog::request_error(r, "access forbidden by rule");
+            }
+            Verdict::Status(403)
+        }
+        Some(false) => Verdict::Ok,
+        None => Verdict::Declined,
+    }
+}
+
+/// The first rule matching `remote` (`None`: a unix-domain client): `Some(true)` denies,
+/// `Some(false)` allows (nginx: the inet/inet6/unix loops of the access handlers, http's
+/// and stream's).
+pub(crate) fn first_match(rules: &[Rule], remote: Option<std::net::IpAddr>) -> Option<bool> {
     // An IPv4-mapped IPv6 address is checked against the IPv4 rules.
     let remote = match remote {
         Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
@@ -111,7 +130,7 @@ fn access_handler(r: &Request, satisfy_all: bool) -> Verdict {
         },
         other => other,
     };
-    for rule in rules {
+    rules.iter().find_map(|rule| {
         let hit = match (&rule.what, remote) {
             (RuleAddr::Cidr(Cidr::V4 { addr, mask }), Some(std::net::IpAddr::V4(ip))) => {
                 u32::from(ip) & mask == *addr
@@ -124,17 +143,8 @@ fn access_handler(r: &Request, satisfy_all: bool) -> Verdict {
             (RuleAddr::Unix, None) => true,
             _ => false,
         };
-        if hit {
-            if rule.deny {
-                if satisfy_all {
-                    crate::http::errlog::request_error(r, "access forbidden by rule");
-                }
-                return Verdict::Status(403);
-            }
-            return Verdict::Ok;
-        }
-    }
-    Verdict::Declined
+        hit.then_some(rule.deny)
+    })
 }
 
 /// The access phase (nginx: ngx_http_core_access_phase over the access handlers, access

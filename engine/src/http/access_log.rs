@@ -37,9 +37,10 @@ fn collect_locations(locs: &Locations, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Opens every access log the configuration names (nginx: `cycle->open_files`).
-pub(crate) fn open_all(http: &Http) {
-    let mut paths = Vec::new();
+/// Opens every access log the configuration names, http's and `extra` (the stream
+/// block's) (nginx: `cycle->open_files`).
+pub(crate) fn open_all(http: &Http, extra: &[PathBuf]) {
+    let mut paths = extra.to_vec();
     for s in &http.servers {
         collect(&s.conf, &mut paths);
         collect_locations(&s.locations, &mut paths);
@@ -88,22 +89,27 @@ pub(crate) fn log(r: &Request) {
             }
         }
         line.push(b'\n');
-        let file = FILES
-            .read()
-            .ok()
-            .and_then(|g| g.as_ref().and_then(|m| m.get(&l.path).cloned()));
-        if let Some(f) = file {
-            if let Ok(mut f) = f.lock() {
-                if let Some(f) = f.as_mut() {
-                    let _ = f.write_all(&line);
-                }
+        write_line(&l.path, &line);
+    }
+}
+
+/// Appends one finished line to the access log opened for `path`.
+pub(crate) fn write_line(path: &std::path::Path, line: &[u8]) {
+    let file = FILES
+        .read()
+        .ok()
+        .and_then(|g| g.as_ref().and_then(|m| m.get(path).cloned()));
+    if let Some(f) = file {
+        if let Ok(mut f) = f.lock() {
+            if let Some(f) = f.as_mut() {
+                let _ = f.write_all(line);
             }
         }
     }
 }
 
 /// nginx: ngx_http_log_escape / ngx_http_log_json_variable; an empty value is `-` by default.
-fn escape(out: &mut Vec<u8>, v: &[u8], how: Escape) {
+pub(crate) fn escape(out: &mut Vec<u8>, v: &[u8], how: Escape) {
     match how {
         Escape::None => out.extend_from_slice(v),
         Escape::Default => {

@@ -448,10 +448,27 @@ pub(crate) fn lower(d: &Directive) -> Option<(Vec<u8>, MapRt)> {
     Some((name, m))
 }
 
+/// What a map is evaluated in: an http request or a stream session.
+pub(crate) trait MapScope {
+    /// The value expanded with this scope's variables and captures.
+    fn eval(&self, v: &variables::ComplexValue) -> Vec<u8>;
+    /// Matches `re`, keeping its captures for the values evaluated next.
+    fn regex_match(&self, re: &crate::regex::Regex, subject: &[u8]) -> bool;
+}
+
+impl MapScope for crate::http::request::Request {
+    fn eval(&self, v: &variables::ComplexValue) -> Vec<u8> {
+        crate::http::request::Request::eval(self, v)
+    }
+    fn regex_match(&self, re: &crate::regex::Regex, subject: &[u8]) -> bool {
+        crate::http::request::Request::regex_match(self, re, subject)
+    }
+}
+
 impl MapRt {
     /// nginx: ngx_http_map_variable with ngx_http_map_find: exact key, then the wildcards
     /// (longest first), then the regexes in order (their captures feed the value).
-    pub(crate) fn value(&self, r: &crate::http::request::Request) -> Vec<u8> {
+    pub(crate) fn value<S: MapScope + ?Sized>(&self, r: &S) -> Vec<u8> {
         let mut val = r.eval(&self.source);
         if self.hostnames && val.last() == Some(&b'.') {
             val.pop();

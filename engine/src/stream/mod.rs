@@ -10,6 +10,7 @@ pub(crate) mod map;
 pub(crate) mod proxy;
 pub(crate) mod realip;
 pub(crate) mod r#return;
+pub(crate) mod run;
 pub(crate) mod set;
 pub(crate) mod split_clients;
 pub(crate) mod ssl;

@@ -1,0 +1,1010 @@
+//! The stream run time (nginx: ngx_stream_handler.c with the stream modules' phase
+//! handlers): a session accepted on a `stream` listen runs `set`, `allow`/`deny`, then its
+//! content handler (`proxy_pass` or `return`), then the log phase; its error-log lines are
+//! nginx's (`*N client ... connected to ...`, `proxy ... connected to ...`, `... disconnected,
+//! bytes from/to client:...`).
+//!
+//! Not served yet, and named in an `[error]` line at start instead of being dropped
+//! silently: `udp` and `ssl` listens. `geo`, `split_clients`, `limit_conn`, `ssl_preread` and
+//! the stream Lua module are accepted by `-t` but have no run time: their variables are empty.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parser::{Body, Directive};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::cycle::ListenAddr;
+use crate::http::access::Rule;
+use crate::http::lower::{Escape, LogFormat};
+use crate::http::map::MapRt;
+use crate::http::upstream_rr::{PeerAddr, Picker, Upstream};
+use crate::http::variables::{parse_complex_value, ComplexValue, Part};
+use crate::log::Level;
+
+/// The `stream` block at run time.
+#[derive(Default)]
+pub(crate) struct StreamConf {
+    pub(crate) listens: Vec<Listen>,
+    servers: Vec<Server>,
+    maps: HashMap<Vec<u8>, MapRt>,
+    upstreams: HashMap<Vec<u8>, Arc<Upstream>>,
+    /// Every access log file the block writes (opened with http's).
+    pub(crate) log_paths: Vec<PathBuf>,
+}
+
+/// One served `listen` (nginx: ngx_stream_listen_t).
+pub(crate) struct Listen {
+    pub(crate) addr: ListenAddr,
+    /// As nginx prints it (`0.0.0.0:1234`, `unix:/run/x.sock`).
+    pub(crate) text: String,
+    pub(crate) backlog: i32,
+    server: usize,
+}
+
+/// A `server {}` of the stream block, merged with the block's values.
+struct Server {
+    content: Content,
+    /// A `resolver` is configured (names in `proxy_pass` values need one).
+    resolver: bool,
+    access: Vec<Rule>,
+    sets: Vec<(Vec<u8>, ComplexValue)>,
+    proxy: ProxyConf,
+    /// `access_log` (empty: off, nginx's stream default).
+    logs: Vec<(PathBuf, Arc<LogFormat>)>,
+}
+
+/// The content handler (nginx: `cscf->handler`).
+enum Content {
+    None,
+    Return(ComplexValue),
+    Proxy(Pass),
+}
+
+/// Where `proxy_pass` goes.
+enum Pass {
+    /// An `upstream` block or the implicit upstream of a literal address.
+    Upstream(Arc<Upstream>),
+    /// A value with variables, looked up at run time (nginx: `pscf->upstream_value`).
+    Value(ComplexValue),
+}
+
+/// The `proxy_*` values the run time uses (nginx: ngx_stream_proxy_srv_conf_t).
+#[derive(Clone)]
+struct ProxyConf {
+    connect_timeout: Duration,
+    timeout: Duration,
+    next_upstream: bool,
+    next_upstream_tries: usize,
+    next_upstream_timeout: Duration,
+    proxy_protocol: bool,
+    half_close: bool,
+    buffer_size: usize,
+}
+
+impl Default for ProxyConf {
+    /// nginx: ngx_stream_proxy_merge_srv_conf's defaults.
+    fn default() -> Self {
+        ProxyConf {
+            connect_timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(600),
+            next_upstream: true,
+            next_upstream_tries: 0,
+            next_upstream_timeout: Duration::ZERO,
+            proxy_protocol: false,
+            half_close: false,
+            buffer_size: 16384,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lowering: the checked `stream` block to its run time.
+
+fn arg(d: &Directive, i: usize) -> &[u8] {
+    d.args.get(i).map(Vec::as_slice).unwrap_or_default()
+}
+
+fn children(d: &Directive) -> &[Directive] {
+    match &d.body {
+        Body::Block(b) => &b.directives,
+        _ => &[],
+    }
+}
+
+fn msec(v: &[u8]) -> Option<Duration> {
+    crate::conf::values::parse_time(v, false)
+        .and_then(|n| u64::try_from(n).ok())
+        .map(Duration::from_millis)
+}
+
+/// The values a level sets; a server's are merged over the block's.
+#[derive(Default, Clone)]
+struct Level0 {
+    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    next_upstream: Option<bool>,
+    next_upstream_tries: Option<usize>,
+    next_upstream_timeout: Option<Duration>,
+    proxy_protocol: Option<bool>,
+    half_close: Option<bool>,
+    buffer_size: Option<usize>,
+    access: Option<Vec<Rule>>,
+    logs: Option<Vec<(PathBuf, Arc<LogFormat>)>>,
+    resolver: Option<bool>,
+}
+
+impl Level0 {
+    fn apply(
+        &mut self,
+        d: &Directive,
+        prefix: &std::path::Path,
+        formats: &HashMap<Vec<u8>, Arc<LogFormat>>,
+    ) {
+        let flag = |d: &Directive| arg(d, 0) == b"on";
+        match d.name.as_slice() {
+            b"proxy_connect_timeout" => self.connect_timeout = msec(arg(d, 0)),
+            b"proxy_timeout" => self.timeout = msec(arg(d, 0)),
+            b"proxy_next_upstream" => self.next_upstream = Some(flag(d)),
+            b"proxy_next_upstream_tries" => {
+                self.next_upstream_tries =
+                    crate::conf::values::atoi(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
+            }
+            b"proxy_next_upstream_timeout" => self.next_upstream_timeout = msec(arg(d, 0)),
+            b"proxy_protocol" => self.proxy_protocol = Some(flag(d)),
+            b"proxy_half_close" => self.half_close = Some(flag(d)),
+            b"proxy_buffer_size" => {
+                self.buffer_size =
+                    crate::conf::values::parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
+            }
+            b"resolver" => self.resolver = Some(true),
+            b"allow" | b"deny" => {
+                crate::http::access::lower_rule(self.access.get_or_insert_with(Vec::new), d)
+            }
+            b"access_log" => {
+                let logs = self.logs.get_or_insert_with(Vec::new);
+                let path = arg(d, 0);
+                if path != b"off" && !path.starts_with(b"syslog:") {
+                    if let Some(f) = formats.get(arg(d, 1)) {
+                        logs.push((crate::cycle::full_name(prefix, path), f.clone()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// nginx: the stream modules' merge_srv_conf: unset takes the block's value.
+    fn merge(mut self, parent: &Level0) -> Level0 {
+        macro_rules! inherit {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = parent.$f.clone(); } )* };
+        }
+        inherit!(
+            connect_timeout,
+            timeout,
+            next_upstream,
+            next_upstream_tries,
+            next_upstream_timeout,
+            proxy_protocol,
+            half_close,
+            buffer_size,
+            access,
+            logs,
+            resolver
+        );
+        self
+    }
+
+    fn proxy(&self) -> ProxyConf {
+        let d = ProxyConf::default();
+        ProxyConf {
+            connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            timeout: self.timeout.unwrap_or(d.timeout),
+            next_upstream: self.next_upstream.unwrap_or(d.next_upstream),
+            next_upstream_tries: self.next_upstream_tries.unwrap_or(d.next_upstream_tries),
+            next_upstream_timeout: self
+                .next_upstream_timeout
+                .unwrap_or(d.next_upstream_timeout),
+            proxy_protocol: self.proxy_protocol.unwrap_or(d.proxy_protocol),
+            half_close: self.half_close.unwrap_or(d.half_close),
+            buffer_size: self.buffer_size.unwrap_or(d.buffer_size).max(1),
+        }
+    }
+}
+
+/// A `log_format` of the stream block (the http syntax; no default `combined`).
+fn log_format(d: &Directive) -> (Vec<u8>, Arc<LogFormat>) {
+    let mut escape = Escape::Default;
+    let mut rest = d.args.iter().skip(1).peekable();
+    if let Some(e) = rest.peek().and_then(|a| a.strip_prefix(b"escape=")) {
+        escape = match e {
+            b"json" => Escape::Json,
+            b"none" => Escape::None,
+            _ => Escape::Default,
+        };
+        rest.next();
+    }
+    let text: Vec<u8> = rest.flat_map(|a| a.iter().copied()).collect();
+    let parts = parse_complex_value(&text).unwrap_or_default().parts;
+    (arg(d, 0).to_vec(), Arc::new(LogFormat { parts, escape }))
+}
+
+/// The stream block of a checked configuration at run time; `unserved` gets the listens
+/// oxresty does not serve yet (`udp`, `ssl`).
+pub(crate) fn lower(
+    stream: &Directive,
+    prefix: &std::path::Path,
+    unserved: &mut Vec<String>,
+) -> StreamConf {
+    let mut conf = StreamConf::default();
+    let mut formats = HashMap::new();
+    let mut main = Level0::default();
+    for d in children(stream) {
+        match d.name.as_slice() {
+            b"log_format" => {
+                let (name, f) = log_format(d);
+                formats.entry(name).or_insert(f);
+            }
+            b"upstream" => {
+                let up = crate::http::upstream_rr::lower_block(d);
+                conf.upstreams.insert(arg(d, 0).to_vec(), Arc::new(up));
+            }
+            b"map" => {
+                if let Some((name, m)) = crate::http::map::lower(d) {
+                    conf.maps.insert(name.to_ascii_lowercase(), m);
+                }
+            }
+            _ => {}
+        }
+    }
+    for d in children(stream) {
+        main.apply(d, prefix, &formats);
+    }
+    for s in children(stream).iter().filter(|d| d.name == b"server") {
+        let mut lv = Level0::default();
+        let mut content = Content::None;
+        let mut sets = Vec::new();
+        let index = conf.servers.len();
+        for d in children(s) {
+            lv.apply(d, prefix, &formats);
+            match d.name.as_slice() {
+                b"return" => content = Content::Return(cv(arg(d, 0))),
+                b"proxy_pass" => content = Content::Proxy(pass(&conf, arg(d, 0))),
+                b"set" => {
+                    if let Some(name) = arg(d, 0).strip_prefix(b"$") {
+                        sets.push((name.to_ascii_lowercase(), cv(arg(d, 1))));
+                    }
+                }
+                b"listen" => listen(&mut conf, d, index, unserved),
+                _ => {}
+            }
+        }
+        let lv = lv.merge(&main);
+        for (p, _) in lv.logs.iter().flatten() {
+            if !conf.log_paths.contains(p) {
+                conf.log_paths.push(p.clone());
+            }
+        }
+        conf.servers.push(Server {
+            content,
+            resolver: lv.resolver.unwrap_or(false),
+            access: lv.access.clone().unwrap_or_default(),
+            sets,
+            proxy: lv.proxy(),
+            logs: lv.logs.clone().unwrap_or_default(),
+        });
+    }
+    conf
+}
+
+fn cv(s: &[u8]) -> ComplexValue {
+    parse_complex_value(s).unwrap_or_default()
+}
+
+/// nginx: ngx_stream_proxy_pass: an upstream name, an address, or a value with variables.
+fn pass(conf: &StreamConf, v: &[u8]) -> Pass {
+    let value = cv(v);
+    if !value.is_static() {
+        return Pass::Value(value);
+    }
+    if let Some(up) = conf.upstreams.get(v) {
+        return Pass::Upstream(up.clone());
+    }
+    Pass::Upstream(Arc::new(crate::http::upstream_rr::implicit(v, v, 0)))
+}
+
+/// The addresses of a checked `listen`.
+fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Vec<String>) {
+    let opts = crate::http::upstream::UrlOpts {
+        listen: true,
+        ..Default::default()
+    };
+    let Ok(u) = crate::http::upstream::parse_url(arg(d, 0), opts) else {
+        return;
+    };
+    let params = &d.args[1..];
+    if params
+        .iter()
+        .any(|p| p == b"udp" || p == b"ssl" || p == b"proxy_protocol")
+    {
+        unserved.push(String::from_utf8_lossy(arg(d, 0)).into_owned());
+        return;
+    }
+    let backlog = params
+        .iter()
+        .find_map(|p| p.strip_prefix(b"backlog="))
+        .and_then(crate::conf::values::atoi)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(511);
+    for a in &u.addrs {
+        conf.listens.push(Listen {
+            addr: ListenAddr::Inet(*a),
+            text: a.to_string(),
+            backlog,
+            server,
+        });
+    }
+    if let Some(p) = &u.unix {
+        use std::os::unix::ffi::OsStrExt;
+        conf.listens.push(Listen {
+            addr: ListenAddr::Unix(PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+            text: format!("unix:{}", String::from_utf8_lossy(p)),
+            backlog,
+            server,
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+/// Sessions of one worker, for a graceful stop (nginx keeps proxied sessions running).
+#[derive(Default)]
+pub(crate) struct Sessions {
+    live: Cell<usize>,
+    idle: tokio::sync::Notify,
+}
+
+impl Sessions {
+    /// Waits until no session of this worker is left.
+    pub(crate) async fn drain(&self) {
+        while self.live.get() > 0 {
+            self.idle.notified().await;
+        }
+    }
+}
+
+struct SessionGuard(Rc<Sessions>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.live.set(self.0.live.get().saturating_sub(1));
+        if self.0.live.get() == 0 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The subject of the last regex match and its capture offsets.
+type Captures = (Vec<u8>, Vec<Option<(usize, usize)>>);
+
+/// One client connection (nginx: ngx_stream_session_t).
+struct Session<'a> {
+    conf: &'a StreamConf,
+    server: &'a Server,
+    listen: &'a Listen,
+    id: u64,
+    remote: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    start: Instant,
+    status: Cell<u16>,
+    /// Bytes from and to the client (nginx: `s->received`, `c->sent`).
+    received: Cell<u64>,
+    sent: Cell<u64>,
+    vars: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
+    captures: RefCell<Option<Captures>>,
+    upstream: RefCell<UpstreamState>,
+}
+
+/// What `$upstream_*` read, one entry per peer tried.
+#[derive(Default)]
+struct UpstreamState {
+    tries: Vec<Tried>,
+}
+
+struct Tried {
+    addr: String,
+    connect: Option<Duration>,
+    first_byte: Option<Duration>,
+    session: Option<Duration>,
+    sent: u64,
+    received: u64,
+}
+
+impl Session<'_> {
+    /// `*N msg while ACTION, client: A, server: L` (nginx: ngx_stream_log_error).
+    fn context(&self, msg: &str, action: Option<&str>) -> String {
+        let mut s = format!("*{} {msg}", self.id);
+        if let Some(a) = action {
+            s.push_str(" while ");
+            s.push_str(a);
+        }
+        let client = self
+            .remote
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unix:".into());
+        s.push_str(&format!(", client: {client}, server: {}", self.listen.text));
+        s
+    }
+
+    fn eval(&self, v: &ComplexValue) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &v.parts {
+            match p {
+                Part::Lit(l) => out.extend_from_slice(l),
+                Part::Var(name) => {
+                    if let Some(val) = self.variable(name) {
+                        out.extend_from_slice(&val);
+                    }
+                }
+                Part::Capture(n) => {
+                    let caps = self.captures.borrow();
+                    if let Some((subject, offsets)) = caps.as_ref() {
+                        if let Some(Some((s, e))) = offsets.get(usize::from(*n)) {
+                            out.extend_from_slice(subject.get(*s..*e).unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// nginx: ngx_stream_get_variable: `set` values, maps, then the built-ins.
+    fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
+        let key = name.to_ascii_lowercase();
+        if let Some(v) = self.vars.borrow().get(&key) {
+            return Some(v.clone());
+        }
+        if let Some(m) = self.conf.maps.get(&key) {
+            let v = m.value(self);
+            if !m.volatile {
+                self.vars.borrow_mut().insert(key, v.clone());
+            }
+            return Some(v);
+        }
+        self.builtin(&key)
+    }
+
+    /// nginx: ngx_stream_core_variables and ngx_stream_upstream_vars.
+    fn builtin(&self, name: &[u8]) -> Option<Vec<u8>> {
+        let s = |v: String| Some(v.into_bytes());
+        let ms = |d: Duration| format!("{}.{:03}", d.as_secs(), d.subsec_millis());
+        match name {
+            b"remote_addr" => s(self
+                .remote
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|| "unix:".into())),
+            b"remote_port" => s(self
+                .remote
+                .map(|a| a.port().to_string())
+                .unwrap_or_default()),
+            b"binary_remote_addr" => Some(match self.remote.map(|a| a.ip()) {
+                Some(std::net::IpAddr::V4(v4)) => v4.octets().to_vec(),
+                Some(std::net::IpAddr::V6(v6)) => v6.octets().to_vec(),
+                None => Vec::new(),
+            }),
+            b"server_addr" => s(self
+                .local
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|| "unix:".into())),
+            b"server_port" => s(self.local.map(|a| a.port().to_string()).unwrap_or_default()),
+            b"bytes_sent" => s(self.sent.get().to_string()),
+            b"bytes_received" => s(self.received.get().to_string()),
+            b"session_time" => s(ms(self.start.elapsed())),
+            b"status" => s(format!("{:03}", self.status.get())),
+            b"connection" => s(self.id.to_string()),
+            b"nginx_version" => s("1.22.1".to_string()),
+            b"hostname" => s(hostname()),
+            b"pid" => s(std::process::id().to_string()),
+            b"msec" => s(crate::log::msec()),
+            b"time_iso8601" => s(crate::log::time_iso8601()),
+            b"time_local" => s(crate::log::time_local()),
+            b"protocol" => s("TCP".into()),
+            b"upstream_addr" => self.upstream_list(|t| Some(t.addr.clone())),
+            b"upstream_bytes_sent" => self.upstream_list(|t| Some(t.sent.to_string())),
+            b"upstream_bytes_received" => self.upstream_list(|t| Some(t.received.to_string())),
+            b"upstream_connect_time" => self.upstream_list(|t| t.connect.map(ms)),
+            b"upstream_first_byte_time" => self.upstream_list(|t| t.first_byte.map(ms)),
+            b"upstream_session_time" => self.upstream_list(|t| t.session.map(ms)),
+            _ => None,
+        }
+    }
+
+    /// nginx: ngx_stream_upstream_addr_variable and friends: one value per peer tried,
+    /// `-` where a value is unknown, joined by `, `.
+    fn upstream_list(&self, f: impl Fn(&Tried) -> Option<String>) -> Option<Vec<u8>> {
+        let u = self.upstream.borrow();
+        if u.tries.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = u
+            .tries
+            .iter()
+            .map(|t| f(t).unwrap_or_else(|| "-".into()))
+            .collect();
+        Some(parts.join(", ").into_bytes())
+    }
+}
+
+impl crate::http::map::MapScope for Session<'_> {
+    fn eval(&self, v: &ComplexValue) -> Vec<u8> {
+        Session::eval(self, v)
+    }
+    fn regex_match(&self, re: &crate::regex::Regex, subject: &[u8]) -> bool {
+        let Ok(Some(caps)) = re.re.captures(subject) else {
+            return false;
+        };
+        let offsets = (0..caps.len())
+            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+            .collect();
+        *self.captures.borrow_mut() = Some((subject.to_vec(), offsets));
+        true
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn info(text: &str) {
+    crate::http::errlog::write(Level::Info, text);
+}
+
+/// Serves one accepted connection on `conf.listens[li]` (nginx: ngx_stream_init_connection,
+/// then the phases, then ngx_stream_finalize_session).
+pub(crate) async fn session<S>(
+    conf: Arc<StreamConf>,
+    li: usize,
+    io: S,
+    remote: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    sessions: Rc<Sessions>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    sessions.live.set(sessions.live.get() + 1);
+    let _guard = SessionGuard(sessions);
+    let (Some(listen), id) = (conf.listens.get(li), crate::worker::next_conn_id()) else {
+        return;
+    };
+    let Some(server) = conf.servers.get(listen.server) else {
+        return;
+    };
+    let client = remote.map_or_else(|| "unix:".to_string(), |a| a.to_string());
+    info(&format!(
+        "*{id} client {client} connected to {}",
+        listen.text
+    ));
+    let s = Session {
+        conf: &conf,
+        server,
+        listen,
+        id,
+        remote,
+        local,
+        start: Instant::now(),
+        status: Cell::new(200),
+        received: Cell::new(0),
+        sent: Cell::new(0),
+        vars: RefCell::new(HashMap::new()),
+        captures: RefCell::new(None),
+        upstream: RefCell::new(UpstreamState::default()),
+    };
+    // nginx: the preaccess phase's `set` (ngx_stream_set_module)
+    for (name, value) in &server.sets {
+        let v = s.eval(value);
+        s.vars.borrow_mut().insert(name.clone(), v);
+    }
+    // nginx: ngx_stream_access_handler
+    let deny = crate::http::access::first_match(&server.access, remote.map(|a| a.ip()));
+    if deny == Some(true) {
+        crate::http::errlog::write(
+            Level::Error,
+            &s.context("access forbidden by rule", Some("initializing session")),
+        );
+        s.status.set(403);
+    } else {
+        let mut io = io;
+        match &server.content {
+            Content::None => s.status.set(500),
+            Content::Return(v) => {
+                // nginx: ngx_stream_return_handler
+                let text = s.eval(v);
+                if !text.is_empty() {
+                    match io.write_all(&text).await {
+                        Ok(()) => s.sent.set(text.len() as u64),
+                        Err(_) => s.status.set(500),
+                    }
+                }
+                let _ = io.shutdown().await;
+            }
+            Content::Proxy(p) => proxy(&s, p, io).await,
+        }
+    }
+    log_phase(&s);
+}
+
+/// nginx: ngx_stream_log_handler.
+fn log_phase(s: &Session<'_>) {
+    for (path, format) in &s.server.logs {
+        let mut line = Vec::with_capacity(128);
+        for p in &format.parts {
+            match p {
+                Part::Lit(t) => line.extend_from_slice(t),
+                Part::Var(name) => {
+                    let v = s.variable(name).unwrap_or_default();
+                    crate::http::access_log::escape(&mut line, &v, format.escape);
+                }
+                Part::Capture(_) => {}
+            }
+        }
+        line.push(b'\n');
+        crate::http::access_log::write_line(path, &line);
+    }
+}
+
+/// A connection to a peer.
+enum Peer {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// The upstream of a `proxy_pass` with variables: an `upstream` block's name or an
+/// address; names need a `resolver` as in nginx, and are then looked up by the system
+/// (nginx: ngx_stream_proxy_eval and the handler's upstream search).
+fn resolve_pass(s: &Session<'_>, v: &ComplexValue) -> Option<Arc<Upstream>> {
+    let name = s.eval(v);
+    let fail = |msg: String| {
+        crate::http::errlog::write(
+            Level::Error,
+            &format!("{}{}", s.context(&msg, None), bytes_context(s, None, 0, 0)),
+        );
+        None
+    };
+    let opts = crate::http::upstream::UrlOpts {
+        no_resolve: true,
+        ..Default::default()
+    };
+    let u = match crate::http::upstream::parse_url(&name, opts) {
+        Ok(u) => u,
+        Err(e) => {
+            return fail(format!(
+                "{e} in upstream \"{}\"",
+                String::from_utf8_lossy(&name)
+            ))
+        }
+    };
+    if u.no_port && u.unix.is_none() {
+        if let Some(up) = s.conf.upstreams.get(&u.host) {
+            return Some(up.clone());
+        }
+    }
+    if u.no_port && u.unix.is_none() {
+        return fail(format!(
+            "no port in upstream \"{}\"",
+            String::from_utf8_lossy(&u.host)
+        ));
+    }
+    if u.addrs.is_empty() && u.unix.is_none() && !s.server.resolver {
+        return fail(format!(
+            "no resolver defined to resolve {}",
+            String::from_utf8_lossy(&u.host)
+        ));
+    }
+    Some(Arc::new(crate::http::upstream_rr::implicit(
+        &name, &name, 0,
+    )))
+}
+
+/// nginx: ngx_stream_proxy_handler through ngx_stream_proxy_finalize.
+async fn proxy<S>(s: &Session<'_>, pass: &Pass, client: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conf = &s.server.proxy;
+    let up = match pass {
+        Pass::Upstream(up) => up.clone(),
+        Pass::Value(v) => match resolve_pass(s, v) {
+            Some(up) => up,
+            None => {
+                s.status.set(500);
+                return;
+            }
+        },
+    };
+    let key = match &up.method {
+        crate::http::upstream_rr::Method::Hash { key, .. } => Some(s.eval(key)),
+        _ => None,
+    };
+    let mut picker = Picker::new(up.clone(), key);
+    let mut tries = up.tries();
+    if conf.next_upstream_tries > 0 {
+        tries = tries.min(conf.next_upstream_tries);
+    }
+    let started = Instant::now();
+    let peer = loop {
+        let Some((pr, peer)) = picker.get(None) else {
+            crate::http::errlog::write(
+                Level::Error,
+                &format!(
+                    "{}{}",
+                    s.context("no live upstreams", Some("connecting to upstream")),
+                    bytes_context(s, None, 0, 0)
+                ),
+            );
+            s.status.set(502);
+            return;
+        };
+        let (addr, name) = (peer.addr.clone(), peer.name.clone());
+        tries = tries.saturating_sub(1);
+        s.upstream.borrow_mut().tries.push(Tried {
+            addr: name.clone(),
+            connect: None,
+            first_byte: None,
+            session: None,
+            sent: 0,
+            received: 0,
+        });
+        let t0 = Instant::now();
+        let r = tokio::time::timeout(conf.connect_timeout, connect(&addr)).await;
+        let err = match r {
+            Ok(Ok(p)) => {
+                picker.free(pr, false);
+                if let Some(t) = s.upstream.borrow_mut().tries.last_mut() {
+                    t.connect = Some(t0.elapsed());
+                }
+                break (p, name, t0);
+            }
+            Ok(Err(e)) => format!("connect() failed ({})", crate::log::errno_text(&e)),
+            Err(_) => "upstream timed out (110: Connection timed out)".to_string(),
+        };
+        crate::http::errlog::write(
+            Level::Error,
+            &format!(
+                "{}{}",
+                s.context(&err, Some("connecting to upstream")),
+                bytes_context(s, Some(&name), 0, 0)
+            ),
+        );
+        if picker.free(pr, true) {
+            crate::http::errlog::write(
+                Level::Warn,
+                &format!(
+                    "{}{}",
+                    s.context(
+                        "upstream server temporarily disabled",
+                        Some("connecting to upstream")
+                    ),
+                    bytes_context(s, Some(&name), 0, 0)
+                ),
+            );
+        }
+        let timed_out = !conf.next_upstream_timeout.is_zero()
+            && started.elapsed() >= conf.next_upstream_timeout;
+        if tries == 0 || !conf.next_upstream || timed_out {
+            s.status.set(502);
+            return;
+        }
+    };
+    let (peer, name, t0) = peer;
+    let local = match &peer {
+        Peer::Tcp(t) => t.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        Peer::Unix(_) => "unix:".to_string(),
+    };
+    info(&format!("*{} proxy {local} connected to {name}", s.id));
+    match peer {
+        Peer::Tcp(t) => pump(s, client, t, &name, t0).await,
+        Peer::Unix(u) => pump(s, client, u, &name, t0).await,
+    }
+}
+
+async fn connect(addr: &PeerAddr) -> std::io::Result<Peer> {
+    match addr {
+        PeerAddr::Inet(a) => {
+            let t = tokio::net::TcpStream::connect(a).await?;
+            let _ = t.set_nodelay(true);
+            Ok(Peer::Tcp(t))
+        }
+        PeerAddr::Unix(p) => {
+            use std::os::unix::ffi::OsStrExt;
+            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(p));
+            Ok(Peer::Unix(tokio::net::UnixStream::connect(path).await?))
+        }
+    }
+}
+
+/// nginx: ngx_stream_proxy_log_error's part: `, upstream: "..", bytes from/to client:..`.
+fn bytes_context(s: &Session<'_>, upstream: Option<&str>, up_rx: u64, up_tx: u64) -> String {
+    let mut out = String::new();
+    if let Some(u) = upstream {
+        out.push_str(&format!(", upstream: \"{u}\""));
+    }
+    out.push_str(&format!(
+        ", bytes from/to client:{}/{}, bytes from/to upstream:{}/{}",
+        s.received.get(),
+        s.sent.get(),
+        up_rx,
+        up_tx
+    ));
+    out
+}
+
+/// How one direction of the proxied session ended.
+enum End {
+    Eof,
+    Failed(std::io::Error),
+}
+
+/// nginx: ngx_stream_proxy_send_proxy_protocol's v1 header.
+fn proxy_protocol_header(s: &Session<'_>) -> Vec<u8> {
+    match (s.remote, s.local) {
+        (Some(r), Some(l)) if r.is_ipv4() == l.is_ipv4() => format!(
+            "PROXY {} {} {} {} {}\r\n",
+            if r.is_ipv4() { "TCP4" } else { "TCP6" },
+            r.ip(),
+            l.ip(),
+            r.port(),
+            l.port()
+        )
+        .into_bytes(),
+        _ => b"PROXY UNKNOWN\r\n".to_vec(),
+    }
+}
+
+/// nginx: ngx_stream_proxy_process: bytes both ways until a side ends (both, with
+/// `proxy_half_close on`) or nothing moves for `proxy_timeout`.
+async fn pump<C, U>(s: &Session<'_>, client: C, peer: U, name: &str, t0: Instant)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let conf = &s.server.proxy;
+    let (mut cr, cw) = tokio::io::split(client);
+    let (mut ur, mut uw) = tokio::io::split(peer);
+    let up_rx = Cell::new(0u64);
+    let up_tx = Cell::new(0u64);
+    let last = Cell::new(Instant::now());
+    let first_byte: Cell<Option<Duration>> = Cell::new(None);
+    if conf.proxy_protocol {
+        let h = proxy_protocol_header(s);
+        if uw.write_all(&h).await.is_ok() {
+            up_tx.set(h.len() as u64);
+        }
+    }
+    let size = conf.buffer_size;
+    // Each direction owns its write half and gives it back for a half close.
+    let from_client = async {
+        let mut uw = uw;
+        let mut buf = vec![0u8; size];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) => return (End::Eof, uw),
+                Ok(n) => n,
+                Err(e) => return (End::Failed(e), uw),
+            };
+            s.received.set(s.received.get() + n as u64);
+            last.set(Instant::now());
+            if let Err(e) = uw.write_all(&buf[..n]).await {
+                return (End::Failed(e), uw);
+            }
+            up_tx.set(up_tx.get() + n as u64);
+            last.set(Instant::now());
+        }
+    };
+    let from_upstream = async {
+        let mut cw = cw;
+        let mut buf = vec![0u8; size];
+        loop {
+            let n = match ur.read(&mut buf).await {
+                Ok(0) => return (End::Eof, cw),
+                Ok(n) => n,
+                Err(e) => return (End::Failed(e), cw),
+            };
+            if first_byte.get().is_none() {
+                first_byte.set(Some(t0.elapsed()));
+            }
+            up_rx.set(up_rx.get() + n as u64);
+            last.set(Instant::now());
+            if let Err(e) = cw.write_all(&buf[..n]).await {
+                return (End::Failed(e), cw);
+            }
+            s.sent.set(s.sent.get() + n as u64);
+            last.set(Instant::now());
+        }
+    };
+    let idle = async {
+        loop {
+            let due = last.get() + conf.timeout;
+            if Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        }
+    };
+    tokio::pin!(from_client, from_upstream, idle);
+    let (mut client_done, mut upstream_done) = (false, false);
+    let outcome = loop {
+        tokio::select! {
+            (e, mut uw) = &mut from_client, if !client_done => {
+                client_done = true;
+                if conf.half_close && matches!(e, End::Eof) && !upstream_done {
+                    let _ = uw.shutdown().await;
+                    continue;
+                }
+                break Some(("client", e));
+            }
+            (e, mut cw) = &mut from_upstream, if !upstream_done => {
+                upstream_done = true;
+                if conf.half_close && matches!(e, End::Eof) && !client_done {
+                    let _ = cw.shutdown().await;
+                    continue;
+                }
+                break Some(("upstream", e));
+            }
+            _ = &mut idle => break None,
+        }
+    };
+    if let Some(t) = s.upstream.borrow_mut().tries.last_mut() {
+        t.first_byte = first_byte.get();
+        t.session = Some(t0.elapsed());
+        t.sent = up_tx.get();
+        t.received = up_rx.get();
+    }
+    let counts = |s: &Session<'_>| {
+        format!(
+            ", bytes from/to client:{}/{}, bytes from/to upstream:{}/{}",
+            s.received.get(),
+            s.sent.get(),
+            up_rx.get(),
+            up_tx.get()
+        )
+    };
+    match outcome {
+        None => {
+            let text = s.context(
+                "connection timed out (110: Connection timed out)",
+                Some("proxying connection"),
+            );
+            info(&format!("{text}, upstream: \"{name}\"{}", counts(s)));
+        }
+        Some((side, End::Failed(e))) => {
+            let (what, action) = if side == "client" {
+                ("recv() failed", "proxying and reading from client")
+            } else {
+                ("recv() failed", "proxying and reading from upstream")
+            };
+            let text = s.context(
+                &format!("{what} ({})", crate::log::errno_text(&e)),
+                Some(action),
+            );
+            info(&format!("{text}, upstream: \"{name}\"{}", counts(s)));
+            info(&format!("*{} {side} disconnected{}", s.id, counts(s)));
+        }
+        Some((side, End::Eof)) => {
+            info(&format!("*{} {side} disconnected{}", s.id, counts(s)));
+        }
+    }
+}
