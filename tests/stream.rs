@@ -75,6 +75,13 @@ stream {
     server { listen 127.0.0.1:{P9}; proxy_pass 127.0.0.1:{ECHO}; }
     server { listen 127.0.0.1:{P10}; proxy_pass 127.0.0.1:{ECHO}; proxy_half_close on; }
     server { listen 127.0.0.1:{P11}; proxy_pass 127.0.0.1:{ECHO}; proxy_protocol on; }
+    server {
+        listen 127.0.0.1:{P12};
+        ssl_preread on;
+        return "sni=$ssl_preread_server_name proto=$ssl_preread_protocol alpn=$ssl_preread_alpn_protocols\n";
+    }
+    map $ssl_preread_server_name $by_name { echo.test 127.0.0.1:{ECHO}; default 127.0.0.1:{PORT}; }
+    server { listen 127.0.0.1:{P13}; ssl_preread on; proxy_pass $by_name; }
 }
 "#;
 
@@ -99,12 +106,12 @@ fn read_some(s: &mut TcpStream, want: Option<usize>) -> Vec<u8> {
 /// and the session lines of the error log, with ports and numbers made comparable.
 fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Duration) {
     let b = backends();
-    let ports: Vec<u16> = (0..12).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..14).map(|_| free_port()).collect();
     let mut conf = CONF
         .replace("{SILENT}", &b.silent.to_string())
         .replace("{ECHO}", &b.echo.to_string());
-    // Highest first: {P1} is a prefix of {P10} and {P11}.
-    for i in (1..12).rev() {
+    // Highest first: {P1} is a prefix of {P10}..{P13}.
+    for i in (1..14).rev() {
         conf = conf.replace(&format!("{{P{i}}}"), &ports[i].to_string());
     }
     if reference {
@@ -163,9 +170,26 @@ fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Du
     let echoed = String::from_utf8_lossy(&echoed).replace(&client_port.to_string(), "CPORT");
     seen.push(echoed);
     drop(s);
-    let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 14);
+    // ssl_preread: the ClientHello's name, version and ALPN list; not TLS at all
+    let hello = client_hello("echo.test", &["h2", "http/1.1"]);
+    for bytes in [hello.clone(), b"GET / HTTP/1.0\r\n\r\n".to_vec()] {
+        let mut s = connect(12);
+        s.write_all(&bytes).unwrap();
+        seen.push(String::from_utf8_lossy(&read_some(&mut s, None)).into_owned());
+    }
+    // SNI routing: the ClientHello reaches the upstream the name picked
+    let mut s = connect(13);
+    s.write_all(&hello).unwrap();
+    let back = read_some(&mut s, Some(hello.len()));
+    seen.push(format!(
+        "routed back {} bytes, same: {}",
+        back.len(),
+        back == hello
+    ));
+    drop(s);
+    let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 18);
     let errors = srv.file_when("logs/error.log", |t| {
-        t.matches(" disconnected").count() >= 6
+        t.matches(" disconnected").count() >= 7
     });
     let mut access: Vec<String> = log.lines().map(norm).collect();
     access.sort();
@@ -201,6 +225,43 @@ fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Du
     (seen, access, lines, idle)
 }
 
+/// A TLS 1.3 ClientHello record naming `host` and offering `alpn`.
+fn client_hello(host: &str, alpn: &[&str]) -> Vec<u8> {
+    let ext = |t: u16, d: Vec<u8>| {
+        let mut e = t.to_be_bytes().to_vec();
+        e.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        e.extend_from_slice(&d);
+        e
+    };
+    let mut sni = ((host.len() + 3) as u16).to_be_bytes().to_vec();
+    sni.push(0);
+    sni.extend_from_slice(&(host.len() as u16).to_be_bytes());
+    sni.extend_from_slice(host.as_bytes());
+    let mut protos = Vec::new();
+    for p in alpn {
+        protos.push(p.len() as u8);
+        protos.extend_from_slice(p.as_bytes());
+    }
+    let mut al = (protos.len() as u16).to_be_bytes().to_vec();
+    al.extend_from_slice(&protos);
+    let mut exts = ext(0, sni);
+    exts.extend(ext(16, al));
+    exts.extend(ext(43, vec![2, 3, 4]));
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 2, 0x13, 0x01, 1, 0]);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let mut hs = vec![1, 0];
+    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
 #[test]
 fn stream_sessions_match_the_reference() {
     let (seen, access, lines, idle) = run(env!("CARGO_BIN_EXE_oxresty"), false);
@@ -216,6 +277,9 @@ fn stream_sessions_match_the_reference() {
         "abc",
         "abc",
         "PROXY TCP4 127.0.0.1 127.0.0.1 CPORT P11\r\nabc",
+        "sni=echo.test proto=TLSv1.3 alpn=h2,http/1.1\n",
+        "sni= proto= alpn=\n",
+        "routed back 95 bytes, same: true",
     ];
     assert_eq!(seen, expect_seen, "client bytes");
     assert!(

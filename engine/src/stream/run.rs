@@ -5,8 +5,8 @@
 //! bytes from/to client:...`).
 //!
 //! Not served yet, and named in an `[error]` line at start instead of being dropped
-//! silently: `udp` and `ssl` listens. `geo`, `split_clients`, `limit_conn`, `ssl_preread` and
-//! the stream Lua module are accepted by `-t` but have no run time: their variables are empty.
+//! silently: `udp` and `ssl` listens. `geo`, `split_clients`, `limit_conn` and the stream Lua
+//! module are accepted by `-t` but have no run time: their variables are empty.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -52,6 +52,8 @@ struct Server {
     content: Content,
     /// A `resolver` is configured (names in `proxy_pass` values need one).
     resolver: bool,
+    /// `ssl_preread on`, `preread_timeout`, `preread_buffer_size`.
+    preread: Option<(Duration, usize)>,
     access: Vec<Rule>,
     sets: Vec<(Vec<u8>, ComplexValue)>,
     proxy: ProxyConf,
@@ -137,6 +139,9 @@ struct Level0 {
     access: Option<Vec<Rule>>,
     logs: Option<Vec<(PathBuf, Arc<LogFormat>)>>,
     resolver: Option<bool>,
+    ssl_preread: Option<bool>,
+    preread_timeout: Option<Duration>,
+    preread_buffer_size: Option<usize>,
 }
 
 impl Level0 {
@@ -163,6 +168,12 @@ impl Level0 {
                     crate::conf::values::parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
             }
             b"resolver" => self.resolver = Some(true),
+            b"ssl_preread" => self.ssl_preread = Some(flag(d)),
+            b"preread_timeout" => self.preread_timeout = msec(arg(d, 0)),
+            b"preread_buffer_size" => {
+                self.preread_buffer_size =
+                    crate::conf::values::parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
+            }
             b"allow" | b"deny" => {
                 crate::http::access::lower_rule(self.access.get_or_insert_with(Vec::new), d)
             }
@@ -195,7 +206,10 @@ impl Level0 {
             buffer_size,
             access,
             logs,
-            resolver
+            resolver,
+            ssl_preread,
+            preread_timeout,
+            preread_buffer_size
         );
         self
     }
@@ -293,6 +307,12 @@ pub(crate) fn lower(
         conf.servers.push(Server {
             content,
             resolver: lv.resolver.unwrap_or(false),
+            preread: lv.ssl_preread.unwrap_or(false).then(|| {
+                (
+                    lv.preread_timeout.unwrap_or(Duration::from_secs(30)),
+                    lv.preread_buffer_size.unwrap_or(16384).max(1),
+                )
+            }),
             access: lv.access.clone().unwrap_or_default(),
             sets,
             proxy: lv.proxy(),
@@ -409,6 +429,8 @@ struct Session<'a> {
     vars: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
     captures: RefCell<Option<Captures>>,
     upstream: RefCell<UpstreamState>,
+    /// `ssl_preread`'s findings (`None`: not run, or not a ClientHello).
+    hello: RefCell<Option<super::ssl_preread::Hello>>,
 }
 
 /// What `$upstream_*` read, one entry per peer tried.
@@ -516,6 +538,13 @@ impl Session<'_> {
             b"time_iso8601" => s(crate::log::time_iso8601()),
             b"time_local" => s(crate::log::time_local()),
             b"protocol" => s("TCP".into()),
+            b"ssl_preread_protocol" => self
+                .hello
+                .borrow()
+                .as_ref()
+                .map(|h| super::ssl_preread::protocol(h).as_bytes().to_vec()),
+            b"ssl_preread_server_name" => self.hello.borrow().as_ref().map(|h| h.host.clone()),
+            b"ssl_preread_alpn_protocols" => self.hello.borrow().as_ref().map(|h| h.alpn.clone()),
             b"upstream_addr" => self.upstream_list(|t| Some(t.addr.clone())),
             b"upstream_bytes_sent" => self.upstream_list(|t| Some(t.sent.to_string())),
             b"upstream_bytes_received" => self.upstream_list(|t| Some(t.received.to_string())),
@@ -612,6 +641,7 @@ pub(crate) async fn session<S>(
         vars: RefCell::new(HashMap::new()),
         captures: RefCell::new(None),
         upstream: RefCell::new(UpstreamState::default()),
+        hello: RefCell::new(None),
     };
     // nginx: the preaccess phase's `set` (ngx_stream_set_module)
     for (name, value) in &server.sets {
@@ -628,6 +658,14 @@ pub(crate) async fn session<S>(
         s.status.set(403);
     } else {
         let mut io = io;
+        // nginx: the preread phase (ngx_stream_core_preread_phase with ssl_preread's handler)
+        let mut prebuf = Vec::new();
+        if let Some((timeout, size)) = server.preread {
+            if !preread(&s, &mut io, &mut prebuf, timeout, size).await {
+                log_phase(&s);
+                return;
+            }
+        }
         match &server.content {
             Content::None => s.status.set(500),
             Content::Return(v) => {
@@ -641,10 +679,53 @@ pub(crate) async fn session<S>(
                 }
                 let _ = io.shutdown().await;
             }
-            Content::Proxy(p) => proxy(&s, p, io).await,
+            Content::Proxy(p) => proxy(&s, p, io, prebuf).await,
         }
     }
     log_phase(&s);
+}
+
+/// Reads the client's first bytes until `ssl_preread` has the ClientHello, the client
+/// stops sending, or `preread_timeout` passes; false ends the session (a full buffer: 400).
+async fn preread<S: AsyncRead + Unpin>(
+    s: &Session<'_>,
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+    size: usize,
+) -> bool {
+    use super::ssl_preread::{parse, Preread};
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut chunk = vec![0u8; size];
+    loop {
+        let seen = match parse(buf) {
+            Preread::Done(h) => {
+                *s.hello.borrow_mut() = Some(h);
+                return true;
+            }
+            Preread::Declined => {
+                *s.hello.borrow_mut() = None;
+                return true;
+            }
+            Preread::Again(h) => h,
+        };
+        // Whatever was parsed stays readable if the wait ends here.
+        *s.hello.borrow_mut() = Some(seen);
+        if buf.len() >= size {
+            crate::http::errlog::write(
+                Level::Error,
+                &s.context("preread buffer full", Some("prereading client data")),
+            );
+            s.status.set(400);
+            return false;
+        }
+        let room = size - buf.len();
+        match tokio::time::timeout_at(deadline, io.read(&mut chunk[..room])).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            // EOF, an error or the timeout: on to the content handler.
+            _ => return true,
+        }
+    }
 }
 
 /// nginx: ngx_stream_log_handler.
@@ -720,7 +801,7 @@ fn resolve_pass(s: &Session<'_>, v: &ComplexValue) -> Option<Arc<Upstream>> {
 }
 
 /// nginx: ngx_stream_proxy_handler through ngx_stream_proxy_finalize.
-async fn proxy<S>(s: &Session<'_>, pass: &Pass, client: S)
+async fn proxy<S>(s: &Session<'_>, pass: &Pass, client: S, prebuf: Vec<u8>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -816,8 +897,8 @@ where
     };
     info(&format!("*{} proxy {local} connected to {name}", s.id));
     match peer {
-        Peer::Tcp(t) => pump(s, client, t, &name, t0).await,
-        Peer::Unix(u) => pump(s, client, u, &name, t0).await,
+        Peer::Tcp(t) => pump(s, client, t, &name, t0, prebuf).await,
+        Peer::Unix(u) => pump(s, client, u, &name, t0, prebuf).await,
     }
 }
 
@@ -876,7 +957,7 @@ fn proxy_protocol_header(s: &Session<'_>) -> Vec<u8> {
 
 /// nginx: ngx_stream_proxy_process: bytes both ways until a side ends (both, with
 /// `proxy_half_close on`) or nothing moves for `proxy_timeout`.
-async fn pump<C, U>(s: &Session<'_>, client: C, peer: U, name: &str, t0: Instant)
+async fn pump<C, U>(s: &Session<'_>, client: C, peer: U, name: &str, t0: Instant, prebuf: Vec<u8>)
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -888,11 +969,15 @@ where
     let up_tx = Cell::new(0u64);
     let last = Cell::new(Instant::now());
     let first_byte: Cell<Option<Duration>> = Cell::new(None);
+    // The PROXY header, then what preread read (not counted as received from the client,
+    // as in nginx).
+    let mut first = Vec::new();
     if conf.proxy_protocol {
-        let h = proxy_protocol_header(s);
-        if uw.write_all(&h).await.is_ok() {
-            up_tx.set(h.len() as u64);
-        }
+        first = proxy_protocol_header(s);
+    }
+    first.extend_from_slice(&prebuf);
+    if !first.is_empty() && uw.write_all(&first).await.is_ok() {
+        up_tx.set(first.len() as u64);
     }
     let size = conf.buffer_size;
     // Each direction owns its write half and gives it back for a half close.
