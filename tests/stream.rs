@@ -64,7 +64,14 @@ stream {
     upstream two { server 127.0.0.1:1; server 127.0.0.1:{PORT}; }
     access_log logs/stream.log basic;
     server { listen 127.0.0.1:{PORT}; return "backend $m\n"; }
-    server { listen 127.0.0.1:{P1}; set $greet hello; return "$greet $remote_addr $m\n"; }
+    geo $geo_v { default other; 127.0.0.0/8 local; }
+    geo $remote_addr $geo_r { ranges; default other; 127.0.0.0-127.0.0.255 low; }
+    split_clients "y${remote_addr}" $bucket { 10% a; 20% b; * c; }
+    server {
+        listen 127.0.0.1:{P1};
+        set $greet hello;
+        return "$greet $remote_addr $m $geo_v $geo_r $bucket\n";
+    }
     server { listen 127.0.0.1:{P2}; proxy_pass 127.0.0.1:{PORT}; }
     server { listen 127.0.0.1:{P3}; proxy_pass two; }
     server { listen 127.0.0.1:{P4}; deny 127.0.0.1; return "no"; }
@@ -82,6 +89,13 @@ stream {
     }
     map $ssl_preread_server_name $by_name { echo.test 127.0.0.1:{ECHO}; default 127.0.0.1:{PORT}; }
     server { listen 127.0.0.1:{P13}; ssl_preread on; proxy_pass $by_name; }
+    limit_conn_zone $binary_remote_addr zone=one_each:1m;
+    server {
+        listen 127.0.0.1:{P14};
+        limit_conn one_each 1;
+        proxy_pass 127.0.0.1:{SILENT};
+        access_log logs/limit.log basic;
+    }
 }
 "#;
 
@@ -106,12 +120,12 @@ fn read_some(s: &mut TcpStream, want: Option<usize>) -> Vec<u8> {
 /// and the session lines of the error log, with ports and numbers made comparable.
 fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Duration) {
     let b = backends();
-    let ports: Vec<u16> = (0..14).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..15).map(|_| free_port()).collect();
     let mut conf = CONF
         .replace("{SILENT}", &b.silent.to_string())
         .replace("{ECHO}", &b.echo.to_string());
-    // Highest first: {P1} is a prefix of {P10}..{P13}.
-    for i in (1..14).rev() {
+    // Highest first: {P1} is a prefix of {P10}..{P14}.
+    for i in (1..15).rev() {
         conf = conf.replace(&format!("{{P{i}}}"), &ports[i].to_string());
     }
     if reference {
@@ -187,9 +201,17 @@ fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Du
         back == hello
     ));
     drop(s);
+    // limit_conn: a second session from the same address while the first lasts
+    let first = connect(14);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = connect(14);
+    seen.push(format!("refused: {:?}", read_some(&mut second, None)));
+    drop(first);
     let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 18);
+    let limit = srv.file_when("logs/limit.log", |t| t.lines().count() >= 2);
+    let log = log + &limit;
     let errors = srv.file_when("logs/error.log", |t| {
-        t.matches(" disconnected").count() >= 7
+        t.matches(" disconnected").count() >= 8
     });
     let mut access: Vec<String> = log.lines().map(norm).collect();
     access.sort();
@@ -266,7 +288,7 @@ fn client_hello(host: &str, alpn: &[&str]) -> Vec<u8> {
 fn stream_sessions_match_the_reference() {
     let (seen, access, lines, idle) = run(env!("CARGO_BIN_EXE_oxresty"), false);
     let expect_seen = [
-        "hello 127.0.0.1 one\n",
+        "hello 127.0.0.1 one local low b\n",
         "backend portPORT\n",
         "backend portPORT\n",
         "",
@@ -280,6 +302,7 @@ fn stream_sessions_match_the_reference() {
         "sni=echo.test proto=TLSv1.3 alpn=h2,http/1.1\n",
         "sni= proto= alpn=\n",
         "routed back 95 bytes, same: true",
+        "refused: []",
     ];
     assert_eq!(seen, expect_seen, "client bytes");
     assert!(
@@ -290,6 +313,7 @@ fn stream_sessions_match_the_reference() {
         "127.0.0.1 [403] TCP 0 0 up=- ubs=- ubr=- m=portP4",
         "127.0.0.1 [502] TCP 0 0 up=127.0.0.1:1 ubs=0 ubr=0 m=portP5",
         "127.0.0.1 [500] TCP 0 0 up=- ubs=- ubr=- m=portP7",
+        "127.0.0.1 [503] TCP 0 0 up=- ubs=- ubr=- m=portP14",
         "127.0.0.1 [200] TCP 18 0 up=127.0.0.1:1, 127.0.0.1:PORT ubs=0, 0 ubr=0, 18 m=portP3",
     ] {
         assert!(
@@ -301,6 +325,7 @@ fn stream_sessions_match_the_reference() {
         "[error] access forbidden by rule while initializing session, client: 127.0.0.1, server: 127.0.0.1:P4",
         "[error] no port in upstream \"nosuch\", client: 127.0.0.1, server: 127.0.0.1:P7, bytes from/to client:0/0, bytes from/to upstream:0/0",
         "[info] connection timed out (110: Connection timed out) while proxying connection, client: 127.0.0.1, server: 127.0.0.1:P8, upstream: \"127.0.0.1:SILENT\", bytes from/to client:0/0, bytes from/to upstream:0/0",
+        "[error] limiting connections by zone \"one_each\" while initializing session, client: 127.0.0.1, server: 127.0.0.1:P14",
         "[info] client disconnected, bytes from/to client:3/3, bytes from/to upstream:3/3",
         "[info] upstream disconnected, bytes from/to client:3/3, bytes from/to upstream:3/3",
     ] {

@@ -111,7 +111,7 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
         .directives
         .iter()
         .find(|d| d.name == b"stream")
-        .map(|d| crate::stream::run::lower(d, &p.state.prefix, &mut unserved))
+        .map(|d| crate::stream::run::lower(d, &p.state.prefix, &p.conf.files, &mut unserved))
         .unwrap_or_default();
     let stream = Arc::new(stream);
     unserved_stream_listens(&unserved);
@@ -132,17 +132,12 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
     })
 }
 
-/// The stream listens oxresty does not serve yet (`udp`, `ssl`, `proxy_protocol`) are
-/// named in an `[error]` line at start (seen at the default log level), never dropped
-/// silently.
-fn unserved_stream_listens(listens: &[String]) {
-    for listen in listens {
-        crate::http::errlog::write(
-            Level::Error,
-            &format!(
-                "stream server \"listen {listen}\" is not served: oxresty has no run time for its udp, ssl or proxy_protocol listens yet"
-            ),
-        );
+/// What oxresty does not serve yet in the stream block (`udp`, `ssl`, `proxy_protocol`
+/// listens, stream Lua) is named in an `[error]` line at start (seen at the default log
+/// level), never dropped silently.
+fn unserved_stream_listens(texts: &[String]) {
+    for text in texts {
+        crate::http::errlog::write(Level::Error, text);
     }
 }
 

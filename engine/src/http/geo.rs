@@ -756,7 +756,25 @@ impl GeoRt {
 
     /// nginx: ngx_http_geo_cidr_variable / ngx_http_geo_range_variable.
     pub(crate) fn value(&self, r: &crate::http::request::Request) -> Vec<u8> {
-        let addr = self.addr(r).map(|a| match a {
+        self.lookup(self.addr(r))
+    }
+
+    /// A stream session's value (nginx: ngx_stream_geo_addr: the client address or the
+    /// source variable's; stream's geo has no `proxy`).
+    pub(crate) fn value_stream(
+        &self,
+        remote: Option<std::net::IpAddr>,
+        var: impl Fn(&[u8]) -> Option<Vec<u8>>,
+    ) -> Vec<u8> {
+        let addr = match &self.source {
+            None => remote,
+            Some(v) => var(v).and_then(|t| parse_addr(&t)),
+        };
+        self.lookup(addr)
+    }
+
+    fn lookup(&self, addr: Option<std::net::IpAddr>) -> Vec<u8> {
+        let addr = addr.map(|a| match a {
             std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => std::net::IpAddr::V4(v4),
                 None => std::net::IpAddr::V6(v6),

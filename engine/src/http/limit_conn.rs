@@ -222,34 +222,18 @@ pub(crate) fn handler(r: &mut Request) -> Option<Reply> {
             continue;
         }
         r.limits.conn_status = PASSED;
-        let shm = conn_zone(&z);
-        let mut s = lock(&shm);
-        let refused = match s.nodes.get(&key).copied() {
-            Some(n) if n >= limit.conn => {
-                drop(s);
+        let refused = match take(&z, key, limit.conn) {
+            Take::Counted(c) => {
+                r.limits.conns.push(c);
+                false
+            }
+            Take::Over => {
                 let level = r.loc.limit_conn_log_level.unwrap_or(Level::Error);
-                let text = format!(
-                    "limiting connections{} by zone \"{}\"",
-                    if dry_run { ", dry run," } else { "" },
-                    String::from_utf8_lossy(&z.name)
-                );
+                let text = over_text(&z, dry_run);
                 crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &text));
                 true
             }
-            Some(n) => {
-                s.nodes.insert(key.clone(), n + 1);
-                false
-            }
-            None => {
-                let need = node_slot(&key);
-                if s.used + need > zone_capacity(s.size) {
-                    true
-                } else {
-                    s.used += need;
-                    s.nodes.insert(key.clone(), 1);
-                    false
-                }
-            }
+            Take::Full => true,
         };
         if refused {
             // nginx: ngx_http_limit_conn_cleanup_all releases what this request counted.
@@ -261,10 +245,47 @@ pub(crate) fn handler(r: &mut Request) -> Option<Reply> {
             r.limits.conn_status = REJECTED;
             return Some(Reply::status(r.loc.limit_conn_status.unwrap_or(503)));
         }
-        r.limits.conns.push(Counted {
-            shm: shm.clone(),
-            key,
-        });
     }
     None
+}
+
+/// What counting one more connection under a key gave.
+pub(crate) enum Take {
+    Counted(Counted),
+    /// The key has its `limit_conn` number of connections.
+    Over,
+    /// The zone has no room for another key.
+    Full,
+}
+
+/// Counts a connection under `key` in zone `z` unless it holds `conn` already (nginx: the
+/// node lookup and insertion of ngx_http_limit_conn_handler, and of the stream module's).
+pub(crate) fn take(z: &Zone, key: Vec<u8>, conn: u64) -> Take {
+    let shm = conn_zone(z);
+    let mut s = lock(&shm);
+    match s.nodes.get(&key).copied() {
+        Some(n) if n >= conn => return Take::Over,
+        Some(n) => {
+            s.nodes.insert(key.clone(), n + 1);
+        }
+        None => {
+            let need = node_slot(&key);
+            if s.used + need > zone_capacity(s.size) {
+                return Take::Full;
+            }
+            s.used += need;
+            s.nodes.insert(key.clone(), 1);
+        }
+    }
+    drop(s);
+    Take::Counted(Counted { shm, key })
+}
+
+/// The error-log text of a refused connection.
+pub(crate) fn over_text(z: &Zone, dry_run: bool) -> String {
+    format!(
+        "limiting connections{} by zone \"{}\"",
+        if dry_run { ", dry run," } else { "" },
+        String::from_utf8_lossy(&z.name)
+    )
 }

@@ -312,9 +312,14 @@ pub(crate) fn apply(c: &mut LocConf, d: &Directive) -> bool {
 
 /// A zone declaration (validated by [`zone_directive`]).
 fn zone(c: &mut LocConf, d: &Directive, tag: &'static str, with_rate: bool) {
-    let Some(key_text) = d.args.first() else {
-        return;
-    };
+    if let Some(z) = zone_of(d, tag, with_rate) {
+        Arc::make_mut(c.limit_zones.get_or_insert_with(Default::default)).push(z);
+    }
+}
+
+/// The zone a checked `limit_req_zone`/`limit_conn_zone` (http's or stream's) declares.
+pub(crate) fn zone_of(d: &Directive, tag: &'static str, with_rate: bool) -> Option<Zone> {
+    let key_text = d.args.first()?;
     let mut z = Zone {
         tag,
         name: Vec::new(),
@@ -346,7 +351,7 @@ fn zone(c: &mut LocConf, d: &Directive, tag: &'static str, with_rate: bool) {
             z.rate = (rate.saturating_mul(1000) / scale).max(1);
         }
     }
-    Arc::make_mut(c.limit_zones.get_or_insert_with(Default::default)).push(z);
+    Some(z)
 }
 
 /// The declaration of zone `name` of module `tag` as the request's level sees it.

@@ -146,6 +146,11 @@ impl SplitRt {
         self.pick(hash)
     }
 
+    /// The value with the source expanded by `eval` (a stream session's variables).
+    pub(crate) fn value_with(&self, eval: impl Fn(&variables::ComplexValue) -> Vec<u8>) -> Vec<u8> {
+        self.pick(crate::http::vars_runtime::murmur_hash2(&eval(&self.source)))
+    }
+
     fn pick(&self, hash: u32) -> Vec<u8> {
         self.parts
             .iter()

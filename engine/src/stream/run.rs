@@ -1,12 +1,11 @@
 //! The stream run time (nginx: ngx_stream_handler.c with the stream modules' phase
-//! handlers): a session accepted on a `stream` listen runs `set`, `allow`/`deny`, then its
-//! content handler (`proxy_pass` or `return`), then the log phase; its error-log lines are
+//! handlers): a session accepted on a `stream` listen runs `set`, `limit_conn`, `allow`/`deny`,
+//! `ssl_preread`, then its content handler (`proxy_pass` or `return`), then the log phase; its error-log lines are
 //! nginx's (`*N client ... connected to ...`, `proxy ... connected to ...`, `... disconnected,
 //! bytes from/to client:...`).
 //!
 //! Not served yet, and named in an `[error]` line at start instead of being dropped
-//! silently: `udp` and `ssl` listens. `geo`, `split_clients`, `limit_conn` and the stream Lua
-//! module are accepted by `-t` but have no run time: their variables are empty.
+//! silently: `udp`, `ssl` and `proxy_protocol` listens.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -32,10 +31,20 @@ use crate::log::Level;
 pub(crate) struct StreamConf {
     pub(crate) listens: Vec<Listen>,
     servers: Vec<Server>,
-    maps: HashMap<Vec<u8>, MapRt>,
+    /// `map`, `geo` and `split_clients` variables, by name.
+    lazies: HashMap<Vec<u8>, Lazy>,
     upstreams: HashMap<Vec<u8>, Arc<Upstream>>,
+    /// `limit_conn_zone`s, by name.
+    zones: HashMap<Vec<u8>, crate::http::limit_req::Zone>,
     /// Every access log file the block writes (opened with http's).
     pub(crate) log_paths: Vec<PathBuf>,
+}
+
+/// A variable computed when first read.
+enum Lazy {
+    Map(MapRt),
+    Geo(crate::http::geo::GeoRt),
+    Split(crate::http::split_clients::SplitRt),
 }
 
 /// One served `listen` (nginx: ngx_stream_listen_t).
@@ -54,6 +63,7 @@ struct Server {
     resolver: bool,
     /// `ssl_preread on`, `preread_timeout`, `preread_buffer_size`.
     preread: Option<(Duration, usize)>,
+    limit_conn: LimitConn,
     access: Vec<Rule>,
     sets: Vec<(Vec<u8>, ComplexValue)>,
     proxy: ProxyConf,
@@ -142,6 +152,17 @@ struct Level0 {
     ssl_preread: Option<bool>,
     preread_timeout: Option<Duration>,
     preread_buffer_size: Option<usize>,
+    limit_conns: Option<Vec<(Vec<u8>, u64)>>,
+    limit_conn_log_level: Option<Level>,
+    limit_conn_dry_run: Option<bool>,
+}
+
+/// `limit_conn` and its companions (nginx: ngx_stream_limit_conn_conf_t).
+#[derive(Default)]
+struct LimitConn {
+    limits: Vec<(Vec<u8>, u64)>,
+    log_level: Option<Level>,
+    dry_run: bool,
 }
 
 impl Level0 {
@@ -169,6 +190,18 @@ impl Level0 {
             }
             b"resolver" => self.resolver = Some(true),
             b"ssl_preread" => self.ssl_preread = Some(flag(d)),
+            b"limit_conn" => {
+                let n = crate::conf::values::atoi(arg(d, 1))
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(1);
+                self.limit_conns
+                    .get_or_insert_with(Vec::new)
+                    .push((arg(d, 0).to_vec(), n));
+            }
+            b"limit_conn_log_level" => {
+                self.limit_conn_log_level = Some(crate::http::limit_req::log_level(arg(d, 0)))
+            }
+            b"limit_conn_dry_run" => self.limit_conn_dry_run = Some(flag(d)),
             b"preread_timeout" => self.preread_timeout = msec(arg(d, 0)),
             b"preread_buffer_size" => {
                 self.preread_buffer_size =
@@ -209,7 +242,10 @@ impl Level0 {
             resolver,
             ssl_preread,
             preread_timeout,
-            preread_buffer_size
+            preread_buffer_size,
+            limit_conns,
+            limit_conn_log_level,
+            limit_conn_dry_run
         );
         self
     }
@@ -248,13 +284,16 @@ fn log_format(d: &Directive) -> (Vec<u8>, Arc<LogFormat>) {
     (arg(d, 0).to_vec(), Arc::new(LogFormat { parts, escape }))
 }
 
-/// The stream block of a checked configuration at run time; `unserved` gets the listens
-/// oxresty does not serve yet (`udp`, `ssl`).
+/// The stream block of a checked configuration at run time; `unserved` gets an error text
+/// for each part oxresty has no run time for yet (`udp`, `ssl`, `proxy_protocol` listens;
+/// the stream Lua handlers).
 pub(crate) fn lower(
     stream: &Directive,
     prefix: &std::path::Path,
+    files: &[parser::SourceFile],
     unserved: &mut Vec<String>,
 ) -> StreamConf {
+    lua_handlers(stream, files, unserved);
     let mut conf = StreamConf::default();
     let mut formats = HashMap::new();
     let mut main = Level0::default();
@@ -264,13 +303,30 @@ pub(crate) fn lower(
                 let (name, f) = log_format(d);
                 formats.entry(name).or_insert(f);
             }
+            b"limit_conn_zone" => {
+                let tag = crate::http::limit_conn::TAG;
+                if let Some(z) = crate::http::limit_req::zone_of(d, tag, false) {
+                    conf.zones.insert(z.name.clone(), z);
+                }
+            }
             b"upstream" => {
                 let up = crate::http::upstream_rr::lower_block(d);
                 conf.upstreams.insert(arg(d, 0).to_vec(), Arc::new(up));
             }
             b"map" => {
                 if let Some((name, m)) = crate::http::map::lower(d) {
-                    conf.maps.insert(name.to_ascii_lowercase(), m);
+                    conf.lazies.insert(name.to_ascii_lowercase(), Lazy::Map(m));
+                }
+            }
+            b"geo" => {
+                if let Some((name, g)) = crate::http::geo::lower(d) {
+                    conf.lazies.insert(name.to_ascii_lowercase(), Lazy::Geo(g));
+                }
+            }
+            b"split_clients" => {
+                if let Some((name, sc)) = crate::http::split_clients::lower(d) {
+                    conf.lazies
+                        .insert(name.to_ascii_lowercase(), Lazy::Split(sc));
                 }
             }
             _ => {}
@@ -307,6 +363,11 @@ pub(crate) fn lower(
         conf.servers.push(Server {
             content,
             resolver: lv.resolver.unwrap_or(false),
+            limit_conn: LimitConn {
+                limits: lv.limit_conns.clone().unwrap_or_default(),
+                log_level: lv.limit_conn_log_level,
+                dry_run: lv.limit_conn_dry_run.unwrap_or(false),
+            },
             preread: lv.ssl_preread.unwrap_or(false).then(|| {
                 (
                     lv.preread_timeout.unwrap_or(Duration::from_secs(30)),
@@ -320,6 +381,23 @@ pub(crate) fn lower(
         });
     }
     conf
+}
+
+/// The stream Lua module's handlers, which have no run time yet: each is named.
+fn lua_handlers(d: &Directive, files: &[parser::SourceFile], out: &mut Vec<String>) {
+    for c in children(d) {
+        if c.name.windows(7).any(|w| w == b"_by_lua") {
+            let at = files
+                .get(c.file)
+                .map(|f| format!("{}:{}", f.path.display(), c.line))
+                .unwrap_or_default();
+            out.push(format!(
+                "stream \"{}\" in {at} is not run: oxresty has no stream Lua run time yet",
+                String::from_utf8_lossy(&c.name)
+            ));
+        }
+        lua_handlers(c, files, out);
+    }
 }
 
 fn cv(s: &[u8]) -> ComplexValue {
@@ -352,7 +430,10 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
         .iter()
         .any(|p| p == b"udp" || p == b"ssl" || p == b"proxy_protocol")
     {
-        unserved.push(String::from_utf8_lossy(arg(d, 0)).into_owned());
+        unserved.push(format!(
+            "stream server \"listen {}\" is not served: oxresty has no run time for its udp, ssl or proxy_protocol listens yet",
+            String::from_utf8_lossy(arg(d, 0))
+        ));
         return;
     }
     let backlog = params
@@ -429,6 +510,8 @@ struct Session<'a> {
     vars: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
     captures: RefCell<Option<Captures>>,
     upstream: RefCell<UpstreamState>,
+    /// `$limit_conn_status`.
+    limit_status: Cell<Option<&'static str>>,
     /// `ssl_preread`'s findings (`None`: not run, or not a ClientHello).
     hello: RefCell<Option<super::ssl_preread::Hello>>,
 }
@@ -493,9 +576,16 @@ impl Session<'_> {
         if let Some(v) = self.vars.borrow().get(&key) {
             return Some(v.clone());
         }
-        if let Some(m) = self.conf.maps.get(&key) {
-            let v = m.value(self);
-            if !m.volatile {
+        if let Some(lazy) = self.conf.lazies.get(&key) {
+            let (v, keep) = match lazy {
+                Lazy::Map(m) => (m.value(self), !m.volatile),
+                Lazy::Geo(g) => (
+                    g.value_stream(self.remote.map(|a| a.ip()), |n| self.variable(n)),
+                    true,
+                ),
+                Lazy::Split(sc) => (sc.value_with(|cv| self.eval(cv)), true),
+            };
+            if keep {
                 self.vars.borrow_mut().insert(key, v.clone());
             }
             return Some(v);
@@ -538,6 +628,7 @@ impl Session<'_> {
             b"time_iso8601" => s(crate::log::time_iso8601()),
             b"time_local" => s(crate::log::time_local()),
             b"protocol" => s("TCP".into()),
+            b"limit_conn_status" => self.limit_status.get().map(|v| v.as_bytes().to_vec()),
             b"ssl_preread_protocol" => self
                 .hello
                 .borrow()
@@ -642,11 +733,19 @@ pub(crate) async fn session<S>(
         captures: RefCell::new(None),
         upstream: RefCell::new(UpstreamState::default()),
         hello: RefCell::new(None),
+        limit_status: Cell::new(None),
     };
     // nginx: the preaccess phase's `set` (ngx_stream_set_module)
     for (name, value) in &server.sets {
         let v = s.eval(value);
         s.vars.borrow_mut().insert(name.clone(), v);
+    }
+    // nginx: ngx_stream_limit_conn_handler (the counts are held until the session ends)
+    let mut counted = Vec::new();
+    if !limit_conn(&s, &mut counted) {
+        s.status.set(503);
+        log_phase(&s);
+        return;
     }
     // nginx: ngx_stream_access_handler
     let deny = crate::http::access::first_match(&server.access, remote.map(|a| a.ip()));
@@ -726,6 +825,55 @@ async fn preread<S: AsyncRead + Unpin>(
             _ => return true,
         }
     }
+}
+
+/// nginx: ngx_stream_limit_conn_handler; false refuses the session (503).
+fn limit_conn(s: &Session<'_>, counted: &mut Vec<crate::http::limit_conn::Counted>) -> bool {
+    use crate::http::limit_conn::{over_text, take, Take};
+    let lc = &s.server.limit_conn;
+    for (zone, n) in &lc.limits {
+        let Some(z) = s.conf.zones.get(zone) else {
+            continue;
+        };
+        let key = s.eval(&z.key);
+        if key.is_empty() {
+            continue;
+        }
+        if key.len() > 255 {
+            let text = format!(
+                "the value of the \"{}\" key is more than 255 bytes: \"{}\"",
+                String::from_utf8_lossy(&z.key_text),
+                String::from_utf8_lossy(&key)
+            );
+            crate::http::errlog::write(
+                Level::Error,
+                &s.context(&text, Some("initializing session")),
+            );
+            continue;
+        }
+        s.limit_status.set(Some("PASSED"));
+        match take(z, key, *n) {
+            Take::Counted(c) => counted.push(c),
+            over => {
+                if matches!(over, Take::Over) {
+                    let level = lc.log_level.unwrap_or(Level::Error);
+                    let text = over_text(z, lc.dry_run);
+                    crate::http::errlog::write(
+                        level,
+                        &s.context(&text, Some("initializing session")),
+                    );
+                }
+                counted.clear();
+                if lc.dry_run {
+                    s.limit_status.set(Some("REJECTED_DRY_RUN"));
+                    return true;
+                }
+                s.limit_status.set(Some("REJECTED"));
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// nginx: ngx_stream_log_handler.
