@@ -96,6 +96,11 @@ stream {
         proxy_pass 127.0.0.1:{SILENT};
         access_log logs/limit.log basic;
     }
+    server {
+        listen 127.0.0.1:{P15} proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        return "pp=$proxy_protocol_addr:$proxy_protocol_port $proxy_protocol_server_addr:$proxy_protocol_server_port remote=$remote_addr:$remote_port real=$realip_remote_addr\n";
+    }
 }
 "#;
 
@@ -120,12 +125,12 @@ fn read_some(s: &mut TcpStream, want: Option<usize>) -> Vec<u8> {
 /// and the session lines of the error log, with ports and numbers made comparable.
 fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Duration) {
     let b = backends();
-    let ports: Vec<u16> = (0..15).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..16).map(|_| free_port()).collect();
     let mut conf = CONF
         .replace("{SILENT}", &b.silent.to_string())
         .replace("{ECHO}", &b.echo.to_string());
-    // Highest first: {P1} is a prefix of {P10}..{P14}.
-    for i in (1..15).rev() {
+    // Highest first: {P1} is a prefix of {P10}..{P15}.
+    for i in (1..16).rev() {
         conf = conf.replace(&format!("{{P{i}}}"), &ports[i].to_string());
     }
     if reference {
@@ -207,7 +212,16 @@ fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Du
     let mut second = connect(14);
     seen.push(format!("refused: {:?}", read_some(&mut second, None)));
     drop(first);
-    let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 18);
+    // listen ... proxy_protocol: the header's addresses, realip; a broken header
+    for header in [
+        &b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n"[..],
+        b"GARBAGE!",
+    ] {
+        let mut s = connect(15);
+        s.write_all(header).unwrap();
+        seen.push(String::from_utf8_lossy(&read_some(&mut s, None)).into_owned());
+    }
+    let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 20);
     let limit = srv.file_when("logs/limit.log", |t| t.lines().count() >= 2);
     let log = log + &limit;
     let errors = srv.file_when("logs/error.log", |t| {
@@ -303,6 +317,8 @@ fn stream_sessions_match_the_reference() {
         "sni= proto= alpn=\n",
         "routed back 95 bytes, same: true",
         "refused: []",
+        "pp=1.2.3.4:1111 5.6.7.8:2222 remote=1.2.3.4:1111 real=127.0.0.1\n",
+        "",
     ];
     assert_eq!(seen, expect_seen, "client bytes");
     assert!(
@@ -314,6 +330,8 @@ fn stream_sessions_match_the_reference() {
         "127.0.0.1 [502] TCP 0 0 up=127.0.0.1:1 ubs=0 ubr=0 m=portP5",
         "127.0.0.1 [500] TCP 0 0 up=- ubs=- ubr=- m=portP7",
         "127.0.0.1 [503] TCP 0 0 up=- ubs=- ubr=- m=portP14",
+        "127.0.0.1 [400] TCP 0 0 up=- ubs=- ubr=- m=portP15",
+        "1.2.3.4 [200] TCP 64 0 up=- ubs=- ubr=- m=portP15",
         "127.0.0.1 [200] TCP 18 0 up=127.0.0.1:1, 127.0.0.1:PORT ubs=0, 0 ubr=0, 18 m=portP3",
     ] {
         assert!(
@@ -326,6 +344,7 @@ fn stream_sessions_match_the_reference() {
         "[error] no port in upstream \"nosuch\", client: 127.0.0.1, server: 127.0.0.1:P7, bytes from/to client:0/0, bytes from/to upstream:0/0",
         "[info] connection timed out (110: Connection timed out) while proxying connection, client: 127.0.0.1, server: 127.0.0.1:P8, upstream: \"127.0.0.1:SILENT\", bytes from/to client:0/0, bytes from/to upstream:0/0",
         "[error] limiting connections by zone \"one_each\" while initializing session, client: 127.0.0.1, server: 127.0.0.1:P14",
+        "[error] broken header: \"GARBAGE!\" while reading PROXY protocol, client: 127.0.0.1, server: 127.0.0.1:P15",
         "[info] client disconnected, bytes from/to client:3/3, bytes from/to upstream:3/3",
         "[info] upstream disconnected, bytes from/to client:3/3, bytes from/to upstream:3/3",
     ] {

@@ -5,7 +5,7 @@
 //! bytes from/to client:...`).
 //!
 //! Not served yet, and named in an `[error]` line at start instead of being dropped
-//! silently: `udp`, `ssl` and `proxy_protocol` listens.
+//! silently: `udp` and `ssl` listens.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -54,6 +54,8 @@ pub(crate) struct Listen {
     pub(crate) text: String,
     pub(crate) backlog: i32,
     server: usize,
+    /// `proxy_protocol`: a PROXY header comes first.
+    proxy_protocol: bool,
 }
 
 /// A `server {}` of the stream block, merged with the block's values.
@@ -64,6 +66,9 @@ struct Server {
     /// `ssl_preread on`, `preread_timeout`, `preread_buffer_size`.
     preread: Option<(Duration, usize)>,
     limit_conn: LimitConn,
+    proxy_protocol_timeout: Duration,
+    /// `set_real_ip_from` (nginx: ngx_stream_realip_srv_conf_t).
+    real_ip_from: Vec<RealIpFrom>,
     access: Vec<Rule>,
     sets: Vec<(Vec<u8>, ComplexValue)>,
     proxy: ProxyConf,
@@ -155,6 +160,15 @@ struct Level0 {
     limit_conns: Option<Vec<(Vec<u8>, u64)>>,
     limit_conn_log_level: Option<Level>,
     limit_conn_dry_run: Option<bool>,
+    proxy_protocol_timeout: Option<Duration>,
+    real_ip_from: Option<Vec<RealIpFrom>>,
+}
+
+/// A trusted source of PROXY headers.
+#[derive(Clone)]
+enum RealIpFrom {
+    Net(crate::http::geo::Cidr),
+    Unix,
 }
 
 /// `limit_conn` and its companions (nginx: ngx_stream_limit_conn_conf_t).
@@ -202,6 +216,19 @@ impl Level0 {
                 self.limit_conn_log_level = Some(crate::http::limit_req::log_level(arg(d, 0)))
             }
             b"limit_conn_dry_run" => self.limit_conn_dry_run = Some(flag(d)),
+            b"proxy_protocol_timeout" => self.proxy_protocol_timeout = msec(arg(d, 0)),
+            b"set_real_ip_from" => {
+                let from = if arg(d, 0) == b"unix:" {
+                    Some(RealIpFrom::Unix)
+                } else {
+                    crate::http::geo::ptocidr(arg(d, 0))
+                        .ok()
+                        .map(|(c, _)| RealIpFrom::Net(c))
+                };
+                if let Some(f) = from {
+                    self.real_ip_from.get_or_insert_with(Vec::new).push(f);
+                }
+            }
             b"preread_timeout" => self.preread_timeout = msec(arg(d, 0)),
             b"preread_buffer_size" => {
                 self.preread_buffer_size =
@@ -245,7 +272,9 @@ impl Level0 {
             preread_buffer_size,
             limit_conns,
             limit_conn_log_level,
-            limit_conn_dry_run
+            limit_conn_dry_run,
+            proxy_protocol_timeout,
+            real_ip_from
         );
         self
     }
@@ -285,7 +314,7 @@ fn log_format(d: &Directive) -> (Vec<u8>, Arc<LogFormat>) {
 }
 
 /// The stream block of a checked configuration at run time; `unserved` gets an error text
-/// for each part oxresty has no run time for yet (`udp`, `ssl`, `proxy_protocol` listens;
+/// for each part oxresty has no run time for yet (`udp` and `ssl` listens;
 /// the stream Lua handlers).
 pub(crate) fn lower(
     stream: &Directive,
@@ -363,6 +392,8 @@ pub(crate) fn lower(
         conf.servers.push(Server {
             content,
             resolver: lv.resolver.unwrap_or(false),
+            proxy_protocol_timeout: lv.proxy_protocol_timeout.unwrap_or(Duration::from_secs(30)),
+            real_ip_from: lv.real_ip_from.clone().unwrap_or_default(),
             limit_conn: LimitConn {
                 limits: lv.limit_conns.clone().unwrap_or_default(),
                 log_level: lv.limit_conn_log_level,
@@ -426,12 +457,10 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
         return;
     };
     let params = &d.args[1..];
-    if params
-        .iter()
-        .any(|p| p == b"udp" || p == b"ssl" || p == b"proxy_protocol")
-    {
+    let proxy_protocol = params.iter().any(|p| p == b"proxy_protocol");
+    if params.iter().any(|p| p == b"udp" || p == b"ssl") {
         unserved.push(format!(
-            "stream server \"listen {}\" is not served: oxresty has no run time for its udp, ssl or proxy_protocol listens yet",
+            "stream server \"listen {}\" is not served: oxresty has no run time for its udp or ssl listens yet",
             String::from_utf8_lossy(arg(d, 0))
         ));
         return;
@@ -448,6 +477,7 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
             text: a.to_string(),
             backlog,
             server,
+            proxy_protocol,
         });
     }
     if let Some(p) = &u.unix {
@@ -457,6 +487,7 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
             text: format!("unix:{}", String::from_utf8_lossy(p)),
             backlog,
             server,
+            proxy_protocol,
         });
     }
 }
@@ -510,6 +541,10 @@ struct Session<'a> {
     vars: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
     captures: RefCell<Option<Captures>>,
     upstream: RefCell<UpstreamState>,
+    /// The PROXY header's addresses.
+    proxy: Option<crate::http::proxy_protocol::ProxyProtocol>,
+    /// The connection's own client address when realip replaced `remote`.
+    realip: Option<Option<SocketAddr>>,
     /// `$limit_conn_status`.
     limit_status: Cell<Option<&'static str>>,
     /// `ssl_preread`'s findings (`None`: not run, or not a ClientHello).
@@ -628,6 +663,28 @@ impl Session<'_> {
             b"time_iso8601" => s(crate::log::time_iso8601()),
             b"time_local" => s(crate::log::time_local()),
             b"protocol" => s("TCP".into()),
+            b"proxy_protocol_addr" => self.proxy.as_ref().map(|p| p.src_addr.clone().into_bytes()),
+            b"proxy_protocol_port" => self
+                .proxy
+                .as_ref()
+                .map(|p| p.src_port.to_string().into_bytes()),
+            b"proxy_protocol_server_addr" => {
+                self.proxy.as_ref().map(|p| p.dst_addr.clone().into_bytes())
+            }
+            b"proxy_protocol_server_port" => self
+                .proxy
+                .as_ref()
+                .map(|p| p.dst_port.to_string().into_bytes()),
+            b"realip_remote_addr" => s(self
+                .realip
+                .unwrap_or(self.remote)
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|| "unix:".into())),
+            b"realip_remote_port" => s(self
+                .realip
+                .unwrap_or(self.remote)
+                .map(|a| a.port().to_string())
+                .unwrap_or_default()),
             b"limit_conn_status" => self.limit_status.get().map(|v| v.as_bytes().to_vec()),
             b"ssl_preread_protocol" => self
                 .hello
@@ -698,12 +755,12 @@ fn info(text: &str) {
 pub(crate) async fn session<S>(
     conf: Arc<StreamConf>,
     li: usize,
-    io: S,
+    mut io: S,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
     sessions: Rc<Sessions>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + crate::http::proxy_protocol::Peek,
 {
     sessions.live.set(sessions.live.get() + 1);
     let _guard = SessionGuard(sessions);
@@ -718,6 +775,45 @@ pub(crate) async fn session<S>(
         "*{id} client {client} connected to {}",
         listen.text
     ));
+    // nginx: ngx_stream_proxy_protocol_handler, then the post-accept phase's realip
+    let mut pp_read = None;
+    let mut early_status = None;
+    if listen.proxy_protocol {
+        use crate::http::proxy_protocol::{read, Outcome};
+        match read(&mut io, true, 0, server.proxy_protocol_timeout).await {
+            Outcome::Read(pp) => pp_read = pp,
+            Outcome::Close(line) => {
+                let client = remote.map_or_else(|| "unix:".into(), |a| a.ip().to_string());
+                let status = match &line {
+                    Some((Level::Error, _)) | None => 400,
+                    Some(_) => 200,
+                };
+                if let Some((level, msg)) = line {
+                    crate::http::errlog::write(
+                        level,
+                        &format!(
+                            "*{id} {msg} while reading PROXY protocol, client: {client}, server: {}",
+                            listen.text
+                        ),
+                    );
+                }
+                early_status = Some(status);
+            }
+        }
+    }
+    let mut realip = None;
+    let mut remote = remote;
+    if let Some(pp) = &pp_read {
+        let trusted = server.real_ip_from.iter().any(|f| match (f, remote) {
+            (RealIpFrom::Unix, None) => true,
+            (RealIpFrom::Net(c), Some(a)) => crate::http::geo::cidr_match(&a.ip(), c),
+            _ => false,
+        });
+        if let (true, Ok(ip)) = (trusted, pp.src_addr.parse::<std::net::IpAddr>()) {
+            realip = Some(remote);
+            remote = Some(SocketAddr::new(ip, pp.src_port));
+        }
+    }
     let s = Session {
         conf: &conf,
         server,
@@ -725,6 +821,8 @@ pub(crate) async fn session<S>(
         id,
         remote,
         local,
+        proxy: pp_read,
+        realip,
         start: Instant::now(),
         status: Cell::new(200),
         received: Cell::new(0),
@@ -735,6 +833,11 @@ pub(crate) async fn session<S>(
         hello: RefCell::new(None),
         limit_status: Cell::new(None),
     };
+    if let Some(status) = early_status {
+        s.status.set(status);
+        log_phase(&s);
+        return;
+    }
     // nginx: the preaccess phase's `set` (ngx_stream_set_module)
     for (name, value) in &server.sets {
         let v = s.eval(value);
