@@ -17,19 +17,36 @@ fn have_reference() -> bool {
     std::path::Path::new(REFERENCE).exists() && std::path::Path::new(STREAM_MODULE).exists()
 }
 
-/// Test backends: one that accepts and never answers, one that echoes until EOF.
+/// Test backends: one that accepts and never answers, one that echoes until EOF, and a
+/// udp one that answers `echo:` + each datagram (`two`: one more, `silent`: none).
 struct Backends {
     silent: u16,
     echo: u16,
+    udp: u16,
 }
 
 fn backends() -> Backends {
     let silent = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
     let echo = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let udp = std::net::UdpSocket::bind(("127.0.0.1", free_port())).unwrap();
     let b = Backends {
         silent: silent.local_addr().unwrap().port(),
         echo: echo.local_addr().unwrap().port(),
+        udp: udp.local_addr().unwrap().port(),
     };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            let d = &buf[..n];
+            if d == b"silent" {
+                continue;
+            }
+            let _ = udp.send_to(&[b"echo:", d].concat(), from);
+            if d == b"two" {
+                let _ = udp.send_to(b"second", from);
+            }
+        }
+    });
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for c in silent.incoming().flatten() {
@@ -101,6 +118,16 @@ stream {
         set_real_ip_from 127.0.0.1;
         return "pp=$proxy_protocol_addr:$proxy_protocol_port $proxy_protocol_server_addr:$proxy_protocol_server_port remote=$remote_addr:$remote_port real=$realip_remote_addr\n";
     }
+    server { listen 127.0.0.1:{P16} udp; return "hi $remote_addr $protocol\n"; }
+    server { listen 127.0.0.1:{P17} udp; proxy_pass 127.0.0.1:{UDP}; proxy_responses 1; }
+    server { listen 127.0.0.1:{P18} udp; proxy_pass 127.0.0.1:1; proxy_responses 1; }
+    server {
+        listen 127.0.0.1:{P19} udp;
+        proxy_pass 127.0.0.1:{UDP};
+        proxy_responses 1;
+        proxy_timeout 1s;
+    }
+    server { listen 127.0.0.1:{P20} udp; proxy_pass 127.0.0.1:{UDP}; proxy_timeout 1s; }
 }
 "#;
 
@@ -125,12 +152,13 @@ fn read_some(s: &mut TcpStream, want: Option<usize>) -> Vec<u8> {
 /// and the session lines of the error log, with ports and numbers made comparable.
 fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Duration) {
     let b = backends();
-    let ports: Vec<u16> = (0..16).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..21).map(|_| free_port()).collect();
     let mut conf = CONF
         .replace("{SILENT}", &b.silent.to_string())
-        .replace("{ECHO}", &b.echo.to_string());
-    // Highest first: {P1} is a prefix of {P10}..{P15}.
-    for i in (1..16).rev() {
+        .replace("{ECHO}", &b.echo.to_string())
+        .replace("{UDP}", &b.udp.to_string());
+    // Highest first: {P1} is a prefix of {P10}..{P20}.
+    for i in (1..21).rev() {
         conf = conf.replace(&format!("{{P{i}}}"), &ports[i].to_string());
     }
     if reference {
@@ -141,6 +169,7 @@ fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Du
         (srv.port.to_string(), "PORT".into()),
         (b.silent.to_string(), "SILENT".into()),
         (b.echo.to_string(), "ECHO".into()),
+        (b.udp.to_string(), "UDP".into()),
     ];
     for (i, p) in ports.iter().enumerate().skip(1) {
         names.push((p.to_string(), format!("P{i}")));
@@ -221,7 +250,31 @@ fn run(bin: &str, reference: bool) -> (Vec<String>, Vec<String>, Vec<String>, Du
         s.write_all(header).unwrap();
         seen.push(String::from_utf8_lossy(&read_some(&mut s, None)).into_owned());
     }
-    let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 20);
+    // udp: return; a reply per request; an unreachable upstream (an empty datagram back);
+    // a silent upstream (502 after proxy_timeout); no proxy_responses (ends on its timeout)
+    for (i, datagrams, wait) in [
+        (16, &["a"][..], 300),
+        (17, &["a"], 300),
+        (18, &["a"], 300),
+        (19, &["silent"], 1300),
+        (20, &["a", "two"], 1300),
+    ] {
+        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.connect(("127.0.0.1", ports[i])).unwrap();
+        for d in datagrams {
+            c.send(d.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c.set_read_timeout(Some(Duration::from_millis(wait)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = c.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        seen.push(format!("udp {got:?}"));
+    }
+    let log = srv.file_when("logs/stream.log", |t| t.lines().count() >= 25);
     let limit = srv.file_when("logs/limit.log", |t| t.lines().count() >= 2);
     let log = log + &limit;
     let errors = srv.file_when("logs/error.log", |t| {
@@ -319,6 +372,11 @@ fn stream_sessions_match_the_reference() {
         "refused: []",
         "pp=1.2.3.4:1111 5.6.7.8:2222 remote=1.2.3.4:1111 real=127.0.0.1\n",
         "",
+        "udp [\"hi 127.0.0.1 UDP\\n\"]",
+        "udp [\"echo:a\"]",
+        "udp [\"\"]",
+        "udp []",
+        "udp [\"echo:a\", \"echo:two\", \"second\"]",
     ];
     assert_eq!(seen, expect_seen, "client bytes");
     assert!(
@@ -330,6 +388,11 @@ fn stream_sessions_match_the_reference() {
         "127.0.0.1 [502] TCP 0 0 up=127.0.0.1:1 ubs=0 ubr=0 m=portP5",
         "127.0.0.1 [500] TCP 0 0 up=- ubs=- ubr=- m=portP7",
         "127.0.0.1 [503] TCP 0 0 up=- ubs=- ubr=- m=portP14",
+        "127.0.0.1 [200] UDP 17 1 up=- ubs=- ubr=- m=portP16",
+        "127.0.0.1 [200] UDP 6 1 up=127.0.0.1:UDP ubs=1 ubr=6 m=portP17",
+        "127.0.0.1 [200] UDP 0 1 up=127.0.0.1:1 ubs=1 ubr=0 m=portP18",
+        "127.0.0.1 [502] UDP 0 6 up=127.0.0.1:UDP ubs=6 ubr=0 m=portP19",
+        "127.0.0.1 [200] UDP 20 4 up=127.0.0.1:UDP ubs=4 ubr=20 m=portP20",
         "127.0.0.1 [400] TCP 0 0 up=- ubs=- ubr=- m=portP15",
         "1.2.3.4 [200] TCP 64 0 up=- ubs=- ubr=- m=portP15",
         "127.0.0.1 [200] TCP 18 0 up=127.0.0.1:1, 127.0.0.1:PORT ubs=0, 0 ubr=0, 18 m=portP3",
@@ -345,6 +408,10 @@ fn stream_sessions_match_the_reference() {
         "[info] connection timed out (110: Connection timed out) while proxying connection, client: 127.0.0.1, server: 127.0.0.1:P8, upstream: \"127.0.0.1:SILENT\", bytes from/to client:0/0, bytes from/to upstream:0/0",
         "[error] limiting connections by zone \"one_each\" while initializing session, client: 127.0.0.1, server: 127.0.0.1:P14",
         "[error] broken header: \"GARBAGE!\" while reading PROXY protocol, client: 127.0.0.1, server: 127.0.0.1:P15",
+        "[info] udp done, packets from/to client:1/1, bytes from/to client:1/6, bytes from/to upstream:6/1",
+        "[error] recv() failed (111: Connection refused) while proxying and reading from upstream, udp client: 127.0.0.1, server: 127.0.0.1:P18, upstream: \"127.0.0.1:EPH\", bytes from/to client:1/0, bytes from/to upstream:0/1",
+        "[error] upstream timed out (110: Connection timed out) while proxying connection, udp client: 127.0.0.1, server: 127.0.0.1:P19, upstream: \"127.0.0.1:UDP\", bytes from/to client:6/0, bytes from/to upstream:0/6",
+        "[info] udp timed out, packets from/to client:2/3, bytes from/to client:4/20, bytes from/to upstream:20/4",
         "[info] client disconnected, bytes from/to client:3/3, bytes from/to upstream:3/3",
         "[info] upstream disconnected, bytes from/to client:3/3, bytes from/to upstream:3/3",
     ] {

@@ -1,6 +1,5 @@
-//! The stream parts oxresty has no run time for yet (`udp` and `ssl` listens,
-//! stream Lua) pass
-//! `-t` as the reference's do; at start each is named in an `[error]` line, never dropped
+//! The stream parts oxresty has no run time for yet (`ssl` listens, stream Lua) pass `-t`
+//! as the reference's do; at start each is named in an `[error]` line, never dropped
 //! silently, while the other stream listens and the http servers of the same configuration
 //! serve.
 
@@ -14,7 +13,12 @@ pid logs/nginx.pid;
 error_log logs/error.log;
 events {}
 stream {
-    server { listen 127.0.0.1:{UDP} udp; return "x"; }
+    server {
+        listen 127.0.0.1:{SSL} ssl;
+        ssl_certificate {DIR}/cert.pem;
+        ssl_certificate_key {DIR}/key.pem;
+        return "x";
+    }
     server { listen unix:/tmp/oxresty-stream-unserved-{PID}.sock; return "served\n"; }
     server { listen 127.0.0.1:{LUA}; preread_by_lua_block { ngx.exit(1) } return "lua\n"; }
 }
@@ -26,10 +30,26 @@ http {
 
 #[test]
 fn unserved_stream_listens_are_named_not_dropped_silently() {
-    let (udp, lua) = (free_port(), free_port());
+    let (ssl, lua) = (free_port(), free_port());
     let pid = std::process::id().to_string();
+    let dir = std::env::temp_dir().join(format!("oxresty-stream-unserved-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=x", "-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("note: openssl not installed; skipped");
+        return;
+    }
     let conf = CONF
-        .replace("{UDP}", &udp.to_string())
+        .replace("{SSL}", &ssl.to_string())
+        .replace("{DIR}", &dir.display().to_string())
         .replace("{LUA}", &lua.to_string())
         .replace("{PID}", &pid);
     let s = Server::start(env!("CARGO_BIN_EXE_oxresty"), &conf, &[]);
@@ -43,13 +63,14 @@ fn unserved_stream_listens_are_named_not_dropped_silently() {
     assert_eq!(got, "served\n");
     let log = s.file_when("logs/error.log", |t| t.matches("[error]").count() >= 2);
     let lua_line = format!(
-        "stream \"preread_by_lua_block\" in {}/conf/nginx.conf:9 is not run: oxresty has no stream Lua run time yet",
+        "stream \"preread_by_lua_block\" in {}/conf/nginx.conf:14 is not run: oxresty has no stream Lua run time yet",
         s.dir.display()
     );
     assert!(log.contains(&lua_line), "{lua_line} not in:\n{log}");
     let line = format!(
-        "stream server \"listen 127.0.0.1:{udp}\" is not served: oxresty has no run time for its udp or ssl listens yet"
+        "stream server \"listen 127.0.0.1:{ssl}\" is not served: oxresty has no run time for its ssl listens yet"
     );
     assert!(log.contains(&line), "{line} not in:\n{log}");
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -132,8 +132,7 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
     })
 }
 
-/// What oxresty does not serve yet in the stream block (`udp` and `ssl` listens, stream
-/// Lua) is named in an `[error]` line at start (seen at the default log
+/// What oxresty does not serve yet in the stream block (`ssl` listens, stream Lua) is named in an `[error]` line at start (seen at the default log
 /// level), never dropped silently.
 fn unserved_stream_listens(texts: &[String]) {
     for text in texts {

@@ -28,6 +28,8 @@ use crate::http::response::{self, Reply};
 pub struct Listeners {
     tcp: HashMap<std::net::SocketAddr, std::net::TcpListener>,
     unix: HashMap<std::path::PathBuf, std::os::unix::net::UnixListener>,
+    /// Stream `udp` listens.
+    udp: HashMap<std::net::SocketAddr, std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -40,11 +42,34 @@ impl Listeners {
     ) -> Result<(), String> {
         let mut tcp = HashMap::new();
         let mut unix = HashMap::new();
+        let mut udp = HashMap::new();
+        for l in stream.listens.iter().filter(|l| l.udp) {
+            let ListenAddr::Inet(sa) = &l.addr else {
+                continue;
+            };
+            let sock = match self.udp.remove(sa) {
+                Some(u) => u,
+                None => bind_udp(*sa).map_err(|e| {
+                    format!(
+                        "bind() to {} failed ({})",
+                        l.text,
+                        crate::log::errno_text(&e)
+                    )
+                })?,
+            };
+            udp.insert(*sa, sock);
+        }
         let wanted = http
             .addrs
             .iter()
             .map(|a| (&a.addr, &a.text, a.backlog))
-            .chain(stream.listens.iter().map(|l| (&l.addr, &l.text, l.backlog)));
+            .chain(
+                stream
+                    .listens
+                    .iter()
+                    .filter(|l| !l.udp)
+                    .map(|l| (&l.addr, &l.text, l.backlog)),
+            );
         for (addr, text, backlog) in wanted {
             match addr {
                 ListenAddr::Inet(sa) => {
@@ -83,8 +108,21 @@ impl Listeners {
         }
         self.tcp = tcp;
         self.unix = unix;
+        self.udp = udp;
         Ok(())
     }
+}
+
+fn bind_udp(sa: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(sa), Type::DGRAM, None)?;
+    s.set_reuse_address(true)?;
+    if sa.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&sa.into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
 }
 
 fn bind_tcp(sa: std::net::SocketAddr, backlog: i32) -> std::io::Result<std::net::TcpListener> {
@@ -158,6 +196,11 @@ impl Workers {
             let mut stream_socks = Vec::new();
             for (idx, l) in stream.listens.iter().enumerate() {
                 match &l.addr {
+                    ListenAddr::Inet(sa) if l.udp => {
+                        if let Some(u) = listeners.udp.get(sa) {
+                            stream_socks.push((idx, Sock::Udp(u.try_clone()?)));
+                        }
+                    }
                     ListenAddr::Inet(sa) => {
                         if let Some(l) = listeners.tcp.get(sa) {
                             stream_socks.push((idx, Sock::Tcp(l.try_clone()?)));
@@ -209,6 +252,8 @@ impl Workers {
 enum Sock {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
+    /// A stream `udp` listen.
+    Udp(std::net::UdpSocket),
 }
 
 /// A worker's stream block and its listening sockets (by listen index).
@@ -223,6 +268,21 @@ async fn accept_stream(
 ) {
     use crate::stream::run::session;
     match sock {
+        Sock::Udp(u) => {
+            let Ok(u) = tokio::net::UdpSocket::from_std(u) else {
+                return;
+            };
+            let serve = crate::stream::run::serve_udp(conf, idx, u, sessions);
+            tokio::pin!(serve);
+            loop {
+                tokio::select! {
+                    _ = &mut serve => return,
+                    _ = rx.changed() => {
+                        if *rx.borrow() != Stop::Running { return; }
+                    }
+                }
+            }
+        }
         Sock::Tcp(l) => {
             let Ok(l) = tokio::net::TcpListener::from_std(l) else {
                 return;
@@ -295,6 +355,8 @@ fn worker(
             let mut rx = rx.clone();
             accepts.push(tokio::task::spawn_local(async move {
                 match s {
+                    // http has no udp listens.
+                    Sock::Udp(_) => {}
                     Sock::Tcp(l) => {
                         let Ok(l) = tokio::net::TcpListener::from_std(l) else {
                             return;

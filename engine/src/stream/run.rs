@@ -5,7 +5,7 @@
 //! bytes from/to client:...`).
 //!
 //! Not served yet, and named in an `[error]` line at start instead of being dropped
-//! silently: `udp` and `ssl` listens.
+//! silently: `ssl` listens.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -56,6 +56,7 @@ pub(crate) struct Listen {
     server: usize,
     /// `proxy_protocol`: a PROXY header comes first.
     proxy_protocol: bool,
+    pub(crate) udp: bool,
 }
 
 /// A `server {}` of the stream block, merged with the block's values.
@@ -102,6 +103,10 @@ struct ProxyConf {
     proxy_protocol: bool,
     half_close: bool,
     buffer_size: usize,
+    /// `proxy_responses` (`None`: unset, the session ends on its timeout).
+    responses: Option<u64>,
+    /// `proxy_requests` (0: unset).
+    requests: u64,
 }
 
 impl Default for ProxyConf {
@@ -116,6 +121,8 @@ impl Default for ProxyConf {
             proxy_protocol: false,
             half_close: false,
             buffer_size: 16384,
+            responses: None,
+            requests: 0,
         }
     }
 }
@@ -151,6 +158,8 @@ struct Level0 {
     proxy_protocol: Option<bool>,
     half_close: Option<bool>,
     buffer_size: Option<usize>,
+    responses: Option<u64>,
+    requests: Option<u64>,
     access: Option<Vec<Rule>>,
     logs: Option<Vec<(PathBuf, Arc<LogFormat>)>>,
     resolver: Option<bool>,
@@ -198,6 +207,14 @@ impl Level0 {
             b"proxy_next_upstream_timeout" => self.next_upstream_timeout = msec(arg(d, 0)),
             b"proxy_protocol" => self.proxy_protocol = Some(flag(d)),
             b"proxy_half_close" => self.half_close = Some(flag(d)),
+            b"proxy_responses" => {
+                self.responses =
+                    crate::conf::values::atoi(arg(d, 0)).and_then(|n| u64::try_from(n).ok())
+            }
+            b"proxy_requests" => {
+                self.requests =
+                    crate::conf::values::atoi(arg(d, 0)).and_then(|n| u64::try_from(n).ok())
+            }
             b"proxy_buffer_size" => {
                 self.buffer_size =
                     crate::conf::values::parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
@@ -264,6 +281,8 @@ impl Level0 {
             proxy_protocol,
             half_close,
             buffer_size,
+            responses,
+            requests,
             access,
             logs,
             resolver,
@@ -292,6 +311,8 @@ impl Level0 {
             proxy_protocol: self.proxy_protocol.unwrap_or(d.proxy_protocol),
             half_close: self.half_close.unwrap_or(d.half_close),
             buffer_size: self.buffer_size.unwrap_or(d.buffer_size).max(1),
+            responses: self.responses,
+            requests: self.requests.unwrap_or(0),
         }
     }
 }
@@ -314,7 +335,7 @@ fn log_format(d: &Directive) -> (Vec<u8>, Arc<LogFormat>) {
 }
 
 /// The stream block of a checked configuration at run time; `unserved` gets an error text
-/// for each part oxresty has no run time for yet (`udp` and `ssl` listens;
+/// for each part oxresty has no run time for yet (`ssl` listens;
 /// the stream Lua handlers).
 pub(crate) fn lower(
     stream: &Directive,
@@ -458,9 +479,10 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
     };
     let params = &d.args[1..];
     let proxy_protocol = params.iter().any(|p| p == b"proxy_protocol");
-    if params.iter().any(|p| p == b"udp" || p == b"ssl") {
+    let udp = params.iter().any(|p| p == b"udp");
+    if params.iter().any(|p| p == b"ssl") {
         unserved.push(format!(
-            "stream server \"listen {}\" is not served: oxresty has no run time for its udp or ssl listens yet",
+            "stream server \"listen {}\" is not served: oxresty has no run time for its ssl listens yet",
             String::from_utf8_lossy(arg(d, 0))
         ));
         return;
@@ -478,6 +500,7 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
             backlog,
             server,
             proxy_protocol,
+            udp,
         });
     }
     if let Some(p) = &u.unix {
@@ -488,6 +511,7 @@ fn listen(conf: &mut StreamConf, d: &Directive, server: usize, unserved: &mut Ve
             backlog,
             server,
             proxy_protocol,
+            udp,
         });
     }
 }
@@ -533,6 +557,8 @@ struct Session<'a> {
     id: u64,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
+    /// A `udp` listen's session.
+    udp: bool,
     start: Instant,
     status: Cell<u16>,
     /// Bytes from and to the client (nginx: `s->received`, `c->sent`).
@@ -578,7 +604,11 @@ impl Session<'_> {
             .remote
             .map(|a| a.ip().to_string())
             .unwrap_or_else(|| "unix:".into());
-        s.push_str(&format!(", client: {client}, server: {}", self.listen.text));
+        let udp = if self.udp { "udp " } else { "" };
+        s.push_str(&format!(
+            ", {udp}client: {client}, server: {}",
+            self.listen.text
+        ));
         s
     }
 
@@ -662,7 +692,7 @@ impl Session<'_> {
             b"msec" => s(crate::log::msec()),
             b"time_iso8601" => s(crate::log::time_iso8601()),
             b"time_local" => s(crate::log::time_local()),
-            b"protocol" => s("TCP".into()),
+            b"protocol" => s(if self.udp { "UDP" } else { "TCP" }.into()),
             b"proxy_protocol_addr" => self.proxy.as_ref().map(|p| p.src_addr.clone().into_bytes()),
             b"proxy_protocol_port" => self
                 .proxy
@@ -821,6 +851,7 @@ pub(crate) async fn session<S>(
         id,
         remote,
         local,
+        udp: false,
         proxy: pp_read,
         realip,
         start: Instant::now(),
@@ -838,27 +869,12 @@ pub(crate) async fn session<S>(
         log_phase(&s);
         return;
     }
-    // nginx: the preaccess phase's `set` (ngx_stream_set_module)
-    for (name, value) in &server.sets {
-        let v = s.eval(value);
-        s.vars.borrow_mut().insert(name.clone(), v);
-    }
-    // nginx: ngx_stream_limit_conn_handler (the counts are held until the session ends)
     let mut counted = Vec::new();
-    if !limit_conn(&s, &mut counted) {
-        s.status.set(503);
+    if !before_content(&s, &mut counted) {
         log_phase(&s);
         return;
     }
-    // nginx: ngx_stream_access_handler
-    let deny = crate::http::access::first_match(&server.access, remote.map(|a| a.ip()));
-    if deny == Some(true) {
-        crate::http::errlog::write(
-            Level::Error,
-            &s.context("access forbidden by rule", Some("initializing session")),
-        );
-        s.status.set(403);
-    } else {
+    {
         let mut io = io;
         // nginx: the preread phase (ngx_stream_core_preread_phase with ssl_preread's handler)
         let mut prebuf = Vec::new();
@@ -885,6 +901,32 @@ pub(crate) async fn session<S>(
         }
     }
     log_phase(&s);
+}
+
+/// The preaccess and access phases: `set`, `limit_conn` (its counts, held until the session
+/// ends, go to `counted`), `allow`/`deny`; false ends the session with its status.
+fn before_content(s: &Session<'_>, counted: &mut Vec<crate::http::limit_conn::Counted>) -> bool {
+    // nginx: the preaccess phase's `set` (ngx_stream_set_module)
+    for (name, value) in &s.server.sets {
+        let v = s.eval(value);
+        s.vars.borrow_mut().insert(name.clone(), v);
+    }
+    // nginx: ngx_stream_limit_conn_handler
+    if !limit_conn(s, counted) {
+        s.status.set(503);
+        return false;
+    }
+    // nginx: ngx_stream_access_handler
+    let deny = crate::http::access::first_match(&s.server.access, s.remote.map(|a| a.ip()));
+    if deny == Some(true) {
+        crate::http::errlog::write(
+            Level::Error,
+            &s.context("access forbidden by rule", Some("initializing session")),
+        );
+        s.status.set(403);
+        return false;
+    }
+    true
 }
 
 /// Reads the client's first bytes until `ssl_preread` has the ClientHello, the client
@@ -1342,5 +1384,337 @@ where
         Some((side, End::Eof)) => {
             info(&format!("*{} {side} disconnected{}", s.id, counts(s)));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// UDP
+
+/// A `udp` listen's live sessions in this worker, by client address (nginx: the listening's
+/// tree of udp connections): a client's next datagrams go to its session.
+type UdpClients = Rc<RefCell<HashMap<SocketAddr, tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>>;
+
+/// Takes the session's client out of the table (its next datagram starts a new session),
+/// once: at `proxy_requests` or at the end.
+struct UdpClient {
+    clients: UdpClients,
+    addr: SocketAddr,
+    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl UdpClient {
+    fn release(&self) {
+        let mut c = self.clients.borrow_mut();
+        if c.get(&self.addr).is_some_and(|t| t.same_channel(&self.tx)) {
+            c.remove(&self.addr);
+        }
+    }
+}
+
+impl Drop for UdpClient {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Receives the datagrams of `conf.listens[li]` (nginx: ngx_event_recvmsg): a new client
+/// address starts a session, a known one feeds its session.
+pub(crate) async fn serve_udp(
+    conf: Arc<StreamConf>,
+    li: usize,
+    sock: tokio::net::UdpSocket,
+    sessions: Rc<Sessions>,
+) {
+    let sock = Rc::new(sock);
+    let clients: UdpClients = Rc::default();
+    let local = sock.local_addr().ok();
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
+        let data = buf[..n].to_vec();
+        let known = clients.borrow().get(&from).cloned();
+        let data = match known {
+            Some(tx) => match tx.send(data) {
+                Ok(()) => continue,
+                Err(e) => e.0,
+            },
+            None => data,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        clients.borrow_mut().insert(from, tx.clone());
+        let client = UdpClient {
+            clients: clients.clone(),
+            addr: from,
+            tx,
+        };
+        let f = udp_session(
+            conf.clone(),
+            li,
+            sock.clone(),
+            local,
+            data,
+            rx,
+            client,
+            sessions.clone(),
+        );
+        tokio::task::spawn_local(f);
+    }
+}
+
+/// One client's datagrams on a `udp` listen (nginx: ngx_stream_init_connection for a udp
+/// connection, the phases, and ngx_stream_proxy_process for datagrams).
+#[allow(clippy::too_many_arguments)]
+async fn udp_session(
+    conf: Arc<StreamConf>,
+    li: usize,
+    sock: Rc<tokio::net::UdpSocket>,
+    local: Option<SocketAddr>,
+    first: Vec<u8>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    client: UdpClient,
+    sessions: Rc<Sessions>,
+) {
+    sessions.live.set(sessions.live.get() + 1);
+    let _guard = SessionGuard(sessions);
+    let (Some(listen), id) = (conf.listens.get(li), crate::worker::next_conn_id()) else {
+        return;
+    };
+    let Some(server) = conf.servers.get(listen.server) else {
+        return;
+    };
+    info(&format!(
+        "*{id} udp client {} connected to {}",
+        client.addr, listen.text
+    ));
+    let s = Session {
+        conf: &conf,
+        server,
+        listen,
+        id,
+        remote: Some(client.addr),
+        local,
+        udp: true,
+        proxy: None,
+        realip: None,
+        start: Instant::now(),
+        status: Cell::new(200),
+        received: Cell::new(first.len() as u64),
+        sent: Cell::new(0),
+        vars: RefCell::new(HashMap::new()),
+        captures: RefCell::new(None),
+        upstream: RefCell::new(UpstreamState::default()),
+        hello: RefCell::new(None),
+        limit_status: Cell::new(None),
+    };
+    let mut counted = Vec::new();
+    if before_content(&s, &mut counted) {
+        match &server.content {
+            Content::None => s.status.set(500),
+            Content::Return(v) => {
+                let text = s.eval(v);
+                if !text.is_empty() {
+                    match sock.send_to(&text, client.addr).await {
+                        Ok(n) => s.sent.set(n as u64),
+                        Err(_) => s.status.set(500),
+                    }
+                }
+            }
+            Content::Proxy(p) => udp_proxy(&s, p, &sock, first, rx, &client).await,
+        }
+    }
+    client.release();
+    log_phase(&s);
+}
+
+/// nginx: ngx_stream_proxy_handler and ngx_stream_proxy_process for datagrams: each client
+/// datagram is a request, each upstream datagram a response; the session ends when
+/// `proxy_responses` answers came for every request, or after `proxy_timeout` of silence.
+async fn udp_proxy(
+    s: &Session<'_>,
+    pass: &Pass,
+    sock: &tokio::net::UdpSocket,
+    first: Vec<u8>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    client: &UdpClient,
+) {
+    let conf = &s.server.proxy;
+    let up = match pass {
+        Pass::Upstream(up) => up.clone(),
+        Pass::Value(v) => match resolve_pass(s, v) {
+            Some(up) => up,
+            None => {
+                s.status.set(500);
+                return;
+            }
+        },
+    };
+    let key = match &up.method {
+        crate::http::upstream_rr::Method::Hash { key, .. } => Some(s.eval(key)),
+        _ => None,
+    };
+    let mut picker = Picker::new(up.clone(), key);
+    let mut tries = up.tries();
+    if conf.next_upstream_tries > 0 {
+        tries = tries.min(conf.next_upstream_tries);
+    }
+    let (peer, name, t0) = loop {
+        let Some((pr, peer)) = picker.get(None) else {
+            crate::http::errlog::write(
+                Level::Error,
+                &format!(
+                    "{}{}",
+                    s.context("no live upstreams", Some("connecting to upstream")),
+                    bytes_context(s, None, 0, 0)
+                ),
+            );
+            s.status.set(502);
+            return;
+        };
+        let (addr, name) = (peer.addr.clone(), peer.name.clone());
+        tries = tries.saturating_sub(1);
+        s.upstream.borrow_mut().tries.push(Tried {
+            addr: name.clone(),
+            connect: None,
+            first_byte: None,
+            session: None,
+            sent: 0,
+            received: 0,
+        });
+        let t0 = Instant::now();
+        let r = match addr {
+            PeerAddr::Inet(a) => {
+                let any: SocketAddr = if a.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                match tokio::net::UdpSocket::bind(any).await {
+                    Ok(u) => u.connect(a).await.map(|()| u),
+                    Err(e) => Err(e),
+                }
+            }
+            PeerAddr::Unix(_) => Err(std::io::Error::from_raw_os_error(libc::EPROTOTYPE)),
+        };
+        match r {
+            Ok(u) => {
+                picker.free(pr, false);
+                if let Some(t) = s.upstream.borrow_mut().tries.last_mut() {
+                    t.connect = Some(t0.elapsed());
+                }
+                break (u, name, t0);
+            }
+            Err(e) => {
+                let err = format!("connect() failed ({})", crate::log::errno_text(&e));
+                crate::http::errlog::write(
+                    Level::Error,
+                    &format!(
+                        "{}{}",
+                        s.context(&err, Some("connecting to upstream")),
+                        bytes_context(s, Some(&name), 0, 0)
+                    ),
+                );
+                picker.free(pr, true);
+                if tries == 0 || !conf.next_upstream {
+                    s.status.set(502);
+                    return;
+                }
+            }
+        }
+    };
+    let local = peer.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    info(&format!("*{} udp proxy {local} connected to {name}", s.id));
+    let (mut requests, mut responses) = (0u64, 0u64);
+    let (mut up_rx, mut up_tx) = (0u64, 0u64);
+    let mut first_byte = None;
+    if let Ok(n) = peer.send(&first).await {
+        up_tx += n as u64;
+    }
+    requests += 1;
+    let mut buf = vec![0u8; 65535];
+    let counts = |requests: u64, responses: u64, up_rx: u64, up_tx: u64| {
+        format!(
+            ", packets from/to client:{requests}/{responses}, bytes from/to client:{}/{}, bytes from/to upstream:{up_rx}/{up_tx}",
+            s.received.get(),
+            s.sent.get()
+        )
+    };
+    loop {
+        // nginx: ngx_stream_proxy_test_finalize for datagrams
+        if conf.requests == 0 || requests >= conf.requests {
+            if conf.requests > 0 {
+                client.release();
+            }
+            if conf.responses.is_some_and(|r| responses >= r * requests) {
+                info(&format!(
+                    "*{} udp done{}",
+                    s.id,
+                    counts(requests, responses, up_rx, up_tx)
+                ));
+                break;
+            }
+        }
+        tokio::select! {
+            d = rx.recv() => {
+                let Some(d) = d else { continue };
+                s.received.set(s.received.get() + d.len() as u64);
+                requests += 1;
+                if let Ok(n) = peer.send(&d).await {
+                    up_tx += n as u64;
+                }
+            }
+            r = peer.recv(&mut buf) => {
+                let n = match r {
+                    Ok(n) => n,
+                    Err(e) => {
+                        // nginx: a failed read is an end of input, sent on as an empty datagram
+                        let text = s.context(
+                            &format!("recv() failed ({})", crate::log::errno_text(&e)),
+                            Some("proxying and reading from upstream"),
+                        );
+                        crate::http::errlog::write(
+                            Level::Error,
+                            &format!("{text}{}", bytes_context(s, Some(&name), up_rx, up_tx)),
+                        );
+                        0
+                    }
+                };
+                if first_byte.is_none() {
+                    first_byte = Some(t0.elapsed());
+                }
+                responses += 1;
+                up_rx += n as u64;
+                if let Ok(sent) = sock.send_to(&buf[..n], client.addr).await {
+                    s.sent.set(s.sent.get() + sent as u64);
+                }
+            }
+            _ = tokio::time::sleep(conf.timeout) => {
+                if conf.responses.is_none_or(|r| responses >= r * requests) {
+                    info(&format!(
+                        "*{} udp timed out{}",
+                        s.id,
+                        counts(requests, responses, up_rx, up_tx)
+                    ));
+                } else {
+                    let text = s.context(
+                        "upstream timed out (110: Connection timed out)",
+                        Some("proxying connection"),
+                    );
+                    crate::http::errlog::write(
+                        Level::Error,
+                        &format!("{text}{}", bytes_context(s, Some(&name), up_rx, up_tx)),
+                    );
+                    s.status.set(502);
+                }
+                break;
+            }
+        }
+    }
+    if let Some(t) = s.upstream.borrow_mut().tries.last_mut() {
+        t.first_byte = first_byte;
+        t.session = Some(t0.elapsed());
+        t.sent = up_tx;
+        t.received = up_rx;
     }
 }
