@@ -426,3 +426,64 @@ fn stream_sessions_match_the_reference() {
     assert_eq!(access, r_access, "access log: oxresty vs reference");
     assert_eq!(lines, r_lines, "error log: oxresty vs reference");
 }
+
+/// `proxy_bind` (the upstream sees the bound address) and `proxy_download_rate` (3000
+/// bytes at 1000 bytes/s take about two seconds), on both servers.
+#[test]
+fn stream_bind_and_rate_match_the_reference() {
+    // A backend that answers with the address it sees, and one that sends 3000 bytes.
+    let who = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let bulk = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let (who_port, bulk_port) = (
+        who.local_addr().unwrap().port(),
+        bulk.local_addr().unwrap().port(),
+    );
+    std::thread::spawn(move || {
+        for mut c in who.incoming().flatten() {
+            let ip = c
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            let _ = c.write_all(ip.as_bytes());
+        }
+    });
+    std::thread::spawn(move || {
+        for mut c in bulk.incoming().flatten() {
+            let _ = c.write_all(&[b'x'; 3000]);
+        }
+    });
+    let run = |bin: &str, reference: bool| {
+        let (p1, p2) = (free_port(), free_port());
+        let mut conf = format!(
+            "worker_processes 1;\npid logs/nginx.pid;\nerror_log logs/error.log info;\nevents {{}}\n\
+             stream {{\n\
+             server {{ listen 127.0.0.1:{p1}; proxy_bind 127.0.0.2; proxy_pass 127.0.0.1:{who_port}; }}\n\
+             server {{ listen 127.0.0.1:{p2}; proxy_download_rate 1000; proxy_pass 127.0.0.1:{bulk_port}; }}\n\
+             }}\nhttp {{ access_log off; server {{ listen 127.0.0.1:{{PORT}}; return 200; }} }}\n"
+        );
+        if reference {
+            conf = format!("load_module {STREAM_MODULE};\n{conf}");
+        }
+        let _srv = Server::start(bin, &conf, &[]);
+        let mut c = TcpStream::connect(("127.0.0.1", p1)).unwrap();
+        let seen = String::from_utf8_lossy(&read_some(&mut c, None)).into_owned();
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(("127.0.0.1", p2)).unwrap();
+        let n = read_some(&mut c, None).len();
+        (seen, n, t0.elapsed())
+    };
+    let (seen, n, took) = run(env!("CARGO_BIN_EXE_oxresty"), false);
+    assert_eq!((seen.as_str(), n), ("127.0.0.2", 3000));
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+        "3000 bytes at 1000/s took {took:?}"
+    );
+    if have_reference() {
+        let (r_seen, r_n, r_took) = run(REFERENCE, true);
+        assert_eq!((seen, n), (r_seen, r_n));
+        assert!(
+            r_took >= Duration::from_millis(1500) && r_took < Duration::from_secs(5),
+            "reference: {r_took:?}"
+        );
+    }
+}

@@ -107,6 +107,12 @@ struct ProxyConf {
     responses: Option<u64>,
     /// `proxy_requests` (0: unset).
     requests: u64,
+    /// `proxy_bind address [transparent]` (`None`: off).
+    bind: Option<(ComplexValue, bool)>,
+    /// `proxy_upload_rate`, `proxy_download_rate` (bytes per second; 0: no limit).
+    upload_rate: Option<ComplexValue>,
+    download_rate: Option<ComplexValue>,
+    socket_keepalive: bool,
 }
 
 impl Default for ProxyConf {
@@ -123,6 +129,10 @@ impl Default for ProxyConf {
             buffer_size: 16384,
             responses: None,
             requests: 0,
+            bind: None,
+            upload_rate: None,
+            download_rate: None,
+            socket_keepalive: false,
         }
     }
 }
@@ -160,6 +170,10 @@ struct Level0 {
     buffer_size: Option<usize>,
     responses: Option<u64>,
     requests: Option<u64>,
+    bind: Option<Option<(ComplexValue, bool)>>,
+    upload_rate: Option<ComplexValue>,
+    download_rate: Option<ComplexValue>,
+    socket_keepalive: Option<bool>,
     access: Option<Vec<Rule>>,
     logs: Option<Vec<(PathBuf, Arc<LogFormat>)>>,
     resolver: Option<bool>,
@@ -207,6 +221,14 @@ impl Level0 {
             b"proxy_next_upstream_timeout" => self.next_upstream_timeout = msec(arg(d, 0)),
             b"proxy_protocol" => self.proxy_protocol = Some(flag(d)),
             b"proxy_half_close" => self.half_close = Some(flag(d)),
+            b"proxy_bind" => {
+                self.bind = Some(
+                    (arg(d, 0) != b"off").then(|| (cv(arg(d, 0)), arg(d, 1) == b"transparent")),
+                )
+            }
+            b"proxy_upload_rate" => self.upload_rate = Some(cv(arg(d, 0))),
+            b"proxy_download_rate" => self.download_rate = Some(cv(arg(d, 0))),
+            b"proxy_socket_keepalive" => self.socket_keepalive = Some(flag(d)),
             b"proxy_responses" => {
                 self.responses =
                     crate::conf::values::atoi(arg(d, 0)).and_then(|n| u64::try_from(n).ok())
@@ -283,6 +305,10 @@ impl Level0 {
             buffer_size,
             responses,
             requests,
+            bind,
+            upload_rate,
+            download_rate,
+            socket_keepalive,
             access,
             logs,
             resolver,
@@ -313,6 +339,10 @@ impl Level0 {
             buffer_size: self.buffer_size.unwrap_or(d.buffer_size).max(1),
             responses: self.responses,
             requests: self.requests.unwrap_or(0),
+            bind: self.bind.clone().flatten(),
+            upload_rate: self.upload_rate.clone(),
+            download_rate: self.download_rate.clone(),
+            socket_keepalive: self.socket_keepalive.unwrap_or(false),
         }
     }
 }
@@ -436,16 +466,26 @@ pub(crate) fn lower(
 }
 
 /// The stream Lua module's handlers, which have no run time yet: each is named.
+/// `proxy_ssl on` (TLS to stream upstreams) has none either.
 fn lua_handlers(d: &Directive, files: &[parser::SourceFile], out: &mut Vec<String>) {
     for c in children(d) {
-        if c.name.windows(7).any(|w| w == b"_by_lua") {
-            let at = files
+        let at = || {
+            files
                 .get(c.file)
                 .map(|f| format!("{}:{}", f.path.display(), c.line))
-                .unwrap_or_default();
+                .unwrap_or_default()
+        };
+        if c.name.windows(7).any(|w| w == b"_by_lua") {
             out.push(format!(
-                "stream \"{}\" in {at} is not run: oxresty has no stream Lua run time yet",
-                String::from_utf8_lossy(&c.name)
+                "stream \"{}\" in {} is not run: oxresty has no stream Lua run time yet",
+                String::from_utf8_lossy(&c.name),
+                at()
+            ));
+        }
+        if c.name == b"proxy_ssl" && arg(c, 0) == b"on" {
+            out.push(format!(
+                "stream \"proxy_ssl on\" in {} is not run: oxresty has no TLS to stream upstreams yet",
+                at()
             ));
         }
         lua_handlers(c, files, out);
@@ -1143,7 +1183,40 @@ where
             received: 0,
         });
         let t0 = Instant::now();
-        let r = tokio::time::timeout(conf.connect_timeout, connect(&addr)).await;
+        let bound = match (&conf.bind, &addr) {
+            (Some((value, transparent)), PeerAddr::Inet(_)) => {
+                match local_addr(s, value) {
+                    Some((text, sa)) => {
+                        match crate::http::upstream_rr::bind_socket(sa, *transparent) {
+                            Ok(sock) => Some(sock),
+                            Err(e) => {
+                                // nginx: ngx_event_connect_peer fails: 500
+                                crate::http::errlog::write(
+                                    Level::Crit,
+                                    &format!(
+                                        "{}{}",
+                                        s.context(
+                                            &format!(
+                                                "bind({text}) failed ({})",
+                                                crate::log::errno_text(&e)
+                                            ),
+                                            Some("connecting to upstream")
+                                        ),
+                                        bytes_context(s, Some(&name), 0, 0)
+                                    ),
+                                );
+                                picker.free(pr, false);
+                                s.status.set(500);
+                                return;
+                            }
+                        }
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let r = tokio::time::timeout(conf.connect_timeout, connect(&addr, bound)).await;
         let err = match r {
             Ok(Ok(p)) => {
                 picker.free(pr, false);
@@ -1184,6 +1257,9 @@ where
         }
     };
     let (peer, name, t0) = peer;
+    if let (true, Peer::Tcp(t)) = (conf.socket_keepalive, &peer) {
+        let _ = socket2::SockRef::from(t).set_keepalive(true);
+    }
     let local = match &peer {
         Peer::Tcp(t) => t.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         Peer::Unix(_) => "unix:".to_string(),
@@ -1195,10 +1271,35 @@ where
     }
 }
 
-async fn connect(addr: &PeerAddr) -> std::io::Result<Peer> {
+/// nginx: ngx_stream_proxy_set_local: the address `proxy_bind` names for this session; an
+/// empty value binds nothing, a bad one is logged and binds nothing.
+fn local_addr(s: &Session<'_>, value: &ComplexValue) -> Option<(String, SocketAddr)> {
+    let v = s.eval(value);
+    if v.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&v).into_owned();
+    let parsed = text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 0))
+    });
+    if parsed.is_none() {
+        crate::http::errlog::write(
+            Level::Error,
+            &s.context(&format!("invalid local address \"{text}\""), None),
+        );
+    }
+    parsed.map(|sa| (text, sa))
+}
+
+async fn connect(addr: &PeerAddr, bound: Option<tokio::net::TcpSocket>) -> std::io::Result<Peer> {
     match addr {
         PeerAddr::Inet(a) => {
-            let t = tokio::net::TcpStream::connect(a).await?;
+            let t = match bound {
+                Some(sock) => sock.connect(*a).await?,
+                None => tokio::net::TcpStream::connect(a).await?,
+            };
             let _ = t.set_nodelay(true);
             Ok(Peer::Tcp(t))
         }
@@ -1230,6 +1331,34 @@ fn bytes_context(s: &Session<'_>, upstream: Option<&str>, up_rx: u64, up_tx: u64
 enum End {
     Eof,
     Failed(std::io::Error),
+}
+
+/// nginx: the rate limit of ngx_stream_proxy_process: what a direction limited to `rate`
+/// bytes per second may read now (waiting first while it is ahead of its allowance).
+async fn throttle(rate: u64, start: Instant, received: u64, size: usize) -> usize {
+    if rate == 0 {
+        return size;
+    }
+    loop {
+        let allowed = rate.saturating_mul(start.elapsed().as_secs() + 1);
+        if allowed > received {
+            let limit = usize::try_from(allowed - received).unwrap_or(usize::MAX);
+            return size.min(limit).max(1);
+        }
+        let ms = (received - allowed).saturating_mul(1000) / rate + 1;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// The pause after a limited read of `n` bytes (nginx: the read event's delay).
+async fn pace(rate: u64, n: usize) {
+    let ms = (n as u64)
+        .saturating_mul(1000)
+        .checked_div(rate)
+        .unwrap_or(0);
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 }
 
 /// nginx: ngx_stream_proxy_send_proxy_protocol's v1 header.
@@ -1273,12 +1402,20 @@ where
         up_tx.set(first.len() as u64);
     }
     let size = conf.buffer_size;
+    let rate_of = |v: &Option<ComplexValue>| {
+        v.as_ref()
+            .and_then(|v| crate::conf::values::parse_size(&s.eval(v)))
+            .unwrap_or(0)
+    };
+    let (upload_rate, download_rate) = (rate_of(&conf.upload_rate), rate_of(&conf.download_rate));
+    let start = Instant::now();
     // Each direction owns its write half and gives it back for a half close.
     let from_client = async {
         let mut uw = uw;
         let mut buf = vec![0u8; size];
         loop {
-            let n = match cr.read(&mut buf).await {
+            let room = throttle(upload_rate, start, s.received.get(), size).await;
+            let n = match cr.read(&mut buf[..room]).await {
                 Ok(0) => return (End::Eof, uw),
                 Ok(n) => n,
                 Err(e) => return (End::Failed(e), uw),
@@ -1290,13 +1427,15 @@ where
             }
             up_tx.set(up_tx.get() + n as u64);
             last.set(Instant::now());
+            pace(upload_rate, n).await;
         }
     };
     let from_upstream = async {
         let mut cw = cw;
         let mut buf = vec![0u8; size];
         loop {
-            let n = match ur.read(&mut buf).await {
+            let room = throttle(download_rate, start, up_rx.get(), size).await;
+            let n = match ur.read(&mut buf[..room]).await {
                 Ok(0) => return (End::Eof, cw),
                 Ok(n) => n,
                 Err(e) => return (End::Failed(e), cw),
@@ -1311,6 +1450,7 @@ where
             }
             s.sent.set(s.sent.get() + n as u64);
             last.set(Instant::now());
+            pace(download_rate, n).await;
         }
     };
     let idle = async {
