@@ -1,7 +1,7 @@
 //! The stream parts oxresty has no run time for yet (`ssl` listens, TLS to upstreams,
 //! stream Lua) pass `-t` as the reference's do; at start each is named in an `[error]` line,
-//! never dropped silently, while the other stream listens and the http servers of the same configuration
-//! serve.
+//! never dropped silently, while the other stream listens and the http servers of the same
+//! configuration serve.
 
 mod common;
 
