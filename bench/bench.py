@@ -35,13 +35,14 @@ daemon off;
 pid logs/nginx.pid;
 error_log logs/error.log error;
 events {{ worker_connections 1024; }}
+{stream}
 http {{
     access_log off;
     default_type text/plain;
     keepalive_requests 100000;
 {http}
     server {{
-        listen 127.0.0.1:{port}{listen};
+        listen 127.0.0.1:{http_port}{listen};
         server_name localhost;
         root html;
 {tls}
@@ -133,6 +134,16 @@ WORKLOADS = {
         "path": "/re/abc/123",
     },
     # HTTPS keep-alive throughput (TLS 1.2, nginx 1.22's default protocols).
+    # A TCP stream proxy in front of the shared backend: wrk's keep-alive connections are
+    # relayed byte for byte (the reference loads ngx_stream_module as Debian packages it).
+    "stream-proxy": {
+        "main": "load_module /usr/lib/nginx/modules/ngx_stream_module.so;",
+        "stream": "stream {{ server {{ listen 127.0.0.1:{port}; proxy_pass 127.0.0.1:{backend}; }} }}",
+        "http": "",
+        "server": "",
+        "path": "/r",
+        "backend": True,
+    },
     "https-keepalive": {"http": "", "server": RETURN, "path": "/r", "listen": " ssl"},
     # TLS handshakes per second: one full handshake per request (wrk keeps no sessions).
     "https-handshake": {
@@ -317,8 +328,13 @@ def make_prefix(root, name, wl, port, backend=None):
             server = server.replace("{backend}", str(backend))
         listen = wl.get("listen", "")
         tls = TLS_CONF.format(certs=root) if " ssl" in listen else ""
+        # A stream workload listens on `port` itself; its http server moves aside.
+        stream = wl.get("stream", "")
+        http_port = free_port() if stream else port
+        if stream:
+            stream = stream.format(port=port, backend=backend)
         f.write(MAIN.format(main=wl.get("main", ""), http=http, server=server, port=port,
-                            listen=listen, tls=tls))
+                            http_port=http_port, listen=listen, tls=tls, stream=stream))
     return prefix
 
 

@@ -1133,10 +1133,25 @@ fn resolve_pass(s: &Session<'_>, v: &ComplexValue) -> Option<Arc<Upstream>> {
     )))
 }
 
-/// nginx: ngx_stream_proxy_handler through ngx_stream_proxy_finalize.
-async fn proxy<S>(s: &Session<'_>, pass: &Pass, client: S, prebuf: Vec<u8>)
+/// How connecting to one peer failed.
+enum ConnectError {
+    Io(std::io::Error),
+    TimedOut,
+    /// Logged already; the session ends with 500 (nginx: ngx_event_connect_peer's NGX_ERROR).
+    Fatal,
+}
+
+/// nginx: ngx_stream_proxy_handler's upstream choice, ngx_stream_proxy_connect and
+/// ngx_stream_proxy_next_upstream: peers in the balancer's order until one connects, with
+/// nginx's log lines; `None` has set the session's status.
+async fn connect_upstream<P, F, Fut>(
+    s: &Session<'_>,
+    pass: &Pass,
+    mut connect: F,
+) -> Option<(P, String, Instant)>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnMut(PeerAddr, String) -> Fut,
+    Fut: std::future::Future<Output = Result<P, ConnectError>>,
 {
     let conf = &s.server.proxy;
     let up = match pass {
@@ -1145,7 +1160,7 @@ where
             Some(up) => up,
             None => {
                 s.status.set(500);
-                return;
+                return None;
             }
         },
     };
@@ -1159,18 +1174,21 @@ where
         tries = tries.min(conf.next_upstream_tries);
     }
     let started = Instant::now();
-    let peer = loop {
+    let log = |level, msg: &str, name: Option<&str>| {
+        crate::http::errlog::write(
+            level,
+            &format!(
+                "{}{}",
+                s.context(msg, Some("connecting to upstream")),
+                bytes_context(s, name, 0, 0)
+            ),
+        );
+    };
+    loop {
         let Some((pr, peer)) = picker.get(None) else {
-            crate::http::errlog::write(
-                Level::Error,
-                &format!(
-                    "{}{}",
-                    s.context("no live upstreams", Some("connecting to upstream")),
-                    bytes_context(s, None, 0, 0)
-                ),
-            );
+            log(Level::Error, "no live upstreams", None);
             s.status.set(502);
-            return;
+            return None;
         };
         let (addr, name) = (peer.addr.clone(), peer.name.clone());
         tries = tries.saturating_sub(1);
@@ -1183,80 +1201,81 @@ where
             received: 0,
         });
         let t0 = Instant::now();
-        let bound = match (&conf.bind, &addr) {
-            (Some((value, transparent)), PeerAddr::Inet(_)) => {
-                match local_addr(s, value) {
-                    Some((text, sa)) => {
-                        match crate::http::upstream_rr::bind_socket(sa, *transparent) {
-                            Ok(sock) => Some(sock),
-                            Err(e) => {
-                                // nginx: ngx_event_connect_peer fails: 500
-                                crate::http::errlog::write(
-                                    Level::Crit,
-                                    &format!(
-                                        "{}{}",
-                                        s.context(
-                                            &format!(
-                                                "bind({text}) failed ({})",
-                                                crate::log::errno_text(&e)
-                                            ),
-                                            Some("connecting to upstream")
-                                        ),
-                                        bytes_context(s, Some(&name), 0, 0)
-                                    ),
-                                );
-                                picker.free(pr, false);
-                                s.status.set(500);
-                                return;
-                            }
-                        }
-                    }
-                    None => None,
-                }
-            }
-            _ => None,
+        let r = match tokio::time::timeout(conf.connect_timeout, connect(addr, name.clone())).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::TimedOut),
         };
-        let r = tokio::time::timeout(conf.connect_timeout, connect(&addr, bound)).await;
         let err = match r {
-            Ok(Ok(p)) => {
+            Ok(p) => {
                 picker.free(pr, false);
                 if let Some(t) = s.upstream.borrow_mut().tries.last_mut() {
                     t.connect = Some(t0.elapsed());
                 }
-                break (p, name, t0);
+                return Some((p, name, t0));
             }
-            Ok(Err(e)) => format!("connect() failed ({})", crate::log::errno_text(&e)),
-            Err(_) => "upstream timed out (110: Connection timed out)".to_string(),
+            Err(ConnectError::Fatal) => {
+                picker.free(pr, false);
+                s.status.set(500);
+                return None;
+            }
+            Err(ConnectError::Io(e)) => {
+                format!("connect() failed ({})", crate::log::errno_text(&e))
+            }
+            Err(ConnectError::TimedOut) => {
+                "upstream timed out (110: Connection timed out)".to_string()
+            }
         };
-        crate::http::errlog::write(
-            Level::Error,
-            &format!(
-                "{}{}",
-                s.context(&err, Some("connecting to upstream")),
-                bytes_context(s, Some(&name), 0, 0)
-            ),
-        );
+        log(Level::Error, &err, Some(&name));
         if picker.free(pr, true) {
-            crate::http::errlog::write(
+            log(
                 Level::Warn,
-                &format!(
-                    "{}{}",
-                    s.context(
-                        "upstream server temporarily disabled",
-                        Some("connecting to upstream")
-                    ),
-                    bytes_context(s, Some(&name), 0, 0)
-                ),
+                "upstream server temporarily disabled",
+                Some(&name),
             );
         }
         let timed_out = !conf.next_upstream_timeout.is_zero()
             && started.elapsed() >= conf.next_upstream_timeout;
         if tries == 0 || !conf.next_upstream || timed_out {
             s.status.set(502);
-            return;
+            return None;
         }
+    }
+}
+
+/// nginx: ngx_stream_proxy_handler through ngx_stream_proxy_finalize.
+async fn proxy<S>(s: &Session<'_>, pass: &Pass, client: S, prebuf: Vec<u8>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conf = &s.server.proxy;
+    let tcp = |addr: PeerAddr, name: String| async move {
+        let bound = match (&conf.bind, &addr) {
+            (Some((value, transparent)), PeerAddr::Inet(_)) => match local_addr(s, value) {
+                Some((text, sa)) => match crate::http::upstream_rr::bind_socket(sa, *transparent) {
+                    Ok(sock) => Some(sock),
+                    Err(e) => {
+                        let msg = format!("bind({text}) failed ({})", crate::log::errno_text(&e));
+                        crate::http::errlog::write(
+                            Level::Crit,
+                            &format!(
+                                "{}{}",
+                                s.context(&msg, Some("connecting to upstream")),
+                                bytes_context(s, Some(&name), 0, 0)
+                            ),
+                        );
+                        return Err(ConnectError::Fatal);
+                    }
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        connect(&addr, bound).await.map_err(ConnectError::Io)
     };
-    let (peer, name, t0) = peer;
+    let Some((peer, name, t0)) = connect_upstream(s, pass, tcp).await else {
+        return;
+    };
     if let (true, Peer::Tcp(t)) = (conf.socket_keepalive, &peer) {
         let _ = socket2::SockRef::from(t).set_keepalive(true);
     }
@@ -1680,88 +1699,25 @@ async fn udp_proxy(
     client: &UdpClient,
 ) {
     let conf = &s.server.proxy;
-    let up = match pass {
-        Pass::Upstream(up) => up.clone(),
-        Pass::Value(v) => match resolve_pass(s, v) {
-            Some(up) => up,
-            None => {
-                s.status.set(500);
-                return;
-            }
-        },
-    };
-    let key = match &up.method {
-        crate::http::upstream_rr::Method::Hash { key, .. } => Some(s.eval(key)),
-        _ => None,
-    };
-    let mut picker = Picker::new(up.clone(), key);
-    let mut tries = up.tries();
-    if conf.next_upstream_tries > 0 {
-        tries = tries.min(conf.next_upstream_tries);
-    }
-    let (peer, name, t0) = loop {
-        let Some((pr, peer)) = picker.get(None) else {
-            crate::http::errlog::write(
-                Level::Error,
-                &format!(
-                    "{}{}",
-                    s.context("no live upstreams", Some("connecting to upstream")),
-                    bytes_context(s, None, 0, 0)
-                ),
-            );
-            s.status.set(502);
-            return;
+    let udp = |addr: PeerAddr, _name: String| async move {
+        let PeerAddr::Inet(a) = addr else {
+            return Err(ConnectError::Io(std::io::Error::from_raw_os_error(
+                libc::EPROTOTYPE,
+            )));
         };
-        let (addr, name) = (peer.addr.clone(), peer.name.clone());
-        tries = tries.saturating_sub(1);
-        s.upstream.borrow_mut().tries.push(Tried {
-            addr: name.clone(),
-            connect: None,
-            first_byte: None,
-            session: None,
-            sent: 0,
-            received: 0,
-        });
-        let t0 = Instant::now();
-        let r = match addr {
-            PeerAddr::Inet(a) => {
-                let any: SocketAddr = if a.is_ipv4() {
-                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-                } else {
-                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-                };
-                match tokio::net::UdpSocket::bind(any).await {
-                    Ok(u) => u.connect(a).await.map(|()| u),
-                    Err(e) => Err(e),
-                }
-            }
-            PeerAddr::Unix(_) => Err(std::io::Error::from_raw_os_error(libc::EPROTOTYPE)),
+        let any: SocketAddr = if a.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        match r {
-            Ok(u) => {
-                picker.free(pr, false);
-                if let Some(t) = s.upstream.borrow_mut().tries.last_mut() {
-                    t.connect = Some(t0.elapsed());
-                }
-                break (u, name, t0);
-            }
-            Err(e) => {
-                let err = format!("connect() failed ({})", crate::log::errno_text(&e));
-                crate::http::errlog::write(
-                    Level::Error,
-                    &format!(
-                        "{}{}",
-                        s.context(&err, Some("connecting to upstream")),
-                        bytes_context(s, Some(&name), 0, 0)
-                    ),
-                );
-                picker.free(pr, true);
-                if tries == 0 || !conf.next_upstream {
-                    s.status.set(502);
-                    return;
-                }
-            }
-        }
+        let u = tokio::net::UdpSocket::bind(any)
+            .await
+            .map_err(ConnectError::Io)?;
+        u.connect(a).await.map_err(ConnectError::Io)?;
+        Ok(u)
+    };
+    let Some((peer, name, t0)) = connect_upstream(s, pass, udp).await else {
+        return;
     };
     let local = peer.local_addr().map(|a| a.to_string()).unwrap_or_default();
     info(&format!("*{} udp proxy {local} connected to {name}", s.id));
