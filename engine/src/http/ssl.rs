@@ -118,7 +118,7 @@ static COMMANDS: &[Command] = &[
         "ssl_session_ticket_key",
         Ctx::HTTP_MAIN.or(Ctx::HTTP_SRV),
         Args::TAKE1,
-        Set::Slot(Slot::StrArray),
+        Set::Handler(session_ticket_key),
     ),
     cmd(
         "ssl_session_timeout",
@@ -237,6 +237,8 @@ pub(crate) struct SslConf {
     pub(crate) stapling: Option<bool>,
     /// `ssl_stapling_file`.
     pub(crate) stapling_file: Option<Vec<u8>>,
+    /// `ssl_session_ticket_key` files, in order (the first encrypts).
+    pub(crate) session_ticket_keys: Option<Vec<Vec<u8>>>,
 }
 
 impl SslConf {
@@ -304,6 +306,17 @@ fn certificate_key(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     let v = d.args[0].clone();
     conf(cf)
         .certificate_keys
+        .get_or_insert_with(Vec::new)
+        .push(v);
+    Ok(())
+}
+
+/// `ssl_session_ticket_key` (nginx: ngx_conf_set_str_array_slot).
+fn session_ticket_key(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
+    slot(cf, d)?;
+    let v = d.args[0].clone();
+    conf(cf)
+        .session_ticket_keys
         .get_or_insert_with(Vec::new)
         .push(v);
     Ok(())
@@ -484,6 +497,11 @@ pub(crate) fn merge_srv_conf(
                 c.stapling_file = p.stapling_file.clone();
             }
         },
+        |c: &mut SslConf, p: &SslConf| {
+            if c.session_ticket_keys.is_none() {
+                c.session_ticket_keys = p.session_ticket_keys.clone();
+            }
+        },
     ] {
         f(conf, parent);
     }
@@ -559,26 +577,6 @@ pub(crate) fn merge_srv_conf(
             if let Err(text) = keys_match(cf, &so_far, key) {
                 return fail(cf, text);
             }
-            if conf.stapling == Some(true) {
-                match &conf.stapling_file {
-                    // nginx: ngx_ssl_stapling_file: the response comes from the file, no
-                    // issuer is looked for; an unreadable file fails the configuration.
-                    Some(f) => {
-                        let path = cert_path(cf, f);
-                        if let Err(e) = std::fs::read(&path) {
-                            let text = bio_error(&path, &e)
-                                .replacen(
-                                    "BIO_new_file()",
-                                    &format!("BIO_new_file(\"{}\")", path.display()),
-                                    1,
-                                )
-                                .replacen(", r)", ", rb)", 1);
-                            return fail(cf, text);
-                        }
-                    }
-                    None => stapling_check(cf, conf, cert),
-                }
-            }
         }
     }
     if let Some(v) = conf.verify.filter(|&v| v != 0) {
@@ -586,7 +584,90 @@ pub(crate) fn merge_srv_conf(
             return fail(cf, "no ssl_client_certificate for ssl_verify_client".into());
         }
     }
+    // nginx: ngx_ssl_session_ticket_keys, after the session cache and before stapling.
+    if let Some(files) = &conf.session_ticket_keys {
+        for f in files {
+            let path = cert_path(cf, f);
+            if let Err(e) = read_ticket_key(&path) {
+                let (level, text) = match e {
+                    TicketKeyError::Open(e) => (
+                        Level::Emerg,
+                        format!(
+                            "open() \"{}\" failed ({})",
+                            path.display(),
+                            crate::log::errno_text(&e)
+                        ),
+                    ),
+                    TicketKeyError::Size => (
+                        Level::Emerg,
+                        format!("\"{}\" must be 48 or 80 bytes", path.display()),
+                    ),
+                    TicketKeyError::Read(e) => (
+                        Level::Crit,
+                        format!(
+                            "read() \"{}\" failed ({})",
+                            path.display(),
+                            crate::log::errno_text(&e)
+                        ),
+                    ),
+                };
+                cf.conf_log(level, text);
+                return Err(Failed);
+            }
+        }
+    }
+    if conf.stapling == Some(true) && !has_vars {
+        for cert in &certs {
+            match &conf.stapling_file {
+                // nginx: ngx_ssl_stapling_file: the response comes from the file, no
+                // issuer is looked for; an unreadable file fails the configuration.
+                Some(f) => {
+                    let path = cert_path(cf, f);
+                    if let Err(e) = std::fs::read(&path) {
+                        let text = bio_error(&path, &e)
+                            .replacen(
+                                "BIO_new_file()",
+                                &format!("BIO_new_file(\"{}\")", path.display()),
+                                1,
+                            )
+                            .replacen(", r)", ", rb)", 1);
+                        return fail(cf, text);
+                    }
+                }
+                None => stapling_check(cf, conf, cert),
+            }
+        }
+    }
     Ok(())
+}
+
+/// Why an `ssl_session_ticket_key` file is unusable (nginx: ngx_ssl_session_ticket_keys).
+#[derive(Debug)]
+pub(crate) enum TicketKeyError {
+    Open(std::io::Error),
+    /// Not 48 or 80 bytes long.
+    Size,
+    Read(std::io::Error),
+}
+
+/// Reads one `ssl_session_ticket_key` file: 48 or 80 bytes (nginx:
+/// ngx_ssl_session_ticket_keys opens it, checks its size, then reads it).
+pub(crate) fn read_ticket_key(path: &std::path::Path) -> Result<Vec<u8>, TicketKeyError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(TicketKeyError::Open)?;
+    let size = f.metadata().map_err(TicketKeyError::Read)?.len();
+    if size != 48 && size != 80 {
+        return Err(TicketKeyError::Size);
+    }
+    let mut buf = Vec::with_capacity(80);
+    f.by_ref()
+        .take(size)
+        .read_to_end(&mut buf)
+        .map_err(TicketKeyError::Read)?;
+    if buf.len() as u64 != size {
+        return Err(TicketKeyError::Size);
+    }
+    Ok(buf)
 }
 
 /// The full name of a certificate file (nginx: ngx_get_full_name with the conf prefix).
@@ -805,10 +886,14 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
 //   file nothing is (no responder queries).
 // - `ssl_verify_depth`: checked after the chain (intermediates between the client's
 //   certificate and a trusted one).
-// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_dhparam`,
-//   `ssl_stapling_responder`/`_verify`, `ssl_early_data`, `ssl_buffer_size`,
-//   `ssl_conf_command`: accepted, no rustls equivalent (rustls' ticket keys rotate on their
-//   own, every 6 hours).
+// - Sessions: tickets ([`TicketKeys`]: the `ssl_session_ticket_key` files, else a random
+//   key per configuration, so tickets survive a reload only with key files, as in nginx)
+//   and the `builtin`/`shared` cache (rustls's memory cache per address; `shared` is not
+//   shared between processes), both ending after `ssl_session_timeout`. TLS 1.2 resumes
+//   by ticket or session id; TLS 1.3 by ticket (PSK), or with `ssl_session_tickets off`
+//   by the cached session's id as PSK identity (OpenSSL's stateful TLS 1.3 tickets).
+// - `ssl_dhparam`, `ssl_stapling_responder`/`_verify`, `ssl_early_data`,
+//   `ssl_buffer_size`, `ssl_conf_command`: accepted, no rustls equivalent.
 // - Client certificates: rustls asks for one (never requires it) and accepts any with a
 //   valid signature; the chain is verified after the handshake against
 //   `ssl_client_certificate` + `ssl_trusted_certificate`, and nginx's 400 pages answer
@@ -1907,7 +1992,12 @@ struct Base {
     alpn: Vec<Vec<u8>>,
 }
 
-fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
+fn base(
+    d: &SrvDirectives<'_>,
+    prefix: &std::path::Path,
+    http2: bool,
+    warns: &mut Vec<String>,
+) -> Base {
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
     match d.last(b"ssl_protocols") {
         Some(p) => {
@@ -1961,18 +2051,47 @@ fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
             size = size.max(usize::try_from(n / 256).unwrap_or(usize::MAX).max(1));
         }
     }
+    // nginx: ssl_session_timeout (5m): how long cached sessions and tickets resume.
+    let timeout = d
+        .arg(b"ssl_session_timeout")
+        .and_then(|v| crate::conf::values::parse_time(v.as_bytes(), true))
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(300);
     let storage: Arc<dyn rustls::server::StoresServerSessions> = if size > 0 {
-        rustls::server::ServerSessionMemoryCache::new(size)
+        Arc::new(TimedCache {
+            inner: rustls::server::ServerSessionMemoryCache::new(size),
+            timeout: u64::from(timeout),
+        })
     } else {
         Arc::new(rustls::server::NoServerSessionStorage {})
     };
     let tickets = d.flag(b"ssl_session_tickets").unwrap_or(true);
-    let ticketer: Arc<dyn rustls::server::ProducesTickets> = match tickets {
-        true => match rring::Ticketer::new() {
-            Ok(t) => t,
-            Err(_) => Arc::new(NoTickets),
-        },
-        false => Arc::new(NoTickets),
+    let ticketer: Arc<dyn rustls::server::ProducesTickets> = if tickets {
+        // nginx: ngx_ssl_session_ticket_keys (checked when the configuration was read).
+        let mut files = Vec::new();
+        for k in d.all(b"ssl_session_ticket_key") {
+            let Some(name) = k.args.first() else {
+                continue;
+            };
+            let path = crate::cycle::full_name(prefix, name);
+            match read_ticket_key(&path) {
+                Ok(raw) => files.push(raw),
+                Err(e) => warns.push(format!(
+                    "ssl_session_ticket_key \"{}\" unusable ({e:?}), random keys used",
+                    path.display()
+                )),
+            }
+        }
+        let keys = match files.is_empty() {
+            true => TicketKeys::random(timeout),
+            false => TicketKeys::new(&files, timeout),
+        };
+        match keys {
+            Some(k) => Arc::new(k),
+            None => Arc::new(NoTickets),
+        }
+    } else {
+        Arc::new(NoTickets)
     };
     Base {
         provider,
@@ -1986,6 +2105,171 @@ fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
             .filter(|p| http2 || **p != b"h2")
             .map(|p| p.to_vec())
             .collect(),
+    }
+}
+
+/// Seconds since the epoch, for session and ticket ages.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Session tickets under fixed keys (nginx: ngx_ssl_session_ticket_key_callback with the
+/// `ssl_session_ticket_key` files; without them OpenSSL's own keys, random per
+/// configuration). The first key encrypts, every key decrypts, found by its 16-byte name.
+/// A ticket is `name | nonce | AES-256-GCM(created | session)`, its key derived (HKDF-SHA256)
+/// from the file's AES and HMAC keys; nginx uses AES-CBC + HMAC-SHA256 instead, but the
+/// sessions inside are rustls's, so tickets never cross between nginx and oxresty anyway.
+/// A ticket older than `ssl_session_timeout` does not resume (OpenSSL: SSL_CTX_set_timeout).
+#[derive(Debug)]
+pub(crate) struct TicketKeys {
+    keys: Vec<TicketKey>,
+    lifetime: u32,
+    rng: ring::rand::SystemRandom,
+}
+
+struct TicketKey {
+    name: [u8; 16],
+    key: ring::aead::LessSafeKey,
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name: String = self.name.iter().map(|b| format!("{b:02x}")).collect();
+        write!(f, "TicketKey({name})")
+    }
+}
+
+const TICKET_NONCE: usize = 12;
+
+impl TicketKeys {
+    /// Keys from `ssl_session_ticket_key` files' contents (48 or 80 bytes each: name, then
+    /// AES and HMAC keys).
+    pub(crate) fn new(files: &[Vec<u8>], lifetime: u32) -> Option<TicketKeys> {
+        let mut keys = Vec::new();
+        for f in files {
+            if f.len() != 48 && f.len() != 80 {
+                return None;
+            }
+            let mut name = [0u8; 16];
+            name.copy_from_slice(&f[..16]);
+            keys.push(TicketKey {
+                name,
+                key: Self::derive(&name, &f[16..])?,
+            });
+        }
+        (!keys.is_empty()).then(|| TicketKeys {
+            keys,
+            lifetime,
+            rng: ring::rand::SystemRandom::new(),
+        })
+    }
+
+    /// One random key (nginx without `ssl_session_ticket_key`: OpenSSL's keys, made with
+    /// the SSL_CTX, so valid until the next reload).
+    fn random(lifetime: u32) -> Option<TicketKeys> {
+        use ring::rand::SecureRandom;
+        let mut raw = vec![0u8; 80];
+        ring::rand::SystemRandom::new().fill(&mut raw).ok()?;
+        Self::new(&[raw], lifetime)
+    }
+
+    fn derive(name: &[u8; 16], material: &[u8]) -> Option<ring::aead::LessSafeKey> {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"oxresty session ticket");
+        let prk = salt.extract(material);
+        let info = [&name[..]];
+        let okm = prk.expand(&info, &ring::aead::AES_256_GCM).ok()?;
+        Some(ring::aead::LessSafeKey::new(ring::aead::UnboundKey::from(
+            okm,
+        )))
+    }
+}
+
+impl rustls::server::ProducesTickets for TicketKeys {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.lifetime
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use ring::rand::SecureRandom;
+        let k = self.keys.first()?;
+        let mut nonce = [0u8; TICKET_NONCE];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut body = unix_now().to_be_bytes().to_vec();
+        body.extend_from_slice(plain);
+        k.key
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(&k.name[..]),
+                &mut body,
+            )
+            .ok()?;
+        let mut out = Vec::with_capacity(16 + TICKET_NONCE + body.len());
+        out.extend_from_slice(&k.name);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let name = cipher.get(..16)?;
+        let nonce: [u8; TICKET_NONCE] = cipher.get(16..16 + TICKET_NONCE)?.try_into().ok()?;
+        let k = self.keys.iter().find(|k| k.name[..] == *name)?;
+        let mut body = cipher.get(16 + TICKET_NONCE..)?.to_vec();
+        let plain = k
+            .key
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(name),
+                &mut body,
+            )
+            .ok()?;
+        let created = u64::from_be_bytes(plain.get(..8)?.try_into().ok()?);
+        if unix_now().saturating_sub(created) > u64::from(self.lifetime) {
+            return None;
+        }
+        Some(plain[8..].to_vec())
+    }
+}
+
+/// nginx's `builtin` / `shared` session caches: rustls's memory cache, each session stamped
+/// with its creation time so that it ends after `ssl_session_timeout` (OpenSSL:
+/// SSL_CTX_set_timeout).
+#[derive(Debug)]
+struct TimedCache {
+    inner: Arc<rustls::server::ServerSessionMemoryCache>,
+    timeout: u64,
+}
+
+impl TimedCache {
+    fn fresh(&self, v: Vec<u8>) -> Option<Vec<u8>> {
+        let created = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+        (unix_now().saturating_sub(created) <= self.timeout).then(|| v[8..].to_vec())
+    }
+}
+
+impl rustls::server::StoresServerSessions for TimedCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut v = unix_now().to_be_bytes().to_vec();
+        v.extend_from_slice(&value);
+        self.inner.put(key, v)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.get(key).and_then(|v| self.fresh(v))
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.take(key).and_then(|v| self.fresh(v))
+    }
+
+    fn can_cache(&self) -> bool {
+        true
     }
 }
 
@@ -2180,7 +2464,7 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
             parts: HashMap::new(),
         };
         if a.ssl {
-            let b = base(&def, a.http2, &mut warns);
+            let b = base(&def, prefix, a.http2, &mut warns);
             for &s in &a.servers {
                 let d = dirs(s);
                 if d.flag(b"ssl_reject_handshake") == Some(true) {
@@ -2544,6 +2828,44 @@ mod tests {
         assert_eq!(shared_cache(b"shared:SSL:1k"), Err(false));
         assert_eq!(shared_cache(b"shared::10m"), Err(true));
         assert_eq!(shared_cache(b"shared:SSL"), Err(true));
+    }
+
+    #[test]
+    fn ticket_keys() {
+        use rustls::server::ProducesTickets;
+        let k1: Vec<u8> = (0u8..80).collect();
+        let k2: Vec<u8> = (100u8..148).collect();
+        let a = TicketKeys::new(&[k1.clone()], 300).unwrap_or_else(|| panic!("keys"));
+        let b = TicketKeys::new(&[k2.clone(), k1.clone()], 300).unwrap_or_else(|| panic!("keys"));
+        let t = a.encrypt(b"session").unwrap_or_default();
+        assert_eq!(&t[..16], &k1[..16]);
+        assert_eq!(a.decrypt(&t).as_deref(), Some(&b"session"[..]));
+        // a second key decrypts, the first one encrypts
+        assert_eq!(b.decrypt(&t).as_deref(), Some(&b"session"[..]));
+        assert_eq!(&b.encrypt(b"x").unwrap_or_default()[..16], &k2[..16]);
+        let mut bad = t.clone();
+        let n = bad.len() - 1;
+        bad[n] ^= 1;
+        assert!(a.decrypt(&bad).is_none());
+        assert!(a.decrypt(&t[..20]).is_none());
+        let other = TicketKeys::new(&[k2], 300).unwrap_or_else(|| panic!("keys"));
+        assert!(other.decrypt(&t).is_none());
+        assert!(TicketKeys::new(&[vec![0; 50]], 300).is_none());
+        // expired: created "long ago"
+        let zero = TicketKeys::new(&[k1], 0).unwrap_or_else(|| panic!("keys"));
+        let mut old = unix_now().saturating_sub(10).to_be_bytes().to_vec();
+        old.extend_from_slice(b"s");
+        let k = &zero.keys[0];
+        let nonce = [1u8; TICKET_NONCE];
+        let _ = k.key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::from(&k.name[..]),
+            &mut old,
+        );
+        let mut ticket = k.name.to_vec();
+        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&old);
+        assert!(zero.decrypt(&ticket).is_none());
     }
 
     #[test]
