@@ -2835,7 +2835,7 @@ mod tests {
         use rustls::server::ProducesTickets;
         let k1: Vec<u8> = (0u8..80).collect();
         let k2: Vec<u8> = (100u8..148).collect();
-        let a = TicketKeys::new(&[k1.clone()], 300).unwrap_or_else(|| panic!("keys"));
+        let a = TicketKeys::new(std::slice::from_ref(&k1), 300).unwrap_or_else(|| panic!("keys"));
         let b = TicketKeys::new(&[k2.clone(), k1.clone()], 300).unwrap_or_else(|| panic!("keys"));
         let t = a.encrypt(b"session").unwrap_or_default();
         assert_eq!(&t[..16], &k1[..16]);
