@@ -2533,18 +2533,6 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
         }
         a.tls = Some(Arc::new(t));
     }
-    // lua-nginx-module's session hooks: rustls keeps its sessions itself (no asynchronous
-    // lookup to hand to Lua), so they are not run; said once at start rather than ignored.
-    for d in http_ds.iter().chain(srv_ds.iter().flat_map(|b| b.iter())) {
-        let name = String::from_utf8_lossy(&d.name);
-        if name.starts_with("ssl_session_fetch_by_lua")
-            || name.starts_with("ssl_session_store_by_lua")
-        {
-            warns.push(format!(
-                "\"{name}\" is not run by oxresty: rustls resumes sessions from its own cache"
-            ));
-        }
-    }
     warns.dedup();
     for w in warns {
         // As nginx's configuration warnings: on stderr and in the error log (if its level
