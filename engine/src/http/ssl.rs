@@ -972,7 +972,7 @@ impl Default for H2Settings {
 
 /// `ssl_verify_client` of one server, with what the post-handshake check needs.
 #[derive(Debug)]
-struct Verify {
+pub(crate) struct Verify {
     /// 1 on, 2 optional, 3 optional_no_ca.
     mode: usize,
     /// Verifies chains against `ssl_client_certificate` + `ssl_trusted_certificate`.
@@ -2645,30 +2645,40 @@ impl TlsAddr {
         server: usize,
         protocols: Option<&[u16]>,
         key: Option<Arc<CertifiedKey>>,
+        verify: Option<&Verify>,
     ) -> Option<Arc<ServerConfig>> {
         let (s, base) = self.config_of(server)?;
-        if key.is_none() && protocols.is_none() {
+        if key.is_none() && protocols.is_none() && verify.is_none() {
             return Some(base.clone());
         }
         let resolver: Arc<dyn ResolvesServerCert> = match key {
             Some(k) => Arc::new(LuaCert(k)),
             None => base.cert_resolver.clone(),
         };
-        let Some(protocols) = protocols else {
+        if protocols.is_none() && verify.is_none() {
             let mut cfg = (**base).clone();
             cfg.cert_resolver = resolver;
             return Some(Arc::new(cfg));
-        };
+        }
         let parts = self.parts.get(&s)?;
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-            [&rustls::version::TLS12, &rustls::version::TLS13]
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = match protocols {
+            Some(protocols) => [&rustls::version::TLS12, &rustls::version::TLS13]
                 .into_iter()
                 .filter(|v| protocols.contains(&u16::from(v.version)))
-                .collect();
+                .collect(),
+            None => parts.versions.clone(),
+        };
         let builder = ServerConfig::builder_with_provider(parts.provider.clone())
             .with_protocol_versions(&versions)
             .ok()?;
-        let builder = match &parts.verifier {
+        // ngx.ssl.verify_client: ask for a certificate, naming the Lua CAs
+        let asker = verify.map(|v| -> Arc<dyn ClientCertVerifier> {
+            Arc::new(AskClient {
+                hints: v.hints.clone(),
+                algs: parts.provider.signature_verification_algorithms,
+            })
+        });
+        let builder = match asker.as_ref().or(parts.verifier.as_ref()) {
             Some(v) => builder.with_client_cert_verifier(v.clone()),
             None => builder.with_no_client_auth(),
         };
@@ -2725,6 +2735,86 @@ impl TlsAddr {
             certs,
             verify_error,
             lua_ctx: None,
+        }
+    }
+}
+
+impl TlsInfo {
+    /// ngx.ssl.verify_client: the client's chain checked against the Lua hook's CAs
+    /// (`$ssl_client_verify`; the request is not refused for it, as in nginx without
+    /// `ssl_verify_client`).
+    pub(crate) fn lua_verify(&mut self, v: &Verify) {
+        self.verify_error = match self.certs.is_empty() {
+            true => None,
+            false => verify_chain(v, &self.certs),
+        };
+    }
+}
+
+impl TlsAddr {
+    /// The client verification `ngx.ssl.verify_client(ca_certs, depth)` asks for in
+    /// `server`'s handshake: `ca_certs` (DER), else the server's own CAs
+    /// (`ssl_client_certificate` + `ssl_trusted_certificate`, when it verifies clients);
+    /// `depth` < 0: the server's `ssl_verify_depth` (1).
+    pub(crate) fn lua_verify(
+        &self,
+        server: usize,
+        ca_certs: Option<Vec<CertificateDer<'static>>>,
+        depth: i64,
+    ) -> Verify {
+        let own = self.verify.get(&server);
+        let depth = usize::try_from(depth)
+            .ok()
+            .or_else(|| own.map(|v| v.depth))
+            .unwrap_or(1);
+        let Some(cas) = ca_certs else {
+            return match own {
+                Some(v) => Verify {
+                    mode: 2,
+                    chain: v.chain.clone(),
+                    hints: v.hints.clone(),
+                    anchors: v.anchors.clone(),
+                    depth,
+                },
+                None => Verify {
+                    mode: 2,
+                    chain: None,
+                    hints: Vec::new(),
+                    anchors: Vec::new(),
+                    depth,
+                },
+            };
+        };
+        let provider = self
+            .config_of(server)
+            .and_then(|(s, _)| self.parts.get(&s))
+            .map(|p| p.provider.clone())
+            .unwrap_or_else(|| Arc::new(rring::default_provider()));
+        let mut store = rustls::RootCertStore::empty();
+        let mut hints = Vec::new();
+        for c in &cas {
+            if store.add(c.clone()).is_ok() {
+                if let Ok(ta) = webpki_subject(c) {
+                    hints.push(ta);
+                }
+            }
+        }
+        let chain = if store.is_empty() {
+            None
+        } else {
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider)
+                .build()
+                .ok()
+        };
+        Verify {
+            mode: 2,
+            chain,
+            hints,
+            anchors: cas
+                .iter()
+                .filter_map(|c| x509::names(c.as_ref()).map(|(_, subject)| subject))
+                .collect(),
+            depth,
         }
     }
 }

@@ -196,6 +196,8 @@ struct State {
     /// The session being stored, or the one `set_serialized_session` gave (rustls's
     /// encoding).
     session: Option<Vec<u8>>,
+    /// `verify_client(ca_certs, depth)` was called: the CAs (nil: the server's) and depth.
+    verify: Option<(Option<Vec<CertificateDer<'static>>>, i64)>,
 }
 
 thread_local! {
@@ -630,13 +632,28 @@ fn get_tls1_version(lua: &Lua, _args: MultiValue) -> ApiResult {
     ret(vec![Value::Integer(i64::from(v))])
 }
 
-/// `verify_client()`: asking for a client certificate from Lua is not built; a visible
-/// error rather than a silent no-op.
-fn verify_client(lua: &Lua, _args: MultiValue) -> ApiResult {
+/// `verify_client(ca_certs, depth)` (nginx: ngx_http_lua_ffi_ssl_verify_client): the
+/// handshake asks for a client certificate (naming `ca_certs`, a `parse_pem_cert` chain)
+/// and checks it against them (nil: the server's CAs) to `depth` (< 0: the server's
+/// `ssl_verify_depth`); the result is `$ssl_client_verify`, the handshake goes on either way.
+fn verify_client(lua: &Lua, args: MultiValue) -> ApiResult {
     if vm::current_phase() != Some(Phase::SslCert) {
         return nil_err(lua, "API disabled in the current context");
     }
-    nil_err(lua, "ngx.ssl.verify_client is not supported by oxresty")
+    let Some(Conn2::Hook(st)) = conn(lua)? else {
+        return nil_err(lua, "bad request");
+    };
+    let cas = match arg(&args, 0) {
+        Value::UserData(u) => u.borrow::<ParsedChain>().ok().map(|c| c.0.clone()),
+        _ => None,
+    };
+    let depth = match arg(&args, 1) {
+        Value::Integer(i) => i,
+        Value::Number(n) => n as i64,
+        _ => -1,
+    };
+    st.borrow_mut().verify = Some((cas, depth));
+    ret(vec![Value::Boolean(true)])
 }
 
 /// The clienthello functions work in ssl_client_hello_by_lua* only (lua-resty-core checks
@@ -916,13 +933,13 @@ pub(crate) fn init_ctx(lua: &Lua, t: &mlua::Table) -> Result<(), Fail> {
 /// What the hooks decided about a handshake.
 pub(crate) enum Decision {
     /// Go on with this configuration; the SNI name's server host (as `TlsAddr::choose`);
-    /// the hooks' `ngx.ctx`, for the connection's requests; the session to hand to
-    /// `ssl_session_store_by_lua*` after the handshake ([`store`]).
+    /// the hooks' `ngx.ctx`, for the connection's requests; what is left to do once the
+    /// handshake is over ([`after_handshake`]).
     Accept(
         Arc<ServerConfig>,
         Option<Vec<u8>>,
         Option<mlua::Table>,
-        Option<SessionStore>,
+        Option<After>,
     ),
     /// End the handshake with this alert record.
     Alert(&'static [u8]),
@@ -1011,6 +1028,7 @@ pub(crate) async fn hooks(
         ctx: None,
         session_id: None,
         session: None,
+        verify: None,
     }));
     if let Some(h) = hello_h {
         let run = run_hook(http, &default, &h, Phase::SslClientHello, &st, p);
@@ -1113,7 +1131,11 @@ pub(crate) async fn hooks(
         }
         _ => None,
     };
-    let Some(mut cfg) = t.lua_config(server_i, protocols.as_deref(), key) else {
+    let verify = st
+        .verify
+        .clone()
+        .map(|(cas, depth)| t.lua_verify(server_i, cas, depth));
+    let Some(mut cfg) = t.lua_config(server_i, protocols.as_deref(), key, verify.as_ref()) else {
         return Some(Decision::Alert(HANDSHAKE_FAILURE));
     };
     let mut store = None;
@@ -1138,7 +1160,34 @@ pub(crate) async fn hooks(
             st: st_rc.clone(),
         });
     }
-    Some(Decision::Accept(cfg, sni_host, st.ctx.clone(), store))
+    let after = (store.is_some() || verify.is_some()).then_some(After { store, verify });
+    Some(Decision::Accept(cfg, sni_host, st.ctx.clone(), after))
+}
+
+/// What the Lua hooks left for the end of the handshake.
+pub(crate) struct After {
+    store: Option<SessionStore>,
+    /// `ngx.ssl.verify_client`'s check.
+    verify: Option<crate::http::ssl::Verify>,
+}
+
+/// The end of a handshake the Lua hooks took part in: `ngx.ssl.verify_client`'s result
+/// and `ssl_session_store_by_lua*` ([`store`]), before the first request.
+pub(crate) async fn after_handshake(
+    http: &Arc<Http>,
+    p: &Peer,
+    a: After,
+    conn: &rustls::ServerConnection,
+    info: &mut crate::http::ssl::TlsInfo,
+) {
+    if let Some(v) = &a.verify {
+        info.lua_verify(v);
+    }
+    if let Some(s) = a.store {
+        if let Some(ctx) = store(http, p, s, conn).await {
+            info.lua_ctx = Some(ctx);
+        }
+    }
 }
 
 /// rustls's session store for one handshake with Lua session hooks: the server's own
@@ -1185,7 +1234,7 @@ impl rustls::server::StoresServerSessions for LuaSessions {
 }
 
 /// A handshake's pending `ssl_session_store_by_lua*`.
-pub(crate) struct SessionStore {
+struct SessionStore {
     sessions: Arc<LuaSessions>,
     handler: Arc<LuaHandler>,
     /// The server the SNI name chose (nginx: the connection's conf after the SNI callback).
@@ -1196,7 +1245,7 @@ pub(crate) struct SessionStore {
 /// nginx: ngx_http_lua_ssl_sess_store_handler, as OpenSSL's new session callback at the
 /// end of a handshake that made a TLS 1.2 session with an id: runs the hook (it cannot
 /// yield; its errors are logged and eaten). Returns the hooks' `ngx.ctx` afterwards.
-pub(crate) async fn store(
+async fn store(
     http: &Arc<Http>,
     p: &Peer,
     s: SessionStore,
