@@ -981,6 +981,9 @@ pub(crate) struct Verify {
     hints: Vec<DistinguishedName>,
     /// Subjects (RFC 2253) of the trusted certificates, for `ssl_verify_depth`.
     anchors: Vec<Vec<u8>>,
+    /// The trusted certificates themselves, for X.509 v1 client certificates (webpki
+    /// refuses them; OpenSSL, hence nginx, accepts them): [`v1_leaf`].
+    roots: Vec<CertificateDer<'static>>,
     /// `ssl_verify_depth` (1 by default).
     depth: usize,
 }
@@ -1196,6 +1199,98 @@ mod x509 {
             Some(0xa0) => tlv(t).map(|x| x.2),
             _ => Some(t),
         }
+    }
+
+    /// An X.509 v1 certificate: its TBSCertificate has no `[0] version`.
+    pub(super) fn is_v1(cert: &[u8]) -> bool {
+        let Some((_, c, _)) = tlv(cert) else {
+            return false;
+        };
+        let Some((_, t, _)) = tlv(c) else {
+            return false;
+        };
+        t.first() != Some(&0xa0)
+    }
+
+    /// The pieces of a certificate a signature check needs.
+    pub(super) struct Parts<'a> {
+        /// The whole TBSCertificate (what the issuer signed).
+        pub(super) tbs: &'a [u8],
+        /// The signatureAlgorithm's contents (OID and parameters).
+        pub(super) sig_alg: &'a [u8],
+        /// The signature's bits.
+        pub(super) signature: &'a [u8],
+        pub(super) issuer: &'a [u8],
+        pub(super) subject: &'a [u8],
+        /// notBefore / notAfter, seconds since the epoch.
+        pub(super) not_before: Option<i64>,
+        pub(super) not_after: Option<i64>,
+        /// The subjectPublicKeyInfo's algorithm contents and key bits.
+        pub(super) spki_alg: &'a [u8],
+        pub(super) spki_key: &'a [u8],
+    }
+
+    pub(super) fn parts(cert: &[u8]) -> Option<Parts<'_>> {
+        let (_, c, _) = tlv(cert)?;
+        let (_, tbs_body, after_tbs) = tlv(c)?;
+        let tbs = &c[..c.len() - after_tbs.len()];
+        let (_, sig_alg, rest) = tlv(after_tbs)?;
+        let (_, sig_bits, _) = tlv(rest)?;
+        let signature = sig_bits.get(1..)?;
+        let mut t = tbs_body;
+        if t.first() == Some(&0xa0) {
+            t = tlv(t)?.2;
+        }
+        let (_, _, t) = tlv(t)?; // serial
+        let (_, _, t) = tlv(t)?; // signature algorithm
+        let (_, issuer, t) = tlv(t)?;
+        let (_, validity, t) = tlv(t)?;
+        let (_, subject, t) = tlv(t)?;
+        let (_, spki, _) = tlv(t)?;
+        let (_, spki_alg, rest) = tlv(spki)?;
+        let (_, key_bits, _) = tlv(rest)?;
+        let (nb_tag, nb, rest) = tlv(validity)?;
+        let (na_tag, na, _) = tlv(rest)?;
+        Some(Parts {
+            tbs,
+            sig_alg,
+            signature,
+            issuer,
+            subject,
+            not_before: asn1_time(nb_tag, nb),
+            not_after: asn1_time(na_tag, na),
+            spki_alg,
+            spki_key: key_bits.get(1..)?,
+        })
+    }
+
+    /// UTCTime (`YYMMDDHHMMSSZ`, 1950-2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
+    fn asn1_time(tag: u8, v: &[u8]) -> Option<i64> {
+        let s = std::str::from_utf8(v).ok()?.strip_suffix('Z')?;
+        let (year, rest) = match tag {
+            0x17 => {
+                let y: i64 = s.get(..2)?.parse().ok()?;
+                (if y < 50 { 2000 + y } else { 1900 + y }, s.get(2..)?)
+            }
+            0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
+            _ => return None,
+        };
+        let n = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
+        let (mo, d, h, mi, se) = (n(0)?, n(2)?, n(4)?, n(6)?, n(8)?);
+        // days from civil (Howard Hinnant's algorithm)
+        let y = if mo <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (mo + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(days * 86400 + h * 3600 + mi * 60 + se)
+    }
+
+    #[cfg(test)]
+    pub(super) fn asn1_time_for_test(tag: u8, v: &[u8]) -> Option<i64> {
+        asn1_time(tag, v)
     }
 
     /// nginx: ngx_ssl_get_serial_number (i2a_ASN1_INTEGER: upper-case hex).
@@ -1741,6 +1836,7 @@ impl ClientCertVerifier for AskClient {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+            .or_else(|e| v1_signature(message, cert, dss, &self.algs).ok_or(e))
     }
 
     fn verify_tls13_signature(
@@ -1750,6 +1846,7 @@ impl ClientCertVerifier for AskClient {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+            .or_else(|e| v1_signature(message, cert, dss, &self.algs).ok_or(e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1778,6 +1875,9 @@ fn verify_chain(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
     use rustls::CertificateError as E;
+    if x509::is_v1(leaf) {
+        return v1_leaf(v, certs, unknown);
+    }
     match chain.verify_client_cert(&end, &inter, UnixTime::now()) {
         Ok(_) => depth_check(v, certs),
         Err(rustls::Error::InvalidCertificate(e)) => Some(match e {
@@ -1796,6 +1896,68 @@ fn verify_chain(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
         }),
         Err(_) => Some(unknown),
     }
+}
+
+/// The handshake signature of an X.509 v1 client certificate, which rustls (webpki) does
+/// not parse: checked with the certificate's public key directly.
+fn v1_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &rustls::DigitallySignedStruct,
+    algs: &rustls::crypto::WebPkiSupportedAlgorithms,
+) -> Option<rustls::client::danger::HandshakeSignatureValid> {
+    if !x509::is_v1(cert.as_ref()) {
+        return None;
+    }
+    let c = x509::parts(cert.as_ref())?;
+    let (_, candidates) = algs.mapping.iter().find(|(s, _)| *s == dss.scheme)?;
+    candidates
+        .iter()
+        .filter(|a| a.public_key_alg_id().as_ref() == c.spki_alg)
+        .any(|a| {
+            a.verify_signature(c.spki_key, message, dss.signature())
+                .is_ok()
+        })
+        .then(rustls::client::danger::HandshakeSignatureValid::assertion)
+}
+
+/// nginx (OpenSSL's X509_verify_cert) for an X.509 v1 client certificate, which webpki
+/// refuses: issued by one of the trusted certificates, signed by it, within its validity
+/// period (CRLs are not checked for it). `unknown`: the error when no issuer is trusted.
+fn v1_leaf(
+    v: &Verify,
+    certs: &[Vec<u8>],
+    unknown: (u32, &'static str),
+) -> Option<(u32, &'static str)> {
+    let leaf = certs.first()?;
+    let Some(c) = x509::parts(leaf) else {
+        return Some(unknown);
+    };
+    let Some(ca) = v
+        .roots
+        .iter()
+        .filter_map(|r| x509::parts(r.as_ref()))
+        .find(|r| r.subject == c.issuer)
+    else {
+        return Some(unknown);
+    };
+    let algs = rring::default_provider().signature_verification_algorithms;
+    let signed = algs.all.iter().any(|a| {
+        a.signature_alg_id().as_ref() == c.sig_alg
+            && a.public_key_alg_id().as_ref() == ca.spki_alg
+            && a.verify_signature(ca.spki_key, c.tbs, c.signature).is_ok()
+    });
+    if !signed {
+        return Some((7, "certificate signature failure"));
+    }
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    match (c.not_before, c.not_after) {
+        (Some(nb), _) if now < nb => return Some((9, "certificate is not yet valid")),
+        (_, Some(na)) if now > na => return Some((10, "certificate has expired")),
+        (None, _) | (_, None) => return Some(unknown),
+        _ => {}
+    }
+    depth_check(v, certs)
 }
 
 /// One server's TLS directives, each from the server block or else the `http` block.
@@ -2350,6 +2512,7 @@ fn verify_of(
         .chain(trusted.iter())
         .filter_map(|c| x509::names(c.as_ref()).map(|(_, subject)| subject))
         .collect();
+    let roots = client.iter().chain(trusted.iter()).cloned().collect();
     let depth = d
         .arg(b"ssl_verify_depth")
         .and_then(|v| v.parse().ok())
@@ -2359,6 +2522,7 @@ fn verify_of(
         chain,
         hints,
         anchors,
+        roots,
         depth,
     })
 }
@@ -2774,6 +2938,7 @@ impl TlsAddr {
                     chain: v.chain.clone(),
                     hints: v.hints.clone(),
                     anchors: v.anchors.clone(),
+                    roots: v.roots.clone(),
                     depth,
                 },
                 None => Verify {
@@ -2781,6 +2946,7 @@ impl TlsAddr {
                     chain: None,
                     hints: Vec::new(),
                     anchors: Vec::new(),
+                    roots: Vec::new(),
                     depth,
                 },
             };
@@ -2814,6 +2980,7 @@ impl TlsAddr {
                 .iter()
                 .filter_map(|c| x509::names(c.as_ref()).map(|(_, subject)| subject))
                 .collect(),
+            roots: cas,
             depth,
         }
     }
@@ -2944,6 +3111,20 @@ mod tests {
         ticket.extend_from_slice(&nonce);
         ticket.extend_from_slice(&old);
         assert!(zero.decrypt(&ticket).is_none());
+    }
+
+    #[test]
+    fn asn1_times() {
+        assert_eq!(x509::asn1_time_for_test(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(
+            x509::asn1_time_for_test(0x17, b"240229120000Z"),
+            Some(1_709_208_000)
+        );
+        assert_eq!(
+            x509::asn1_time_for_test(0x18, b"20500101000000Z"),
+            Some(2_524_608_000)
+        );
+        assert_eq!(x509::asn1_time_for_test(0x17, b"2402"), None);
     }
 
     #[test]
