@@ -186,6 +186,12 @@ fn verdicts(bin: &str, dir: &Path) -> Vec<(String, String)> {
         case(dir, off.port, "none", "-tls1_2"),
     ));
     drop(off);
+    let off = Server::start(bin, &conf(dir, "ssl_session_cache off;"), &[]);
+    out.push((
+        "ssl_session_cache off".into(),
+        case(dir, off.port, "none", "-tls1_2 -no_ticket"),
+    ));
+    drop(off);
     let builtin = Server::start(bin, &conf(dir, "ssl_session_cache builtin:100;"), &[]);
     out.push((
         "builtin cache answers first".into(),

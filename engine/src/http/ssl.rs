@@ -932,6 +932,9 @@ pub(crate) struct TlsAddr {
     /// What the Lua TLS hooks need to build a server's configuration again
     /// (engine/src/http/lua/ssl.rs: `set_protocols`, a certificate Lua set).
     parts: HashMap<usize, LuaParts>,
+    /// `ssl_session_cache off` in the default server (OpenSSL: SSL_SESS_CACHE_OFF, no
+    /// session ids, no new-session callback; `none`, the default, pretends to cache).
+    cache_off: bool,
 }
 
 /// A server's handshake ingredients rustls keeps private in its `ServerConfig`.
@@ -2626,6 +2629,9 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
             servers: a.servers.clone(),
             h2,
             parts: HashMap::new(),
+            cache_off: def
+                .last(b"ssl_session_cache")
+                .is_some_and(|c| c.args.iter().any(|a| a == b"off")),
         };
         if a.ssl {
             let b = base(&def, prefix, a.http2, &mut warns);
@@ -2741,6 +2747,11 @@ impl TlsAddr {
             Some(c) => Handshake::Accept(c.clone(), sni_host),
             None => Handshake::Reject,
         }
+    }
+
+    /// `ssl_session_cache off` (no session ids are given out).
+    pub(crate) fn session_cache_off(&self) -> bool {
+        self.cache_off
     }
 
     /// The address's default server.

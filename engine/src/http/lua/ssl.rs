@@ -1007,7 +1007,12 @@ pub(crate) async fn hooks(
     let cert_h = server.conf.lua_ssl_cert.clone();
     // http-level directives: every server has the same ones
     let fetch_h = default.conf.lua_ssl_sess_fetch.clone();
-    let store_h = server.conf.lua_ssl_sess_store.clone();
+    // `ssl_session_cache off`: sessions get no id, so nothing to store
+    let store_h = server
+        .conf
+        .lua_ssl_sess_store
+        .clone()
+        .filter(|_| !t.session_cache_off());
     if hello_h.is_none() && cert_h.is_none() && fetch_h.is_none() && store_h.is_none() {
         return None;
     }
@@ -1141,13 +1146,13 @@ pub(crate) async fn hooks(
     let mut store = None;
     if fetch_h.is_some() || store_h.is_some() {
         // OpenSSL gives a TLS 1.2 session no id when it sends a ticket instead (so no store
-        // hook runs); with a store hook, an id even without a server cache (nginx's
-        // `ssl_session_cache none` pretends to cache).
+        // hook runs), nor with `ssl_session_cache off`; else an id even without a server
+        // cache (nginx's default `ssl_session_cache none` pretends to cache).
         let ticket = version == 0x0303 && st.hello.ext(35).is_some() && cfg.ticketer.enabled();
         let sessions = Arc::new(LuaSessions {
             inner: cfg.session_storage.clone(),
             fetched,
-            ids: !ticket && (store_h.is_some() || cfg.session_storage.can_cache()),
+            ids: !ticket && !t.session_cache_off(),
             stored: std::sync::Mutex::new(None),
         });
         let mut c = (*cfg).clone();
