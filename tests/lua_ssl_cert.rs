@@ -630,35 +630,6 @@ fn lua_ssl_levels_and_ctx_match_reference() {
     let _ = std::fs::remove_dir_all(&certs_dir);
 }
 
-/// The session hooks are not run by oxresty (rustls keeps its own session cache): the
-/// start says so in the error log instead of ignoring them.
-#[test]
-fn session_hooks_are_announced() {
-    let certs_dir = scratch("certs");
-    if !certs(&certs_dir) {
-        eprintln!("note: the openssl command is missing or failed; lua_ssl_cert skipped");
-        return;
-    }
-    let conf = format!(
-        "load_module {NDK_MODULE};\nload_module {LUA_MODULE};\nworker_processes 1;\nerror_log logs/error.log warn;\nevents {{}}\nhttp {{\n    ssl_session_fetch_by_lua_block {{ }}\n    ssl_session_store_by_lua_block {{ }}\n    server {{\n        listen 127.0.0.1:{{PORT}} ssl;\n        ssl_certificate {dir}/a.pem;\n        ssl_certificate_key {dir}/a.key;\n    }}\n}}\n",
-        dir = certs_dir.display()
-    );
-    let srv = common::Server::start(OXRESTY, &conf, &[]);
-    let log = srv.file_when("logs/error.log", |t| t.contains("ssl_session_store"));
-    for name in [
-        "ssl_session_fetch_by_lua_block",
-        "ssl_session_store_by_lua_block",
-    ] {
-        assert!(
-            log.contains(&format!(
-                "\"{name}\" is not run by oxresty: rustls resumes sessions from its own cache"
-            )),
-            "{log}"
-        );
-    }
-    let _ = std::fs::remove_dir_all(&certs_dir);
-}
-
 /// Starts `bin` on `app` (an `http` block's body with `{PORT}` and `{DIR}`).
 fn start_app(bin: &str, app: &str, certs: &Path) -> Proc {
     start_app_in(bin, app, certs, scratch("app"))

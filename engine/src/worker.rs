@@ -1422,10 +1422,12 @@ async fn accept_tls(
         crate::http::lua::ssl::hooks(&c.http, &t, &peer, &raw, sni.as_deref(), deadline).await;
     drop(raw);
     let mut lua_ctx = None;
+    let mut after = None;
     let choice = match decided {
         None => t.choose(&c.http, sni.as_deref()),
-        Some(crate::http::lua::ssl::Decision::Accept(cfg, h, ctx)) => {
+        Some(crate::http::lua::ssl::Decision::Accept(cfg, h, ctx, store)) => {
             lua_ctx = ctx;
+            after = store;
             crate::http::ssl::Handshake::Accept(cfg, h)
         }
         Some(crate::http::lua::ssl::Decision::Alert(alert)) => {
@@ -1449,6 +1451,10 @@ async fn accept_tls(
     };
     let mut info = t.info(&c.http, tls.get_ref().1, sni_host);
     info.lua_ctx = lua_ctx;
+    // ngx.ssl.verify_client, ssl_session_store_by_lua*: before any request.
+    if let Some(a) = after {
+        crate::http::lua::ssl::after_handshake(&c.http, &peer, a, tls.get_ref().1, &mut info).await;
+    }
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let info = Rc::new(info);
     if h2 {

@@ -311,6 +311,10 @@ pub(crate) struct LocConf {
     pub(crate) lua_ssl_cert: Option<Arc<crate::http::lua::directives::LuaHandler>>,
     // fastcgi_pass (engine/src/http/fastcgi_run.rs, merged there).
     pub(crate) fastcgi: Option<Arc<crate::http::fastcgi_run::FcgiConf>>,
+    /// `ssl_session_fetch_by_lua*` (http level; engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ssl_sess_fetch: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// `ssl_session_store_by_lua*` (http level; engine/src/http/lua/ssl.rs).
+    pub(crate) lua_ssl_sess_store: Option<Arc<crate::http::lua::directives::LuaHandler>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -545,7 +549,9 @@ impl LocConf {
             auth_request_set,
             log_subrequest,
             lua_ssl_client_hello,
-            lua_ssl_cert
+            lua_ssl_cert,
+            lua_ssl_sess_fetch,
+            lua_ssl_sess_store
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

@@ -118,7 +118,7 @@ static COMMANDS: &[Command] = &[
         "ssl_session_ticket_key",
         Ctx::HTTP_MAIN.or(Ctx::HTTP_SRV),
         Args::TAKE1,
-        Set::Slot(Slot::StrArray),
+        Set::Handler(session_ticket_key),
     ),
     cmd(
         "ssl_session_timeout",
@@ -237,6 +237,8 @@ pub(crate) struct SslConf {
     pub(crate) stapling: Option<bool>,
     /// `ssl_stapling_file`.
     pub(crate) stapling_file: Option<Vec<u8>>,
+    /// `ssl_session_ticket_key` files, in order (the first encrypts).
+    pub(crate) session_ticket_keys: Option<Vec<Vec<u8>>>,
 }
 
 impl SslConf {
@@ -304,6 +306,17 @@ fn certificate_key(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
     let v = d.args[0].clone();
     conf(cf)
         .certificate_keys
+        .get_or_insert_with(Vec::new)
+        .push(v);
+    Ok(())
+}
+
+/// `ssl_session_ticket_key` (nginx: ngx_conf_set_str_array_slot).
+fn session_ticket_key(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
+    slot(cf, d)?;
+    let v = d.args[0].clone();
+    conf(cf)
+        .session_ticket_keys
         .get_or_insert_with(Vec::new)
         .push(v);
     Ok(())
@@ -484,6 +497,11 @@ pub(crate) fn merge_srv_conf(
                 c.stapling_file = p.stapling_file.clone();
             }
         },
+        |c: &mut SslConf, p: &SslConf| {
+            if c.session_ticket_keys.is_none() {
+                c.session_ticket_keys = p.session_ticket_keys.clone();
+            }
+        },
     ] {
         f(conf, parent);
     }
@@ -559,26 +577,6 @@ pub(crate) fn merge_srv_conf(
             if let Err(text) = keys_match(cf, &so_far, key) {
                 return fail(cf, text);
             }
-            if conf.stapling == Some(true) {
-                match &conf.stapling_file {
-                    // nginx: ngx_ssl_stapling_file: the response comes from the file, no
-                    // issuer is looked for; an unreadable file fails the configuration.
-                    Some(f) => {
-                        let path = cert_path(cf, f);
-                        if let Err(e) = std::fs::read(&path) {
-                            let text = bio_error(&path, &e)
-                                .replacen(
-                                    "BIO_new_file()",
-                                    &format!("BIO_new_file(\"{}\")", path.display()),
-                                    1,
-                                )
-                                .replacen(", r)", ", rb)", 1);
-                            return fail(cf, text);
-                        }
-                    }
-                    None => stapling_check(cf, conf, cert),
-                }
-            }
         }
     }
     if let Some(v) = conf.verify.filter(|&v| v != 0) {
@@ -586,7 +584,90 @@ pub(crate) fn merge_srv_conf(
             return fail(cf, "no ssl_client_certificate for ssl_verify_client".into());
         }
     }
+    // nginx: ngx_ssl_session_ticket_keys, after the session cache and before stapling.
+    if let Some(files) = &conf.session_ticket_keys {
+        for f in files {
+            let path = cert_path(cf, f);
+            if let Err(e) = read_ticket_key(&path) {
+                let (level, text) = match e {
+                    TicketKeyError::Open(e) => (
+                        Level::Emerg,
+                        format!(
+                            "open() \"{}\" failed ({})",
+                            path.display(),
+                            crate::log::errno_text(&e)
+                        ),
+                    ),
+                    TicketKeyError::Size => (
+                        Level::Emerg,
+                        format!("\"{}\" must be 48 or 80 bytes", path.display()),
+                    ),
+                    TicketKeyError::Read(e) => (
+                        Level::Crit,
+                        format!(
+                            "read() \"{}\" failed ({})",
+                            path.display(),
+                            crate::log::errno_text(&e)
+                        ),
+                    ),
+                };
+                cf.conf_log(level, text);
+                return Err(Failed);
+            }
+        }
+    }
+    if conf.stapling == Some(true) && !has_vars {
+        for cert in &certs {
+            match &conf.stapling_file {
+                // nginx: ngx_ssl_stapling_file: the response comes from the file, no
+                // issuer is looked for; an unreadable file fails the configuration.
+                Some(f) => {
+                    let path = cert_path(cf, f);
+                    if let Err(e) = std::fs::read(&path) {
+                        let text = bio_error(&path, &e)
+                            .replacen(
+                                "BIO_new_file()",
+                                &format!("BIO_new_file(\"{}\")", path.display()),
+                                1,
+                            )
+                            .replacen(", r)", ", rb)", 1);
+                        return fail(cf, text);
+                    }
+                }
+                None => stapling_check(cf, conf, cert),
+            }
+        }
+    }
     Ok(())
+}
+
+/// Why an `ssl_session_ticket_key` file is unusable (nginx: ngx_ssl_session_ticket_keys).
+#[derive(Debug)]
+pub(crate) enum TicketKeyError {
+    Open(std::io::Error),
+    /// Not 48 or 80 bytes long.
+    Size,
+    Read(std::io::Error),
+}
+
+/// Reads one `ssl_session_ticket_key` file: 48 or 80 bytes (nginx:
+/// ngx_ssl_session_ticket_keys opens it, checks its size, then reads it).
+pub(crate) fn read_ticket_key(path: &std::path::Path) -> Result<Vec<u8>, TicketKeyError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(TicketKeyError::Open)?;
+    let size = f.metadata().map_err(TicketKeyError::Read)?.len();
+    if size != 48 && size != 80 {
+        return Err(TicketKeyError::Size);
+    }
+    let mut buf = Vec::with_capacity(80);
+    f.by_ref()
+        .take(size)
+        .read_to_end(&mut buf)
+        .map_err(TicketKeyError::Read)?;
+    if buf.len() as u64 != size {
+        return Err(TicketKeyError::Size);
+    }
+    Ok(buf)
 }
 
 /// The full name of a certificate file (nginx: ngx_get_full_name with the conf prefix).
@@ -805,10 +886,14 @@ pub(crate) fn postconfiguration(cf: &mut Cf<'_>, addrs: &[SslAddr<'_>]) -> Resul
 //   file nothing is (no responder queries).
 // - `ssl_verify_depth`: checked after the chain (intermediates between the client's
 //   certificate and a trusted one).
-// - `ssl_session_timeout`, `ssl_session_ticket_key`, `ssl_dhparam`,
-//   `ssl_stapling_responder`/`_verify`, `ssl_early_data`, `ssl_buffer_size`,
-//   `ssl_conf_command`: accepted, no rustls equivalent (rustls' ticket keys rotate on their
-//   own, every 6 hours).
+// - Sessions: tickets ([`TicketKeys`]: the `ssl_session_ticket_key` files, else a random
+//   key per configuration, so tickets survive a reload only with key files, as in nginx)
+//   and the `builtin`/`shared` cache (rustls's memory cache per address; `shared` is not
+//   shared between processes), both ending after `ssl_session_timeout`. TLS 1.2 resumes
+//   by ticket or session id; TLS 1.3 by ticket (PSK), or with `ssl_session_tickets off`
+//   by the cached session's id as PSK identity (OpenSSL's stateful TLS 1.3 tickets).
+// - `ssl_dhparam`, `ssl_stapling_responder`/`_verify`, `ssl_early_data`,
+//   `ssl_buffer_size`, `ssl_conf_command`: accepted, no rustls equivalent.
 // - Client certificates: rustls asks for one (never requires it) and accepts any with a
 //   valid signature; the chain is verified after the handshake against
 //   `ssl_client_certificate` + `ssl_trusted_certificate`, and nginx's 400 pages answer
@@ -847,6 +932,9 @@ pub(crate) struct TlsAddr {
     /// What the Lua TLS hooks need to build a server's configuration again
     /// (engine/src/http/lua/ssl.rs: `set_protocols`, a certificate Lua set).
     parts: HashMap<usize, LuaParts>,
+    /// `ssl_session_cache off` in the default server (OpenSSL: SSL_SESS_CACHE_OFF, no
+    /// session ids, no new-session callback; `none`, the default, pretends to cache).
+    cache_off: bool,
 }
 
 /// A server's handshake ingredients rustls keeps private in its `ServerConfig`.
@@ -887,7 +975,7 @@ impl Default for H2Settings {
 
 /// `ssl_verify_client` of one server, with what the post-handshake check needs.
 #[derive(Debug)]
-struct Verify {
+pub(crate) struct Verify {
     /// 1 on, 2 optional, 3 optional_no_ca.
     mode: usize,
     /// Verifies chains against `ssl_client_certificate` + `ssl_trusted_certificate`.
@@ -896,6 +984,9 @@ struct Verify {
     hints: Vec<DistinguishedName>,
     /// Subjects (RFC 2253) of the trusted certificates, for `ssl_verify_depth`.
     anchors: Vec<Vec<u8>>,
+    /// The trusted certificates themselves, for X.509 v1 client certificates (webpki
+    /// refuses them; OpenSSL, hence nginx, accepts them): [`v1_leaf`].
+    roots: Vec<CertificateDer<'static>>,
     /// `ssl_verify_depth` (1 by default).
     depth: usize,
 }
@@ -1111,6 +1202,98 @@ mod x509 {
             Some(0xa0) => tlv(t).map(|x| x.2),
             _ => Some(t),
         }
+    }
+
+    /// An X.509 v1 certificate: its TBSCertificate has no `[0] version`.
+    pub(super) fn is_v1(cert: &[u8]) -> bool {
+        let Some((_, c, _)) = tlv(cert) else {
+            return false;
+        };
+        let Some((_, t, _)) = tlv(c) else {
+            return false;
+        };
+        t.first() != Some(&0xa0)
+    }
+
+    /// The pieces of a certificate a signature check needs.
+    pub(super) struct Parts<'a> {
+        /// The whole TBSCertificate (what the issuer signed).
+        pub(super) tbs: &'a [u8],
+        /// The signatureAlgorithm's contents (OID and parameters).
+        pub(super) sig_alg: &'a [u8],
+        /// The signature's bits.
+        pub(super) signature: &'a [u8],
+        pub(super) issuer: &'a [u8],
+        pub(super) subject: &'a [u8],
+        /// notBefore / notAfter, seconds since the epoch.
+        pub(super) not_before: Option<i64>,
+        pub(super) not_after: Option<i64>,
+        /// The subjectPublicKeyInfo's algorithm contents and key bits.
+        pub(super) spki_alg: &'a [u8],
+        pub(super) spki_key: &'a [u8],
+    }
+
+    pub(super) fn parts(cert: &[u8]) -> Option<Parts<'_>> {
+        let (_, c, _) = tlv(cert)?;
+        let (_, tbs_body, after_tbs) = tlv(c)?;
+        let tbs = &c[..c.len() - after_tbs.len()];
+        let (_, sig_alg, rest) = tlv(after_tbs)?;
+        let (_, sig_bits, _) = tlv(rest)?;
+        let signature = sig_bits.get(1..)?;
+        let mut t = tbs_body;
+        if t.first() == Some(&0xa0) {
+            t = tlv(t)?.2;
+        }
+        let (_, _, t) = tlv(t)?; // serial
+        let (_, _, t) = tlv(t)?; // signature algorithm
+        let (_, issuer, t) = tlv(t)?;
+        let (_, validity, t) = tlv(t)?;
+        let (_, subject, t) = tlv(t)?;
+        let (_, spki, _) = tlv(t)?;
+        let (_, spki_alg, rest) = tlv(spki)?;
+        let (_, key_bits, _) = tlv(rest)?;
+        let (nb_tag, nb, rest) = tlv(validity)?;
+        let (na_tag, na, _) = tlv(rest)?;
+        Some(Parts {
+            tbs,
+            sig_alg,
+            signature,
+            issuer,
+            subject,
+            not_before: asn1_time(nb_tag, nb),
+            not_after: asn1_time(na_tag, na),
+            spki_alg,
+            spki_key: key_bits.get(1..)?,
+        })
+    }
+
+    /// UTCTime (`YYMMDDHHMMSSZ`, 1950-2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
+    fn asn1_time(tag: u8, v: &[u8]) -> Option<i64> {
+        let s = std::str::from_utf8(v).ok()?.strip_suffix('Z')?;
+        let (year, rest) = match tag {
+            0x17 => {
+                let y: i64 = s.get(..2)?.parse().ok()?;
+                (if y < 50 { 2000 + y } else { 1900 + y }, s.get(2..)?)
+            }
+            0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
+            _ => return None,
+        };
+        let n = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
+        let (mo, d, h, mi, se) = (n(0)?, n(2)?, n(4)?, n(6)?, n(8)?);
+        // days from civil (Howard Hinnant's algorithm)
+        let y = if mo <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (mo + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(days * 86400 + h * 3600 + mi * 60 + se)
+    }
+
+    #[cfg(test)]
+    pub(super) fn asn1_time_for_test(tag: u8, v: &[u8]) -> Option<i64> {
+        asn1_time(tag, v)
     }
 
     /// nginx: ngx_ssl_get_serial_number (i2a_ASN1_INTEGER: upper-case hex).
@@ -1656,6 +1839,7 @@ impl ClientCertVerifier for AskClient {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+            .or_else(|e| v1_signature(message, cert, dss, &self.algs).ok_or(e))
     }
 
     fn verify_tls13_signature(
@@ -1665,6 +1849,7 @@ impl ClientCertVerifier for AskClient {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+            .or_else(|e| v1_signature(message, cert, dss, &self.algs).ok_or(e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1693,6 +1878,9 @@ fn verify_chain(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
     use rustls::CertificateError as E;
+    if x509::is_v1(leaf) {
+        return v1_leaf(v, certs, unknown);
+    }
     match chain.verify_client_cert(&end, &inter, UnixTime::now()) {
         Ok(_) => depth_check(v, certs),
         Err(rustls::Error::InvalidCertificate(e)) => Some(match e {
@@ -1711,6 +1899,68 @@ fn verify_chain(v: &Verify, certs: &[Vec<u8>]) -> Option<(u32, &'static str)> {
         }),
         Err(_) => Some(unknown),
     }
+}
+
+/// The handshake signature of an X.509 v1 client certificate, which rustls (webpki) does
+/// not parse: checked with the certificate's public key directly.
+fn v1_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &rustls::DigitallySignedStruct,
+    algs: &rustls::crypto::WebPkiSupportedAlgorithms,
+) -> Option<rustls::client::danger::HandshakeSignatureValid> {
+    if !x509::is_v1(cert.as_ref()) {
+        return None;
+    }
+    let c = x509::parts(cert.as_ref())?;
+    let (_, candidates) = algs.mapping.iter().find(|(s, _)| *s == dss.scheme)?;
+    candidates
+        .iter()
+        .filter(|a| a.public_key_alg_id().as_ref() == c.spki_alg)
+        .any(|a| {
+            a.verify_signature(c.spki_key, message, dss.signature())
+                .is_ok()
+        })
+        .then(rustls::client::danger::HandshakeSignatureValid::assertion)
+}
+
+/// nginx (OpenSSL's X509_verify_cert) for an X.509 v1 client certificate, which webpki
+/// refuses: issued by one of the trusted certificates, signed by it, within its validity
+/// period (CRLs are not checked for it). `unknown`: the error when no issuer is trusted.
+fn v1_leaf(
+    v: &Verify,
+    certs: &[Vec<u8>],
+    unknown: (u32, &'static str),
+) -> Option<(u32, &'static str)> {
+    let leaf = certs.first()?;
+    let Some(c) = x509::parts(leaf) else {
+        return Some(unknown);
+    };
+    let Some(ca) = v
+        .roots
+        .iter()
+        .filter_map(|r| x509::parts(r.as_ref()))
+        .find(|r| r.subject == c.issuer)
+    else {
+        return Some(unknown);
+    };
+    let algs = rring::default_provider().signature_verification_algorithms;
+    let signed = algs.all.iter().any(|a| {
+        a.signature_alg_id().as_ref() == c.sig_alg
+            && a.public_key_alg_id().as_ref() == ca.spki_alg
+            && a.verify_signature(ca.spki_key, c.tbs, c.signature).is_ok()
+    });
+    if !signed {
+        return Some((7, "certificate signature failure"));
+    }
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    match (c.not_before, c.not_after) {
+        (Some(nb), _) if now < nb => return Some((9, "certificate is not yet valid")),
+        (_, Some(na)) if now > na => return Some((10, "certificate has expired")),
+        (None, _) | (_, None) => return Some(unknown),
+        _ => {}
+    }
+    depth_check(v, certs)
 }
 
 /// One server's TLS directives, each from the server block or else the `http` block.
@@ -1907,7 +2157,12 @@ struct Base {
     alpn: Vec<Vec<u8>>,
 }
 
-fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
+fn base(
+    d: &SrvDirectives<'_>,
+    prefix: &std::path::Path,
+    http2: bool,
+    warns: &mut Vec<String>,
+) -> Base {
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
     match d.last(b"ssl_protocols") {
         Some(p) => {
@@ -1961,18 +2216,47 @@ fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
             size = size.max(usize::try_from(n / 256).unwrap_or(usize::MAX).max(1));
         }
     }
+    // nginx: ssl_session_timeout (5m): how long cached sessions and tickets resume.
+    let timeout = d
+        .arg(b"ssl_session_timeout")
+        .and_then(|v| crate::conf::values::parse_time(v.as_bytes(), true))
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(300);
     let storage: Arc<dyn rustls::server::StoresServerSessions> = if size > 0 {
-        rustls::server::ServerSessionMemoryCache::new(size)
+        Arc::new(TimedCache {
+            inner: rustls::server::ServerSessionMemoryCache::new(size),
+            timeout: u64::from(timeout),
+        })
     } else {
         Arc::new(rustls::server::NoServerSessionStorage {})
     };
     let tickets = d.flag(b"ssl_session_tickets").unwrap_or(true);
-    let ticketer: Arc<dyn rustls::server::ProducesTickets> = match tickets {
-        true => match rring::Ticketer::new() {
-            Ok(t) => t,
-            Err(_) => Arc::new(NoTickets),
-        },
-        false => Arc::new(NoTickets),
+    let ticketer: Arc<dyn rustls::server::ProducesTickets> = if tickets {
+        // nginx: ngx_ssl_session_ticket_keys (checked when the configuration was read).
+        let mut files = Vec::new();
+        for k in d.all(b"ssl_session_ticket_key") {
+            let Some(name) = k.args.first() else {
+                continue;
+            };
+            let path = crate::cycle::full_name(prefix, name);
+            match read_ticket_key(&path) {
+                Ok(raw) => files.push(raw),
+                Err(e) => warns.push(format!(
+                    "ssl_session_ticket_key \"{}\" unusable ({e:?}), random keys used",
+                    path.display()
+                )),
+            }
+        }
+        let keys = match files.is_empty() {
+            true => TicketKeys::random(timeout),
+            false => TicketKeys::new(&files, timeout),
+        };
+        match keys {
+            Some(k) => Arc::new(k),
+            None => Arc::new(NoTickets),
+        }
+    } else {
+        Arc::new(NoTickets)
     };
     Base {
         provider,
@@ -1986,6 +2270,171 @@ fn base(d: &SrvDirectives<'_>, http2: bool, warns: &mut Vec<String>) -> Base {
             .filter(|p| http2 || **p != b"h2")
             .map(|p| p.to_vec())
             .collect(),
+    }
+}
+
+/// Seconds since the epoch, for session and ticket ages.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Session tickets under fixed keys (nginx: ngx_ssl_session_ticket_key_callback with the
+/// `ssl_session_ticket_key` files; without them OpenSSL's own keys, random per
+/// configuration). The first key encrypts, every key decrypts, found by its 16-byte name.
+/// A ticket is `name | nonce | AES-256-GCM(created | session)`, its key derived (HKDF-SHA256)
+/// from the file's AES and HMAC keys; nginx uses AES-CBC + HMAC-SHA256 instead, but the
+/// sessions inside are rustls's, so tickets never cross between nginx and oxresty anyway.
+/// A ticket older than `ssl_session_timeout` does not resume (OpenSSL: SSL_CTX_set_timeout).
+#[derive(Debug)]
+pub(crate) struct TicketKeys {
+    keys: Vec<TicketKey>,
+    lifetime: u32,
+    rng: ring::rand::SystemRandom,
+}
+
+struct TicketKey {
+    name: [u8; 16],
+    key: ring::aead::LessSafeKey,
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name: String = self.name.iter().map(|b| format!("{b:02x}")).collect();
+        write!(f, "TicketKey({name})")
+    }
+}
+
+const TICKET_NONCE: usize = 12;
+
+impl TicketKeys {
+    /// Keys from `ssl_session_ticket_key` files' contents (48 or 80 bytes each: name, then
+    /// AES and HMAC keys).
+    pub(crate) fn new(files: &[Vec<u8>], lifetime: u32) -> Option<TicketKeys> {
+        let mut keys = Vec::new();
+        for f in files {
+            if f.len() != 48 && f.len() != 80 {
+                return None;
+            }
+            let mut name = [0u8; 16];
+            name.copy_from_slice(&f[..16]);
+            keys.push(TicketKey {
+                name,
+                key: Self::derive(&name, &f[16..])?,
+            });
+        }
+        (!keys.is_empty()).then(|| TicketKeys {
+            keys,
+            lifetime,
+            rng: ring::rand::SystemRandom::new(),
+        })
+    }
+
+    /// One random key (nginx without `ssl_session_ticket_key`: OpenSSL's keys, made with
+    /// the SSL_CTX, so valid until the next reload).
+    fn random(lifetime: u32) -> Option<TicketKeys> {
+        use ring::rand::SecureRandom;
+        let mut raw = vec![0u8; 80];
+        ring::rand::SystemRandom::new().fill(&mut raw).ok()?;
+        Self::new(&[raw], lifetime)
+    }
+
+    fn derive(name: &[u8; 16], material: &[u8]) -> Option<ring::aead::LessSafeKey> {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"oxresty session ticket");
+        let prk = salt.extract(material);
+        let info = [&name[..]];
+        let okm = prk.expand(&info, &ring::aead::AES_256_GCM).ok()?;
+        Some(ring::aead::LessSafeKey::new(ring::aead::UnboundKey::from(
+            okm,
+        )))
+    }
+}
+
+impl rustls::server::ProducesTickets for TicketKeys {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.lifetime
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use ring::rand::SecureRandom;
+        let k = self.keys.first()?;
+        let mut nonce = [0u8; TICKET_NONCE];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut body = unix_now().to_be_bytes().to_vec();
+        body.extend_from_slice(plain);
+        k.key
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(&k.name[..]),
+                &mut body,
+            )
+            .ok()?;
+        let mut out = Vec::with_capacity(16 + TICKET_NONCE + body.len());
+        out.extend_from_slice(&k.name);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let name = cipher.get(..16)?;
+        let nonce: [u8; TICKET_NONCE] = cipher.get(16..16 + TICKET_NONCE)?.try_into().ok()?;
+        let k = self.keys.iter().find(|k| k.name[..] == *name)?;
+        let mut body = cipher.get(16 + TICKET_NONCE..)?.to_vec();
+        let plain = k
+            .key
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(name),
+                &mut body,
+            )
+            .ok()?;
+        let created = u64::from_be_bytes(plain.get(..8)?.try_into().ok()?);
+        if unix_now().saturating_sub(created) > u64::from(self.lifetime) {
+            return None;
+        }
+        Some(plain[8..].to_vec())
+    }
+}
+
+/// nginx's `builtin` / `shared` session caches: rustls's memory cache, each session stamped
+/// with its creation time so that it ends after `ssl_session_timeout` (OpenSSL:
+/// SSL_CTX_set_timeout).
+#[derive(Debug)]
+struct TimedCache {
+    inner: Arc<rustls::server::ServerSessionMemoryCache>,
+    timeout: u64,
+}
+
+impl TimedCache {
+    fn fresh(&self, v: Vec<u8>) -> Option<Vec<u8>> {
+        let created = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+        (unix_now().saturating_sub(created) <= self.timeout).then(|| v[8..].to_vec())
+    }
+}
+
+impl rustls::server::StoresServerSessions for TimedCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut v = unix_now().to_be_bytes().to_vec();
+        v.extend_from_slice(&value);
+        self.inner.put(key, v)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.get(key).and_then(|v| self.fresh(v))
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.take(key).and_then(|v| self.fresh(v))
+    }
+
+    fn can_cache(&self) -> bool {
+        true
     }
 }
 
@@ -2066,6 +2515,7 @@ fn verify_of(
         .chain(trusted.iter())
         .filter_map(|c| x509::names(c.as_ref()).map(|(_, subject)| subject))
         .collect();
+    let roots = client.iter().chain(trusted.iter()).cloned().collect();
     let depth = d
         .arg(b"ssl_verify_depth")
         .and_then(|v| v.parse().ok())
@@ -2075,6 +2525,7 @@ fn verify_of(
         chain,
         hints,
         anchors,
+        roots,
         depth,
     })
 }
@@ -2178,9 +2629,12 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
             servers: a.servers.clone(),
             h2,
             parts: HashMap::new(),
+            cache_off: def
+                .last(b"ssl_session_cache")
+                .is_some_and(|c| c.args.iter().any(|a| a == b"off")),
         };
         if a.ssl {
-            let b = base(&def, a.http2, &mut warns);
+            let b = base(&def, prefix, a.http2, &mut warns);
             for &s in &a.servers {
                 let d = dirs(s);
                 if d.flag(b"ssl_reject_handshake") == Some(true) {
@@ -2249,18 +2703,6 @@ pub(crate) fn lower(http: &Directive, prefix: &std::path::Path, addrs: &mut [sup
         }
         a.tls = Some(Arc::new(t));
     }
-    // lua-nginx-module's session hooks: rustls keeps its sessions itself (no asynchronous
-    // lookup to hand to Lua), so they are not run; said once at start rather than ignored.
-    for d in http_ds.iter().chain(srv_ds.iter().flat_map(|b| b.iter())) {
-        let name = String::from_utf8_lossy(&d.name);
-        if name.starts_with("ssl_session_fetch_by_lua")
-            || name.starts_with("ssl_session_store_by_lua")
-        {
-            warns.push(format!(
-                "\"{name}\" is not run by oxresty: rustls resumes sessions from its own cache"
-            ));
-        }
-    }
     warns.dedup();
     for w in warns {
         // As nginx's configuration warnings: on stderr and in the error log (if its level
@@ -2305,6 +2747,11 @@ impl TlsAddr {
             Some(c) => Handshake::Accept(c.clone(), sni_host),
             None => Handshake::Reject,
         }
+    }
+
+    /// `ssl_session_cache off` (no session ids are given out).
+    pub(crate) fn session_cache_off(&self) -> bool {
+        self.cache_off
     }
 
     /// The address's default server.
@@ -2373,30 +2820,40 @@ impl TlsAddr {
         server: usize,
         protocols: Option<&[u16]>,
         key: Option<Arc<CertifiedKey>>,
+        verify: Option<&Verify>,
     ) -> Option<Arc<ServerConfig>> {
         let (s, base) = self.config_of(server)?;
-        if key.is_none() && protocols.is_none() {
+        if key.is_none() && protocols.is_none() && verify.is_none() {
             return Some(base.clone());
         }
         let resolver: Arc<dyn ResolvesServerCert> = match key {
             Some(k) => Arc::new(LuaCert(k)),
             None => base.cert_resolver.clone(),
         };
-        let Some(protocols) = protocols else {
+        if protocols.is_none() && verify.is_none() {
             let mut cfg = (**base).clone();
             cfg.cert_resolver = resolver;
             return Some(Arc::new(cfg));
-        };
+        }
         let parts = self.parts.get(&s)?;
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-            [&rustls::version::TLS12, &rustls::version::TLS13]
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = match protocols {
+            Some(protocols) => [&rustls::version::TLS12, &rustls::version::TLS13]
                 .into_iter()
                 .filter(|v| protocols.contains(&u16::from(v.version)))
-                .collect();
+                .collect(),
+            None => parts.versions.clone(),
+        };
         let builder = ServerConfig::builder_with_provider(parts.provider.clone())
             .with_protocol_versions(&versions)
             .ok()?;
-        let builder = match &parts.verifier {
+        // ngx.ssl.verify_client: ask for a certificate, naming the Lua CAs
+        let asker = verify.map(|v| -> Arc<dyn ClientCertVerifier> {
+            Arc::new(AskClient {
+                hints: v.hints.clone(),
+                algs: parts.provider.signature_verification_algorithms,
+            })
+        });
+        let builder = match asker.as_ref().or(parts.verifier.as_ref()) {
             Some(v) => builder.with_client_cert_verifier(v.clone()),
             None => builder.with_no_client_auth(),
         };
@@ -2453,6 +2910,89 @@ impl TlsAddr {
             certs,
             verify_error,
             lua_ctx: None,
+        }
+    }
+}
+
+impl TlsInfo {
+    /// ngx.ssl.verify_client: the client's chain checked against the Lua hook's CAs
+    /// (`$ssl_client_verify`; the request is not refused for it, as in nginx without
+    /// `ssl_verify_client`).
+    pub(crate) fn lua_verify(&mut self, v: &Verify) {
+        self.verify_error = match self.certs.is_empty() {
+            true => None,
+            false => verify_chain(v, &self.certs),
+        };
+    }
+}
+
+impl TlsAddr {
+    /// The client verification `ngx.ssl.verify_client(ca_certs, depth)` asks for in
+    /// `server`'s handshake: `ca_certs` (DER), else the server's own CAs
+    /// (`ssl_client_certificate` + `ssl_trusted_certificate`, when it verifies clients);
+    /// `depth` < 0: the server's `ssl_verify_depth` (1).
+    pub(crate) fn lua_verify(
+        &self,
+        server: usize,
+        ca_certs: Option<Vec<CertificateDer<'static>>>,
+        depth: i64,
+    ) -> Verify {
+        let own = self.verify.get(&server);
+        let depth = usize::try_from(depth)
+            .ok()
+            .or_else(|| own.map(|v| v.depth))
+            .unwrap_or(1);
+        let Some(cas) = ca_certs else {
+            return match own {
+                Some(v) => Verify {
+                    mode: 2,
+                    chain: v.chain.clone(),
+                    hints: v.hints.clone(),
+                    anchors: v.anchors.clone(),
+                    roots: v.roots.clone(),
+                    depth,
+                },
+                None => Verify {
+                    mode: 2,
+                    chain: None,
+                    hints: Vec::new(),
+                    anchors: Vec::new(),
+                    roots: Vec::new(),
+                    depth,
+                },
+            };
+        };
+        let provider = self
+            .config_of(server)
+            .and_then(|(s, _)| self.parts.get(&s))
+            .map(|p| p.provider.clone())
+            .unwrap_or_else(|| Arc::new(rring::default_provider()));
+        let mut store = rustls::RootCertStore::empty();
+        let mut hints = Vec::new();
+        for c in &cas {
+            if store.add(c.clone()).is_ok() {
+                if let Ok(ta) = webpki_subject(c) {
+                    hints.push(ta);
+                }
+            }
+        }
+        let chain = if store.is_empty() {
+            None
+        } else {
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider)
+                .build()
+                .ok()
+        };
+        Verify {
+            mode: 2,
+            chain,
+            hints,
+            anchors: cas
+                .iter()
+                .filter_map(|c| x509::names(c.as_ref()).map(|(_, subject)| subject))
+                .collect(),
+            roots: cas,
+            depth,
         }
     }
 }
@@ -2544,6 +3084,58 @@ mod tests {
         assert_eq!(shared_cache(b"shared:SSL:1k"), Err(false));
         assert_eq!(shared_cache(b"shared::10m"), Err(true));
         assert_eq!(shared_cache(b"shared:SSL"), Err(true));
+    }
+
+    #[test]
+    fn ticket_keys() {
+        use rustls::server::ProducesTickets;
+        let k1: Vec<u8> = (0u8..80).collect();
+        let k2: Vec<u8> = (100u8..148).collect();
+        let a = TicketKeys::new(std::slice::from_ref(&k1), 300).unwrap_or_else(|| panic!("keys"));
+        let b = TicketKeys::new(&[k2.clone(), k1.clone()], 300).unwrap_or_else(|| panic!("keys"));
+        let t = a.encrypt(b"session").unwrap_or_default();
+        assert_eq!(&t[..16], &k1[..16]);
+        assert_eq!(a.decrypt(&t).as_deref(), Some(&b"session"[..]));
+        // a second key decrypts, the first one encrypts
+        assert_eq!(b.decrypt(&t).as_deref(), Some(&b"session"[..]));
+        assert_eq!(&b.encrypt(b"x").unwrap_or_default()[..16], &k2[..16]);
+        let mut bad = t.clone();
+        let n = bad.len() - 1;
+        bad[n] ^= 1;
+        assert!(a.decrypt(&bad).is_none());
+        assert!(a.decrypt(&t[..20]).is_none());
+        let other = TicketKeys::new(&[k2], 300).unwrap_or_else(|| panic!("keys"));
+        assert!(other.decrypt(&t).is_none());
+        assert!(TicketKeys::new(&[vec![0; 50]], 300).is_none());
+        // expired: created "long ago"
+        let zero = TicketKeys::new(&[k1], 0).unwrap_or_else(|| panic!("keys"));
+        let mut old = unix_now().saturating_sub(10).to_be_bytes().to_vec();
+        old.extend_from_slice(b"s");
+        let k = &zero.keys[0];
+        let nonce = [1u8; TICKET_NONCE];
+        let _ = k.key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::from(&k.name[..]),
+            &mut old,
+        );
+        let mut ticket = k.name.to_vec();
+        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&old);
+        assert!(zero.decrypt(&ticket).is_none());
+    }
+
+    #[test]
+    fn asn1_times() {
+        assert_eq!(x509::asn1_time_for_test(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(
+            x509::asn1_time_for_test(0x17, b"240229120000Z"),
+            Some(1_709_208_000)
+        );
+        assert_eq!(
+            x509::asn1_time_for_test(0x18, b"20500101000000Z"),
+            Some(2_524_608_000)
+        );
+        assert_eq!(x509::asn1_time_for_test(0x17, b"2402"), None);
     }
 
     #[test]

@@ -421,7 +421,7 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
     // nginx: ngx_http_lua_ffi_exit also ends the TLS hooks (the code decides the handshake).
     if !matches!(
         vm::current_phase(),
-        Some(Phase::SslCert | Phase::SslClientHello)
+        Some(Phase::SslCert | Phase::SslClientHello | Phase::SslSessFetch | Phase::SslSessStore)
     ) {
         check_phase(&lua, REQ_PHASES)?;
     }
@@ -588,6 +588,7 @@ async fn sleep(lua: Lua, args: MultiValue) -> ApiResult {
             Phase::Timer,
             Phase::SslClientHello,
             Phase::SslCert,
+            Phase::SslSessFetch,
         ],
     )?;
     let v = arg(&args, 0);
@@ -883,9 +884,9 @@ fn header_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
 /// nginx: ngx_http_lua_check_fake_request: the TLS hooks have no request to read.
 fn check_fake(lua: &Lua) -> Result<(), Fail> {
     match vm::current_phase() {
-        Some(Phase::SslCert | Phase::SslClientHello) => {
-            Err(fail(lua, "API disabled in the current context"))
-        }
+        Some(
+            Phase::SslCert | Phase::SslClientHello | Phase::SslSessFetch | Phase::SslSessStore,
+        ) => Err(fail(lua, "API disabled in the current context")),
         _ => Ok(()),
     }
 }

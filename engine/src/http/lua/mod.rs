@@ -185,6 +185,8 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         "exit_worker_by_lua" => "exit_worker_by_lua",
         "ssl_certificate_by_lua" => "ssl_certificate_by_lua",
         "ssl_client_hello_by_lua" => "ssl_client_hello_by_lua",
+        "ssl_session_fetch_by_lua" => "ssl_session_fetch_by_lua",
+        "ssl_session_store_by_lua" => "ssl_session_store_by_lua",
         _ => {
             return match name_str {
                 "lua_package_path" => {
@@ -262,6 +264,8 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         "exit_worker_by_lua" => main(c).exit_worker = h,
         "ssl_certificate_by_lua" => c.lua_ssl_cert = h,
         "ssl_client_hello_by_lua" => c.lua_ssl_client_hello = h,
+        "ssl_session_fetch_by_lua" => c.lua_ssl_sess_fetch = h,
+        "ssl_session_store_by_lua" => c.lua_ssl_sess_store = h,
         _ => main(c).init_worker = h,
     }
     if !matches!(

@@ -358,7 +358,8 @@ pub(crate) fn check_yieldable(lua: &Lua) -> Result<(), Fail> {
             | Phase::Content
             | Phase::Timer
             | Phase::SslClientHello
-            | Phase::SslCert,
+            | Phase::SslCert
+            | Phase::SslSessFetch,
         ) => Ok(()),
         Some(Phase::Init) | None => Err(fail(lua, "no request found")),
         Some(p) => Err(fail(

@@ -8,6 +8,17 @@
 //! gives rustls the configuration: the server's own, or one with the certificate Lua set, or
 //! with the protocols `set_protocols` chose. A failed hook ends the handshake with the alert
 //! OpenSSL sends (internal_error; handshake_failure when no certificate is left).
+//!
+//! The session hooks and `ngx.ssl.session` (ngx_http_lua_ssl_session_fetchby.c,
+//! ngx_http_lua_ssl_session_storeby.c; lua-resty-core's ngx/ssl/session.lua), TLS 1.2 only
+//! (ngx_lua skips both for TLS 1.3): `ssl_session_fetch_by_lua*` runs before the handshake
+//! when the ClientHello offers a session id to resume (and no ticket), as OpenSSL's session
+//! get callback does; the session it sets is what rustls's session store
+//! ([`LuaSessions`]) answers for that id. It may yield (cosockets, ngx.sleep), as with
+//! OpenResty's OpenSSL; the reference's stock OpenSSL cannot ("cannot yield in sess get cb",
+//! no resumption). `ssl_session_store_by_lua*` runs once the handshake made a new session
+//! with an id (rustls's `put`), before the first request; it cannot yield. The serialized
+//! session is rustls's encoding of it (not OpenSSL's DER), opaque to Lua as in nginx.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -180,6 +191,13 @@ struct State {
     /// The hooks' `ngx.ctx` (lua-resty-core: the SSL connection's ctx, shared by both hooks
     /// and the `__index` of every later request's `ngx.ctx`).
     ctx: Option<mlua::Table>,
+    /// The session id the session hooks work on (nginx: the ssl ctx's `session_id`).
+    session_id: Option<Vec<u8>>,
+    /// The session being stored, or the one `set_serialized_session` gave (rustls's
+    /// encoding).
+    session: Option<Vec<u8>>,
+    /// `verify_client(ca_certs, depth)` was called: the CAs (nil: the server's) and depth.
+    verify: Option<(Option<Vec<CertificateDer<'static>>>, i64)>,
 }
 
 thread_local! {
@@ -614,13 +632,28 @@ fn get_tls1_version(lua: &Lua, _args: MultiValue) -> ApiResult {
     ret(vec![Value::Integer(i64::from(v))])
 }
 
-/// `verify_client()`: asking for a client certificate from Lua is not built; a visible
-/// error rather than a silent no-op.
-fn verify_client(lua: &Lua, _args: MultiValue) -> ApiResult {
+/// `verify_client(ca_certs, depth)` (nginx: ngx_http_lua_ffi_ssl_verify_client): the
+/// handshake asks for a client certificate (naming `ca_certs`, a `parse_pem_cert` chain)
+/// and checks it against them (nil: the server's CAs) to `depth` (< 0: the server's
+/// `ssl_verify_depth`); the result is `$ssl_client_verify`, the handshake goes on either way.
+fn verify_client(lua: &Lua, args: MultiValue) -> ApiResult {
     if vm::current_phase() != Some(Phase::SslCert) {
         return nil_err(lua, "API disabled in the current context");
     }
-    nil_err(lua, "ngx.ssl.verify_client is not supported by oxresty")
+    let Some(Conn2::Hook(st)) = conn(lua)? else {
+        return nil_err(lua, "bad request");
+    };
+    let cas = match arg(&args, 0) {
+        Value::UserData(u) => u.borrow::<ParsedChain>().ok().map(|c| c.0.clone()),
+        _ => None,
+    };
+    let depth = match arg(&args, 1) {
+        Value::Integer(i) => i,
+        Value::Number(n) => n as i64,
+        _ => -1,
+    };
+    st.borrow_mut().verify = Some((cas, depth));
+    ret(vec![Value::Boolean(true)])
 }
 
 /// The clienthello functions work in ssl_client_hello_by_lua* only (lua-resty-core checks
@@ -676,10 +709,75 @@ fn set_protocols(_lua: &Lua, args: MultiValue) -> ApiResult {
     ret(vec![Value::Boolean(true)])
 }
 
+/// What marks a serialized session as oxresty's (rustls's session encoding follows):
+/// `set_serialized_session` refuses anything else, as d2i_SSL_SESSION does.
+const SESSION_MAGIC: &[u8] = b"oxresty-tls-session:1:";
+
+/// The hook state of the session functions, or their error for an ordinary request
+/// (nginx: "bad request" without TLS, "bad lua context" without a hook's ssl ctx).
+fn session_state(lua: &Lua) -> Result<Result<Rc<RefCell<State>>, &'static str>, Fail> {
+    Ok(match conn(lua)? {
+        Some(Conn2::Hook(st)) => Ok(st),
+        Some(Conn2::Https) => Err("bad lua context"),
+        None => Err("bad request"),
+    })
+}
+
+/// nginx: ngx_http_lua_ffi_ssl_get_session_id: the id in lower-case hex.
+fn get_session_id(lua: &Lua, _args: MultiValue) -> ApiResult {
+    let st = match session_state(lua)? {
+        Ok(st) => st,
+        Err(e) => return nil_err(lua, e),
+    };
+    let id = st.borrow().session_id.clone().unwrap_or_default();
+    if id.is_empty() {
+        return nil_err(lua, "uninitialized session id len in lua context");
+    }
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    ret(vec![text(lua, hex)?])
+}
+
+/// nginx: ngx_http_lua_ffi_ssl_get_serialized_session.
+fn get_serialized_session(lua: &Lua, _args: MultiValue) -> ApiResult {
+    let st = match session_state(lua)? {
+        Ok(st) => st,
+        Err(e) => return nil_err(lua, e),
+    };
+    let sess = st.borrow().session.clone();
+    match sess {
+        Some(s) => {
+            let mut out = SESSION_MAGIC.to_vec();
+            out.extend_from_slice(&s);
+            ret(vec![text(lua, out)?])
+        }
+        None => nil_err(lua, "bad session in lua context"),
+    }
+}
+
+/// nginx: ngx_http_lua_ffi_ssl_set_serialized_session.
+fn set_serialized_session(lua: &Lua, args: MultiValue) -> ApiResult {
+    let data = bytes(&arg(&args, 0)).unwrap_or_default();
+    let st = session_state(lua)?;
+    if matches!(st, Err("bad request")) {
+        return nil_err(lua, "bad request");
+    }
+    let sess = match data.strip_prefix(SESSION_MAGIC) {
+        Some(s) if !s.is_empty() => s.to_vec(),
+        _ => return nil_err(lua, "failed to de-serialize session"),
+    };
+    match st {
+        Ok(st) => {
+            st.borrow_mut().session = Some(sess);
+            ret(vec![Value::Boolean(true)])
+        }
+        Err(e) => nil_err(lua, e),
+    }
+}
+
 /// The Lua side of the modules: lua-resty-core's argument handling, version names and
 /// supported_versions parsing over the functions above.
 const MODULES: &str = r#"
-local raw, rawch = ...
+local raw, rawch, rawsess = ...
 local ssl = {
   version = 10023,
   SSL3_VERSION = 0x0300, TLS1_VERSION = 0x0301, TLS1_1_VERSION = 0x0302,
@@ -740,8 +838,24 @@ function ch.set_protocols(protocols)
   end
   return rawch.set_protocols(prots)
 end
+local session = { version = 10023 }
+function session.get_session_id()
+  return rawsess.get_session_id()
+end
+function session.get_serialized_session()
+  local s, err = rawsess.get_serialized_session()
+  if not s then return nil, err end
+  if #s > 4096 then return nil, "session too big to serialize" end
+  return s
+end
+function session.set_serialized_session(sess)
+  local _ = #sess
+  return rawsess.set_serialized_session(sess)
+end
 package.loaded["ngx.ssl"] = nil
 package.loaded["ngx.ssl.clienthello"] = nil
+package.loaded["ngx.ssl.session"] = nil
+package.preload["ngx.ssl.session"] = function() return session end
 package.preload["ngx.ssl"] = function() return ssl end
 package.preload["ngx.ssl.clienthello"] = function() return ch end
 "#;
@@ -780,9 +894,18 @@ pub(crate) fn install(vm: &Rc<Vm>) -> mlua::Result<()> {
     for (name, f) in chfns {
         rawch.set(name, vm.api_fn(f)?)?;
     }
+    let rawsess = lua.create_table()?;
+    let sessfns: [(&str, F); 3] = [
+        ("get_session_id", get_session_id),
+        ("get_serialized_session", get_serialized_session),
+        ("set_serialized_session", set_serialized_session),
+    ];
+    for (name, f) in sessfns {
+        rawsess.set(name, vm.api_fn(f)?)?;
+    }
     lua.load(MODULES)
         .set_name("=ngx.ssl")
-        .call::<()>((raw, rawch))
+        .call::<()>((raw, rawch, rawsess))
 }
 
 /// lua-resty-core's get_ctx_table for a new `ngx.ctx` table: in a hook, its own
@@ -791,7 +914,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> mlua::Result<()> {
 pub(crate) fn init_ctx(lua: &Lua, t: &mlua::Table) -> Result<(), Fail> {
     if matches!(
         vm::current_phase(),
-        Some(Phase::SslCert | Phase::SslClientHello)
+        Some(Phase::SslCert | Phase::SslClientHello | Phase::SslSessFetch | Phase::SslSessStore)
     ) {
         t.raw_set("__index", t.clone())?;
         return Ok(());
@@ -810,8 +933,14 @@ pub(crate) fn init_ctx(lua: &Lua, t: &mlua::Table) -> Result<(), Fail> {
 /// What the hooks decided about a handshake.
 pub(crate) enum Decision {
     /// Go on with this configuration; the SNI name's server host (as `TlsAddr::choose`);
-    /// the hooks' `ngx.ctx`, for the connection's requests.
-    Accept(Arc<ServerConfig>, Option<Vec<u8>>, Option<mlua::Table>),
+    /// the hooks' `ngx.ctx`, for the connection's requests; what is left to do once the
+    /// handshake is over ([`after_handshake`]).
+    Accept(
+        Arc<ServerConfig>,
+        Option<Vec<u8>>,
+        Option<mlua::Table>,
+        Option<After>,
+    ),
     /// End the handshake with this alert record.
     Alert(&'static [u8]),
     /// Close the connection (the handshake timed out in a hook).
@@ -876,7 +1005,15 @@ pub(crate) async fn hooks(
     let (server_i, sni_host) = t.server_of(http, sni);
     let server = http.servers.get(server_i)?.clone();
     let cert_h = server.conf.lua_ssl_cert.clone();
-    if hello_h.is_none() && cert_h.is_none() {
+    // http-level directives: every server has the same ones
+    let fetch_h = default.conf.lua_ssl_sess_fetch.clone();
+    // `ssl_session_cache off`: sessions get no id, so nothing to store
+    let store_h = server
+        .conf
+        .lua_ssl_sess_store
+        .clone()
+        .filter(|_| !t.session_cache_off());
+    if hello_h.is_none() && cert_h.is_none() && fetch_h.is_none() && store_h.is_none() {
         return None;
     }
     let mut hello = parse_hello(raw).unwrap_or_default();
@@ -894,6 +1031,9 @@ pub(crate) async fn hooks(
         chain: None,
         key: None,
         ctx: None,
+        session_id: None,
+        session: None,
+        verify: None,
     }));
     if let Some(h) = hello_h {
         let run = run_hook(http, &default, &h, Phase::SslClientHello, &st, p);
@@ -927,10 +1067,43 @@ pub(crate) async fn hooks(
         return Some(Decision::Alert(PROTOCOL_VERSION));
     }
     st.borrow_mut().version = version;
+    // nginx: ngx_http_lua_ssl_sess_fetch_handler, as OpenSSL's session get callback
+    // (ssl_get_prev_session): TLS 1.2, a session id offered, no ticket to decrypt instead,
+    // not in the server's own cache; in the default server (before the SNI callback).
+    let mut fetched = None;
+    if let (Some(h), Some(cfg)) = (&fetch_h, t.base_config(server_i)) {
+        let hello = st.borrow().hello.clone();
+        let (_, ticket, sid) = hello.resumption();
+        let by_ticket = ticket.is_some() && cfg.ticketer.enabled();
+        if version == 0x0303
+            && !sid.is_empty()
+            && !by_ticket
+            && cfg.session_storage.get(sid).is_none()
+        {
+            {
+                let mut s = st.borrow_mut();
+                s.session_id = Some(sid.to_vec());
+                s.session = None;
+            }
+            let run = run_hook(http, &default, h, Phase::SslSessFetch, &st, p);
+            if tokio::time::timeout_at(deadline, run).await.is_err() {
+                connection_info(
+                    http,
+                    p,
+                    "client timed out (110: Connection timed out) while fetching SSL session by lua",
+                );
+                return Some(Decision::Close);
+            }
+            // nginx: whatever the hook's outcome, the session it set (if any) is used.
+            let mut s = st.borrow_mut();
+            fetched = s.session.take().map(|v| (sid.to_vec(), v));
+            s.session_id = None;
+        }
+    }
     // OpenSSL does not ask for a certificate when it resumes a session.
-    let resumed = t
-        .base_config(server_i)
-        .is_some_and(|cfg| resumable(&cfg, &st.borrow().hello, version));
+    let resumed = fetched.is_some()
+        || t.base_config(server_i)
+            .is_some_and(|cfg| resumable(&cfg, &st.borrow().hello, version));
     let cert_h = cert_h.filter(|_| !resumed);
     if let Some(h) = cert_h {
         let run = run_hook(http, &server, &h, Phase::SslCert, &st, p);
@@ -947,6 +1120,7 @@ pub(crate) async fn hooks(
             return Some(Decision::Alert(INTERNAL_ERROR));
         }
     }
+    let st_rc = st.clone();
     let st = st.borrow();
     let key = match (&st.chain, &st.key) {
         (Some(c), Some(k)) => Some(Arc::new(CertifiedKey::new(c.clone(), k.clone()))),
@@ -962,10 +1136,138 @@ pub(crate) async fn hooks(
         }
         _ => None,
     };
-    match t.lua_config(server_i, protocols.as_deref(), key) {
-        Some(cfg) => Some(Decision::Accept(cfg, sni_host, st.ctx.clone())),
-        None => Some(Decision::Alert(HANDSHAKE_FAILURE)),
+    let verify = st
+        .verify
+        .clone()
+        .map(|(cas, depth)| t.lua_verify(server_i, cas, depth));
+    let Some(mut cfg) = t.lua_config(server_i, protocols.as_deref(), key, verify.as_ref()) else {
+        return Some(Decision::Alert(HANDSHAKE_FAILURE));
+    };
+    let mut store = None;
+    if fetch_h.is_some() || store_h.is_some() {
+        // OpenSSL gives a TLS 1.2 session no id when it sends a ticket instead (so no store
+        // hook runs), nor with `ssl_session_cache off`; else an id even without a server
+        // cache (nginx's default `ssl_session_cache none` pretends to cache).
+        let ticket = version == 0x0303 && st.hello.ext(35).is_some() && cfg.ticketer.enabled();
+        let sessions = Arc::new(LuaSessions {
+            inner: cfg.session_storage.clone(),
+            fetched,
+            ids: !ticket && !t.session_cache_off(),
+            stored: std::sync::Mutex::new(None),
+        });
+        let mut c = (*cfg).clone();
+        c.session_storage = sessions.clone();
+        cfg = Arc::new(c);
+        store = store_h.map(|handler| SessionStore {
+            sessions,
+            handler,
+            server,
+            st: st_rc.clone(),
+        });
     }
+    let after = (store.is_some() || verify.is_some()).then_some(After { store, verify });
+    Some(Decision::Accept(cfg, sni_host, st.ctx.clone(), after))
+}
+
+/// What the Lua hooks left for the end of the handshake.
+pub(crate) struct After {
+    store: Option<SessionStore>,
+    /// `ngx.ssl.verify_client`'s check.
+    verify: Option<crate::http::ssl::Verify>,
+}
+
+/// The end of a handshake the Lua hooks took part in: `ngx.ssl.verify_client`'s result
+/// and `ssl_session_store_by_lua*` ([`store`]), before the first request.
+pub(crate) async fn after_handshake(
+    http: &Arc<Http>,
+    p: &Peer,
+    a: After,
+    conn: &rustls::ServerConnection,
+    info: &mut crate::http::ssl::TlsInfo,
+) {
+    if let Some(v) = &a.verify {
+        info.lua_verify(v);
+    }
+    if let Some(s) = a.store {
+        if let Some(ctx) = store(http, p, s, conn).await {
+            info.lua_ctx = Some(ctx);
+        }
+    }
+}
+
+/// rustls's session store for one handshake with Lua session hooks: the server's own
+/// store, plus the session `ssl_session_fetch_by_lua*` set; what rustls stores is kept for
+/// `ssl_session_store_by_lua*`.
+#[derive(Debug)]
+struct LuaSessions {
+    inner: Arc<dyn rustls::server::StoresServerSessions>,
+    /// (session id, session) from the fetch hook.
+    fetched: Option<(Vec<u8>, Vec<u8>)>,
+    /// Whether new sessions get an id (rustls: `can_cache`).
+    ids: bool,
+    /// The new session rustls stored: (id, session).
+    stored: std::sync::Mutex<Option<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl rustls::server::StoresServerSessions for LuaSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        if self.inner.can_cache() {
+            let _ = self.inner.put(key.clone(), value.clone());
+        }
+        if let Ok(mut s) = self.stored.lock() {
+            *s = Some((key, value));
+        }
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.get(key).or_else(|| {
+            self.fetched
+                .as_ref()
+                .filter(|(id, _)| id == key)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.take(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        self.ids
+    }
+}
+
+/// A handshake's pending `ssl_session_store_by_lua*`.
+struct SessionStore {
+    sessions: Arc<LuaSessions>,
+    handler: Arc<LuaHandler>,
+    /// The server the SNI name chose (nginx: the connection's conf after the SNI callback).
+    server: Arc<crate::http::lower::Server>,
+    st: Rc<RefCell<State>>,
+}
+
+/// nginx: ngx_http_lua_ssl_sess_store_handler, as OpenSSL's new session callback at the
+/// end of a handshake that made a TLS 1.2 session with an id: runs the hook (it cannot
+/// yield; its errors are logged and eaten). Returns the hooks' `ngx.ctx` afterwards.
+async fn store(
+    http: &Arc<Http>,
+    p: &Peer,
+    s: SessionStore,
+    conn: &rustls::ServerConnection,
+) -> Option<mlua::Table> {
+    let stored = s.sessions.stored.lock().ok().and_then(|mut x| x.take());
+    let tls12 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2);
+    if let (Some((id, value)), true) = (stored, tls12) {
+        {
+            let mut st = s.st.borrow_mut();
+            st.session_id = Some(id);
+            st.session = Some(value);
+        }
+        run_hook(http, &s.server, &s.handler, Phase::SslSessStore, &s.st, p).await;
+    }
+    let ctx = s.st.borrow().ctx.clone();
+    ctx
 }
 
 /// Forgets a hook's fake request when the hook ends, also when the handshake's deadline

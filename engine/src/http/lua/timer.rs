@@ -331,7 +331,8 @@ async fn sema_wait(lua: Lua, args: MultiValue) -> ApiResult {
             | Phase::Content
             | Phase::Timer
             | Phase::SslClientHello
-            | Phase::SslCert,
+            | Phase::SslCert
+            | Phase::SslSessFetch,
         ) => {}
         Some(Phase::Init) | None => return Err(fail(&lua, "no request found")),
         Some(p) => {

@@ -47,6 +47,10 @@ pub(crate) enum Phase {
     SslClientHello,
     /// `ssl_certificate_by_lua*` (engine/src/http/lua/ssl.rs).
     SslCert,
+    /// `ssl_session_fetch_by_lua*` (engine/src/http/lua/ssl.rs).
+    SslSessFetch,
+    /// `ssl_session_store_by_lua*` (engine/src/http/lua/ssl.rs; may not yield).
+    SslSessStore,
 }
 
 impl Phase {
@@ -67,6 +71,8 @@ impl Phase {
             Phase::Balancer => "balancer",
             Phase::SslClientHello => "ssl_client_hello",
             Phase::SslCert => "ssl_cert",
+            Phase::SslSessFetch => "ssl_session_fetch",
+            Phase::SslSessStore => "ssl_session_store",
         }
     }
 
@@ -88,6 +94,8 @@ impl Phase {
             Phase::Balancer => "balancer_by_lua*",
             Phase::SslClientHello => "ssl_client_hello_by_lua*",
             Phase::SslCert => "ssl_certificate_by_lua*",
+            Phase::SslSessFetch => "ssl_session_fetch_by_lua*",
+            Phase::SslSessStore => "ssl_session_store_by_lua*",
         }
     }
 }
@@ -771,14 +779,20 @@ pub(crate) async fn run(
             let msg = match phase {
                 // nginx runs these without a coroutine (ngx_http_lua_header_filter_by_chunk,
                 // ngx_http_lua_log_by_chunk): "failed to run ...*: msg" with LuaJIT's traceback.
-                Phase::HeaderFilter | Phase::BodyFilter | Phase::Log => {
+                // (ngx_http_lua_ssl_sess_store_by_chunk too, as "session_store_by_lua*").
+                Phase::HeaderFilter | Phase::BodyFilter | Phase::Log | Phase::SslSessStore => {
                     let head = text.split("\nstack traceback:").next().unwrap_or("");
+                    let tag = h.tag.strip_prefix("ssl_").unwrap_or(h.tag);
+                    let tag = if phase == Phase::SslSessStore {
+                        tag
+                    } else {
+                        h.tag
+                    };
                     if head.is_empty() || head == "nil" {
-                        format!("failed to run {}*: unknown reason", h.tag)
+                        format!("failed to run {tag}*: unknown reason")
                     } else {
                         format!(
-                            "failed to run {}*: {}",
-                            h.tag,
+                            "failed to run {tag}*: {}",
                             with_traceback(&text).replacen("\ncoroutine 0:", "", 1)
                         )
                     }
