@@ -299,6 +299,8 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
         Value::Table(_) => "table",
         Value::Function(_) => "function",
         Value::Thread(_) => "thread",
+        // LuaJIT's FFI objects, the one type mlua does not name
+        Value::Other(_) => "cdata",
         _ => "userdata",
     }
 }

@@ -34,6 +34,9 @@ struct Recorder {
     check_host: bool,
     outcome: Arc<Mutex<Outcome>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    /// Verification was asked for with no trusted certificate: every chain fails, with the
+    /// code OpenSSL gives for the chain the server sent.
+    no_roots: bool,
 }
 
 /// OpenSSL's X509_V_ERR_* code and X509_verify_cert_error_string for a rustls failure.
@@ -54,6 +57,19 @@ pub(crate) fn openssl_code(e: &TlsError, chain_len: usize) -> (i32, &'static str
             (7, "certificate signature failure")
         }
         _ => (1, "unspecified certificate verification error"),
+    }
+}
+
+/// OpenSSL's code when no trusted certificate issued the chain the server sent: 18 for a
+/// lone self-signed certificate, 19 when the chain ends in a self-signed one, else 20.
+pub(crate) fn untrusted_chain_code(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> (i32, &'static str) {
+    match intermediates.last() {
+        None if is_self_signed(end_entity) => (18, "self-signed certificate"),
+        Some(top) if is_self_signed(top) => (19, "self-signed certificate in certificate chain"),
+        _ => (20, "unable to get local issuer certificate"),
     }
 }
 
@@ -84,12 +100,21 @@ impl ServerCertVerifier for Recorder {
                                 intermediates.is_empty() && is_self_signed(end_entity);
                             o.verify_error = Some(if self_signed {
                                 (18, "self-signed certificate")
+                            } else if matches!(
+                                other,
+                                TlsError::InvalidCertificate(CertificateError::UnknownIssuer)
+                            ) {
+                                untrusted_chain_code(end_entity, intermediates)
                             } else {
                                 openssl_code(&other, 1 + intermediates.len())
                             });
                         }
                     }
                 }
+            }
+        } else if self.no_roots {
+            if let Ok(mut o) = self.outcome.lock() {
+                o.verify_error = Some(untrusted_chain_code(end_entity, intermediates));
             }
         }
         Ok(ServerCertVerified::assertion())
@@ -219,7 +244,9 @@ fn config(
         check_host,
         outcome: outcome.clone(),
         provider: provider.clone(),
+        no_roots,
     });
+    // (a resumed session skips verification: it keeps this code)
     if no_roots {
         if let Ok(mut o) = outcome.lock() {
             o.verify_error = Some((20, "unable to get local issuer certificate"));
