@@ -91,8 +91,33 @@ fn copy_tree(from: &Path, to: &Path) {
 /// `{PORT2}` a second port of the same config (a backend server block), `{DEAD}` a port
 /// nothing listens on, and `vars` further placeholders.
 struct Server {
-    _p: Proc,
+    p: Proc,
     port: u16,
+}
+
+impl Server {
+    /// The error log's lines containing `needle`, without their time, pid and connection.
+    fn log_lines(&self, needle: &str) -> String {
+        let dir = self.p.dir.as_ref().map(|d| d.join("logs/error.log"));
+        let text = dir
+            .and_then(|d| std::fs::read_to_string(d).ok())
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains(needle))
+            .map(|l| {
+                let l = l.split_once(" [").map_or(l, |(_, r)| r);
+                let (level, rest) = l.split_once("] ").unwrap_or(("", l));
+                // pid#tid: *connection
+                let rest = rest.split_once(": ").map_or(rest, |(_, r)| r);
+                let rest = match rest.strip_prefix('*') {
+                    Some(r) => r.split_once(' ').map_or(r, |(_, m)| m),
+                    None => rest,
+                };
+                let rest = rest.split_once(", client:").map_or(rest, |(m, _)| m);
+                format!("[{level}] {rest}\n")
+            })
+            .collect()
+    }
 }
 
 fn start(bin: &str, http: &str, vars: &[(&str, String)]) -> Server {
@@ -144,7 +169,7 @@ fn start(bin: &str, http: &str, vars: &[(&str, String)]) -> Server {
         dir: Some(dir),
     };
     wait_port(&mut p, port, bin);
-    Server { _p: p, port }
+    Server { p, port }
 }
 
 /// A response: status, headers (name as sent, value) and de-chunked body.
@@ -249,13 +274,24 @@ fn differential(
     expected: &str,
     scenario: impl Fn(u16) -> String,
 ) {
+    differential_with(name, http, vars, expected, |s| scenario(s.port))
+}
+
+/// [`differential`] with the scenario given the server (for its error log).
+fn differential_with(
+    name: &str,
+    http: &str,
+    vars: &[(&str, String)],
+    expected: &str,
+    scenario: impl Fn(&Server) -> String,
+) {
     let ox = {
         let s = start(OXRESTY, http, vars);
-        scenario(s.port)
+        scenario(&s)
     };
     let rf = have_reference().then(|| {
         let s = start(REFERENCE, http, vars);
-        scenario(s.port)
+        scenario(&s)
     });
     if let Some(dir) = std::env::var_os("LUA_LIBS_DUMP") {
         let dir = PathBuf::from(dir);
@@ -1508,5 +1544,80 @@ fn cookie_matches_reference() {
             );
         }
         t
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Cosocket errors the libraries above meet: a peer that resets the connection. nginx
+// finalizes only the read side on a read error (sending goes on, and fails with the
+// system's error), and nginx core logs the system errors whatever lua_socket_log_errors.
+
+/// A TCP server on a free port that resets each connection: it waits until the client's
+/// first bytes are there, then closes without reading them (the kernel answers with RST).
+fn resetting_peer() -> u16 {
+    let port = free_port();
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut b = [0u8; 1];
+                let _ = conn.peek(&mut b);
+                std::thread::sleep(Duration::from_millis(50));
+                drop(conn);
+            });
+        }
+    });
+    port
+}
+
+const RESET: &str = r#"
+    server {
+        listen 127.0.0.1:{PORT};
+        default_type text/plain;
+        location = /t {
+            lua_socket_log_errors off;
+            content_by_lua_block {
+                local s = ngx.socket.tcp()
+                s:settimeout(2000)
+                ngx.say("connect: ", s:connect("127.0.0.1", {RST}))
+                ngx.say("send: ", s:send("hello\n"))
+                ngx.say("receive: ", s:receive())
+                ngx.say("receive again: ", s:receive())
+                ngx.say("send after: ", s:send("again\n"))
+                ngx.say("send again: ", s:send("again\n"))
+                ngx.say("close: ", s:close())
+                local s = ngx.socket.tcp()
+                s:settimeout(2000)
+                s:connect("127.0.0.1", {RST})
+                s:send("hello\n")
+                ngx.sleep(0.2)
+                ngx.say("send to a reset peer: ", s:send("again\n"))
+                ngx.say("close: ", s:close())
+            }
+        }
+    }
+"#;
+
+const RESET_EXPECTED: &str = "GET /t -> 200
+connect: 1
+send: 6
+receive: nilconnection reset by peer
+receive again: nilclosed
+send after: nilbroken pipe
+send again: nilclosed
+close: nilclosed
+send to a reset peer: nilconnection reset by peer
+close: 1
+[error] recv() failed (104: Connection reset by peer)
+[error] send() failed (32: Broken pipe)
+[error] send() failed (104: Connection reset by peer)
+";
+
+#[test]
+fn cosocket_reset_matches_reference() {
+    let vars = [("{RST}", resetting_peer().to_string())];
+    differential_with("cosocket reset", RESET, &vars, RESET_EXPECTED, |s| {
+        show(s.port, "/t") + &s.log_lines("failed (")
     });
 }

@@ -371,6 +371,7 @@ pub(crate) async fn sslhandshake(lua: Lua, args: MultiValue) -> ApiResult {
         }
     }
     st.borrow_mut().give_back(Some(tls));
+    st.borrow_mut().set_tls();
     if matches!(reused, Value::Boolean(false)) {
         return ret(vec![Value::Boolean(true)]);
     }
