@@ -1232,7 +1232,7 @@ reused: 1
 "#;
 
 /// A self-signed certificate for `localhost` made by the openssl command, in `dir`.
-fn certificate(dir: &Path) -> Option<(String, String)> {
+fn certificate(dir: &Path, test: &str) -> Option<(String, String)> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let ok = Command::new("openssl")
         .args([
@@ -1250,7 +1250,7 @@ fn certificate(dir: &Path) -> Option<(String, String)> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("note: the openssl command failed or is missing; lua-resty-http skipped");
+        eprintln!("note: the openssl command failed or is missing; {test} skipped");
         return None;
     }
     Some((
@@ -1267,7 +1267,7 @@ fn resty_http_matches_reference() {
     }
     let dir = std::env::temp_dir().join(format!("oxresty-lualibs-pki-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
-    let Some((cert, key)) = certificate(&dir) else {
+    let Some((cert, key)) = certificate(&dir, "lua-resty-http") else {
         let _ = std::fs::remove_dir_all(&dir);
         return;
     };
@@ -1388,6 +1388,18 @@ fn ws_serve(mut s: TcpStream) -> Option<()> {
 
 const WEBSOCKET: &str = r#"
     server {
+        # wss:// : TLS in front of the mock, proxied with the upgrade
+        listen 127.0.0.1:{PORT2} ssl;
+        ssl_certificate {CERT};
+        ssl_certificate_key {KEY};
+        location / {
+            proxy_pass http://127.0.0.1:{WS};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+    server {
         listen 127.0.0.1:{PORT};
         default_type text/plain;
         location = /ws {
@@ -1431,6 +1443,23 @@ const WEBSOCKET: &str = r#"
                 ngx.say(wb5:recv_frame())
             }
         }
+        location = /wss {
+            content_by_lua_block {
+                local client = require "nginx.websocket.client"
+                local wb = client:new({ timeout = 2000 })
+                local ok, err = wb:connect("wss://127.0.0.1:{PORT2}/tls", { ssl_verify = false, server_name = "localhost" })
+                if not ok then ngx.say("failed to connect: ", err) return end
+                wb:send_text("handshake?")
+                local data = wb:recv_frame()
+                ngx.say((data:gsub("Host: [^\n]*", "Host: H")))
+                wb:send_text("over tls")
+                ngx.say(wb:recv_frame())
+                ngx.say(wb:send_close())
+                ngx.say(wb:recv_frame())
+                local wb = client:new({ timeout = 2000 })
+                ngx.say(wb:connect("wss://127.0.0.1:{PORT2}/tls", { ssl_verify = true, server_name = "localhost" }))
+            }
+        }
     }
 "#;
 
@@ -1458,6 +1487,16 @@ too long: nilnilfatal error already happened
 keepalive: 1
 from pool: 1
 still opentextnil
+GET /wss -> 200
+Connection: upgrade
+GET /tls HTTP/1.1
+Host: H
+Sec-WebSocket-Version: 13
+Upgrade: websocket
+over tlstextnil
+6nil
+closenil
+nilssl handshake failed: 18: self-signed certificate
 ";
 
 #[test]
@@ -1469,15 +1508,22 @@ fn websocket_client_matches_reference() {
     ) {
         return;
     }
+    let dir = std::env::temp_dir().join(format!("oxresty-lualibs-wss-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let Some((cert, key)) = certificate(&dir, "websocket client") else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     let ws = ws_mock().to_string();
-    let vars = [("{WS}", ws.clone())];
+    let vars = [("{WS}", ws.clone()), ("{CERT}", cert), ("{KEY}", key)];
     differential(
         "websocket client",
         WEBSOCKET,
         &vars,
         WEBSOCKET_EXPECTED,
-        |port| show(port, "/ws").replace(&ws, "WS"),
+        |port| (show(port, "/ws") + &show(port, "/wss")).replace(&ws, "WS"),
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------
