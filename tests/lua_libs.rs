@@ -1156,6 +1156,20 @@ const HTTP: &str = r#"
                 end
             }
         }
+        location = /tls/trusted {
+            # the self-signed certificate trusted as it is; its name only in the CN
+            lua_ssl_trusted_certificate {CERT};
+            content_by_lua_block {
+                local http = require "resty.http"
+                local httpc = http.new()
+                for _, name in ipairs({"localhost", "LocalHost", "other.test", "sub.localhost"}) do
+                    local res, err = httpc:request_uri("https://127.0.0.1:{PORT3}/fixed", { ssl_server_name = name })
+                    ngx.say(name, ": ", res and res.body, " ", err)
+                end
+                local res, err = httpc:request_uri("https://127.0.0.1:{PORT3}/fixed")
+                ngx.say("by address: ", res and res.body, " ", err)
+            }
+        }
         location = /tls {
             content_by_lua_block {
                 local http = require "resty.http"
@@ -1229,6 +1243,12 @@ connect: true nil
 keepalive: 1
 reused: 1
 200 0123456789abcdefghij
+GET /tls/trusted -> 200
+localhost: 0123456789abcdefghij nil
+LocalHost: 0123456789abcdefghij nil
+other.test: nil certificate host mismatch
+sub.localhost: nil certificate host mismatch
+by address: nil certificate host mismatch
 "#;
 
 /// A self-signed certificate for `localhost` made by the openssl command, in `dir`.
@@ -1293,7 +1313,7 @@ fn resty_http_matches_reference() {
                 r.body
             );
         }
-        t + &show(port, "/tls")
+        t + &show(port, "/tls") + &show(port, "/tls/trusted")
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
