@@ -11,6 +11,8 @@ packages=(
     libnginx-mod-stream
     # backends and clients the end-to-end tests start or drive
     redis-server dnsmasq curl openssl nghttp2-client
+    # lua-resty-* libraries Debian packages, and memcached, for tests/lua_libs.rs
+    lua-resty-lrucache lua-nginx-memcached lua-nginx-string lua-nginx-websocket lua-nginx-cookie memcached
     # PHP-FPM for the fastcgi_pass end-to-end test (tests/fastcgi_php.rs)
     php-fpm
     # build: PCRE2 for the pcre2 crate (it falls back to its bundled copy without it)

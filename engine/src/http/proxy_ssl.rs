@@ -170,6 +170,9 @@ struct Built {
     anchors: Vec<Vec<u8>>,
     depth: usize,
     provider: Arc<CryptoProvider>,
+    /// The trusted certificates themselves (DER): a server certificate that is one of them
+    /// is trusted as it is (OpenSSL accepts a trusted self-signed leaf, webpki does not).
+    trusted: Vec<Vec<u8>>,
     /// The client certificate without variables.
     client: Option<Arc<CertifiedKey>>,
 }
@@ -278,6 +281,7 @@ fn build(r: &Request, s: &SslLevel) -> Built {
     }
     let mut chain = None;
     let mut anchors = Vec::new();
+    let mut trusted = Vec::new();
     if s.verify() {
         if let Some(t) = &s.trusted {
             let mut store = rustls::RootCertStore::empty();
@@ -285,6 +289,7 @@ fn build(r: &Request, s: &SslLevel) -> Built {
                 if let Some((_, subject)) = x509::names(c.as_ref()) {
                     anchors.push(subject);
                 }
+                trusted.push(c.as_ref().to_vec());
                 let _ = store.add(c);
             }
             let crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>> = s
@@ -335,6 +340,7 @@ fn build(r: &Request, s: &SslLevel) -> Built {
         depth: s.verify_depth.unwrap_or(1),
         provider,
         client,
+        trusted,
     }
 }
 
@@ -351,6 +357,7 @@ struct HsCtx {
     /// The client certificate (OpenSSL sends the configured one whatever CAs the server
     /// names).
     client: Option<Arc<CertifiedKey>>,
+    trusted: Vec<Vec<u8>>,
 }
 
 thread_local! {
@@ -453,6 +460,10 @@ impl HsCtx {
         let Some(v) = &self.chain else {
             return Some(unknown);
         };
+        // a certificate that is itself trusted (a self-signed one, typically)
+        if self.trusted.iter().any(|t| t.as_slice() == end.as_ref()) {
+            return None;
+        }
         // with trusted certificates, a lone certificate of an unknown issuer is OpenSSL's
         // "unable to verify the first certificate"
         let unknown = if !self_signed && inter.is_empty() {
@@ -999,6 +1010,7 @@ pub(crate) async fn handshake(
         depth: built.depth,
         outcome: outcome.clone(),
         client,
+        trusted: built.trusted.clone(),
     });
     let store = match session.filter(|_| s.session_reuse()) {
         Some(key) => {

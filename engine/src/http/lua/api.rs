@@ -144,6 +144,8 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
         Value::Table(_) => "table",
         Value::Function(_) => "function",
         Value::Thread(_) => "thread",
+        // LuaJIT's FFI objects, the one type mlua does not name
+        Value::Other(_) => "cdata",
         _ => "userdata",
     }
 }
@@ -2062,18 +2064,39 @@ const HTTP_CONSTS: &[(&str, i64)] = &[
     ("DEBUG", 8),
 ];
 
-fn now_f64() -> f64 {
-    std::time::SystemTime::now()
+thread_local! {
+    /// The worker's cached time (nginx: ngx_cached_time, what `ngx.now`/`ngx.time` read):
+    /// taken when Lua code first asks after the event loop woke it (see [`time_wakeup`]),
+    /// so it stands still while Lua code runs without yielding, as in nginx.
+    static CACHED_TIME: std::cell::Cell<Option<std::time::Duration>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The event loop resumed Lua code: the cached time is taken anew on its next use (nginx
+/// updates it after each wait for events).
+pub(crate) fn time_wakeup() {
+    CACHED_TIME.with(|c| c.set(None));
+}
+
+/// nginx: ngx_time_update.
+fn time_update() -> std::time::Duration {
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| (d.as_millis() as f64) / 1000.0)
-        .unwrap_or(0.0)
+        .unwrap_or_default();
+    CACHED_TIME.with(|c| c.set(Some(now)));
+    now
+}
+
+fn cached_time() -> std::time::Duration {
+    CACHED_TIME.with(|c| c.get()).unwrap_or_else(time_update)
+}
+
+fn now_f64() -> f64 {
+    (cached_time().as_millis() as f64) / 1000.0
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    cached_time().as_secs() as i64
 }
 
 /// Registers a plain API function `name` in table `t`.
@@ -2126,7 +2149,10 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     reg(vm, &ngx, "time", |_, _| {
         ok(vec![Value::Number(now_secs() as f64)])
     })?;
-    reg(vm, &ngx, "update_time", |_, _| none())?;
+    reg(vm, &ngx, "update_time", |_, _| {
+        time_update();
+        none()
+    })?;
     reg(vm, &ngx, "today", |l, _| {
         let (y, m, d, ..) = util::localtime(now_secs());
         ok(vec![s(l, format!("{y:04}-{m:02}-{d:02}"))?])

@@ -11,6 +11,7 @@
 pub(crate) mod api;
 pub(crate) mod balancer;
 pub(crate) mod body;
+pub(crate) mod cexports;
 pub(crate) mod cjson;
 pub(crate) mod directives;
 pub(crate) mod phases;

@@ -299,6 +299,8 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
         Value::Table(_) => "table",
         Value::Function(_) => "function",
         Value::Thread(_) => "thread",
+        // LuaJIT's FFI objects, the one type mlua does not name
+        Value::Other(_) => "cdata",
         _ => "userdata",
     }
 }
@@ -462,6 +464,7 @@ struct Idle {
     peer: String,
     /// When the keepalive timeout closes it (None: never).
     expires: Option<Instant>,
+    tls: bool,
 }
 
 /// nginx: ngx_http_lua_socket_pool_t: the idle connections, and the count of connections
@@ -637,6 +640,9 @@ pub(crate) struct Tcp {
     owner: vm::CtxKey,
     /// Counted in its pool's connections (nginx: u->socket_pool).
     counted: bool,
+    /// The stream is TLS (sslhandshake done): its errors are not the plain recv()/send()
+    /// ones nginx core logs.
+    tls: bool,
 }
 
 impl Tcp {
@@ -663,6 +669,7 @@ impl Tcp {
             peer: String::new(),
             owner: (0, 0, 0),
             counted: false,
+            tls: false,
         }
     }
 
@@ -689,6 +696,7 @@ impl Tcp {
         self.write_closed = false;
         self.buf.clear();
         self.ft = 0;
+        self.tls = false;
         let key = self.owner;
         let me = SELF.with(|s| s.borrow().clone());
         if let Some(me) = me {
@@ -717,6 +725,11 @@ impl Tcp {
     }
 
     /// Takes a stream back after a TLS handshake: the TLS stream, or None (failed: closed).
+    /// sslhandshake made the stream TLS.
+    pub(crate) fn set_tls(&mut self) {
+        self.tls = true;
+    }
+
     pub(crate) fn give_back(&mut self, io: Option<BoxIo>) {
         match io {
             Some(io) if self.connected => {
@@ -1321,6 +1334,7 @@ fn reuse(st: &Rc<RefCell<Tcp>>, it: Idle) {
     SELF.with(|s| *s.borrow_mut() = None);
     t.reused = it.reused + 1;
     t.peer = it.peer;
+    t.tls = it.tls;
     t.counted = true;
 }
 
@@ -1339,6 +1353,8 @@ enum Pat {
 struct ReadErr {
     err: String,
     partial: Vec<u8>,
+    /// The system error (errno and text) behind `err`, for nginx core's log line.
+    os: Option<String>,
 }
 
 /// Reads more into `buf`: Ok(false) at EOF.
@@ -1410,11 +1426,13 @@ where
                 log(Level::Error, "lua tcp socket read timed out");
             }
         } else {
-            // nginx: ngx_http_lua_socket_handle_read_error finalizes the read side
+            // nginx: ngx_http_lua_socket_handle_read_error finalizes the read side only:
+            // the connection stays for sending (and `close`) until closed
             t.ft = 4;
             t.read_closed = true;
-            if e.err != "closed" {
-                t.finalize();
+            if let (Some(os), false) = (&e.os, t.tls) {
+                // nginx core's line (ngx_unix_recv), whatever lua_socket_log_errors
+                log(Level::Error, &format!("recv() failed ({os})"));
             }
         }
     }
@@ -1423,6 +1441,11 @@ where
 
 fn read_err(e: Result<std::io::Error, ()>, partial: Vec<u8>) -> ReadErr {
     ReadErr {
+        os: e
+            .as_ref()
+            .ok()
+            .filter(|e| e.raw_os_error().is_some())
+            .map(crate::log::errno_text),
         err: match e {
             Ok(e) => err_text(&e),
             Err(()) => "timeout".into(),
@@ -1482,6 +1505,7 @@ async fn read_pat(
                             buf,
                             Err(ReadErr {
                                 err: "closed".into(),
+                                os: None,
                                 partial: p,
                             }),
                         )
@@ -1491,6 +1515,7 @@ async fn read_pat(
                         buf,
                         Err(ReadErr {
                             err: "closed".into(),
+                            os: None,
                             partial,
                         }),
                     ),
@@ -1858,6 +1883,7 @@ async fn until_iter(lua: Lua, args: MultiValue, obj: Table, u: Rc<Until>) -> Api
                             buf,
                             Err(ReadErr {
                                 err: "closed".into(),
+                                os: None,
                                 partial: out,
                             }),
                         );
@@ -1929,9 +1955,17 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
     match res {
         Ok(Ok(())) => ret(vec![Value::Integer(data.len() as i64)]),
         Ok(Err(e)) => {
+            if e.raw_os_error().is_some() && !t.tls {
+                // nginx core's line (ngx_unix_send), whatever lua_socket_log_errors
+                log(
+                    Level::Error,
+                    &format!("send() failed ({})", crate::log::errno_text(&e)),
+                );
+            }
+            // nginx: ngx_http_lua_socket_tcp_finalize_write_part: the connection stays
+            // (for `close`, and reading) until closed
             t.ft = 1;
             t.write_closed = true;
-            t.finalize();
             nil_err(&lua, err_text(&e))
         }
         Err(_) => {
@@ -1940,7 +1974,6 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
                 log(Level::Error, "lua tcp socket write timed out");
             }
             t.write_closed = true;
-            t.finalize();
             nil_err(&lua, "timeout")
         }
     }
@@ -2149,6 +2182,7 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
     let fd = t.fd;
     let reused = t.reused;
     let peer = t.peer.clone();
+    let tls = t.tls;
     let Some(mut io) = t.take_io() else {
         return nil_err(lua, "socket busy");
     };
@@ -2187,6 +2221,7 @@ fn setkeepalive(lua: &Lua, args: MultiValue) -> ApiResult {
             reused,
             peer,
             expires: None,
+            tls,
         },
         timeout,
     );

@@ -34,6 +34,12 @@ struct Recorder {
     check_host: bool,
     outcome: Arc<Mutex<Outcome>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    /// Verification was asked for with no trusted certificate: every chain fails, with the
+    /// code OpenSSL gives for the chain the server sent.
+    no_roots: bool,
+    /// The trusted certificates as given: a server certificate that is one of them is
+    /// trusted as it is (OpenSSL accepts a trusted self-signed leaf, webpki does not).
+    trusted: Vec<CertificateDer<'static>>,
 }
 
 /// OpenSSL's X509_V_ERR_* code and X509_verify_cert_error_string for a rustls failure.
@@ -57,6 +63,19 @@ pub(crate) fn openssl_code(e: &TlsError, chain_len: usize) -> (i32, &'static str
     }
 }
 
+/// OpenSSL's code when no trusted certificate issued the chain the server sent: 18 for a
+/// lone self-signed certificate, 19 when the chain ends in a self-signed one, else 20.
+pub(crate) fn untrusted_chain_code(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> (i32, &'static str) {
+    match intermediates.last() {
+        None if is_self_signed(end_entity) => (18, "self-signed certificate"),
+        Some(top) if is_self_signed(top) => (19, "self-signed certificate in certificate chain"),
+        _ => (20, "unable to get local issuer certificate"),
+    }
+}
+
 impl ServerCertVerifier for Recorder {
     fn verify_server_cert(
         &self,
@@ -66,7 +85,19 @@ impl ServerCertVerifier for Recorder {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        if let Some(v) = &self.inner {
+        if self.inner.is_some()
+            && self
+                .trusted
+                .iter()
+                .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            // trusted as it is: only the host check remains
+            if !name_matches(end_entity, server_name) {
+                if let Ok(mut o) = self.outcome.lock() {
+                    o.host_mismatch = self.check_host;
+                }
+            }
+        } else if let Some(v) = &self.inner {
             let res =
                 v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
             if let Err(e) = res {
@@ -76,7 +107,9 @@ impl ServerCertVerifier for Recorder {
                         | TlsError::InvalidCertificate(
                             CertificateError::NotValidForNameContext { .. },
                         ) => {
-                            o.host_mismatch = self.check_host;
+                            // webpki reads subjectAltName only; OpenSSL falls back to the CN
+                            o.host_mismatch =
+                                self.check_host && !cn_matches(end_entity, server_name);
                         }
                         other => {
                             // a self-signed leaf: OpenSSL's code 18
@@ -84,12 +117,21 @@ impl ServerCertVerifier for Recorder {
                                 intermediates.is_empty() && is_self_signed(end_entity);
                             o.verify_error = Some(if self_signed {
                                 (18, "self-signed certificate")
+                            } else if matches!(
+                                other,
+                                TlsError::InvalidCertificate(CertificateError::UnknownIssuer)
+                            ) {
+                                untrusted_chain_code(end_entity, intermediates)
                             } else {
                                 openssl_code(&other, 1 + intermediates.len())
                             });
                         }
                     }
                 }
+            }
+        } else if self.no_roots {
+            if let Ok(mut o) = self.outcome.lock() {
+                o.verify_error = Some(untrusted_chain_code(end_entity, intermediates));
             }
         }
         Ok(ServerCertVerified::assertion())
@@ -130,44 +172,101 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
+/// Whether the certificate is valid for the name (nginx: ngx_ssl_check_host, OpenSSL's
+/// X509_check_host): its subjectAltName entries, or without any, its subject's CN.
+fn name_matches(cert: &CertificateDer<'_>, name: &ServerName<'_>) -> bool {
+    rustls::server::ParsedCertificate::try_from(cert)
+        .and_then(|p| rustls::client::verify_server_name(&p, name))
+        .is_ok()
+        || cn_matches(cert, name)
+}
+
+/// OpenSSL's fallback of X509_check_host: a certificate with no subjectAltName extension
+/// matches a DNS name equal to its subject's CN (a leading `*.` matching one label).
+fn cn_matches(cert: &CertificateDer<'_>, name: &ServerName<'_>) -> bool {
+    // the subjectAltName extension's OID, 2.5.29.17
+    const SAN_OID: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x11];
+    let ServerName::DnsName(dns) = name else {
+        return false;
+    };
+    if cert.as_ref().windows(SAN_OID.len()).any(|w| w == SAN_OID) {
+        return false;
+    }
+    let Some(cn) = subject_cn(cert) else {
+        return false;
+    };
+    let (host, cn) = (dns.as_ref().to_ascii_lowercase(), cn.to_ascii_lowercase());
+    match cn.strip_prefix("*.") {
+        Some(suffix) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        None => host == cn,
+    }
+}
+
+/// One DER TLV: tag, contents, what follows.
+fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let l0 = *b.get(1)? as usize;
+    let (len, hdr) = if l0 < 0x80 {
+        (l0, 2)
+    } else {
+        let n = l0 & 0x7f;
+        if n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *b.get(2 + i)? as usize;
+        }
+        (len, 2 + n)
+    };
+    let body = b.get(hdr..hdr.checked_add(len)?)?;
+    Some((tag, body, b.get(hdr + len..)?))
+}
+
+/// The issuer and subject Names of a certificate (their DER contents).
+fn issuer_subject<'a>(cert: &'a CertificateDer<'_>) -> Option<(&'a [u8], &'a [u8])> {
+    // tbsCertificate: version?, serial, signature alg, issuer, validity, subject
+    let (_, cert, _) = tlv(cert.as_ref())?;
+    let (_, tbs, _) = tlv(cert)?;
+    let (tag, _, mut rest) = tlv(tbs)?;
+    if tag == 0xa0 {
+        let (_, _, r) = tlv(rest)?; // serial
+        rest = r;
+    }
+    let (_, _, r) = tlv(rest)?; // signature algorithm
+    let (_, issuer, r) = tlv(r)?;
+    let (_, _, r) = tlv(r)?; // validity
+    let (_, subject, _) = tlv(r)?;
+    Some((issuer, subject))
+}
+
+/// The (last) commonName of a certificate's subject.
+fn subject_cn(cert: &CertificateDer<'_>) -> Option<String> {
+    const CN_OID: &[u8] = &[0x55, 0x04, 0x03];
+    let (_, mut rdns) = issuer_subject(cert)?;
+    let mut cn = None;
+    while !rdns.is_empty() {
+        let (_, set, rest) = tlv(rdns)?;
+        rdns = rest;
+        let mut atvs = set;
+        while !atvs.is_empty() {
+            let (_, atv, rest) = tlv(atvs)?;
+            atvs = rest;
+            let (_, oid, value) = tlv(atv)?;
+            if oid == CN_OID {
+                let (_, v, _) = tlv(value)?;
+                cn = Some(String::from_utf8_lossy(v).into_owned());
+            }
+        }
+    }
+    cn
+}
+
 /// Whether a certificate's issuer equals its subject (compared as DER bytes).
 pub(crate) fn is_self_signed(cert: &CertificateDer<'_>) -> bool {
-    // tbsCertificate: version?, serial, signature alg, issuer, validity, subject
-    fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let tag = *b.first()?;
-        let l0 = *b.get(1)? as usize;
-        let (len, hdr) = if l0 < 0x80 {
-            (l0, 2)
-        } else {
-            let n = l0 & 0x7f;
-            let mut len = 0usize;
-            for i in 0..n {
-                len = (len << 8) | *b.get(2 + i)? as usize;
-            }
-            (len, 2 + n)
-        };
-        let body = b.get(hdr..hdr + len)?;
-        Some((tag, body, b.get(hdr + len..)?))
-    }
-    let parse = || -> Option<bool> {
-        let (_, cert, _) = tlv(cert.as_ref())?;
-        let (_, tbs, _) = tlv(cert)?;
-        let mut rest = tbs;
-        let (tag, _, r) = tlv(rest)?;
-        if tag == 0xa0 {
-            rest = r;
-            let (_, _, r) = tlv(rest)?; // serial
-            rest = r;
-        } else {
-            rest = r; // that was the serial
-        }
-        let (_, _, r) = tlv(rest)?; // signature algorithm
-        let (_, issuer, r) = tlv(r)?;
-        let (_, _, r) = tlv(r)?; // validity
-        let (_, subject, _) = tlv(r)?;
-        Some(issuer == subject)
-    };
-    parse().unwrap_or(false)
+    issuer_subject(cert).is_some_and(|(issuer, subject)| issuer == subject)
 }
 
 thread_local! {
@@ -178,16 +277,18 @@ thread_local! {
 }
 
 /// The `lua_ssl_trusted_certificate` roots.
-fn roots(path: &str) -> Result<rustls::RootCertStore, String> {
+fn roots(path: &str) -> Result<(rustls::RootCertStore, Vec<CertificateDer<'static>>), String> {
     let mut store = rustls::RootCertStore::empty();
+    let mut certs = Vec::new();
     if path.is_empty() {
-        return Ok(store);
+        return Ok((store, certs));
     }
     let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     for c in rustls_pemfile::certs(&mut data.as_slice()).flatten() {
+        certs.push(c.clone());
         let _ = store.add(c);
     }
-    Ok(store)
+    Ok((store, certs))
 }
 
 /// The client configuration for one handshake, with its outcome recorder.
@@ -198,8 +299,10 @@ fn config(
 ) -> Result<(Arc<rustls::ClientConfig>, Arc<Mutex<Outcome>>), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let mut trusted_certs = Vec::new();
     let inner = if verify {
-        let store = roots(trusted)?;
+        let (store, certs) = roots(trusted)?;
+        trusted_certs = certs;
         if store.is_empty() {
             None
         } else {
@@ -219,7 +322,10 @@ fn config(
         check_host,
         outcome: outcome.clone(),
         provider: provider.clone(),
+        no_roots,
+        trusted: trusted_certs,
     });
+    // (a resumed session skips verification: it keeps this code)
     if no_roots {
         if let Ok(mut o) = outcome.lock() {
             o.verify_error = Some((20, "unable to get local issuer certificate"));
@@ -344,6 +450,7 @@ pub(crate) async fn sslhandshake(lua: Lua, args: MultiValue) -> ApiResult {
         }
     }
     st.borrow_mut().give_back(Some(tls));
+    st.borrow_mut().set_tls();
     if matches!(reused, Value::Boolean(false)) {
         return ret(vec![Value::Boolean(true)]);
     }

@@ -263,7 +263,14 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
     match sock.send(&data).await {
         Ok(k) if k == data.len() => ret(vec![Value::Integer(1)]),
         Ok(_) => nil_err(&lua, "partial write"),
-        Err(e) => nil_err(&lua, err_text(&e)),
+        Err(e) => {
+            // nginx core's own line (ngx_unix_send on the UDP connection), always logged
+            log(
+                Level::Error,
+                &format!("send() failed ({})", crate::log::errno_text(&e)),
+            );
+            nil_err(&lua, err_text(&e))
+        }
     }
 }
 
@@ -318,7 +325,14 @@ async fn receive(lua: Lua, args: MultiValue) -> ApiResult {
             buf.truncate(k.min(size));
             ret(vec![s(&lua, buf)?])
         }
-        Ok(Err(e)) => nil_err(&lua, err_text(&e)),
+        Ok(Err(e)) => {
+            // nginx core's own line (ngx_udp_unix_recv), whatever lua_socket_log_errors
+            log(
+                Level::Error,
+                &format!("recv() failed ({})", crate::log::errno_text(&e)),
+            );
+            nil_err(&lua, err_text(&e))
+        }
         Err(_) => {
             if log_errors {
                 log(Level::Error, "lua udp socket read timed out");

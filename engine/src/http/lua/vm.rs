@@ -394,6 +394,8 @@ impl Vm {
             "cpath",
             set_path(&self.conf.package_cpath, DEFAULT_CPATH, &prefix),
         )?;
+        // nginx's linked libraries and exported functions, for `ffi.C` (cexports.rs).
+        super::cexports::load_libraries();
         super::api::install(self)?;
         super::balancer::install(self)?;
         super::ssl::install(self)?;
@@ -526,6 +528,7 @@ impl Scope {
     pub(crate) fn enter(r: *mut Request, ctx: Rc<RefCell<ReqCtx>>) -> Scope {
         let prev = CURRENT.with(|c| c.borrow_mut().replace((r, ctx)));
         let prev_phase = NOREQ_PHASE.with(|p| p.replace(None));
+        super::api::time_wakeup();
         Scope { prev, prev_phase }
     }
 
@@ -533,6 +536,7 @@ impl Scope {
     pub(crate) fn enter_none(phase: Phase) -> Scope {
         let prev = CURRENT.with(|c| c.borrow_mut().take());
         let prev_phase = NOREQ_PHASE.with(|p| p.replace(Some(phase)));
+        super::api::time_wakeup();
         Scope { prev, prev_phase }
     }
 }
