@@ -1630,7 +1630,8 @@ async fn handle(
     shared: &Rc<RefCell<Shared>>,
 ) -> Result<hyper::Response<crate::http::log_phase::Logged>, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
-    let Some(mut r) = Request::new(http, conn, &req) else {
+    // Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
+    let Some(mut r) = Request::new(http, conn, &req).map(Box::new) else {
         return Err(CloseConnection);
     };
     // lua-nginx-module keeps the body for ngx.req.read_body.

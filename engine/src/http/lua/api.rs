@@ -308,6 +308,7 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
         buf.push(b'\n');
     }
     let refused = with_req(|r, c| {
+        start_buffering(r, c);
         send_header(r, c);
         Ok(c.precondition_failed)
     })?;
@@ -368,23 +369,76 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
     }
 }
 
-fn flush(lua: &Lua, _args: MultiValue) -> ApiResult {
-    check_phase(lua, OUTPUT_PHASES)?;
-    let state = with_req(|r, c| {
-        if c.eof {
-            return Ok(Some("seen eof"));
-        }
-        if r.method == hyper::Method::HEAD && c.headers_sent {
-            return Ok(Some("header only"));
-        }
-        send_header(r, c);
-        c.flushed = true;
-        Ok(None)
-    })?;
-    if let Some(e) = state {
-        return nil_err(lua, e);
+/// nginx: ngx_http_lua_send_chain_link: the first output of an HTTP/1.0 request without a
+/// Content-Length is held whole (`lua_http10_buffering on`, the default) so that it gets one.
+fn start_buffering(r: &Request, c: &mut vm::ReqCtx) {
+    if !c.buffering
+        && !c.headers_sent
+        && r.version == hyper::Version::HTTP_10
+        && !c
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        c.buffering = true;
     }
-    ok(vec![Value::Integer(1)])
+}
+
+/// nginx: ngx_http_lua_ngx_flush: `ngx.flush(wait?)` hands what was printed to the
+/// connection; with `wait` true it returns once the connection took it.
+async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
+    if args.len() > 1 {
+        return Err(fail(
+            &lua,
+            format!(
+                "attempt to pass {} arguments, but accepted 0 or 1",
+                args.len()
+            ),
+        ));
+    }
+    let main = with_req(|r, _| Ok(r.sub == 0))?;
+    let wait = match arg(&args, 0) {
+        _ if !main || args.is_empty() => false,
+        Value::Boolean(b) => b,
+        v => {
+            return Err(argerr(
+                &lua,
+                1,
+                "flush",
+                format!("boolean expected, got {}", type_name(&v)),
+            ))
+        }
+    };
+    check_phase(&lua, OUTPUT_PHASES)?;
+    let state = with_req(|r, c| {
+        if r.method == hyper::Method::HEAD && c.headers_sent {
+            return Ok(Err("header only"));
+        }
+        if c.eof {
+            return Ok(Err("seen eof"));
+        }
+        if c.buffering {
+            return Ok(Err("buffering"));
+        }
+        if !c.headers_sent || (c.out_total == 0 && !wait) {
+            return Ok(Err("nothing to flush"));
+        }
+        c.flushed = true;
+        c.flush_seq += 1;
+        let seq = c.flush_seq;
+        c.flush_marks.push((c.out_marks.len(), seq));
+        let stream = c.stream.get_or_insert_with(super::stream::new).clone();
+        let wait = wait && super::phases::can_stream(r, c);
+        Ok(Ok(wait.then_some((stream, seq))))
+    })?;
+    match state {
+        Err(e) => nil_err(&lua, e),
+        Ok(Some((stream, seq))) => {
+            super::stream::flushed(stream, seq).await;
+            ok(vec![Value::Integer(1)])
+        }
+        Ok(None) => ok(vec![Value::Integer(1)]),
+    }
 }
 
 fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
@@ -394,6 +448,7 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
     let seen = with_req(|r, c| {
         let seen = c.eof;
+        start_buffering(r, c);
         c.eof = true;
         c.flushed = true;
         send_header(r, c);
@@ -2104,7 +2159,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     )?;
     reg(vm, &ngx, "say", |l, a| echo(l, a, true))?;
     reg(vm, &ngx, "print", |l, a| echo(l, a, false))?;
-    reg(vm, &ngx, "flush", flush)?;
+    ngx.set("flush", vm.api_async(flush)?)?;
     reg(vm, &ngx, "eof", eof)?;
     reg(vm, &ngx, "send_headers", send_headers)?;
     ngx.set("exit", vm.api_async(exit)?)?;

@@ -18,6 +18,7 @@ pub(crate) mod regex;
 pub(crate) mod shdict;
 pub(crate) mod socket;
 pub(crate) mod ssl;
+pub(crate) mod stream;
 pub(crate) mod subrequest;
 pub(crate) mod thread;
 pub(crate) mod timer;
