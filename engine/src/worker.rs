@@ -299,7 +299,11 @@ fn worker(
         notice("gracefully shutting down");
         // lua-nginx-module: pending timers run now, premature.
         crate::http::lua::timer::shutdown().await;
-        let drain = graceful.drain();
+        let drain = async {
+            graceful.drain().await;
+            // streaming Lua handlers that outlive their connection (ngx.eof)
+            crate::http::lua::stream::drained().await;
+        };
         let fast = async {
             let mut rx = rx.clone();
             while *rx.borrow() != Stop::Fast {

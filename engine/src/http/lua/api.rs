@@ -310,7 +310,11 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
     let refused = with_req(|r, c| {
         start_buffering(r, c);
         send_header(r, c);
-        Ok(c.precondition_failed)
+        // After the client went away, nginx's write fails once a write is due: at a
+        // flush, or when postpone_output bytes wait.
+        let broken = c.stream.as_ref().is_some_and(super::stream::broken)
+            && buf.len() >= super::stream::POSTPONE_OUTPUT;
+        Ok(c.precondition_failed || broken)
     })?;
     if refused {
         return nil_err(lua, "nginx output filter error");
@@ -423,6 +427,9 @@ async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
         if !c.headers_sent || (c.out_total == 0 && !wait) {
             return Ok(Err("nothing to flush"));
         }
+        if c.stream.as_ref().is_some_and(super::stream::broken) {
+            return Ok(Err("nginx output filter error"));
+        }
         c.flushed = true;
         c.flush_seq += 1;
         let seq = c.flush_seq;
@@ -434,7 +441,9 @@ async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
     match state {
         Err(e) => nil_err(&lua, e),
         Ok(Some((stream, seq))) => {
-            super::stream::flushed(stream, seq).await;
+            if !super::stream::flushed(stream, seq).await {
+                return nil_err(&lua, "nginx output filter error");
+            }
             ok(vec![Value::Integer(1)])
         }
         Ok(None) => ok(vec![Value::Integer(1)]),
@@ -447,15 +456,20 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
     }
     check_phase(lua, OUTPUT_PHASES)?;
     let seen = with_req(|r, c| {
+        if c.stream.as_ref().is_some_and(super::stream::broken) {
+            return Ok(None);
+        }
         let seen = c.eof;
         start_buffering(r, c);
         c.eof = true;
         c.flushed = true;
         send_header(r, c);
-        Ok(seen)
+        Ok(Some(seen))
     })?;
-    if seen {
-        return nil_err(lua, "seen eof");
+    match seen {
+        None => return nil_err(lua, "nginx output filter error"),
+        Some(true) => return nil_err(lua, "seen eof"),
+        Some(false) => {}
     }
     ok(vec![Value::Integer(1)])
 }

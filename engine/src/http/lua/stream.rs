@@ -143,6 +143,13 @@ pub(crate) fn pending_size(c: &ReqCtx, chunked: bool) -> usize {
     n
 }
 
+/// The client went away while the body was being sent (nginx: the write failed, and the
+/// output calls fail from then on).
+pub(crate) fn broken(s: &Stream) -> bool {
+    let st = lock(s);
+    st.gone && !st.done
+}
+
 /// Waits until the connection took flush `seq` (nginx: ngx.flush(true) waits until the
 /// connection's buffers are written); false when the connection went away.
 pub(crate) async fn flushed(s: Stream, seq: u64) -> bool {
@@ -151,8 +158,11 @@ pub(crate) async fn flushed(s: Stream, seq: u64) -> bool {
         if st.flushed >= seq {
             return Poll::Ready(true);
         }
-        if st.gone || st.failed || (st.done && st.queue.is_empty()) {
+        if st.gone && !st.done {
             return Poll::Ready(false);
+        }
+        if st.failed || st.done {
+            return Poll::Ready(true);
         }
         st.flush_wakers.push(cx.waker().clone());
         Poll::Pending
@@ -433,6 +443,7 @@ pub(crate) async fn drive(
     rp: *mut Request,
     h: Arc<LuaHandler>,
 ) {
+    let _running = Running::new();
     let settled = std::future::poll_fn(|cx| {
         let mut st = lock(&s);
         match st.settled {
@@ -483,6 +494,35 @@ pub(crate) async fn drive(
         pump(rp, &ctx, &s, true).await;
     }
     end_handler(&s);
+}
+
+thread_local! {
+    /// Streaming handlers running on this worker.
+    static RUNNING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a streaming handler as running while it lives.
+struct Running;
+
+impl Running {
+    fn new() -> Running {
+        RUNNING.with(|n| n.set(n.get() + 1));
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// A graceful shutdown waits for the streaming handlers still running after their
+/// connection is done (nginx: a worker exits once its requests are finalized).
+pub(crate) async fn drained() {
+    while RUNNING.with(|n| n.get()) > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// The handler ended: wakes the log phase waiting for it.
