@@ -414,3 +414,66 @@ logged: 200
 GET /t
 --- response_body chop
 abcd
+
+
+
+=== TEST 19: lua_http10_buffering off: HTTP/1.0 streams, close-delimited, no length
+--- config
+    lua_http10_buffering off;
+    location = /t {
+        content_by_lua_block {
+            ngx.say("one")
+            local ok, err = ngx.flush(true)
+            ngx.sleep(0.05)
+            ngx.say("two: ", tostring(ok), " ", tostring(err))
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\nHost: localhost\r\n\r\n"
+--- response_headers
+Content-Length:
+Transfer-Encoding:
+--- response_body
+one
+two: 1 nil
+
+
+
+=== TEST 20: lua_http10_buffering off without a flush: no length either
+--- config
+    location = /t {
+        lua_http10_buffering off;
+        content_by_lua_block {
+            ngx.say("one")
+            ngx.flush()
+            ngx.say("two")
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\nHost: localhost\r\n\r\n"
+--- response_headers
+Content-Length:
+--- response_body
+one
+two
+
+
+
+=== TEST 21: HTTP/1.0 and ngx.eof: the whole answer goes out with its length, the handler goes on
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say("early")
+            ngx.eof()
+            ngx.sleep(0.1)
+            ngx.log(ngx.WARN, "still running")
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\nHost: localhost\r\n\r\n"
+--- response_headers
+Content-Length: 6
+--- response_body
+early
+--- error_log
+still running

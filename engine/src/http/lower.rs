@@ -311,6 +311,8 @@ pub(crate) struct LocConf {
     pub(crate) lua_ssl_cert: Option<Arc<crate::http::lua::directives::LuaHandler>>,
     // fastcgi_pass (engine/src/http/fastcgi_run.rs, merged there).
     pub(crate) fastcgi: Option<Arc<crate::http::fastcgi_run::FcgiConf>>,
+    /// `lua_http10_buffering` (engine/src/http/lua/api.rs).
+    pub(crate) lua_http10_buffering: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -545,7 +547,8 @@ impl LocConf {
             auth_request_set,
             log_subrequest,
             lua_ssl_client_hello,
-            lua_ssl_cert
+            lua_ssl_cert,
+            lua_http10_buffering
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

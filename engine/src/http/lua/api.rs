@@ -320,6 +320,9 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
         return nil_err(lua, "nginx output filter error");
     }
     with_req(|r, c| {
+        if c.buffering {
+            debug(r, "lua buffering output bufs for the HTTP 1.0 request");
+        }
         c.out_total += buf.len();
         if r.method != hyper::Method::HEAD {
             c.out.extend_from_slice(&buf);
@@ -378,6 +381,7 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
 fn start_buffering(r: &Request, c: &mut vm::ReqCtx) {
     if !c.buffering
         && !c.headers_sent
+        && r.loc.lua_http10_buffering != Some(false)
         && r.version == hyper::Version::HTTP_10
         && !c
             .headers
@@ -385,6 +389,13 @@ fn start_buffering(r: &Request, c: &mut vm::ReqCtx) {
             .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
     {
         c.buffering = true;
+    }
+}
+
+/// A debug line of the request (nginx: ngx_log_debug on the connection's log).
+fn debug(r: &Request, msg: &str) {
+    if crate::http::errlog::wants(Level::Debug) {
+        crate::http::errlog::write(Level::Debug, &crate::http::errlog::with_context(r, msg));
     }
 }
 
@@ -422,6 +433,7 @@ async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
             return Ok(Err("seen eof"));
         }
         if c.buffering {
+            debug(r, "lua http 1.0 buffering makes ngx.flush() a no-op");
             return Ok(Err("buffering"));
         }
         if !c.headers_sent || (c.out_total == 0 && !wait) {

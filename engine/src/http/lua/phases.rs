@@ -144,8 +144,11 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
     if from < out.len() {
         pieces.push(out.slice(from..));
     }
-    reply.body = Some(if pieces.len() > 1 {
-        http_body_util::BodyExt::boxed(Pieces(pieces.into()))
+    // HTTP/1.0 without a length (lua_http10_buffering off): close-delimited, as the body's
+    // size is not told.
+    let close_delimited = reply.length.is_none() && r.version == hyper::Version::HTTP_10;
+    reply.body = Some(if pieces.len() > 1 || close_delimited {
+        http_body_util::BodyExt::boxed(Pieces(pieces.into(), !close_delimited))
     } else {
         full(out)
     });
@@ -181,7 +184,8 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
         }
     }
     if reply.length.is_none()
-        && (c.buffering || !c.flushed)
+        && (c.buffering || !c.headers_sent)
+        && r.loc.lua_http10_buffering != Some(false)
         && r.version == hyper::Version::HTTP_10
         && r.method != hyper::Method::HEAD
     {
@@ -209,8 +213,8 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
 }
 
 /// A body sent as the pieces the handler printed (nginx: one buffer per output call, so one
-/// chunk each on a chunked response).
-struct Pieces(std::collections::VecDeque<bytes::Bytes>);
+/// chunk each on a chunked response); whether its size is told.
+struct Pieces(std::collections::VecDeque<bytes::Bytes>, bool);
 
 impl hyper::body::Body for Pieces {
     type Data = bytes::Bytes;
@@ -228,6 +232,9 @@ impl hyper::body::Body for Pieces {
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
+        if !self.1 {
+            return hyper::body::SizeHint::default();
+        }
         let n: usize = self.0.iter().map(bytes::Bytes::len).sum();
         hyper::body::SizeHint::with_exact(n as u64)
     }
