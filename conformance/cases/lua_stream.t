@@ -477,3 +477,20 @@ Content-Length: 6
 early
 --- error_log
 still running
+
+
+
+=== TEST 22: HTTP/1.0 and ngx.send_headers alone: the head went out unheld, no length
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.status = 201
+            ngx.send_headers()
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\nHost: localhost\r\n\r\n"
+--- error_code: 201
+--- response_headers
+Content-Length:
+--- response_body chop

@@ -228,7 +228,8 @@ impl hyper::body::Body for Pieces {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        // a close-delimited body is not known to be empty before it is read
+        self.1 && self.0.is_empty()
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
