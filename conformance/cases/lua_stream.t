@@ -494,3 +494,44 @@ still running
 --- response_headers
 Content-Length:
 --- response_body chop
+
+
+
+=== TEST 23: ngx.on_abort without lua_check_client_abort
+--- config
+    location = /t {
+        content_by_lua_block {
+            local ok, err = ngx.on_abort(function() end)
+            ngx.say(tostring(ok), " ", tostring(err))
+        }
+    }
+--- request
+GET /t
+--- response_body
+nil lua_check_client_abort is off
+
+
+
+=== TEST 24: ngx.on_abort registers once; the client stays: the handler ends normally
+--- config
+    lua_check_client_abort on;
+    location = /t {
+        content_by_lua_block {
+            local ok, err = ngx.on_abort(function() ngx.log(ngx.ERR, "aborted") end)
+            ngx.say("1: ", tostring(ok), " ", tostring(err))
+            ok, err = ngx.on_abort(function() end)
+            ngx.say("2: ", tostring(ok), " ", tostring(err))
+            ngx.flush(true)
+            ngx.sleep(0.05)
+            ngx.say("done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+1: 1 nil
+2: nil duplicate call
+done
+--- no_error_log
+aborted
+[error]

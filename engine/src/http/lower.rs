@@ -313,6 +313,8 @@ pub(crate) struct LocConf {
     pub(crate) fastcgi: Option<Arc<crate::http::fastcgi_run::FcgiConf>>,
     /// `lua_http10_buffering` (engine/src/http/lua/api.rs).
     pub(crate) lua_http10_buffering: Option<bool>,
+    /// `lua_check_client_abort` (engine/src/http/lua/api.rs, ngx.on_abort).
+    pub(crate) lua_check_client_abort: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -548,7 +550,8 @@ impl LocConf {
             log_subrequest,
             lua_ssl_client_hello,
             lua_ssl_cert,
-            lua_http10_buffering
+            lua_http10_buffering,
+            lua_check_client_abort
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

@@ -486,6 +486,34 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
     ok(vec![Value::Integer(1)])
 }
 
+/// nginx: ngx_http_lua_on_abort: registers the callback run when the client goes away.
+/// (oxresty registers it but does not watch the client's side of the connection yet: the
+/// callback never runs.)
+fn on_abort(lua: &Lua, args: MultiValue) -> ApiResult {
+    check_phase(lua, OUTPUT_PHASES)?;
+    let state = with_req(|r, c| {
+        if c.on_abort.is_some() {
+            return Ok(Some("duplicate call"));
+        }
+        if r.loc.lua_check_client_abort != Some(true) {
+            return Ok(Some("lua_check_client_abort is off"));
+        }
+        Ok(None)
+    })?;
+    if let Some(e) = state {
+        return nil_err(lua, e);
+    }
+    let f = match arg(&args, 0) {
+        Value::Function(f) if f.info().what != "C" => f,
+        _ => return Err(argerr(lua, 1, "on_abort", "Lua function expected")),
+    };
+    with_req(|_, c| {
+        c.on_abort = Some(f);
+        Ok(())
+    })?;
+    ok(vec![Value::Integer(1)])
+}
+
 fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
     with_req(|r, c| {
@@ -2186,6 +2214,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     reg(vm, &ngx, "say", |l, a| echo(l, a, true))?;
     reg(vm, &ngx, "print", |l, a| echo(l, a, false))?;
     ngx.set("flush", vm.api_async(flush)?)?;
+    reg(vm, &ngx, "on_abort", on_abort)?;
     reg(vm, &ngx, "eof", eof)?;
     reg(vm, &ngx, "send_headers", send_headers)?;
     ngx.set("exit", vm.api_async(exit)?)?;

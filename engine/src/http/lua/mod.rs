@@ -227,6 +227,14 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                     );
                     true
                 }
+                "lua_check_client_abort" => {
+                    c.lua_check_client_abort = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
                 "lua_http10_buffering" => {
                     c.lua_http10_buffering = Some(
                         d.args

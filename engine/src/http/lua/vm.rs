@@ -149,6 +149,8 @@ pub(crate) struct ReqCtx {
     /// nginx: `ctx->buffering`: an HTTP/1.0 answer without a length is held whole
     /// (`lua_http10_buffering`), so that it gets a Content-Length.
     pub(crate) buffering: bool,
+    /// `ngx.on_abort` registered a callback.
+    pub(crate) on_abort: Option<mlua::Function>,
 }
 
 impl ReqCtx {
@@ -181,6 +183,7 @@ impl ReqCtx {
             flush_marks: Vec::new(),
             flush_seq: 0,
             buffering: false,
+            on_abort: None,
         }
     }
 }
