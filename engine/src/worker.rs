@@ -445,6 +445,8 @@ fn worker(
         let drain = async {
             graceful.drain().await;
             sessions.drain().await;
+            // streaming Lua handlers that outlive their connection (ngx.eof)
+            crate::http::lua::stream::drained().await;
         };
         let fast = async {
             let mut rx = rx.clone();
@@ -1782,7 +1784,8 @@ async fn handle(
     shared: &Rc<RefCell<Shared>>,
 ) -> Result<hyper::Response<crate::http::log_phase::Logged>, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
-    let Some(mut r) = Request::new(http, conn, &req) else {
+    // Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
+    let Some(mut r) = Request::new(http, conn, &req).map(Box::new) else {
         return Err(CloseConnection);
     };
     // lua-nginx-module keeps the body for ngx.req.read_body.

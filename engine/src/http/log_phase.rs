@@ -27,7 +27,8 @@ pub(crate) struct Logged {
 
 /// What the log phase needs once the body is done.
 struct Pending {
-    r: Request,
+    /// Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
+    r: Box<Request>,
     /// Keeps the request's Lua context alive until log_by_lua* has run.
     guard: Box<dyn std::any::Any>,
     chunked: bool,
@@ -42,10 +43,13 @@ impl Logged {
     /// `chunked`: the body goes out in HTTP/1.1 chunks (their framing counts in `$bytes_sent`).
     pub(crate) fn new(
         inner: Body,
-        r: Request,
+        r: impl Into<Box<Request>>,
         guard: Box<dyn std::any::Any>,
         chunked: bool,
     ) -> Logged {
+        let r = r.into();
+        // a streaming Lua content handler goes on once its request is here
+        crate::http::lua::stream::settled(&r);
         Logged {
             inner,
             pending: Some(Pending {
@@ -134,6 +138,21 @@ impl Drop for Logged {
         } = p;
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
+        // A streaming Lua content handler still running (after ngx.eof, or the client went
+        // away): the request is finalized, and logged, when it ends.
+        if let Some(done) = crate::http::lua::stream::running(&r) {
+            if tokio::task::try_id().is_some() {
+                tokio::task::spawn_local(async move {
+                    done.await;
+                    if r.loc.lua_log.is_some() {
+                        crate::http::lua::log(&mut r).await;
+                    }
+                    crate::http::access_log::log(&r);
+                    drop(guard);
+                });
+                return;
+            }
+        }
         // nginx: a request with background subrequests (mirror) is finalized, and logged,
         // after them. (nginx also holds the connection until then; oxresty does not: the
         // next request or the close does not wait for a slow mirror.)

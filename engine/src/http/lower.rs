@@ -315,6 +315,10 @@ pub(crate) struct LocConf {
     pub(crate) lua_ssl_sess_fetch: Option<Arc<crate::http::lua::directives::LuaHandler>>,
     /// `ssl_session_store_by_lua*` (http level; engine/src/http/lua/ssl.rs).
     pub(crate) lua_ssl_sess_store: Option<Arc<crate::http::lua::directives::LuaHandler>>,
+    /// `lua_http10_buffering` (engine/src/http/lua/api.rs).
+    pub(crate) lua_http10_buffering: Option<bool>,
+    /// `lua_check_client_abort` (engine/src/http/lua/api.rs, ngx.on_abort).
+    pub(crate) lua_check_client_abort: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -551,7 +555,9 @@ impl LocConf {
             lua_ssl_client_hello,
             lua_ssl_cert,
             lua_ssl_sess_fetch,
-            lua_ssl_sess_store
+            lua_ssl_sess_store,
+            lua_http10_buffering,
+            lua_check_client_abort
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

@@ -310,13 +310,21 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
         buf.push(b'\n');
     }
     let refused = with_req(|r, c| {
+        start_buffering(r, c);
         send_header(r, c);
-        Ok(c.precondition_failed)
+        // After the client went away, nginx's write fails once a write is due: at a
+        // flush, or when postpone_output bytes wait.
+        let broken = c.stream.as_ref().is_some_and(super::stream::broken)
+            && buf.len() >= super::stream::POSTPONE_OUTPUT;
+        Ok(c.precondition_failed || broken)
     })?;
     if refused {
         return nil_err(lua, "nginx output filter error");
     }
     with_req(|r, c| {
+        if c.buffering {
+            debug(r, "lua buffering output bufs for the HTTP 1.0 request");
+        }
         c.out_total += buf.len();
         if r.method != hyper::Method::HEAD {
             c.out.extend_from_slice(&buf);
@@ -370,23 +378,90 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
     }
 }
 
-fn flush(lua: &Lua, _args: MultiValue) -> ApiResult {
-    check_phase(lua, OUTPUT_PHASES)?;
-    let state = with_req(|r, c| {
-        if c.eof {
-            return Ok(Some("seen eof"));
-        }
-        if r.method == hyper::Method::HEAD && c.headers_sent {
-            return Ok(Some("header only"));
-        }
-        send_header(r, c);
-        c.flushed = true;
-        Ok(None)
-    })?;
-    if let Some(e) = state {
-        return nil_err(lua, e);
+/// nginx: ngx_http_lua_send_chain_link: the first output of an HTTP/1.0 request without a
+/// Content-Length is held whole (`lua_http10_buffering on`, the default) so that it gets one.
+fn start_buffering(r: &Request, c: &mut vm::ReqCtx) {
+    if !c.buffering
+        && !c.headers_sent
+        && r.loc.lua_http10_buffering != Some(false)
+        && r.version == hyper::Version::HTTP_10
+        && !c
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        c.buffering = true;
     }
-    ok(vec![Value::Integer(1)])
+}
+
+/// A debug line of the request (nginx: ngx_log_debug on the connection's log).
+fn debug(r: &Request, msg: &str) {
+    if crate::http::errlog::wants(Level::Debug) {
+        crate::http::errlog::write(Level::Debug, &crate::http::errlog::with_context(r, msg));
+    }
+}
+
+/// nginx: ngx_http_lua_ngx_flush: `ngx.flush(wait?)` hands what was printed to the
+/// connection; with `wait` true it returns once the connection took it.
+async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
+    if args.len() > 1 {
+        return Err(fail(
+            &lua,
+            format!(
+                "attempt to pass {} arguments, but accepted 0 or 1",
+                args.len()
+            ),
+        ));
+    }
+    let main = with_req(|r, _| Ok(r.sub == 0))?;
+    let wait = match arg(&args, 0) {
+        _ if !main || args.is_empty() => false,
+        Value::Boolean(b) => b,
+        v => {
+            return Err(argerr(
+                &lua,
+                1,
+                "flush",
+                format!("boolean expected, got {}", type_name(&v)),
+            ))
+        }
+    };
+    check_phase(&lua, OUTPUT_PHASES)?;
+    let state = with_req(|r, c| {
+        if r.method == hyper::Method::HEAD && c.headers_sent {
+            return Ok(Err("header only"));
+        }
+        if c.eof {
+            return Ok(Err("seen eof"));
+        }
+        if c.buffering {
+            debug(r, "lua http 1.0 buffering makes ngx.flush() a no-op");
+            return Ok(Err("buffering"));
+        }
+        if !c.headers_sent || (c.out_total == 0 && !wait) {
+            return Ok(Err("nothing to flush"));
+        }
+        if c.stream.as_ref().is_some_and(super::stream::broken) {
+            return Ok(Err("nginx output filter error"));
+        }
+        c.flushed = true;
+        c.flush_seq += 1;
+        let seq = c.flush_seq;
+        c.flush_marks.push((c.out_marks.len(), seq));
+        let stream = c.stream.get_or_insert_with(super::stream::new).clone();
+        let wait = wait && super::phases::can_stream(r, c);
+        Ok(Ok(wait.then_some((stream, seq))))
+    })?;
+    match state {
+        Err(e) => nil_err(&lua, e),
+        Ok(Some((stream, seq))) => {
+            if !super::stream::flushed(stream, seq).await {
+                return nil_err(&lua, "nginx output filter error");
+            }
+            ok(vec![Value::Integer(1)])
+        }
+        Ok(None) => ok(vec![Value::Integer(1)]),
+    }
 }
 
 fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
@@ -395,15 +470,49 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
     }
     check_phase(lua, OUTPUT_PHASES)?;
     let seen = with_req(|r, c| {
+        if c.stream.as_ref().is_some_and(super::stream::broken) {
+            return Ok(None);
+        }
         let seen = c.eof;
+        start_buffering(r, c);
         c.eof = true;
         c.flushed = true;
         send_header(r, c);
-        Ok(seen)
+        Ok(Some(seen))
     })?;
-    if seen {
-        return nil_err(lua, "seen eof");
+    match seen {
+        None => return nil_err(lua, "nginx output filter error"),
+        Some(true) => return nil_err(lua, "seen eof"),
+        Some(false) => {}
     }
+    ok(vec![Value::Integer(1)])
+}
+
+/// nginx: ngx_http_lua_on_abort: registers the callback run when the client goes away.
+/// (oxresty registers it but does not watch the client's side of the connection yet: the
+/// callback never runs.)
+fn on_abort(lua: &Lua, args: MultiValue) -> ApiResult {
+    check_phase(lua, OUTPUT_PHASES)?;
+    let state = with_req(|r, c| {
+        if c.on_abort.is_some() {
+            return Ok(Some("duplicate call"));
+        }
+        if r.loc.lua_check_client_abort != Some(true) {
+            return Ok(Some("lua_check_client_abort is off"));
+        }
+        Ok(None)
+    })?;
+    if let Some(e) = state {
+        return nil_err(lua, e);
+    }
+    let f = match arg(&args, 0) {
+        Value::Function(f) if f.info().what != "C" => f,
+        _ => return Err(argerr(lua, 1, "on_abort", "Lua function expected")),
+    };
+    with_req(|_, c| {
+        c.on_abort = Some(f);
+        Ok(())
+    })?;
     ok(vec![Value::Integer(1)])
 }
 
@@ -2128,7 +2237,8 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     )?;
     reg(vm, &ngx, "say", |l, a| echo(l, a, true))?;
     reg(vm, &ngx, "print", |l, a| echo(l, a, false))?;
-    reg(vm, &ngx, "flush", flush)?;
+    ngx.set("flush", vm.api_async(flush)?)?;
+    reg(vm, &ngx, "on_abort", on_abort)?;
     reg(vm, &ngx, "eof", eof)?;
     reg(vm, &ngx, "send_headers", send_headers)?;
     ngx.set("exit", vm.api_async(exit)?)?;

@@ -19,6 +19,7 @@ pub(crate) mod regex;
 pub(crate) mod shdict;
 pub(crate) mod socket;
 pub(crate) mod ssl;
+pub(crate) mod stream;
 pub(crate) mod subrequest;
 pub(crate) mod thread;
 pub(crate) mod timer;
@@ -223,6 +224,22 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                 }
                 "lua_transform_underscores_in_response_headers" => {
                     c.lua_transform_underscores = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
+                "lua_check_client_abort" => {
+                    c.lua_check_client_abort = Some(
+                        d.args
+                            .first()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),
+                    );
+                    true
+                }
+                "lua_http10_buffering" => {
+                    c.lua_http10_buffering = Some(
                         d.args
                             .first()
                             .is_some_and(|a| a.eq_ignore_ascii_case(b"on")),

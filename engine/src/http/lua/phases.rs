@@ -123,6 +123,40 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
     if c.precondition_failed {
         return Reply::status(412);
     }
+    let mut reply = head(r, c);
+    if let Some(len) = reply.length {
+        // nginx sends no more than the Content-Length the handler set.
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if c.out.len() > len {
+            c.out.truncate(len);
+        }
+    }
+    let out = bytes::Bytes::from(std::mem::take(&mut c.out));
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for end in std::mem::take(&mut c.out_marks) {
+        let end = end.min(out.len());
+        if end > from {
+            pieces.push(out.slice(from..end));
+            from = end;
+        }
+    }
+    if from < out.len() {
+        pieces.push(out.slice(from..));
+    }
+    // HTTP/1.0 without a length (lua_http10_buffering off): close-delimited, as the body's
+    // size is not told.
+    let close_delimited = reply.length.is_none() && r.version == hyper::Version::HTTP_10;
+    reply.body = Some(if pieces.len() > 1 || close_delimited {
+        http_body_util::BodyExt::boxed(Pieces(pieces.into(), !close_delimited))
+    } else {
+        full(out)
+    });
+    reply
+}
+
+/// The response's status and headers as the handler set them (no body yet).
+fn head(r: &Request, c: &mut ReqCtx) -> Reply {
     let status = match (c.status, r.status) {
         (0, 0) => 200,
         // an error page's handler answers with the error's status unless it sets one
@@ -150,19 +184,13 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
         }
     }
     if reply.length.is_none()
-        && !c.flushed
+        && (c.buffering || !c.headers_sent)
+        && r.loc.lua_http10_buffering != Some(false)
         && r.version == hyper::Version::HTTP_10
         && r.method != hyper::Method::HEAD
     {
         // nginx: lua_http10_buffering: an HTTP/1.0 answer is buffered and gets a length.
         reply.length = Some(c.out.len() as u64);
-    }
-    if let Some(len) = reply.length {
-        // nginx sends no more than the Content-Length the handler set.
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if c.out.len() > len {
-            c.out.truncate(len);
-        }
     }
     if !has_type
         && status != 204
@@ -181,30 +209,12 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
             None => reply.default_type = true,
         }
     }
-    let out = bytes::Bytes::from(std::mem::take(&mut c.out));
-    let mut pieces = Vec::new();
-    let mut from = 0;
-    for end in std::mem::take(&mut c.out_marks) {
-        let end = end.min(out.len());
-        if end > from {
-            pieces.push(out.slice(from..end));
-            from = end;
-        }
-    }
-    if from < out.len() {
-        pieces.push(out.slice(from..));
-    }
-    reply.body = Some(if pieces.len() > 1 {
-        http_body_util::BodyExt::boxed(Pieces(pieces.into()))
-    } else {
-        full(out)
-    });
     reply
 }
 
 /// A body sent as the pieces the handler printed (nginx: one buffer per output call, so one
-/// chunk each on a chunked response).
-struct Pieces(std::collections::VecDeque<bytes::Bytes>);
+/// chunk each on a chunked response); whether its size is told.
+struct Pieces(std::collections::VecDeque<bytes::Bytes>, bool);
 
 impl hyper::body::Body for Pieces {
     type Data = bytes::Bytes;
@@ -218,10 +228,14 @@ impl hyper::body::Body for Pieces {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
+        // a close-delimited body is not known to be empty before it is read
+        self.1 && self.0.is_empty()
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
+        if !self.1 {
+            return hyper::body::SizeHint::default();
+        }
         let n: usize = self.0.iter().map(bytes::Bytes::len).sum();
         hyper::body::SizeHint::with_exact(n as u64)
     }
@@ -428,8 +442,26 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
         .or_else(|| r.location.as_ref().and_then(|l| l.conf.lua_content.clone()))?;
     let vm = vm_for(r)?;
     need_body(r).await;
-    let out = vm::run(&vm, r, &h, Phase::Content, MultiValue::new()).await;
     let ctx = vm::ctx_of(r);
+    let out = match vm::start(&vm, r, &h, Phase::Content, MultiValue::new()) {
+        Err(out) => out,
+        Ok(mut started) => {
+            let mut fut = started.fut.as_mut();
+            let streams = tokio::task::try_id().is_some();
+            let res = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+                std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+                std::task::Poll::Pending if streams && wants_stream(r, &ctx) => {
+                    std::task::Poll::Ready(None)
+                }
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            })
+            .await;
+            match res {
+                Some(res) => vm::finish(r, &h, Phase::Content, started.debug, res),
+                None => return Some(begin_stream(r, &ctx, started, h)),
+            }
+        }
+    };
     let exec = ctx.borrow_mut().exec.take();
     if let Some((uri, args)) = exec {
         return Some(exec_to(r, &ctx, uri, args).await);
@@ -439,6 +471,86 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
         content_reply(r, &mut c, out)
     };
     Some(log_dropped(r, reply).await)
+}
+
+/// Whether the content handler's output may be streamed: the main request's content
+/// handler, with its head out, not held whole for HTTP/1.0 (nor refused, nor a HEAD's).
+pub(crate) fn can_stream(r: &Request, c: &ReqCtx) -> bool {
+    !c.buffering && may_stream(r, c)
+}
+
+fn may_stream(r: &Request, c: &ReqCtx) -> bool {
+    c.phase == Phase::Content
+        && r.sub == 0
+        && c.headers_sent
+        && !c.precondition_failed
+        && r.method != hyper::Method::HEAD
+        && c.exit.is_none()
+        && c.exec.is_none()
+}
+
+/// The handler waits with output nginx would have sent by now: a flush, `ngx.eof`, or
+/// `postpone_output` bytes with the head.
+fn wants_stream(r: &Request, ctx: &std::rc::Rc<std::cell::RefCell<ReqCtx>>) -> bool {
+    let Ok(c) = ctx.try_borrow() else {
+        return false;
+    };
+    if !may_stream(r, &c) {
+        return false;
+    }
+    if c.buffering {
+        // nginx sends a held HTTP/1.0 answer whole at ngx.eof, the handler going on.
+        return c.eof;
+    }
+    if !c.flush_marks.is_empty() || c.eof {
+        return true;
+    }
+    let chunked = chunked(r, &c);
+    super::stream::head_estimate(r, &c, chunked) + super::stream::pending_size(&c, chunked)
+        >= super::stream::POSTPONE_OUTPUT
+}
+
+/// The streamed body goes out in chunks: HTTP/1.1 without a Content-Length.
+fn chunked(r: &Request, c: &ReqCtx) -> bool {
+    r.version != hyper::Version::HTTP_10
+        && !c
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+}
+
+/// The head goes out now and the body follows as the handler makes it: a task of the
+/// worker polls the handler on (stream.rs).
+fn begin_stream(
+    r: &mut Request,
+    ctx: &std::rc::Rc<std::cell::RefCell<ReqCtx>>,
+    started: vm::Started,
+    h: Arc<super::directives::LuaHandler>,
+) -> Reply {
+    let (mut reply, s) = {
+        let mut c = ctx.borrow_mut();
+        let s = c.stream.get_or_insert_with(super::stream::new).clone();
+        let reply = head(r, &mut c);
+        let chunked = chunked(r, &c);
+        super::stream::begin(
+            &s,
+            r as *const Request,
+            chunked,
+            super::stream::head_estimate(r, &c, chunked),
+        );
+        (reply, s)
+    };
+    reply.body = Some(http_body_util::BodyExt::boxed(super::stream::LuaBody::new(
+        s.clone(),
+    )));
+    tokio::task::spawn_local(super::stream::drive(
+        started,
+        s,
+        ctx.clone(),
+        r as *mut Request,
+        h,
+    ));
+    reply
 }
 
 /// The content handler's answer.
@@ -542,8 +654,76 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
 /// nginx: ngx_http_lua_header_filter: the handler sees and changes the response's status
 /// and headers (`ngx.header`, `ngx.status`) before they are sent.
 pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
+    let ctx = vm::find_ctx(vm::key_of(r));
+    let eof = ctx.as_ref().map(|c| c.borrow().eof);
     let reply = header_filter_lua(r, reply).await;
+    if let Some(ctx) = ctx {
+        let mut c = ctx.borrow_mut();
+        if c.stream.as_ref().is_some_and(super::stream::started) {
+            // The content handler goes on streaming: its head is out, and its body goes
+            // through body_filter_by_lua* as it is made (stream.rs).
+            c.headers_sent = true;
+            c.eof = eof.unwrap_or(c.eof);
+            return reply;
+        }
+    }
     body_filter(r, reply).await
+}
+
+/// Runs `body_filter_by_lua*` on one piece of a streamed body (`last`: the body's end);
+/// what it leaves in `ngx.arg[1]`, or `None` when it failed.
+pub(crate) async fn filter_piece(
+    r: &mut Request,
+    ctx: &std::rc::Rc<std::cell::RefCell<ReqCtx>>,
+    h: &Arc<super::directives::LuaHandler>,
+    piece: &[u8],
+    last: bool,
+) -> Option<Vec<u8>> {
+    let vm = vm_for(r)?;
+    let t = vm.lua.create_table().ok()?;
+    let _ = vm
+        .lua
+        .create_string(piece)
+        .and_then(|p| t.raw_set(1, p))
+        .and_then(|()| t.raw_set(2, last));
+    let (prev, eof) = {
+        let mut c = ctx.borrow_mut();
+        c.arg_table = Some(t.clone());
+        (c.phase, c.eof)
+    };
+    let res = vm::run(&vm, r, h, Phase::BodyFilter, MultiValue::new()).await;
+    {
+        let mut c = ctx.borrow_mut();
+        c.arg_table = None;
+        c.phase = prev;
+        c.eof = eof;
+    }
+    if let Outcome::Failed = res {
+        return None;
+    }
+    Some(arg_out(&vm, &t))
+}
+
+/// The body filter's `ngx.arg[1]` after it ran: a string, a number, or a table of them.
+fn arg_out(vm: &Vm, t: &mlua::Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    match t.raw_get::<mlua::Value>(1) {
+        Ok(mlua::Value::String(s)) => out.extend_from_slice(&s.as_bytes()),
+        Ok(mlua::Value::Table(list)) => {
+            for v in list.sequence_values::<mlua::Value>().flatten() {
+                if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
+                    out.extend_from_slice(&b.as_bytes());
+                }
+            }
+        }
+        Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => {
+            if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
+                out.extend_from_slice(&b.as_bytes());
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// nginx: ngx_http_lua_body_filter: the handler sees each piece of the body as `ngx.arg[1]`
@@ -621,22 +801,7 @@ async fn body_filter(r: &mut Request, mut reply: Reply) -> Reply {
             failed_run = true;
             break;
         }
-        match t.raw_get::<mlua::Value>(1) {
-            Ok(mlua::Value::String(s)) => out.extend_from_slice(&s.as_bytes()),
-            Ok(mlua::Value::Table(list)) => {
-                for v in list.sequence_values::<mlua::Value>().flatten() {
-                    if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
-                        out.extend_from_slice(&b.as_bytes());
-                    }
-                }
-            }
-            Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => {
-                if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
-                    out.extend_from_slice(&b.as_bytes());
-                }
-            }
-            _ => {}
-        }
+        out.extend_from_slice(&arg_out(&vm, &t));
         // nginx: setting ngx.arg[2] = true ends the body here.
         if !last && matches!(t.raw_get::<mlua::Value>(2), Ok(mlua::Value::Boolean(true))) {
             break;

@@ -146,6 +146,19 @@ pub(crate) struct ReqCtx {
     pub(crate) raw_parent: Option<(hyper::Method, hyper::HeaderMap)>,
     /// The not-modified filter refused the response when its headers went out (412).
     pub(crate) precondition_failed: bool,
+    /// The streamed response body of the content handler (stream.rs), made by the first
+    /// `ngx.flush` or when the head goes out before the handler ends.
+    pub(crate) stream: Option<super::stream::Stream>,
+    /// `ngx.flush` calls not yet handed on: how many output pieces (`out_marks`) came
+    /// before each, and its number.
+    pub(crate) flush_marks: Vec<(usize, u64)>,
+    /// The number of the last `ngx.flush`.
+    pub(crate) flush_seq: u64,
+    /// nginx: `ctx->buffering`: an HTTP/1.0 answer without a length is held whole
+    /// (`lua_http10_buffering`), so that it gets a Content-Length.
+    pub(crate) buffering: bool,
+    /// `ngx.on_abort` registered a callback.
+    pub(crate) on_abort: Option<mlua::Function>,
 }
 
 impl ReqCtx {
@@ -174,6 +187,11 @@ impl ReqCtx {
             type_cleared: false,
             raw_parent: None,
             precondition_failed: false,
+            stream: None,
+            flush_marks: Vec::new(),
+            flush_seq: 0,
+            buffering: false,
+            on_abort: None,
         }
     }
 }
@@ -600,6 +618,13 @@ pub(crate) fn ctx_of(r: &Request) -> Rc<RefCell<ReqCtx>> {
     })
 }
 
+/// The request's lua context, if it has one.
+pub(crate) fn find_ctx(key: CtxKey) -> Option<SharedCtx> {
+    CTXS.try_with(|m| m.borrow().get(&key).cloned())
+        .ok()
+        .flatten()
+}
+
 /// Forgets the request's context (after the log phase).
 pub(crate) fn drop_ctx(r: &Request) {
     drop_key(key_of(r));
@@ -696,6 +721,34 @@ pub(crate) async fn run(
     phase: Phase,
     args: MultiValue,
 ) -> Outcome {
+    let mut started = match start(vm, r, h, phase, args) {
+        Ok(s) => s,
+        Err(out) => return out,
+    };
+    let res = started.fut.as_mut().await;
+    finish(r, h, phase, started.debug, res)
+}
+
+/// A handler's coroutine (and its user threads) ready to be polled: `None` when `ngx.exit`
+/// ended it, else how it returned. It keeps the request's address: the request must stay
+/// where it is until the future is done or dropped.
+pub(crate) type Driven = Pin<Box<dyn Future<Output = Option<mlua::Result<MultiValue>>>>>;
+
+/// See [`start`].
+pub(crate) struct Started {
+    pub(crate) fut: Driven,
+    pub(crate) debug: bool,
+}
+
+/// Compiles the handler and makes its coroutine ([`run`] without the polling, for the
+/// content phase, which may hand the coroutine to a streaming task).
+pub(crate) fn start(
+    vm: &Rc<Vm>,
+    r: &mut Request,
+    h: &Arc<LuaHandler>,
+    phase: Phase,
+    args: MultiValue,
+) -> Result<Started, Outcome> {
     let ctx = ctx_of(r);
     ctx.borrow_mut().phase = phase;
     let file = match &h.src {
@@ -732,14 +785,14 @@ pub(crate) async fn run(
             };
             crate::http::errlog::request_error(r, &msg);
             ctx.borrow_mut().fail_status = Some(status);
-            return Outcome::Failed;
+            return Err(Outcome::Failed);
         }
     };
     let thread = match vm.lua.create_thread(f) {
         Ok(t) => t,
         Err(e) => {
             crate::http::errlog::request_error(r, &format!("lua error: {e}"));
-            return Outcome::Failed;
+            return Err(Outcome::Failed);
         }
     };
     let entry = matches!(
@@ -765,7 +818,21 @@ pub(crate) async fn run(
         polled,
         super::thread::Owner::Req(r as *mut Request, ctx.clone()),
     );
-    match driven.await {
+    Ok(Started {
+        fut: Box::pin(driven),
+        debug,
+    })
+}
+
+/// How the coroutine [`start`] made ended: logs a failure as nginx does.
+pub(crate) fn finish(
+    r: &mut Request,
+    h: &Arc<LuaHandler>,
+    phase: Phase,
+    debug: bool,
+    res: Option<mlua::Result<MultiValue>>,
+) -> Outcome {
+    match res {
         None => Outcome::Exited,
         Some(Ok(_)) => {
             if debug {
