@@ -1630,6 +1630,7 @@ async fn handle(
     shared: &Rc<RefCell<Shared>>,
 ) -> Result<hyper::Response<crate::http::log_phase::Logged>, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
+    let req = req.map(crate::http::h1::ReqBody::Hyper);
     let Some(mut r) = Request::new(http, conn, &req) else {
         return Err(CloseConnection);
     };

@@ -93,7 +93,7 @@ pub(crate) fn exit_worker(http: &Http) {
 
 /// Keeps the request body for `ngx.req.read_body` when Lua is in use; the guard forgets the
 /// request's Lua context when the request ends, however it ends.
-pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>) -> BodyGuard {
+pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBody>) -> BodyGuard {
     let key = vm::key_of(r);
     if !super::used() && !crate::http::proxy_run::used() && !crate::http::mirror::used() {
         return BodyGuard {
@@ -107,7 +107,7 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>
 
 /// See [`stash_body`].
 pub(crate) struct BodyGuard {
-    _req: Option<hyper::Request<hyper::body::Incoming>>,
+    _req: Option<hyper::Request<crate::http::h1::ReqBody>>,
     key: vm::CtxKey,
 }
 
