@@ -142,6 +142,7 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
         if lname == "content-type" {
             has_type = true;
         }
+        reply.names.note(name.as_bytes());
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
@@ -274,6 +275,7 @@ fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
         let mut reply = Reply::status(code);
         reply.raw_location = true;
         for (name, value) in &c.headers {
+            reply.names.note(name.as_bytes());
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_bytes(value),
