@@ -3,7 +3,7 @@
 //! kept open across reloads so no connection is refused while workers change.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 
 use crate::cycle::ListenAddr;
-use crate::http::head::{self, Chunked, Framing, Head, Limits, Linger, Parsed};
+use crate::http::h1::Timeouts;
+use crate::http::head::{Head, Limits};
 use crate::http::lower::{Http, LocConf};
 use crate::http::request::{Conn, Request};
 use crate::http::response::{self, Reply};
@@ -476,49 +476,33 @@ fn worker(
     });
 }
 
-/// What a connection's reader and its requests share: the heads read ahead of hyper, and
-/// the values of the last request's location that rule the connection between requests.
-struct Shared {
-    heads: VecDeque<Head>,
-    /// Requests handed to hyper whose response is not finished.
-    busy: usize,
+/// What a connection and its requests share: the values of the last request's location
+/// that rule the connection between requests, and its graceful stop.
+pub(crate) struct Shared {
+    /// Requests whose response is not finished.
+    pub(crate) busy: usize,
     /// Requests answered on this connection.
-    served: u64,
-    timeouts: Timeouts,
-    /// The last answer closes while its request body may be unread: linger.
-    linger: bool,
-    /// The next response head is not sent (HTTP/0.9).
-    strip_head: bool,
-    /// The next status line has no reason phrase: hyper's space before its CRLF is dropped
-    /// (an upstream's `Status: 404`, sent by nginx as `HTTP/1.1 404`).
-    bare_status: bool,
-    /// The next response head was encoded as HTTP/1.0 (so that hyper delimits an HTTP/1.0
-    /// client's body of unknown length by the close, not chunks): its version becomes 1.1.
-    http10_head: bool,
-    /// The reader, woken when the last response finishes (the keep-alive timer starts).
-    reader: Option<std::task::Waker>,
+    pub(crate) served: u64,
+    pub(crate) timeouts: Timeouts,
     /// The worker is shutting down gracefully: no keep-alive, idle connections close.
-    exiting: bool,
-    /// Tells the connection's task to shut hyper down gracefully once it has a request.
-    exit: Rc<tokio::sync::Notify>,
-    /// A 101 answered: the bytes are a proxied tunnel's, not requests (no parsing, timers).
-    tunnel: bool,
+    pub(crate) exiting: bool,
+    /// Tells the connection's task that `exiting` was set.
+    pub(crate) exit: Rc<tokio::sync::Notify>,
+    /// A 101 answered: the connection becomes a proxied tunnel.
+    pub(crate) tunnel: bool,
+    /// The request body could not be read: nginx's status for it, and its log line.
+    pub(crate) body_error: Option<(u16, &'static str)>,
 }
 
 impl Shared {
     /// A new connection's state, with the address's default server's timeouts.
     fn new(timeouts: Timeouts) -> Shared {
         Shared {
-            heads: VecDeque::new(),
             busy: 0,
             served: 0,
             timeouts,
-            linger: false,
-            strip_head: false,
-            bare_status: false,
-            http10_head: false,
-            reader: None,
             exiting: false,
+            body_error: None,
             exit: Rc::new(tokio::sync::Notify::new()),
             tunnel: false,
         }
@@ -557,86 +541,8 @@ impl Conns {
     }
 }
 
-/// A location's connection timeouts (nginx: ngx_http_core_loc_conf_t's, and the server's
-/// `client_header_timeout`).
-#[derive(Clone, Copy)]
-struct Timeouts {
-    keepalive: Duration,
-    header: Duration,
-    body: Duration,
-    send: Duration,
-    linger: Linger,
-    linger_time: Duration,
-    linger_timeout: Duration,
-    reset: bool,
-}
-
-impl Timeouts {
-    fn of(c: &LocConf) -> Timeouts {
-        let s = Duration::from_secs;
-        Timeouts {
-            keepalive: c.keepalive_timeout.unwrap_or(s(75)),
-            header: c.client_header_timeout.unwrap_or(s(60)),
-            body: c.client_body_timeout.unwrap_or(s(60)),
-            send: c.send_timeout.unwrap_or(s(60)),
-            linger: c.lingering_close.unwrap_or(Linger::On),
-            linger_time: c.lingering_time.unwrap_or(s(30)),
-            linger_timeout: c.lingering_timeout.unwrap_or(s(5)),
-            reset: c.reset_timedout_connection.unwrap_or(false),
-        }
-    }
-}
-
-/// Where the reader is in the byte stream.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum ReadState {
-    /// Between requests or inside a head.
-    Head,
-    /// In a `Content-Length` body: bytes left.
-    Body(u64),
-    /// In a chunked body.
-    Chunked(Chunked, u64),
-    /// The head was refused, or the body could not be followed: nothing more for hyper.
-    Closed,
-}
-
-/// Which timer runs for the read side.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum ReadTimer {
-    None,
-    Header,
-    Keepalive,
-    Body,
-}
-
-/// The connection as hyper sees it: every request head is read here first as nginx reads
-/// it ([`crate::http::head`]), refused heads become a carrier that makes hyper call the
-/// service once and close, accepted ones a re-serialized head; bodies pass through. It
-/// also owns nginx's connection timers (`client_header_timeout`, `keepalive_timeout`,
-/// `client_body_timeout`, `send_timeout`) and the lingering close.
-struct Wire<S> {
-    io: S,
-    fd: Option<std::os::fd::RawFd>,
-    shared: Rc<RefCell<Shared>>,
-    limits: Limits,
-    inbuf: Vec<u8>,
-    out: Vec<u8>,
-    out_pos: usize,
-    state: ReadState,
-    /// The client closed its side.
-    eof: bool,
-    read_timer: ReadTimer,
-    read_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    send_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Bytes of `\r\n\r\n` matched while a response head is being dropped.
-    strip_match: Option<usize>,
-    linger: Option<Lingering>,
-    /// What the log lines of a connection without a request name (a header timeout).
-    who: Who,
-}
-
 /// A connection's identity in nginx's log context before a request exists.
-struct Who {
+pub(crate) struct Who {
     id: u64,
     remote: Option<std::net::SocketAddr>,
     http: Arc<Http>,
@@ -649,7 +555,7 @@ impl Who {
     /// ngx_http_process_request_line and ngx_http_process_request_headers when
     /// client_header_timeout expires; `head` is what was read. `server:` is the listening
     /// address before a request exists, then the default server's name.
-    fn header_timeout(&self, head: &[u8]) {
+    pub(crate) fn header_timeout(&self, head: &[u8]) {
         let a = self.http.addrs.get(self.addr);
         let listen = a.map(|a| a.text.as_str()).unwrap_or_default();
         let server = a
@@ -663,7 +569,7 @@ impl Who {
     /// closed connection" (ngx_http_wait_request_handler), "client prematurely closed
     /// connection" (ngx_http_read_request_header), "client ... closed keepalive connection"
     /// (ngx_http_keepalive_handler, without context).
-    fn closed(&self, head: &[u8], served: bool) {
+    pub(crate) fn closed(&self, head: &[u8], served: bool) {
         if head.is_empty() && served {
             let client = self.remote.map(|a| a.ip().to_string()).unwrap_or_default();
             let msg = format!("*{} client {client} closed keepalive connection", self.id);
@@ -748,387 +654,7 @@ impl Who {
     }
 }
 
-/// nginx: ngx_http_set_lingering_close's state.
-struct Lingering {
-    active: bool,
-    until: Pin<Box<tokio::time::Sleep>>,
-    idle: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl<S> Wire<S>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    /// Moves what can go to hyper from `inbuf` to `out`; parses heads.
-    fn advance(&mut self) {
-        if self.shared.borrow().tunnel {
-            self.out.append(&mut self.inbuf);
-            return;
-        }
-        loop {
-            match self.state {
-                ReadState::Closed => return,
-                ReadState::Head => {
-                    if self.inbuf.is_empty() {
-                        return;
-                    }
-                    let Parsed::Done(h, used) = head::parse(&self.inbuf, &self.limits) else {
-                        return;
-                    };
-                    self.inbuf.drain(..used.min(self.inbuf.len()));
-                    self.out.extend_from_slice(&head::carrier(&h));
-                    self.state = if h.error.is_some() || h.version == 9 {
-                        ReadState::Closed
-                    } else {
-                        match h.framing() {
-                            Framing::None | Framing::Length(0) => ReadState::Head,
-                            Framing::Length(n) => ReadState::Body(n),
-                            Framing::Chunked => ReadState::Chunked(Chunked::new(), 0),
-                        }
-                    };
-                    // The sleep is kept for reuse; it is only polled while a timer runs.
-                    self.read_timer = ReadTimer::None;
-                    let mut sh = self.shared.borrow_mut();
-                    sh.heads.push_back(*h);
-                    sh.busy += 1;
-                    if sh.exiting {
-                        sh.exit.notify_one();
-                    }
-                }
-                ReadState::Body(left) => {
-                    if self.inbuf.is_empty() {
-                        return;
-                    }
-                    let n = self
-                        .inbuf
-                        .len()
-                        .min(usize::try_from(left).unwrap_or(usize::MAX));
-                    self.out.extend(self.inbuf.drain(..n));
-                    let left = left - n as u64;
-                    self.state = if left == 0 {
-                        ReadState::Head
-                    } else {
-                        ReadState::Body(left)
-                    };
-                }
-                ReadState::Chunked(mut c, mut size) => {
-                    if self.inbuf.is_empty() {
-                        return;
-                    }
-                    let n = c.feed(&self.inbuf, &mut size);
-                    self.out.extend(self.inbuf.drain(..n));
-                    self.state = match c {
-                        Chunked::Done => ReadState::Head,
-                        Chunked::Bad => {
-                            // hyper refuses the body; what follows is not a request.
-                            self.out.append(&mut self.inbuf);
-                            ReadState::Closed
-                        }
-                        c => ReadState::Chunked(c, size),
-                    };
-                }
-            }
-        }
-    }
-
-    /// The read timer nginx would run now.
-    fn wanted_timer(&self) -> ReadTimer {
-        let sh = self.shared.borrow();
-        if sh.tunnel {
-            return ReadTimer::None;
-        }
-        match self.state {
-            ReadState::Head if !self.inbuf.is_empty() || sh.served == 0 && sh.busy == 0 => {
-                ReadTimer::Header
-            }
-            ReadState::Head if sh.busy == 0 => ReadTimer::Keepalive,
-            ReadState::Body(_) | ReadState::Chunked(..) if sh.busy > 0 => ReadTimer::Body,
-            _ => ReadTimer::None,
-        }
-    }
-
-    /// nginx: `reset_timedout_connection`: an RST instead of a FIN.
-    fn timed_out(&self) -> std::io::Error {
-        if self.shared.borrow().timeouts.reset {
-            if let Some(fd) = self.fd {
-                let l = libc::linger {
-                    l_onoff: 1,
-                    l_linger: 0,
-                };
-                // SAFETY: fd is this connection's open socket; the option value is a
-                // properly sized linger struct.
-                unsafe {
-                    libc::setsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_LINGER,
-                        std::ptr::addr_of!(l).cast(),
-                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                    );
-                }
-            }
-        }
-        std::io::Error::new(std::io::ErrorKind::TimedOut, "client timed out")
-    }
-}
-
-impl<S> tokio::io::AsyncRead for Wire<S>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            if this.out_pos < this.out.len() {
-                let n = buf.remaining().min(this.out.len() - this.out_pos);
-                buf.put_slice(&this.out[this.out_pos..this.out_pos + n]);
-                this.out_pos += n;
-                if this.out_pos == this.out.len() {
-                    this.out.clear();
-                    this.out_pos = 0;
-                }
-                return Poll::Ready(Ok(()));
-            }
-            // nginx: the next request waits until the last one's mirror subrequests end.
-            if this.state == ReadState::Head
-                && this.inbuf.is_empty()
-                && crate::http::mirror::conn_wait(this.who.id, cx)
-            {
-                return Poll::Pending;
-            }
-            if this.state == ReadState::Closed || this.eof {
-                // hyper closes at once on a read EOF (no half-close), so the end of input
-                // is held back while an answer is due (nginx answers what it has read).
-                let mut sh = this.shared.borrow_mut();
-                if sh.busy > 0 {
-                    sh.reader = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
-                return Poll::Ready(Ok(()));
-            }
-            // Not zeroed: the read only exposes what the socket filled.
-            let mut tmp = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
-            let mut rb = tokio::io::ReadBuf::uninit(&mut tmp);
-            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let got = rb.filled();
-                    if got.is_empty() {
-                        this.eof = true;
-                        let (busy, served, tunnel) = {
-                            let sh = this.shared.borrow();
-                            (sh.busy, sh.served, sh.tunnel)
-                        };
-                        if this.state == ReadState::Head && busy == 0 && !tunnel {
-                            this.who.closed(&this.inbuf, served > 0);
-                        }
-                        this.inbuf.clear();
-                        continue;
-                    }
-                    if this.state == ReadState::Head && this.inbuf.is_empty() {
-                        // nginx: a new request's head runs on client_header_timeout.
-                        this.read_timer = ReadTimer::None;
-                    }
-                    if matches!(this.state, ReadState::Body(_) | ReadState::Chunked(..)) {
-                        // nginx: client_body_timeout runs between two reads.
-                        this.read_timer = ReadTimer::None;
-                    }
-                    this.inbuf.extend_from_slice(got);
-                    this.advance();
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    this.shared.borrow_mut().reader = Some(cx.waker().clone());
-                    let want = this.wanted_timer();
-                    if want != this.read_timer {
-                        let t = this.shared.borrow().timeouts;
-                        this.read_timer = want;
-                        let d = match want {
-                            ReadTimer::None => None,
-                            ReadTimer::Header => Some(t.header),
-                            ReadTimer::Keepalive => Some(t.keepalive),
-                            ReadTimer::Body => Some(t.body),
-                        };
-                        // The timer's allocation is reused from one request to the next.
-                        match (d, this.read_sleep.as_mut()) {
-                            (None, _) => {}
-                            (Some(d), Some(s)) => {
-                                s.as_mut().reset(tokio::time::Instant::now() + d);
-                            }
-                            (Some(d), None) => {
-                                this.read_sleep = Some(Box::pin(tokio::time::sleep(d)))
-                            }
-                        }
-                    }
-                    if let Some(s) = this
-                        .read_sleep
-                        .as_mut()
-                        .filter(|_| this.read_timer != ReadTimer::None)
-                    {
-                        if s.as_mut().poll(cx).is_ready() {
-                            if this.read_timer == ReadTimer::Keepalive {
-                                // nginx closes an idle keep-alive connection quietly.
-                                this.eof = true;
-                                return Poll::Ready(Ok(()));
-                            }
-                            if this.read_timer == ReadTimer::Header {
-                                this.who.header_timeout(&this.inbuf);
-                            }
-                            return Poll::Ready(Err(this.timed_out()));
-                        }
-                    }
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
-}
-
-impl<S> tokio::io::AsyncWrite for Wire<S>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        if this.strip_match.is_none() && std::mem::take(&mut this.shared.borrow_mut().strip_head) {
-            this.strip_match = Some(0);
-        }
-        if this.strip_match.is_none()
-            && this.shared.borrow().http10_head
-            && buf.starts_with(b"HTTP/1.0 ")
-        {
-            return match Pin::new(&mut this.io).poll_write(cx, b"HTTP/1.1 ") {
-                Poll::Ready(Ok(9)) => {
-                    this.shared.borrow_mut().http10_head = false;
-                    Poll::Ready(Ok(9))
-                }
-                other => other,
-            };
-        }
-        let bare = this.strip_match.is_none() && this.shared.borrow().bare_status;
-        if bare {
-            if let Some(k) = buf.windows(3).position(|w| w == b" \r\n") {
-                return match Pin::new(&mut this.io).poll_write(cx, &buf[..k]) {
-                    Poll::Ready(Ok(n)) if n == k => {
-                        this.shared.borrow_mut().bare_status = false;
-                        Poll::Ready(Ok(k + 1))
-                    }
-                    other => other,
-                };
-            }
-        }
-        if let Some(mut m) = this.strip_match {
-            // HTTP/0.9: the response head is not sent.
-            for (i, &c) in buf.iter().enumerate() {
-                m = match (m, c) {
-                    (0 | 2, b'\r') => m + 1,
-                    (1 | 3, b'\n') => m + 1,
-                    (_, b'\r') => 1,
-                    _ => 0,
-                };
-                if m == 4 {
-                    this.strip_match = None;
-                    return Poll::Ready(Ok(i + 1));
-                }
-            }
-            this.strip_match = Some(m);
-            return Poll::Ready(Ok(buf.len()));
-        }
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => {
-                if this.send_sleep.is_none() {
-                    let t = this.shared.borrow().timeouts.send;
-                    this.send_sleep = Some(Box::pin(tokio::time::sleep(t)));
-                }
-                if let Some(s) = this.send_sleep.as_mut() {
-                    if s.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Err(this.timed_out()));
-                    }
-                }
-                Poll::Pending
-            }
-            ready => {
-                this.send_sleep = None;
-                ready
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    /// nginx: ngx_http_set_lingering_close: after the FIN, what the client still sends is
-    /// read and dropped (for `lingering_time`, `lingering_timeout` between reads) so that
-    /// an unread request body does not turn the close into a reset that loses the answer.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        if this.linger.is_none() {
-            let (t, pending) = {
-                let sh = this.shared.borrow();
-                (sh.timeouts, sh.linger)
-            };
-            let mut active = match t.linger {
-                Linger::Off => false,
-                Linger::Always => true,
-                Linger::On => pending || !this.inbuf.is_empty(),
-            };
-            if t.linger == Linger::On && !active {
-                let mut tmp = [0u8; 4096];
-                let mut rb = tokio::io::ReadBuf::new(&mut tmp);
-                if let Poll::Ready(Ok(())) = Pin::new(&mut this.io).poll_read(cx, &mut rb) {
-                    active = !rb.filled().is_empty();
-                }
-            }
-            this.linger = Some(Lingering {
-                active,
-                until: Box::pin(tokio::time::sleep(t.linger_time)),
-                idle: Box::pin(tokio::time::sleep(t.linger_timeout)),
-            });
-        }
-        let Some(l) = this.linger.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
-        if l.active {
-            if let Poll::Ready(r) = Pin::new(&mut this.io).poll_shutdown(cx) {
-                if r.is_err() {
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            loop {
-                let mut tmp = [0u8; 8192];
-                let mut rb = tokio::io::ReadBuf::new(&mut tmp);
-                match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
-                        let t = this.shared.borrow().timeouts.linger_timeout;
-                        l.idle.as_mut().reset(tokio::time::Instant::now() + t);
-                    }
-                    Poll::Ready(_) => break,
-                    Poll::Pending => {
-                        if l.until.as_mut().poll(cx).is_ready()
-                            || l.idle.as_mut().poll(cx).is_ready()
-                        {
-                            break;
-                        }
-                        return Poll::Pending;
-                    }
-                }
-            }
-            l.active = false;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.io).poll_shutdown(cx)
-    }
-}
-
-/// A response body that tells the connection when it is finished (dropped by hyper).
+/// An HTTP/2 response body that tells the connection when it is finished (dropped by hyper).
 struct Tracked {
     inner: crate::http::log_phase::Logged,
     shared: Rc<RefCell<Shared>>,
@@ -1147,11 +673,6 @@ fn finished(shared: &Rc<RefCell<Shared>>) {
     let mut sh = shared.borrow_mut();
     sh.busy = sh.busy.saturating_sub(1);
     sh.served += 1;
-    if sh.busy == 0 {
-        if let Some(w) = sh.reader.take() {
-            w.wake();
-        }
-    }
 }
 
 impl hyper::body::Body for Tracked {
@@ -1177,8 +698,7 @@ impl hyper::body::Body for Tracked {
     }
 }
 
-/// One connection: heads read by [`Wire`], HTTP/1.x framing by hyper, each request through
-/// the phases.
+/// One HTTP/1.x connection (engine/src/http/h1.rs), each request through the phases.
 #[allow(clippy::too_many_arguments)]
 fn serve<S>(
     http: &Arc<Http>,
@@ -1211,21 +731,14 @@ fn serve<S>(
         ),
     };
     let shared = Rc::new(RefCell::new(Shared::new(timeouts)));
-    let wire = Wire {
-        io: stream,
+    graceful.add(&shared);
+    let conns = graceful.clone();
+    let ctx = crate::http::h1::Ctx {
+        id,
         fd,
-        shared: shared.clone(),
         limits,
-        inbuf: Vec::new(),
-        out: Vec::new(),
-        out_pos: 0,
-        state: ReadState::Head,
-        eof: false,
-        read_timer: ReadTimer::None,
-        read_sleep: None,
-        send_sleep: None,
-        strip_match: None,
-        linger: None,
+        timeouts,
+        shared: shared.clone(),
         who: Who {
             id,
             remote,
@@ -1233,83 +746,26 @@ fn serve<S>(
             addr,
         },
     };
-    let requests = Rc::new(Cell::new(0u64));
-    let http2 = http.clone();
-    let shared2 = shared.clone();
-    let svc = service_fn(move |req| {
-        let http = http2.clone();
-        let requests = requests.clone();
-        let shared = shared.clone();
-        let proxy = proxy.clone();
-        // Boxed: the connection is polled without shutdown (it may become a tunnel).
-        Box::pin(async move {
-            requests.set(requests.get() + 1);
+    let http = http.clone();
+    // stub_status: counted from accept until the connection ends.
+    let counted = crate::http::stub_status::ConnGuard::new();
+    tokio::task::spawn_local(async move {
+        let _counted = counted;
+        let mut requests = 0u64;
+        crate::http::h1::serve(stream, ctx, |head, req| {
+            requests += 1;
             let conn = Conn {
                 id,
                 remote,
                 local,
-                requests: requests.get(),
+                requests,
                 addr,
                 proxy: proxy.clone(),
             };
-            let head = shared.borrow_mut().heads.pop_front();
-            match handle(http, conn, req, head, &shared).await {
-                Ok(resp) => Ok(resp.map(|inner| Tracked {
-                    inner,
-                    shared: shared.clone(),
-                    no_length: false,
-                })),
-                Err(e) => {
-                    finished(&shared);
-                    Err(e)
-                }
-            }
+            let (http, shared) = (http.clone(), shared.clone());
+            async move { handle(http, conn, req, Some(*head), &shared).await.ok() }
         })
-    });
-    let mut b = http1::Builder::new();
-    b.timer(TokioTimer::new())
-        .keep_alive(true)
-        .title_case_headers(true)
-        .max_buf_size(1 << 20);
-    let conn = b.serve_connection(TokioIo::new(wire), svc);
-    graceful.add(&shared2);
-    let conns = graceful.clone();
-    // stub_status: counted from accept until the connection ends.
-    let counted = crate::http::stub_status::ConnGuard::new();
-    let exit = shared2.borrow().exit.clone();
-    tokio::task::spawn_local(async move {
-        let _counted = counted;
-        let mut conn = conn;
-        let mut asked = false;
-        // nginx on a graceful stop: idle keep-alive connections close, a request in flight
-        // is finished (then the connection closes); a connection that has not sent its
-        // first request yet is not idle and gets it answered.
-        loop {
-            tokio::select! {
-                // Without shutdown: after a 101 the connection goes on as a proxy tunnel.
-                done = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
-                    if done.is_ok() && shared2.borrow().tunnel {
-                        let parts = conn.into_parts();
-                        crate::http::proxy_run::tunnel_client(
-                            id,
-                            Box::new(parts.io.into_inner()),
-                            parts.read_buf,
-                        );
-                    }
-                    break;
-                }
-                _ = exit.notified(), if !asked => {
-                    let has_request = {
-                        let sh = shared2.borrow();
-                        sh.served > 0 || sh.busy > 0
-                    };
-                    if has_request {
-                        std::pin::Pin::new(&mut conn).graceful_shutdown();
-                        asked = true;
-                    }
-                }
-            }
-        }
+        .await;
         // nginx: the connection closes after its last request's mirror subrequests end.
         std::future::poll_fn(|cx| {
             if crate::http::mirror::conn_wait(id, cx) {
@@ -1657,8 +1113,10 @@ fn serve_h2<S>(
                 shared.borrow().exit.notify_one();
             }
             shared.borrow_mut().busy += 1;
+            let req = req.map(crate::http::h1::ReqBody::Hyper);
             match handle(http, conn, req, Some(head), &shared).await {
-                Ok(mut resp) => {
+                Ok(answer) => {
+                    let mut resp = answer.resp;
                     h2_headers(resp.headers_mut());
                     let no_length = !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
                     Ok(resp.map(|inner| Tracked {
@@ -1742,7 +1200,7 @@ impl std::error::Error for CloseConnection {}
 /// Puts what nginx parsed into the request built from hyper's carrier head.
 /// The head's request line, target and header lines move into the request (the head keeps
 /// what the connection still needs: version, framing, error and notes).
-fn apply_head(r: &mut Request, h: &mut Head) {
+fn apply_head(r: &mut Request, h: &mut Head, headers: Option<hyper::HeaderMap>) {
     r.version = match h.version {
         9 => hyper::Version::HTTP_09,
         0..=1000 => hyper::Version::HTTP_10,
@@ -1763,36 +1221,40 @@ fn apply_head(r: &mut Request, h: &mut Head) {
     if !h.line.is_empty() {
         r.raw_line = Some(std::mem::take(&mut h.line));
     }
-    let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
-    for (n, v) in &h.headers {
-        if let (Ok(n), Ok(v)) = (
-            hyper::header::HeaderName::from_bytes(n),
-            hyper::header::HeaderValue::from_bytes(v),
-        ) {
-            headers.append(n, v);
+    r.headers = headers.unwrap_or_else(|| {
+        let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
+        for (n, v) in &h.headers {
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(n),
+                hyper::header::HeaderValue::from_bytes(v),
+            ) {
+                headers.append(n, v);
+            }
         }
-    }
-    r.headers = headers;
+        headers
+    });
     r.raw_headers = std::mem::take(&mut h.headers);
 }
 
 async fn handle(
     http: Arc<Http>,
     conn: Conn,
-    req: hyper::Request<hyper::body::Incoming>,
+    mut req: hyper::Request<crate::http::h1::ReqBody>,
     head: Option<Head>,
     shared: &Rc<RefCell<Shared>>,
-) -> Result<hyper::Response<crate::http::log_phase::Logged>, CloseConnection> {
+) -> Result<crate::http::h1::Answer, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
     // Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
     let Some(mut r) = Request::new(http, conn, &req).map(Box::new) else {
         return Err(CloseConnection);
     };
+    let mut head = head.unwrap_or_default();
+    // HTTP/1.x: the request's headers are nginx's already (HTTP/2's are rebuilt from the head).
+    let headers = (head.version != 2000).then(|| std::mem::take(req.headers_mut()));
     // lua-nginx-module keeps the body for ngx.req.read_body.
     let guard = crate::http::lua::stash_body(&r, req);
-    let mut head = head.unwrap_or_default();
     let connection = head.connection();
-    apply_head(&mut r, &mut head);
+    apply_head(&mut r, &mut head, headers);
     for note in &head.notes {
         crate::http::errlog::write(
             crate::log::Level::Info,
@@ -1810,6 +1272,17 @@ async fn handle(
             reply
         }
         None => r.run().await,
+    };
+    // nginx: a body that cannot be read finalizes the request with its status.
+    let body_error = shared.borrow_mut().body_error.take();
+    let reply = match body_error {
+        Some((status, msg)) => {
+            crate::http::errlog::request_error(&r, msg);
+            let mut reply = Reply::status(status);
+            reply.close = true;
+            reply
+        }
+        None => reply,
     };
     // lua-nginx-module: header_filter_by_lua* sees the response head first.
     let reply = crate::http::lua::header_filter(&mut r, reply).await;
@@ -1829,24 +1302,15 @@ async fn handle(
         && !shared.borrow().exiting
         && r.loc.keepalive_timeout != Some(Duration::ZERO);
     let close_after = reply.close || !keepalive;
-    if reply.status_line.as_ref().is_some_and(|l| l.len() <= 3) && head.version != 9 {
-        shared.borrow_mut().bare_status = true;
-    }
+    let bare_status = reply.status_line.as_ref().is_some_and(|l| l.len() <= 3) && head.version != 9;
+    // nginx's special response: no body of the handler's and a status from 300 on.
+    let special = reply.body.is_none() && reply.file.is_none() && reply.status >= 300;
     let mut resp = response::build(&r, reply, keepalive);
-    if close_after && head.framing() != Framing::None {
-        shared.borrow_mut().linger = true;
-    }
-    if head.version == 9 {
-        shared.borrow_mut().strip_head = true;
-    } else if head.version <= 1000
-        && r.method != hyper::Method::HEAD
-        && !resp.headers().contains_key(hyper::header::CONTENT_LENGTH)
-        && !matches!(resp.status().as_u16(), 204 | 304)
-    {
-        // nginx: no chunked encoding for an HTTP/1.0 client; the close ends the body.
-        *resp.version_mut() = hyper::Version::HTTP_10;
-        shared.borrow_mut().http10_head = true;
-    }
+    let close_after = close_after
+        || resp
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes() == b"close");
     let ka_header = r.loc.keepalive_header.unwrap_or_default();
     if keepalive && !close_after && !ka_header.is_zero() {
         // nginx: `Keep-Alive: timeout=N` right after `Connection: keep-alive`.
@@ -1865,28 +1329,46 @@ async fn handle(
         *resp.headers_mut() = headers;
     }
     // The log phase runs when the body is done (engine/src/http/log_phase.rs).
-    let reason_len = resp
-        .extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|p| p.as_bytes().len())
-        .or_else(|| resp.status().canonical_reason().map(str::len))
-        .unwrap_or(0);
-    let chunked =
-        head.version > 1000 && !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
+    let reason_len = if bare_status {
+        0
+    } else {
+        resp.extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|p| p.as_bytes().len())
+            .or_else(|| resp.status().canonical_reason().map(str::len))
+            .unwrap_or(0)
+    };
+    let head_only = r.method == hyper::Method::HEAD;
+    let status = resp.status().as_u16();
+    let chunked = head.version > 1000
+        && resp
+            .headers()
+            .contains_key(hyper::header::TRANSFER_ENCODING)
+        && !head_only
+        && !matches!(status, 204 | 304)
+        && status >= 200;
     // The head is copied only when something may read `$sent_http_*` (the configuration or
     // Lua's ngx.var).
     let keep_headers = crate::http::lua::used() || crate::http::variables::sent_http_used();
     r.sent = Some(crate::http::log_phase::Sent {
-        head_len: crate::http::log_phase::head_len(reason_len, resp.headers()),
+        head_len: if head.version == 9 {
+            0
+        } else {
+            crate::http::log_phase::head_len(reason_len, resp.headers())
+        },
         headers: if keep_headers {
             resp.headers().clone()
         } else {
             hyper::HeaderMap::new()
         },
     });
-    Ok(
-        resp.map(move |body| {
-            crate::http::log_phase::Logged::new(body, r, Box::new(guard), chunked)
-        }),
-    )
+    let resp = resp
+        .map(move |body| crate::http::log_phase::Logged::new(body, r, Box::new(guard), chunked));
+    Ok(crate::http::h1::Answer {
+        resp,
+        close: close_after,
+        bare_status,
+        special,
+        head_only,
+    })
 }

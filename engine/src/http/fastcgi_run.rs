@@ -1252,6 +1252,7 @@ async fn respond(
         if hidden(&ln) {
             continue;
         }
+        reply.names.note(n);
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(v)) {
             reply.headers.append(n, v);
         }

@@ -2,15 +2,12 @@
 //! ngx_http_parse_header_line, ngx_http_process_request_line/_headers/_header and
 //! ngx_http_alloc_large_header_buffer), and the connection directives' values.
 //!
-//! Why a parser of our own in front of hyper: hyper (httparse) accepts heads nginx refuses
-//! (no `Host` on HTTP/1.1, `Content-Length` with `Transfer-Encoding`, duplicate unique
-//! headers, lower-case methods, `HTTP/2.0` versions) and refuses heads nginx serves (header
-//! lines without a colon, control bytes in values, `HTTP/1.2`, names nginx ignores), and its
-//! own answers are bare (`400` without nginx's page). So the worker reads every head itself
-//! with this module (nginx's state machines and buffer model, byte for byte), answers
-//! nginx's status for a refused head, and hands hyper a re-serialized, always-valid head
-//! (the "carrier") for an accepted one; hyper then only frames bodies and responses. The raw
-//! request line, target and headers travel to the request beside the carrier.
+//! Why a parser of our own: hyper (httparse) accepts heads nginx refuses (no `Host` on
+//! HTTP/1.1, `Content-Length` with `Transfer-Encoding`, duplicate unique headers, lower-case
+//! methods, `HTTP/2.0` versions) and refuses heads nginx serves (header lines without a
+//! colon, control bytes in values, `HTTP/1.2`, names nginx ignores). The HTTP/1.x connection
+//! (engine/src/http/h1.rs) reads every head with this module (nginx's state machines and
+//! buffer model, byte for byte) and answers nginx's status for a refused head.
 
 use std::time::Duration;
 
@@ -771,11 +768,9 @@ pub(crate) fn atoof(s: &[u8]) -> Option<u64> {
     (n <= i64::MAX as u64).then_some(n)
 }
 
-/// The head hyper is given for an accepted request: HTTP/1.1, a target and headers it
-/// accepts. Bytes of the target outside RFC 3986's set are percent-encoded (the decoded
-/// path is the same; the raw target travels in [`Head`]).
-/// The target in bytes hyper accepts (the rest percent-encoded; the URI is decoded later).
-fn push_target(out: &mut Vec<u8>, target: &[u8]) {
+/// The target in bytes hyper's `Uri` accepts: bytes outside RFC 3986's set are
+/// percent-encoded (the decoded path is the same; the raw target travels in [`Head`]).
+pub(crate) fn push_target(out: &mut Vec<u8>, target: &[u8]) {
     for &c in target {
         if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
             out.push(c);
@@ -783,55 +778,6 @@ fn push_target(out: &mut Vec<u8>, target: &[u8]) {
             out.extend_from_slice(format!("%{c:02X}").as_bytes());
         }
     }
-}
-
-pub(crate) fn carrier(h: &Head) -> Vec<u8> {
-    let mut out = Vec::with_capacity(h.line.len() + 64);
-    if h.error.is_none() && h.version == 9 {
-        // HTTP/0.9: a GET of the target, answered without a head, then closed.
-        out.extend_from_slice(b"GET ");
-        push_target(&mut out, &h.target);
-        out.extend_from_slice(b" HTTP/1.1\r\nConnection: close\r\n\r\n");
-        return out;
-    }
-    if h.error.is_some() {
-        out.extend_from_slice(b"GET / HTTP/1.1\r\nConnection: close\r\n");
-        if let Some(host) = &h.line_host {
-            push_header(&mut out, b"Host", host);
-        } else if let Some(host) = h.header(b"host") {
-            push_header(&mut out, b"Host", host);
-        }
-        out.extend_from_slice(b"\r\n");
-        return out;
-    }
-    out.extend_from_slice(&h.method);
-    out.push(b' ');
-    if let Some(host) = &h.line_host {
-        out.extend_from_slice(b"http://");
-        out.extend_from_slice(host);
-    }
-    push_target(&mut out, &h.target);
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (n, v) in &h.headers {
-        if hyper::header::HeaderName::from_bytes(n).is_ok()
-            && hyper::header::HeaderValue::from_bytes(v).is_ok()
-        {
-            push_header(&mut out, n, v);
-        }
-    }
-    if h.version < 1001 && h.connection().is_none() {
-        // HTTP/1.0 without keep-alive: hyper must close after the answer too.
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-fn push_header(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
-    out.extend_from_slice(n);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(v);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Where a chunked body is (to find where the next request starts).

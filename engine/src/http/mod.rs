@@ -21,6 +21,7 @@ pub(crate) mod grpc;
 pub(crate) mod gunzip;
 pub(crate) mod gzip;
 pub(crate) mod gzip_static;
+pub(crate) mod h1;
 pub(crate) mod head;
 pub(crate) mod headers;
 pub(crate) mod headers_more;

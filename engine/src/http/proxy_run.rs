@@ -1560,6 +1560,7 @@ async fn respond(
                 reply.raw_location = false;
             }
         }
+        reply.names.note(n);
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(&v)) {
             reply.headers.append(n, v);
         }

@@ -132,11 +132,7 @@ pub(crate) enum Next {
 
 impl Request {
     /// The request as received; `None` when the configuration has no server for it.
-    pub(crate) fn new(
-        http: Arc<Http>,
-        conn: Conn,
-        req: &hyper::Request<hyper::body::Incoming>,
-    ) -> Option<Request> {
+    pub(crate) fn new<B>(http: Arc<Http>, conn: Conn, req: &hyper::Request<B>) -> Option<Request> {
         let request_uri = req
             .uri()
             .path_and_query()
@@ -998,7 +994,7 @@ fn named_captures(re: &Regex, caps: &Captures) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The `Host` header or the absolute URI's host, validated (nginx: ngx_http_validate_host).
-fn host_of(req: &hyper::Request<hyper::body::Incoming>) -> Option<Vec<u8>> {
+fn host_of<B>(req: &hyper::Request<B>) -> Option<Vec<u8>> {
     if let Some(h) = req.uri().host() {
         return validate_host(h.as_bytes());
     }

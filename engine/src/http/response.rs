@@ -46,6 +46,8 @@ pub(crate) struct Reply {
     /// An upstream's own status line (nginx: `r->headers_out.status_line`, FastCGI's
     /// `Status:` header): its text after the code is the reason phrase sent.
     pub(crate) status_line: Option<Vec<u8>>,
+    /// The headers' names as written (add them with [`Names::note`] beside `headers`).
+    pub(crate) names: Names,
 }
 
 /// An open file answered whole or in ranges.
@@ -68,6 +70,7 @@ impl Reply {
             file: None,
             raw_location: false,
             status_line: None,
+            names: Names::default(),
         }
     }
 
@@ -219,6 +222,7 @@ struct Out {
     /// nginx: `r->gzip_vary`.
     gzip_vary: bool,
     close: bool,
+    names: Names,
 }
 
 impl Out {
@@ -442,12 +446,14 @@ fn headers_filter(r: &Request, out: &mut Out) {
                 None if value.is_empty() => {}
                 None => out.push(name, &value),
             }
+            out.names.note(&h.name);
             continue;
         }
         if value.is_empty() {
             continue;
         }
         out.push(name, &value);
+        out.names.note(&h.name);
     }
 }
 
@@ -786,6 +792,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         gzip: None,
         gzip_vary: r.vars.contains_key(GZIP_VARY),
         close: reply.close,
+        names: reply.names,
     };
     if reply.default_type {
         out.content_type = Some(
@@ -977,6 +984,9 @@ fn header_filter(
     resp.extensions_mut()
         .insert(hyper::ext::ReasonPhrase::from_static(text.as_bytes()));
     *resp.headers_mut() = headers;
+    if !out.names.0.is_empty() {
+        resp.extensions_mut().insert(std::mem::take(&mut out.names));
+    }
     resp
 }
 
@@ -1199,5 +1209,79 @@ mod tests {
         let p = special_page(494, ServerTokens::On).unwrap_or_default();
         assert!(String::from_utf8_lossy(&p)
             .contains("<center>Request Header Or Cookie Too Large</center>"));
+    }
+}
+
+/// Header names as written where they were set (add_header, ngx.header, an upstream's
+/// head), carried beside the `HeaderMap` (which keeps them lower-case) so that HTTP/1.x
+/// sends them as nginx does.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct Names(pub(crate) Vec<Vec<u8>>);
+
+impl Names {
+    /// Remembers `name`'s spelling when it is not the one [`write_name`] would use (the
+    /// first spelling of a name counts).
+    pub(crate) fn note(&mut self, name: &[u8]) {
+        let mut up = true;
+        let plain = builtin(&name.to_ascii_lowercase()).is_none()
+            && name.iter().all(|&c| {
+                let want = if up {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                };
+                up = c == b'-';
+                c == want
+            });
+        if !plain && !self.0.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            self.0.push(name.to_vec());
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(Vec::as_slice)
+    }
+}
+
+/// Writes a header name as nginx does: as it was set (`names`), nginx's own spelling of
+/// the headers its modules add, else capitalized at each word.
+pub(crate) fn write_name(out: &mut Vec<u8>, name: &HeaderName, names: Option<&Names>) {
+    let n = name.as_str();
+    // The header filter writes these itself, with its own spelling.
+    let own = matches!(
+        n,
+        "server"
+            | "date"
+            | "content-type"
+            | "content-length"
+            | "last-modified"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+    );
+    if let Some(w) = names.filter(|_| !own).and_then(|m| m.get(n)) {
+        out.extend_from_slice(w);
+        return;
+    }
+    if let Some(b) = builtin(n.as_bytes()) {
+        out.extend_from_slice(b);
+        return;
+    }
+    let mut up = true;
+    for &c in n.as_bytes() {
+        out.push(if up { c.to_ascii_uppercase() } else { c });
+        up = c == b'-';
+    }
+}
+
+/// nginx's spelling of the headers its modules add where capitalizing each word differs.
+fn builtin(lower: &[u8]) -> Option<&'static [u8]> {
+    match lower {
+        b"etag" => Some(b"ETag"),
+        b"www-authenticate" => Some(b"WWW-Authenticate"),
+        _ => None,
     }
 }

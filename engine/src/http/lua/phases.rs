@@ -93,7 +93,7 @@ pub(crate) fn exit_worker(http: &Http) {
 
 /// Keeps the request body for `ngx.req.read_body` when Lua is in use; the guard forgets the
 /// request's Lua context when the request ends, however it ends.
-pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>) -> BodyGuard {
+pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBody>) -> BodyGuard {
     let key = vm::key_of(r);
     if !super::used() && !crate::http::proxy_run::used() && !crate::http::mirror::used() {
         return BodyGuard {
@@ -107,7 +107,7 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<hyper::body::Incoming>
 
 /// See [`stash_body`].
 pub(crate) struct BodyGuard {
-    _req: Option<hyper::Request<hyper::body::Incoming>>,
+    _req: Option<hyper::Request<crate::http::h1::ReqBody>>,
     key: vm::CtxKey,
 }
 
@@ -176,6 +176,7 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
         if lname == "content-type" {
             has_type = true;
         }
+        reply.names.note(name.as_bytes());
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
@@ -288,6 +289,7 @@ fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
         let mut reply = Reply::status(code);
         reply.raw_location = true;
         for (name, value) in &c.headers {
+            reply.names.note(name.as_bytes());
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_bytes(value),

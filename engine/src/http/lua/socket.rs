@@ -2302,7 +2302,7 @@ fn sockopt(lua: &Lua, args: MultiValue, set: bool) -> ApiResult {
 /// The request body as a read-only stream: what `ngx.req.socket()` reads (nginx: the
 /// downstream connection with `u->body_downstream`, bounded by the body's length).
 struct BodyIo {
-    body: hyper::body::Incoming,
+    body: crate::http::h1::ReqBody,
     /// The current frame's bytes not read yet.
     cur: bytes::Bytes,
 }

@@ -127,7 +127,7 @@ pub(crate) struct ReqCtx {
     /// The request body once read (`ngx.req.read_body`).
     pub(crate) body: Option<Vec<u8>>,
     /// The body as received, not read yet.
-    pub(crate) incoming: Option<hyper::body::Incoming>,
+    pub(crate) incoming: Option<crate::http::h1::ReqBody>,
     /// `ngx.arg` of set_by_lua and body_filter_by_lua.
     pub(crate) args: Vec<Vec<u8>>,
     /// The status a failed code load answers with (404 for a missing file).

@@ -1,0 +1,957 @@
+//! The HTTP/1.x server connection (nginx: ngx_http_request.c's connection handling, the
+//! request body reader of ngx_http_request_body.c, ngx_http_header_filter and the chunked
+//! filter on the way out). HTTP/2 stays with hyper (engine/src/worker.rs `serve_h2`).
+//!
+//! One task per connection runs nginx's cycle: read a head with nginx's parser
+//! ([`crate::http::head`]), run the request (engine/src/worker.rs `handle`) with a
+//! [`ReqBody`] that reads the body from the same connection on demand (100-continue when
+//! first read), write the head and body (one write for a head and a small body), then
+//! discard what is left of the body and wait for the next head (keep-alive, pipelined
+//! requests from the read-ahead bytes), or close (lingering close).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::{Body as _, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::http::head::{self, Chunked, Framing, Head, Limits, Linger, Parsed};
+
+/// A request body as the handlers see it (`http_body::Body` of `Bytes`).
+pub(crate) enum ReqBody {
+    /// HTTP/2 streams: hyper's body.
+    Hyper(hyper::body::Incoming),
+    /// HTTP/1.x: read from the connection by [`serve`]'s reader.
+    H1(H1Body),
+}
+
+impl hyper::body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            ReqBody::Hyper(b) => match Pin::new(b).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            ReqBody::H1(b) => {
+                if b.done {
+                    return Poll::Ready(None);
+                }
+                let r = b.src.borrow_mut().poll_body(b.gen, cx);
+                match r {
+                    Poll::Ready(Some(Ok(d))) => Poll::Ready(Some(Ok(Frame::data(d)))),
+                    Poll::Ready(Some(Err(e))) => {
+                        b.done = true;
+                        Poll::Ready(Some(Err(e)))
+                    }
+                    Poll::Ready(None) => {
+                        b.done = true;
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Hyper(b) => b.is_end_stream(),
+            ReqBody::H1(b) => b.done || b.src.borrow().body_done(b.gen),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReqBody::Hyper(b) => b.size_hint(),
+            ReqBody::H1(b) => match b.src.borrow().body_left(b.gen) {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            },
+        }
+    }
+}
+
+/// An HTTP/1.x request body: the connection's reader, for the request `gen` only (a body
+/// kept past its request reads as ended, never the next request's bytes).
+pub(crate) struct H1Body {
+    src: Rc<RefCell<dyn Source>>,
+    gen: u64,
+    done: bool,
+}
+
+/// What an [`H1Body`] reads from (the connection, whatever its stream type).
+trait Source {
+    fn poll_body(&mut self, gen: u64, cx: &mut Context<'_>)
+        -> Poll<Option<std::io::Result<Bytes>>>;
+    fn body_done(&self, gen: u64) -> bool;
+    /// The bytes left of a `Content-Length` body.
+    fn body_left(&self, gen: u64) -> Option<u64>;
+}
+
+/// Where the request body is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum BodyState {
+    Done,
+    Length(u64),
+    Chunked(Chunked, u64),
+}
+
+/// How a body read failed (the connection cannot go on).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Failed {
+    No,
+    /// nginx: "client sent invalid chunked body": the answer goes out, then the close.
+    BadChunk,
+    /// The client closed, timed out or the socket failed: nothing more is written.
+    Io,
+}
+
+/// The connection's timeouts and lingering rules (the last request's location's).
+#[derive(Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) keepalive: Duration,
+    pub(crate) header: Duration,
+    pub(crate) body: Duration,
+    pub(crate) send: Duration,
+    pub(crate) linger: Linger,
+    pub(crate) linger_time: Duration,
+    pub(crate) linger_timeout: Duration,
+    pub(crate) reset: bool,
+}
+
+impl Timeouts {
+    pub(crate) fn of(c: &crate::http::lower::LocConf) -> Timeouts {
+        let s = Duration::from_secs;
+        Timeouts {
+            keepalive: c.keepalive_timeout.unwrap_or(s(75)),
+            header: c.client_header_timeout.unwrap_or(s(60)),
+            body: c.client_body_timeout.unwrap_or(s(60)),
+            send: c.send_timeout.unwrap_or(s(60)),
+            linger: c.lingering_close.unwrap_or(Linger::On),
+            linger_time: c.lingering_time.unwrap_or(s(30)),
+            linger_timeout: c.lingering_timeout.unwrap_or(s(5)),
+            reset: c.reset_timedout_connection.unwrap_or(false),
+        }
+    }
+}
+
+/// The connection: the stream, the bytes read ahead, the body being read and the timers.
+struct Io<S> {
+    /// `None` once handed to a tunnel.
+    io: Option<S>,
+    /// The connection's number.
+    id: u64,
+    fd: Option<std::os::fd::RawFd>,
+    inbuf: BytesMut,
+    eof: bool,
+    /// The request whose body [`BodyState`] is.
+    gen: u64,
+    body: BodyState,
+    /// `HTTP/1.1 100 Continue` is due when the body is first read, and how much of it
+    /// went out.
+    expect: Option<usize>,
+    failed: Failed,
+    shared: Rc<RefCell<crate::worker::Shared>>,
+    timeouts: Timeouts,
+    body_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    body_timer: bool,
+    send_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
+    /// Reads more bytes into `inbuf`: `Ready(Ok(0))` is the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        if self.inbuf.capacity() - self.inbuf.len() < 2048 {
+            self.inbuf.reserve(16384);
+        }
+        let spare = self.inbuf.spare_capacity_mut();
+        let mut rb = ReadBuf::uninit(spare);
+        match Pin::new(io).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                // SAFETY: the read initialized `n` bytes of the spare capacity.
+                unsafe { self.inbuf.set_len(self.inbuf.len() + n) };
+                if n == 0 {
+                    self.eof = true;
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Writes `buf[*pos..]`, with `send_timeout` while the socket does not take bytes.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        pos: &mut usize,
+    ) -> Poll<std::io::Result<()>> {
+        while *pos < buf.len() {
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+            };
+            match Pin::new(io).poll_write(cx, &buf[*pos..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.send_sleep = None;
+                    *pos += n;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return self.send_pending(cx),
+            }
+        }
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        match Pin::new(io).poll_flush(cx) {
+            Poll::Pending => self.send_pending(cx),
+            Poll::Ready(r) => {
+                self.send_sleep = None;
+                Poll::Ready(r)
+            }
+        }
+    }
+
+    /// nginx: `send_timeout` runs while a write waits.
+    fn send_pending(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.send_sleep.is_none() {
+            self.send_sleep = Some(Box::pin(tokio::time::sleep(self.timeouts.send)));
+        }
+        if let Some(s) = self.send_sleep.as_mut() {
+            if s.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(self.timed_out()));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// nginx: `reset_timedout_connection`: an RST instead of a FIN.
+    fn timed_out(&self) -> std::io::Error {
+        if self.timeouts.reset {
+            if let Some(fd) = self.fd {
+                let l = libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                };
+                // SAFETY: fd is this connection's open socket; the option value is a
+                // properly sized linger struct.
+                unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_LINGER,
+                        std::ptr::addr_of!(l).cast(),
+                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                    );
+                }
+            }
+        }
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "client timed out")
+    }
+
+    /// The next piece of the body from the bytes read ahead, if any.
+    fn take_body(&mut self) -> Option<std::io::Result<Option<Bytes>>> {
+        loop {
+            match self.body {
+                BodyState::Done => return Some(Ok(None)),
+                BodyState::Length(left) => {
+                    if self.inbuf.is_empty() {
+                        return None;
+                    }
+                    let n = self
+                        .inbuf
+                        .len()
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let left = left - n as u64;
+                    self.body = if left == 0 {
+                        BodyState::Done
+                    } else {
+                        BodyState::Length(left)
+                    };
+                    return Some(Ok(Some(self.inbuf.split_to(n).freeze())));
+                }
+                BodyState::Chunked(mut c, mut size) => {
+                    if self.inbuf.is_empty() {
+                        return None;
+                    }
+                    if let Chunked::Data(left) = c {
+                        let n = self
+                            .inbuf
+                            .len()
+                            .min(usize::try_from(left).unwrap_or(usize::MAX));
+                        c.feed(&self.inbuf[..n], &mut size);
+                        self.body = BodyState::Chunked(c, size);
+                        return Some(Ok(Some(self.inbuf.split_to(n).freeze())));
+                    }
+                    // The framing between data: a byte at a time (sizes, CRLFs, trailers).
+                    let mut i = 0;
+                    while i < self.inbuf.len() && !matches!(c, Chunked::Data(_)) {
+                        let used = c.feed(&self.inbuf[i..i + 1], &mut size);
+                        if matches!(c, Chunked::Done | Chunked::Bad) {
+                            i += used;
+                            break;
+                        }
+                        i += 1;
+                    }
+                    self.inbuf.advance(i);
+                    match c {
+                        Chunked::Done => self.body = BodyState::Done,
+                        Chunked::Bad => {
+                            self.body = BodyState::Done;
+                            self.failed = Failed::BadChunk;
+                            self.shared.borrow_mut().body_error =
+                                Some((400, "client sent invalid chunked body"));
+                            return Some(Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "client sent invalid chunked body",
+                            )));
+                        }
+                        c => self.body = BodyState::Chunked(c, size),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
+    fn poll_body(
+        &mut self,
+        gen: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::io::Result<Bytes>>> {
+        if gen != self.gen {
+            return Poll::Ready(None);
+        }
+        // nginx: ngx_http_test_expect, when the body is first read.
+        if let Some(mut pos) = self.expect {
+            match self.poll_send(cx, CONTINUE, &mut pos) {
+                Poll::Ready(Ok(())) => self.expect = None,
+                Poll::Ready(Err(e)) => {
+                    self.expect = None;
+                    self.failed = Failed::Io;
+                    self.body = BodyState::Done;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Pending => {
+                    self.expect = Some(pos);
+                    return Poll::Pending;
+                }
+            }
+        }
+        loop {
+            match self.take_body() {
+                Some(Ok(Some(d))) if d.is_empty() => continue,
+                Some(Ok(Some(d))) => return Poll::Ready(Some(Ok(d))),
+                Some(Ok(None)) => return Poll::Ready(None),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => {}
+            }
+            if self.eof {
+                self.failed = Failed::Io;
+                self.body = BodyState::Done;
+                return Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into())));
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(_)) => {
+                    // nginx: client_body_timeout runs between two reads.
+                    self.body_timer = false;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.failed = Failed::Io;
+                    self.body = BodyState::Done;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Pending => {
+                    if !self.body_timer {
+                        self.body_timer = true;
+                        let at = tokio::time::Instant::now() + self.timeouts.body;
+                        match self.body_sleep.as_mut() {
+                            Some(s) => s.as_mut().reset(at),
+                            None => self.body_sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                        }
+                    }
+                    if let Some(s) = self.body_sleep.as_mut() {
+                        if s.as_mut().poll(cx).is_ready() {
+                            self.failed = Failed::Io;
+                            self.body = BodyState::Done;
+                            return Poll::Ready(Some(Err(self.timed_out())));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn body_done(&self, gen: u64) -> bool {
+        gen != self.gen || self.body == BodyState::Done
+    }
+
+    fn body_left(&self, gen: u64) -> Option<u64> {
+        match self.body {
+            _ if gen != self.gen => Some(0),
+            BodyState::Done => Some(0),
+            BodyState::Length(n) => Some(n),
+            BodyState::Chunked(..) => None,
+        }
+    }
+}
+
+/// What the request handler tells the writer about its answer.
+pub(crate) struct Answer {
+    pub(crate) resp: hyper::Response<crate::http::log_phase::Logged>,
+    /// The connection closes after this answer.
+    pub(crate) close: bool,
+    /// The status line has no reason phrase (`HTTP/1.1 404`, an upstream's bare status).
+    pub(crate) bare_status: bool,
+    /// nginx's special response (no `100 Continue` before it: the body is discarded).
+    pub(crate) special: bool,
+    /// A `HEAD` request: the head only.
+    pub(crate) head_only: bool,
+}
+
+/// What the connection loop needs from the worker.
+pub(crate) struct Ctx {
+    pub(crate) id: u64,
+    pub(crate) fd: Option<std::os::fd::RawFd>,
+    pub(crate) limits: Limits,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) shared: Rc<RefCell<crate::worker::Shared>>,
+    pub(crate) who: crate::worker::Who,
+}
+
+/// The events of waiting for a head.
+enum HeadEvent {
+    Head(Box<Head>),
+    /// The connection ends (closed by the client, idle keep-alive timeout, graceful stop).
+    Close,
+    /// `client_header_timeout` or a socket error: the connection is dropped.
+    Drop,
+}
+
+/// Which timer runs while a head is awaited.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HeadTimer {
+    None,
+    Header,
+    Keepalive,
+}
+
+/// One HTTP/1.x connection, until it closes or becomes a tunnel. `run` answers one request:
+/// it gets the head, the request line's parts for hyper's request type and the body.
+pub(crate) async fn serve<S, F, Fut>(stream: S, ctx: Ctx, mut run: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+    F: FnMut(Box<Head>, hyper::Request<ReqBody>) -> Fut,
+    Fut: Future<Output = Option<Answer>>,
+{
+    let io = Rc::new(RefCell::new(Io {
+        io: Some(stream),
+        id: ctx.id,
+        fd: ctx.fd,
+        inbuf: BytesMut::with_capacity(4096),
+        eof: false,
+        gen: 0,
+        body: BodyState::Done,
+        expect: None,
+        failed: Failed::No,
+        shared: ctx.shared.clone(),
+        timeouts: ctx.timeouts,
+        body_sleep: None,
+        body_timer: false,
+        send_sleep: None,
+    }));
+    let shared = ctx.shared.clone();
+    let exit = shared.borrow().exit.clone();
+    let mut head_sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        // nginx: the next request waits until the last one's mirror subrequests end.
+        if io.borrow().inbuf.is_empty() {
+            mirrors(ctx.id).await;
+        }
+        let h = {
+            let mut timer = HeadTimer::None;
+            let wait =
+                std::future::poll_fn(|cx| poll_head(&io, &ctx, &mut timer, &mut head_sleep, cx));
+            tokio::pin!(wait);
+            loop {
+                // nginx on a graceful stop: an idle keep-alive connection closes; one that
+                // has not sent its first request yet is not idle and gets it answered.
+                let idle = || {
+                    let sh = shared.borrow();
+                    sh.exiting && sh.served > 0 && io.borrow().inbuf.is_empty()
+                };
+                if idle() {
+                    break HeadEvent::Close;
+                }
+                tokio::select! {
+                    ev = &mut wait => break ev,
+                    _ = exit.notified() => {}
+                }
+            }
+        };
+        let h = match h {
+            HeadEvent::Head(h) => h,
+            HeadEvent::Close => {
+                close_conn(&io, false).await;
+                return;
+            }
+            HeadEvent::Drop => return,
+        };
+        // The body's state for this request.
+        let req = {
+            let mut c = io.borrow_mut();
+            c.gen += 1;
+            c.failed = Failed::No;
+            c.body_timer = false;
+            c.body = if h.error.is_some() || h.version == 9 {
+                BodyState::Done
+            } else {
+                match h.framing() {
+                    Framing::None | Framing::Length(0) => BodyState::Done,
+                    Framing::Length(n) => BodyState::Length(n),
+                    Framing::Chunked => BodyState::Chunked(Chunked::new(), 0),
+                }
+            };
+            c.expect = (h.error.is_none()
+                && h.version >= 1001
+                && h.header(b"expect")
+                    .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue")))
+            .then_some(0);
+            let body = H1Body {
+                src: io.clone(),
+                gen: c.gen,
+                done: false,
+            };
+            request_of(&h, ReqBody::H1(body))
+        };
+        let refused = h.error.is_some();
+        let http09 = h.version == 9;
+        shared.borrow_mut().busy += 1;
+        let answer = run(h, req).await;
+        let Some(answer) = answer else {
+            // nginx: closed without an answer (`return 444`, no server for the request).
+            finished(&shared);
+            return;
+        };
+        {
+            let t = shared.borrow().timeouts;
+            io.borrow_mut().timeouts = t;
+        }
+        if io.borrow().failed == Failed::Io {
+            finished(&shared);
+            return;
+        }
+        let Answer {
+            resp,
+            mut close,
+            bare_status,
+            special,
+            head_only,
+        } = answer;
+        let (parts, mut body) = resp.into_parts();
+        let status = parts.status.as_u16();
+        out.clear();
+        {
+            let mut c = io.borrow_mut();
+            if c.expect.is_some() {
+                if !special && c.expect == Some(0) {
+                    // nginx: the handler discarded the body (ngx_http_discard_request_body
+                    // tests the expectation too).
+                    out.extend_from_slice(CONTINUE);
+                }
+                c.expect = None;
+            }
+        }
+        let bodyless = matches!(status, 204 | 304) || status < 200 || head_only;
+        let te = parts.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+        let chunked = te && !bodyless;
+        let length = parts.headers.contains_key(hyper::header::CONTENT_LENGTH);
+        if !bodyless && !chunked && !length {
+            // The close delimits the body (HTTP/1.0).
+            close = true;
+        }
+        if !http09 {
+            write_head(&mut out, &parts, bare_status);
+        }
+        let ok = write_body(&io, &mut out, &mut body, chunked, bodyless).await;
+        drop(body);
+        finished(&shared);
+        if !ok {
+            return;
+        }
+        if status == 101 && shared.borrow().tunnel {
+            // nginx: ngx_http_upstream_upgrade: the connection is the tunnel's now.
+            let (stream, rest) = {
+                let mut c = io.borrow_mut();
+                let rest = c.inbuf.split().freeze();
+                (c.io.take(), rest)
+            };
+            if let Some(s) = stream {
+                crate::http::proxy_run::tunnel_client(ctx.id, Box::new(s), rest);
+            }
+            return;
+        }
+        if refused || http09 || io.borrow().failed != Failed::No || shared.borrow().exiting {
+            close = true;
+        }
+        let pending = io.borrow().body != BodyState::Done;
+        if close {
+            close_conn(&io, pending).await;
+            return;
+        }
+        if pending && !discard(&io).await {
+            close_conn(&io, false).await;
+            return;
+        }
+    }
+}
+
+/// A request is done: the connection counts it.
+fn finished(shared: &Rc<RefCell<crate::worker::Shared>>) {
+    let mut sh = shared.borrow_mut();
+    sh.busy = sh.busy.saturating_sub(1);
+    sh.served += 1;
+}
+
+/// Waits for the next complete head, with nginx's `client_header_timeout` (from the
+/// connection's start, or from a head's first byte) and `keepalive_timeout` (between
+/// requests).
+fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &Rc<RefCell<Io<S>>>,
+    ctx: &Ctx,
+    timer: &mut HeadTimer,
+    sleep: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Poll<HeadEvent> {
+    let mut c = io.borrow_mut();
+    let c = &mut *c;
+    loop {
+        if !c.inbuf.is_empty() {
+            if let Parsed::Done(h, used) = head::parse(&c.inbuf, &ctx.limits) {
+                c.inbuf.advance(used.min(c.inbuf.len()));
+                return Poll::Ready(HeadEvent::Head(h));
+            }
+        }
+        if c.eof {
+            let served = ctx.shared.borrow().served;
+            ctx.who.closed(&c.inbuf, served > 0);
+            c.inbuf.clear();
+            return Poll::Ready(HeadEvent::Close);
+        }
+        let was_empty = c.inbuf.is_empty();
+        match c.poll_fill(cx) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 && was_empty {
+                    // nginx: a new request's head runs on client_header_timeout.
+                    *timer = HeadTimer::None;
+                }
+            }
+            Poll::Ready(Err(_)) => return Poll::Ready(HeadEvent::Drop),
+            Poll::Pending => {
+                let served = ctx.shared.borrow().served;
+                let want = if !c.inbuf.is_empty() || served == 0 {
+                    HeadTimer::Header
+                } else {
+                    HeadTimer::Keepalive
+                };
+                if want != *timer {
+                    *timer = want;
+                    let d = match want {
+                        HeadTimer::Keepalive => c.timeouts.keepalive,
+                        _ => c.timeouts.header,
+                    };
+                    let at = tokio::time::Instant::now() + d;
+                    // The timer's allocation is reused from one request to the next.
+                    match sleep.as_mut() {
+                        Some(s) => s.as_mut().reset(at),
+                        None => *sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                    }
+                }
+                if let Some(s) = sleep.as_mut() {
+                    if s.as_mut().poll(cx).is_ready() {
+                        if *timer == HeadTimer::Header {
+                            ctx.who.header_timeout(&c.inbuf);
+                            let _ = c.timed_out();
+                            return Poll::Ready(HeadEvent::Drop);
+                        }
+                        // nginx closes an idle keep-alive connection quietly.
+                        return Poll::Ready(HeadEvent::Close);
+                    }
+                }
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// The request hyper's types carry for a head: method, target (with the absolute URI's
+/// host), `Host`; nginx's parse is the truth, applied over it by the worker.
+fn request_of(h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
+    let mut req = hyper::Request::new(body);
+    let target: Vec<u8> = if h.error.is_some() {
+        b"/".to_vec()
+    } else {
+        let mut t = Vec::with_capacity(h.target.len() + 8);
+        if let Some(host) = h.line_host.as_ref().filter(|_| h.version != 9) {
+            t.extend_from_slice(b"http://");
+            t.extend_from_slice(host);
+        }
+        head::push_target(&mut t, &h.target);
+        t
+    };
+    if let Ok(u) = hyper::Uri::try_from(target) {
+        *req.uri_mut() = u;
+    }
+    if h.error.is_none() && h.version != 9 {
+        if let Ok(m) = hyper::Method::from_bytes(&h.method) {
+            *req.method_mut() = m;
+        }
+    }
+    let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
+    for (n, v) in &h.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(n),
+            hyper::header::HeaderValue::from_bytes(v),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    *req.headers_mut() = headers;
+    req
+}
+
+/// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter.
+fn write_head(out: &mut Vec<u8>, parts: &hyper::http::response::Parts, bare: bool) {
+    let status = parts.status.as_u16();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    if !bare {
+        out.push(b' ');
+        let reason = parts
+            .extensions
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|p| p.as_bytes())
+            .or_else(|| crate::http::response::reason(status).map(str::as_bytes))
+            .unwrap_or_default();
+        out.extend_from_slice(reason);
+    }
+    out.extend_from_slice(b"\r\n");
+    let names = parts.extensions.get::<crate::http::response::Names>();
+    for (n, v) in parts.headers.iter() {
+        crate::http::response::write_name(out, n, names);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Bytes a data frame is copied into the head's buffer up to (larger ones go on their own).
+const COALESCE: usize = 16384;
+
+/// Writes `out` (the head) and the body: chunked, or as is; one write for the head and
+/// whatever the body has ready at once.
+async fn write_body<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &Rc<RefCell<Io<S>>>,
+    out: &mut Vec<u8>,
+    body: &mut crate::http::log_phase::Logged,
+    chunked: bool,
+    bodyless: bool,
+) -> bool {
+    enum Ev {
+        Frame(Option<std::io::Result<Frame<Bytes>>>),
+        Flush,
+    }
+    let mut ended = bodyless;
+    loop {
+        if !ended && body.is_end_stream() {
+            ended = true;
+        }
+        let ev = if ended {
+            Ev::Frame(None)
+        } else {
+            std::future::poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(f) => Poll::Ready(Ev::Frame(f)),
+                Poll::Pending if out.is_empty() => Poll::Pending,
+                Poll::Pending => Poll::Ready(Ev::Flush),
+            })
+            .await
+        };
+        match ev {
+            Ev::Flush => {
+                if !send(io, out).await {
+                    return false;
+                }
+                out.clear();
+            }
+            Ev::Frame(None) => {
+                if chunked {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
+                let ok = out.is_empty() || send(io, out).await;
+                out.clear();
+                return ok;
+            }
+            Ev::Frame(Some(Err(_))) => return false,
+            Ev::Frame(Some(Ok(f))) => {
+                let Ok(d) = f.into_data() else { continue };
+                if d.is_empty() {
+                    continue;
+                }
+                if chunked {
+                    out.extend_from_slice(format!("{:x}\r\n", d.len()).as_bytes());
+                }
+                if d.len() <= COALESCE {
+                    out.extend_from_slice(&d);
+                } else {
+                    if !out.is_empty() && !send(io, out).await {
+                        return false;
+                    }
+                    out.clear();
+                    if !send(io, &d).await {
+                        return false;
+                    }
+                }
+                if chunked {
+                    out.extend_from_slice(b"\r\n");
+                }
+                if out.len() >= 4 * COALESCE {
+                    if !send(io, out).await {
+                        return false;
+                    }
+                    out.clear();
+                }
+            }
+        }
+    }
+}
+
+/// Writes all of `buf` (with `send_timeout`).
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(io: &Rc<RefCell<Io<S>>>, buf: &[u8]) -> bool {
+    let mut pos = 0;
+    std::future::poll_fn(|cx| io.borrow_mut().poll_send(cx, buf, &mut pos))
+        .await
+        .is_ok()
+}
+
+/// nginx: the discarded body handler after the answer: what is left of the body is read
+/// and dropped (`lingering_timeout` between reads, `lingering_time` in all) so that the
+/// connection can go on; false: it could not, the connection closes.
+async fn discard<S: AsyncRead + AsyncWrite + Unpin>(io: &Rc<RefCell<Io<S>>>) -> bool {
+    let t = io.borrow().timeouts;
+    let until = tokio::time::Instant::now() + t.linger_time;
+    loop {
+        let step = std::future::poll_fn(|cx| {
+            let mut c = io.borrow_mut();
+            loop {
+                match c.take_body() {
+                    Some(Ok(Some(_))) => continue,
+                    Some(Ok(None)) => return Poll::Ready(Some(true)),
+                    Some(Err(_)) => return Poll::Ready(Some(false)),
+                    None => {}
+                }
+                if c.eof {
+                    return Poll::Ready(Some(false));
+                }
+                match c.poll_fill(cx) {
+                    Poll::Ready(Ok(_)) => return Poll::Ready(None),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Some(false)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        });
+        let deadline = until.min(tokio::time::Instant::now() + t.linger_timeout);
+        match tokio::time::timeout_at(deadline, step).await {
+            Ok(Some(done)) => return done,
+            Ok(None) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// nginx: ngx_http_set_lingering_close: after the FIN, what the client still sends is read
+/// and dropped (for `lingering_time`, `lingering_timeout` between reads) so that an unread
+/// request body does not turn the close into a reset that loses the answer.
+async fn close_conn<S: AsyncRead + AsyncWrite + Unpin>(io: &Rc<RefCell<Io<S>>>, pending: bool) {
+    let (t, buffered, id) = {
+        let c = io.borrow();
+        (c.timeouts, !c.inbuf.is_empty(), c.id)
+    };
+    // nginx: the connection closes after its last request's mirror subrequests end.
+    mirrors(id).await;
+    let Some(mut s) = io.borrow_mut().io.take() else {
+        return;
+    };
+    let mut active = match t.linger {
+        Linger::Off => false,
+        Linger::Always => true,
+        Linger::On => pending || buffered,
+    };
+    if t.linger == Linger::On && !active {
+        // Bytes already waiting in the socket.
+        let waiting = std::future::poll_fn(|cx| {
+            let mut tmp = [0u8; 4096];
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut s).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Poll::Ready(!rb.filled().is_empty()),
+                _ => Poll::Ready(false),
+            }
+        })
+        .await;
+        active = waiting;
+    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !active {
+        let _ = tokio::time::timeout(t.send, s.shutdown()).await;
+        return;
+    }
+    if tokio::time::timeout(t.send, s.shutdown()).await.is_err() {
+        return;
+    }
+    let until = tokio::time::Instant::now() + t.linger_time;
+    let mut tmp = vec![0u8; 8192];
+    loop {
+        let deadline = until.min(tokio::time::Instant::now() + t.linger_timeout);
+        match tokio::time::timeout_at(deadline, s.read(&mut tmp)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            _ => return,
+        }
+    }
+}
+
+/// Waits until the connection's last request's mirror subrequests are done.
+async fn mirrors(id: u64) {
+    std::future::poll_fn(|cx| {
+        if crate::http::mirror::conn_wait(id, cx) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await
+}
