@@ -852,13 +852,17 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
 
 /// The upstream of this request (nginx: ngx_http_fastcgi_eval, then the lookup of
 /// ngx_http_upstream_init_request).
-fn find_upstream(r: &Request, pass: &Pass) -> Result<Arc<Upstream>, u16> {
+/// An upstream, or the name and port the resolver gives peers for.
+type Found = Result<Arc<Upstream>, (Vec<u8>, u16)>;
+
+/// The upstream of this request (Err: the status to answer with).
+fn find_upstream(r: &Request, pass: &Pass) -> Result<Found, u16> {
     let ups = r.loc.proxy.as_ref().and_then(|p| p.upstreams.clone());
     let Some(v) = &pass.dynamic else {
         if let Some(u) = ups.as_ref().and_then(|m| m.get(&pass.host)) {
-            return Ok(u.clone());
+            return Ok(Ok(u.clone()));
         }
-        return pass.implicit.clone().ok_or(502);
+        return pass.implicit.clone().map(Ok).ok_or(502);
     };
     let url = r.eval(v);
     let o = crate::http::upstream::UrlOpts {
@@ -882,7 +886,7 @@ fn find_upstream(r: &Request, pass: &Pass) -> Result<Arc<Upstream>, u16> {
             .as_ref()
             .and_then(|m| m.get(&u.host.to_ascii_lowercase()))
         {
-            return Ok(up.clone());
+            return Ok(Ok(up.clone()));
         }
     }
     let literal = u.unix.is_some()
@@ -892,20 +896,19 @@ fn find_upstream(r: &Request, pass: &Pass) -> Result<Arc<Upstream>, u16> {
             .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
             .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok());
     if literal && (u.unix.is_some() || !u.no_port) {
-        return Ok(Arc::new(upstream_rr::implicit(&u.host, &url, 0)));
+        return Ok(Ok(Arc::new(upstream_rr::implicit(&u.host, &url, 0))));
     }
-    crate::http::errlog::request_error(
-        r,
-        &format!("no resolver defined to resolve {}", pr::lossy(&u.host)),
-    );
-    Err(502)
+    Ok(Err((u.host.to_ascii_lowercase(), u.port)))
 }
 
 async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
     let has_body = r.headers.contains_key(hyper::header::CONTENT_LENGTH)
         || r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
     let body = if has_body && fc.pass_request_body != Some(false) {
-        let b = pr::request_body(r).await;
+        let b = match pr::request_body_checked(r).await {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
         if !r.headers.contains_key(hyper::header::CONTENT_LENGTH) {
             // nginx: a chunked body read whole sets `content_length_n` ($content_length).
             r.vars
@@ -918,7 +921,11 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         None
     };
     let up = match find_upstream(r, pass) {
-        Ok(u) => u,
+        Ok(Ok(u)) => u,
+        Ok(Err((host, port))) => match pr::resolve_peers(r, &host, port).await {
+            Ok(u) => u,
+            Err(s) => return Reply::status(s),
+        },
         Err(s) => return Reply::status(s),
     };
     let Ok(req_bytes) = create_request(r, fc, body.as_deref()) else {

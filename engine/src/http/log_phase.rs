@@ -134,6 +134,8 @@ impl Drop for Logged {
         } = p;
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
+        // nginx: the upstream's figures as the response ended ($upstream_response_length...).
+        crate::http::proxy_run::finish_states(&mut r);
         // nginx: a request with background subrequests (mirror) is finalized, and logged,
         // after them. (nginx also holds the connection until then; oxresty does not: the
         // next request or the close does not wait for a slow mirror.)

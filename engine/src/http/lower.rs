@@ -311,6 +311,8 @@ pub(crate) struct LocConf {
     pub(crate) lua_ssl_cert: Option<Arc<crate::http::lua::directives::LuaHandler>>,
     // fastcgi_pass (engine/src/http/fastcgi_run.rs, merged there).
     pub(crate) fastcgi: Option<Arc<crate::http::fastcgi_run::FcgiConf>>,
+    /// `resolver ... valid=time` (`Some(None)`: a resolver without it; upstream_resolve.rs).
+    pub(crate) resolver_valid: Option<Option<std::time::Duration>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -545,7 +547,8 @@ impl LocConf {
             auth_request_set,
             log_subrequest,
             lua_ssl_client_hello,
-            lua_ssl_cert
+            lua_ssl_cert,
+            resolver_valid
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
