@@ -488,7 +488,7 @@ fn pass_of(r: &Request) -> Option<Arc<Pass>> {
 
 /// Why a try failed (nginx: NGX_HTTP_UPSTREAM_FT_*), and the status it answers with.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Fail {
+pub(crate) enum Fail {
     Error,
     Timeout,
     InvalidHeader,
@@ -692,6 +692,15 @@ pub(crate) fn body_done(live: &std::sync::Mutex<Live>) {
     }
 }
 
+/// Notes the body's end however the reading of it ends.
+pub(crate) struct BodyDone(pub(crate) Arc<std::sync::Mutex<Live>>);
+
+impl Drop for BodyDone {
+    fn drop(&mut self) {
+        body_done(&self.0);
+    }
+}
+
 /// nginx: ngx_http_upstream_finalize_request: the answering try's `$upstream_response_time`,
 /// `$upstream_bytes_received`, `$upstream_bytes_sent` and `$upstream_response_length` as the
 /// response ended (called by the log phase).
@@ -865,7 +874,7 @@ where
 }
 
 /// How a streamed request failed.
-enum StreamErr {
+pub(crate) enum StreamErr {
     /// On the upstream's side, as a buffered request's send or head read fails.
     Upstream(Fail, String),
     /// The client's body: the status nginx finalizes with (408 timeout, 400 closed, 413 too
@@ -916,6 +925,97 @@ pub(crate) struct StreamTimeouts {
     pub(crate) read: Duration,
 }
 
+/// nginx: ngx_http_upstream_send_request_body with `request_body_no_buffering`: `head`
+/// and what came of the body at once, then the body as the client sends it, each piece
+/// framed by `encode`, and `end` after the last; `sent` counts the bytes written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_streamed<W, B>(
+    wr: &mut W,
+    head: &[u8],
+    s: &mut Streamed<B>,
+    t: &StreamTimeouts,
+    max: u64,
+    encode: fn(&mut Vec<u8>, &[u8]),
+    end: &[u8],
+    sent: &std::cell::Cell<u64>,
+) -> Result<(), StreamErr>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + 'static,
+{
+    async fn put<W: tokio::io::AsyncWrite + Unpin>(
+        wr: &mut W,
+        b: &[u8],
+        timeout: Duration,
+        sent: &std::cell::Cell<u64>,
+    ) -> Result<(), StreamErr> {
+        let res = tokio::time::timeout(timeout, async {
+            wr.write_all(b).await?;
+            wr.flush().await
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => {
+                sent.set(sent.get() + b.len() as u64);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(StreamErr::Upstream(
+                Fail::Error,
+                format!(
+                    "writev() failed{} while sending request to upstream",
+                    errno_text(&e)
+                ),
+            )),
+            Err(_) => Err(StreamErr::Upstream(
+                Fail::Timeout,
+                "upstream timed out (110: Connection timed out) while sending request to upstream"
+                    .into(),
+            )),
+        }
+    }
+    let pre = std::mem::take(&mut s.pre);
+    let mut received = pre.len() as u64;
+    let mut first = head.to_vec();
+    encode(&mut first, &pre);
+    put(wr, &first, t.send, sent).await?;
+    loop {
+        let frame = match tokio::time::timeout(t.body, s.body.frame()).await {
+            Err(_) => return Err(StreamErr::Client(408, None)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(client_body_err(&e)),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        // nginx: ngx_http_request_body_chunked_filter checks each chunk's size.
+        if s.chunked && max > 0 && received + data.len() as u64 > max {
+            return Err(StreamErr::Client(
+                413,
+                Some((
+                    crate::log::Level::Error,
+                    format!(
+                        "client intended to send too large chunked body: {received}+{} bytes while sending request to upstream",
+                        data.len()
+                    ),
+                )),
+            ));
+        }
+        received += data.len() as u64;
+        let mut out = Vec::with_capacity(data.len() + 16);
+        encode(&mut out, &data);
+        put(wr, &out, t.send, sent).await?;
+    }
+    if !end.is_empty() {
+        put(wr, end, t.send, sent).await?;
+    }
+    Ok(())
+}
+
 /// nginx: ngx_http_upstream_send_request_body with `request_body_no_buffering`: the request
 /// head and what came of the body go at once, then the body as the client sends it, while
 /// the response head is read (its read timeout starts once the body is sent; a head that
@@ -934,77 +1034,13 @@ where
 {
     let sent = std::cell::Cell::new(0u64);
     let (mut rd, mut wr) = tokio::io::split(&mut conn.stream);
-    let send = async {
-        async fn put<W: tokio::io::AsyncWrite + Unpin>(
-            wr: &mut W,
-            b: &[u8],
-            timeout: Duration,
-            sent: &std::cell::Cell<u64>,
-        ) -> Result<(), StreamErr> {
-            let res = tokio::time::timeout(timeout, async {
-                wr.write_all(b).await?;
-                wr.flush().await
-            })
-            .await;
-            match res {
-                Ok(Ok(())) => {
-                    sent.set(sent.get() + b.len() as u64);
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(StreamErr::Upstream(
-                    Fail::Error,
-                    format!(
-                        "writev() failed{} while sending request to upstream",
-                        errno_text(&e)
-                    ),
-                )),
-                Err(_) => Err(StreamErr::Upstream(
-                    Fail::Timeout,
-                    "upstream timed out (110: Connection timed out) while sending request to upstream".into(),
-                )),
-            }
-        }
-        let pre = std::mem::take(&mut s.pre);
-        let mut received = pre.len() as u64;
-        let mut first = head.to_vec();
-        encode_body(&mut first, &pre, s.chunked);
-        put(&mut wr, &first, t.send, &sent).await?;
-        loop {
-            let frame = match tokio::time::timeout(t.body, s.body.frame()).await {
-                Err(_) => return Err(StreamErr::Client(408, None)),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(client_body_err(&e)),
-                Ok(Some(Ok(f))) => f,
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if data.is_empty() {
-                continue;
-            }
-            // nginx: ngx_http_request_body_chunked_filter checks each chunk's size.
-            if s.chunked && max > 0 && received + data.len() as u64 > max {
-                return Err(StreamErr::Client(
-                    413,
-                    Some((
-                        crate::log::Level::Error,
-                        format!(
-                            "client intended to send too large chunked body: {received}+{} bytes while sending request to upstream",
-                            data.len()
-                        ),
-                    )),
-                ));
-            }
-            received += data.len() as u64;
-            let mut out = Vec::with_capacity(data.len() + 16);
-            encode_body(&mut out, &data, s.chunked);
-            put(&mut wr, &out, t.send, &sent).await?;
-        }
-        if s.chunked {
-            put(&mut wr, b"0\r\n\r\n", t.send, &sent).await?;
-        }
-        Ok(())
+    let encode: fn(&mut Vec<u8>, &[u8]) = if s.chunked {
+        |out, d| encode_body(out, d, true)
+    } else {
+        |out, d| encode_body(out, d, false)
     };
+    let end: &[u8] = if s.chunked { b"0\r\n\r\n" } else { b"" };
+    let send = send_streamed(&mut wr, head, s, t, max, encode, end, &sent);
     // While the body goes, the head is read without a timer of its own.
     let recv = read_head(&mut rd, size, Duration::from_secs(86400 * 365));
     tokio::pin!(send);
@@ -2449,14 +2485,7 @@ async fn pump(
     ctx: (String, String),
     live: Arc<std::sync::Mutex<Live>>,
 ) {
-    /// The body's end is noted however the pump ends.
-    struct Done(Arc<std::sync::Mutex<Live>>);
-    impl Drop for Done {
-        fn drop(&mut self) {
-            body_done(&self.0);
-        }
-    }
-    let done = Done(live);
+    let done = BodyDone(live);
     let log = |msg: &str| {
         crate::http::errlog::write(
             crate::log::Level::Error,
