@@ -208,3 +208,122 @@ fn unbuffered_bodies_reach_the_backend_as_they_arrive() {
         assert_eq!(rf.1, log_for(&want, rf.2), "the reference's access log");
     }
 }
+
+/// An upstream that sends its head with the first part of the body, then the rest after
+/// 500 ms: `/small` 3+3 bytes, `/big` 10000+10000.
+fn slow_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 4096];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let big = String::from_utf8_lossy(&buf[..n]).contains("/big ");
+                let (len, a, b) = if big {
+                    (20000, vec![b'x'; 10000], vec![b'y'; 10000])
+                } else {
+                    (6, b"aaa".to_vec(), b"bbb".to_vec())
+                };
+                let mut first =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+                first.extend_from_slice(&a);
+                let _ = c.write_all(&first);
+                std::thread::sleep(Duration::from_millis(500));
+                let _ = c.write_all(&b);
+                std::thread::sleep(Duration::from_millis(200));
+            });
+        }
+    });
+    port
+}
+
+const CONF_OUT: &str = r#"
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{PORT};
+        location /on/ { proxy_pass http://127.0.0.1:{BACKEND}/; }
+        location /off/ { proxy_buffering off; proxy_pass http://127.0.0.1:{BACKEND}/; }
+        location /rate/ { proxy_limit_rate 10000; proxy_pass http://127.0.0.1:{BACKEND}/; }
+    }
+}
+"#;
+
+/// What a client sees of `path` within the first 250 ms: whether the head came, and how many
+/// body bytes; then the body's total and whether it took over 1.4 s.
+fn arrivals(port: u16, path: &str) -> (bool, usize, usize, bool) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t0 = Instant::now();
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut all = Vec::new();
+    let mut early = 0;
+    let mut tmp = [0u8; 65536];
+    loop {
+        let n = match c.read(&mut tmp) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        all.extend_from_slice(&tmp[..n]);
+        if t0.elapsed() < Duration::from_millis(250) {
+            early = all.len();
+        }
+    }
+    let slow = t0.elapsed() > Duration::from_millis(1400);
+    let head = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(all.len(), |i| i + 4);
+    let head_early = early >= head;
+    (
+        head_early,
+        early.saturating_sub(head),
+        all.len() - head,
+        slow,
+    )
+}
+
+fn run_out(bin: &str) -> Vec<(String, (bool, usize, usize, bool))> {
+    let bport = slow_upstream();
+    let conf = CONF_OUT.replace("{BACKEND}", &bport.to_string());
+    let s = Server::start(bin, &conf, &[]);
+    [
+        "/on/small",
+        "/off/small",
+        "/on/big",
+        "/off/big",
+        "/rate/big",
+    ]
+    .iter()
+    .map(|p| (p.to_string(), arrivals(s.port, p)))
+    .collect()
+}
+
+#[test]
+fn buffered_responses_go_in_whole_buffers() {
+    // (head within 250 ms, body bytes within 250 ms, body bytes, took over 1.4 s)
+    let want = vec![
+        // buffering on: the head waits with the part-filled buffer for the upstream's end
+        ("/on/small".to_string(), (false, 0, 6, false)),
+        // off: the head and what came with it at once
+        ("/off/small".to_string(), (true, 3, 6, false)),
+        // on: the full buffers go (the header's 4k less the 42-byte upstream head, one 4k)
+        ("/on/big".to_string(), (true, 8150, 20000, false)),
+        ("/off/big".to_string(), (true, 10000, 20000, false)),
+        // proxy_limit_rate 10000: a pause after each 4k read
+        ("/rate/big".to_string(), (true, 4054, 20000, true)),
+    ];
+    let ox = run_out(env!("CARGO_BIN_EXE_oxresty"));
+    assert_eq!(ox, want, "oxresty");
+    if Path::new(REFERENCE).exists() {
+        assert_eq!(run_out(REFERENCE), want, "the reference disagrees");
+    }
+}

@@ -1403,7 +1403,10 @@ async fn respond(
         ctx,
         head_req,
     ));
-    reply.body = Some(http_body_util::BodyExt::boxed(pr::ChanBody { rx }));
+    reply.body = Some(http_body_util::BodyExt::boxed(pr::ChanBody {
+        rx,
+        first: None,
+    }));
     reply
 }
 

@@ -99,6 +99,10 @@ pub(crate) struct ProxyConf {
     bind: Option<Option<(ComplexValue, bool)>>,
     /// `proxy_request_buffering`.
     request_buffering: Option<bool>,
+    /// `proxy_limit_rate` (bytes per second; 0: none).
+    limit_rate: Option<u64>,
+    /// `proxy_ignore_headers X-Accel-Buffering`.
+    ignore_xa_buffering: Option<bool>,
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
@@ -209,11 +213,10 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             *slot = Some(Arc::new(v));
         }
         b"proxy_ignore_headers" => {
-            conf(c).ignore_xa = Some(
-                d.args
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(b"X-Accel-Redirect")),
-            )
+            let has = |h: &[u8]| d.args.iter().any(|a| a.eq_ignore_ascii_case(h));
+            let p = conf(c);
+            p.ignore_xa = Some(has(b"X-Accel-Redirect"));
+            p.ignore_xa_buffering = Some(has(b"X-Accel-Buffering"));
         }
         b"proxy_redirect" => {
             let p = conf(c);
@@ -272,6 +275,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         }
         b"proxy_intercept_errors" => conf(c).intercept_errors = Some(on()),
         b"proxy_request_buffering" => conf(c).request_buffering = Some(on()),
+        b"proxy_limit_rate" => conf(c).limit_rate = parse_size(arg(d, 0)),
         b"proxy_buffering" => conf(c).buffering = Some(on()),
         b"proxy_buffer_size" => {
             conf(c).buffer_size = parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
@@ -365,7 +369,9 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         next_upstream,
         next_tries,
         next_timeout,
-        request_buffering
+        request_buffering,
+        limit_rate,
+        ignore_xa_buffering
     );
     p.ssl.inherit(&pp.ssl);
 }
@@ -2151,11 +2157,34 @@ async fn respond(
         return reply;
     }
     let ctx = upstream_ctx(r, up_text);
+    // nginx: X-Accel-Buffering from the upstream decides, unless ignored
+    let mut buffered = pc.buffering != Some(false);
+    if pc.ignore_xa_buffering != Some(true) {
+        match find("x-accel-buffering").map(|v| v.to_ascii_lowercase()) {
+            Some(v) if v == b"no" => buffered = false,
+            Some(v) if v == b"yes" => buffered = true,
+            _ => {}
+        }
+    }
+    let unit = pc.buffers.map_or(4096, |b| b.1).max(1);
+    let first = pc.buffer_size.unwrap_or(4096).saturating_sub(head.head_len);
+    let out = Out {
+        tx,
+        pending: Vec::new(),
+        unit: buffered.then_some((if first == 0 { unit } else { first }, unit)),
+    };
+    let rate = if buffered {
+        pc.limit_rate.unwrap_or(0)
+    } else {
+        0
+    };
+    // nginx: the head waits in the write filter (postpone_output) for the first body output
+    // when buffering; unbuffered, it goes at once, with what came along with it
+    let wait_first = buffered || !rest.is_empty();
     tokio::task::spawn_local(pump(
         conn,
         rest,
         framing,
-        tx,
         read_timeout,
         chunk,
         up,
@@ -2163,8 +2192,12 @@ async fn respond(
         keepalive,
         ctx,
         live,
+        out,
+        rate,
     ));
-    reply.body = Some(http_body_util::BodyExt::boxed(ChanBody { rx }));
+    let mut rx = rx;
+    let first = if wait_first { rx.recv().await } else { None };
+    reply.body = Some(http_body_util::BodyExt::boxed(ChanBody { rx, first }));
     reply
 }
 
@@ -2447,6 +2480,8 @@ fn find_sub(h: &[u8], n: &[u8]) -> Option<usize> {
 /// The response body for hyper: chunks the pump task read from the upstream.
 pub(crate) struct ChanBody {
     pub(crate) rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    /// A piece taken before the response head went (it goes first).
+    pub(crate) first: Option<Result<Bytes, std::io::Error>>,
 }
 
 impl hyper::body::Body for ChanBody {
@@ -2457,6 +2492,9 @@ impl hyper::body::Body for ChanBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(first) = self.first.take() {
+            return std::task::Poll::Ready(Some(first.map(hyper::body::Frame::data)));
+        }
         match self.rx.poll_recv(cx) {
             std::task::Poll::Ready(Some(Ok(b))) => {
                 std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
@@ -2468,6 +2506,55 @@ impl hyper::body::Body for ChanBody {
     }
 }
 
+/// Hands the body's pieces to the client: each at once with `proxy_buffering off`; in whole
+/// buffers otherwise (nginx's event pipe sends a buffer once it is full, the part-filled
+/// last one when the upstream is done; the first is what the header's buffer has left).
+struct Out {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    pending: Vec<u8>,
+    /// Buffered: the size of the buffer being filled, then of the others.
+    unit: Option<(usize, usize)>,
+}
+
+impl Out {
+    /// false when the client is gone.
+    async fn push(&mut self, b: Bytes) -> bool {
+        let Some((mut unit, next)) = self.unit else {
+            return self.tx.send(Ok(b)).await.is_ok();
+        };
+        self.pending.extend_from_slice(&b);
+        let mut n = 0;
+        while self.pending.len() - n >= unit {
+            n += unit;
+            unit = next;
+        }
+        self.unit = Some((unit, next));
+        if n == 0 {
+            return true;
+        }
+        let rest = self.pending.split_off(n);
+        let full = std::mem::replace(&mut self.pending, rest);
+        self.tx.send(Ok(Bytes::from(full))).await.is_ok()
+    }
+
+    /// The held part goes (the upstream is done).
+    async fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let b = Bytes::from(std::mem::take(&mut self.pending));
+            let _ = self.tx.send(Ok(b)).await;
+        }
+    }
+
+    /// What was read goes, then the body fails (the client's connection is cut).
+    async fn fail(&mut self) {
+        self.flush().await;
+        let _ = self
+            .tx
+            .send(Err(std::io::Error::other("upstream body")))
+            .await;
+    }
+}
+
 /// Reads the upstream body and hands it on in bounded pieces (nginx: the event pipe, or
 /// ngx_http_upstream_process_non_buffered_request with `proxy_buffering off`); a connection
 /// whose body was read whole goes back to the keep-alive pool.
@@ -2476,7 +2563,6 @@ async fn pump(
     mut conn: UpConn,
     mut buf: Vec<u8>,
     framing: Framing,
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     timeout: Duration,
     chunk: usize,
     up: Arc<Upstream>,
@@ -2484,23 +2570,29 @@ async fn pump(
     keepalive: bool,
     ctx: (String, String),
     live: Arc<std::sync::Mutex<Live>>,
+    mut out: Out,
+    rate: u64,
 ) {
     let done = BodyDone(live);
+    // nginx: proxy_limit_rate: each read is followed by a pause for its size.
+    let mut owed = buf.len() as u64;
     let log = |msg: &str| {
         crate::http::errlog::write(
             crate::log::Level::Error,
             &format!("{}{msg}{}", ctx.0, ctx.1),
         );
     };
-    let fail = || Err(std::io::Error::other("upstream body"));
     let mut tmp = vec![0u8; chunk.clamp(1024, 1 << 20)];
     // Reads more into `buf`; Ok(false) at the end of the stream.
     macro_rules! fill {
-        () => {
+        () => {{
+            if rate > 0 && owed > 0 {
+                tokio::time::sleep(Duration::from_millis(owed * 1000 / rate)).await;
+            }
             match tokio::time::timeout(timeout, conn.stream.read(&mut tmp)).await {
                 Err(_) => {
                     log("upstream timed out (110: Connection timed out) while reading upstream");
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 }
                 Ok(Err(e)) => {
@@ -2508,28 +2600,30 @@ async fn pump(
                         "recv() failed{} while reading upstream",
                         errno_text(&e)
                     ));
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 }
                 Ok(Ok(0)) => false,
                 Ok(Ok(n)) => {
                     buf.extend_from_slice(&tmp[..n]);
                     count_body(&done.0, n);
+                    owed = n as u64;
                     true
                 }
             }
-        };
+        }};
     }
     match framing {
         Framing::None => {}
         Framing::Close => loop {
             if !buf.is_empty() {
                 let b = Bytes::from(std::mem::take(&mut buf));
-                if tx.send(Ok(b)).await.is_err() {
+                if !out.push(b).await {
                     return;
                 }
             }
             if !fill!() {
+                out.flush().await;
                 return;
             }
         },
@@ -2537,17 +2631,18 @@ async fn pump(
             while left > 0 {
                 if buf.is_empty() && !fill!() {
                     log("upstream prematurely closed connection while reading upstream");
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 }
                 let take = (buf.len() as u64).min(left) as usize;
                 let rest = buf.split_off(take);
                 let b = Bytes::from(std::mem::replace(&mut buf, rest));
                 left -= take as u64;
-                if tx.send(Ok(b)).await.is_err() {
+                if !out.push(b).await {
                     return;
                 }
             }
+            out.flush().await;
             if keepalive && buf.is_empty() {
                 upstream_rr::put_idle(&up, &addr, conn);
             }
@@ -2561,7 +2656,7 @@ async fn pump(
                     }
                     if buf.len() > 4096 || !fill!() {
                         log("upstream prematurely closed connection while reading upstream");
-                        let _ = tx.send(fail()).await;
+                        out.fail().await;
                         return;
                     }
                 };
@@ -2575,7 +2670,7 @@ async fn pump(
                     .and_then(|s| u64::from_str_radix(s, 16).ok())
                 else {
                     log("upstream sent invalid chunked response while reading upstream");
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 };
                 buf.drain(..line_end + 2);
@@ -2591,9 +2686,11 @@ async fn pump(
                             continue;
                         }
                         if !fill!() {
+                            out.flush().await;
                             return;
                         }
                     }
+                    out.flush().await;
                     if keepalive && buf.is_empty() {
                         upstream_rr::put_idle(&up, &addr, conn);
                     }
@@ -2603,21 +2700,21 @@ async fn pump(
                 while left > 0 {
                     if buf.is_empty() && !fill!() {
                         log("upstream prematurely closed connection while reading upstream");
-                        let _ = tx.send(fail()).await;
+                        out.fail().await;
                         return;
                     }
                     let take = (buf.len() as u64).min(left) as usize;
                     let rest = buf.split_off(take);
                     let b = Bytes::from(std::mem::replace(&mut buf, rest));
                     left -= take as u64;
-                    if tx.send(Ok(b)).await.is_err() {
+                    if !out.push(b).await {
                         return;
                     }
                 }
                 while buf.len() < 2 {
                     if !fill!() {
                         log("upstream prematurely closed connection while reading upstream");
-                        let _ = tx.send(fail()).await;
+                        out.fail().await;
                         return;
                     }
                 }
