@@ -327,3 +327,77 @@ fn buffered_responses_go_in_whole_buffers() {
         assert_eq!(run_out(REFERENCE), want, "the reference disagrees");
     }
 }
+
+/// The timer field (`tr`) of the established connection to `port` in /proc/net/tcp: 2 while
+/// a keep-alive timer runs (SO_KEEPALIVE), 0 without; None when there is no such connection.
+fn timer_to(port: u16) -> Option<u8> {
+    let text = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    text.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let rem_port = f.get(2)?.rsplit(':').next()?;
+        if u16::from_str_radix(rem_port, 16).ok()? != port || *f.get(3)? != "01" {
+            return None;
+        }
+        u8::from_str_radix(f.get(5)?.split(':').next()?, 16).ok()
+    })
+}
+
+/// For `proxy_socket_keepalive on` and the default: the upstream connection's timer while
+/// the backend holds it.
+fn run_keepalive(bin: &str) -> Vec<Option<u8>> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bport = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            std::thread::sleep(Duration::from_millis(1000));
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+        }
+    });
+    let conf = format!(
+        "worker_processes 1;\npid logs/nginx.pid;\nerror_log logs/error.log;\nevents {{}}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{{PORT}};\n  location /ka {{ proxy_socket_keepalive on; proxy_pass http://127.0.0.1:{bport}; }}\n  location /no {{ proxy_pass http://127.0.0.1:{bport}; }}\n }}\n}}\n"
+    );
+    let s = Server::start(bin, &conf, &[]);
+    let mut out = Vec::new();
+    for path in ["/ka", "/no"] {
+        let port = s.port;
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = c.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            let mut v = Vec::new();
+            let _ = c.read_to_end(&mut v);
+        });
+        let deadline = Instant::now() + Duration::from_millis(800);
+        let mut seen = None;
+        while seen.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            seen = timer_to(bport);
+        }
+        out.push(seen);
+        let _ = client.join();
+    }
+    out
+}
+
+#[test]
+fn socket_keepalive_sets_so_keepalive_upstream() {
+    if !Path::new("/proc/net/tcp").exists() {
+        eprintln!("note: no /proc/net/tcp; skipped");
+        return;
+    }
+    let want = vec![Some(2), Some(0)];
+    assert_eq!(
+        run_keepalive(env!("CARGO_BIN_EXE_oxresty")),
+        want,
+        "oxresty"
+    );
+    if Path::new(REFERENCE).exists() {
+        assert_eq!(run_keepalive(REFERENCE), want, "the reference disagrees");
+    }
+}

@@ -71,6 +71,8 @@ pub(crate) struct FcgiConf {
     next_timeout: Option<Duration>,
     /// `fastcgi_request_buffering`.
     request_buffering: Option<bool>,
+    /// `fastcgi_socket_keepalive`.
+    socket_keepalive: Option<bool>,
 }
 
 fn arg(d: &Directive, i: usize) -> &[u8] {
@@ -164,6 +166,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         b"fastcgi_pass_request_headers" => conf(c).pass_request_headers = Some(on()),
         b"fastcgi_pass_request_body" => conf(c).pass_request_body = Some(on()),
         b"fastcgi_request_buffering" => conf(c).request_buffering = Some(on()),
+        b"fastcgi_socket_keepalive" => conf(c).socket_keepalive = Some(on()),
         b"fastcgi_intercept_errors" => conf(c).intercept_errors = Some(on()),
         b"fastcgi_keep_conn" => conf(c).keep_conn = Some(on()),
         b"fastcgi_buffer_size" => {
@@ -262,7 +265,8 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         next_upstream,
         next_tries,
         next_timeout,
-        request_buffering
+        request_buffering,
+        socket_keepalive
     );
 }
 
@@ -1139,6 +1143,9 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         };
         st.connect_time = Some(t0.elapsed());
         let reused = conn.reused;
+        if fc.socket_keepalive == Some(true) && !reused {
+            upstream_rr::set_keepalive(&conn.stream);
+        }
         let sent = if let Some(s) = streamed.as_mut() {
             let timeouts = pr::StreamTimeouts {
                 send: send_timeout,

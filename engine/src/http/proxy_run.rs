@@ -103,6 +103,8 @@ pub(crate) struct ProxyConf {
     limit_rate: Option<u64>,
     /// `proxy_ignore_headers X-Accel-Buffering`.
     ignore_xa_buffering: Option<bool>,
+    /// `proxy_socket_keepalive`.
+    socket_keepalive: Option<bool>,
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
@@ -275,6 +277,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         }
         b"proxy_intercept_errors" => conf(c).intercept_errors = Some(on()),
         b"proxy_request_buffering" => conf(c).request_buffering = Some(on()),
+        b"proxy_socket_keepalive" => conf(c).socket_keepalive = Some(on()),
         b"proxy_limit_rate" => conf(c).limit_rate = parse_size(arg(d, 0)),
         b"proxy_buffering" => conf(c).buffering = Some(on()),
         b"proxy_buffer_size" => {
@@ -371,7 +374,8 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         next_timeout,
         request_buffering,
         limit_rate,
-        ignore_xa_buffering
+        ignore_xa_buffering,
+        socket_keepalive
     );
     p.ssl.inherit(&pp.ssl);
 }
@@ -1744,6 +1748,9 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         };
         st.connect_time = Some(t0.elapsed());
         let reused = conn.reused;
+        if pc.socket_keepalive == Some(true) && !reused {
+            upstream_rr::set_keepalive(&conn.stream);
+        }
         let mut all_sent = true;
         let head = if let Some(s) = streamed.as_mut() {
             let timeouts = StreamTimeouts {
