@@ -464,6 +464,8 @@ struct Records {
     window: usize,
     /// The answering try's body count (`$upstream_response_length`).
     live: Option<Arc<std::sync::Mutex<pr::Live>>>,
+    /// The whole request went (the connection may serve another).
+    reusable: bool,
 }
 
 impl Records {
@@ -941,7 +943,7 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         None
     };
     if let Some(b) = incoming {
-        match pr::body_ready(b).await {
+        match pr::body_ready(r, b).await {
             Ok((pre, body)) => {
                 streamed = Some(pr::Streamed {
                     pre,
@@ -949,9 +951,10 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
                     chunked: !r.headers.contains_key(hyper::header::CONTENT_LENGTH),
                 });
             }
-            Err(all) => {
+            Err(Ok(all)) => {
                 crate::http::lua::vm::ctx_of(r).borrow_mut().body = Some(all);
             }
+            Err(Err(reply)) => return reply,
         }
     }
     let body = if streamed.is_some() {
@@ -1143,6 +1146,8 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         };
         st.connect_time = Some(t0.elapsed());
         let reused = conn.reused;
+        let mut all_sent = true;
+        let mut early = Vec::new();
         if fc.socket_keepalive == Some(true) && !reused {
             upstream_rr::set_keepalive(&conn.stream);
         }
@@ -1154,17 +1159,33 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
             };
             let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
             let n = std::cell::Cell::new(0);
-            let res = pr::send_streamed(
-                &mut conn.stream,
-                &req_bytes,
-                s,
-                &timeouts,
-                max,
-                stdin_records,
-                &EMPTY_STDIN,
-                &n,
-            )
-            .await;
+            // nginx reads the response while the body goes: an answer that starts first ends
+            // the sending (what came is read as the head's start)
+            let res = {
+                let (mut rd, mut wr) = tokio::io::split(&mut conn.stream);
+                let send = pr::send_streamed(
+                    &mut wr,
+                    &req_bytes,
+                    s,
+                    &timeouts,
+                    max,
+                    stdin_records,
+                    &EMPTY_STDIN,
+                    &n,
+                );
+                tokio::pin!(send);
+                let mut tmp = vec![0u8; 4096];
+                tokio::select! {
+                    res = &mut send => res,
+                    got = rd.read(&mut tmp) => {
+                        all_sent = false;
+                        if let Ok(k) = got {
+                            early.extend_from_slice(&tmp[..k]);
+                        }
+                        Ok(())
+                    }
+                }
+            };
             st.sent = n.get();
             match res {
                 Ok(()) => Ok(Ok(())),
@@ -1214,12 +1235,13 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         };
         let mut rec = Records {
             conn,
-            buf: Vec::new(),
+            received: early.len() as u64,
+            window: early.len(),
+            buf: early,
             pos: 0,
-            received: 0,
             limit: None,
-            window: 0,
             live: None,
+            reusable: all_sent,
         };
         let head = match send_fail {
             Some(f) => Err(f),
@@ -1575,7 +1597,7 @@ async fn pump(
                     return;
                 }
                 io!(rec.skip(len + padding, timeout).await);
-                if keep && rec.avail() == 0 {
+                if keep && rec.reusable && rec.avail() == 0 {
                     upstream_rr::put_idle(&up, &addr, rec.conn);
                 }
                 return;

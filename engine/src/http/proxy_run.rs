@@ -849,13 +849,18 @@ pub(crate) struct Streamed<B> {
 }
 
 /// nginx: ngx_http_read_client_request_body with `request_body_no_buffering`: what of the
-/// body has already arrived is read; `Err(data)` when that is the whole body (nginx then
+/// body has already arrived is read; `Err(Ok(data))` when that is the whole body (nginx then
 /// treats the request as buffered: a chunked body goes with `Content-Length`, retries are
-/// allowed).
-pub(crate) async fn body_ready<B>(mut body: B) -> Result<(Vec<u8>, B), Vec<u8>>
+/// allowed); `Err(Err(reply))`: a chunked body already over `client_max_body_size` (413).
+pub(crate) async fn body_ready<B>(
+    r: &Request,
+    mut body: B,
+) -> Result<(Vec<u8>, B), Result<Vec<u8>, Reply>>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
 {
+    let chunked = !r.headers.contains_key(hyper::header::CONTENT_LENGTH);
+    let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
     let mut pre = Vec::new();
     let mut idle = 0;
     loop {
@@ -866,11 +871,25 @@ where
         match polled {
             std::task::Poll::Ready(Some(Ok(f))) => {
                 if let Ok(d) = f.into_data() {
+                    // nginx: ngx_http_request_body_chunked_filter checks each chunk's size
+                    if chunked && max > 0 && (pre.len() + d.len()) as u64 > max {
+                        crate::http::errlog::request_error(
+                            r,
+                            &format!(
+                                "client intended to send too large chunked body: {}+{} bytes",
+                                pre.len(),
+                                d.len()
+                            ),
+                        );
+                        let mut reply = Reply::status(413);
+                        reply.close = true;
+                        return Err(Err(reply));
+                    }
                     pre.extend_from_slice(&d);
                 }
                 idle = 0;
             }
-            std::task::Poll::Ready(_) => return Err(pre),
+            std::task::Poll::Ready(_) => return Err(Ok(pre)),
             std::task::Poll::Pending => {
                 // The connection moves what the socket already holds into the body first.
                 idle += 1;
@@ -1430,7 +1449,7 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             None
         };
         match incoming {
-            Some(b) => match body_ready(b).await {
+            Some(b) => match body_ready(r, b).await {
                 Ok((pre, body)) => {
                     streamed = Some(Streamed {
                         pre,
@@ -1439,10 +1458,11 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     });
                     Vec::new()
                 }
-                Err(all) => {
+                Err(Ok(all)) => {
                     crate::http::lua::vm::ctx_of(r).borrow_mut().body = Some(all.clone());
                     all
                 }
+                Err(Err(reply)) => return reply,
             },
             None => match request_body_checked(r).await {
                 Ok(b) => b,

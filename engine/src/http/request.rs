@@ -895,6 +895,10 @@ impl Request {
         // nginx: ngx_http_special_response_handler: `r->headers_out.status` is the error's
         // while an error page runs (Lua's ngx.status reads it).
         self.status = status;
+        // nginx: a terminated request (the client went away, 444) gets no error page
+        if reply.drop {
+            return reply;
+        }
         if !self.error_page || self.loc.recursive_error_pages == Some(true) {
             let page = self
                 .loc
