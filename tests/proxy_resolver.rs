@@ -39,8 +39,8 @@ fn dns_answers(port: u16) -> bool {
 }
 
 /// dnsmasq on a free port answering `.example.test` names from `hosts` (NXDOMAIN for others
-/// in that domain).
-fn dnsmasq(hosts: &Path) -> Option<(Dns, u16)> {
+/// in that domain), its answers' TTL `ttl` seconds.
+fn dnsmasq(hosts: &Path, ttl: u32) -> Option<(Dns, u16)> {
     if !Path::new(DNSMASQ).exists() {
         eprintln!("note: {DNSMASQ} is not installed; proxy_resolver skipped");
         return None;
@@ -64,6 +64,7 @@ fn dnsmasq(hosts: &Path) -> Option<(Dns, u16)> {
         ])
         .arg(format!("--user={user}"))
         .arg(format!("--addn-hosts={}", hosts.display()))
+        .arg(format!("--local-ttl={ttl}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -160,7 +161,7 @@ fn proxy_pass_names_go_through_the_resolver() {
     let _ = std::fs::create_dir_all(&dir);
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, "127.0.0.2 svc.example.test\n").unwrap();
-    let Some((_dns, dport)) = dnsmasq(&hosts) else {
+    let Some((_dns, dport)) = dnsmasq(&hosts, 0) else {
         return;
     };
     let want = [
@@ -182,5 +183,131 @@ fn proxy_pass_names_go_through_the_resolver() {
         assert_eq!(rf.0, want, "the reference disagrees");
         assert_eq!(ox.1, rf.1, "error lines differ");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const CONF_CACHE: &str = r#"
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.2:{PORT};
+        location / { return 200 "from 127.0.0.2\n"; }
+    }
+    server {
+        listen 127.0.0.3:{PORT};
+        location / { return 200 "from 127.0.0.3\n"; }
+    }
+    server {
+        listen 127.0.0.1:{PORT};
+        location /r/ {
+            resolver 127.0.0.1:{DNS} ipv6=off;
+            proxy_pass http://$arg_h:{PORT}/;
+        }
+        location /v/ {
+            resolver 127.0.0.1:{DNS} ipv6=off valid=30s;
+            proxy_pass http://$arg_h:{PORT}/;
+        }
+        location /dead/ {
+            resolver 127.0.0.1:{DEAD} ipv6=off;
+            resolver_timeout 1s;
+            proxy_pass http://$arg_h:{PORT}/;
+        }
+    }
+}
+"#;
+
+const HOSTS: &str =
+    "127.0.0.4 multi.example.test\n127.0.0.2 multi.example.test\n127.0.0.2 ttl.example.test\n";
+
+/// The answers to the cache sequence: every address of a name is tried (127.0.0.4 refuses;
+/// dnsmasq rotates its answers, so the dead one often comes first),
+/// a changed record is seen once the TTL (2 s) passed but not within `valid=30s`, and a
+/// resolver that never answers ends with 502 after resolver_timeout.
+fn run_cache(bin: &str, dns: &Dns, dport: u16, dead: u16, hosts: &Path) -> (Vec<String>, String) {
+    std::fs::write(hosts, HOSTS).unwrap();
+    let _ = Command::new("kill")
+        .args(["-HUP", &dns.0.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    let conf = CONF_CACHE
+        .replace("{DNS}", &dport.to_string())
+        .replace("{DEAD}", &dead.to_string());
+    let s = Server::start(bin, &conf, &[]);
+    let ask = |uri: &str| answer(&s, uri).trim_end().to_string();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(ask("/r/?h=multi.example.test"));
+    }
+    got.push(ask("/r/?h=ttl.example.test"));
+    got.push(ask("/v/?h=ttl.example.test"));
+    std::fs::write(hosts, HOSTS.replace("127.0.0.2 ttl", "127.0.0.3 ttl")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-HUP", &dns.0.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    got.push(ask("/r/?h=ttl.example.test"));
+    got.push(ask("/v/?h=ttl.example.test"));
+    std::thread::sleep(Duration::from_millis(4000));
+    got.push(ask("/r/?h=ttl.example.test"));
+    got.push(ask("/v/?h=ttl.example.test"));
+    let t0 = Instant::now();
+    got.push(ask("/dead/?h=late.example.test"));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "{bin}: the dead resolver answered after {waited:?}"
+    );
+    let log = s.file_when("logs/error.log", |t| t.contains("late.example.test"));
+    (got, log)
+}
+
+#[test]
+fn resolver_answers_are_all_used_and_cached_for_their_ttl() {
+    let dir = std::env::temp_dir().join(format!("oxresty-resolver-c-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, HOSTS).unwrap();
+    let Some((dns, dport)) = dnsmasq(&hosts, 2) else {
+        return;
+    };
+    // A resolver that never answers.
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    let from = |n: u8| format!("HTTP/1.1 200 OK from 127.0.0.{n}");
+    let want = vec![
+        from(2),
+        from(2),
+        from(2),
+        from(2),
+        from(2),
+        from(2),
+        from(2),
+        from(2),
+        from(3),
+        from(2),
+        "HTTP/1.1 502 Bad Gateway".to_string(),
+    ];
+    let ox = run_cache(
+        env!("CARGO_BIN_EXE_oxresty"),
+        &dns,
+        dport,
+        dead_port,
+        &hosts,
+    );
+    assert_eq!(ox.0, want, "oxresty answers");
+    let line = "late.example.test could not be resolved (110: Operation timed out)";
+    assert!(ox.1.contains(line), "{line} not in {}", ox.1);
+    if Path::new(REFERENCE).exists() {
+        let rf = run_cache(REFERENCE, &dns, dport, dead_port, &hosts);
+        assert_eq!(rf.0, want, "the reference disagrees");
+        assert!(rf
+            .1
+            .contains("late.example.test could not be resolved (110: Operation timed out)"));
+    }
+    drop(dead);
     let _ = std::fs::remove_dir_all(&dir);
 }

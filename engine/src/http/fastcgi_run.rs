@@ -69,6 +69,10 @@ pub(crate) struct FcgiConf {
     next_upstream: Option<u32>,
     next_tries: Option<usize>,
     next_timeout: Option<Duration>,
+    /// `fastcgi_request_buffering`.
+    request_buffering: Option<bool>,
+    /// `fastcgi_socket_keepalive`.
+    socket_keepalive: Option<bool>,
 }
 
 fn arg(d: &Directive, i: usize) -> &[u8] {
@@ -161,6 +165,8 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         }
         b"fastcgi_pass_request_headers" => conf(c).pass_request_headers = Some(on()),
         b"fastcgi_pass_request_body" => conf(c).pass_request_body = Some(on()),
+        b"fastcgi_request_buffering" => conf(c).request_buffering = Some(on()),
+        b"fastcgi_socket_keepalive" => conf(c).socket_keepalive = Some(on()),
         b"fastcgi_intercept_errors" => conf(c).intercept_errors = Some(on()),
         b"fastcgi_keep_conn" => conf(c).keep_conn = Some(on()),
         b"fastcgi_buffer_size" => {
@@ -258,7 +264,9 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         read_timeout,
         next_upstream,
         next_tries,
-        next_timeout
+        next_timeout,
+        request_buffering,
+        socket_keepalive
     );
 }
 
@@ -415,6 +423,20 @@ fn create_request(r: &Request, fc: &FcgiConf, body: Option<&[u8]>) -> Result<Vec
     Ok(out)
 }
 
+/// The empty STDIN record that ends a request's body.
+const EMPTY_STDIN: [u8; 8] = [1, STDIN, 0, 1, 0, 0, 0, 0];
+
+/// Body bytes as STDIN records of up to 32 KiB each, padded to 8 bytes (nginx:
+/// ngx_http_fastcgi_body_output_filter).
+fn stdin_records(out: &mut Vec<u8>, data: &[u8]) {
+    for chunk in data.chunks(32 * 1024) {
+        let padding = (8 - chunk.len() % 8) % 8;
+        record_header(out, STDIN, chunk.len(), padding);
+        out.extend_from_slice(chunk);
+        out.resize(out.len() + padding, 0);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Records
 
@@ -440,6 +462,10 @@ struct Records {
     /// it is filled since it was last emptied.
     limit: Option<usize>,
     window: usize,
+    /// The answering try's body count (`$upstream_response_length`).
+    live: Option<Arc<std::sync::Mutex<pr::Live>>>,
+    /// The whole request went (the connection may serve another).
+    reusable: bool,
 }
 
 impl Records {
@@ -461,6 +487,9 @@ impl Records {
             Ok(Ok(0)) => Ok(false),
             Ok(Ok(n)) => {
                 self.received += n as u64;
+                if let Some(l) = &self.live {
+                    pr::count_body(l, n);
+                }
                 self.window += n;
                 self.buf.extend_from_slice(&tmp[..n]);
                 Ok(true)
@@ -852,13 +881,17 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
 
 /// The upstream of this request (nginx: ngx_http_fastcgi_eval, then the lookup of
 /// ngx_http_upstream_init_request).
-fn find_upstream(r: &Request, pass: &Pass) -> Result<Arc<Upstream>, u16> {
+/// An upstream, or the name and port the resolver gives peers for.
+type Found = Result<Arc<Upstream>, (Vec<u8>, u16)>;
+
+/// The upstream of this request (Err: the status to answer with).
+fn find_upstream(r: &Request, pass: &Pass) -> Result<Found, u16> {
     let ups = r.loc.proxy.as_ref().and_then(|p| p.upstreams.clone());
     let Some(v) = &pass.dynamic else {
         if let Some(u) = ups.as_ref().and_then(|m| m.get(&pass.host)) {
-            return Ok(u.clone());
+            return Ok(Ok(u.clone()));
         }
-        return pass.implicit.clone().ok_or(502);
+        return pass.implicit.clone().map(Ok).ok_or(502);
     };
     let url = r.eval(v);
     let o = crate::http::upstream::UrlOpts {
@@ -882,7 +915,7 @@ fn find_upstream(r: &Request, pass: &Pass) -> Result<Arc<Upstream>, u16> {
             .as_ref()
             .and_then(|m| m.get(&u.host.to_ascii_lowercase()))
         {
-            return Ok(up.clone());
+            return Ok(Ok(up.clone()));
         }
     }
     let literal = u.unix.is_some()
@@ -892,20 +925,45 @@ fn find_upstream(r: &Request, pass: &Pass) -> Result<Arc<Upstream>, u16> {
             .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
             .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok());
     if literal && (u.unix.is_some() || !u.no_port) {
-        return Ok(Arc::new(upstream_rr::implicit(&u.host, &url, 0)));
+        return Ok(Ok(Arc::new(upstream_rr::implicit(&u.host, &url, 0))));
     }
-    crate::http::errlog::request_error(
-        r,
-        &format!("no resolver defined to resolve {}", pr::lossy(&u.host)),
-    );
-    Err(502)
+    Ok(Err((u.host.to_ascii_lowercase(), u.port)))
 }
 
 async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
     let has_body = r.headers.contains_key(hyper::header::CONTENT_LENGTH)
         || r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
-    let body = if has_body && fc.pass_request_body != Some(false) {
-        let b = pr::request_body(r).await;
+    // nginx: ngx_http_fastcgi_handler: `fastcgi_request_buffering off` sends the body as it
+    // arrives (FastCGI frames it, so chunked bodies too).
+    let passed = fc.pass_request_body != Some(false);
+    let mut streamed = None;
+    let incoming = if has_body && pr::unbuffered_body(r, fc.request_buffering, passed, true) {
+        crate::http::lua::vm::ctx_of(r).borrow_mut().incoming.take()
+    } else {
+        None
+    };
+    if let Some(b) = incoming {
+        match pr::body_ready(r, b).await {
+            Ok((pre, body)) => {
+                streamed = Some(pr::Streamed {
+                    pre,
+                    body,
+                    chunked: !r.headers.contains_key(hyper::header::CONTENT_LENGTH),
+                });
+            }
+            Err(Ok(all)) => {
+                crate::http::lua::vm::ctx_of(r).borrow_mut().body = Some(all);
+            }
+            Err(Err(reply)) => return reply,
+        }
+    }
+    let body = if streamed.is_some() {
+        None
+    } else if has_body && passed {
+        let b = match pr::request_body_checked(r).await {
+            Ok(b) => b,
+            Err(reply) => return reply,
+        };
         if !r.headers.contains_key(hyper::header::CONTENT_LENGTH) {
             // nginx: a chunked body read whole sets `content_length_n` ($content_length).
             r.vars
@@ -918,12 +976,21 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         None
     };
     let up = match find_upstream(r, pass) {
-        Ok(u) => u,
+        Ok(Ok(u)) => u,
+        Ok(Err((host, port))) => match pr::resolve_peers(r, &host, port).await {
+            Ok(u) => u,
+            Err(s) => return Reply::status(s),
+        },
         Err(s) => return Reply::status(s),
     };
-    let Ok(req_bytes) = create_request(r, fc, body.as_deref()) else {
+    let Ok(mut req_bytes) = create_request(r, fc, body.as_deref()) else {
         return Reply::status(500);
     };
+    let streaming = streamed.is_some();
+    if streaming {
+        // the empty STDIN record goes after the streamed body
+        req_bytes.truncate(req_bytes.len().saturating_sub(8));
+    }
     let schema = "fastcgi://";
     let mut connect_timeout = fc.connect_timeout.unwrap_or(Duration::from_secs(60));
     let mut send_timeout = fc.send_timeout.unwrap_or(Duration::from_secs(60));
@@ -1016,6 +1083,8 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
             tries_left > 0
                 && next & kind != 0
                 && (!sent || idempotent || next & FT_NON_IDEMPOTENT != 0)
+                // nginx: a body sent as it came cannot be sent again
+                && !(sent && streaming)
                 && next_timeout.is_none_or(|d| started.elapsed() < d)
         };
         let conn = match upstream_rr::take_idle(&up, &peer_addr) {
@@ -1077,21 +1146,88 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         };
         st.connect_time = Some(t0.elapsed());
         let reused = conn.reused;
-        let sent = tokio::time::timeout(send_timeout, async {
-            conn.stream.write_all(&req_bytes).await?;
-            conn.stream.flush().await
-        })
-        .await;
-        let send_fail: Option<HeadFail> = match sent {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some((
-                Fail::Error,
-                format!(
+        let mut all_sent = true;
+        let mut early = Vec::new();
+        if fc.socket_keepalive == Some(true) && !reused {
+            upstream_rr::set_keepalive(&conn.stream);
+        }
+        let sent = if let Some(s) = streamed.as_mut() {
+            let timeouts = pr::StreamTimeouts {
+                send: send_timeout,
+                body: r.loc.client_body_timeout.unwrap_or(Duration::from_secs(60)),
+                read: read_timeout,
+            };
+            let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
+            let n = std::cell::Cell::new(0);
+            // nginx reads the response while the body goes: an answer that starts first ends
+            // the sending (what came is read as the head's start)
+            let res = {
+                let (mut rd, mut wr) = tokio::io::split(&mut conn.stream);
+                let send = pr::send_streamed(
+                    &mut wr,
+                    &req_bytes,
+                    s,
+                    &timeouts,
+                    max,
+                    stdin_records,
+                    &EMPTY_STDIN,
+                    &n,
+                );
+                tokio::pin!(send);
+                let mut tmp = vec![0u8; 4096];
+                tokio::select! {
+                    res = &mut send => res,
+                    got = rd.read(&mut tmp) => {
+                        all_sent = false;
+                        if let Ok(k) = got {
+                            early.extend_from_slice(&tmp[..k]);
+                        }
+                        Ok(())
+                    }
+                }
+            };
+            st.sent = n.get();
+            match res {
+                Ok(()) => Ok(Ok(())),
+                Err(pr::StreamErr::Upstream(pr::Fail::Timeout, _)) => Err(()),
+                Err(pr::StreamErr::Upstream(_, m)) => Ok(Err(m)),
+                Err(pr::StreamErr::Client(status, line)) => {
+                    if let Some((level, m)) = line {
+                        pr::upstream_log(r, level, &m, &up_text);
+                    }
+                    pr::free_ok(&mut picker, pref);
+                    st.status = "-".into();
+                    st.response_time = Some(t0.elapsed());
+                    states.push(st);
+                    pr::set_states(r, &states);
+                    let mut reply = Reply::status(status);
+                    reply.drop = status == 400;
+                    reply.close = true;
+                    return reply;
+                }
+            }
+        } else {
+            let res = tokio::time::timeout(send_timeout, async {
+                conn.stream.write_all(&req_bytes).await?;
+                conn.stream.flush().await
+            })
+            .await;
+            if matches!(res, Ok(Ok(()))) {
+                st.sent = req_bytes.len() as u64;
+            }
+            match res {
+                Ok(Ok(())) => Ok(Ok(())),
+                Ok(Err(e)) => Ok(Err(format!(
                     "writev() failed{} while sending request to upstream",
                     pr::errno_text(&e)
-                ),
-            )),
-            Err(_) => Some((
+                ))),
+                Err(_) => Err(()),
+            }
+        };
+        let send_fail: Option<HeadFail> = match sent {
+            Ok(Ok(())) => None,
+            Ok(Err(m)) => Some((Fail::Error, m)),
+            Err(()) => Some((
                 Fail::Timeout,
                 "upstream timed out (110: Connection timed out) while sending request to upstream"
                     .to_string(),
@@ -1099,11 +1235,13 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         };
         let mut rec = Records {
             conn,
-            buf: Vec::new(),
+            received: early.len() as u64,
+            window: early.len(),
+            buf: early,
             pos: 0,
-            received: 0,
             limit: None,
-            window: 0,
+            live: None,
+            reusable: all_sent,
         };
         let head = match send_fail {
             Some(f) => Err(f),
@@ -1112,7 +1250,7 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         let head = match head {
             Ok(h) => h,
             Err((f, msg)) => {
-                if reused && f == Fail::Error {
+                if reused && f == Fail::Error && !streaming {
                     tries_left += 1;
                     pr::free_ok(&mut picker, pref);
                     continue;
@@ -1178,8 +1316,19 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
         }
         pr::free_ok(&mut picker, pref);
         st.response_time = Some(t0.elapsed());
+        // nginx: the answering try's bytes sent and body count at the end
+        let sent_n = std::mem::take(&mut st.sent);
         states.push(st);
         pr::set_states(r, &states);
+        let (tail, live) = pr::Tail::new(states, t0, sent_n);
+        r.upstream_tail = Some(tail);
+        // nginx counts what followed the header in its buffer
+        let pre = (head.rest.len() + rec.buf.len().saturating_sub(rec.pos)) as u64;
+        if let Ok(mut l) = live.lock() {
+            l.body = pre;
+            l.with_head = pre;
+        }
+        rec.live = Some(live);
         rec.conn.requests += 1;
         return respond(r, fc, up, peer_addr, rec, head, read_timeout, &up_text).await;
     }
@@ -1284,7 +1433,10 @@ async fn respond(
         ctx,
         head_req,
     ));
-    reply.body = Some(http_body_util::BodyExt::boxed(pr::ChanBody { rx }));
+    reply.body = Some(http_body_util::BodyExt::boxed(pr::ChanBody {
+        rx,
+        first: None,
+    }));
     reply
 }
 
@@ -1319,6 +1471,7 @@ async fn pump(
     ctx: (String, String),
     head_req: bool,
 ) {
+    let _done = rec.live.clone().map(pr::BodyDone);
     let log = |level: Level, msg: &str| log_capped(level, &ctx, msg);
     let mut done = false;
     // Passes STDOUT data on, cut at the response's Content-Length; false when the client is
@@ -1445,7 +1598,7 @@ async fn pump(
                     return;
                 }
                 io!(rec.skip(len + padding, timeout).await);
-                if keep && rec.avail() == 0 {
+                if keep && rec.reusable && rec.avail() == 0 {
                     upstream_rr::put_idle(&up, &addr, rec.conn);
                 }
                 return;

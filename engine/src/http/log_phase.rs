@@ -138,6 +138,8 @@ impl Drop for Logged {
         } = p;
         // nginx: $body_bytes_sent is what went out after the head, chunk framing included.
         r.body_bytes_sent = body + framing;
+        // nginx: the upstream's figures as the response ended ($upstream_response_length...).
+        crate::http::proxy_run::finish_states(&mut r);
         // A streaming Lua content handler still running (after ngx.eof, or the client went
         // away): the request is finalized, and logged, when it ends.
         if let Some(done) = crate::http::lua::stream::running(&r) {

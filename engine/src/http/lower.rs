@@ -319,6 +319,8 @@ pub(crate) struct LocConf {
     pub(crate) lua_http10_buffering: Option<bool>,
     /// `lua_check_client_abort` (engine/src/http/lua/api.rs, ngx.on_abort).
     pub(crate) lua_check_client_abort: Option<bool>,
+    /// `resolver ... valid=time` (`Some(None)`: a resolver without it; upstream_resolve.rs).
+    pub(crate) resolver_valid: Option<Option<std::time::Duration>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -557,7 +559,8 @@ impl LocConf {
             lua_ssl_sess_fetch,
             lua_ssl_sess_store,
             lua_http10_buffering,
-            lua_check_client_abort
+            lua_check_client_abort,
+            resolver_valid
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);

@@ -64,6 +64,7 @@ pub(crate) mod upstream_ip_hash;
 pub(crate) mod upstream_keepalive;
 pub(crate) mod upstream_least_conn;
 pub(crate) mod upstream_random;
+pub(crate) mod upstream_resolve;
 pub(crate) mod upstream_rr;
 pub(crate) mod upstream_zone;
 pub(crate) mod userid;

@@ -97,6 +97,14 @@ pub(crate) struct ProxyConf {
     ssl: super::proxy_ssl::SslLevel,
     /// `proxy_bind address [transparent]` (`Some(None)`: off).
     bind: Option<Option<(ComplexValue, bool)>>,
+    /// `proxy_request_buffering`.
+    request_buffering: Option<bool>,
+    /// `proxy_limit_rate` (bytes per second; 0: none).
+    limit_rate: Option<u64>,
+    /// `proxy_ignore_headers X-Accel-Buffering`.
+    ignore_xa_buffering: Option<bool>,
+    /// `proxy_socket_keepalive`.
+    socket_keepalive: Option<bool>,
 }
 
 // nginx: NGX_HTTP_UPSTREAM_FT_* bits.
@@ -207,11 +215,10 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             *slot = Some(Arc::new(v));
         }
         b"proxy_ignore_headers" => {
-            conf(c).ignore_xa = Some(
-                d.args
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(b"X-Accel-Redirect")),
-            )
+            let has = |h: &[u8]| d.args.iter().any(|a| a.eq_ignore_ascii_case(h));
+            let p = conf(c);
+            p.ignore_xa = Some(has(b"X-Accel-Redirect"));
+            p.ignore_xa_buffering = Some(has(b"X-Accel-Buffering"));
         }
         b"proxy_redirect" => {
             let p = conf(c);
@@ -269,6 +276,9 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
             *slot = Some(Some(Arc::new(v)));
         }
         b"proxy_intercept_errors" => conf(c).intercept_errors = Some(on()),
+        b"proxy_request_buffering" => conf(c).request_buffering = Some(on()),
+        b"proxy_socket_keepalive" => conf(c).socket_keepalive = Some(on()),
+        b"proxy_limit_rate" => conf(c).limit_rate = parse_size(arg(d, 0)),
         b"proxy_buffering" => conf(c).buffering = Some(on()),
         b"proxy_buffer_size" => {
             conf(c).buffer_size = parse_size(arg(d, 0)).and_then(|n| usize::try_from(n).ok())
@@ -361,7 +371,11 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
         read_timeout,
         next_upstream,
         next_tries,
-        next_timeout
+        next_timeout,
+        request_buffering,
+        limit_rate,
+        ignore_xa_buffering,
+        socket_keepalive
     );
     p.ssl.inherit(&pp.ssl);
 }
@@ -484,7 +498,7 @@ fn pass_of(r: &Request) -> Option<Arc<Pass>> {
 
 /// Why a try failed (nginx: NGX_HTTP_UPSTREAM_FT_*), and the status it answers with.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Fail {
+pub(crate) enum Fail {
     Error,
     Timeout,
     InvalidHeader,
@@ -498,23 +512,68 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     Some(proxy(r, &pass, &pc).await)
 }
 
-/// nginx: `r->headers_in.content_length_n` as the proxy module sees it.
-pub(crate) async fn request_body(r: &mut Request) -> Vec<u8> {
+/// nginx: ngx_http_read_client_request_body for an upstream module, buffered: the whole body,
+/// or the answer when it cannot be read: 413 for a chunked body over `client_max_body_size`
+/// (ngx_http_request_body_chunked_filter), 408 when `client_body_timeout` passes, 400 (no
+/// answer) when the client goes away.
+pub(crate) async fn request_body_checked(r: &mut Request) -> Result<Vec<u8>, Reply> {
     let ctx = crate::http::lua::vm::ctx_of(r);
     let (done, incoming) = {
         let mut c = ctx.borrow_mut();
         (c.body.clone(), c.incoming.take())
     };
-    let data = match (done, incoming) {
-        (Some(d), _) => d,
-        (None, Some(b)) => http_body_util::BodyExt::collect(b)
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .unwrap_or_default(),
-        (None, None) => Vec::new(),
+    if let Some(d) = done {
+        return Ok(d);
+    }
+    let Some(mut body) = incoming else {
+        ctx.borrow_mut().body = Some(Vec::new());
+        return Ok(Vec::new());
     };
+    let chunked = !r.headers.contains_key(hyper::header::CONTENT_LENGTH);
+    let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
+    let timeout = r.loc.client_body_timeout.unwrap_or(Duration::from_secs(60));
+    let mut data = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => Err(StreamErr::Client(408, None)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => Err(client_body_err(&e)),
+            Ok(Some(Ok(f))) => Ok(f),
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(StreamErr::Client(status, line)) => {
+                if let Some((level, m)) = line {
+                    let m = m.replace(" while sending request to upstream", "");
+                    crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &m));
+                }
+                let mut reply = Reply::status(status);
+                reply.drop = status == 400;
+                reply.close = true;
+                return Err(reply);
+            }
+            Err(StreamErr::Upstream(..)) => break,
+        };
+        let Ok(d) = frame.into_data() else {
+            continue;
+        };
+        if chunked && max > 0 && (data.len() + d.len()) as u64 > max {
+            crate::http::errlog::request_error(
+                r,
+                &format!(
+                    "client intended to send too large chunked body: {}+{} bytes",
+                    data.len(),
+                    d.len()
+                ),
+            );
+            let mut reply = Reply::status(413);
+            reply.close = true;
+            return Err(reply);
+        }
+        data.extend_from_slice(&d);
+    }
     ctx.borrow_mut().body = Some(data.clone());
-    data
+    Ok(data)
 }
 
 pub(crate) fn lossy(s: &[u8]) -> String {
@@ -554,6 +613,10 @@ pub(crate) struct TryState {
     pub(crate) connect_time: Option<Duration>,
     pub(crate) header_time: Option<Duration>,
     pub(crate) bytes: u64,
+    /// `$upstream_response_length`: the body bytes read (taken when the response ends).
+    pub(crate) response_length: u64,
+    /// `$upstream_bytes_sent`.
+    pub(crate) sent: u64,
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -573,10 +636,102 @@ pub(crate) fn set_states(r: &mut Request, states: &[TryState]) {
         ("upstream_connect_time", join(&|s| secs(s.connect_time))),
         ("upstream_header_time", join(&|s| secs(s.header_time))),
         ("upstream_bytes_received", join(&|s| s.bytes.to_string())),
+        (
+            "upstream_response_length",
+            join(&|s| s.response_length.to_string()),
+        ),
+        ("upstream_bytes_sent", join(&|s| s.sent.to_string())),
     ];
     for (k, v) in vals {
         r.vars.insert(k.as_bytes().to_vec(), v.into_bytes());
     }
+}
+
+/// What the answering try still counts after its head (nginx takes these figures in
+/// ngx_http_upstream_finalize_request): the read side's bytes, the body's end.
+#[derive(Default)]
+pub(crate) struct Live {
+    /// Bytes read after the head.
+    pub(crate) body: u64,
+    /// Of those, the ones read with the head.
+    pub(crate) with_head: u64,
+    /// When the response was read whole (or given up).
+    pub(crate) done: Option<Instant>,
+}
+
+/// The `$upstream_*` states of a request whose answering try is still being read; the log
+/// phase folds the try's final figures in ([`finish_states`]).
+pub(crate) struct Tail {
+    states: Vec<TryState>,
+    /// When the answering try started.
+    t0: Instant,
+    /// Request bytes it sent.
+    sent: u64,
+    live: Arc<std::sync::Mutex<Live>>,
+}
+
+impl Tail {
+    /// A tail for `states` (the last one answering), its body counted by `live`.
+    pub(crate) fn new(
+        states: Vec<TryState>,
+        t0: Instant,
+        sent: u64,
+    ) -> (Box<Tail>, Arc<std::sync::Mutex<Live>>) {
+        let live = Arc::new(std::sync::Mutex::new(Live::default()));
+        let tail = Box::new(Tail {
+            states,
+            t0,
+            sent,
+            live: live.clone(),
+        });
+        (tail, live)
+    }
+}
+
+/// Counts `n` body bytes read into `live`.
+pub(crate) fn count_body(live: &std::sync::Mutex<Live>, n: usize) {
+    if let Ok(mut l) = live.lock() {
+        l.body += n as u64;
+    }
+}
+
+/// The body is read whole (or given up).
+pub(crate) fn body_done(live: &std::sync::Mutex<Live>) {
+    if let Ok(mut l) = live.lock() {
+        l.done.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Notes the body's end however the reading of it ends.
+pub(crate) struct BodyDone(pub(crate) Arc<std::sync::Mutex<Live>>);
+
+impl Drop for BodyDone {
+    fn drop(&mut self) {
+        body_done(&self.0);
+    }
+}
+
+/// nginx: ngx_http_upstream_finalize_request: the answering try's `$upstream_response_time`,
+/// `$upstream_bytes_received`, `$upstream_bytes_sent` and `$upstream_response_length` as the
+/// response ended (called by the log phase).
+pub(crate) fn finish_states(r: &mut Request) {
+    let Some(tail) = r.upstream_tail.take() else {
+        return;
+    };
+    let Tail {
+        mut states,
+        t0,
+        sent,
+        live,
+    } = *tail;
+    if let (Some(last), Ok(l)) = (states.last_mut(), live.lock()) {
+        last.response_time = Some(l.done.unwrap_or_else(Instant::now).duration_since(t0));
+        // the head's read counted what came with it
+        last.bytes += l.body.saturating_sub(l.with_head);
+        last.response_length = l.body;
+        last.sent = sent;
+    }
+    set_states(r, &states);
 }
 
 /// A parsed upstream response head.
@@ -601,7 +756,11 @@ enum HeadErr {
 }
 
 /// nginx: ngx_http_proxy_process_status_line + ngx_http_proxy_process_header.
-async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<RespHead, HeadErr> {
+async fn read_head<R: tokio::io::AsyncRead + Unpin>(
+    rd: &mut R,
+    size: usize,
+    timeout: Duration,
+) -> Result<RespHead, HeadErr> {
     let mut buf: Vec<u8> = Vec::with_capacity(size.min(64 * 1024));
     let mut tmp = vec![0u8; size.clamp(1024, 16384)];
     loop {
@@ -609,7 +768,7 @@ async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<Res
             return Err(HeadErr::TooBig);
         }
         let room = size.saturating_sub(buf.len()).clamp(1, tmp.len());
-        let n = match tokio::time::timeout(timeout, c.stream.read(&mut tmp[..room])).await {
+        let n = match tokio::time::timeout(timeout, rd.read(&mut tmp[..room])).await {
             Err(_) => return Err(HeadErr::Timeout),
             Ok(Err(e)) => return Err(HeadErr::Io(e)),
             Ok(Ok(0)) => return Err(HeadErr::Closed),
@@ -649,6 +808,290 @@ async fn read_head(c: &mut UpConn, size: usize, timeout: Duration) -> Result<Res
                 return Err(HeadErr::Invalid("upstream sent no valid HTTP/1.0 header"));
             }
             Err(_) => return Err(HeadErr::Invalid("upstream sent invalid header")),
+        }
+    }
+}
+
+/// The log line and failure kind of a response head that could not be read.
+fn head_fail(e: HeadErr) -> (Fail, String) {
+    match e {
+        HeadErr::Timeout => (
+            Fail::Timeout,
+            "upstream timed out (110: Connection timed out) while reading response header from upstream".to_string(),
+        ),
+        HeadErr::Closed => (
+            Fail::Error,
+            "upstream prematurely closed connection while reading response header from upstream".to_string(),
+        ),
+        HeadErr::Io(e) => (
+            Fail::Error,
+            format!("recv() failed{} while reading response header from upstream", errno_text(&e)),
+        ),
+        HeadErr::Invalid(m) => (
+            Fail::InvalidHeader,
+            format!("{m} while reading response header from upstream"),
+        ),
+        HeadErr::TooBig => (
+            Fail::InvalidHeader,
+            "upstream sent too big header while reading response header from upstream".to_string(),
+        ),
+    }
+}
+
+/// The client body of a `proxy_request_buffering off` request still arriving (nginx:
+/// `r->request_body_no_buffering` with `r->reading_body`).
+pub(crate) struct Streamed<B> {
+    /// What had arrived before the upstream request was made.
+    pub(crate) pre: Vec<u8>,
+    pub(crate) body: B,
+    /// The client's body is chunked: so is the upstream's (`proxy_http_version 1.1`).
+    pub(crate) chunked: bool,
+}
+
+/// nginx: ngx_http_read_client_request_body with `request_body_no_buffering`: what of the
+/// body has already arrived is read; `Err(Ok(data))` when that is the whole body (nginx then
+/// treats the request as buffered: a chunked body goes with `Content-Length`, retries are
+/// allowed); `Err(Err(reply))`: a chunked body already over `client_max_body_size` (413).
+pub(crate) async fn body_ready<B>(
+    r: &Request,
+    mut body: B,
+) -> Result<(Vec<u8>, B), Result<Vec<u8>, Reply>>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let chunked = !r.headers.contains_key(hyper::header::CONTENT_LENGTH);
+    let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
+    let mut pre = Vec::new();
+    let mut idle = 0;
+    loop {
+        let polled = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut body).poll_frame(cx))
+        })
+        .await;
+        match polled {
+            std::task::Poll::Ready(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    // nginx: ngx_http_request_body_chunked_filter checks each chunk's size
+                    if chunked && max > 0 && (pre.len() + d.len()) as u64 > max {
+                        crate::http::errlog::request_error(
+                            r,
+                            &format!(
+                                "client intended to send too large chunked body: {}+{} bytes",
+                                pre.len(),
+                                d.len()
+                            ),
+                        );
+                        let mut reply = Reply::status(413);
+                        reply.close = true;
+                        return Err(Err(reply));
+                    }
+                    pre.extend_from_slice(&d);
+                }
+                idle = 0;
+            }
+            std::task::Poll::Ready(_) => return Err(Ok(pre)),
+            std::task::Poll::Pending => {
+                // The connection moves what the socket already holds into the body first.
+                idle += 1;
+                if idle > 2 {
+                    return Ok((pre, body));
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// How a streamed request failed.
+pub(crate) enum StreamErr {
+    /// On the upstream's side, as a buffered request's send or head read fails.
+    Upstream(Fail, String),
+    /// The client's body: the status nginx finalizes with (408 timeout, 400 closed, 413 too
+    /// large) and the line it logs (with the upstream context).
+    Client(u16, Option<(crate::log::Level, String)>),
+}
+
+/// The status and log line of a client body that could not be read (a timeout of the
+/// connection's `client_body_timeout` or a closed connection).
+fn client_body_err(e: &(dyn std::error::Error + 'static)) -> StreamErr {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return StreamErr::Client(408, None);
+            }
+        }
+        cur = err.source();
+    }
+    StreamErr::Client(
+        400,
+        Some((
+            crate::log::Level::Info,
+            "client prematurely closed connection while sending request to upstream".into(),
+        )),
+    )
+}
+
+/// Body bytes as they go upstream: as they are, or as one chunk (nginx:
+/// ngx_http_proxy_body_output_filter).
+fn encode_body(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    if data.is_empty() {
+        return;
+    }
+    if chunked {
+        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// The timeouts of a streamed exchange.
+pub(crate) struct StreamTimeouts {
+    pub(crate) send: Duration,
+    pub(crate) body: Duration,
+    pub(crate) read: Duration,
+}
+
+/// nginx: ngx_http_upstream_send_request_body with `request_body_no_buffering`: `head`
+/// and what came of the body at once, then the body as the client sends it, each piece
+/// framed by `encode`, and `end` after the last; `sent` counts the bytes written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_streamed<W, B>(
+    wr: &mut W,
+    head: &[u8],
+    s: &mut Streamed<B>,
+    t: &StreamTimeouts,
+    max: u64,
+    encode: fn(&mut Vec<u8>, &[u8]),
+    end: &[u8],
+    sent: &std::cell::Cell<u64>,
+) -> Result<(), StreamErr>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + 'static,
+{
+    async fn put<W: tokio::io::AsyncWrite + Unpin>(
+        wr: &mut W,
+        b: &[u8],
+        timeout: Duration,
+        sent: &std::cell::Cell<u64>,
+    ) -> Result<(), StreamErr> {
+        let res = tokio::time::timeout(timeout, async {
+            wr.write_all(b).await?;
+            wr.flush().await
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => {
+                sent.set(sent.get() + b.len() as u64);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(StreamErr::Upstream(
+                Fail::Error,
+                format!(
+                    "writev() failed{} while sending request to upstream",
+                    errno_text(&e)
+                ),
+            )),
+            Err(_) => Err(StreamErr::Upstream(
+                Fail::Timeout,
+                "upstream timed out (110: Connection timed out) while sending request to upstream"
+                    .into(),
+            )),
+        }
+    }
+    let pre = std::mem::take(&mut s.pre);
+    let mut received = pre.len() as u64;
+    let mut first = head.to_vec();
+    encode(&mut first, &pre);
+    put(wr, &first, t.send, sent).await?;
+    loop {
+        let frame = match tokio::time::timeout(t.body, s.body.frame()).await {
+            Err(_) => return Err(StreamErr::Client(408, None)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(client_body_err(&e)),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        // nginx: ngx_http_request_body_chunked_filter checks each chunk's size.
+        if s.chunked && max > 0 && received + data.len() as u64 > max {
+            return Err(StreamErr::Client(
+                413,
+                Some((
+                    crate::log::Level::Error,
+                    format!(
+                        "client intended to send too large chunked body: {received}+{} bytes while sending request to upstream",
+                        data.len()
+                    ),
+                )),
+            ));
+        }
+        received += data.len() as u64;
+        let mut out = Vec::with_capacity(data.len() + 16);
+        encode(&mut out, &data);
+        put(wr, &out, t.send, sent).await?;
+    }
+    if !end.is_empty() {
+        put(wr, end, t.send, sent).await?;
+    }
+    Ok(())
+}
+
+/// nginx: ngx_http_upstream_send_request_body with `request_body_no_buffering`: the request
+/// head and what came of the body go at once, then the body as the client sends it, while
+/// the response head is read (its read timeout starts once the body is sent; a head that
+/// comes first ends the sending). Returns the head, the bytes sent, and whether all went.
+async fn stream_exchange<B>(
+    conn: &mut UpConn,
+    head: &[u8],
+    s: &mut Streamed<B>,
+    t: &StreamTimeouts,
+    max: u64,
+    size: usize,
+) -> (Result<RespHead, StreamErr>, u64, bool)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + 'static,
+{
+    let sent = std::cell::Cell::new(0u64);
+    let (mut rd, mut wr) = tokio::io::split(&mut conn.stream);
+    let encode: fn(&mut Vec<u8>, &[u8]) = if s.chunked {
+        |out, d| encode_body(out, d, true)
+    } else {
+        |out, d| encode_body(out, d, false)
+    };
+    let end: &[u8] = if s.chunked { b"0\r\n\r\n" } else { b"" };
+    let send = send_streamed(&mut wr, head, s, t, max, encode, end, &sent);
+    // While the body goes, the head is read without a timer of its own.
+    let recv = read_head(&mut rd, size, Duration::from_secs(86400 * 365));
+    tokio::pin!(send);
+    tokio::pin!(recv);
+    let mut all = false;
+    loop {
+        tokio::select! {
+            biased;
+            h = &mut recv => {
+                return (h.map_err(|e| {
+                    let (f, m) = head_fail(e);
+                    StreamErr::Upstream(f, m)
+                }), sent.get(), all);
+            }
+            res = &mut send, if !all => match res {
+                Ok(()) => all = true,
+                Err(e) => return (Err(e), sent.get(), false),
+            },
+            _ = tokio::time::sleep(t.read), if all => {
+                let (f, m) = head_fail(HeadErr::Timeout);
+                return (Err(StreamErr::Upstream(f, m)), sent.get(), true);
+            }
         }
     }
 }
@@ -859,41 +1302,50 @@ fn find_upstream(
 }
 
 /// nginx: ngx_http_upstream_init_request's ngx_resolve_name for a URL with variables and
-/// ngx_http_upstream_resolve_handler: the name through the `resolver`, its address as the
-/// request's one peer; 502 with nginx's line when there is no resolver or no answer.
-async fn resolve_upstream(r: &Request, t: &Target) -> Result<Arc<Upstream>, u16> {
-    let host = lossy(&t.host);
+/// ngx_http_upstream_resolve_handler: the name through the `resolver` (http/upstream_resolve.rs),
+/// every address it answers a peer of the request's own round robin; 502 with nginx's line
+/// when there is no resolver or no answer.
+pub(crate) async fn resolve_peers(
+    r: &Request,
+    host: &[u8],
+    port: u16,
+) -> Result<Arc<Upstream>, u16> {
+    let name = lossy(host);
     let Some(servers) = r.loc.lua_resolver.clone() else {
-        crate::http::errlog::request_error(r, &format!("no resolver defined to resolve {host}"));
+        crate::http::errlog::request_error(r, &format!("no resolver defined to resolve {name}"));
         return Err(502);
     };
     let timeout = r
         .loc
         .lua_resolver_timeout
         .unwrap_or(Duration::from_secs(30));
-    match crate::http::lua::udp::resolve(&servers, &host, timeout).await {
-        Ok(ip) => {
-            let default_port = if t.schema == "https://" { 443 } else { 80 };
-            let port = if t.no_port {
-                default_port.to_string()
-            } else {
-                lossy(&t.port)
-            };
-            let addr = match ip {
-                std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-                v4 => format!("{v4}:{port}"),
-            };
-            Ok(Arc::new(upstream_rr::implicit(
-                &t.host,
-                addr.as_bytes(),
-                default_port,
-            )))
+    let valid = r.loc.resolver_valid.flatten();
+    match crate::http::upstream_resolve::resolve(&servers, &name, timeout, valid).await {
+        Ok(ips) => {
+            let addrs: Vec<std::net::SocketAddr> = ips
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, port))
+                .collect();
+            Ok(Arc::new(upstream_rr::resolved(host, &addrs)))
         }
         Err(msg) => {
             crate::http::errlog::request_error(r, &msg);
             Err(502)
         }
     }
+}
+
+async fn resolve_upstream(r: &Request, t: &Target) -> Result<Arc<Upstream>, u16> {
+    let default_port = if t.schema == "https://" { 443 } else { 80 };
+    let port = if t.no_port {
+        default_port
+    } else {
+        std::str::from_utf8(&t.port)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default_port)
+    };
+    resolve_peers(r, &t.host, port).await
 }
 
 /// A failed try counts against its peer (nginx logs when that disables it).
@@ -965,14 +1417,62 @@ pub(crate) fn status_ft(status: u16) -> u32 {
     }
 }
 
+/// nginx: ngx_http_proxy_handler's `request_body_no_buffering` test: the body goes as it
+/// arrives with `proxy_request_buffering off`, unless `proxy_set_body` replaces it, it is not
+/// passed, it is chunked for an HTTP/1.0 upstream, or it was read already (by Lua, or for a
+/// subrequest).
+pub(crate) fn unbuffered_body(
+    r: &Request,
+    buffering: Option<bool>,
+    passed: bool,
+    chunked_ok: bool,
+) -> bool {
+    let chunked = !r.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        && r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    buffering == Some(false)
+        && passed
+        && (!chunked || chunked_ok)
+        && r.sub == 0
+        && crate::http::lua::vm::ctx_of(r).borrow().body.is_none()
+}
+
 async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
     let has_body = r.headers.contains_key(hyper::header::CONTENT_LENGTH)
         || r.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    let mut streamed = None;
     let body = if has_body && (pc.pass_request_body != Some(false) || pc.set_body.is_some()) {
-        request_body(r).await
+        let passed = pc.set_body.is_none() && pc.pass_request_body != Some(false);
+        let incoming = if unbuffered_body(r, pc.request_buffering, passed, pc.http_11 == Some(true))
+        {
+            crate::http::lua::vm::ctx_of(r).borrow_mut().incoming.take()
+        } else {
+            None
+        };
+        match incoming {
+            Some(b) => match body_ready(r, b).await {
+                Ok((pre, body)) => {
+                    streamed = Some(Streamed {
+                        pre,
+                        body,
+                        chunked: !r.headers.contains_key(hyper::header::CONTENT_LENGTH),
+                    });
+                    Vec::new()
+                }
+                Err(Ok(all)) => {
+                    crate::http::lua::vm::ctx_of(r).borrow_mut().body = Some(all.clone());
+                    all
+                }
+                Err(Err(reply)) => return reply,
+            },
+            None => match request_body_checked(r).await {
+                Ok(b) => b,
+                Err(reply) => return reply,
+            },
+        }
     } else {
         Vec::new()
     };
+    let streaming = streamed.is_some();
     let (t, up) = match find_upstream(r, pc, pass) {
         Ok((t, Some(up))) => (t, up),
         Ok((t, None)) => match resolve_upstream(r, &t).await {
@@ -991,9 +1491,16 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok()),
+        _ if streamed.as_ref().is_some_and(|s| s.chunked) => None,
         _ if r.headers.contains_key(hyper::header::TRANSFER_ENCODING) => Some(body.len()),
         _ => None,
     };
+    if streamed.as_ref().is_some_and(|s| s.chunked) {
+        r.vars
+            .insert(b"proxy_internal_chunked".to_vec(), b"chunked".to_vec());
+    } else {
+        r.vars.remove(b"proxy_internal_chunked".as_slice());
+    }
     match body_len {
         Some(n) => {
             r.vars.insert(
@@ -1131,6 +1638,8 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             tries_left > 0
                 && next & kind != 0
                 && (!sent || idempotent || next & FT_NON_IDEMPOTENT != 0)
+                // nginx: a body sent as it came cannot be sent again
+                && !(sent && streaming)
                 && next_timeout.is_none_or(|d| started.elapsed() < d)
         };
         // connect (an idle keep-alive connection first)
@@ -1259,12 +1768,60 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         };
         st.connect_time = Some(t0.elapsed());
         let reused = conn.reused;
+        if pc.socket_keepalive == Some(true) && !reused {
+            upstream_rr::set_keepalive(&conn.stream);
+        }
+        let mut all_sent = true;
+        let head = if let Some(s) = streamed.as_mut() {
+            let timeouts = StreamTimeouts {
+                send: send_timeout,
+                body: r.loc.client_body_timeout.unwrap_or(Duration::from_secs(60)),
+                read: read_timeout,
+            };
+            let max = r.loc.client_max_body_size.unwrap_or(1 << 20);
+            let (res, n, all) =
+                stream_exchange(&mut conn, &req_bytes, s, &timeouts, max, buffer_size).await;
+            st.sent = n;
+            all_sent = all;
+            match res {
+                Ok(h) => Some(Ok(h)),
+                Err(StreamErr::Upstream(f, m)) => Some(Err((f, m))),
+                Err(StreamErr::Client(status, line)) => {
+                    // nginx: the request ends with the client's error; the upstream's
+                    // state has no status
+                    if let Some((level, m)) = line {
+                        upstream_log(r, level, &m, &up_text);
+                    }
+                    free_ok(&mut picker, pref);
+                    st.status = "-".into();
+                    st.response_time = Some(t0.elapsed());
+                    states.push(st);
+                    set_states(r, &states);
+                    let mut reply = Reply::status(status);
+                    // a client that went away gets nothing
+                    reply.drop = status == 400;
+                    reply.close = true;
+                    return reply;
+                }
+            }
+        } else {
+            None
+        };
         // send
-        let sent = tokio::time::timeout(send_timeout, async {
-            conn.stream.write_all(&req_bytes).await?;
-            conn.stream.flush().await
-        })
-        .await;
+        let sent = match head {
+            Some(_) => Ok(Ok(())),
+            None => {
+                let res = tokio::time::timeout(send_timeout, async {
+                    conn.stream.write_all(&req_bytes).await?;
+                    conn.stream.flush().await
+                })
+                .await;
+                if matches!(res, Ok(Ok(()))) {
+                    st.sent = req_bytes.len() as u64;
+                }
+                res
+            }
+        };
         let send_fail = match sent {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some((
@@ -1280,37 +1837,18 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
                     .to_string(),
             )),
         };
-        let head = match send_fail {
-            Some(f) => Err(f),
-            None => match read_head(&mut conn, buffer_size, read_timeout).await {
-                Ok(h) => Ok(h),
-                Err(HeadErr::Timeout) => Err((
-                    Fail::Timeout,
-                    "upstream timed out (110: Connection timed out) while reading response header from upstream".to_string(),
-                )),
-                Err(HeadErr::Closed) => Err((
-                    Fail::Error,
-                    "upstream prematurely closed connection while reading response header from upstream".to_string(),
-                )),
-                Err(HeadErr::Io(e)) => Err((
-                    Fail::Error,
-                    format!("recv() failed{} while reading response header from upstream", errno_text(&e)),
-                )),
-                Err(HeadErr::Invalid(m)) => Err((
-                    Fail::InvalidHeader,
-                    format!("{m} while reading response header from upstream"),
-                )),
-                Err(HeadErr::TooBig) => Err((
-                    Fail::InvalidHeader,
-                    "upstream sent too big header while reading response header from upstream".to_string(),
-                )),
-            },
+        let head = match (send_fail, head) {
+            (Some(f), _) => Err(f),
+            (None, Some(h)) => h,
+            (None, None) => read_head(&mut conn.stream, buffer_size, read_timeout)
+                .await
+                .map_err(head_fail),
         };
         let head = match head {
             Ok(h) => h,
             Err((f, msg)) => {
                 // nginx: a kept-alive connection the peer closed is retried silently.
-                if reused && f == Fail::Error {
+                if reused && f == Fail::Error && !streaming {
                     tries_left += 1;
                     free_ok(&mut picker, pref);
                     continue;
@@ -1343,7 +1881,7 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         };
         st.header_time = Some(t0.elapsed());
         st.status = head.status.to_string();
-        st.bytes = head.head_len as u64;
+        st.bytes = (head.head_len + head.rest.len()) as u64;
         let ft = status_ft(head.status);
         if ft != 0 && can_retry(ft, true) {
             st.response_time = Some(t0.elapsed());
@@ -1363,8 +1901,12 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
         }
         free_ok(&mut picker, pref);
         st.response_time = Some(t0.elapsed());
+        // nginx: the answering try's bytes sent count at the end
+        let sent_n = std::mem::take(&mut st.sent);
         states.push(st);
         set_states(r, &states);
+        let (tail, live) = Tail::new(states, t0, sent_n);
+        r.upstream_tail = Some(tail);
         conn.requests += 1;
         return respond(
             r,
@@ -1372,11 +1914,12 @@ async fn proxy(r: &mut Request, pass: &Pass, pc: &ProxyConf) -> Reply {
             pass,
             &t,
             up,
-            peer_addr,
+            (peer_addr, all_sent),
             conn,
             head,
             read_timeout,
             &up_text,
+            live,
         )
         .await;
     }
@@ -1473,21 +2016,28 @@ async fn respond(
     pass: &Pass,
     t: &Target,
     up: Arc<Upstream>,
-    addr: upstream_rr::PeerAddr,
+    (addr, all_sent): (upstream_rr::PeerAddr, bool),
     conn: UpConn,
     head: RespHead,
     read_timeout: Duration,
     up_text: &str,
+    live: Arc<std::sync::Mutex<Live>>,
 ) -> Reply {
     upstream_http_vars(r, &head.headers);
     let find = |name: &str| header_of(&head.headers, name);
     let status = head.status;
+    count_body(&live, head.rest.len());
+    if let Ok(mut l) = live.lock() {
+        l.with_head = head.rest.len() as u64;
+    }
     if let Some(reply) = intercept_errors(r, pc.intercept_errors, status, &head.headers) {
+        body_done(&live);
         return reply;
     }
     if pc.ignore_xa != Some(true) {
         if let Some(uri) = find("x-accel-redirect") {
             drop(conn);
+            body_done(&live);
             return accel_redirect(r, uri).await;
         }
     }
@@ -1515,7 +2065,8 @@ async fn respond(
     reply.raw_location = true;
     reply.status_line = Some(head.status_line.clone());
     let mut framing = Framing::Close;
-    let mut keepalive = head.http11;
+    // a connection whose request body did not all go cannot serve another request
+    let mut keepalive = head.http11 && all_sent;
     let mut chunked = false;
     let mut length: Option<u64> = None;
     for (n, v) in &head.headers {
@@ -1569,6 +2120,7 @@ async fn respond(
     // tunnel between the client and the upstream connection.
     if status == 101 && r.upgrade {
         let rest = head.rest;
+        body_done(&live);
         let ctx = upstream_ctx(r, up_text);
         let (tx, rx) = tokio::sync::oneshot::channel();
         TUNNELS.with(|t| t.borrow_mut().insert(r.conn.id, tx));
@@ -1607,6 +2159,7 @@ async fn respond(
     // The whole body came with the head: no pump needed.
     if let Framing::Length(n) = framing {
         if rest.len() as u64 == n {
+            body_done(&live);
             if keepalive {
                 upstream_rr::put_idle(&up, &addr, conn);
             }
@@ -1619,6 +2172,7 @@ async fn respond(
         }
     }
     if let Framing::None = framing {
+        body_done(&live);
         if keepalive && rest.is_empty() {
             upstream_rr::put_idle(&up, &addr, conn);
         }
@@ -1631,19 +2185,47 @@ async fn respond(
         return reply;
     }
     let ctx = upstream_ctx(r, up_text);
+    // nginx: X-Accel-Buffering from the upstream decides, unless ignored
+    let mut buffered = pc.buffering != Some(false);
+    if pc.ignore_xa_buffering != Some(true) {
+        match find("x-accel-buffering").map(|v| v.to_ascii_lowercase()) {
+            Some(v) if v == b"no" => buffered = false,
+            Some(v) if v == b"yes" => buffered = true,
+            _ => {}
+        }
+    }
+    let unit = pc.buffers.map_or(4096, |b| b.1).max(1);
+    let first = pc.buffer_size.unwrap_or(4096).saturating_sub(head.head_len);
+    let out = Out {
+        tx,
+        pending: Vec::new(),
+        unit: buffered.then_some((if first == 0 { unit } else { first }, unit)),
+    };
+    let rate = if buffered {
+        pc.limit_rate.unwrap_or(0)
+    } else {
+        0
+    };
+    // nginx: the head waits in the write filter (postpone_output) for the first body output
+    // when buffering; unbuffered, it goes at once, with what came along with it
+    let wait_first = buffered || !rest.is_empty();
     tokio::task::spawn_local(pump(
         conn,
         rest,
         framing,
-        tx,
         read_timeout,
         chunk,
         up,
         addr,
         keepalive,
         ctx,
+        live,
+        out,
+        rate,
     ));
-    reply.body = Some(http_body_util::BodyExt::boxed(ChanBody { rx }));
+    let mut rx = rx;
+    let first = if wait_first { rx.recv().await } else { None };
+    reply.body = Some(http_body_util::BodyExt::boxed(ChanBody { rx, first }));
     reply
 }
 
@@ -1926,6 +2508,8 @@ fn find_sub(h: &[u8], n: &[u8]) -> Option<usize> {
 /// The response body for hyper: chunks the pump task read from the upstream.
 pub(crate) struct ChanBody {
     pub(crate) rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    /// A piece taken before the response head went (it goes first).
+    pub(crate) first: Option<Result<Bytes, std::io::Error>>,
 }
 
 impl hyper::body::Body for ChanBody {
@@ -1936,6 +2520,9 @@ impl hyper::body::Body for ChanBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(first) = self.first.take() {
+            return std::task::Poll::Ready(Some(first.map(hyper::body::Frame::data)));
+        }
         match self.rx.poll_recv(cx) {
             std::task::Poll::Ready(Some(Ok(b))) => {
                 std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b))))
@@ -1947,6 +2534,55 @@ impl hyper::body::Body for ChanBody {
     }
 }
 
+/// Hands the body's pieces to the client: each at once with `proxy_buffering off`; in whole
+/// buffers otherwise (nginx's event pipe sends a buffer once it is full, the part-filled
+/// last one when the upstream is done; the first is what the header's buffer has left).
+struct Out {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    pending: Vec<u8>,
+    /// Buffered: the size of the buffer being filled, then of the others.
+    unit: Option<(usize, usize)>,
+}
+
+impl Out {
+    /// false when the client is gone.
+    async fn push(&mut self, b: Bytes) -> bool {
+        let Some((mut unit, next)) = self.unit else {
+            return self.tx.send(Ok(b)).await.is_ok();
+        };
+        self.pending.extend_from_slice(&b);
+        let mut n = 0;
+        while self.pending.len() - n >= unit {
+            n += unit;
+            unit = next;
+        }
+        self.unit = Some((unit, next));
+        if n == 0 {
+            return true;
+        }
+        let rest = self.pending.split_off(n);
+        let full = std::mem::replace(&mut self.pending, rest);
+        self.tx.send(Ok(Bytes::from(full))).await.is_ok()
+    }
+
+    /// The held part goes (the upstream is done).
+    async fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let b = Bytes::from(std::mem::take(&mut self.pending));
+            let _ = self.tx.send(Ok(b)).await;
+        }
+    }
+
+    /// What was read goes, then the body fails (the client's connection is cut).
+    async fn fail(&mut self) {
+        self.flush().await;
+        let _ = self
+            .tx
+            .send(Err(std::io::Error::other("upstream body")))
+            .await;
+    }
+}
+
 /// Reads the upstream body and hands it on in bounded pieces (nginx: the event pipe, or
 /// ngx_http_upstream_process_non_buffered_request with `proxy_buffering off`); a connection
 /// whose body was read whole goes back to the keep-alive pool.
@@ -1955,29 +2591,36 @@ async fn pump(
     mut conn: UpConn,
     mut buf: Vec<u8>,
     framing: Framing,
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     timeout: Duration,
     chunk: usize,
     up: Arc<Upstream>,
     addr: upstream_rr::PeerAddr,
     keepalive: bool,
     ctx: (String, String),
+    live: Arc<std::sync::Mutex<Live>>,
+    mut out: Out,
+    rate: u64,
 ) {
+    let done = BodyDone(live);
+    // nginx: proxy_limit_rate: each read is followed by a pause for its size.
+    let mut owed = buf.len() as u64;
     let log = |msg: &str| {
         crate::http::errlog::write(
             crate::log::Level::Error,
             &format!("{}{msg}{}", ctx.0, ctx.1),
         );
     };
-    let fail = || Err(std::io::Error::other("upstream body"));
     let mut tmp = vec![0u8; chunk.clamp(1024, 1 << 20)];
     // Reads more into `buf`; Ok(false) at the end of the stream.
     macro_rules! fill {
-        () => {
+        () => {{
+            if rate > 0 && owed > 0 {
+                tokio::time::sleep(Duration::from_millis(owed * 1000 / rate)).await;
+            }
             match tokio::time::timeout(timeout, conn.stream.read(&mut tmp)).await {
                 Err(_) => {
                     log("upstream timed out (110: Connection timed out) while reading upstream");
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 }
                 Ok(Err(e)) => {
@@ -1985,27 +2628,30 @@ async fn pump(
                         "recv() failed{} while reading upstream",
                         errno_text(&e)
                     ));
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 }
                 Ok(Ok(0)) => false,
                 Ok(Ok(n)) => {
                     buf.extend_from_slice(&tmp[..n]);
+                    count_body(&done.0, n);
+                    owed = n as u64;
                     true
                 }
             }
-        };
+        }};
     }
     match framing {
         Framing::None => {}
         Framing::Close => loop {
             if !buf.is_empty() {
                 let b = Bytes::from(std::mem::take(&mut buf));
-                if tx.send(Ok(b)).await.is_err() {
+                if !out.push(b).await {
                     return;
                 }
             }
             if !fill!() {
+                out.flush().await;
                 return;
             }
         },
@@ -2013,17 +2659,18 @@ async fn pump(
             while left > 0 {
                 if buf.is_empty() && !fill!() {
                     log("upstream prematurely closed connection while reading upstream");
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 }
                 let take = (buf.len() as u64).min(left) as usize;
                 let rest = buf.split_off(take);
                 let b = Bytes::from(std::mem::replace(&mut buf, rest));
                 left -= take as u64;
-                if tx.send(Ok(b)).await.is_err() {
+                if !out.push(b).await {
                     return;
                 }
             }
+            out.flush().await;
             if keepalive && buf.is_empty() {
                 upstream_rr::put_idle(&up, &addr, conn);
             }
@@ -2037,7 +2684,7 @@ async fn pump(
                     }
                     if buf.len() > 4096 || !fill!() {
                         log("upstream prematurely closed connection while reading upstream");
-                        let _ = tx.send(fail()).await;
+                        out.fail().await;
                         return;
                     }
                 };
@@ -2051,7 +2698,7 @@ async fn pump(
                     .and_then(|s| u64::from_str_radix(s, 16).ok())
                 else {
                     log("upstream sent invalid chunked response while reading upstream");
-                    let _ = tx.send(fail()).await;
+                    out.fail().await;
                     return;
                 };
                 buf.drain(..line_end + 2);
@@ -2067,9 +2714,11 @@ async fn pump(
                             continue;
                         }
                         if !fill!() {
+                            out.flush().await;
                             return;
                         }
                     }
+                    out.flush().await;
                     if keepalive && buf.is_empty() {
                         upstream_rr::put_idle(&up, &addr, conn);
                     }
@@ -2079,21 +2728,21 @@ async fn pump(
                 while left > 0 {
                     if buf.is_empty() && !fill!() {
                         log("upstream prematurely closed connection while reading upstream");
-                        let _ = tx.send(fail()).await;
+                        out.fail().await;
                         return;
                     }
                     let take = (buf.len() as u64).min(left) as usize;
                     let rest = buf.split_off(take);
                     let b = Bytes::from(std::mem::replace(&mut buf, rest));
                     left -= take as u64;
-                    if tx.send(Ok(b)).await.is_err() {
+                    if !out.push(b).await {
                         return;
                     }
                 }
                 while buf.len() < 2 {
                     if !fill!() {
                         log("upstream prematurely closed connection while reading upstream");
-                        let _ = tx.send(fail()).await;
+                        out.fail().await;
                         return;
                     }
                 }

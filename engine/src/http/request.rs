@@ -100,6 +100,8 @@ pub(crate) struct Request {
     pub(crate) upgrade: bool,
     /// 0 for a main request; a subrequest's own number otherwise (nginx: `r != r->main`).
     pub(crate) sub: u64,
+    /// The `$upstream_*` figures still counted while a proxied body is read (proxy_run.rs).
+    pub(crate) upstream_tail: Option<Box<crate::http::proxy_run::Tail>>,
 }
 
 /// The error's headers go out with its error page's response, unless the page set them too.
@@ -208,6 +210,7 @@ impl Request {
             valid_location: true,
             upgrade: req.headers().contains_key(hyper::header::UPGRADE),
             sub: 0,
+            upstream_tail: None,
         })
     }
 
@@ -251,6 +254,7 @@ impl Request {
             err_status: 0,
             limits: Default::default(),
             sub,
+            upstream_tail: None,
             sent: None,
             realip: self.realip,
             raw_line: self.raw_line.clone(),
@@ -297,6 +301,7 @@ impl Request {
             err_status: 0,
             limits: Default::default(),
             sub: 0,
+            upstream_tail: None,
             sent: None,
             realip: None,
             raw_line: None,
@@ -886,6 +891,10 @@ impl Request {
         // nginx: ngx_http_special_response_handler: `r->headers_out.status` is the error's
         // while an error page runs (Lua's ngx.status reads it).
         self.status = status;
+        // nginx: a terminated request (the client went away, 444) gets no error page
+        if reply.drop {
+            return reply;
+        }
         if !self.error_page || self.loc.recursive_error_pages == Some(true) {
             let page = self
                 .loc

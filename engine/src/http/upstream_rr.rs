@@ -763,6 +763,37 @@ pub(crate) fn implicit(host: &[u8], url: &[u8], default_port: u16) -> Upstream {
     Upstream::new(host.to_vec(), primary, Vec::new(), Method::RoundRobin, None)
 }
 
+/// nginx: ngx_http_upstream_connect's `*_socket_keepalive on`: SO_KEEPALIVE on a new
+/// connection's TCP socket (under TLS too).
+pub(crate) fn set_keepalive(s: &Stream) {
+    match s {
+        Stream::Tcp(t) => {
+            let _ = socket2::SockRef::from(t).set_keepalive(true);
+        }
+        Stream::Tls(t) => set_keepalive(t.get_ref().0),
+        _ => {}
+    }
+}
+
+/// nginx: ngx_http_upstream_create_round_robin_peer: the peers of a name the resolver
+/// answered at request time (every address, weight 1, max_fails 1, fail_timeout 10s).
+pub(crate) fn resolved(host: &[u8], addrs: &[std::net::SocketAddr]) -> Upstream {
+    let primary = addrs
+        .iter()
+        .map(|a| Peer {
+            addr: PeerAddr::Inet(*a),
+            name: a.to_string(),
+            server: host.to_vec(),
+            weight: 1,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            max_conns: 0,
+            down: false,
+        })
+        .collect();
+    Upstream::new(host.to_vec(), primary, Vec::new(), Method::RoundRobin, None)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connections
 

@@ -125,6 +125,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                 }
             }
             c.lua_resolver = Some(Arc::new(addrs));
+            c.resolver_valid = Some(crate::http::upstream_resolve::valid_of(d));
         }
         _ => return false,
     }
