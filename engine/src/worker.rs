@@ -113,6 +113,26 @@ impl Listeners {
     }
 }
 
+impl Listeners {
+    /// A worker's handle on the open socket of `addr` (`udp`: a stream udp listen).
+    fn sock(&self, addr: &ListenAddr, udp: bool) -> std::io::Result<Option<Sock>> {
+        Ok(match addr {
+            ListenAddr::Inet(sa) if udp => match self.udp.get(sa) {
+                Some(u) => Some(Sock::Udp(u.try_clone()?)),
+                None => None,
+            },
+            ListenAddr::Inet(sa) => match self.tcp.get(sa) {
+                Some(l) => Some(Sock::Tcp(l.try_clone()?)),
+                None => None,
+            },
+            ListenAddr::Unix(p) => match self.unix.get(p) {
+                Some(l) => Some(Sock::Unix(l.try_clone()?)),
+                None => None,
+            },
+        })
+    }
+}
+
 fn bind_udp(sa: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::for_address(sa), Type::DGRAM, None)?;
@@ -180,37 +200,14 @@ impl Workers {
         for i in 0..n.max(1) {
             let mut tcp = Vec::new();
             for (idx, a) in http.addrs.iter().enumerate() {
-                match &a.addr {
-                    ListenAddr::Inet(sa) => {
-                        if let Some(l) = listeners.tcp.get(sa) {
-                            tcp.push((idx, Sock::Tcp(l.try_clone()?)));
-                        }
-                    }
-                    ListenAddr::Unix(p) => {
-                        if let Some(l) = listeners.unix.get(p) {
-                            tcp.push((idx, Sock::Unix(l.try_clone()?)));
-                        }
-                    }
+                if let Some(sock) = listeners.sock(&a.addr, false)? {
+                    tcp.push((idx, sock));
                 }
             }
             let mut stream_socks = Vec::new();
             for (idx, l) in stream.listens.iter().enumerate() {
-                match &l.addr {
-                    ListenAddr::Inet(sa) if l.udp => {
-                        if let Some(u) = listeners.udp.get(sa) {
-                            stream_socks.push((idx, Sock::Udp(u.try_clone()?)));
-                        }
-                    }
-                    ListenAddr::Inet(sa) => {
-                        if let Some(l) = listeners.tcp.get(sa) {
-                            stream_socks.push((idx, Sock::Tcp(l.try_clone()?)));
-                        }
-                    }
-                    ListenAddr::Unix(p) => {
-                        if let Some(l) = listeners.unix.get(p) {
-                            stream_socks.push((idx, Sock::Unix(l.try_clone()?)));
-                        }
-                    }
+                if let Some(sock) = listeners.sock(&l.addr, l.udp)? {
+                    stream_socks.push((idx, sock));
                 }
             }
             let stream = (stream.clone(), stream_socks);
@@ -267,58 +264,58 @@ async fn accept_stream(
     mut rx: watch::Receiver<Stop>,
 ) {
     use crate::stream::run::session;
-    match sock {
-        Sock::Udp(u) => {
-            let Ok(u) = tokio::net::UdpSocket::from_std(u) else {
-                return;
-            };
-            let serve = crate::stream::run::serve_udp(conf, idx, u, sessions);
-            tokio::pin!(serve);
-            loop {
-                tokio::select! {
-                    _ = &mut serve => return,
-                    _ = rx.changed() => {
-                        if *rx.borrow() != Stop::Running { return; }
-                    }
+    let accept = async move {
+        match sock {
+            Sock::Udp(u) => {
+                if let Ok(u) = tokio::net::UdpSocket::from_std(u) {
+                    crate::stream::run::serve_udp(conf, idx, u, sessions).await;
+                }
+            }
+            Sock::Tcp(l) => {
+                let Ok(l) = tokio::net::TcpListener::from_std(l) else {
+                    return;
+                };
+                loop {
+                    let Ok((stream, remote)) = l.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
+                    let f = session(
+                        conf.clone(),
+                        idx,
+                        stream,
+                        Some(remote),
+                        local,
+                        sessions.clone(),
+                    );
+                    tokio::task::spawn_local(f);
+                }
+            }
+            Sock::Unix(l) => {
+                let Ok(l) = tokio::net::UnixListener::from_std(l) else {
+                    return;
+                };
+                loop {
+                    let Ok((stream, _)) = l.accept().await else {
+                        continue;
+                    };
+                    let f = session(conf.clone(), idx, stream, None, None, sessions.clone());
+                    tokio::task::spawn_local(f);
                 }
             }
         }
-        Sock::Tcp(l) => {
-            let Ok(l) = tokio::net::TcpListener::from_std(l) else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    a = l.accept() => {
-                        let Ok((stream, remote)) = a else { continue };
-                        let _ = stream.set_nodelay(true);
-                        let local = stream.local_addr().ok();
-                        let f = session(conf.clone(), idx, stream, Some(remote), local, sessions.clone());
-                        tokio::task::spawn_local(f);
-                    }
-                    _ = rx.changed() => {
-                        if *rx.borrow() != Stop::Running { return; }
-                    }
-                }
+    };
+    let stopped = async {
+        while *rx.borrow() == Stop::Running {
+            if rx.changed().await.is_err() {
+                break;
             }
         }
-        Sock::Unix(l) => {
-            let Ok(l) = tokio::net::UnixListener::from_std(l) else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    a = l.accept() => {
-                        let Ok((stream, _)) = a else { continue };
-                        let f = session(conf.clone(), idx, stream, None, None, sessions.clone());
-                        tokio::task::spawn_local(f);
-                    }
-                    _ = rx.changed() => {
-                        if *rx.borrow() != Stop::Running { return; }
-                    }
-                }
-            }
-        }
+    };
+    tokio::select! {
+        _ = accept => {}
+        _ = stopped => {}
     }
 }
 

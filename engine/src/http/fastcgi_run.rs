@@ -849,28 +849,6 @@ fn pass_of(r: &Request) -> Option<Arc<Pass>> {
     l.conf.fastcgi.as_ref().and_then(|p| p.pass.clone())
 }
 
-/// A failed try counts against its peer; nginx logs when that disables it, with the
-/// action the request was in.
-fn fail_peer_at(
-    r: &Request,
-    picker: &mut Picker,
-    pref: Option<upstream_rr::PeerRef>,
-    up_text: &str,
-    action: &str,
-) {
-    let Some(pref) = pref else {
-        return;
-    };
-    if picker.free(pref, true) {
-        pr::upstream_log(
-            r,
-            Level::Warn,
-            &format!("upstream server temporarily disabled while {action}"),
-            up_text,
-        );
-    }
-}
-
 /// nginx: ngx_http_fastcgi_handler + ngx_http_upstream_init_request: `None` when the
 /// location does not pass to FastCGI.
 pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
@@ -1272,7 +1250,7 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
                 } else {
                     "reading response header from upstream"
                 };
-                fail_peer_at(r, &mut picker, pref, &up_text, action);
+                pr::fail_peer_at(r, &mut picker, pref, &up_text, action);
                 last_failure = Some(format!(
                     "failed {}",
                     states.last().map_or("502", |s| s.status.as_str())
@@ -1300,7 +1278,7 @@ async fn fastcgi(r: &mut Request, pass: &Pass, fc: &FcgiConf) -> Reply {
                 pr::free_ok(&mut picker, pref);
                 last_failure = Some(format!("next {}", head.status));
             } else {
-                fail_peer_at(
+                pr::fail_peer_at(
                     r,
                     &mut picker,
                     pref,

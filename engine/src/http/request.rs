@@ -980,7 +980,7 @@ impl Request {
 }
 
 /// nginx: ngx_regex_exec: the subject and capture offsets of a match.
-fn regex_exec(re: &Regex, subject: &[u8]) -> Option<Captures> {
+pub(crate) fn regex_exec(re: &Regex, subject: &[u8]) -> Option<Captures> {
     let caps = re.re.captures(subject).ok()??;
     let offsets = (0..caps.len())
         .map(|i| caps.get(i).map(|m| (m.start(), m.end())))

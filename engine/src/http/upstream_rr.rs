@@ -599,7 +599,7 @@ fn arg(d: &Directive, i: usize) -> &[u8] {
     d.args.get(i).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn children(d: &Directive) -> &[Directive] {
+pub(crate) fn children(d: &Directive) -> &[Directive] {
     match &d.body {
         Body::Block(b) => &b.directives,
         _ => &[],

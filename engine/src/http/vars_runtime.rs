@@ -403,7 +403,7 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `$hostname` (nginx: gethostname at startup).
-fn hostname() -> Vec<u8> {
+pub(crate) fn hostname() -> Vec<u8> {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into buf.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

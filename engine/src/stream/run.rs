@@ -15,14 +15,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parser::{Body, Directive};
+use parser::Directive;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::cycle::ListenAddr;
 use crate::http::access::Rule;
 use crate::http::lower::{Escape, LogFormat};
 use crate::http::map::MapRt;
-use crate::http::upstream_rr::Upstream;
+use crate::http::upstream_rr::{children, Upstream};
 use crate::http::variables::{parse_complex_value, ComplexValue, Part};
 use crate::log::Level;
 
@@ -142,13 +142,6 @@ impl Default for ProxyConf {
 
 fn arg(d: &Directive, i: usize) -> &[u8] {
     d.args.get(i).map(Vec::as_slice).unwrap_or_default()
-}
-
-fn children(d: &Directive) -> &[Directive] {
-    match &d.body {
-        Body::Block(b) => &b.directives,
-        _ => &[],
-    }
 }
 
 fn msec(v: &[u8]) -> Option<Duration> {
@@ -587,7 +580,7 @@ impl Drop for SessionGuard {
 }
 
 /// The subject of the last regex match and its capture offsets.
-pub(super) type Captures = (Vec<u8>, Vec<Option<(usize, usize)>>);
+pub(super) type Captures = crate::http::request::Captures;
 
 /// One client connection (nginx: ngx_stream_session_t).
 pub(super) struct Session<'a> {
@@ -632,7 +625,39 @@ pub(super) struct Tried {
     pub(super) received: u64,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    /// A session just accepted (nginx: ngx_stream_init_connection's session fields).
+    fn new(
+        conf: &'a StreamConf,
+        server: &'a Server,
+        listen: &'a Listen,
+        id: u64,
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        udp: bool,
+    ) -> Session<'a> {
+        Session {
+            conf,
+            server,
+            listen,
+            id,
+            remote,
+            local,
+            udp,
+            proxy: None,
+            realip: None,
+            start: Instant::now(),
+            status: Cell::new(200),
+            received: Cell::new(0),
+            sent: Cell::new(0),
+            vars: RefCell::new(HashMap::new()),
+            captures: RefCell::new(None),
+            upstream: RefCell::new(UpstreamState::default()),
+            hello: RefCell::new(None),
+            limit_status: Cell::new(None),
+        }
+    }
+
     /// `*N msg while ACTION, client: A, server: L` (nginx: ngx_stream_log_error).
     pub(super) fn context(&self, msg: &str, action: Option<&str>) -> String {
         let mut s = format!("*{} {msg}", self.id);
@@ -727,7 +752,7 @@ impl Session<'_> {
             b"status" => s(format!("{:03}", self.status.get())),
             b"connection" => s(self.id.to_string()),
             b"nginx_version" => s("1.22.1".to_string()),
-            b"hostname" => s(hostname()),
+            b"hostname" => Some(crate::http::vars_runtime::hostname()),
             b"pid" => s(std::process::id().to_string()),
             b"msec" => s(crate::log::msec()),
             b"time_iso8601" => s(crate::log::time_iso8601()),
@@ -794,26 +819,12 @@ impl crate::http::map::MapScope for Session<'_> {
         Session::eval(self, v)
     }
     fn regex_match(&self, re: &crate::regex::Regex, subject: &[u8]) -> bool {
-        let Ok(Some(caps)) = re.re.captures(subject) else {
+        let Some(caps) = crate::http::request::regex_exec(re, subject) else {
             return false;
         };
-        let offsets = (0..caps.len())
-            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
-            .collect();
-        *self.captures.borrow_mut() = Some((subject.to_vec(), offsets));
+        *self.captures.borrow_mut() = Some(caps);
         true
     }
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 pub(super) fn info(text: &str) {
@@ -885,24 +896,9 @@ pub(crate) async fn session<S>(
         }
     }
     let s = Session {
-        conf: &conf,
-        server,
-        listen,
-        id,
-        remote,
-        local,
-        udp: false,
         proxy: pp_read,
         realip,
-        start: Instant::now(),
-        status: Cell::new(200),
-        received: Cell::new(0),
-        sent: Cell::new(0),
-        vars: RefCell::new(HashMap::new()),
-        captures: RefCell::new(None),
-        upstream: RefCell::new(UpstreamState::default()),
-        hello: RefCell::new(None),
-        limit_status: Cell::new(None),
+        ..Session::new(&conf, server, listen, id, remote, local, false)
     };
     if let Some(status) = early_status {
         s.status.set(status);
@@ -1181,26 +1177,8 @@ async fn udp_session(
         "*{id} udp client {} connected to {}",
         client.addr, listen.text
     ));
-    let s = Session {
-        conf: &conf,
-        server,
-        listen,
-        id,
-        remote: Some(client.addr),
-        local,
-        udp: true,
-        proxy: None,
-        realip: None,
-        start: Instant::now(),
-        status: Cell::new(200),
-        received: Cell::new(first.len() as u64),
-        sent: Cell::new(0),
-        vars: RefCell::new(HashMap::new()),
-        captures: RefCell::new(None),
-        upstream: RefCell::new(UpstreamState::default()),
-        hello: RefCell::new(None),
-        limit_status: Cell::new(None),
-    };
+    let s = Session::new(&conf, server, listen, id, Some(client.addr), local, true);
+    s.received.set(first.len() as u64);
     let mut counted = Vec::new();
     if before_content(&s, &mut counted) {
         match &server.content {
