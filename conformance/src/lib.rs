@@ -6,12 +6,14 @@
 //! differential checks lives in the root package's tests.
 
 pub mod backend;
+pub mod compare;
 pub mod conf;
 pub mod http;
 pub mod parse;
 pub mod perl;
 pub mod runner;
 
+pub use compare::{tally, FileTally};
 pub use parse::{parse_file, Block, CaseFile};
 pub use runner::{run_block, run_files, BlockResult, Check, Outcome, RunOptions};
 

@@ -1,14 +1,20 @@
 //! `conformance [--binary PATH | --reference] [-j N] [-v] FILES...`: runs Test::Nginx-format
 //! case files against a server binary and prints one line per block, the failed checks, and a
 //! final `N passed, M failed, K skipped` line. Exits 1 when a block failed.
+//!
+//! `conformance --compare PATH [-j N] FILES...`: runs the files against the reference and then
+//! against PATH, and prints per file how many of the reference's passing blocks and checks also
+//! pass on PATH, with totals. Exits 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use conformance::{parse_file, run_files, Outcome, RunOptions, REFERENCE};
+use conformance::{parse_file, run_files, tally, Outcome, RunOptions, REFERENCE};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: conformance [--binary PATH | --reference] [-j JOBS] [-v] FILES...");
+    eprintln!(
+        "usage: conformance [--binary PATH | --reference | --compare PATH] [-j JOBS] [-v] FILES..."
+    );
     ExitCode::from(2)
 }
 
@@ -16,6 +22,7 @@ fn main() -> ExitCode {
     let mut binary: Option<PathBuf> = None;
     let mut jobs = 4usize;
     let mut verbose = false;
+    let mut compare: Option<PathBuf> = None;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -25,6 +32,10 @@ fn main() -> ExitCode {
                 None => return usage(),
             },
             "--reference" => binary = Some(PathBuf::from(REFERENCE)),
+            "--compare" => match args.next() {
+                Some(b) => compare = Some(PathBuf::from(b)),
+                None => return usage(),
+            },
             "-j" => match args.next().and_then(|n| n.parse().ok()) {
                 Some(n) => jobs = n,
                 None => return usage(),
@@ -47,6 +58,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if let Some(tested) = compare {
+        return compare_runs(&parsed, tested, jobs);
     }
     let opts = RunOptions::new(binary);
     let results = run_files(&parsed, &opts, jobs);
@@ -81,4 +95,44 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Runs `files` on the reference and on `tested` and prints the per-file tallies.
+fn compare_runs(files: &[conformance::CaseFile], tested: PathBuf, jobs: usize) -> ExitCode {
+    let reference = run_files(files, &RunOptions::new(REFERENCE), jobs);
+    let ours = run_files(files, &RunOptions::new(tested), jobs);
+    let tallies = tally(&reference, &ours);
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            100.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    println!(
+        "{:<40} {:>15} {:>15}",
+        "file", "blocks both/ref", "checks both/ref"
+    );
+    let (mut rb, mut bb, mut rc, mut bc) = (0, 0, 0, 0);
+    for t in &tallies {
+        println!(
+            "{:<40} {:>7}/{:<7} {:>7}/{:<7} {:>5.1}%",
+            t.file,
+            t.both_blocks,
+            t.ref_blocks,
+            t.both_checks,
+            t.ref_checks,
+            pct(t.both_checks, t.ref_checks)
+        );
+        rb += t.ref_blocks;
+        bb += t.both_blocks;
+        rc += t.ref_checks;
+        bc += t.both_checks;
+    }
+    println!(
+        "total: blocks {bb}/{rb} ({:.1}%), checks {bc}/{rc} ({:.1}%)",
+        pct(bb, rb),
+        pct(bc, rc)
+    );
+    ExitCode::SUCCESS
 }
