@@ -100,6 +100,14 @@ pub fn run(args: &[Vec<u8>]) -> i32 {
     if o.test_config {
         return test_successful(&o, conf_file, &parsed);
     }
+    if let Err(e) = engine::init_lua(&parsed, true) {
+        if e.bare {
+            log_stderr(format!("[error] {}", e.text).as_bytes());
+        } else {
+            log.error(engine::Level::Error, e.text.as_bytes());
+        }
+        return 1;
+    }
     master::serve(&log, parsed, &load)
 }
 

@@ -253,6 +253,13 @@ fn reload(
     if engine::init(&parsed, &mut msgs).is_err() {
         return Err(msgs);
     }
+    if let Err(e) = engine::init_lua(&parsed, false) {
+        msgs.push(engine::LogMsg {
+            level: Level::Error,
+            text: e.text,
+        });
+        return Err(msgs);
+    }
     engine::start(&parsed, listeners).map_err(|t| {
         vec![engine::LogMsg {
             level: Level::Emerg,

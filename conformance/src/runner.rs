@@ -1200,6 +1200,10 @@ impl<'a> Run<'a> {
     fn requests(&self) -> Result<Vec<Req>, Prep> {
         let b = self.block;
         let skip = |s: String| Prep::Skip(s);
+        // A server that must not start is never asked anything (Test::Nginx: `--- must_die`).
+        if b.has("must_die") {
+            return Ok(Vec::new());
+        }
         if b.has("raw_request") {
             let v = self
                 .value("raw_request")

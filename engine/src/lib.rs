@@ -86,6 +86,22 @@ pub fn init_conf(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), Failed> {
     cycle::init_conf(parsed, log).map_err(|()| Failed)
 }
 
+/// `init_by_lua*` failed, which stops the cycle: lua-nginx-module's `[error]` text, and
+/// whether nginx writes it bare (`nginx: [error] ...`), as it does at start-up when
+/// `lua_shared_dict`s defer the code to shared-memory init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LuaInitFailed {
+    pub text: String,
+    pub bare: bool,
+}
+
+/// nginx: ngx_http_lua_init: runs `init_by_lua*` once for this cycle, in the calling thread
+/// (the master), before any worker starts; each worker's VM runs it again for its own state
+/// without logging. `first`: the first cycle, whose log is still stderr.
+pub fn init_lua(parsed: &Parsed, first: bool) -> Result<(), LuaInitFailed> {
+    process::init_lua(parsed, first).map_err(|(text, bare)| LuaInitFailed { text, bare })
+}
+
 /// nginx: the rest of ngx_init_cycle under `-t`: module init, pid file, files, sockets.
 pub fn init(parsed: &Parsed, log: &mut Vec<LogMsg>) -> Result<(), Failed> {
     cycle::init(parsed, log).map_err(|()| Failed)

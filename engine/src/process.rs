@@ -86,6 +86,40 @@ pub(crate) fn main_conf(p: &Parsed) -> MainConf {
     m
 }
 
+/// See [`crate::init_lua`].
+pub(crate) fn init_lua(p: &Parsed, first: bool) -> Result<(), (String, bool)> {
+    const INIT: [&[u8]; 3] = [b"init_by_lua", b"init_by_lua_block", b"init_by_lua_file"];
+    let Some(d) = p.conf.directives.iter().find(|d| d.name == b"http") else {
+        return Ok(());
+    };
+    let has_init = crate::http::upstream_rr::children(d)
+        .iter()
+        .any(|c| INIT.contains(&c.name.as_slice()));
+    if !has_init {
+        return Ok(());
+    }
+    crate::http::lua::set_conf_files(&p.conf.files);
+    let http = crate::http::lower::lower(d, &p.state.prefix, &p.state.conf_prefix);
+    if first {
+        // nginx: the first cycle's init code logs through the startup log (`-e` or the
+        // compiled-in path), at notice
+        let path = p
+            .state
+            .default_error_log
+            .clone()
+            .unwrap_or_else(|| "/dev/stderr".into());
+        crate::http::errlog::install(vec![crate::http::errlog::ErrorLog::open(
+            path,
+            Level::Notice,
+        )]);
+    }
+    let res = crate::http::lua::init_in_master(&http);
+    if first {
+        crate::http::errlog::install(Vec::new());
+    }
+    res
+}
+
 /// Lowers the configuration, opens what it listens on (keeping `listeners` that are still
 /// wanted) and starts its workers. Returns nginx's error text when a socket can't be bound.
 pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {

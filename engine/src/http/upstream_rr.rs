@@ -869,6 +869,8 @@ pub(crate) struct UpConn {
 
 /// nginx: ngx_event_connect_peer; the error is the errno nginx logs.
 pub(crate) async fn connect(addr: &PeerAddr) -> std::io::Result<UpConn> {
+    // nginx numbers every new upstream connection from the same counter as clients'
+    crate::worker::next_conn_id();
     let stream = match addr {
         PeerAddr::Inet(a) => {
             let s = tokio::net::TcpStream::connect(a).await?;
@@ -930,6 +932,7 @@ pub(crate) async fn connect_bound(
     sock: tokio::net::TcpSocket,
     addr: std::net::SocketAddr,
 ) -> std::io::Result<UpConn> {
+    crate::worker::next_conn_id();
     let s = sock.connect(addr).await?;
     let _ = s.set_nodelay(true);
     Ok(UpConn {

@@ -513,6 +513,8 @@ fn local_addr(s: &Session<'_>, value: &ComplexValue) -> Option<(String, SocketAd
 }
 
 async fn connect(addr: &PeerAddr, bound: Option<tokio::net::TcpSocket>) -> std::io::Result<Peer> {
+    // nginx: ngx_event_connect_peer numbers the connection
+    crate::worker::next_conn_id();
     match addr {
         PeerAddr::Inet(a) => {
             let t = match bound {
@@ -769,6 +771,7 @@ pub(super) async fn udp_proxy(
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
+        crate::worker::next_conn_id();
         let u = tokio::net::UdpSocket::bind(any)
             .await
             .map_err(ConnectError::Io)?;

@@ -770,12 +770,14 @@ fn log_wrapper(lua: &Lua, level: Level, args: MultiValue, first: usize, fname: &
     });
     if logged.is_err() {
         let ctx = match vm::noreq_phase() {
-            Some(Phase::InitWorker) => ", context: init_worker_by_lua*",
+            Some(Phase::Init) if vm::init_is_replay() => return none(),
+            Some(Phase::InitWorker) => ", context: init_worker_by_lua*".into(),
             // lua-nginx-module names no context in init and exit_worker.
-            Some(Phase::Init | Phase::ExitWorker) => "",
-            _ => ", context: ngx.timer",
+            Some(Phase::Init | Phase::ExitWorker) => String::new(),
+            _ => format!(", context: ngx.timer{}", super::socket::timer_log_suffix()),
         };
-        crate::http::errlog::write(level, &format!("{text}{ctx}"));
+        let conn = vm::fake_conn_prefix();
+        crate::http::errlog::write(level, &format!("{conn}{text}{ctx}"));
     }
     none()
 }

@@ -36,8 +36,8 @@ use crate::http::lower::LocConf;
 use directives::{handler, Form, LuaHandler};
 
 pub(crate) use phases::{
-    access, content, exit_worker, header_filter, init_worker, log, rewrite, run_set,
-    server_rewrite, stash_body,
+    access, content, exit_worker, header_filter, init_in_master, init_worker, log, rewrite,
+    run_set, server_rewrite, stash_body,
 };
 
 /// `set_by_lua* $var code [args...]`: the variable, the handler, its argument values.

@@ -34,6 +34,15 @@ fn main_conf(http: &Http) -> Arc<LuaConf> {
         .unwrap_or_default()
 }
 
+/// nginx: ngx_http_lua_init's `init_by_lua*`, run once per cycle by the master before the
+/// workers start (see [`vm::init_in_master`]). The error is the text that stops the cycle
+/// and whether nginx writes it bare (`lua_shared_dict`s defer the run to shared-memory init).
+pub(crate) fn init_in_master(http: &Http) -> Result<(), (String, bool)> {
+    let conf = main_conf(http);
+    let bare = !conf.dicts.is_empty();
+    vm::init_in_master(conf, &http.prefix).map_err(|t| (t, bare))
+}
+
 /// nginx: ngx_http_lua_init_worker, on the worker thread before it serves: the VM (and
 /// `init_by_lua*`), then `init_worker_by_lua*`.
 pub(crate) fn init_worker(http: &Http) {
@@ -57,15 +66,18 @@ pub(crate) fn init_worker(http: &Http) {
         return;
     };
     if let Some(h) = &conf.init_worker {
-        let _scope = vm::Scope::enter_none(Phase::InitWorker);
+        // nginx: a fake connection with its own number; the error goes to the cycle's log
+        let _scope = vm::Scope::enter_fake(Phase::InitWorker, crate::worker::next_conn_id());
         let res = vm.compile(h, None).and_then(|f| f.call::<()>(()));
         if let Err(e) = res {
+            let tag = match h.src {
+                super::directives::LuaSrc::Inline { .. } => "init_worker_by_lua",
+                _ => "init_worker_by_lua_file",
+            };
+            // nginx: ngx_http_lua_report
             crate::http::errlog::write(
                 crate::log::Level::Error,
-                &format!(
-                    "lua entry thread aborted: runtime error: {}, context: init_worker_by_lua*",
-                    vm::error_text(&e)
-                ),
+                &format!("{tag} error: {}", vm::init_traceback(&vm::error_text(&e))),
             );
         }
     }
@@ -77,6 +89,8 @@ pub(crate) fn exit_worker(http: &Http) {
     let (Some(h), Some(vm)) = (conf.exit_worker.as_ref(), vm::get()) else {
         return;
     };
+    // nginx: a fake connection (numbered, logging to the cycle's log)
+    crate::worker::next_conn_id();
     let _scope = vm::Scope::enter_none(Phase::ExitWorker);
     if let Err(e) = vm.compile(h, None).and_then(|f| f.call::<()>(())) {
         let tag = match h.src {
@@ -86,7 +100,7 @@ pub(crate) fn exit_worker(http: &Http) {
         // nginx: ngx_http_lua_report
         crate::http::errlog::write(
             crate::log::Level::Error,
-            &format!("{tag} error: {}", vm::error_text(&e)),
+            &format!("{tag} error: {}", vm::init_traceback(&vm::error_text(&e))),
         );
     }
 }

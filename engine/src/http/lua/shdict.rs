@@ -72,6 +72,13 @@ pub(crate) fn get_or_create(name: &[u8], size: u64) -> Arc<Dict> {
     d
 }
 
+/// A worker's replay of `init_by_lua*` (see `vm::init_in_master`): in nginx the workers
+/// inherit the master's dicts, so the replay reads them and writes nothing; writes answer
+/// as the master's run saw them.
+fn replay() -> bool {
+    super::vm::init_is_replay()
+}
+
 fn expired(e: &Entry, now: Instant) -> bool {
     e.expires.is_some_and(|t| t <= now)
 }
@@ -190,6 +197,9 @@ impl Dict {
         exptime: f64,
         flags: u32,
     ) -> SetResult {
+        if replay() {
+            return SetResult::Ok(false);
+        }
         let cap = self.capacity_bytes();
         let mut g = self.lock();
         g.clock += 1;
@@ -230,6 +240,13 @@ impl Dict {
 
     /// nginx: ngx_http_lua_ffi_shdict_incr.
     pub(crate) fn incr(&self, key: &[u8], by: f64, init: Option<f64>, init_ttl: f64) -> IncrResult {
+        if replay() {
+            // what the master's run returned, as long as nothing changed it since
+            return match self.get(key, false) {
+                Some((Val::Num(n), _, _)) => IncrResult::Ok(n, false),
+                _ => IncrResult::Ok(init.unwrap_or(0.0) + by, false),
+            };
+        }
         let cap = self.capacity_bytes();
         let mut g = self.lock();
         g.clock += 1;
@@ -274,6 +291,9 @@ impl Dict {
     }
 
     pub(crate) fn flush_all(&self) {
+        if replay() {
+            return;
+        }
         let mut g = self.lock();
         for e in g.map.values_mut() {
             e.expires = Some(Instant::now() - Duration::from_millis(1));
@@ -282,6 +302,9 @@ impl Dict {
 
     /// nginx: ngx_http_lua_shdict_flush_expired: how many were freed.
     pub(crate) fn flush_expired(&self, max: usize) -> usize {
+        if replay() {
+            return 0;
+        }
         let mut g = self.lock();
         let now = Instant::now();
         let dead: Vec<Vec<u8>> = g
@@ -326,6 +349,9 @@ impl Dict {
     }
 
     pub(crate) fn expire(&self, key: &[u8], exptime: f64) -> bool {
+        if replay() {
+            return self.ttl(key).is_some();
+        }
         let mut g = self.lock();
         let now = Instant::now();
         match g.map.get_mut(key).filter(|e| !expired(e, now)) {
@@ -344,6 +370,9 @@ impl Dict {
 
     /// nginx: ngx_http_lua_shdict_push_helper: list length, or an error text.
     pub(crate) fn push(&self, key: &[u8], val: Val, left: bool) -> Result<usize, &'static str> {
+        if replay() {
+            return self.llen(key);
+        }
         let cap = self.capacity_bytes();
         let mut g = self.lock();
         g.clock += 1;
@@ -399,6 +428,9 @@ impl Dict {
 
     /// nginx: ngx_http_lua_shdict_pop_helper.
     pub(crate) fn pop(&self, key: &[u8], left: bool) -> Result<Option<Val>, &'static str> {
+        if replay() {
+            return self.llen(key).map(|_| None);
+        }
         let mut g = self.lock();
         let now = Instant::now();
         let Some(e) = g.map.get_mut(key).filter(|e| !expired(e, now)) else {

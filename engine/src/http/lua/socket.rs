@@ -380,7 +380,8 @@ pub(crate) fn log(level: Level, msg: &str) {
     });
     if done.is_err() {
         let suffix = timer_log_suffix();
-        crate::http::errlog::write(level, &format!("{msg}, context: ngx.timer{suffix}"));
+        let conn = vm::fake_conn_prefix();
+        crate::http::errlog::write(level, &format!("{conn}{msg}, context: ngx.timer{suffix}"));
     }
 }
 
@@ -1214,6 +1215,8 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
                 <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path.clone()),
             );
             let shown = format!("unix:{}", String::from_utf8_lossy(&path));
+            // nginx: ngx_event_connect_peer numbers the connection
+            crate::worker::next_conn_id();
             match tokio::time::timeout(connect_timeout, tokio::net::UnixStream::connect(&p)).await {
                 Ok(Ok(s)) => {
                     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
@@ -1272,6 +1275,7 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
                 Ok(ip) => {
                     let sa = SocketAddr::new(ip, port);
                     let shown = sa.to_string();
+                    crate::worker::next_conn_id();
                     match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(sa))
                         .await
                     {

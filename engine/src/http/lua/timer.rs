@@ -118,6 +118,8 @@ async fn run(t: &Timer, premature: bool) {
     let mut args = vec![Value::Boolean(premature)];
     args.extend(t.args.iter().cloned());
     let key = (u64::MAX, super::socket::next_id(), 0);
+    // nginx: ngx_http_lua_timer_handler's fake connection, numbered when the timer fires
+    let conn = crate::worker::next_conn_id();
     let loc = t
         .loc
         .clone()
@@ -128,6 +130,7 @@ async fn run(t: &Timer, premature: bool) {
         loc: loc.clone(),
         key,
         suffix: t.suffix.clone(),
+        conn,
     };
     let driven = super::thread::drive(entry, super::thread::Owner::Timer);
     let res = Scoped {
@@ -135,6 +138,7 @@ async fn run(t: &Timer, premature: bool) {
         loc,
         key,
         suffix: t.suffix.clone(),
+        conn,
     }
     .await;
     super::socket::owner_done(key);
@@ -142,7 +146,7 @@ async fn run(t: &Timer, premature: bool) {
         crate::http::errlog::write(
             Level::Error,
             &format!(
-                "lua entry thread aborted: runtime error: {}, context: ngx.timer{}",
+                "*{conn} lua entry thread aborted: runtime error: {}, context: ngx.timer{}",
                 vm::with_traceback(&vm::error_text(&e)),
                 t.suffix
             ),
@@ -157,6 +161,8 @@ struct Scoped<F> {
     loc: Arc<LocConf>,
     key: vm::CtxKey,
     suffix: Rc<str>,
+    /// The fake connection's number.
+    conn: u64,
 }
 
 impl<F, T> std::future::Future for Scoped<F>
@@ -170,7 +176,7 @@ where
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let _s = vm::Scope::enter_none(Phase::Timer);
+        let _s = vm::Scope::enter_fake(Phase::Timer, self.conn);
         let _t = super::socket::TimerScope::enter(self.loc.clone(), self.key, self.suffix.clone());
         self.fut.as_mut().poll(cx).map(IntoOpt::into_opt)
     }

@@ -170,6 +170,7 @@ async fn setpeername(lua: Lua, args: MultiValue) -> ApiResult {
         let path = std::path::PathBuf::from(
             <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(host[5..].to_vec()),
         );
+        crate::worker::next_conn_id();
         match tokio::net::UnixDatagram::unbound().and_then(|d| d.connect(&path).map(|_| d)) {
             Ok(d) => Ok(Dgram::Unix(d)),
             Err(e) => {
@@ -208,6 +209,8 @@ async fn setpeername(lua: Lua, args: MultiValue) -> ApiResult {
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
+        // nginx: the UDP cosocket's connection is numbered like any other
+        crate::worker::next_conn_id();
         match tokio::net::UdpSocket::bind(bind).await {
             Ok(sock) => match sock.connect(peer).await {
                 Ok(()) => Ok(Dgram::Inet(sock)),

@@ -228,6 +228,10 @@ thread_local! {
     static THREAD_CACHED: Cell<bool> = const { Cell::new(false) };
     /// This worker's number (nginx: ngx_worker).
     pub(crate) static WORKER_ID: Cell<usize> = const { Cell::new(0) };
+    /// The fake connection's number of the code running without a request (0: none).
+    static NOREQ_CONN: Cell<u64> = const { Cell::new(0) };
+    /// A worker's replay of the master's `init_by_lua*` is running.
+    static INIT_REPLAY: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The VM of this thread, if one exists.
@@ -241,6 +245,27 @@ pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<
     if let Some(vm) = get() {
         return Some(vm);
     }
+    let vm = new_vm(conf, prefix)?;
+    VM.with(|v| *v.borrow_mut() = Some(vm.clone()));
+    if let Err(e) = vm.setup() {
+        crate::http::errlog::write(
+            crate::log::Level::Alert,
+            &format!("failed to initialize Lua VM: {e}"),
+        );
+    }
+    // The master already ran init_by_lua* for this cycle (see [`init_in_master`]); a worker
+    // runs it again only to build its own VM's state, without logging twice.
+    INIT_REPLAY.with(|q| q.set(true));
+    let res = vm.run_init();
+    INIT_REPLAY.with(|q| q.set(false));
+    if let Err(text) = res {
+        crate::http::errlog::write(crate::log::Level::Error, &text);
+    }
+    Some(vm)
+}
+
+/// A VM not yet set up (nginx: ngx_http_lua_new_state).
+fn new_vm(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<Vm>> {
     // SAFETY: all standard libraries (debug, ffi) as lua-nginx-module opens them; no C
     // module is loaded by us.
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
@@ -254,7 +279,7 @@ pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<
             return None;
         }
     };
-    let vm = Rc::new(Vm {
+    Some(Rc::new(Vm {
         lua,
         conf,
         prefix: prefix.to_path_buf(),
@@ -262,15 +287,42 @@ pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<
         files: RefCell::new(HashMap::new()),
         wrap,
         sentinel,
-    });
-    VM.with(|v| *v.borrow_mut() = Some(vm.clone()));
-    if let Err(e) = vm.setup() {
-        crate::http::errlog::write(
-            crate::log::Level::Alert,
-            &format!("failed to initialize Lua VM: {e}"),
-        );
+    }))
+}
+
+/// nginx: ngx_http_lua_init's `init_by_lua*` run, once per cycle in the master before any
+/// worker starts: a VM of the calling thread runs the code and is dropped. Returns the
+/// `init_by_lua error: ...` text that stops the cycle (start-up, or a reload that keeps the
+/// old configuration).
+pub(crate) fn init_in_master(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Result<(), String> {
+    if conf.init.is_none() || get().is_some() {
+        return Ok(());
     }
-    Some(vm)
+    let Some(vm) = new_vm(conf, prefix) else {
+        return Ok(());
+    };
+    VM.with(|v| *v.borrow_mut() = Some(vm.clone()));
+    let res = match vm.setup() {
+        Ok(()) => vm.run_init(),
+        Err(e) => Err(format!("failed to initialize Lua VM: {e}")),
+    };
+    VM.with(|v| v.borrow_mut().take());
+    res
+}
+
+/// Whether the `init_by_lua*` being run is a worker's replay of the master's run.
+pub(crate) fn init_is_replay() -> bool {
+    INIT_REPLAY.with(|q| q.get())
+}
+
+/// lua-nginx-module's init traceback: LuaJIT's frames without the frame of our message
+/// handler (`[C]: in ?` ahead of the first real frame).
+pub(crate) fn init_traceback(msg: &str) -> String {
+    msg.replacen(
+        "\nstack traceback:\n\t[C]: in ?\n",
+        "\nstack traceback:\n",
+        1,
+    )
 }
 
 /// Warns when code running for a request writes a global (lua-nginx-module's `_G` guard).
@@ -422,18 +474,25 @@ impl Vm {
         // nginx: ngx_http_lua_inject_global_write_guard (OpenResty's LuaJIT, as Debian's
         // build uses): request handlers writing a global get a warning.
         lua.load(GLOBAL_GUARD).set_name("=_G write guard").exec()?;
-        if let Some(h) = self.conf.init.clone() {
-            if let Err(e) = self.compile(&h, None).and_then(|f| {
+        Ok(())
+    }
+
+    /// nginx: ngx_http_lua_init_by_inline / ngx_http_lua_init_by_file: runs `init_by_lua*`;
+    /// the error is lua-nginx-module's `init_by_lua error: ...` text.
+    fn run_init(self: &Rc<Self>) -> Result<(), String> {
+        let Some(h) = self.conf.init.clone() else {
+            return Ok(());
+        };
+        let tag = match h.src {
+            super::directives::LuaSrc::File(_) => "init_by_lua_file",
+            super::directives::LuaSrc::Inline { .. } => "init_by_lua",
+        };
+        self.compile(&h, None)
+            .and_then(|f| {
                 let _g = Scope::enter_none(Phase::Init);
                 f.call::<()>(())
-            }) {
-                crate::http::errlog::write(
-                    crate::log::Level::Error,
-                    &format!("init_by_lua error: {}", error_text(&e)),
-                );
-            }
-        }
-        Ok(())
+            })
+            .map_err(|e| format!("{tag} error: {}", init_traceback(&error_text(&e))))
     }
 
     /// Compiles (once) a handler's code (nginx: ngx_http_lua_cache_loadbuffer /
@@ -540,22 +599,39 @@ pub(crate) fn with_traceback(msg: &str) -> String {
 pub(crate) struct Scope {
     prev: Option<Current>,
     prev_phase: Option<Phase>,
+    prev_conn: u64,
 }
 
 impl Scope {
     pub(crate) fn enter(r: *mut Request, ctx: Rc<RefCell<ReqCtx>>) -> Scope {
         let prev = CURRENT.with(|c| c.borrow_mut().replace((r, ctx)));
         let prev_phase = NOREQ_PHASE.with(|p| p.replace(None));
+        let prev_conn = NOREQ_CONN.with(|c| c.replace(0));
         super::api::time_wakeup();
-        Scope { prev, prev_phase }
+        Scope {
+            prev,
+            prev_phase,
+            prev_conn,
+        }
     }
 
     /// No request (init phases): the API answers "no request found".
     pub(crate) fn enter_none(phase: Phase) -> Scope {
+        Scope::enter_fake(phase, 0)
+    }
+
+    /// No request, on lua-nginx-module's fake connection number `conn` (timers,
+    /// init_worker: their log lines carry `*N`); 0 is none.
+    pub(crate) fn enter_fake(phase: Phase, conn: u64) -> Scope {
         let prev = CURRENT.with(|c| c.borrow_mut().take());
         let prev_phase = NOREQ_PHASE.with(|p| p.replace(Some(phase)));
+        let prev_conn = NOREQ_CONN.with(|c| c.replace(conn));
         super::api::time_wakeup();
-        Scope { prev, prev_phase }
+        Scope {
+            prev,
+            prev_phase,
+            prev_conn,
+        }
     }
 }
 
@@ -565,6 +641,17 @@ impl Drop for Scope {
         CURRENT.with(|c| *c.borrow_mut() = prev);
         let phase = self.prev_phase;
         NOREQ_PHASE.with(|p| p.set(phase));
+        let conn = self.prev_conn;
+        NOREQ_CONN.with(|c| c.set(conn));
+    }
+}
+
+/// `*N ` for a line logged by code running on a fake connection (see
+/// [`Scope::enter_fake`]), else empty.
+pub(crate) fn fake_conn_prefix() -> String {
+    match NOREQ_CONN.with(|c| c.get()) {
+        0 => String::new(),
+        n => format!("*{n} "),
     }
 }
 
