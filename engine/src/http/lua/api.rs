@@ -1276,6 +1276,8 @@ fn set_uri_args(l: &Lua, a: MultiValue) -> ApiResult {
     };
     with_req(|r, _| {
         r.args = v;
+        // nginx: proxy_pass without a URI then sends the changed URI, not the client's
+        r.valid_unparsed_uri = false;
         Ok(())
     })?;
     none()
@@ -1360,6 +1362,7 @@ fn set_uri(l: &Lua, a: MultiValue) -> Result<bool, Fail> {
     }
     with_req(|r, c| {
         r.internal = true;
+        r.valid_unparsed_uri = false;
         if jump {
             crate::http::errlog::write(
                 Level::Debug,
