@@ -49,7 +49,7 @@ fn access_rule(cf: &mut Cf<'_>, d: &Directive) -> SetResult {
 // ---- runtime: lowering and the access phase ----
 
 use crate::http::geo::Cidr;
-use crate::http::request::Request;
+use crate::http::request::{Next, Request};
 use crate::http::response::Reply;
 
 /// One `allow`/`deny` rule (nginx: ngx_http_access_rule_t and its inet6/unix forms).
@@ -147,13 +147,18 @@ pub(crate) fn first_match(rules: &[Rule], remote: Option<std::net::IpAddr>) -> O
     })
 }
 
-/// The access phase (nginx: ngx_http_core_access_phase over the access handlers, access
-/// then auth_basic, then auth_request, and ngx_http_core_post_access_phase). `Some` answers
-/// the request.
-pub(crate) async fn phase(r: &mut Request) -> Option<Reply> {
+/// The access phase (nginx: ngx_http_core_access_phase over the access handlers: access,
+/// auth_basic, auth_request, then access_by_lua*, which lua-nginx-module moves to the end of
+/// the phase; and ngx_http_core_post_access_phase). Under `satisfy any` the first handler
+/// that grants ends the phase, and 403/401 answers only when none did.
+pub(crate) async fn phase(r: &mut Request) -> Next {
     let satisfy_all = r.loc.satisfy_any != Some(true);
     let mut access_code = 0u16;
     let mut www_authenticate = None;
+    // nginx: ngx_http_core_access_phase skips the handlers for subrequests
+    if r.sub != 0 {
+        return Next::Continue;
+    }
     for handler in 0..3 {
         let (v, realm) = match handler {
             0 => (access_handler(r, satisfy_all), None),
@@ -163,7 +168,7 @@ pub(crate) async fn phase(r: &mut Request) -> Option<Reply> {
         match v {
             Verdict::Declined => continue,
             Verdict::Ok if satisfy_all => continue,
-            Verdict::Ok => return None,
+            Verdict::Ok => return Next::Continue,
             Verdict::Status(s) if !satisfy_all && (s == 403 || s == 401) => {
                 if access_code != 401 {
                     access_code = s;
@@ -172,16 +177,27 @@ pub(crate) async fn phase(r: &mut Request) -> Option<Reply> {
                     www_authenticate = realm;
                 }
             }
-            Verdict::Status(s) => return Some(denied(s, realm)),
+            Verdict::Status(s) => return Next::Done(denied(s, realm)),
+        }
+    }
+    match crate::http::lua::access(r, !satisfy_all).await {
+        Ok(Next::Continue) if !satisfy_all && r.loc.lua_access.is_some() => return Next::Continue,
+        Ok(Next::Continue) => {}
+        Ok(next) => return next,
+        Err(0) => {}
+        Err(s) => {
+            if access_code != 401 {
+                access_code = s;
+            }
         }
     }
     match access_code {
-        0 => None,
+        0 => Next::Continue,
         403 => {
             crate::http::errlog::request_error(r, "access forbidden by rule");
-            Some(Reply::status(403))
+            Next::Done(Reply::status(403))
         }
-        s => Some(denied(s, www_authenticate)),
+        s => Next::Done(denied(s, www_authenticate)),
     }
 }
 

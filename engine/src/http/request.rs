@@ -399,20 +399,8 @@ impl Request {
             if let Some(r) = crate::http::limit_req::preaccess(self).await {
                 return r;
             }
-            // access (allow/deny, auth_basic, satisfy); nginx: ngx_http_core_access_phase
-            // skips it for subrequests.
-            if self.sub != 0 {
-                // no access checks
-            } else if let Some(r) = crate::http::access::phase(self).await {
-                return r;
-            }
-            // access_by_lua* (at the end of the access phase)
-            let access = if self.sub == 0 {
-                crate::http::lua::access(self).await
-            } else {
-                Next::Continue
-            };
-            match access {
+            // access (allow/deny, auth_basic, auth_request, access_by_lua*, satisfy)
+            match crate::http::access::phase(self).await {
                 Next::Continue => {}
                 Next::Relocate => continue,
                 Next::Done(r) => return r,

@@ -16,6 +16,7 @@ use crate::http::response::{full, Reply};
 
 /// nginx: ngx_http_lua_module's NGX_OK / NGX_ERROR / NGX_DECLINED as `ngx.exit` codes.
 const NGX_OK: i64 = 0;
+const NGX_DECLINED: i64 = -5;
 
 /// This thread's VM, made on first use for the request's configuration.
 fn vm_for(r: &Request) -> Option<Rc<Vm>> {
@@ -181,6 +182,7 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
     let mut reply = Reply::status(status);
     reply.raw_location = true;
     let mut has_type = false;
+    c.headers_used = true;
     for (name, value) in &c.headers {
         let lname = name.to_ascii_lowercase();
         if lname == "content-length" {
@@ -302,6 +304,7 @@ fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
     if code >= 300 {
         let mut reply = Reply::status(code);
         reply.raw_location = true;
+        c.headers_used = true;
         for (name, value) in &c.headers {
             reply.names.note(name.as_bytes());
             if let (Ok(n), Ok(v)) = (
@@ -437,16 +440,34 @@ pub(crate) async fn rewrite(r: &mut Request) -> Next {
 }
 
 /// nginx: ngx_http_lua_access_handler.
-pub(crate) async fn access(r: &mut Request) -> Next {
+///
+/// `satisfy_any`: under `satisfy any`, an `ngx.exit` with NGX_DECLINED, 403 or 401 (nothing
+/// sent yet) is the handler's verdict for ngx_http_core_access_phase, given back as
+/// `Err(code)` (0 for DECLINED); everything else, as without it, in `Ok`.
+pub(crate) async fn access(r: &mut Request, satisfy_any: bool) -> Result<Next, u16> {
     let Some(h) = r.loc.lua_access.clone() else {
-        return Next::Continue;
+        return Ok(Next::Continue);
     };
     let Some(vm) = vm_for(r) else {
-        return Next::Continue;
+        return Ok(Next::Continue);
     };
     need_body(r).await;
     let out = vm::run(&vm, r, &h, Phase::Access, MultiValue::new()).await;
-    early(r, out).await
+    if satisfy_any && matches!(out, Outcome::Exited) {
+        let ctx = vm::ctx_of(r);
+        let mut c = ctx.borrow_mut();
+        let verdict = match c.exit {
+            _ if c.headers_sent || c.exec.is_some() => None,
+            Some(NGX_DECLINED) => Some(0),
+            Some(code @ (401 | 403)) => u16::try_from(code).ok(),
+            _ => None,
+        };
+        if let Some(v) = verdict {
+            c.exit = None;
+            return Err(v);
+        }
+    }
+    Ok(early(r, out).await)
 }
 
 /// nginx: ngx_http_lua_content_handler: `None` when the location has no Lua content.
@@ -669,8 +690,11 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
 
 /// nginx: ngx_http_lua_header_filter: the handler sees and changes the response's status
 /// and headers (`ngx.header`, `ngx.status`) before they are sent.
-pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
+pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
     let ctx = vm::find_ctx(vm::key_of(r));
+    if let Some(ctx) = &ctx {
+        earlier_headers(&mut ctx.borrow_mut(), &mut reply);
+    }
     let eof = ctx.as_ref().map(|c| c.borrow().eof);
     let reply = header_filter_lua(r, reply).await;
     if let Some(ctx) = ctx {
@@ -684,6 +708,45 @@ pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
         }
     }
     body_filter(r, reply).await
+}
+
+/// Headers that `ngx.header` set in an earlier phase (rewrite, access) join the answer of a
+/// content handler that is not Lua's: nginx keeps them in `r->headers_out`, where the
+/// handler's own Content-Length wins and a Content-Type already set is kept.
+fn earlier_headers(c: &mut ReqCtx, reply: &mut Reply) {
+    if c.headers_used || c.headers.is_empty() {
+        return;
+    }
+    c.headers_used = true;
+    let mut headers = hyper::HeaderMap::new();
+    for (name, value) in &c.headers {
+        if name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) else {
+            continue;
+        };
+        if n == hyper::header::CONTENT_TYPE {
+            reply.default_type = false;
+            reply.headers.remove(&n);
+        }
+        reply.names.note(name.as_bytes());
+        headers.append(n, v);
+    }
+    // a name of None continues the previous one (HeaderMap::drain)
+    let mut last = None;
+    for (n, v) in reply.headers.drain() {
+        if n.is_some() {
+            last = n;
+        }
+        if let Some(n) = &last {
+            headers.append(n.clone(), v);
+        }
+    }
+    reply.headers = headers;
 }
 
 /// Runs `body_filter_by_lua*` on one piece of a streamed body (`last`: the body's end);

@@ -159,6 +159,9 @@ pub(crate) struct ReqCtx {
     pub(crate) buffering: bool,
     /// `ngx.on_abort` registered a callback.
     pub(crate) on_abort: Option<mlua::Function>,
+    /// `headers` went into a reply Lua built; otherwise they join the reply of the content
+    /// handler that answers (nginx: they are in `r->headers_out` already).
+    pub(crate) headers_used: bool,
 }
 
 impl ReqCtx {
@@ -192,6 +195,7 @@ impl ReqCtx {
             flush_seq: 0,
             buffering: false,
             on_abort: None,
+            headers_used: false,
         }
     }
 }
