@@ -79,6 +79,9 @@ pub(crate) struct Request {
     host_in: Option<Vec<u8>>,
     /// The error being answered (nginx: `r->err_status`): `$status` and the final status.
     pub(crate) err_status: u16,
+    /// The status Lua set (`ngx.status`, `ngx.exit`, `ngx.redirect`; nginx:
+    /// `r->headers_out.status`), which an internal redirect keeps.
+    pub(crate) out_status: u16,
     /// limit_req / limit_conn state of this request (engine/src/http/limit_req.rs).
     pub(crate) limits: crate::http::limit_req::RequestLimits,
     /// The response head once sent (`$sent_http_*`, `$bytes_sent`).
@@ -200,6 +203,7 @@ impl Request {
             quoted_uri,
             host_in: host,
             err_status: 0,
+            out_status: 0,
             limits: Default::default(),
             sent: None,
             realip: None,
@@ -252,6 +256,7 @@ impl Request {
             quoted_uri: false,
             host_in: self.host_in.clone(),
             err_status: 0,
+            out_status: 0,
             limits: Default::default(),
             sub,
             upstream_tail: None,
@@ -299,6 +304,7 @@ impl Request {
             quoted_uri: false,
             host_in: None,
             err_status: 0,
+            out_status: 0,
             limits: Default::default(),
             sub: 0,
             upstream_tail: None,

@@ -577,6 +577,10 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
             );
         }
         c.exit = Some(code);
+        // nginx: ngx_http_lua_handle_exit
+        if !c.headers_sent && r.out_status == 0 && code >= 200 {
+            r.out_status = u16::try_from(code).unwrap_or(0);
+        }
         Ok(())
     })?;
     std::future::pending::<()>().await;
@@ -621,11 +625,12 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
             "attempt to call ngx.redirect after sending out the headers",
         ));
     }
-    with_req(|_, c| {
+    with_req(|r, c| {
         c.headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case("location"));
         c.headers.push(("Location".into(), uri));
         c.exit = Some(status);
+        r.out_status = u16::try_from(status).unwrap_or(0);
         Ok(())
     })?;
     std::future::pending::<()>().await;
@@ -827,7 +832,10 @@ fn status_get(lua: &Lua) -> ApiResult {
         Ok(match c.phase {
             Phase::Log => r.status,
             _ if c.status != 0 => c.status,
-            _ if r.status >= 300 => r.status,
+            // nginx: the error an error page answers (zero for `error_page ... =`), else
+            // what an earlier handler set
+            _ if r.err_status != 0 => r.err_status,
+            _ if r.out_status != 0 => r.out_status,
             _ if c.headers_sent => 200,
             // resty.core's ngx.status: an HTTP/0.9 request reads 9.
             _ if r.version == hyper::Version::HTTP_09 => 9,
@@ -851,6 +859,9 @@ fn status_set(lua: &Lua, v: &Value) -> ApiResult {
             return Ok(());
         }
         c.status = u16::try_from(n as i64).unwrap_or(0);
+        // nginx: ngx_http_lua_ffi_set_resp_status
+        r.out_status = c.status;
+        r.err_status = 0;
         Ok(())
     })?;
     none()

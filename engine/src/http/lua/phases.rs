@@ -172,12 +172,14 @@ fn output(r: &Request, c: &mut ReqCtx) -> Reply {
 
 /// The response's status and headers as the handler set them (no body yet).
 fn head(r: &Request, c: &mut ReqCtx) -> Reply {
-    let status = match (c.status, r.status) {
-        (0, 0) => 200,
-        // an error page's handler answers with the error's status unless it sets one
-        (0, s) if s >= 300 => s,
-        (0, _) => 200,
-        (s, _) => s,
+    let status = match (c.status, r.err_status, r.out_status) {
+        // an error page's handler answers with the error's status unless it sets one, or
+        // the page is `=` (no code: nginx's err_status is zero) and no earlier Lua handler
+        // set one (nginx: r->headers_out.status)
+        (0, 0, 0) => 200,
+        (0, 0, s) => s,
+        (0, s, _) => s,
+        (s, _, _) => s,
     };
     let mut reply = Reply::status(status);
     reply.raw_location = true;
