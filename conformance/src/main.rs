@@ -3,8 +3,9 @@
 //! final `N passed, M failed, K skipped` line. Exits 1 when a block failed.
 //!
 //! `conformance --compare PATH [-j N] FILES...`: runs the files against the reference and then
-//! against PATH, and prints per file how many of the reference's passing blocks and checks also
-//! pass on PATH, with totals. Exits 0.
+//! against PATH, and prints the blocks that pass on the reference and fail on PATH, then per
+//! file how many of the reference's passing blocks and checks also pass on PATH, with totals.
+//! Exits 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,21 @@ fn main() -> ExitCode {
             }
         }
     }
+    // Files of the same name in different directories (023-rewrite/sanity.t,
+    // 024-access/sanity.t) are told apart by their directory.
+    let names: Vec<String> = parsed.iter().map(|c| c.name.clone()).collect();
+    for i in 0..parsed.len() {
+        if names.iter().filter(|n| **n == names[i]).count() > 1 {
+            let name = &names[i];
+            if let Some(dir) = files[i]
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned())
+            {
+                parsed[i].name = format!("{dir}/{name}");
+            }
+        }
+    }
     if let Some(tested) = compare {
         return compare_runs(&parsed, tested, jobs);
     }
@@ -102,6 +118,21 @@ fn compare_runs(files: &[conformance::CaseFile], tested: PathBuf, jobs: usize) -
     let reference = run_files(files, &RunOptions::new(REFERENCE), jobs);
     let ours = run_files(files, &RunOptions::new(tested), jobs);
     let tallies = tally(&reference, &ours);
+    // The blocks that pass on the reference and not here, with their failed checks.
+    for r in &reference {
+        let Some(o) = ours
+            .iter()
+            .find(|o| o.file == r.file && o.number == r.number)
+        else {
+            continue;
+        };
+        if r.outcome == Outcome::Passed && o.outcome == Outcome::Failed {
+            println!("FAILED  {} - {}", o.key(), o.name);
+            for c in o.failures() {
+                println!("          {}: {}", c.name, c.detail);
+            }
+        }
+    }
     let pct = |a: usize, b: usize| {
         if b == 0 {
             100.0
