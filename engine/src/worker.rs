@@ -489,6 +489,9 @@ pub(crate) struct Shared {
     pub(crate) tunnel: bool,
     /// The request body could not be read: nginx's status for it, and its log line.
     pub(crate) body_error: Option<(u16, &'static str)>,
+    /// Where the connection's own lines go (nginx: `c->log`): the default server's
+    /// `error_log`, then the last request's location's.
+    pub(crate) error_log: Option<Arc<Vec<Arc<crate::http::errlog::ErrorLog>>>>,
 }
 
 impl Shared {
@@ -502,6 +505,7 @@ impl Shared {
             body_error: None,
             exit: Rc::new(tokio::sync::Notify::new()),
             tunnel: false,
+            error_log: None,
         }
     }
 }
@@ -545,9 +549,20 @@ pub(crate) struct Who {
     http: Arc<Http>,
     /// The listening address's index in [`Http::addrs`].
     addr: usize,
+    /// The connection's state (its current error log).
+    shared: Rc<RefCell<Shared>>,
 }
 
 impl Who {
+    /// nginx: ngx_log_error on `c->log`.
+    fn log(&self, msg: &str) {
+        let logs = self.shared.borrow().error_log.clone();
+        match logs {
+            Some(l) => crate::http::errlog::write_to(&l, crate::log::Level::Info, msg),
+            None => crate::http::errlog::write(crate::log::Level::Info, msg),
+        }
+    }
+
     /// nginx: the "client timed out" line of ngx_http_wait_request_handler,
     /// ngx_http_process_request_line and ngx_http_process_request_headers when
     /// client_header_timeout expires; `head` is what was read. `server:` is the listening
@@ -570,7 +585,7 @@ impl Who {
         if head.is_empty() && served {
             let client = self.remote.map(|a| a.ip().to_string()).unwrap_or_default();
             let msg = format!("*{} client {client} closed keepalive connection", self.id);
-            crate::http::errlog::write(crate::log::Level::Info, &msg);
+            self.log(&msg);
             return;
         }
         let a = self.http.addrs.get(self.addr);
@@ -647,7 +662,7 @@ impl Who {
             }
             msg
         };
-        crate::http::errlog::write(crate::log::Level::Info, &msg);
+        self.log(&msg);
     }
 }
 
@@ -728,6 +743,7 @@ fn serve<S>(
         ),
     };
     let shared = Rc::new(RefCell::new(Shared::new(timeouts)));
+    shared.borrow_mut().error_log = server.as_ref().and_then(|c| c.error_log.clone());
     graceful.add(&shared);
     let conns = graceful.clone();
     let ctx = crate::http::h1::Ctx {
@@ -741,6 +757,7 @@ fn serve<S>(
             remote,
             http: http.clone(),
             addr,
+            shared: shared.clone(),
         },
     };
     let http = http.clone();
@@ -1253,17 +1270,11 @@ async fn handle(
     let connection = head.connection();
     apply_head(&mut r, &mut head, headers);
     for note in &head.notes {
-        crate::http::errlog::write(
-            crate::log::Level::Info,
-            &crate::http::errlog::with_context(&r, note),
-        );
+        crate::http::errlog::log(&r, crate::log::Level::Info, note);
     }
     let reply = match &head.error {
         Some((status, msg)) => {
-            crate::http::errlog::write(
-                crate::log::Level::Info,
-                &crate::http::errlog::with_context(&r, msg),
-            );
+            crate::http::errlog::log(&r, crate::log::Level::Info, msg);
             let mut reply = Reply::status(*status);
             reply.close = true;
             reply
@@ -1283,7 +1294,11 @@ async fn handle(
     };
     // lua-nginx-module: header_filter_by_lua* sees the response head first.
     let reply = crate::http::lua::header_filter(&mut r, reply).await;
-    shared.borrow_mut().timeouts = Timeouts::of(&r.loc);
+    {
+        let mut sh = shared.borrow_mut();
+        sh.timeouts = Timeouts::of(&r.loc);
+        sh.error_log = r.loc.error_log.clone();
+    }
     if reply.drop {
         return Err(CloseConnection);
     }

@@ -89,12 +89,10 @@ pub(crate) async fn handler(r: &Request) -> (Verdict, Option<Vec<u8>>) {
         (Verdict::Status(401), Some(v))
     };
     let Some((user, passwd)) = basic_credentials(r) else {
-        crate::http::errlog::write(
+        crate::http::errlog::log(
+            r,
             Level::Info,
-            &crate::http::errlog::with_context(
-                r,
-                "no user/password was provided for basic authentication",
-            ),
+            "no user/password was provided for basic authentication",
         );
         return challenge();
     };
@@ -109,12 +107,10 @@ pub(crate) async fn handler(r: &Request) -> (Verdict, Option<Vec<u8>>) {
             } else {
                 (Level::Crit, 500)
             };
-            crate::http::errlog::write(
+            crate::http::errlog::log(
+                r,
                 level,
-                &crate::http::errlog::with_context(
-                    r,
-                    &format!("open() \"{shown}\" failed ({})", crate::log::errno_text(&e)),
-                ),
+                &format!("open() \"{shown}\" failed ({})", crate::log::errno_text(&e)),
             );
             return (Verdict::Status(status), None);
         }

@@ -392,12 +392,10 @@ fn create_request(r: &Request, fc: &FcgiConf, body: Option<&[u8]>) -> Result<Vec
         }
     }
     if params.len() > 65535 {
-        crate::http::errlog::write(
+        crate::http::errlog::log(
+            r,
             Level::Alert,
-            &crate::http::errlog::with_context(
-                r,
-                &format!("fastcgi request record is too big: {}", params.len()),
-            ),
+            &format!("fastcgi request record is too big: {}", params.len()),
         );
         return Err(());
     }

@@ -230,7 +230,7 @@ pub(crate) fn handler(r: &mut Request) -> Option<Reply> {
             Take::Over => {
                 let level = r.loc.limit_conn_log_level.unwrap_or(Level::Error);
                 let text = over_text(&z, dry_run);
-                crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &text));
+                crate::http::errlog::log(r, level, &text);
                 true
             }
             Take::Full => true,

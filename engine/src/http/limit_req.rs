@@ -642,7 +642,7 @@ async fn handler(r: &mut Request) -> Option<Reply> {
                 excess / 1000,
                 excess % 1000
             );
-            crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &text));
+            crate::http::errlog::log(r, level, &text);
         }
         // nginx: ngx_http_limit_req_unlock.
         for (_, _, shm, key) in held.iter().rev() {
@@ -717,7 +717,7 @@ async fn handler(r: &mut Request) -> Option<Reply> {
         excess / 1000,
         excess % 1000
     );
-    crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &text));
+    crate::http::errlog::log(r, level, &text);
     if dry_run {
         r.limits.req_status = DELAYED_DRY_RUN;
         return None;

@@ -321,6 +321,9 @@ pub(crate) struct LocConf {
     pub(crate) lua_check_client_abort: Option<bool>,
     /// `resolver ... valid=time` (`Some(None)`: a resolver without it; upstream_resolve.rs).
     pub(crate) resolver_valid: Option<Option<std::time::Duration>>,
+    /// `error_log` at this level (nginx: clcf->error_log): the request's lines go there
+    /// instead of the main logs.
+    pub(crate) error_log: Option<Arc<Vec<Arc<crate::http::errlog::ErrorLog>>>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -560,7 +563,8 @@ impl LocConf {
             lua_ssl_sess_store,
             lua_http10_buffering,
             lua_check_client_abort,
-            resolver_valid
+            resolver_valid,
+            error_log
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -867,6 +871,7 @@ impl Lowering<'_> {
                 }
                 c.types = Some(Arc::new(map));
             }
+            b"error_log" => crate::http::errlog::lower(c, d, self.prefix),
             b"error_page" => {
                 let pages = c.error_pages.get_or_insert_with(Vec::new);
                 let uri = cv(d.args.last().map(Vec::as_slice).unwrap_or_default());

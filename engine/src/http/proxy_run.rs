@@ -545,7 +545,7 @@ pub(crate) async fn request_body_checked(r: &mut Request) -> Result<Vec<u8>, Rep
             Err(StreamErr::Client(status, line)) => {
                 if let Some((level, m)) = line {
                     let m = m.replace(" while sending request to upstream", "");
-                    crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &m));
+                    crate::http::errlog::log(r, level, &m);
                 }
                 let mut reply = Reply::status(status);
                 reply.drop = status == 400;
@@ -601,7 +601,7 @@ pub(crate) fn upstream_log(r: &Request, level: crate::log::Level, msg: &str, ups
         Some(i) if r.headers.contains_key(hyper::header::HOST) => line.insert_str(i, &up),
         _ => line.push_str(&up),
     }
-    crate::http::errlog::write(level, &line);
+    crate::http::errlog::write_for(r, level, &line);
 }
 
 /// Per-try values of the `$upstream_*` variables (nginx: ngx_http_upstream_state_t).

@@ -329,7 +329,8 @@ impl Request {
     pub(crate) async fn run(&mut self) -> Reply {
         if let Some(status) = self.bad {
             // nginx: ngx_http_process_request_uri, before any header was looked at.
-            crate::http::errlog::write(
+            crate::http::errlog::write_for(
+                self,
                 crate::log::Level::Info,
                 &crate::http::errlog::line_context(
                     self,
@@ -514,10 +515,7 @@ impl Request {
 
     /// Notice lines of `rewrite_log on`.
     fn rewrite_notice(&self, msg: &str) {
-        crate::http::errlog::write(
-            crate::log::Level::Notice,
-            &crate::http::errlog::with_context(self, msg),
-        );
+        crate::http::errlog::log(self, crate::log::Level::Notice, msg);
     }
 
     /// The script codes in order (nginx: the engine loop): `None` when they ran to the end,
@@ -808,14 +806,12 @@ impl Request {
         if self.http.set_vars.contains(&name) && self.loc.uninitialized_variable_warn != Some(false)
         {
             // nginx: ngx_http_rewrite_var.
-            crate::http::errlog::write(
+            crate::http::errlog::log(
+                self,
                 crate::log::Level::Warn,
-                &crate::http::errlog::with_context(
-                    self,
-                    &format!(
-                        "using uninitialized \"{}\" variable",
-                        String::from_utf8_lossy(&name)
-                    ),
+                &format!(
+                    "using uninitialized \"{}\" variable",
+                    String::from_utf8_lossy(&name)
                 ),
             );
         }

@@ -1045,10 +1045,13 @@ pub(crate) fn is_tls(r: &super::request::Request) -> bool {
 /// misdirected-request check: the status to finalize the request with before any phase.
 pub(crate) fn check(r: &super::request::Request) -> Option<u16> {
     let i = info(r.conn.id)?;
-    let ctx = |m: &str| {
-        super::errlog::with_context(r, &format!("{m} while reading client request headers"))
+    let log = |m: &str| {
+        super::errlog::log(
+            r,
+            crate::log::Level::Info,
+            &format!("{m} while reading client request headers"),
+        )
     };
-    let log = |m: &str| super::errlog::write(crate::log::Level::Info, &ctx(m));
     if i.plain {
         log("client sent plain HTTP request to HTTPS port");
         return Some(497);

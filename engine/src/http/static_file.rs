@@ -103,10 +103,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// An error-log line with nginx's ` (errno: text)` suffix.
 fn log_err(r: &Request, level: crate::log::Level, msg: &str, e: &std::io::Error) {
-    crate::http::errlog::write(
-        level,
-        &crate::http::errlog::with_context(r, &format!("{msg} ({})", crate::log::errno_text(e))),
-    );
+    crate::http::errlog::log(r, level, &format!("{msg} ({})", crate::log::errno_text(e)));
 }
 
 /// nginx: ngx_http_try_files_handler.
@@ -259,12 +256,10 @@ async fn index(r: &mut Request) -> Option<Reply> {
                     match tokio::fs::metadata(os_path(d)).await {
                         Ok(m) if m.is_dir() => {}
                         Ok(_) => {
-                            crate::http::errlog::write(
+                            crate::http::errlog::log(
+                                r,
                                 Level::Alert,
-                                &crate::http::errlog::with_context(
-                                    r,
-                                    &format!("\"{}\" is not a directory", lossy(d)),
-                                ),
+                                &format!("\"{}\" is not a directory", lossy(d)),
                             );
                             return Some(Reply::status(500));
                         }
@@ -739,12 +734,10 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
         return None;
     }
     if !meta.is_file() {
-        crate::http::errlog::write(
+        crate::http::errlog::log(
+            r,
             crate::log::Level::Crit,
-            &crate::http::errlog::with_context(
-                r,
-                &format!("\"{}\" is not a regular file", lossy(&path)),
-            ),
+            &format!("\"{}\" is not a regular file", lossy(&path)),
         );
         return Some(Reply::status(404));
     }
@@ -782,12 +775,10 @@ async fn static_handler(r: &mut Request) -> Reply {
         return Reply::ret(301, Some(loc));
     }
     if !meta.is_file() {
-        crate::http::errlog::write(
+        crate::http::errlog::log(
+            r,
             crate::log::Level::Crit,
-            &crate::http::errlog::with_context(
-                r,
-                &format!("\"{}\" is not a regular file", lossy(&path)),
-            ),
+            &format!("\"{}\" is not a regular file", lossy(&path)),
         );
         return Reply::status(404);
     }

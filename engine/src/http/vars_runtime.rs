@@ -361,10 +361,7 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
                         String::from_utf8_lossy(&root),
                         crate::log::errno_text(&e)
                     );
-                    super::errlog::write(
-                        crate::log::Level::Crit,
-                        &super::errlog::with_context(r, &msg),
-                    );
+                    super::errlog::log(r, crate::log::Level::Crit, &msg);
                     None
                 }
             }

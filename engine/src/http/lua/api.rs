@@ -396,8 +396,8 @@ fn start_buffering(r: &Request, c: &mut vm::ReqCtx) {
 
 /// A debug line of the request (nginx: ngx_log_debug on the connection's log).
 fn debug(r: &Request, msg: &str) {
-    if crate::http::errlog::wants(Level::Debug) {
-        crate::http::errlog::write(Level::Debug, &crate::http::errlog::with_context(r, msg));
+    if crate::http::errlog::wants_for(r, Level::Debug) {
+        crate::http::errlog::log(r, Level::Debug, msg);
     }
 }
 
@@ -770,7 +770,7 @@ fn log_wrapper(lua: &Lua, level: Level, args: MultiValue, first: usize, fname: &
         text.push_str(" while logging request");
     }
     let logged = with_req(|r, _| {
-        crate::http::errlog::write(level, &crate::http::errlog::with_context(r, &text));
+        crate::http::errlog::log(r, level, &text);
         Ok(())
     });
     if logged.is_err() {
@@ -1375,12 +1375,10 @@ fn set_uri(l: &Lua, a: MultiValue) -> Result<bool, Fail> {
         r.internal = true;
         r.valid_unparsed_uri = false;
         if jump {
-            crate::http::errlog::write(
+            crate::http::errlog::log(
+                r,
                 Level::Debug,
-                &crate::http::errlog::with_context(
-                    r,
-                    &format!("lua set uri jump to \"{}\"", lossy(&uri)),
-                ),
+                &format!("lua set uri jump to \"{}\"", lossy(&uri)),
             );
             c.exec = Some((uri, r.args.clone()));
         } else {
@@ -1622,14 +1620,12 @@ fn resp_get_headers(l: &Lua, a: MultiValue) -> ApiResult {
     if max > 0 && count + extra > max {
         truncated = true;
         let _ = with_req(|r, _| {
-            crate::http::errlog::write(
+            crate::http::errlog::log(
+                r,
                 Level::Debug,
-                &crate::http::errlog::with_context(
-                    r,
-                    &format!(
-                        "lua exceeding response header limit {} > {max}",
-                        count + extra
-                    ),
+                &format!(
+                    "lua exceeding response header limit {} > {max}",
+                    count + extra
                 ),
             );
             Ok(())
@@ -1752,10 +1748,7 @@ async fn read_body(lua: Lua, _args: MultiValue) -> ApiResult {
             // request ends with 408 and no answer.
             with_req(|r, c| {
                 if got.is_err() {
-                    crate::http::errlog::write(
-                        Level::Info,
-                        &crate::http::errlog::with_context(r, "client timed out (110: Connection timed out) while reading client request body"),
-                    );
+                    crate::http::errlog::log(r, Level::Info, "client timed out (110: Connection timed out) while reading client request body");
                 }
                 c.exit = Some(408);
                 Ok(())

@@ -48,14 +48,12 @@ fn temp_file(r: &Request, data: &[u8]) -> Option<PathBuf> {
     } else {
         crate::log::Level::Warn
     };
-    crate::http::errlog::write(
+    crate::http::errlog::log(
+        r,
         level,
-        &crate::http::errlog::with_context(
-            r,
-            &format!(
-                "a client request body is buffered to a temporary file {}",
-                path.display()
-            ),
+        &format!(
+            "a client request body is buffered to a temporary file {}",
+            path.display()
         ),
     );
     Some(path)

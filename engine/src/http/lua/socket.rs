@@ -375,7 +375,7 @@ pub(crate) fn check_yieldable(lua: &Lua) -> Result<(), Fail> {
 /// An error-log line in the current request's (or timer's) context.
 pub(crate) fn log(level: Level, msg: &str) {
     let done = vm::with_req(|r, _| {
-        crate::http::errlog::write(level, &crate::http::errlog::with_context(r, msg));
+        crate::http::errlog::log(r, level, msg);
         Ok(())
     });
     if done.is_err() {

@@ -890,13 +890,10 @@ pub(crate) fn start(
         phase,
         Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content
     );
-    let debug = entry && crate::http::errlog::wants(crate::log::Level::Debug);
+    let debug = entry && crate::http::errlog::wants_for(r, crate::log::Level::Debug);
     if debug && THREAD_CACHED.with(|c| c.replace(false)) {
         // nginx: ngx_http_lua_new_thread takes the VM's cached coroutine.
-        crate::http::errlog::write(
-            crate::log::Level::Debug,
-            &crate::http::errlog::with_context(r, "lua reusing cached lua thread"),
-        );
+        crate::http::errlog::log(r, crate::log::Level::Debug, "lua reusing cached lua thread");
     }
     let fut = thread.into_async::<MultiValue>(args);
     let polled = Polled {
@@ -928,9 +925,10 @@ pub(crate) fn finish(
         Some(Ok(_)) => {
             if debug {
                 // nginx: ngx_http_lua_finalize_threads keeps a finished entry coroutine.
-                crate::http::errlog::write(
+                crate::http::errlog::log(
+                    r,
                     crate::log::Level::Debug,
-                    &crate::http::errlog::with_context(r, "lua caching unused lua thread"),
+                    "lua caching unused lua thread",
                 );
                 THREAD_CACHED.with(|c| c.set(true));
             }
