@@ -324,6 +324,8 @@ pub(crate) struct LocConf {
     /// `error_log` at this level (nginx: clcf->error_log): the request's lines go there
     /// instead of the main logs.
     pub(crate) error_log: Option<Arc<Vec<Arc<crate::http::errlog::ErrorLog>>>>,
+    /// `valid_referers` (nginx: the referer module's hash and regexes).
+    pub(crate) referers: Option<Arc<crate::http::referer::RefererRt>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -564,7 +566,8 @@ impl LocConf {
             lua_http10_buffering,
             lua_check_client_abort,
             resolver_valid,
-            error_log
+            error_log,
+            referers
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -872,6 +875,7 @@ impl Lowering<'_> {
                 c.types = Some(Arc::new(map));
             }
             b"error_log" => crate::http::errlog::lower(c, d, self.prefix),
+            b"valid_referers" => crate::http::referer::lower(c, d),
             b"error_page" => {
                 let pages = c.error_pages.get_or_insert_with(Vec::new);
                 let uri = cv(d.args.last().map(Vec::as_slice).unwrap_or_default());

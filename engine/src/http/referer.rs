@@ -6,6 +6,7 @@ use crate::conf::dispatch::{Failed, Frame};
 use crate::conf::{cmd, Args, Cf, Ctx, Module, Set, SetResult, Slot};
 use crate::http::map::{AddKey, HashKeys};
 use crate::log::Level;
+use std::sync::Arc;
 
 const CTX: Ctx = Ctx::HTTP_SRV.or(Ctx::HTTP_LOC);
 
@@ -138,4 +139,148 @@ pub(crate) fn merge_check(cf: &mut Cf<'_>, http: &mut Frame) -> Result<(), Faile
         return Err(Failed);
     }
     Ok(())
+}
+
+// ---- Run time: `$invalid_referer`. ----
+
+/// One level's `valid_referers` at run time (nginx: ngx_http_referer_conf_t with its hash).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RefererRt {
+    /// `none`: no Referer is valid.
+    no_referer: bool,
+    /// `blocked`: a Referer without `http://` or `https://` is valid.
+    blocked: bool,
+    /// `server_names`: the server's names count as hosts.
+    server_names: bool,
+    /// Host keys, lower-cased, with the URI prefix that must follow (None: any).
+    exact: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// `*.example.com` / `.example.com` as `.example.com`.
+    head: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// `www.example.*` as `www.example.`.
+    tail: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// `~regex`, caseless, on the Referer without its scheme.
+    regexes: Vec<crate::regex::Regex>,
+}
+
+/// Folds one `valid_referers` directive into its level (nginx: ngx_http_valid_referers).
+pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) {
+    let rt = Arc::make_mut(c.referers.get_or_insert_with(Default::default));
+    for v in &d.args {
+        match v.as_slice() {
+            b"none" => rt.no_referer = true,
+            b"blocked" => rt.blocked = true,
+            b"server_names" => rt.server_names = true,
+            _ => {
+                if let Some(re) = v.strip_prefix(b"~") {
+                    if let Ok(re) = crate::regex::build(re, true) {
+                        rt.regexes.push(re);
+                    }
+                    continue;
+                }
+                let (host, uri) = match v.iter().position(|&c| c == b'/') {
+                    Some(slash) => (&v[..slash], Some(v[slash..].to_vec())),
+                    None => (v.as_slice(), None),
+                };
+                rt.add(&host.to_ascii_lowercase(), uri);
+            }
+        }
+    }
+}
+
+impl RefererRt {
+    fn add(&mut self, host: &[u8], uri: Option<Vec<u8>>) {
+        if let Some(rest) = host.strip_prefix(b"*.") {
+            let mut k = b".".to_vec();
+            k.extend_from_slice(rest);
+            self.head.push((k, uri));
+        } else if host.len() > 1 && host.starts_with(b".") {
+            self.exact.entry(host[1..].to_vec()).or_insert(uri.clone());
+            self.head.push((host.to_vec(), uri));
+        } else if let Some(h) = host.strip_suffix(b"*").filter(|h| h.ends_with(b".")) {
+            self.tail.push((h.to_vec(), uri));
+        } else {
+            self.exact.entry(host.to_vec()).or_insert(uri);
+        }
+    }
+
+    /// nginx: ngx_hash_find_combined: the URI prefix of the key matching `host`.
+    fn find(&self, host: &[u8]) -> Option<&Option<Vec<u8>>> {
+        if let Some(u) = self.exact.get(host) {
+            return Some(u);
+        }
+        if let Some((_, u)) = self
+            .head
+            .iter()
+            .filter(|(k, _)| host.len() > k.len() && host.ends_with(k))
+            .max_by_key(|(k, _)| k.len())
+        {
+            return Some(u);
+        }
+        self.tail
+            .iter()
+            .filter(|(k, _)| host.len() > k.len() && host.starts_with(k))
+            .max_by_key(|(k, _)| k.len())
+            .map(|(_, u)| u)
+    }
+}
+
+/// `$invalid_referer`: "1" when the request's Referer is not valid for its location, else
+/// empty (nginx: ngx_http_referer_variable).
+pub(crate) fn invalid(r: &crate::http::request::Request) -> bool {
+    let Some(rt) = r.loc.referers.as_deref() else {
+        return false;
+    };
+    let Some(referer) = r.headers.get(hyper::header::REFERER).map(|v| v.as_bytes()) else {
+        return !rt.no_referer;
+    };
+    let rest = if referer.len() >= "http://i.ru".len() {
+        let lower = referer[..8.min(referer.len())].to_ascii_lowercase();
+        if lower.starts_with(b"http://") {
+            Some(&referer[7..])
+        } else if lower.starts_with(b"https://") {
+            Some(&referer[8..])
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let Some(rest) = rest else {
+        return !rt.blocked;
+    };
+    let end = rest
+        .iter()
+        .position(|&c| c == b'/' || c == b':')
+        .unwrap_or(rest.len());
+    if end > 256 {
+        return true;
+    }
+    let host = rest[..end].to_ascii_lowercase();
+    let by_server_name = rt.server_names && server_name_uri(r, &host);
+    if let Some(uri) = rt.find(&host).or(by_server_name.then_some(&None)) {
+        let Some(uri) = uri else {
+            return false;
+        };
+        let path = rest[end..]
+            .iter()
+            .position(|&c| c == b'/')
+            .map_or(&[][..], |i| &rest[end + i..]);
+        return !path.starts_with(uri);
+    }
+    !rt.regexes
+        .iter()
+        .any(|re| re.re.is_match(rest).unwrap_or(false))
+}
+
+/// `server_names`: whether `host` is one of the server's names (its regex names included).
+fn server_name_uri(r: &crate::http::request::Request, host: &[u8]) -> bool {
+    use crate::http::lower::ServerName;
+    r.server.names.iter().any(|n| match n {
+        ServerName::Exact(e) => e.eq_ignore_ascii_case(host),
+        ServerName::Head { suffix, dot } => {
+            (host.len() > suffix.len() && host.ends_with(suffix)) || (*dot && host == &suffix[1..])
+        }
+        ServerName::Tail(t) => host.len() > t.len() && host.starts_with(t),
+        ServerName::Regex(re) => re.re.is_match(host).unwrap_or(false),
+    })
 }

@@ -295,6 +295,11 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"host" => Some(r.host()),
         b"hostname" => Some(hostname()),
         b"server_name" => Some(r.server.name.clone()),
+        b"invalid_referer" => Some(if crate::http::referer::invalid(r) {
+            b"1".to_vec()
+        } else {
+            Vec::new()
+        }),
         b"remote_addr" => r.conn.remote.map(|a| a.ip().to_string().into_bytes()),
         // nginx prints no port 0 (a realip address without one).
         b"remote_port" => r.conn.remote.map(|a| a.port()).map(|p| {
