@@ -455,8 +455,8 @@ async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
     match state {
         Err(e) => nil_err(&lua, e),
         Ok(Some((stream, seq))) => {
-            if !super::stream::flushed(stream, seq).await {
-                return nil_err(&lua, "nginx output filter error");
+            if let Err(e) = super::stream::flushed(stream, seq).await {
+                return nil_err(&lua, e);
             }
             ok(vec![Value::Integer(1)])
         }
