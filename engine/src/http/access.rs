@@ -154,11 +154,26 @@ pub(crate) async fn phase(r: &mut Request) -> Option<Reply> {
     let satisfy_all = r.loc.satisfy_any != Some(true);
     let mut access_code = 0u16;
     let mut www_authenticate = None;
-    for handler in 0..3 {
+    for handler in 0..4 {
         let (v, realm) = match handler {
             0 => (access_handler(r, satisfy_all), None),
             1 => crate::http::auth_basic::handler(r).await,
-            _ => crate::http::auth_request::handler(r).await,
+            2 => crate::http::auth_request::handler(r).await,
+            // access_by_lua* is the access phase's last handler; with `satisfy all` it runs
+            // after this function (request.rs), with `satisfy any` its verdict counts here.
+            _ if satisfy_all || r.loc.lua_access.is_none() => continue,
+            _ => match crate::http::lua::access_any(r).await {
+                Ok(true) => (Verdict::Ok, None),
+                Ok(false) => (Verdict::Declined, None),
+                Err(reply)
+                    if reply.body.is_none()
+                        && reply.file.is_none()
+                        && matches!(reply.status, 401 | 403) =>
+                {
+                    (Verdict::Status(reply.status), None)
+                }
+                Err(reply) => return Some(reply),
+            },
         };
         match v {
             Verdict::Declined => continue,

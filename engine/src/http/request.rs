@@ -407,7 +407,8 @@ impl Request {
                 return r;
             }
             // access_by_lua* (at the end of the access phase)
-            let access = if self.sub == 0 {
+            // (with `satisfy any`, access::phase ran it among the access checks)
+            let access = if self.sub == 0 && self.loc.satisfy_any != Some(true) {
                 crate::http::lua::access(self).await
             } else {
                 Next::Continue

@@ -36,7 +36,7 @@ use crate::http::lower::LocConf;
 use directives::{handler, Form, LuaHandler};
 
 pub(crate) use phases::{
-    access, content, exit_worker, header_filter, init_worker, log, rewrite, run_set,
+    access, access_any, content, exit_worker, header_filter, init_worker, log, rewrite, run_set,
     server_rewrite, stash_body,
 };
 

@@ -16,6 +16,7 @@ use crate::http::response::{full, Reply};
 
 /// nginx: ngx_http_lua_module's NGX_OK / NGX_ERROR / NGX_DECLINED as `ngx.exit` codes.
 const NGX_OK: i64 = 0;
+const NGX_DECLINED: i64 = -5;
 
 /// This thread's VM, made on first use for the request's configuration.
 fn vm_for(r: &Request) -> Option<Rc<Vm>> {
@@ -166,6 +167,7 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
     };
     let mut reply = Reply::status(status);
     reply.raw_location = true;
+    c.headers_made = true;
     let mut has_type = false;
     for (name, value) in &c.headers {
         let lname = name.to_ascii_lowercase();
@@ -298,6 +300,7 @@ fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
     if code >= 300 {
         let mut reply = Reply::status(code);
         reply.raw_location = true;
+        c.headers_made = true;
         for (name, value) in &c.headers {
             reply.names.note(name.as_bytes());
             if let (Ok(n), Ok(v)) = (
@@ -370,7 +373,9 @@ async fn early_reply(r: &mut Request, out: Outcome) -> Next {
         Outcome::Failed => Next::Done(failed(r, &mut c)),
         Outcome::Exited => {
             let code = c.exit.take().unwrap_or(NGX_OK);
-            if code == NGX_OK && !c.headers_sent {
+            // nginx: ngx_http_lua_rewrite_by_chunk / access_by_chunk go on to the next
+            // phase on NGX_OK and NGX_DECLINED.
+            if (code == NGX_OK || code == NGX_DECLINED) && !c.headers_sent {
                 return Next::Continue;
             }
             Next::Done(exit_reply(r, &mut c, code))
@@ -448,6 +453,27 @@ pub(crate) async fn access(r: &mut Request) -> Next {
     match run_early(&vm, r, &h, Phase::Access).await {
         Ok(out) => early(r, out).await,
         Err(reply) => Next::Done(reply),
+    }
+}
+
+/// nginx: ngx_http_lua_access_handler under `satisfy any`, as ngx_http_core_access_phase
+/// sees it: `Ok(true)` grants access (the handler ended, or `ngx.exit(ngx.OK)`), `Ok(false)`
+/// declines (`ngx.exit(ngx.DECLINED)`), else the handler's answer (a 401/403 counts as a
+/// denial among the other checks').
+pub(crate) async fn access_any(r: &mut Request) -> Result<bool, Reply> {
+    let Some(h) = r.loc.lua_access.clone() else {
+        return Ok(false);
+    };
+    let Some(vm) = vm_for(r) else {
+        return Ok(false);
+    };
+    need_body(r).await;
+    let out = run_early(&vm, r, &h, Phase::Access).await?;
+    let declined =
+        matches!(out, Outcome::Exited) && vm::ctx_of(r).borrow().exit == Some(NGX_DECLINED);
+    match early(r, out).await {
+        Next::Continue | Next::Relocate => Ok(!declined),
+        Next::Done(reply) => Err(reply),
     }
 }
 
@@ -708,8 +734,13 @@ pub(crate) fn run_set(r: &mut Request, x: &super::SetByLua) -> Option<Reply> {
 
 /// nginx: ngx_http_lua_header_filter: the handler sees and changes the response's status
 /// and headers (`ngx.header`, `ngx.status`) before they are sent.
-pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
+pub(crate) async fn header_filter(r: &mut Request, mut reply: Reply) -> Reply {
     let ctx = vm::find_ctx(vm::key_of(r));
+    if let Some(ctx) = &ctx {
+        if let Ok(c) = ctx.try_borrow() {
+            set_headers(&mut reply, &c);
+        }
+    }
     let eof = ctx.as_ref().map(|c| c.borrow().eof);
     let reply = header_filter_lua(r, reply).await;
     if let Some(ctx) = ctx {
@@ -723,6 +754,38 @@ pub(crate) async fn header_filter(r: &mut Request, reply: Reply) -> Reply {
         }
     }
     body_filter(r, reply).await
+}
+
+/// The headers `ngx.header` set in a rewrite or access handler go on the answer another
+/// handler made (static file, proxy, `return`, an error page): nginx keeps them in
+/// r->headers_out, where the content handler adds its own; its Content-Type stays unless
+/// Lua set one (ngx_http_set_content_type keeps a type already set).
+fn set_headers(reply: &mut Reply, c: &ReqCtx) {
+    if c.headers_made || c.headers.is_empty() || reply.drop {
+        return;
+    }
+    let present: Vec<HeaderName> = reply.headers.keys().cloned().collect();
+    for (name, value) in &c.headers {
+        let lname = name.to_ascii_lowercase();
+        if lname == "content-length" {
+            continue;
+        }
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) else {
+            continue;
+        };
+        if lname == "content-type" {
+            reply.default_type = false;
+            reply.headers.insert(n, v);
+        } else if !present.contains(&n) {
+            reply.headers.append(n, v);
+        } else {
+            continue;
+        }
+        reply.names.note(name.as_bytes());
+    }
 }
 
 /// Runs `body_filter_by_lua*` on one piece of a streamed body (`last`: the body's end);

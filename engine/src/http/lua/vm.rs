@@ -159,6 +159,9 @@ pub(crate) struct ReqCtx {
     pub(crate) buffering: bool,
     /// `ngx.on_abort` registered a callback.
     pub(crate) on_abort: Option<mlua::Function>,
+    /// The response was made from `headers` (a Lua answer); else the headers `ngx.header`
+    /// set go on the answer another handler makes (nginx: they are in r->headers_out).
+    pub(crate) headers_made: bool,
 }
 
 impl ReqCtx {
@@ -192,6 +195,7 @@ impl ReqCtx {
             flush_seq: 0,
             buffering: false,
             on_abort: None,
+            headers_made: false,
         }
     }
 }
