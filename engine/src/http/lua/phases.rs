@@ -381,9 +381,11 @@ async fn early_reply(r: &mut Request, out: Outcome) -> Next {
             Next::Done(exit_reply(r, &mut c, code))
         }
         Outcome::Returned => {
-            if c.headers_sent {
+            if c.headers_sent && (!c.buffering || c.eof) {
                 return Next::Done(output(r, &mut c));
             }
+            // nginx: an HTTP/1.0 answer held whole has not sent its head (r->header_sent):
+            // the request goes on, and the content handler's output joins what is held.
             Next::Continue
         }
     }

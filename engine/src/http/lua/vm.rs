@@ -162,6 +162,8 @@ pub(crate) struct ReqCtx {
     /// The response was made from `headers` (a Lua answer); else the headers `ngx.header`
     /// set go on the answer another handler makes (nginx: they are in r->headers_out).
     pub(crate) headers_made: bool,
+    /// Subrequests of `ngx.location.capture*` are pending (nginx: ctx->no_abort).
+    pub(crate) no_abort: bool,
 }
 
 impl ReqCtx {
@@ -196,6 +198,7 @@ impl ReqCtx {
             buffering: false,
             on_abort: None,
             headers_made: false,
+            no_abort: false,
         }
     }
 }
