@@ -619,6 +619,10 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return Err(fail(&lua, "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed"));
     }
+    if with_req(|_, c| Ok(c.no_abort))? {
+        // nginx: the request cannot end while ngx.location.capture* waits (ctx->no_abort)
+        return Err(fail(&lua, "attempt to abort with pending subrequests"));
+    }
     let sent = with_req(|_, c| Ok(c.headers_sent))?;
     if sent {
         return Err(fail(
@@ -677,6 +681,10 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
             Ok(())
         })?;
         return Err(fail(&lua, "unsafe uri"));
+    }
+    if with_req(|_, c| Ok(c.no_abort))? {
+        // nginx: the request cannot end while ngx.location.capture* waits (ctx->no_abort)
+        return Err(fail(&lua, "attempt to abort with pending subrequests"));
     }
     let sent = with_req(|_, c| Ok(c.headers_sent))?;
     if sent {
