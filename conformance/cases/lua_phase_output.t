@@ -252,3 +252,56 @@ granted
 [403, 403]
 --- error_log
 access forbidden by rule
+
+
+
+=== TEST 15: ngx.exit in a new user thread: the parent does not run on after spawn
+--- config
+    location = /t {
+        rewrite_by_lua_block {
+            local function f()
+                ngx.say("in thread")
+                ngx.exit(0)
+            end
+            ngx.say("before")
+            ngx.thread.spawn(f)
+            ngx.say("after")
+        }
+    }
+--- request
+GET /t
+--- response_body
+before
+in thread
+
+
+
+=== TEST 16: ngx.exit and ngx.exec in a user thread fail while a capture is pending
+--- config
+    location = /t {
+        access_by_lua_block {
+            local function f()
+                ngx.sleep(0.05)
+                local ok, err = pcall(ngx.exit, 0)
+                ngx.log(ngx.WARN, "exit: ", tostring(ok), " ", err)
+                ok, err = pcall(ngx.exec, "/other")
+                ngx.log(ngx.WARN, "exec: ", tostring(ok), " ", err)
+            end
+            ngx.thread.spawn(f)
+            local res = ngx.location.capture("/slow")
+            ngx.say("end: ", res.body)
+        }
+    }
+    location = /slow {
+        content_by_lua_block { ngx.sleep(0.2) ngx.print("slow") }
+    }
+    location = /other {
+        return 200 "other\n";
+    }
+--- request
+GET /t
+--- response_body
+end: slow
+--- error_log
+exit: false attempt to abort with pending subrequests
+exec: false attempt to abort with pending subrequests
