@@ -169,6 +169,8 @@ struct Io<S> {
     body_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     body_timer: bool,
     send_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A write waited `send_timeout` in vain.
+    send_timed_out: bool,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -241,6 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         }
         if let Some(s) = self.send_sleep.as_mut() {
             if s.as_mut().poll(cx).is_ready() {
+                self.send_timed_out = true;
                 return Poll::Ready(Err(self.timed_out()));
             }
         }
@@ -483,12 +486,16 @@ where
         body_sleep: None,
         body_timer: false,
         send_sleep: None,
+        send_timed_out: false,
     }));
     let shared = ctx.shared.clone();
     let exit = shared.borrow().exit.clone();
     let mut head_sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     loop {
+        // nginx: the next request (pipelined too) waits until the last one's streaming Lua
+        // handler ends (after ngx.eof).
+        crate::http::lua::stream::conn_idle(ctx.id).await;
         // nginx: the next request waits until the last one's mirror subrequests end.
         if io.borrow().inbuf.is_empty() {
             mirrors(ctx.id).await;
@@ -599,6 +606,9 @@ where
             write_head(&mut out, &parts, bare_status);
         }
         let ok = write_body(&io, &mut out, &mut body, chunked, bodyless).await;
+        if !ok && io.borrow().send_timed_out {
+            body.timed_out();
+        }
         drop(body);
         finished(&shared);
         if !ok {
@@ -902,8 +912,10 @@ async fn close_conn<S: AsyncRead + AsyncWrite + Unpin>(io: &Rc<RefCell<Io<S>>>, 
         let c = io.borrow();
         (c.timeouts, !c.inbuf.is_empty(), c.id)
     };
-    // nginx: the connection closes after its last request's mirror subrequests end.
+    // nginx: the connection closes after its last request's mirror subrequests end, and
+    // after its streaming Lua handler.
     mirrors(id).await;
+    crate::http::lua::stream::conn_idle(id).await;
     let Some(mut s) = io.borrow_mut().io.take() else {
         return;
     };

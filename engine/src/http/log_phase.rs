@@ -64,6 +64,21 @@ impl Logged {
     }
 }
 
+impl Logged {
+    /// The connection's write waited `send_timeout` in vain (nginx: ngx_http_writer, or Lua's
+    /// write event handler, logs "client timed out"; a streaming Lua handler's waiting
+    /// `ngx.flush(true)` returns "timeout").
+    pub(crate) fn timed_out(&mut self) {
+        let Some(p) = self.pending.as_ref() else {
+            return;
+        };
+        crate::http::lua::stream::log_timed_out(&p.r);
+        if crate::http::lua::used() {
+            crate::http::lua::stream::timed_out(&p.r);
+        }
+    }
+}
+
 /// The head's size on the wire: `HTTP/1.1 200 OK\r\n`, each `Name: value\r\n`, `\r\n`.
 pub(crate) fn head_len(reason_len: usize, headers: &hyper::HeaderMap) -> u64 {
     let mut n = "HTTP/1.1 000 \r\n".len() + reason_len + 2;

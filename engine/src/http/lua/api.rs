@@ -455,8 +455,8 @@ async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
     match state {
         Err(e) => nil_err(&lua, e),
         Ok(Some((stream, seq))) => {
-            if !super::stream::flushed(stream, seq).await {
-                return nil_err(&lua, "nginx output filter error");
+            if let Err(e) = super::stream::flushed(stream, seq).await {
+                return nil_err(&lua, e);
             }
             ok(vec![Value::Integer(1)])
         }
@@ -562,6 +562,11 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
             ),
         ));
     }
+    let pending = with_req(|_, c| Ok(c.no_abort && !matches!(code, -1 | 408 | 444 | 499)))?;
+    if pending {
+        // nginx: ngx_http_lua_ffi_exit with ctx->no_abort
+        return Err(fail(&lua, "attempt to abort with pending subrequests"));
+    }
     with_req(|r, c| {
         let sent = if c.status == 0 { 200 } else { c.status };
         if c.headers_sent
@@ -617,6 +622,10 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
     };
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return Err(fail(&lua, "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed"));
+    }
+    if with_req(|_, c| Ok(c.no_abort))? {
+        // nginx: the request cannot end while ngx.location.capture* waits (ctx->no_abort)
+        return Err(fail(&lua, "attempt to abort with pending subrequests"));
     }
     let sent = with_req(|_, c| Ok(c.headers_sent))?;
     if sent {
@@ -677,6 +686,10 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
             Ok(())
         })?;
         return Err(fail(&lua, "unsafe uri"));
+    }
+    if with_req(|_, c| Ok(c.no_abort))? {
+        // nginx: the request cannot end while ngx.location.capture* waits (ctx->no_abort)
+        return Err(fail(&lua, "attempt to abort with pending subrequests"));
     }
     let sent = with_req(|_, c| Ok(c.headers_sent))?;
     if sent {

@@ -269,6 +269,12 @@ fn failed(r: &Request, c: &mut ReqCtx) -> Reply {
     if !c.headers_sent {
         return Reply::status(500);
     }
+    cut(r, c)
+}
+
+/// The request is terminated after its head was made: the connection closes, after what the
+/// write filter had sent already (nothing while under `postpone_output`).
+fn cut(r: &Request, c: &mut ReqCtx) -> Reply {
     let mut reply = output(r, c);
     reply.close = true;
     if !c.flushed && c.out_total < POSTPONE_OUTPUT {
@@ -293,6 +299,10 @@ pub(crate) fn content_type_of(r: &Request) -> Option<Vec<u8>> {
 /// A reply for `ngx.exit(code)` before the headers were sent (nginx:
 /// ngx_http_lua_handle_exit then ngx_http_finalize_request).
 fn exit_reply(r: &Request, c: &mut ReqCtx, code: i64) -> Reply {
+    if c.headers_sent && super::stream::exit_terminates(code) {
+        // nginx: the request is terminated: what the write filter held is lost.
+        return cut(r, c);
+    }
     if c.headers_sent {
         return output(r, c);
     }
@@ -379,15 +389,19 @@ async fn early_reply(r: &mut Request, out: Outcome) -> Next {
         Outcome::Failed => Next::Done(failed(r, &mut c)),
         Outcome::Exited => {
             let code = c.exit.take().unwrap_or(NGX_OK);
-            if code == NGX_OK && !c.headers_sent {
+            // nginx: ngx_http_lua_rewrite_by_chunk / access_by_chunk go on to the next
+            // phase on NGX_OK and NGX_DECLINED.
+            if (code == NGX_OK || code == NGX_DECLINED) && !c.headers_sent {
                 return Next::Continue;
             }
             Next::Done(exit_reply(r, &mut c, code))
         }
         Outcome::Returned => {
-            if c.headers_sent {
+            if c.headers_sent && (!c.buffering || c.eof) {
                 return Next::Done(output(r, &mut c));
             }
+            // nginx: an HTTP/1.0 answer held whole has not sent its head (r->header_sent):
+            // the request goes on, and the content handler's output joins what is held.
             Next::Continue
         }
     }
@@ -424,8 +438,10 @@ pub(crate) async fn server_rewrite(r: &mut Request) -> Next {
     let Some(vm) = vm_for(r) else {
         return Next::Continue;
     };
-    let out = vm::run(&vm, r, &h, Phase::ServerRewrite, MultiValue::new()).await;
-    early(r, out).await
+    match run_early(&vm, r, &h, Phase::ServerRewrite).await {
+        Ok(out) => early(r, out).await,
+        Err(reply) => Next::Done(reply),
+    }
 }
 
 /// nginx: ngx_http_lua_rewrite_handler (after the rewrite module's script).
@@ -437,8 +453,10 @@ pub(crate) async fn rewrite(r: &mut Request) -> Next {
         return Next::Continue;
     };
     need_body(r).await;
-    let out = vm::run(&vm, r, &h, Phase::Rewrite, MultiValue::new()).await;
-    early(r, out).await
+    match run_early(&vm, r, &h, Phase::Rewrite).await {
+        Ok(out) => early(r, out).await,
+        Err(reply) => Next::Done(reply),
+    }
 }
 
 /// nginx: ngx_http_lua_access_handler.
@@ -454,7 +472,10 @@ pub(crate) async fn access(r: &mut Request, satisfy_any: bool) -> Result<Next, u
         return Ok(Next::Continue);
     };
     need_body(r).await;
-    let out = vm::run(&vm, r, &h, Phase::Access, MultiValue::new()).await;
+    let out = match run_early(&vm, r, &h, Phase::Access).await {
+        Ok(out) => out,
+        Err(reply) => return Ok(Next::Done(reply)),
+    };
     if satisfy_any && matches!(out, Outcome::Exited) {
         let ctx = vm::ctx_of(r);
         let mut c = ctx.borrow_mut();
@@ -497,7 +518,7 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
             .await;
             match res {
                 Some(res) => vm::finish(r, &h, Phase::Content, started.debug, res),
-                None => return Some(begin_stream(r, &ctx, started, h)),
+                None => return Some(begin_stream(r, &ctx, started, h, Phase::Content)),
             }
         }
     };
@@ -519,8 +540,12 @@ pub(crate) fn can_stream(r: &Request, c: &ReqCtx) -> bool {
 }
 
 fn may_stream(r: &Request, c: &ReqCtx) -> bool {
-    c.phase == Phase::Content
-        && r.sub == 0
+    // nginx sends the output of rewrite and access handlers as they make it, as the content
+    // handler's (ngx_http_lua_send_chain_link in any phase).
+    matches!(
+        c.phase,
+        Phase::Content | Phase::Rewrite | Phase::Access | Phase::ServerRewrite
+    ) && r.sub == 0
         && c.headers_sent
         && !c.precondition_failed
         && r.method != hyper::Method::HEAD
@@ -565,6 +590,7 @@ fn begin_stream(
     ctx: &std::rc::Rc<std::cell::RefCell<ReqCtx>>,
     started: vm::Started,
     h: Arc<super::directives::LuaHandler>,
+    phase: Phase,
 ) -> Reply {
     let (mut reply, s) = {
         let mut c = ctx.borrow_mut();
@@ -576,6 +602,7 @@ fn begin_stream(
             r as *const Request,
             chunked,
             super::stream::head_estimate(r, &c, chunked),
+            phase,
         );
         (reply, s)
     };
@@ -588,8 +615,39 @@ fn begin_stream(
         ctx.clone(),
         r as *mut Request,
         h,
+        phase,
     ));
     reply
+}
+
+/// Runs a rewrite or access handler: its [`Outcome`], or the answer when its output began
+/// to stream (nginx sends a rewrite/access handler's output as it is made; the request
+/// ends with the handler, after the content phase is skipped).
+async fn run_early(
+    vm: &Rc<Vm>,
+    r: &mut Request,
+    h: &Arc<super::directives::LuaHandler>,
+    phase: Phase,
+) -> Result<Outcome, Reply> {
+    let ctx = vm::ctx_of(r);
+    let mut started = match vm::start(vm, r, h, phase, MultiValue::new()) {
+        Ok(s) => s,
+        Err(out) => return Ok(out),
+    };
+    let mut fut = started.fut.as_mut();
+    let streams = tokio::task::try_id().is_some();
+    let res = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending if streams && wants_stream(r, &ctx) => {
+            std::task::Poll::Ready(None)
+        }
+        std::task::Poll::Pending => std::task::Poll::Pending,
+    })
+    .await;
+    match res {
+        Some(res) => Ok(vm::finish(r, h, phase, started.debug, res)),
+        None => Err(begin_stream(r, &ctx, started, h.clone(), phase)),
+    }
 }
 
 /// The content handler's answer.

@@ -67,6 +67,13 @@ pub(crate) struct State {
     done_wakers: Vec<Waker>,
     /// Chunked encoding: each piece costs its framing (the write filter counts it).
     chunked: bool,
+    /// The phase of the streaming handler (content, or rewrite/access: nginx sends their
+    /// output as it is made too).
+    phase: Option<Phase>,
+    /// The connection's `send_timeout` passed while the handler ran (nginx: c->timedout).
+    timed_out: bool,
+    /// The connection the request came on (it waits for the handler's end).
+    conn: Option<u64>,
 }
 
 pub(crate) fn new() -> Stream {
@@ -77,14 +84,19 @@ fn lock(s: &Stream) -> MutexGuard<'_, State> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Marks the stream as begun by the content phase for the request at `req`; `held` is the
-/// head's size (counted by the write filter's postpone test).
-pub(crate) fn begin(s: &Stream, req: *const Request, chunked: bool, held: usize) {
+/// Marks the stream as begun by the handler of `phase` for the request at `req`; `held` is
+/// the head's size (counted by the write filter's postpone test).
+pub(crate) fn begin(s: &Stream, req: *const Request, chunked: bool, held: usize, phase: Phase) {
     let mut st = lock(s);
     st.started = true;
     st.req = req as usize;
     st.chunked = chunked;
     st.held_size = held;
+    st.phase = Some(phase);
+    // SAFETY: `req` is the live request the caller holds.
+    let id = unsafe { (*req).conn.id };
+    st.conn = Some(id);
+    conn_busy(id, 1);
 }
 
 /// Whether the head of a streamed answer went out.
@@ -151,18 +163,22 @@ pub(crate) fn broken(s: &Stream) -> bool {
 }
 
 /// Waits until the connection took flush `seq` (nginx: ngx.flush(true) waits until the
-/// connection's buffers are written); false when the connection went away.
-pub(crate) async fn flushed(s: Stream, seq: u64) -> bool {
+/// connection's buffers are written); the error when the connection went away or
+/// `send_timeout` passed (nginx: "timeout", c->timedout).
+pub(crate) async fn flushed(s: Stream, seq: u64) -> Result<(), &'static str> {
     std::future::poll_fn(|cx| {
         let mut st = lock(&s);
+        if st.timed_out {
+            return Poll::Ready(Err("timeout"));
+        }
         if st.flushed >= seq {
-            return Poll::Ready(true);
+            return Poll::Ready(Ok(()));
         }
         if st.gone && !st.done {
-            return Poll::Ready(false);
+            return Poll::Ready(Err("nginx output filter error"));
         }
         if st.failed || st.done {
-            return Poll::Ready(true);
+            return Poll::Ready(Ok(()));
         }
         st.flush_wakers.push(cx.waker().clone());
         Poll::Pending
@@ -324,7 +340,7 @@ fn has_output(ctx: &SharedCtx, s: &Stream) -> bool {
 
 /// Hands the handler's new output on: through `body_filter_by_lua*`, then held or released
 /// as the write filter would (`end`: the body ends after it).
-async fn pump(rp: *mut Request, ctx: &SharedCtx, s: &Stream, end: bool) {
+async fn pump(rp: *mut Request, ctx: &SharedCtx, s: &Stream, end: bool, phase: Phase) {
     let (items, end) = {
         let mut c = ctx.borrow_mut();
         (take_items(&mut c), end || c.eof)
@@ -366,7 +382,7 @@ async fn pump(rp: *mut Request, ctx: &SharedCtx, s: &Stream, end: bool) {
                     None => failed = true,
                 }
             }
-            ctx.borrow_mut().phase = Phase::Content;
+            ctx.borrow_mut().phase = phase;
             if failed {
                 fail(s);
                 return;
@@ -434,14 +450,17 @@ fn fail(s: &Stream) {
     }
 }
 
-/// The streaming task: polls the content handler's coroutine on and hands its output to the
-/// body, then ends the body as the handler ended.
+/// The streaming task: polls the handler's coroutine on and hands its output to the body,
+/// then ends the body as the handler ended (nginx: the last buffer goes out when a content
+/// handler ends, and when a rewrite/access handler that sent its head ends: the request is
+/// done then, ngx_http_lua_rewrite_by_chunk returning NGX_HTTP_OK).
 pub(crate) async fn drive(
     mut started: vm::Started,
     s: Stream,
     ctx: SharedCtx,
     rp: *mut Request,
     h: Arc<LuaHandler>,
+    phase: Phase,
 ) {
     let _running = Running::new();
     let settled = std::future::poll_fn(|cx| {
@@ -463,9 +482,9 @@ pub(crate) async fn drive(
         end_handler(&s);
         return;
     }
-    ctx.borrow_mut().phase = Phase::Content;
+    ctx.borrow_mut().phase = phase;
     let res = loop {
-        pump(rp, &ctx, &s, false).await;
+        pump(rp, &ctx, &s, false, phase).await;
         let mut fut = started.fut.as_mut();
         let res = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
             Poll::Ready(v) => Poll::Ready(Some(v)),
@@ -478,22 +497,128 @@ pub(crate) async fn drive(
         }
     };
     // SAFETY: as in [`pump`]; the coroutine is done.
-    let out = vm::finish(unsafe { &mut *rp }, &h, Phase::Content, started.debug, res);
+    let out = vm::finish(unsafe { &mut *rp }, &h, phase, started.debug, res);
     let abort = match out {
         Outcome::Failed => true,
         Outcome::Exited => {
-            // nginx: ngx.exit(ngx.ERROR) (or 444) after the head: the request is terminated.
+            // nginx: ngx.exit(ngx.ERROR), 408, 444 or 499 after the head: the request is
+            // terminated (ngx_http_lua_handle_exit returns the code, finalize terminates).
             let code = ctx.borrow_mut().exit.take().unwrap_or(0);
-            code < 0 || code == 444
+            exit_terminates(code)
         }
         Outcome::Returned => false,
     };
     if abort {
         fail(&s);
     } else {
-        pump(rp, &ctx, &s, true).await;
+        pump(rp, &ctx, &s, true, phase).await;
+    }
+    let timed_out = lock(&s).timed_out;
+    if timed_out {
+        // nginx: the last buffer waits in the writer for another `send_timeout`, which
+        // logs "client timed out" again and terminates the request.
+        // SAFETY: as in [`pump`]; the coroutine is done.
+        let r = unsafe { &*rp };
+        let t = r
+            .loc
+            .send_timeout
+            .unwrap_or(std::time::Duration::from_secs(60));
+        tokio::time::sleep(t).await;
+        log_timed_out(r);
     }
     end_handler(&s);
+}
+
+/// Whether `ngx.exit(code)` after the head terminates the request (the connection closes
+/// without the body's end).
+pub(crate) fn exit_terminates(code: i64) -> bool {
+    code < 0 || matches!(code, 408 | 444 | 499)
+}
+
+/// nginx: ngx_http_writer / ngx_http_lua_content_wev_handler on a write timeout.
+pub(crate) fn log_timed_out(r: &Request) {
+    crate::http::errlog::write(
+        crate::log::Level::Info,
+        &crate::http::errlog::with_context(r, "client timed out (110: Connection timed out)"),
+    );
+}
+
+/// The connection's write timed out (`send_timeout`): a waiting `ngx.flush(true)` returns
+/// "timeout"; true when the request's streaming handler still runs.
+pub(crate) fn timed_out(r: &Request) -> bool {
+    let Some(s) = stream_of(r) else {
+        return false;
+    };
+    let mut st = lock(&s);
+    if !st.started || st.handler_done {
+        return false;
+    }
+    st.timed_out = true;
+    for w in st.flush_wakers.drain(..) {
+        w.wake();
+    }
+    true
+}
+
+thread_local! {
+    /// Streaming handlers running, by connection, and the connection tasks waiting for
+    /// them to end.
+    static CONN_RUNNING: std::cell::RefCell<std::collections::HashMap<u64, (usize, Vec<Waker>)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Counts a streaming handler of connection `id` in (`1`) or out (`-1`).
+fn conn_busy(id: u64, delta: isize) {
+    let wakers = CONN_RUNNING
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            let e = m.entry(id).or_default();
+            e.0 = e.0.saturating_add_signed(delta);
+            if e.0 > 0 {
+                return Vec::new();
+            }
+            m.remove(&id).map(|(_, w)| w).unwrap_or_default()
+        })
+        .unwrap_or_default();
+    for w in wakers {
+        w.wake();
+    }
+}
+
+/// Whether connection `id` must wait before it reads its next request or closes: a
+/// streaming handler of its last request still runs (after `ngx.eof`; nginx finalizes the
+/// request, and keeps the connection alive or closes it, when the handler ends). The task is
+/// woken when it ends.
+pub(crate) fn conn_wait(id: u64, cx: &mut Context<'_>) -> bool {
+    if !super::used() {
+        return false;
+    }
+    CONN_RUNNING
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            match m.get_mut(&id) {
+                Some((n, wakers)) if *n > 0 => {
+                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    true
+                }
+                _ => false,
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until connection `id` has no streaming handler running.
+pub(crate) async fn conn_idle(id: u64) {
+    std::future::poll_fn(|cx| {
+        if conn_wait(id, cx) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await
 }
 
 thread_local! {
@@ -525,11 +650,17 @@ pub(crate) async fn drained() {
     }
 }
 
-/// The handler ended: wakes the log phase waiting for it.
+/// The handler ended: wakes the log phase and the connection waiting for it.
 fn end_handler(s: &Stream) {
-    let mut st = lock(s);
-    st.handler_done = true;
-    for w in st.done_wakers.drain(..) {
-        w.wake();
+    let conn = {
+        let mut st = lock(s);
+        st.handler_done = true;
+        for w in st.done_wakers.drain(..) {
+            w.wake();
+        }
+        st.conn.take()
+    };
+    if let Some(id) = conn {
+        conn_busy(id, -1);
     }
 }

@@ -420,6 +420,12 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
         subs.push(make(q)?);
     }
     let mut out = Vec::new();
+    // nginx: ngx.exit (in another thread) fails while subrequests are pending
+    with_req(|_, c| {
+        c.no_abort = true;
+        Ok(())
+    })?;
+    let _pending = NoAbort;
     for (q, sr) in queries.iter().zip(subs) {
         let (sr, cap) = Box::pin(run_one(sr)).await;
         if q.share_all_vars {
@@ -432,6 +438,18 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
         out.push(result(lua, &cap)?);
     }
     Ok(MultiValue::from_vec(out))
+}
+
+/// Clears the parent's `no_abort` when its captures end (or are dropped).
+struct NoAbort;
+
+impl Drop for NoAbort {
+    fn drop(&mut self) {
+        let _ = with_req(|_, c| {
+            c.no_abort = false;
+            Ok(())
+        });
+    }
 }
 
 fn check(lua: &Lua) -> Result<(), Fail> {

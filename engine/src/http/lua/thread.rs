@@ -268,6 +268,12 @@ async fn spawn(lua: Lua, args: MultiValue) -> ApiResult {
         Poll::Ready(())
     })
     .await;
+    // nginx: ngx.exit or ngx.exec in the new thread ends the request's threads: the parent
+    // does not run on after spawn.
+    let ended = super::vm::with_req(|_, c| Ok(c.exit.is_some() || c.exec.is_some()));
+    if matches!(ended, Ok(true)) {
+        std::future::pending::<()>().await;
+    }
     ret(vec![Value::Thread(co)])
 }
 

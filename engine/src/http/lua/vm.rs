@@ -162,6 +162,8 @@ pub(crate) struct ReqCtx {
     /// `headers` went into a reply Lua built; otherwise they join the reply of the content
     /// handler that answers (nginx: they are in `r->headers_out` already).
     pub(crate) headers_used: bool,
+    /// Subrequests of `ngx.location.capture*` are pending (nginx: ctx->no_abort).
+    pub(crate) no_abort: bool,
 }
 
 impl ReqCtx {
@@ -196,6 +198,7 @@ impl ReqCtx {
             buffering: false,
             on_abort: None,
             headers_used: false,
+            no_abort: false,
         }
     }
 }
