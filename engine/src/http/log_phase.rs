@@ -62,6 +62,12 @@ impl Logged {
             }),
         }
     }
+
+    /// While the request's streamed Lua content handler still runs: a future that ends with
+    /// it (the connection waits for it after a header-only answer or a raw request socket).
+    pub(crate) fn lua_running(&self) -> Option<impl std::future::Future<Output = ()>> {
+        crate::http::lua::stream::running(&self.pending.as_ref()?.r)
+    }
 }
 
 /// The head's size on the wire: `HTTP/1.1 200 OK\r\n`, each `Name: value\r\n`, `\r\n`.

@@ -101,7 +101,13 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBo
             key,
         };
     }
-    vm::ctx_of(r).borrow_mut().incoming = Some(req.into_body());
+    let body = req.into_body();
+    let conn = body.raw_conn();
+    let ctx = vm::ctx_of(r);
+    let mut c = ctx.borrow_mut();
+    c.raw_conn = conn;
+    c.incoming = Some(body);
+    drop(c);
     BodyGuard { _req: None, key }
 }
 

@@ -159,6 +159,10 @@ pub(crate) struct ReqCtx {
     pub(crate) buffering: bool,
     /// `ngx.on_abort` registered a callback.
     pub(crate) on_abort: Option<mlua::Function>,
+    /// The HTTP/1.x connection and the request's number on it (for `ngx.req.socket(true)`).
+    pub(crate) raw_conn: Option<(crate::http::h1::RawConn, u64)>,
+    /// nginx: `ctx->acquired_raw_req_socket`.
+    pub(crate) raw_socket: bool,
 }
 
 impl ReqCtx {
@@ -192,6 +196,8 @@ impl ReqCtx {
             flush_seq: 0,
             buffering: false,
             on_abort: None,
+            raw_conn: None,
+            raw_socket: false,
         }
     }
 }
