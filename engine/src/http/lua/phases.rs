@@ -171,6 +171,10 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
         (s, _) => s,
     };
     let mut reply = Reply::status(status);
+    if status == 101 {
+        // nginx: ngx.status = 101 sets the status line (the core has no 101 line)
+        reply.status_line = Some(b"101 Switching Protocols".to_vec());
+    }
     reply.raw_location = true;
     let mut has_type = false;
     for (name, value) in &c.headers {
