@@ -1634,7 +1634,7 @@ fn ws_raw(port: u16) -> String {
         .filter(|l| !l.is_empty() && !l.starts_with("Date:"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let mut frame = |s: &mut TcpStream| -> String {
+    let frame = |s: &mut TcpStream| -> String {
         let Some(h) = read_n(s, 2) else {
             return "no frame\n".into();
         };

@@ -2444,19 +2444,17 @@ fn raw_req_socket(lua: &Lua, mt: &Table) -> ApiResult {
         if c.buffering {
             return Ok(Err("http 1.0 buffering"));
         }
-        let started = c.stream.as_ref().is_some_and(super::stream::started);
-        let pending = !c.out.is_empty()
-            || (c.headers_sent && !started && !c.raw_socket)
-            || c.stream.as_ref().is_some_and(super::stream::pending);
-        if pending {
-            return Ok(Err("pending data to write"));
-        }
+        // nginx: "pending data to write" is a congested connection's; here the raw writes
+        // wait for the connection to write what it was handed. Output still held back
+        // (postpone_output) is never sent.
         // nginx: r->header_sent = 1: nothing sends the head for the handler now
         c.headers_sent = true;
         if c.raw_socket {
             return Ok(Err("duplicate call"));
         }
         c.raw_socket = true;
+        c.out.clear();
+        c.out_marks.clear();
         conn.acquire();
         if let Some(s) = c.stream.as_ref().filter(|s| super::stream::started(s)) {
             super::stream::detach(s);

@@ -434,12 +434,6 @@ fn fail(s: &Stream) {
     }
 }
 
-/// Whether output waits to be written (nginx: `c->buffered & NGX_HTTP_LOWLEVEL_BUFFERED`).
-pub(crate) fn pending(s: &Stream) -> bool {
-    let st = lock(s);
-    !st.done && (!st.queue.is_empty() || !st.held.is_empty())
-}
-
 /// `ngx.req.socket(true)` took the connection: the body ends here, cut (no last chunk),
 /// and the handler writes raw bytes from now on.
 pub(crate) fn detach(s: &Stream) {
