@@ -1285,6 +1285,13 @@ async fn handle(
     let reply = crate::http::lua::header_filter(&mut r, reply).await;
     shared.borrow_mut().timeouts = Timeouts::of(&r.loc);
     if reply.drop {
+        // nginx: a terminated request (444, 499: the client went away) is logged too
+        r.status = reply.status;
+        if r.loc.lua_log.is_some() {
+            crate::http::lua::log(&mut r).await;
+        }
+        crate::http::access_log::log(&r);
+        drop(guard);
         return Err(CloseConnection);
     }
     r.status = reply.status;

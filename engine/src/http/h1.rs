@@ -112,7 +112,8 @@ trait Source {
     fn poll_raw_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
     /// `lua_check_client_abort`: ready once the client closed (or reset) the connection
     /// while request `gen`'s handler runs, its body read.
-    fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<()>;
+    /// (With the system error of a reset.)
+    fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>>;
 }
 
 /// The connection as `ngx.req.socket(true)` sees it (nginx: the raw downstream socket).
@@ -128,7 +129,7 @@ impl RawConn {
     }
 
     /// nginx: ngx_http_lua_check_broken_connection (see [`Source::poll_client_closed`]).
-    pub(crate) fn poll_closed(&self, gen: u64, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_closed(&self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>> {
         match self.0.try_borrow_mut() {
             Ok(mut c) => c.poll_client_closed(gen, cx),
             Err(_) => Poll::Pending,
@@ -563,7 +564,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
         }
     }
 
-    fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>> {
         // nginx watches once the body is read or discarded; the bytes read meanwhile (a
         // pipelined request) stay read ahead.
         if gen != self.gen || !self.raw.watch || (!self.raw.on && self.body != BodyState::Done) {
@@ -571,17 +572,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
         }
         loop {
             if self.eof {
-                return Poll::Ready(());
+                return Poll::Ready(None);
             }
             if self.inbuf.len() >= 65536 {
                 return Poll::Pending;
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(_)) => {
+                Poll::Ready(Err(e)) => {
                     self.eof = true;
                     self.failed = Failed::Io;
-                    return Poll::Ready(());
+                    return Poll::Ready(
+                        e.raw_os_error()
+                            .is_some()
+                            .then(|| crate::log::errno_text(&e)),
+                    );
                 }
                 Poll::Pending => return Poll::Pending,
             }

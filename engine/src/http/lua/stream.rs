@@ -488,9 +488,10 @@ pub(crate) async fn drive(
     let abort = match out {
         Outcome::Failed => true,
         Outcome::Exited => {
-            // nginx: ngx.exit(ngx.ERROR) (or 444) after the head: the request is terminated.
+            // nginx: ngx.exit(ngx.ERROR) (or 444, or 499: the client went away) after the
+            // head: the request is terminated.
             let code = ctx.borrow_mut().exit.take().unwrap_or(0);
-            code < 0 || code == 444
+            code < 0 || code == 444 || code == 499
         }
         Outcome::Returned => false,
     };

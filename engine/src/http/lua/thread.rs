@@ -102,8 +102,12 @@ fn abort_state() -> Abort {
 
 /// nginx: ngx_http_lua_rd_check_broken_connection: the client went away. The `ngx.on_abort`
 /// callback runs as a user thread; without one the request ends with 499.
-fn client_aborted(key: u64, ctx: &SharedCtx, cx: &mut Context<'_>) {
-    super::socket::log(Level::Info, "client prematurely closed connection");
+fn client_aborted(key: u64, ctx: &SharedCtx, os: Option<String>, cx: &mut Context<'_>) {
+    let msg = match os {
+        Some(e) => format!("client prematurely closed connection ({e})"),
+        None => "client prematurely closed connection".to_string(),
+    };
+    super::socket::log(Level::Info, &msg);
     let cb = ctx
         .try_borrow_mut()
         .ok()
@@ -259,12 +263,15 @@ where
                     self.abort = abort_state();
                 }
                 let fired = match &self.abort {
-                    Abort::Armed(conn, gen) => conn.poll_closed(*gen, cx).is_ready(),
-                    _ => false,
+                    Abort::Armed(conn, gen) => match conn.poll_closed(*gen, cx) {
+                        Poll::Ready(os) => Some(os),
+                        Poll::Pending => None,
+                    },
+                    _ => None,
                 };
-                if fired {
+                if let Some(os) = fired {
                     self.abort = Abort::Fired;
-                    client_aborted(self.key, &ctx, cx);
+                    client_aborted(self.key, &ctx, os, cx);
                 }
             }
         }
