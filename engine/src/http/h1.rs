@@ -197,6 +197,8 @@ struct RawState {
     writing: bool,
     /// The request's handler runs: the client's side may be watched.
     watch: bool,
+    /// Bytes the raw socket wrote (nginx counts them in `c->sent`).
+    sent: u64,
     waker: Option<std::task::Waker>,
 }
 
@@ -558,10 +560,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
             self.raw.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        match self.io.as_mut() {
+        let r = match self.io.as_mut() {
             Some(io) => Pin::new(io).poll_write(cx, buf),
             None => Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            self.raw.sent += n as u64;
         }
+        r
     }
 
     fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>> {
@@ -761,6 +767,8 @@ where
             io.borrow_mut().raw.watch = false;
             // nginx: `ngx.req.socket(true)` took the connection: the handler wrote what it
             // wanted, no head goes out, and the connection closes (lingering).
+            let sent = io.borrow().raw.sent;
+            body.raw_sent(sent, false);
             drop(body);
             finished(&shared);
             close_conn(&io, true).await;
@@ -826,6 +834,13 @@ where
             }
         }
         io.borrow_mut().raw.watch = false;
+        let (raw, sent) = {
+            let c = io.borrow();
+            (c.raw.on, c.raw.sent)
+        };
+        if raw {
+            body.raw_sent(sent, true);
+        }
         drop(body);
         finished(&shared);
         if io.borrow().raw.on {

@@ -2430,6 +2430,14 @@ impl AsyncWrite for RawIo {
     }
 }
 
+/// The status of a request whose head the raw socket's handler wrote itself (nginx:
+/// `r->headers_out.status` as `ngx.status` set it, else 0).
+pub(crate) fn raw_status(r: &crate::http::request::Request) -> u16 {
+    vm::find_ctx(vm::key_of(r))
+        .and_then(|c| c.try_borrow().ok().map(|c| c.status))
+        .unwrap_or(0)
+}
+
 /// nginx: the raw branch of ngx_http_lua_req_socket: the whole connection, full duplex. The
 /// response head is not sent for the handler (it writes raw bytes), output calls fail from
 /// now on, and the connection closes when the request ends.
