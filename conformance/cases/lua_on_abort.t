@@ -167,3 +167,72 @@ callback done
 main handler done: 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: ngx.exit(0) in the callback while a subrequest is pending is refused
+--- config
+    location = /t {
+        lua_check_client_abort on;
+        content_by_lua_block {
+            ngx.on_abort(function ()
+                ngx.log(ngx.WARN, "on abort called")
+                ngx.exit(0)
+            end)
+            local res = ngx.location.capture("/sleep")
+            ngx.log(ngx.WARN, "main handler done: ", res.status)
+        }
+    }
+    location = /sleep {
+        content_by_lua_block {
+            ngx.sleep(0.5)
+            ngx.say("slept")
+        }
+    }
+--- request
+GET /t
+--- timeout: 0.2
+--- abort
+--- wait: 0.6
+--- ignore_response
+--- error_log eval
+[
+'client prematurely closed connection',
+'on abort called',
+qr/lua user thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):4: attempt to abort with pending subrequests/,
+'main handler done: 200',
+]
+
+
+
+=== TEST 8: ngx.exit(444) in the callback while a subrequest is pending ends the request
+--- config
+    location = /t {
+        lua_check_client_abort on;
+        content_by_lua_block {
+            ngx.on_abort(function ()
+                ngx.log(ngx.WARN, "on abort called")
+                ngx.exit(444)
+            end)
+            ngx.location.capture("/sleep")
+            ngx.log(ngx.WARN, "main handler done")
+        }
+    }
+    location = /sleep {
+        content_by_lua_block {
+            ngx.sleep(0.5)
+            ngx.say("slept")
+        }
+    }
+--- request
+GET /t
+--- timeout: 0.2
+--- abort
+--- wait: 0.6
+--- ignore_response
+--- error_log
+client prematurely closed connection
+on abort called
+--- no_error_log
+main handler done
+[error]

@@ -569,6 +569,11 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
             ),
         ));
     }
+    let pending = with_req(|_, c| Ok(c.no_abort > 0))?;
+    if pending && !matches!(code, -1 | 408 | 444 | 499) {
+        // nginx: ngx_http_lua_ffi_exit with ctx->no_abort
+        return Err(fail(&lua, "attempt to abort with pending subrequests"));
+    }
     with_req(|r, c| {
         let sent = if c.status == 0 { 200 } else { c.status };
         if c.headers_sent

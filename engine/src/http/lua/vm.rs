@@ -163,6 +163,8 @@ pub(crate) struct ReqCtx {
     pub(crate) raw_conn: Option<(crate::http::h1::RawConn, u64)>,
     /// nginx: `ctx->acquired_raw_req_socket`.
     pub(crate) raw_socket: bool,
+    /// nginx: `ctx->no_abort`: subrequests pending (`ngx.location.capture*` calls waiting).
+    pub(crate) no_abort: u32,
 }
 
 impl ReqCtx {
@@ -198,6 +200,7 @@ impl ReqCtx {
             on_abort: None,
             raw_conn: None,
             raw_socket: false,
+            no_abort: 0,
         }
     }
 }
