@@ -236,3 +236,29 @@ on abort called
 --- no_error_log
 main handler done
 [error]
+
+
+
+=== TEST 9: the body not read: the client's close is still seen
+--- config
+    location = /t {
+        lua_check_client_abort on;
+        content_by_lua_block {
+            ngx.on_abort(function () ngx.log(ngx.WARN, "on abort called") end)
+            ngx.sleep(0.4)
+            ngx.req.read_body()
+            ngx.log(ngx.WARN, "body: ", ngx.req.get_body_data())
+        }
+    }
+--- request
+POST /t
+unread body
+--- timeout: 0.2
+--- abort
+--- wait: 0.4
+--- ignore_response
+--- error_log
+client prematurely closed connection
+on abort called
+--- no_error_log
+[error]

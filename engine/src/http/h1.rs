@@ -111,8 +111,7 @@ trait Source {
     fn poll_raw_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>>;
     fn poll_raw_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
     /// `lua_check_client_abort`: ready once the client closed (or reset) the connection
-    /// while request `gen`'s handler runs, its body read.
-    /// (With the system error of a reset.)
+    /// while request `gen`'s handler runs (with the system error of a reset).
     fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>>;
 }
 
@@ -571,9 +570,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
     }
 
     fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        // nginx watches once the body is read or discarded; the bytes read meanwhile (a
-        // pipelined request) stay read ahead.
-        if gen != self.gen || !self.raw.watch || (!self.raw.on && self.body != BodyState::Done) {
+        // nginx peeks at the socket; here the bytes read meanwhile (the body not read yet, a
+        // pipelined request) stay read ahead for whoever reads them next.
+        if gen != self.gen || !self.raw.watch {
             return Poll::Pending;
         }
         loop {
