@@ -1320,8 +1320,6 @@ fn resty_http_matches_reference() {
 
 // ---------------------------------------------------------------------------------------
 // lua-resty-websocket's client (Debian's lua-nginx-websocket) against a mock echo server.
-// (Its server side, resty.websocket.server, needs the raw request socket
-// `ngx.req.socket(true)`, which oxresty does not have yet.)
 
 /// A WebSocket echo server on a free port, serving connections until the test ends: it
 /// answers the handshake, echoes data frames (unmasked, same opcode and FIN), answers a
@@ -1544,6 +1542,175 @@ fn websocket_client_matches_reference() {
         |port| (show(port, "/ws") + &show(port, "/wss")).replace(&ws, "WS"),
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// lua-resty-websocket's server (resty.websocket.server over `ngx.req.socket(true)`): an echo
+// server, talked to by the library's client and by raw bytes from the test.
+
+const WEBSOCKET_SERVER: &str = r#"
+    server {
+        listen 127.0.0.1:{PORT};
+        default_type text/plain;
+        location = /echo {
+            content_by_lua_block {
+                local server = require "nginx.websocket.server"
+                local wb, err = server:new({ timeout = 3000, max_payload_len = 100000 })
+                if not wb then
+                    ngx.log(ngx.NOTICE, "server: failed to new: ", err)
+                    return ngx.exit(400)
+                end
+                while true do
+                    local data, typ, err = wb:recv_frame()
+                    if not data then
+                        ngx.log(ngx.NOTICE, "server: recv failed: ", err)
+                        return
+                    end
+                    if typ == "close" then
+                        local bytes, err = wb:send_close(1000, "bye " .. data)
+                        ngx.log(ngx.NOTICE, "server: closed: ", err, " ", bytes)
+                        return
+                    elseif typ == "ping" then
+                        wb:send_pong(data)
+                    elseif typ == "text" then
+                        wb:send_text("echo: " .. data)
+                    elseif typ == "binary" then
+                        wb:send_binary(data)
+                    end
+                end
+            }
+        }
+        location = /ws {
+            content_by_lua_block {
+                local client = require "nginx.websocket.client"
+                local wb = client:new({ timeout = 3000, max_payload_len = 100000 })
+                local ok, err = wb:connect("ws://127.0.0.1:{PORT}/echo")
+                if not ok then ngx.say("failed to connect: ", err) return end
+                ngx.say("send_text: ", wb:send_text("hello"))
+                ngx.say("got: ", wb:recv_frame())
+                wb:send_binary("\0\1\2")
+                local data, typ = wb:recv_frame() ngx.say("binary: ", #data, " ", typ)
+                wb:send_ping("pp")
+                ngx.say("pong: ", wb:recv_frame())
+                local big = string.rep("z", 70000)
+                wb:send_text(big)
+                local data, typ = wb:recv_frame() ngx.say("big: ", #data, " ", typ, " ", data == "echo: " .. big)
+                ngx.say("close: ", wb:send_close(1000, "done"))
+                ngx.say("close reply: ", wb:recv_frame())
+                local data, typ, err = wb:recv_frame()
+                ngx.say("after close: ", data, " ", typ, " ", err)
+            }
+        }
+    }
+"#;
+
+/// A client frame: FIN, `op`, masked with a fixed key.
+fn ws_frame(op: u8, data: &[u8]) -> Vec<u8> {
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    let mut out = vec![0x80 | op, 0x80 | data.len() as u8];
+    out.extend(mask);
+    out.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// The raw exchange: the handshake with a first frame in the same packet, a ping, a text
+/// frame, a close; the answer's head (without Date) and the frames in hex, then whether the
+/// server closed the connection.
+fn ws_raw(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n".to_vec();
+    req.extend(ws_frame(0x1, b"first"));
+    s.write_all(&req).unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        match read_n(&mut s, 1) {
+            Some(b) => head.extend(b),
+            None => break,
+        }
+    }
+    let mut out: String = String::from_utf8_lossy(&head)
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with("Date:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let frame = |s: &mut TcpStream| -> String {
+        let Some(h) = read_n(s, 2) else {
+            return "no frame\n".into();
+        };
+        let body = read_n(s, usize::from(h[1] & 0x7f)).unwrap_or_default();
+        format!("{:02x}{:02x} {}\n", h[0], h[1], body.escape_ascii())
+    };
+    out += &frame(&mut s);
+    s.write_all(&ws_frame(0x9, b"ping!")).unwrap();
+    out += &frame(&mut s);
+    s.write_all(&ws_frame(0x1, b"second")).unwrap();
+    out += &frame(&mut s);
+    let mut close = vec![0x03, 0xe8];
+    close.extend(b"end");
+    s.write_all(&ws_frame(0x8, &close)).unwrap();
+    out += &frame(&mut s);
+    let mut rest = Vec::new();
+    let closed = s.read_to_end(&mut rest).is_ok();
+    out += &format!("closed: {closed} after {} more bytes\n", rest.len());
+    out
+}
+
+const WEBSOCKET_SERVER_EXPECTED: &str = r#"GET /ws -> 200
+send_text: 11nil
+got: echo: hellotextnil
+binary: 3 binary
+pong: pppongnil
+big: 70006 text true
+close: 12nil
+close reply: bye doneclose1000
+after close: nil nil failed to receive the first 2 bytes: closed
+HTTP/1.1 101 Switching Protocols
+Server: nginx/1.22.1
+Connection: upgrade
+Sec-WebSocket-Protocol: chat
+Upgrade: websocket
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+810b echo: first
+8a05 ping!
+810c echo: second
+8809 \x03\xe8bye end
+closed: true after 0 more bytes
+GET /echo -> 400
+<html>
+<head><title>400 Bad Request</title></head>
+<body>
+<center><h1>400 Bad Request</h1></center>
+<hr><center>nginx/1.22.1</center>
+</body>
+</html>
+[notice] [lua] content_by_lua(nginx.conf:15):16: server: closed: nil 12
+[notice] [lua] content_by_lua(nginx.conf:15):16: server: closed: nil 11
+[notice] [lua] content_by_lua(nginx.conf:15):5: server: failed to new: bad "upgrade" request header: nil
+"#;
+
+#[test]
+fn websocket_server_matches_reference() {
+    if !have_module(
+        "nginx/websocket/server.lua",
+        "lua-nginx-websocket",
+        "websocket server",
+    ) {
+        return;
+    }
+    differential_with(
+        "websocket server",
+        WEBSOCKET_SERVER,
+        &[],
+        WEBSOCKET_SERVER_EXPECTED,
+        |s| {
+            let mut t = show(s.port, "/ws");
+            t += &ws_raw(s.port);
+            t += &show(s.port, "/echo").replace('\r', "");
+            std::thread::sleep(Duration::from_millis(200));
+            t + &s.log_lines("server: ")
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1300,6 +1300,13 @@ async fn handle(
         sh.error_log = r.loc.error_log.clone();
     }
     if reply.drop {
+        // nginx: a terminated request (444, 499: the client went away) is logged too
+        r.status = reply.status;
+        if r.loc.lua_log.is_some() {
+            crate::http::lua::log(&mut r).await;
+        }
+        crate::http::access_log::log(&r);
+        drop(guard);
         return Err(CloseConnection);
     }
     r.status = reply.status;

@@ -99,6 +99,106 @@ trait Source {
     fn body_done(&self, gen: u64) -> bool;
     /// The bytes left of a `Content-Length` body.
     fn body_left(&self, gen: u64) -> Option<u64>;
+    /// `ngx.req.socket(true)`: the connection is the handler's from now on (no keep-alive).
+    fn raw_acquire(&mut self);
+    /// Raw reads: the bytes read ahead (the unread body, pipelined bytes), then the socket.
+    fn poll_raw_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>>;
+    /// Raw writes: once the connection wrote what it had of the answer.
+    fn poll_raw_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>>;
+    fn poll_raw_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+    /// `lua_check_client_abort`: ready once the client closed (or reset) the connection
+    /// while request `gen`'s handler runs (with the system error of a reset).
+    fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>>;
+}
+
+/// The connection as `ngx.req.socket(true)` sees it (nginx: the raw downstream socket).
+#[derive(Clone)]
+pub(crate) struct RawConn(Rc<RefCell<dyn Source>>);
+
+impl RawConn {
+    /// Marks the connection as the handler's: it closes after the request.
+    pub(crate) fn acquire(&self) {
+        if let Ok(mut c) = self.0.try_borrow_mut() {
+            c.raw_acquire();
+        }
+    }
+
+    /// nginx: ngx_http_lua_check_broken_connection (see [`Source::poll_client_closed`]).
+    pub(crate) fn poll_closed(&self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        match self.0.try_borrow_mut() {
+            Ok(mut c) => c.poll_client_closed(gen, cx),
+            Err(_) => Poll::Pending,
+        }
+    }
+
+    /// Whether the request body is still being read (nginx: `r->request_body->rest`).
+    pub(crate) fn body_pending(&self, gen: u64) -> bool {
+        self.0.try_borrow().is_ok_and(|c| !c.body_done(gen))
+    }
+}
+
+impl AsyncRead for RawConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.0.try_borrow_mut() {
+            Ok(mut c) => c.poll_raw_read(cx, buf),
+            Err(_) => Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into())),
+        }
+    }
+}
+
+impl AsyncWrite for RawConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.0.try_borrow_mut() {
+            Ok(mut c) => c.poll_raw_write(cx, buf),
+            Err(_) => Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into())),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.0.try_borrow_mut() {
+            Ok(mut c) => c.poll_raw_flush(cx),
+            Err(_) => Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into())),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // the connection closes when the request ends
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl ReqBody {
+    /// The HTTP/1.x connection of the body, for `ngx.req.socket(true)`, and its request.
+    pub(crate) fn raw_conn(&self) -> Option<(RawConn, u64)> {
+        match self {
+            ReqBody::H1(b) => Some((RawConn(b.src.clone()), b.gen)),
+            ReqBody::Hyper(_) => None,
+        }
+    }
+}
+
+/// The raw socket's claim on the connection (see [`RawConn`]).
+#[derive(Default)]
+struct RawState {
+    /// `ngx.req.socket(true)` took the connection.
+    on: bool,
+    /// The connection is writing the answer's head and body: raw writes wait.
+    writing: bool,
+    /// The request's handler runs: the client's side may be watched.
+    watch: bool,
+    /// Bytes the raw socket wrote (nginx counts them in `c->sent`).
+    sent: u64,
+    waker: Option<std::task::Waker>,
 }
 
 /// Where the request body is.
@@ -171,6 +271,7 @@ struct Io<S> {
     send_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     /// A write waited `send_timeout` in vain.
     send_timed_out: bool,
+    raw: RawState,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -421,6 +522,91 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
             BodyState::Chunked(..) => None,
         }
     }
+
+    fn raw_acquire(&mut self) {
+        self.raw.on = true;
+        // nginx: the body not read yet is the raw socket's to read.
+        self.body = BodyState::Done;
+        self.expect = None;
+    }
+
+    fn poll_raw_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.inbuf.is_empty() {
+            let n = buf.remaining().min(self.inbuf.len());
+            buf.put_slice(&self.inbuf[..n]);
+            self.inbuf.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        if self.eof {
+            return Poll::Ready(Ok(()));
+        }
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let before = buf.filled().len();
+        let r = Pin::new(io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            if buf.filled().len() == before {
+                self.eof = true;
+            }
+        }
+        r
+    }
+
+    fn poll_raw_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if self.raw.writing {
+            self.raw.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let r = match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_write(cx, buf),
+            None => Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            self.raw.sent += n as u64;
+        }
+        r
+    }
+
+    fn poll_client_closed(&mut self, gen: u64, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        // nginx peeks at the socket; here the bytes read meanwhile (the body not read yet, a
+        // pipelined request) stay read ahead for whoever reads them next.
+        if gen != self.gen || !self.raw.watch {
+            return Poll::Pending;
+        }
+        loop {
+            if self.eof {
+                return Poll::Ready(None);
+            }
+            if self.inbuf.len() >= 65536 {
+                return Poll::Pending;
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    self.eof = true;
+                    self.failed = Failed::Io;
+                    return Poll::Ready(
+                        e.raw_os_error()
+                            .is_some()
+                            .then(|| crate::log::errno_text(&e)),
+                    );
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn poll_raw_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.io.as_mut() {
+            Some(io) if !self.raw.writing => Pin::new(io).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
 }
 
 /// What the request handler tells the writer about its answer.
@@ -487,6 +673,7 @@ where
         body_timer: false,
         send_sleep: None,
         send_timed_out: false,
+        raw: RawState::default(),
     }));
     let shared = ctx.shared.clone();
     let exit = shared.borrow().exit.clone();
@@ -533,6 +720,7 @@ where
         let req = {
             let mut c = io.borrow_mut();
             c.gen += 1;
+            c.raw.watch = true;
             c.failed = Failed::No;
             c.body_timer = false;
             c.body = if h.error.is_some() || h.version == 9 {
@@ -581,6 +769,17 @@ where
             head_only,
         } = answer;
         let (parts, mut body) = resp.into_parts();
+        if io.borrow().raw.on {
+            io.borrow_mut().raw.watch = false;
+            // nginx: `ngx.req.socket(true)` took the connection: the handler wrote what it
+            // wanted, no head goes out, and the connection closes (lingering).
+            let sent = io.borrow().raw.sent;
+            body.raw_sent(sent, false);
+            drop(body);
+            finished(&shared);
+            close_conn(&io, true).await;
+            return;
+        }
         let status = parts.status.as_u16();
         out.clear();
         {
@@ -605,12 +804,58 @@ where
         if !http09 {
             write_head(&mut out, &parts, bare_status);
         }
+        io.borrow_mut().raw.writing = true;
         let ok = write_body(&io, &mut out, &mut body, chunked, bodyless).await;
         if !ok && io.borrow().send_timed_out {
             body.timed_out();
         }
+        let raw = {
+            let mut c = io.borrow_mut();
+            c.raw.writing = false;
+            if let Some(w) = c.raw.waker.take() {
+                w.wake();
+            }
+            c.raw.on
+        };
+        if (ok && bodyless) || raw {
+            // nginx finalizes the request when the Lua handler ends: a streamed handler
+            // still running (after a 101 head, or holding the raw socket) keeps the
+            // connection until then.
+            if let Some(w) = body.lua_running() {
+                let mut w = std::pin::pin!(w);
+                // a header-only answer's body is drained meanwhile (its flush marks tell
+                // `ngx.flush(true)` the head went out)
+                let mut open = !raw;
+                std::future::poll_fn(|cx| {
+                    if w.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    while open {
+                        match Pin::new(&mut body).poll_frame(cx) {
+                            Poll::Ready(Some(Ok(_))) => {}
+                            Poll::Ready(_) => open = false,
+                            Poll::Pending => break,
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+            }
+        }
+        io.borrow_mut().raw.watch = false;
+        let (raw, sent) = {
+            let c = io.borrow();
+            (c.raw.on, c.raw.sent)
+        };
+        if raw {
+            body.raw_sent(sent, true);
+        }
         drop(body);
         finished(&shared);
+        if io.borrow().raw.on {
+            close_conn(&io, true).await;
+            return;
+        }
         if !ok {
             return;
         }

@@ -62,6 +62,28 @@ impl Logged {
             }),
         }
     }
+
+    /// `ngx.req.socket(true)` wrote `sent` bytes: they count as the body's (nginx: `c->sent`
+    /// less the head's size); `head`: whether the head went out before (if not, `$status` is
+    /// what `ngx.status` set, 0 when nothing did).
+    pub(crate) fn raw_sent(&mut self, sent: u64, head: bool) {
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        p.body += sent;
+        if !head {
+            if let Some(s) = p.r.sent.as_mut() {
+                s.head_len = 0;
+            }
+            p.r.status = crate::http::lua::socket::raw_status(&p.r);
+        }
+    }
+
+    /// While the request's streamed Lua content handler still runs: a future that ends with
+    /// it (the connection waits for it after a header-only answer or a raw request socket).
+    pub(crate) fn lua_running(&self) -> Option<impl std::future::Future<Output = ()>> {
+        crate::http::lua::stream::running(&self.pending.as_ref()?.r)
+    }
 }
 
 impl Logged {

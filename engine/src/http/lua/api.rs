@@ -271,7 +271,9 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
     let fname = if newline { "say" } else { "print" };
     check_phase(lua, OUTPUT_PHASES)?;
     let state = with_req(|r, c| {
-        Ok(if r.method == hyper::Method::HEAD && c.headers_sent {
+        Ok(if c.raw_socket {
+            Some("raw request socket acquired")
+        } else if r.method == hyper::Method::HEAD && c.headers_sent {
             Some("header only")
         } else if c.eof {
             Some("seen eof")
@@ -428,6 +430,9 @@ async fn flush(lua: Lua, args: MultiValue) -> ApiResult {
     };
     check_phase(&lua, OUTPUT_PHASES)?;
     let state = with_req(|r, c| {
+        if c.raw_socket {
+            return Ok(Err("raw request socket acquired"));
+        }
         if r.method == hyper::Method::HEAD && c.headers_sent {
             return Ok(Err("header only"));
         }
@@ -469,6 +474,9 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
         return Err(fail(lua, "no argument is expected"));
     }
     check_phase(lua, OUTPUT_PHASES)?;
+    if with_req(|_, c| Ok(c.raw_socket))? {
+        return nil_err(lua, "raw request socket acquired");
+    }
     let seen = with_req(|r, c| {
         if c.stream.as_ref().is_some_and(super::stream::broken) {
             return Ok(None);
@@ -488,9 +496,8 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
     ok(vec![Value::Integer(1)])
 }
 
-/// nginx: ngx_http_lua_on_abort: registers the callback run when the client goes away.
-/// (oxresty registers it but does not watch the client's side of the connection yet: the
-/// callback never runs.)
+/// nginx: ngx_http_lua_on_abort: registers the callback run when the client goes away (as
+/// a user thread, by the handler's driver: lua/thread.rs `client_aborted`).
 fn on_abort(lua: &Lua, args: MultiValue) -> ApiResult {
     check_phase(lua, OUTPUT_PHASES)?;
     let state = with_req(|r, c| {
@@ -562,8 +569,8 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
             ),
         ));
     }
-    let pending = with_req(|_, c| Ok(c.no_abort && !matches!(code, -1 | 408 | 444 | 499)))?;
-    if pending {
+    let pending = with_req(|_, c| Ok(c.no_abort > 0))?;
+    if pending && !matches!(code, -1 | 408 | 444 | 499) {
         // nginx: ngx_http_lua_ffi_exit with ctx->no_abort
         return Err(fail(&lua, "attempt to abort with pending subrequests"));
     }
@@ -623,7 +630,7 @@ async fn redirect(lua: Lua, args: MultiValue) -> ApiResult {
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return Err(fail(&lua, "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed"));
     }
-    if with_req(|_, c| Ok(c.no_abort))? {
+    if with_req(|_, c| Ok(c.no_abort > 0))? {
         // nginx: the request cannot end while ngx.location.capture* waits (ctx->no_abort)
         return Err(fail(&lua, "attempt to abort with pending subrequests"));
     }
@@ -687,7 +694,7 @@ async fn exec(lua: Lua, args: MultiValue) -> ApiResult {
         })?;
         return Err(fail(&lua, "unsafe uri"));
     }
-    if with_req(|_, c| Ok(c.no_abort))? {
+    if with_req(|_, c| Ok(c.no_abort > 0))? {
         // nginx: the request cannot end while ngx.location.capture* waits (ctx->no_abort)
         return Err(fail(&lua, "attempt to abort with pending subrequests"));
     }

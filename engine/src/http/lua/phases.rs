@@ -116,7 +116,13 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBo
             key,
         };
     }
-    vm::ctx_of(r).borrow_mut().incoming = Some(req.into_body());
+    let body = req.into_body();
+    let conn = body.raw_conn();
+    let ctx = vm::ctx_of(r);
+    let mut c = ctx.borrow_mut();
+    c.raw_conn = conn;
+    c.incoming = Some(body);
+    drop(c);
     BodyGuard { _req: None, key }
 }
 
@@ -182,6 +188,10 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
         (s, _, _) => s,
     };
     let mut reply = Reply::status(status);
+    if status == 101 {
+        // nginx: ngx.status = 101 sets the status line (the core has no 101 line)
+        reply.status_line = Some(b"101 Switching Protocols".to_vec());
+    }
     reply.raw_location = true;
     let mut has_type = false;
     c.headers_used = true;

@@ -390,6 +390,9 @@ pub(crate) fn err_text(e: &std::io::Error) -> String {
     if e.raw_os_error().is_some() {
         let t = e.to_string();
         t.split(" (os error").next().unwrap_or(&t).to_lowercase()
+    } else if e.kind() == std::io::ErrorKind::ConnectionAborted && e.get_ref().is_some() {
+        // the raw request socket's "client aborted"
+        e.to_string()
     } else {
         "error".into()
     }
@@ -645,6 +648,8 @@ pub(crate) struct Tcp {
     /// The stream is TLS (sslhandshake done): its errors are not the plain recv()/send()
     /// ones nginx core logs.
     tls: bool,
+    /// TCP_NODELAY is on (nginx: `c->tcp_nodelay == NGX_TCP_NODELAY_SET`).
+    nodelay: bool,
 }
 
 impl Tcp {
@@ -672,6 +677,7 @@ impl Tcp {
             owner: (0, 0, 0),
             counted: false,
             tls: false,
+            nodelay: false,
         }
     }
 
@@ -699,6 +705,7 @@ impl Tcp {
         self.buf.clear();
         self.ft = 0;
         self.tls = false;
+        self.nodelay = false;
         let key = self.owner;
         let me = SELF.with(|s| s.borrow().clone());
         if let Some(me) = me {
@@ -1341,6 +1348,7 @@ fn reuse(st: &Rc<RefCell<Tcp>>, it: Idle) {
     t.peer = it.peer;
     t.tls = it.tls;
     t.counted = true;
+    t.nodelay = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1945,6 +1953,26 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
         let Some(wr) = t.wr.take() else {
             return nil_err(&lua, "socket busy writing");
         };
+        if !t.nodelay {
+            // nginx: `tcp_nodelay on` (the default) before the first send
+            t.nodelay = true;
+            if let Some(fd) = t.fd {
+                let one: libc::c_int = 1;
+                // SAFETY: fd is this socket's open descriptor; the value is a c_int.
+                unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::IPPROTO_TCP,
+                        libc::TCP_NODELAY,
+                        std::ptr::addr_of!(one).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    );
+                }
+            }
+            if crate::http::errlog::wants(Level::Debug) {
+                log(Level::Debug, "lua socket tcp_nodelay");
+            }
+        }
         (wr, t.send_timeout)
     };
     let _busy = Busy::new(&st, 2);
@@ -2362,6 +2390,114 @@ impl AsyncWrite for BodyIo {
     }
 }
 
+/// The raw request socket's stream: the connection (see [`crate::http::h1::RawConn`]);
+/// with `lua_check_client_abort on`, the client's close reads as "client aborted".
+struct RawIo {
+    conn: crate::http::h1::RawConn,
+    check_abort: bool,
+}
+
+impl AsyncRead for RawIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let abort = self.check_abort;
+        match Pin::new(&mut self.conn).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if abort && buf.filled().len() == before => {
+                // nginx: NGX_HTTP_LUA_SOCKET_FT_CLIENTABORT
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "client aborted",
+                )))
+            }
+            r => r,
+        }
+    }
+}
+
+impl AsyncWrite for RawIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.conn).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.conn).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.conn).poll_shutdown(cx)
+    }
+}
+
+/// The status of a request whose head the raw socket's handler wrote itself (nginx:
+/// `r->headers_out.status` as `ngx.status` set it, else 0).
+pub(crate) fn raw_status(r: &crate::http::request::Request) -> u16 {
+    vm::find_ctx(vm::key_of(r))
+        .and_then(|c| c.try_borrow().ok().map(|c| c.status))
+        .unwrap_or(0)
+}
+
+/// nginx: the raw branch of ngx_http_lua_req_socket: the whole connection, full duplex. The
+/// response head is not sent for the handler (it writes raw bytes), output calls fail from
+/// now on, and the connection closes when the request ends.
+fn raw_req_socket(lua: &Lua, mt: &Table) -> ApiResult {
+    let state = vm::with_req(|r, c| {
+        let Some((conn, gen)) = c.raw_conn.clone() else {
+            return Ok(Err("no raw connection"));
+        };
+        if c.incoming.is_none() && c.body.is_none() && conn.body_pending(gen) {
+            return Ok(Err("pending request body reading in some other thread"));
+        }
+        if c.buffering {
+            return Ok(Err("http 1.0 buffering"));
+        }
+        // nginx: "pending data to write" is a congested connection's; here the raw writes
+        // wait for the connection to write what it was handed. Output still held back
+        // (postpone_output) is never sent.
+        // nginx: r->header_sent = 1: nothing sends the head for the handler now
+        c.headers_sent = true;
+        if c.raw_socket {
+            return Ok(Err("duplicate call"));
+        }
+        c.raw_socket = true;
+        c.out.clear();
+        c.out_marks.clear();
+        conn.acquire();
+        if let Some(s) = c.stream.as_ref().filter(|s| super::stream::started(s)) {
+            super::stream::detach(s);
+        }
+        Ok(Ok((
+            conn,
+            r.loc.lua_check_client_abort == Some(true),
+            r.conn.requests > 1,
+        )))
+    })?;
+    let (conn, check_abort, nodelay) = match state {
+        Ok(v) => v,
+        Err(e) => return nil_err(lua, e),
+    };
+    let obj = lua.create_table()?;
+    obj.set_metatable(Some(mt.clone()));
+    let st = Rc::new(RefCell::new(Tcp::new(current_conf())));
+    {
+        let weak = Rc::downgrade(&st);
+        SELF.with(|s| *s.borrow_mut() = Some(weak));
+        let mut t = st.borrow_mut();
+        t.owner = owner();
+        t.set(Box::new(RawIo { conn, check_abort }), None);
+        // nginx sets TCP_NODELAY on a connection going keep-alive
+        t.nodelay = nodelay;
+        SELF.with(|s| *s.borrow_mut() = None);
+    }
+    obj.raw_set(1, lua.create_userdata(TcpUd(st))?)?;
+    ret(vec![Value::Table(obj)])
+}
+
 /// The methods of request sockets (nginx: req_socket_metatable_key's table).
 pub(crate) fn install_req_socket(vm: &Rc<Vm>, req: &Table) -> mlua::Result<()> {
     let lua = &vm.lua;
@@ -2372,14 +2508,26 @@ pub(crate) fn install_req_socket(vm: &Rc<Vm>, req: &Table) -> mlua::Result<()> {
     methods.set("settimeout", api_fn(vm, settimeout)?)?;
     methods.set("settimeouts", api_fn(vm, settimeouts)?)?;
     let mt = lua.create_table()?;
-    mt.set("__index", methods)?;
-    req.set("socket", api_fn(vm, move |l, a| req_socket(l, a, &mt))?)?;
+    mt.set("__index", methods.clone())?;
+    // nginx: raw_req_socket_metatable_key's table: the same and `send`
+    let raw_methods = lua.create_table()?;
+    for pair in methods.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        raw_methods.set(k, v)?;
+    }
+    raw_methods.set("send", api_async(vm, send)?)?;
+    let raw_mt = lua.create_table()?;
+    raw_mt.set("__index", raw_methods)?;
+    req.set(
+        "socket",
+        api_fn(vm, move |l, a| req_socket(l, a, &mt, &raw_mt))?,
+    )?;
     Ok(())
 }
 
 /// nginx: ngx_http_lua_req_socket. Only the body form: `ngx.req.socket(true)` (the raw,
 /// full-duplex connection) is refused with an error value rather than half-working.
-fn req_socket(lua: &Lua, args: MultiValue, mt: &Table) -> ApiResult {
+fn req_socket(lua: &Lua, args: MultiValue, mt: &Table, raw_mt: &Table) -> ApiResult {
     if args.len() > 1 {
         return Err(fail(
             lua,
@@ -2428,7 +2576,7 @@ fn req_socket(lua: &Lua, args: MultiValue, mt: &Table) -> ApiResult {
         ],
     )?;
     if raw {
-        return nil_err(lua, "raw request sockets are not supported by oxresty yet");
+        return raw_req_socket(lua, raw_mt);
     }
     let body = vm::with_req(|_, c| {
         if c.body.is_some() {

@@ -450,6 +450,12 @@ fn fail(s: &Stream) {
     }
 }
 
+/// `ngx.req.socket(true)` took the connection: the body ends here, cut (no last chunk),
+/// and the handler writes raw bytes from now on.
+pub(crate) fn detach(s: &Stream) {
+    fail(s);
+}
+
 /// The streaming task: polls the handler's coroutine on and hands its output to the body,
 /// then ends the body as the handler ended (nginx: the last buffer goes out when a content
 /// handler ends, and when a rewrite/access handler that sent its head ends: the request is

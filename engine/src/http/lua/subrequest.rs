@@ -420,12 +420,6 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
         subs.push(make(q)?);
     }
     let mut out = Vec::new();
-    // nginx: ngx.exit (in another thread) fails while subrequests are pending
-    with_req(|_, c| {
-        c.no_abort = true;
-        Ok(())
-    })?;
-    let _pending = NoAbort;
     for (q, sr) in queries.iter().zip(subs) {
         let (sr, cap) = Box::pin(run_one(sr)).await;
         if q.share_all_vars {
@@ -440,18 +434,6 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
     Ok(MultiValue::from_vec(out))
 }
 
-/// Clears the parent's `no_abort` when its captures end (or are dropped).
-struct NoAbort;
-
-impl Drop for NoAbort {
-    fn drop(&mut self) {
-        let _ = with_req(|_, c| {
-            c.no_abort = false;
-            Ok(())
-        });
-    }
-}
-
 fn check(lua: &Lua) -> Result<(), Fail> {
     match vm::current_phase() {
         Some(Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content) => Ok(()),
@@ -463,6 +445,32 @@ fn check(lua: &Lua) -> Result<(), Fail> {
     }
 }
 
+/// nginx: `ctx->no_abort` while a capture waits for its subrequests (ngx.exit refuses to
+/// abort the request then).
+struct NoAbort(Option<vm::CtxKey>);
+
+impl NoAbort {
+    fn new() -> NoAbort {
+        NoAbort(
+            vm::with_req(|r, c| {
+                c.no_abort += 1;
+                Ok(vm::key_of(r))
+            })
+            .ok(),
+        )
+    }
+}
+
+impl Drop for NoAbort {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.0.and_then(vm::find_ctx) {
+            if let Ok(mut c) = ctx.try_borrow_mut() {
+                c.no_abort = c.no_abort.saturating_sub(1);
+            }
+        }
+    }
+}
+
 /// nginx: ngx_http_lua_ngx_location_capture.
 pub(crate) async fn capture_one(lua: Lua, args: MultiValue) -> ApiResult {
     let n = args.len();
@@ -471,6 +479,7 @@ pub(crate) async fn capture_one(lua: Lua, args: MultiValue) -> ApiResult {
     }
     check(&lua)?;
     let q = query(&lua, &arg(&args, 0), &arg(&args, 1))?;
+    let _pending = NoAbort::new();
     run_all(&lua, vec![q]).await
 }
 
@@ -508,5 +517,6 @@ pub(crate) async fn capture_multi(lua: Lua, args: MultiValue) -> ApiResult {
         let opts = q.raw_get::<Value>(2)?;
         queries.push(query(&lua, &uri, &opts)?);
     }
+    let _pending = NoAbort::new();
     run_all(&lua, queries).await
 }

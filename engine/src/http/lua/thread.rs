@@ -53,6 +53,16 @@ pub(crate) struct Driver<F> {
     owner: Owner,
     key: u64,
     result: Option<Option<mlua::Result<MultiValue>>>,
+    abort: Abort,
+}
+
+/// `lua_check_client_abort`: the client's side watched while the handler runs.
+enum Abort {
+    /// Not decided yet (at the first poll).
+    Unknown,
+    Off,
+    Armed(crate::http::h1::RawConn, u64),
+    Fired,
 }
 
 /// Runs `entry` and its user threads to their end (see the module docs).
@@ -65,7 +75,65 @@ where
         owner,
         key: super::socket::next_id(),
         result: None,
+        abort: Abort::Unknown,
     }
+}
+
+/// Whether the handler of the current request watches its client (nginx: the rewrite,
+/// access and content handlers set ngx_http_lua_rd_check_broken_connection).
+fn abort_state() -> Abort {
+    vm::with_req(|r, c| {
+        let on = r.loc.lua_check_client_abort == Some(true)
+            && r.sub == 0
+            && matches!(
+                c.phase,
+                vm::Phase::Rewrite
+                    | vm::Phase::ServerRewrite
+                    | vm::Phase::Access
+                    | vm::Phase::Content
+            );
+        Ok(match c.raw_conn.clone() {
+            Some((conn, gen)) if on => Abort::Armed(conn, gen),
+            _ => Abort::Off,
+        })
+    })
+    .unwrap_or(Abort::Off)
+}
+
+/// nginx: ngx_http_lua_rd_check_broken_connection: the client went away. The `ngx.on_abort`
+/// callback runs as a user thread; without one the request ends with 499.
+fn client_aborted(key: u64, ctx: &SharedCtx, os: Option<String>, cx: &mut Context<'_>) {
+    let msg = match os {
+        Some(e) => format!("client prematurely closed connection ({e})"),
+        None => "client prematurely closed connection".to_string(),
+    };
+    super::socket::log(Level::Info, &msg);
+    let cb = ctx
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut c| c.on_abort.take());
+    let Some(f) = cb else {
+        if let Ok(mut c) = ctx.try_borrow_mut() {
+            c.exit = Some(499);
+        }
+        return;
+    };
+    let Some(vm) = vm::get() else {
+        return;
+    };
+    let Ok(co) = vm.lua.create_thread(f) else {
+        return;
+    };
+    let fut: Fut = Box::pin(co.clone().into_async::<MultiValue>(()));
+    let child = Rc::new(Child {
+        co,
+        parent: vm.lua.current_thread(),
+        fut: RefCell::new(Some(fut)),
+        done: RefCell::new(None),
+        dead: Cell::new(false),
+    });
+    CHILDREN.with(|c| c.borrow_mut().entry(key).or_default().push(child.clone()));
+    poll_child(&child, cx);
 }
 
 impl<F> Driver<F> {
@@ -187,6 +255,26 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let _d = DriverScope::enter(self.key);
+        if let Owner::Req(r, ctx) = &self.owner {
+            if matches!(self.abort, Abort::Unknown | Abort::Armed(..)) {
+                let (r, ctx) = (*r, ctx.clone());
+                let _scope = vm::Scope::enter(r, ctx.clone());
+                if matches!(self.abort, Abort::Unknown) {
+                    self.abort = abort_state();
+                }
+                let fired = match &self.abort {
+                    Abort::Armed(conn, gen) => match conn.poll_closed(*gen, cx) {
+                        Poll::Ready(os) => Some(os),
+                        Poll::Pending => None,
+                    },
+                    _ => None,
+                };
+                if let Some(os) = fired {
+                    self.abort = Abort::Fired;
+                    client_aborted(self.key, &ctx, os, cx);
+                }
+            }
+        }
         if self.result.is_none() {
             if let Poll::Ready(v) = self.entry.as_mut().poll(cx) {
                 self.result = Some(v);

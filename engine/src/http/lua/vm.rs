@@ -162,8 +162,12 @@ pub(crate) struct ReqCtx {
     /// `headers` went into a reply Lua built; otherwise they join the reply of the content
     /// handler that answers (nginx: they are in `r->headers_out` already).
     pub(crate) headers_used: bool,
-    /// Subrequests of `ngx.location.capture*` are pending (nginx: ctx->no_abort).
-    pub(crate) no_abort: bool,
+    /// The HTTP/1.x connection and the request's number on it (for `ngx.req.socket(true)`).
+    pub(crate) raw_conn: Option<(crate::http::h1::RawConn, u64)>,
+    /// nginx: `ctx->acquired_raw_req_socket`.
+    pub(crate) raw_socket: bool,
+    /// nginx: `ctx->no_abort`: subrequests pending (`ngx.location.capture*` calls waiting).
+    pub(crate) no_abort: u32,
 }
 
 impl ReqCtx {
@@ -198,7 +202,9 @@ impl ReqCtx {
             buffering: false,
             on_abort: None,
             headers_used: false,
-            no_abort: false,
+            raw_conn: None,
+            raw_socket: false,
+            no_abort: 0,
         }
     }
 }
