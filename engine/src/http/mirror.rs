@@ -95,8 +95,7 @@ thread_local! {
 thread_local! {
     /// Background subrequests running, by connection, and the connection's tasks waiting
     /// for them to end.
-    static CONN_BG: RefCell<HashMap<u64, (usize, Vec<std::task::Waker>)>> =
-        RefCell::new(HashMap::new());
+    static CONN_BG: crate::http::conn_wait::ConnWaits = Default::default();
 }
 
 /// Counts a background subrequest of connection `id` while it lives.
@@ -104,28 +103,14 @@ struct ConnBusy(u64);
 
 impl ConnBusy {
     fn new(id: u64) -> ConnBusy {
-        let _ = CONN_BG.try_with(|m| m.borrow_mut().entry(id).or_default().0 += 1);
+        let _ = CONN_BG.try_with(|m| m.add(id, 1));
         ConnBusy(id)
     }
 }
 
 impl Drop for ConnBusy {
     fn drop(&mut self) {
-        let wakers = CONN_BG
-            .try_with(|m| {
-                let mut m = m.borrow_mut();
-                let e = m.get_mut(&self.0)?;
-                e.0 = e.0.saturating_sub(1);
-                if e.0 > 0 {
-                    return None;
-                }
-                m.remove(&self.0).map(|(_, w)| w)
-            })
-            .ok()
-            .flatten();
-        for w in wakers.unwrap_or_default() {
-            w.wake();
-        }
+        let _ = CONN_BG.try_with(|m| m.add(self.0, -1));
     }
 }
 
@@ -136,20 +121,7 @@ pub(crate) fn conn_wait(id: u64, cx: &mut std::task::Context<'_>) -> bool {
     if !used() {
         return false;
     }
-    CONN_BG
-        .try_with(|m| {
-            let mut m = m.borrow_mut();
-            match m.get_mut(&id) {
-                Some((n, wakers)) if *n > 0 => {
-                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                        wakers.push(cx.waker().clone());
-                    }
-                    true
-                }
-                _ => false,
-            }
-        })
-        .unwrap_or(false)
+    CONN_BG.try_with(|m| m.wait(id, cx)).unwrap_or(false)
 }
 
 /// The request body, read once for the whole request (nginx:

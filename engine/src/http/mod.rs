@@ -8,6 +8,7 @@ pub(crate) mod auth_request;
 pub(crate) mod autoindex;
 pub(crate) mod browser;
 pub(crate) mod charset;
+pub(crate) mod conn_wait;
 pub(crate) mod core;
 pub(crate) mod dav;
 pub(crate) mod echo;

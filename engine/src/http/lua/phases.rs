@@ -513,24 +513,9 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     let vm = vm_for(r)?;
     need_body(r).await;
     let ctx = vm::ctx_of(r);
-    let out = match vm::start(&vm, r, &h, Phase::Content, MultiValue::new()) {
-        Err(out) => out,
-        Ok(mut started) => {
-            let mut fut = started.fut.as_mut();
-            let streams = tokio::task::try_id().is_some();
-            let res = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-                std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
-                std::task::Poll::Pending if streams && wants_stream(r, &ctx) => {
-                    std::task::Poll::Ready(None)
-                }
-                std::task::Poll::Pending => std::task::Poll::Pending,
-            })
-            .await;
-            match res {
-                Some(res) => vm::finish(r, &h, Phase::Content, started.debug, res),
-                None => return Some(begin_stream(r, &ctx, started, h, Phase::Content)),
-            }
-        }
+    let out = match run_early(&vm, r, &h, Phase::Content).await {
+        Ok(out) => out,
+        Err(streaming) => return Some(streaming),
     };
     let exec = ctx.borrow_mut().exec.take();
     if let Some((uri, args)) = exec {
@@ -630,9 +615,9 @@ fn begin_stream(
     reply
 }
 
-/// Runs a rewrite or access handler: its [`Outcome`], or the answer when its output began
-/// to stream (nginx sends a rewrite/access handler's output as it is made; the request
-/// ends with the handler, after the content phase is skipped).
+/// Runs a rewrite, access or content handler: its [`Outcome`], or the answer when its output
+/// began to stream (nginx sends a handler's output as it is made; after a rewrite/access
+/// handler streamed, the request ends with it and the content phase is skipped).
 async fn run_early(
     vm: &Rc<Vm>,
     r: &mut Request,

@@ -569,26 +569,12 @@ pub(crate) fn timed_out(r: &Request) -> bool {
 thread_local! {
     /// Streaming handlers running, by connection, and the connection tasks waiting for
     /// them to end.
-    static CONN_RUNNING: std::cell::RefCell<std::collections::HashMap<u64, (usize, Vec<Waker>)>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static CONN_RUNNING: crate::http::conn_wait::ConnWaits = Default::default();
 }
 
 /// Counts a streaming handler of connection `id` in (`1`) or out (`-1`).
 fn conn_busy(id: u64, delta: isize) {
-    let wakers = CONN_RUNNING
-        .try_with(|m| {
-            let mut m = m.borrow_mut();
-            let e = m.entry(id).or_default();
-            e.0 = e.0.saturating_add_signed(delta);
-            if e.0 > 0 {
-                return Vec::new();
-            }
-            m.remove(&id).map(|(_, w)| w).unwrap_or_default()
-        })
-        .unwrap_or_default();
-    for w in wakers {
-        w.wake();
-    }
+    let _ = CONN_RUNNING.try_with(|m| m.add(id, delta));
 }
 
 /// Whether connection `id` must wait before it reads its next request or closes: a
@@ -599,20 +585,7 @@ pub(crate) fn conn_wait(id: u64, cx: &mut Context<'_>) -> bool {
     if !super::used() {
         return false;
     }
-    CONN_RUNNING
-        .try_with(|m| {
-            let mut m = m.borrow_mut();
-            match m.get_mut(&id) {
-                Some((n, wakers)) if *n > 0 => {
-                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                        wakers.push(cx.waker().clone());
-                    }
-                    true
-                }
-                _ => false,
-            }
-        })
-        .unwrap_or(false)
+    CONN_RUNNING.try_with(|m| m.wait(id, cx)).unwrap_or(false)
 }
 
 /// Waits until connection `id` has no streaming handler running.
