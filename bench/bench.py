@@ -73,6 +73,9 @@ WORKLOADS = {
     },
     "static-4k": {"http": "", "server": "", "path": "/4k.bin"},
     "static-1m": {"http": "", "server": "", "path": "/1m.bin"},
+    # Debian's nginx.conf has `sendfile on` (nginx's own default is off: pread + write).
+    "static-4k-sendfile": {"http": "    sendfile on;", "server": "", "path": "/4k.bin"},
+    "static-1m-sendfile": {"http": "    sendfile on;", "server": "", "path": "/1m.bin"},
     # The proxy workloads forward to one shared backend (the reference nginx, answering
     # `hello`); only the proxy's CPU is measured. The backend's stub_status counts the
     # upstream connections, hence requests per upstream connection (the reuse rate).

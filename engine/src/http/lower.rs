@@ -321,6 +321,10 @@ pub(crate) struct LocConf {
     pub(crate) lua_check_client_abort: Option<bool>,
     /// `resolver ... valid=time` (`Some(None)`: a resolver without it; upstream_resolve.rs).
     pub(crate) resolver_valid: Option<Option<std::time::Duration>>,
+    /// `sendfile on|off` (engine/src/http/file_body.rs).
+    pub(crate) sendfile: Option<bool>,
+    /// `sendfile_max_chunk size` (0: no limit).
+    pub(crate) sendfile_max_chunk: Option<u64>,
 }
 
 /// `server_tokens on|off|build`.
@@ -560,7 +564,9 @@ impl LocConf {
             lua_ssl_sess_store,
             lua_http10_buffering,
             lua_check_client_abort,
-            resolver_valid
+            resolver_valid,
+            sendfile,
+            sendfile_max_chunk
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -952,7 +958,9 @@ impl Lowering<'_> {
             b"charset" | b"source_charset" | b"override_charset" | b"charset_types" => {
                 crate::http::charset::lower(c, d)
             }
-            b"if_modified_since" | b"max_ranges" => crate::http::static_file::lower(c, d),
+            b"if_modified_since" | b"max_ranges" | b"sendfile" | b"sendfile_max_chunk" => {
+                crate::http::static_file::lower(c, d)
+            }
             b"autoindex_format" | b"autoindex_localtime" | b"autoindex_exact_size" => {
                 crate::http::autoindex::lower(c, d)
             }
