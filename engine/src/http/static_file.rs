@@ -748,7 +748,7 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
             return None;
         }
     };
-    let meta = file.metadata().ok()?;
+    let meta = fstat(&file).ok()?;
     if mode == Mode::On {
         r.vars
             .insert(crate::http::response::GZIP_VARY.to_vec(), b"1".to_vec());
@@ -778,6 +778,38 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
     Some(reply)
 }
 
+/// What the handlers need of an open file's fstat(2).
+struct Stat {
+    mode: libc::mode_t,
+    size: u64,
+    mtime: i64,
+}
+
+impl Stat {
+    fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+    fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+/// nginx: ngx_fd_info: fstat(2) (std's metadata is a statx of every field, dearer).
+fn fstat(file: &std::fs::File) -> std::io::Result<Stat> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed stat is a valid value for fstat to fill; the descriptor is open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `st` outlives the call.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Stat {
+        mode: st.st_mode,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime: st.st_mtime,
+    })
+}
+
 /// nginx: ngx_http_static_handler.
 async fn static_handler(r: &mut Request) -> Reply {
     if !matches!(r.method, Method::GET | Method::HEAD | Method::POST) {
@@ -788,7 +820,7 @@ async fn static_handler(r: &mut Request) -> Reply {
         Ok(f) => f,
         Err(e) => return open_failed(r, &path, &e),
     };
-    let meta = match file.metadata() {
+    let meta = match fstat(&file) {
         Ok(m) => m,
         Err(e) => return open_failed(r, &path, &e),
     };
@@ -820,9 +852,8 @@ async fn static_handler(r: &mut Request) -> Reply {
 
 /// A 200 for a file: type, length, Last-Modified, ETag; ranges allowed (nginx: the
 /// static handler's headers, ngx_http_set_etag, ngx_http_set_content_type).
-fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &std::fs::Metadata) -> Reply {
-    let size = meta.len();
-    let mtime = meta.mtime();
+fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &Stat) -> Reply {
+    let (size, mtime) = (meta.size, meta.mtime);
     let mut reply = Reply::status(200);
     if let Some(v) = content_type(r, path) {
         reply.headers.insert(hyper::header::CONTENT_TYPE, v);
