@@ -73,6 +73,9 @@ WORKLOADS = {
     },
     "static-4k": {"http": "", "server": "", "path": "/4k.bin"},
     "static-1m": {"http": "", "server": "", "path": "/1m.bin"},
+    # Debian's nginx.conf has `sendfile on` (nginx's own default is off: pread + write).
+    "static-4k-sendfile": {"http": "    sendfile on;", "server": "", "path": "/4k.bin"},
+    "static-1m-sendfile": {"http": "    sendfile on;", "server": "", "path": "/1m.bin"},
     # The proxy workloads forward to one shared backend (the reference nginx, answering
     # `hello`); only the proxy's CPU is measured. The backend's stub_status counts the
     # upstream connections, hence requests per upstream connection (the reuse rate).
@@ -351,6 +354,9 @@ def main():
     if not os.path.exists(OXRESTY):
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=REPO, check=True)
     root = tempfile.mkdtemp(prefix="oxresty-bench.")
+    # The reference's worker runs as `nobody` when started as root: it must be able to read
+    # the static files (mkdtemp makes the directory 0700; every request would be a 403).
+    os.chmod(root, 0o755)
     make_certs(root)
     rows = []
     backend_proc, backend = None, None
@@ -385,18 +391,19 @@ def main():
         return statistics.median(vals) if vals else None
 
     print(f"{'workload':<16} {'nginx rps':>11} {'oxresty rps':>12} {'rps ratio':>10} "
-          f"{'nginx cpu/req':>14} {'oxresty cpu/req':>16} {'cpu ratio':>10} {'errors':>7} "
+          f"{'nginx cpu/req':>14} {'oxresty cpu/req':>16} {'cpu ratio':>10} {'errors n/o':>11} "
           f"{'reuse n/o':>11}")
     for name, res in rows:
         n_rps, o_rps = med(res["nginx"], "rps"), med(res["oxresty"], "rps")
         n_cpu, o_cpu = med(res["nginx"], "cpu_us_per_req"), med(res["oxresty"], "cpu_us_per_req")
-        errs = sum(x["errors"] for x in res["oxresty"])
+        errs = (f'{sum(x["errors"] for x in res["nginx"])}/'
+                f'{sum(x["errors"] for x in res["oxresty"])}')
         f = lambda v, fmt: (fmt % v) if v is not None else "n/a"
         ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "n/a"
         n_re, o_re = med(res["nginx"], "reuse"), med(res["oxresty"], "reuse")
         reuse = f"{f(n_re, '%.0f')}/{f(o_re, '%.0f')}" if n_re or o_re else ""
         print(f"{name:<16} {f(n_rps, '%.0f'):>11} {f(o_rps, '%.0f'):>12} {ratio(o_rps, n_rps):>10} "
-              f"{f(n_cpu, '%.1f us'):>14} {f(o_cpu, '%.1f us'):>16} {ratio(o_cpu, n_cpu):>10} {errs:>7} "
+              f"{f(n_cpu, '%.1f us'):>14} {f(o_cpu, '%.1f us'):>16} {ratio(o_cpu, n_cpu):>10} {errs:>11} "
               f"{reuse:>11}")
     print(f"(medians of {args.rounds} interleaved rounds, {args.duration}s each, "
           f"{args.connections} connections, one worker each, loopback)")

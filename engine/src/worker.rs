@@ -1325,6 +1325,10 @@ async fn handle(
     // nginx's special response: no body of the handler's and a status from 300 on.
     let special = reply.body.is_none() && reply.file.is_none() && reply.status >= 300;
     let mut resp = response::build(&r, reply, keepalive);
+    // nginx: $status is what the header filters left (206 of the range filter, 304, 416).
+    if !(494..=497).contains(&r.status) {
+        r.status = resp.status().as_u16();
+    }
     let close_after = close_after
         || resp
             .headers()

@@ -440,6 +440,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Io<S> {
+    /// One sendfile(2) of `len` bytes of `file` from `off` to a plain socket
+    /// (engine/src/http/file_body.rs), with `send_timeout` while the socket takes nothing.
+    fn poll_sendfile(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        off: u64,
+        len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        let Some(s) = self.io.as_ref() else {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        };
+        match crate::http::file_body::poll_sendfile(s, cx, file, off, len) {
+            None => Poll::Ready(Err(std::io::ErrorKind::Unsupported.into())),
+            Some(Poll::Ready(r)) => {
+                self.send_sleep = None;
+                Poll::Ready(r)
+            }
+            Some(Poll::Pending) => match self.send_pending(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+        }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
     fn poll_body(
         &mut self,
@@ -804,8 +831,12 @@ where
         if !http09 {
             write_head(&mut out, &parts, bare_status);
         }
+        let file = parts
+            .extensions
+            .get::<crate::http::file_body::FileSend>()
+            .filter(|_| !bodyless && !chunked);
         io.borrow_mut().raw.writing = true;
-        let ok = write_body(&io, &mut out, &mut body, chunked, bodyless).await;
+        let ok = write_body(&io, &mut out, &mut body, chunked, bodyless, file).await;
         if !ok && io.borrow().send_timed_out {
             body.timed_out();
         }
@@ -1031,16 +1062,22 @@ const COALESCE: usize = 16384;
 
 /// Writes `out` (the head) and the body: chunked, or as is; one write for the head and
 /// whatever the body has ready at once.
-async fn write_body<S: AsyncRead + AsyncWrite + Unpin>(
+async fn write_body<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     io: &Rc<RefCell<Io<S>>>,
     out: &mut Vec<u8>,
     body: &mut crate::http::log_phase::Logged,
     chunked: bool,
     bodyless: bool,
+    file: Option<&crate::http::file_body::FileSend>,
 ) -> bool {
     enum Ev {
         Frame(Option<std::io::Result<Frame<Bytes>>>),
         Flush,
+    }
+    if let Some(f) = file {
+        if !send_file(io, out, body, f).await {
+            return false;
+        }
     }
     let mut ended = bodyless;
     loop {
@@ -1104,6 +1141,92 @@ async fn write_body<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
+}
+
+/// Sends a file body itself (engine/src/http/file_body.rs), the head in `out` first: with
+/// `sendfile on` on a plain socket, the head written and the file sent with sendfile(2)
+/// (nginx: ngx_linux_sendfile_chain); otherwise the file read into `out` after the head in
+/// large pieces, each written whole (nginx: the copy filter's buffers and one writev). What
+/// is left in `out` is the caller's to write. False: the connection failed (as nginx, a file
+/// that shrank while being sent closes the connection).
+async fn send_file<S: AsyncRead + AsyncWrite + Unpin + 'static>(
+    io: &Rc<RefCell<Io<S>>>,
+    out: &mut Vec<u8>,
+    body: &mut crate::http::log_phase::Logged,
+    f: &crate::http::file_body::FileSend,
+) -> bool {
+    use crate::http::file_body::{is_plain, pread_append, Part, READ_CHUNK};
+    let Some((file, parts)) = f.take() else {
+        return true;
+    };
+    let plain = f.sendfile && io.borrow().io.as_ref().is_some_and(|s| is_plain(s));
+    let limit = if f.max_chunk == 0 {
+        u64::MAX
+    } else {
+        f.max_chunk
+    };
+    // Bytes sent since the connection last let the others run.
+    let mut burst = 0u64;
+    for part in parts {
+        let (mut pos, end) = match part {
+            Part::Bytes(b) => {
+                body.sent_outside(b.len() as u64);
+                out.extend_from_slice(&b);
+                continue;
+            }
+            Part::File(pos, len) => (pos, pos.saturating_add(len)),
+        };
+        while pos < end {
+            // nginx: sendfile_max_chunk: the write event is posted for the next cycle.
+            if burst >= limit {
+                burst = 0;
+                tokio::task::yield_now().await;
+            }
+            let n = (end - pos).min(limit - burst);
+            let got = if plain {
+                // The head (and any multipart framing) first, as nginx's writev: sent with
+                // MSG_MORE to go out with the file's first bytes, it cost more kernel time
+                // per request on loopback than a segment of its own.
+                if !out.is_empty() {
+                    if !send(io, out).await {
+                        return false;
+                    }
+                    out.clear();
+                }
+                let n = usize::try_from(n).map_or(1 << 30, |n| n.min(1 << 30));
+                match std::future::poll_fn(|cx| io.borrow_mut().poll_sendfile(cx, &file, pos, n))
+                    .await
+                {
+                    Ok(k) if k > 0 => k,
+                    _ => return false,
+                }
+            } else {
+                let n = usize::try_from(n).map_or(READ_CHUNK, |n| n.min(READ_CHUNK));
+                let Ok(k) = pread_append(&file, out, n, pos) else {
+                    return false;
+                };
+                if out.len() >= READ_CHUNK {
+                    if !send(io, out).await {
+                        return false;
+                    }
+                    out.clear();
+                }
+                k
+            } as u64;
+            body.sent_outside(got);
+            pos += got;
+            burst = burst.saturating_add(got);
+        }
+    }
+    // The read buffer is not kept with an idle connection (nginx frees its output buffers
+    // with the request).
+    if out.capacity() > 2 * COALESCE {
+        if !out.is_empty() && !send(io, out).await {
+            return false;
+        }
+        *out = Vec::with_capacity(1024);
+    }
+    true
 }
 
 /// Writes all of `buf` (with `send_timeout`).

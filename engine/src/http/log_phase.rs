@@ -101,6 +101,16 @@ impl Logged {
     }
 }
 
+impl Logged {
+    /// Body bytes the connection sent itself, not through `poll_frame` (a file body sent
+    /// by h1.rs, engine/src/http/file_body.rs).
+    pub(crate) fn sent_outside(&mut self, n: u64) {
+        if let Some(p) = self.pending.as_mut() {
+            p.body += n;
+        }
+    }
+}
+
 /// The head's size on the wire: `HTTP/1.1 200 OK\r\n`, each `Name: value\r\n`, `\r\n`.
 pub(crate) fn head_len(reason_len: usize, headers: &hyper::HeaderMap) -> u64 {
     let mut n = "HTTP/1.1 000 \r\n".len() + reason_len + 2;

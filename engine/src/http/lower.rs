@@ -326,6 +326,10 @@ pub(crate) struct LocConf {
     pub(crate) error_log: Option<Arc<Vec<Arc<crate::http::errlog::ErrorLog>>>>,
     /// `valid_referers` (nginx: the referer module's hash and regexes).
     pub(crate) referers: Option<Arc<crate::http::referer::RefererRt>>,
+    /// `sendfile on|off` (engine/src/http/file_body.rs).
+    pub(crate) sendfile: Option<bool>,
+    /// `sendfile_max_chunk size` (0: no limit).
+    pub(crate) sendfile_max_chunk: Option<u64>,
 }
 
 /// `server_tokens on|off|build`.
@@ -567,7 +571,9 @@ impl LocConf {
             lua_check_client_abort,
             resolver_valid,
             error_log,
-            referers
+            referers,
+            sendfile,
+            sendfile_max_chunk
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -961,7 +967,9 @@ impl Lowering<'_> {
             b"charset" | b"source_charset" | b"override_charset" | b"charset_types" => {
                 crate::http::charset::lower(c, d)
             }
-            b"if_modified_since" | b"max_ranges" => crate::http::static_file::lower(c, d),
+            b"if_modified_since" | b"max_ranges" | b"sendfile" | b"sendfile_max_chunk" => {
+                crate::http::static_file::lower(c, d)
+            }
             b"autoindex_format" | b"autoindex_localtime" | b"autoindex_exact_size" => {
                 crate::http::autoindex::lower(c, d)
             }

@@ -16,6 +16,7 @@ pub(crate) mod empty_gif;
 pub(crate) mod errlog;
 pub(crate) mod fastcgi;
 pub(crate) mod fastcgi_run;
+pub(crate) mod file_body;
 pub(crate) mod flv;
 pub(crate) mod geo;
 pub(crate) mod grpc;

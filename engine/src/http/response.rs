@@ -289,7 +289,14 @@ pub(crate) const GZIP_VARY: &[u8] = b" gzip_vary";
 fn not_modified(r: &Request, out: &mut Out) -> Result<(), u16> {
     use crate::http::static_file::Ims;
     let h = |n: hyper::header::HeaderName| r.headers.get(n).map(|v| v.as_bytes().to_vec());
-    let lm = out.last_modified_time();
+    // The time is parsed back only for a request that compares it.
+    let dated = r.headers.contains_key(hyper::header::IF_UNMODIFIED_SINCE)
+        || r.headers.contains_key(hyper::header::IF_MODIFIED_SINCE);
+    let lm = if dated {
+        out.last_modified_time()
+    } else {
+        None
+    };
     if let Some(ius) = h(hyper::header::IF_UNMODIFIED_SINCE) {
         let ok = matches!((lm, parse_http_time(&ius)), (Some(lm), Some(t)) if t >= lm);
         if !ok {
@@ -967,15 +974,21 @@ fn header_filter(
     }
     // more_set_headers / more_clear_headers (engine/src/http/headers_more.rs).
     crate::http::headers_more::output_filter(r, status, &mut headers);
-    let body = if head || status == 304 || status == 204 {
-        empty()
+    let (body, file_send) = if head || status == 304 || status == 204 {
+        (empty(), None)
     } else {
         match echo_texts {
-            Some((before, after)) => crate::http::echo::wrap(out_body(&mut out), before, after),
-            None => out_body(&mut out),
+            Some((before, after)) => {
+                let (body, _) = out_body(r, &mut out);
+                (crate::http::echo::wrap(body, before, after), None)
+            }
+            None => out_body(r, &mut out),
         }
     };
     let mut resp = hyper::Response::new(body);
+    if let Some(f) = file_send {
+        resp.extensions_mut().insert(f);
+    }
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     // nginx: a code without a line in its table goes out as "NNN " (an empty reason), never
@@ -1014,9 +1027,11 @@ fn date_now() -> Option<HeaderValue> {
     })
 }
 
-/// The body after the range, sub and gzip body filters.
-fn out_body(out: &mut Out) -> Body {
-    let mut body = match out.file.take() {
+/// The body after the range, sub and gzip body filters, and the file's handle for the
+/// connection when the body is the file's bytes unchanged (engine/src/http/file_body.rs).
+fn out_body(r: &Request, out: &mut Out) -> (Body, Option<crate::http::file_body::FileSend>) {
+    use crate::http::file_body::Part;
+    let (mut body, mut send) = match out.file.take() {
         Some(f) => {
             let mut parts = Vec::new();
             match (&out.boundary, out.ranges.as_slice()) {
@@ -1034,84 +1049,25 @@ fn out_body(out: &mut Out) -> Body {
                     ));
                 }
             }
-            file_parts(f.file, parts)
+            let (body, send) = crate::http::file_body::body(
+                f.file,
+                parts,
+                r.loc.sendfile == Some(true),
+                r.loc.sendfile_max_chunk.unwrap_or(2 * 1024 * 1024),
+            );
+            (body.boxed(), Some(send))
         }
-        None => out.body.take().unwrap_or_else(empty),
+        None => (out.body.take().unwrap_or_else(empty), None),
     };
     if let Some((subs, once)) = out.subs.take() {
         body = buffered(body, move |b| crate::http::sub::substitute(&b, &subs, once));
+        send = None;
     }
     if let Some(level) = out.gzip {
         body = crate::http::gzip::GzipBody::new(body, level).boxed();
+        send = None;
     }
-    body
-}
-
-/// A piece of a file response: bytes, or `len` bytes of the file from `start`.
-enum Part {
-    Bytes(Bytes),
-    File(u64, u64),
-}
-
-/// A body of parts read from `file` in 64 KiB chunks (nginx: the range body filter's output).
-fn file_parts(file: std::fs::File, parts: Vec<Part>) -> Body {
-    FileParts {
-        file: std::sync::Arc::new(file),
-        parts: parts.into(),
-    }
-    .boxed()
-}
-
-struct FileParts {
-    file: std::sync::Arc<std::fs::File>,
-    parts: std::collections::VecDeque<Part>,
-}
-
-/// Bytes read from a file per body frame.
-const FILE_CHUNK: u64 = 256 * 1024;
-
-impl hyper::body::Body for FileParts {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    /// Reads the file in the worker, as nginx does without `aio`: a page-cache read costs
-    /// less than a trip to a blocking-pool thread.
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        use std::os::unix::fs::FileExt;
-        use std::task::Poll;
-        loop {
-            match self.parts.pop_front() {
-                None => return Poll::Ready(None),
-                Some(Part::Bytes(b)) => return Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
-                Some(Part::File(_, 0)) => continue,
-                Some(Part::File(pos, left)) => {
-                    let n = usize::try_from(left.min(FILE_CHUNK)).unwrap_or(64 * 1024);
-                    let mut buf = vec![0u8; n];
-                    let got = match self.file.read_at(&mut buf, pos) {
-                        Ok(0) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
-                        r => r,
-                    };
-                    return match got {
-                        Ok(got) => {
-                            buf.truncate(got);
-                            let got = got as u64;
-                            if left > got {
-                                self.parts.push_front(Part::File(pos + got, left - got));
-                            }
-                            Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(buf)))))
-                        }
-                        Err(e) => {
-                            self.parts.clear();
-                            Poll::Ready(Some(Err(e)))
-                        }
-                    };
-                }
-            }
-        }
-    }
+    (body, send)
 }
 
 /// The whole of `body` passed through `f` once it has all arrived (for the sub filter).

@@ -5,7 +5,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hyper::header::HeaderValue;
 use hyper::Method;
@@ -23,10 +23,13 @@ pub(crate) enum Ims {
     Before,
 }
 
-/// Folds `if_modified_since` and `max_ranges` (core module directives) into a level.
+/// Folds `if_modified_since`, `max_ranges`, `sendfile` and `sendfile_max_chunk` (core module
+/// directives) into a level.
 pub(crate) fn lower(c: &mut LocConf, d: &Directive) {
     let a = d.args.first().map(Vec::as_slice).unwrap_or_default();
     match d.name.as_slice() {
+        b"sendfile" => c.sendfile = Some(a.eq_ignore_ascii_case(b"on")),
+        b"sendfile_max_chunk" => c.sendfile_max_chunk = crate::conf::values::parse_size(a),
         b"if_modified_since" => {
             c.if_modified_since = Some(match a {
                 b"off" => Ims::Off,
@@ -50,19 +53,35 @@ pub(crate) fn os_path(b: &[u8]) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(b))
 }
 
-/// The evaluated `root`/`alias` made absolute against the prefix, and whether it is an alias.
-fn root_of(r: &Request) -> Option<(Vec<u8>, bool)> {
-    let root = r.loc.root.clone()?;
-    let mut base = r.eval(&root.value);
-    if !base.starts_with(b"/") {
-        let prefix = r.http.prefix.as_os_str().as_bytes();
-        let mut p = prefix.to_vec();
-        if !p.ends_with(b"/") {
-            p.push(b'/');
+/// Bytes as a borrowed path.
+fn path_of(b: &[u8]) -> &Path {
+    Path::new(std::ffi::OsStr::from_bytes(b))
+}
+
+/// The evaluated `root`/`alias` made absolute against the prefix, and whether it is an alias;
+/// `extra`: room for what the caller appends.
+fn root_of(r: &Request, extra: usize) -> Option<(Vec<u8>, bool)> {
+    use crate::http::variables::Part;
+    let root = r.loc.root.as_ref()?;
+    // A root without variables is used as written, without an evaluation's copy.
+    let evaluated;
+    let value: &[u8] = match root.value.parts.as_slice() {
+        [] => b"",
+        [Part::Lit(l)] => l,
+        _ => {
+            evaluated = r.eval(&root.value);
+            &evaluated
         }
-        p.extend_from_slice(&base);
-        base = p;
+    };
+    let prefix = r.http.prefix.as_os_str().as_bytes();
+    let mut base = Vec::with_capacity(prefix.len() + 1 + value.len() + extra);
+    if !value.starts_with(b"/") {
+        base.extend_from_slice(prefix);
+        if !base.ends_with(b"/") {
+            base.push(b'/');
+        }
     }
+    base.extend_from_slice(value);
     Some((base, root.alias))
 }
 
@@ -79,7 +98,7 @@ fn alias_len(r: &Request) -> Option<usize> {
 /// nginx: ngx_http_map_uri_to_path: `root` + URI, or the `alias` in place of the location's
 /// prefix (a regex location's alias is the whole path).
 pub(crate) fn map_uri_to_path(r: &Request, uri: &[u8]) -> Vec<u8> {
-    let Some((mut base, alias)) = root_of(r) else {
+    let Some((mut base, alias)) = root_of(r, uri.len()) else {
         return uri.to_vec();
     };
     if !alias {
@@ -114,7 +133,7 @@ pub(crate) async fn try_files(r: &mut Request, tf: &TryFiles) -> Next {
             Some(n) if !n.is_empty() => (n.to_vec(), true),
             _ => (name, false),
         };
-        let Some((mut path, alias)) = root_of(r) else {
+        let Some((mut path, alias)) = root_of(r, name.len()) else {
             continue;
         };
         let alias = alias.then(|| alias_len(r));
@@ -125,7 +144,9 @@ pub(crate) async fn try_files(r: &mut Request, tf: &TryFiles) -> Next {
             }
             _ => path.extend_from_slice(&name),
         }
-        let meta = match tokio::fs::metadata(os_path(&path)).await {
+        // nginx stats in the worker (ngx_open_cached_file without a cache): a page-cache
+        // stat costs less than a trip to tokio's blocking pool.
+        let meta = match std::fs::metadata(path_of(&path)) {
             Ok(m) => m,
             Err(e) => {
                 let quiet = e.kind() == std::io::ErrorKind::NotFound
@@ -237,7 +258,7 @@ async fn index(r: &mut Request) -> Option<Reply> {
         }
         let mut path = dir.clone();
         path.extend_from_slice(&name);
-        match tokio::fs::metadata(os_path(&path)).await {
+        match std::fs::metadata(path_of(&path)) {
             Ok(_) => {
                 let mut uri = r.uri.clone();
                 uri.extend_from_slice(&name);
@@ -253,7 +274,7 @@ async fn index(r: &mut Request) -> Option<Reply> {
                     // nginx: ngx_http_index_test_dir: the directory itself.
                     let d = dir.strip_suffix(b"/").unwrap_or(&dir);
                     let d = if d.is_empty() { &dir[..] } else { d };
-                    match tokio::fs::metadata(os_path(d)).await {
+                    match std::fs::metadata(path_of(d)) {
                         Ok(m) if m.is_dir() => {}
                         Ok(_) => {
                             crate::http::errlog::log(
@@ -702,10 +723,10 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
     if r.loc.gzip_vary != Some(true) && !ok {
         return None;
     }
-    let mut path = map_uri_to_path(r, &r.uri.clone());
+    let mut path = map_uri_to_path(r, &r.uri);
     let original = path.clone();
     path.extend_from_slice(b".gz");
-    let file = match std::fs::File::open(os_path(&path)) {
+    let file = match std::fs::File::open(path_of(&path)) {
         Ok(f) => f,
         Err(e) => {
             if !matches!(
@@ -722,7 +743,7 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
             return None;
         }
     };
-    let meta = file.metadata().ok()?;
+    let meta = fstat(&file).ok()?;
     if mode == Mode::On {
         r.vars
             .insert(crate::http::response::GZIP_VARY.to_vec(), b"1".to_vec());
@@ -750,17 +771,49 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
     Some(reply)
 }
 
+/// What the handlers need of an open file's fstat(2).
+struct Stat {
+    mode: libc::mode_t,
+    size: u64,
+    mtime: i64,
+}
+
+impl Stat {
+    fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+    fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+/// nginx: ngx_fd_info: fstat(2) (std's metadata is a statx of every field, dearer).
+fn fstat(file: &std::fs::File) -> std::io::Result<Stat> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed stat is a valid value for fstat to fill; the descriptor is open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `st` outlives the call.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Stat {
+        mode: st.st_mode,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime: st.st_mtime,
+    })
+}
+
 /// nginx: ngx_http_static_handler.
 async fn static_handler(r: &mut Request) -> Reply {
     if !matches!(r.method, Method::GET | Method::HEAD | Method::POST) {
         return Reply::status(405);
     }
-    let path = map_uri_to_path(r, &r.uri.clone());
-    let file = match std::fs::File::open(os_path(&path)) {
+    let path = map_uri_to_path(r, &r.uri);
+    let file = match std::fs::File::open(path_of(&path)) {
         Ok(f) => f,
         Err(e) => return open_failed(r, &path, &e),
     };
-    let meta = match file.metadata() {
+    let meta = match fstat(&file) {
         Ok(m) => m,
         Err(e) => return open_failed(r, &path, &e),
     };
@@ -790,18 +843,17 @@ async fn static_handler(r: &mut Request) -> Reply {
 
 /// A 200 for a file: type, length, Last-Modified, ETag; ranges allowed (nginx: the
 /// static handler's headers, ngx_http_set_etag, ngx_http_set_content_type).
-fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &std::fs::Metadata) -> Reply {
-    let size = meta.len();
-    let mtime = meta.mtime();
+fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &Stat) -> Reply {
+    let (size, mtime) = (meta.size, meta.mtime);
     let mut reply = Reply::status(200);
-    if let Ok(v) = HeaderValue::from_bytes(&content_type(r, path)) {
+    if let Some(v) = content_type(r, path) {
         reply.headers.insert(hyper::header::CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&crate::http::headers::http_time(mtime)) {
+    if let Some(v) = last_modified(mtime) {
         reply.headers.insert(hyper::header::LAST_MODIFIED, v);
     }
     if r.loc.etag != Some(false) {
-        if let Ok(v) = HeaderValue::from_str(&format!("\"{mtime:x}-{size:x}\"")) {
+        if let Some(v) = etag(mtime, size) {
             reply.headers.insert(hyper::header::ETAG, v);
         }
     }
@@ -811,19 +863,96 @@ fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &std::fs::Met
     reply
 }
 
+/// nginx: ngx_http_set_etag: `"mtime-size"` in hex.
+fn etag(mtime: i64, size: u64) -> Option<HeaderValue> {
+    fn hex(out: &mut Vec<u8>, mut v: u64) {
+        let start = out.len();
+        loop {
+            out.push(b"0123456789abcdef"[(v & 0xf) as usize]);
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        out[start..].reverse();
+    }
+    let mut b = Vec::with_capacity(36);
+    b.push(b'"');
+    if mtime < 0 {
+        // as nginx's %xT of a negative time: the two's complement
+        hex(&mut b, mtime as u64);
+    } else {
+        hex(&mut b, mtime.unsigned_abs());
+    }
+    b.push(b'-');
+    hex(&mut b, size);
+    b.push(b'"');
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(b)).ok()
+}
+
+thread_local! {
+    /// The last `Last-Modified` value made, by its time (files served again and again
+    /// have the same one).
+    static LAST_MODIFIED: std::cell::RefCell<Option<(i64, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+    /// The last type found by extension, with the `types` table it came from.
+    static TYPE: std::cell::RefCell<Option<TypeHit>> = const { std::cell::RefCell::new(None) };
+}
+
+struct TypeHit {
+    types: std::sync::Arc<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
+    ext: Vec<u8>,
+    value: HeaderValue,
+}
+
+/// The `Last-Modified` value of `mtime` (nginx: ngx_http_time).
+fn last_modified(mtime: i64) -> Option<HeaderValue> {
+    LAST_MODIFIED.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((t, v)) = c.as_ref() {
+            if *t == mtime {
+                return Some(v.clone());
+            }
+        }
+        let v = HeaderValue::from_str(&crate::http::headers::http_time(mtime)).ok()?;
+        *c = Some((mtime, v.clone()));
+        Some(v)
+    })
+}
+
 /// nginx: ngx_http_set_content_type: the extension's type, or `default_type`.
-fn content_type(r: &Request, path: &[u8]) -> Vec<u8> {
+fn content_type(r: &Request, path: &[u8]) -> Option<HeaderValue> {
     let name = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
-    if let Some(dot) = name.iter().rposition(|&c| c == b'.') {
-        let ext = name[dot + 1..].to_ascii_lowercase();
-        if let Some(t) = r.loc.types.as_ref().and_then(|t| t.get(&ext)) {
-            return t.clone();
+    if let (Some(dot), Some(types)) = (name.iter().rposition(|&c| c == b'.'), &r.loc.types) {
+        let ext = &name[dot + 1..];
+        let hit = TYPE.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|h| {
+                    std::sync::Arc::ptr_eq(&h.types, types) && h.ext.eq_ignore_ascii_case(ext)
+                })
+                .map(|h| h.value.clone())
+        });
+        if hit.is_some() {
+            return hit;
+        }
+        let ext = ext.to_ascii_lowercase();
+        if let Some(t) = types.get(&ext) {
+            let value = HeaderValue::from_bytes(t).ok()?;
+            TYPE.with(|c| {
+                *c.borrow_mut() = Some(TypeHit {
+                    types: types.clone(),
+                    ext,
+                    value: value.clone(),
+                })
+            });
+            return Some(value);
         }
     }
-    r.loc
-        .default_type
-        .clone()
-        .unwrap_or_else(|| b"text/plain".to_vec())
+    match &r.loc.default_type {
+        Some(t) => HeaderValue::from_bytes(t).ok(),
+        None => Some(HeaderValue::from_static("text/plain")),
+    }
 }
 
 #[cfg(test)]
