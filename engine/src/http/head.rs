@@ -365,7 +365,14 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     break;
                 }
                 _ if ch < 0x20 || ch == 0x7f => return bad(h, p),
-                _ => {}
+                _ => {
+                    // The bytes of a path change nothing: a run of them is skipped at once
+                    // (within the current buffer, whose end is checked above).
+                    let end = buf.len().min(bufs.start + bufs.cap);
+                    while p + 1 < end && buf[p + 1] > 0x20 && buf[p + 1] != 0x7f {
+                        p += 1;
+                    }
+                }
             },
             Rl::Http09 => match ch {
                 b' ' => {}
@@ -534,6 +541,11 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             }
             Hl::Name => {
                 if header_char(ch) {
+                    // A run of plain name bytes at once (within the current buffer).
+                    let end = buf.len().min(bufs.start + bufs.cap);
+                    while p + 1 < end && header_char(buf[p + 1]) {
+                        p += 1;
+                    }
                 } else if ch == b'_' {
                     invalid |= !lim.underscores;
                 } else if ch == b':' {
@@ -585,7 +597,13 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     line_done = true;
                 }
                 0 => return invalid_line(h),
-                _ => {}
+                _ => {
+                    // A run of plain value bytes at once (within the current buffer).
+                    let end = buf.len().min(bufs.start + bufs.cap);
+                    while p + 1 < end && !matches!(buf[p + 1], b' ' | b'\r' | b'\n' | 0) {
+                        p += 1;
+                    }
+                }
             },
             Hl::SpaceAfterValue => match ch {
                 b' ' => {}
@@ -621,7 +639,6 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
         let name = buf[name_start..name_end].to_vec();
         let value = buf[value_start..value_end].to_vec();
-        let lname = name.to_ascii_lowercase();
         // nginx's text for a second Host or unique header: the new line, then the first.
         let previous = |h: &Head| {
             h.headers
@@ -637,7 +654,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     )
                 })
         };
-        if lname == b"host" {
+        if name.eq_ignore_ascii_case(b"host") {
             if seen_host {
                 let prev = previous(&h).unwrap_or_default();
                 return fail(
@@ -653,7 +670,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 h.headers.push((name, value));
                 return fail(h, 400, "client sent invalid host header", p);
             }
-        } else if UNIQUE.contains(&lname.as_slice()) {
+        } else if UNIQUE.iter().any(|u| u.eq_ignore_ascii_case(&name)) {
             if let Some(prev) = previous(&h) {
                 return fail(
                     h,
