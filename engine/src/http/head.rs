@@ -788,13 +788,49 @@ pub(crate) fn atoof(s: &[u8]) -> Option<u64> {
 /// The target in bytes hyper's `Uri` accepts: bytes outside RFC 3986's set are
 /// percent-encoded (the decoded path is the same; the raw target travels in [`Head`]).
 pub(crate) fn push_target(out: &mut Vec<u8>, target: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &c in target {
-        if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
+        if uri_byte(c) {
             out.push(c);
         } else {
-            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+            out.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
         }
     }
+}
+
+/// The length of what [`push_target`] writes for `target`.
+pub(crate) fn target_len(target: &[u8]) -> usize {
+    target
+        .iter()
+        .map(|&c| if uri_byte(c) { 1 } else { 3 })
+        .sum()
+}
+
+/// A byte [`push_target`] keeps as it is.
+fn uri_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+                | b'%'
+        )
 }
 
 /// Where a chunked body is (to find where the next request starts).
