@@ -506,8 +506,10 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         let Some(&ch) = buf.get(p) else {
             return Parsed::Again;
         };
-        let line_start = if hs == Hl::Start { p } else { name_start };
-        let invalid_line = |h: Head| {
+        // The line's start is `name_start` wherever this is called (the start state sets
+        // it first). Positions are passed, not captured: a captured `p` would live in
+        // memory for the whole loop.
+        let invalid_line = |h: Head, line_start: usize, p: usize| {
             let msg = format!(
                 "client sent invalid header line: \"{}\\x{:02x}...\"",
                 String::from_utf8_lossy(&buf[line_start.min(p)..p]),
@@ -532,7 +534,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                         } else if ch == b'_' {
                             invalid |= !lim.underscores;
                         } else if ch <= 0x20 || ch == 0x7f || ch == b':' {
-                            return invalid_line(h);
+                            return invalid_line(h, name_start, p);
                         } else {
                             invalid = true;
                         }
@@ -561,7 +563,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                         line_done = true;
                     }
                 } else if ch <= 0x20 || ch == 0x7f {
-                    return invalid_line(h);
+                    return invalid_line(h, name_start, p);
                 } else {
                     invalid = true;
                 }
@@ -577,7 +579,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                         line_done = true;
                     }
                 }
-                0 => return invalid_line(h),
+                0 => return invalid_line(h, name_start, p),
                 _ => {
                     value_start = p;
                     hs = Hl::Value;
@@ -596,7 +598,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     value_end = p;
                     line_done = true;
                 }
-                0 => return invalid_line(h),
+                0 => return invalid_line(h, name_start, p),
                 _ => {
                     // A run of plain value bytes at once (within the current buffer).
                     let end = buf.len().min(bufs.start + bufs.cap);
@@ -609,17 +611,17 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 b' ' => {}
                 b'\r' => hs = Hl::AlmostDone,
                 b'\n' => line_done = true,
-                0 => return invalid_line(h),
+                0 => return invalid_line(h, name_start, p),
                 _ => hs = Hl::Value,
             },
             Hl::AlmostDone => match ch {
                 b'\n' => line_done = true,
                 b'\r' => {}
-                _ => return invalid_line(h),
+                _ => return invalid_line(h, name_start, p),
             },
             Hl::HeaderAlmostDone => {
                 if ch != b'\n' {
-                    return invalid_line(h);
+                    return invalid_line(h, name_start, p);
                 }
                 p += 1;
                 break;
