@@ -1293,7 +1293,12 @@ async fn handle(
         None => reply,
     };
     // lua-nginx-module: header_filter_by_lua* sees the response head first.
-    let reply = crate::http::lua::header_filter(&mut r, reply).await;
+    // (Without any Lua handler in the configuration it returns the reply as is.)
+    let reply = if crate::http::lua::used() {
+        crate::http::lua::header_filter(&mut r, reply).await
+    } else {
+        reply
+    };
     {
         let mut sh = shared.borrow_mut();
         sh.timeouts = Timeouts::of(&r.loc);
@@ -1352,13 +1357,14 @@ async fn handle(
         *resp.headers_mut() = headers;
     }
     // The log phase runs when the body is done (engine/src/http/log_phase.rs).
+    let status_code = resp.status().as_u16();
     let reason_len = if bare_status {
         0
     } else {
         resp.extensions()
             .get::<hyper::ext::ReasonPhrase>()
             .map(|p| p.as_bytes().len())
-            .or_else(|| resp.status().canonical_reason().map(str::len))
+            .or_else(|| response::reason(status_code).map(str::len))
             .unwrap_or(0)
     };
     let head_only = r.method == hyper::Method::HEAD;

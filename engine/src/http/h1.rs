@@ -1002,8 +1002,12 @@ fn request_of(h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
     let target: Vec<u8> = if h.error.is_some() {
         b"/".to_vec()
     } else {
-        let mut t = Vec::with_capacity(h.target.len() + 8);
-        if let Some(host) = h.line_host.as_ref().filter(|_| h.version != 9) {
+        // The exact length: a `Vec` whose length is its capacity becomes the `Uri`'s
+        // bytes without another allocation.
+        let host = h.line_host.as_ref().filter(|_| h.version != 9);
+        let mut t =
+            Vec::with_capacity(host.map_or(0, |x| x.len() + 7) + head::target_len(&h.target));
+        if let Some(host) = host {
             t.extend_from_slice(b"http://");
             t.extend_from_slice(host);
         }

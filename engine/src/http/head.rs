@@ -365,7 +365,14 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     break;
                 }
                 _ if ch < 0x20 || ch == 0x7f => return bad(h, p),
-                _ => {}
+                _ => {
+                    // The bytes of a path change nothing: a run of them is skipped at once
+                    // (within the current buffer, whose end is checked above).
+                    let end = buf.len().min(bufs.start + bufs.cap);
+                    while p + 1 < end && buf[p + 1] > 0x20 && buf[p + 1] != 0x7f {
+                        p += 1;
+                    }
+                }
             },
             Rl::Http09 => match ch {
                 b' ' => {}
@@ -499,8 +506,10 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         let Some(&ch) = buf.get(p) else {
             return Parsed::Again;
         };
-        let line_start = if hs == Hl::Start { p } else { name_start };
-        let invalid_line = |h: Head| {
+        // The line's start is `name_start` wherever this is called (the start state sets
+        // it first). Positions are passed, not captured: a captured `p` would live in
+        // memory for the whole loop.
+        let invalid_line = |h: Head, line_start: usize, p: usize| {
             let msg = format!(
                 "client sent invalid header line: \"{}\\x{:02x}...\"",
                 String::from_utf8_lossy(&buf[line_start.min(p)..p]),
@@ -525,7 +534,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                         } else if ch == b'_' {
                             invalid |= !lim.underscores;
                         } else if ch <= 0x20 || ch == 0x7f || ch == b':' {
-                            return invalid_line(h);
+                            return invalid_line(h, name_start, p);
                         } else {
                             invalid = true;
                         }
@@ -534,6 +543,11 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             }
             Hl::Name => {
                 if header_char(ch) {
+                    // A run of plain name bytes at once (within the current buffer).
+                    let end = buf.len().min(bufs.start + bufs.cap);
+                    while p + 1 < end && header_char(buf[p + 1]) {
+                        p += 1;
+                    }
                 } else if ch == b'_' {
                     invalid |= !lim.underscores;
                 } else if ch == b':' {
@@ -549,7 +563,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                         line_done = true;
                     }
                 } else if ch <= 0x20 || ch == 0x7f {
-                    return invalid_line(h);
+                    return invalid_line(h, name_start, p);
                 } else {
                     invalid = true;
                 }
@@ -565,7 +579,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                         line_done = true;
                     }
                 }
-                0 => return invalid_line(h),
+                0 => return invalid_line(h, name_start, p),
                 _ => {
                     value_start = p;
                     hs = Hl::Value;
@@ -584,24 +598,30 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     value_end = p;
                     line_done = true;
                 }
-                0 => return invalid_line(h),
-                _ => {}
+                0 => return invalid_line(h, name_start, p),
+                _ => {
+                    // A run of plain value bytes at once (within the current buffer).
+                    let end = buf.len().min(bufs.start + bufs.cap);
+                    while p + 1 < end && !matches!(buf[p + 1], b' ' | b'\r' | b'\n' | 0) {
+                        p += 1;
+                    }
+                }
             },
             Hl::SpaceAfterValue => match ch {
                 b' ' => {}
                 b'\r' => hs = Hl::AlmostDone,
                 b'\n' => line_done = true,
-                0 => return invalid_line(h),
+                0 => return invalid_line(h, name_start, p),
                 _ => hs = Hl::Value,
             },
             Hl::AlmostDone => match ch {
                 b'\n' => line_done = true,
                 b'\r' => {}
-                _ => return invalid_line(h),
+                _ => return invalid_line(h, name_start, p),
             },
             Hl::HeaderAlmostDone => {
                 if ch != b'\n' {
-                    return invalid_line(h);
+                    return invalid_line(h, name_start, p);
                 }
                 p += 1;
                 break;
@@ -621,7 +641,6 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
         let name = buf[name_start..name_end].to_vec();
         let value = buf[value_start..value_end].to_vec();
-        let lname = name.to_ascii_lowercase();
         // nginx's text for a second Host or unique header: the new line, then the first.
         let previous = |h: &Head| {
             h.headers
@@ -637,7 +656,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     )
                 })
         };
-        if lname == b"host" {
+        if name.eq_ignore_ascii_case(b"host") {
             if seen_host {
                 let prev = previous(&h).unwrap_or_default();
                 return fail(
@@ -653,7 +672,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 h.headers.push((name, value));
                 return fail(h, 400, "client sent invalid host header", p);
             }
-        } else if UNIQUE.contains(&lname.as_slice()) {
+        } else if UNIQUE.iter().any(|u| u.eq_ignore_ascii_case(&name)) {
             if let Some(prev) = previous(&h) {
                 return fail(
                     h,
@@ -771,13 +790,49 @@ pub(crate) fn atoof(s: &[u8]) -> Option<u64> {
 /// The target in bytes hyper's `Uri` accepts: bytes outside RFC 3986's set are
 /// percent-encoded (the decoded path is the same; the raw target travels in [`Head`]).
 pub(crate) fn push_target(out: &mut Vec<u8>, target: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &c in target {
-        if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&c) {
+        if uri_byte(c) {
             out.push(c);
         } else {
-            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+            out.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
         }
     }
+}
+
+/// The length of what [`push_target`] writes for `target`.
+pub(crate) fn target_len(target: &[u8]) -> usize {
+    target
+        .iter()
+        .map(|&c| if uri_byte(c) { 1 } else { 3 })
+        .sum()
+}
+
+/// A byte [`push_target`] keeps as it is.
+fn uri_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+                | b'%'
+        )
 }
 
 /// Where a chunked body is (to find where the next request starts).

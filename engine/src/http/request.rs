@@ -1129,11 +1129,31 @@ fn find_location(r: &mut Request, locs: &Locations, auto_redirect: &mut bool) ->
     false
 }
 
+/// A path `normalize_uri` leaves as it is: no `%`, no empty segment but a trailing one
+/// (no `//`), no `.` or `..` segment.
+fn plain_path(path: &[u8]) -> bool {
+    if path.contains(&b'%') {
+        return false;
+    }
+    let mut segs = path[1..].split(|&c| c == b'/').peekable();
+    while let Some(seg) = segs.next() {
+        let last = segs.peek().is_none();
+        if (seg.is_empty() && !last) || seg == b"." || seg == b".." {
+            return false;
+        }
+    }
+    true
+}
+
 /// nginx: ngx_http_parse_complex_uri: `%XX` decoded, `//` merged (with `merge_slashes`),
 /// `.` and `..` resolved; `None` where nginx answers 400.
 pub(crate) fn normalize_uri(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
     if !path.starts_with(b"/") {
         return None;
+    }
+    if plain_path(path) {
+        // Nothing to decode, merge or resolve: the path is its own normal form.
+        return Some(path.to_vec());
     }
     let mut decoded = Vec::with_capacity(path.len());
     let mut i = 0;
@@ -1217,6 +1237,35 @@ pub(crate) fn normalize_uri(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>>
 #[cfg(test)]
 mod tests {
     use super::{normalize_uri, validate_host};
+
+    #[test]
+    fn plain_paths_are_their_own_normal_form() {
+        // The fast path (`plain_path`) must agree with the full algorithm.
+        let slow = |p: &[u8], m: bool| {
+            let mut q = p.to_vec();
+            // A `%2F`-free encoding of the first byte after `/` forces the full path.
+            q.splice(1..1, b"%41".iter().copied());
+            normalize_uri(&q, m).map(|mut v| {
+                v.remove(1);
+                v
+            })
+        };
+        for p in [
+            "/", "/a", "/a/", "/a/b", "/a/b/", "/a.b/c", "/.a/b", "/a../", "/...", "/a/...",
+        ] {
+            for m in [true, false] {
+                assert!(super::plain_path(p.as_bytes()), "{p}");
+                assert_eq!(
+                    normalize_uri(p.as_bytes(), m),
+                    slow(p.as_bytes(), m),
+                    "{p} {m}"
+                );
+            }
+        }
+        for p in ["//", "/a//b", "/./", "/a/.", "/a/..", "/%41", "/a/../b"] {
+            assert!(!super::plain_path(p.as_bytes()), "{p}");
+        }
+    }
 
     #[test]
     fn uri_normalisation() {

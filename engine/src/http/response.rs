@@ -992,10 +992,8 @@ fn header_filter(
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     // nginx: a code without a line in its table goes out as "NNN " (an empty reason), never
-    // with hyper's own phrase.
-    let text = reason(status).unwrap_or("");
-    resp.extensions_mut()
-        .insert(hyper::ext::ReasonPhrase::from_static(text.as_bytes()));
+    // with hyper's own phrase: the writers fall back to [`reason`] (or nothing) when no
+    // `ReasonPhrase` is set, so none is stored for nginx's own lines (no allocation).
     *resp.headers_mut() = headers;
     if !out.names.0.is_empty() {
         resp.extensions_mut().insert(std::mem::take(&mut out.names));
@@ -1206,19 +1204,23 @@ impl Names {
 /// the headers its modules add, else capitalized at each word.
 pub(crate) fn write_name(out: &mut Vec<u8>, name: &HeaderName, names: Option<&Names>) {
     let n = name.as_str();
-    // The header filter writes these itself, with its own spelling.
-    let own = matches!(
-        n,
-        "server"
-            | "date"
-            | "content-type"
-            | "content-length"
-            | "last-modified"
-            | "transfer-encoding"
-            | "connection"
-            | "keep-alive"
-    );
-    if let Some(w) = names.filter(|_| !own).and_then(|m| m.get(n)) {
+    // The header filter writes these itself, with its own spelling (the capitalized one).
+    let own: Option<&'static [u8]> = match n {
+        "server" => Some(b"Server"),
+        "date" => Some(b"Date"),
+        "content-type" => Some(b"Content-Type"),
+        "content-length" => Some(b"Content-Length"),
+        "last-modified" => Some(b"Last-Modified"),
+        "transfer-encoding" => Some(b"Transfer-Encoding"),
+        "connection" => Some(b"Connection"),
+        "keep-alive" => Some(b"Keep-Alive"),
+        _ => None,
+    };
+    if let Some(b) = own {
+        out.extend_from_slice(b);
+        return;
+    }
+    if let Some(w) = names.and_then(|m| m.get(n)) {
         out.extend_from_slice(w);
         return;
     }
@@ -1226,10 +1228,15 @@ pub(crate) fn write_name(out: &mut Vec<u8>, name: &HeaderName, names: Option<&Na
         out.extend_from_slice(b);
         return;
     }
+    let start = out.len();
+    out.extend_from_slice(n.as_bytes());
     let mut up = true;
-    for &c in n.as_bytes() {
-        out.push(if up { c.to_ascii_uppercase() } else { c });
-        up = c == b'-';
+    for c in &mut out[start..] {
+        let was = *c;
+        if up {
+            c.make_ascii_uppercase();
+        }
+        up = was == b'-';
     }
 }
 

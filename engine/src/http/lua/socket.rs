@@ -135,15 +135,15 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
 /// A timer's configuration and owner key.
 type TimerCtx = (Arc<LocConf>, vm::CtxKey, Rc<str>);
 /// Sockets by owner (request or timer key).
-type Owned<T> = RefCell<HashMap<vm::CtxKey, Vec<Weak<RefCell<T>>>>>;
+type Owned<T> = RefCell<vm::KeyMap<Vec<Weak<RefCell<T>>>>>;
 
 thread_local! {
     /// The configuration and owner key of the timer being run (no request is current).
     static TIMER: RefCell<Option<TimerCtx>> = const { RefCell::new(None) };
     /// Connections by owner (request or timer), closed when the owner ends.
-    static OWNED: Owned<Tcp> = RefCell::new(HashMap::new());
+    static OWNED: Owned<Tcp> = RefCell::new(vm::KeyMap::default());
     /// UDP sockets by owner.
-    pub(crate) static OWNED_UDP: Owned<super::udp::Udp> = RefCell::new(HashMap::new());
+    pub(crate) static OWNED_UDP: Owned<super::udp::Udp> = RefCell::new(vm::KeyMap::default());
     /// The per-worker connection pools, by key (nginx: the `socket_pool_key` registry table).
     static POOLS: RefCell<HashMap<Vec<u8>, Pool>> = RefCell::new(HashMap::new());
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };

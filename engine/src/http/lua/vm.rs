@@ -234,7 +234,7 @@ thread_local! {
     /// The request whose handler is being polled, and its context.
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// Contexts of the requests in flight on this thread, by (connection, request number).
-    static CTXS: RefCell<HashMap<CtxKey, SharedCtx>> = RefCell::new(HashMap::new());
+    static CTXS: RefCell<KeyMap<SharedCtx>> = RefCell::new(KeyMap::default());
     /// The phase of code running without a request (init, init_worker, timers).
     static NOREQ_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
     /// A finished entry coroutine is cached for the next handler (only logged here).
@@ -702,6 +702,37 @@ pub(crate) fn noreq_phase() -> Option<Phase> {
 
 /// A request's key among the contexts: connection, request number, subrequest number.
 pub(crate) type CtxKey = (u64, u64, u64);
+
+/// A per-thread map by [`CtxKey`]. Its keys are this process's own counters (nothing a
+/// client chooses), so a multiply-rotate mix replaces SipHash, which cost more than the
+/// lookups themselves (a few per request).
+pub(crate) type KeyMap<V> = HashMap<CtxKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The hasher of [`KeyMap`] (the integers' mix of rustc's FxHasher).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+}
 
 pub(crate) fn key_of(r: &Request) -> CtxKey {
     (r.conn.id, r.conn.requests, r.sub)
