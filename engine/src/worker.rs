@@ -492,6 +492,9 @@ pub(crate) struct Shared {
     /// Where the connection's own lines go (nginx: `c->log`): the default server's
     /// `error_log`, then the last request's location's.
     pub(crate) error_log: Option<Arc<Vec<Arc<crate::http::errlog::ErrorLog>>>>,
+    /// The answer's `limit_rate` (bytes/s), `limit_rate_after` and the request's start
+    /// second, for the connection's writes (nginx: ngx_http_write_filter).
+    pub(crate) limit_rate: Option<(u64, u64, u64)>,
 }
 
 impl Shared {
@@ -506,6 +509,7 @@ impl Shared {
             exit: Rc::new(tokio::sync::Notify::new()),
             tunnel: false,
             error_log: None,
+            limit_rate: None,
         }
     }
 }
@@ -540,6 +544,32 @@ impl Conns {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// nginx: the `limit_rate` of ngx_http_write_filter: `$limit_rate` as set, else the
+/// location's `limit_rate`; with `limit_rate_after` and the request's start second.
+fn limit_rate(r: &crate::http::request::Request) -> Option<(u64, u64, u64)> {
+    use crate::conf::values::parse_size;
+    let rate = match r.vars.get(&b"limit_rate"[..]) {
+        Some(v) => parse_size(v),
+        None => r
+            .loc
+            .limit_rate
+            .as_ref()
+            .and_then(|v| parse_size(&r.eval(v))),
+    }
+    .filter(|&n| n > 0)?;
+    let after = r
+        .loc
+        .limit_rate_after
+        .as_ref()
+        .and_then(|v| parse_size(&r.eval(v)))
+        .unwrap_or(0);
+    let start = r
+        .start
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Some((rate, after, start))
 }
 
 /// A connection's identity in nginx's log context before a request exists.
@@ -1303,6 +1333,7 @@ async fn handle(
         let mut sh = shared.borrow_mut();
         sh.timeouts = Timeouts::of(&r.loc);
         sh.error_log = r.loc.error_log.clone();
+        sh.limit_rate = limit_rate(&r);
     }
     if reply.drop {
         // nginx: a terminated request (444, 499: the client went away) is logged too

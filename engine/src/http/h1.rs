@@ -271,6 +271,8 @@ struct Io<S> {
     send_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     /// A write waited `send_timeout` in vain.
     send_timed_out: bool,
+    /// The answer being written is rate-limited (`limit_rate`).
+    rate: Option<Rate>,
     raw: RawState,
 }
 
@@ -700,6 +702,7 @@ where
         body_timer: false,
         send_sleep: None,
         send_timed_out: false,
+        rate: None,
         raw: RawState::default(),
     }));
     let shared = ctx.shared.clone();
@@ -781,8 +784,19 @@ where
             return;
         };
         {
-            let t = shared.borrow().timeouts;
-            io.borrow_mut().timeouts = t;
+            let (t, rate) = {
+                let mut sh = shared.borrow_mut();
+                (sh.timeouts, sh.limit_rate.take())
+            };
+            let mut c = io.borrow_mut();
+            c.timeouts = t;
+            c.rate = rate.map(|(limit, after, start)| Rate {
+                limit,
+                after,
+                start,
+                sent: 0,
+                next: None,
+            });
         }
         if io.borrow().failed == Failed::Io {
             finished(&shared);
@@ -1186,7 +1200,20 @@ async fn send_file<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 burst = 0;
                 tokio::task::yield_now().await;
             }
-            let n = (end - pos).min(limit - burst);
+            let mut n = (end - pos).min(limit - burst);
+            let limited = io.borrow().rate.is_some();
+            if limited && plain {
+                // the head first, under the limit too
+                if !out.is_empty() {
+                    if !send(io, out).await {
+                        return false;
+                    }
+                    out.clear();
+                }
+                if let Some(budget) = rate_budget(io).await {
+                    n = n.min(budget);
+                }
+            }
             let got = if plain {
                 // The head (and any multipart framing) first, as nginx's writev: sent with
                 // MSG_MORE to go out with the file's first bytes, it cost more kernel time
@@ -1217,6 +1244,9 @@ async fn send_file<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 }
                 k
             } as u64;
+            if limited && plain {
+                rate_sent(io, got);
+            }
             body.sent_outside(got);
             pos += got;
             burst = burst.saturating_add(got);
@@ -1235,10 +1265,100 @@ async fn send_file<S: AsyncRead + AsyncWrite + Unpin + 'static>(
 
 /// Writes all of `buf` (with `send_timeout`).
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(io: &Rc<RefCell<Io<S>>>, buf: &[u8]) -> bool {
+    if io.borrow().rate.is_some() {
+        return send_limited(io, buf).await;
+    }
     let mut pos = 0;
     std::future::poll_fn(|cx| io.borrow_mut().poll_send(cx, buf, &mut pos))
         .await
         .is_ok()
+}
+
+/// An answer's `limit_rate` state (nginx: r->limit_rate, r->limit_rate_after, r->start_sec
+/// and c->sent as ngx_http_write_filter uses them).
+#[derive(Clone, Copy)]
+struct Rate {
+    /// Bytes per second.
+    limit: u64,
+    /// Bytes sent before the limit applies.
+    after: u64,
+    /// The request's start, in Unix seconds.
+    start: u64,
+    /// Bytes of this answer written so far (head included).
+    sent: u64,
+    /// The write event is delayed until then.
+    next: Option<tokio::time::Instant>,
+}
+
+/// nginx: ngx_http_write_filter's limit: how many bytes may go now, after waiting out the
+/// delay of the last write and, when over budget, until the budget is positive again.
+async fn rate_budget<S>(io: &Rc<RefCell<Io<S>>>) -> Option<u64> {
+    loop {
+        let r = io.borrow().rate?;
+        if let Some(t) = r.next {
+            tokio::time::sleep_until(t).await;
+            if let Some(r) = io.borrow_mut().rate.as_mut() {
+                r.next = None;
+            }
+            continue;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let allowed = i128::from(r.limit) * i128::from(now.saturating_sub(r.start) + 1);
+        let budget = allowed - (i128::from(r.sent) - i128::from(r.after));
+        if budget > 0 {
+            return Some(u64::try_from(budget).unwrap_or(u64::MAX));
+        }
+        let ms = u64::try_from(-budget * 1000 / i128::from(r.limit) + 1).unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Counts `n` bytes written under `limit_rate`; the next write waits the time they take at
+/// the rate (once past `limit_rate_after`).
+fn rate_sent<S>(io: &Rc<RefCell<Io<S>>>, n: u64) {
+    if let Some(r) = io.borrow_mut().rate.as_mut() {
+        let before = r.sent.saturating_sub(r.after);
+        r.sent += n;
+        let now = r.sent.saturating_sub(r.after);
+        let ms = (now - before) * 1000 / r.limit;
+        if ms > 0 {
+            r.next = Some(tokio::time::Instant::now() + Duration::from_millis(ms));
+        }
+    }
+}
+
+/// [`send`] under `limit_rate`: in pieces of what the budget allows.
+async fn send_limited<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &Rc<RefCell<Io<S>>>,
+    buf: &[u8],
+) -> bool {
+    let mut off = 0;
+    while off < buf.len() {
+        let Some(budget) = rate_budget(io).await else {
+            break;
+        };
+        let n = (buf.len() - off).min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let piece = &buf[off..off + n];
+        let mut pos = 0;
+        if std::future::poll_fn(|cx| io.borrow_mut().poll_send(cx, piece, &mut pos))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        rate_sent(io, n as u64);
+        off += n;
+    }
+    if off < buf.len() {
+        let rest = &buf[off..];
+        let mut pos = 0;
+        return std::future::poll_fn(|cx| io.borrow_mut().poll_send(cx, rest, &mut pos))
+            .await
+            .is_ok();
+    }
+    true
 }
 
 /// nginx: the discarded body handler after the answer: what is left of the body is read

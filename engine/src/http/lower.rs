@@ -330,6 +330,9 @@ pub(crate) struct LocConf {
     pub(crate) sendfile: Option<bool>,
     /// `sendfile_max_chunk size` (0: no limit).
     pub(crate) sendfile_max_chunk: Option<u64>,
+    /// `limit_rate` / `limit_rate_after` (sizes, possibly with variables).
+    pub(crate) limit_rate: Option<ComplexValue>,
+    pub(crate) limit_rate_after: Option<ComplexValue>,
 }
 
 /// `server_tokens on|off|build`.
@@ -573,7 +576,9 @@ impl LocConf {
             error_log,
             referers,
             sendfile,
-            sendfile_max_chunk
+            sendfile_max_chunk,
+            limit_rate,
+            limit_rate_after
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -967,6 +972,8 @@ impl Lowering<'_> {
             b"charset" | b"source_charset" | b"override_charset" | b"charset_types" => {
                 crate::http::charset::lower(c, d)
             }
+            b"limit_rate" => c.limit_rate = Some(cv(arg(d, 0))),
+            b"limit_rate_after" => c.limit_rate_after = Some(cv(arg(d, 0))),
             b"if_modified_since" | b"max_ranges" | b"sendfile" | b"sendfile_max_chunk" => {
                 crate::http::static_file::lower(c, d)
             }
