@@ -740,7 +740,7 @@ impl<'a> Run<'a> {
             if matches!(server.child.try_wait(), Ok(Some(_))) {
                 return false;
             }
-            if port_listening(self.port) {
+            if listening_by(server.child.id(), self.port) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -1617,20 +1617,43 @@ fn parse_time(s: &str) -> Option<Duration> {
 
 /// Whether something listens on TCP `port` (any address), from /proc/net/tcp{,6}: no probe
 /// connection is made, so the server's log stays clean.
-fn port_listening(port: u16) -> bool {
+/// The socket inodes listening on TCP `port` (any address).
+fn listening_inodes(port: u16) -> Vec<String> {
     let want = format!(":{port:04X}");
+    let mut out = Vec::new();
     for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = fs::read_to_string(f) else {
             continue;
         };
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() > 3 && cols[1].ends_with(&want) && cols[3] == "0A" {
-                return true;
+            if cols.len() > 9 && cols[1].ends_with(&want) && cols[3] == "0A" {
+                out.push(cols[9].to_string());
             }
         }
     }
-    false
+    out
+}
+
+/// Whether process `pid` holds a socket listening on `port`: a port another process took
+/// between the free-port check and the server's bind must not count as the server's.
+fn listening_by(pid: u32, port: u16) -> bool {
+    let inodes = listening_inodes(port);
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        // no /proc view of the process: the port alone decides
+        return true;
+    };
+    fds.flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|target| {
+            let t = target.to_string_lossy();
+            t.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|ino| inodes.iter().any(|i| i == ino))
+        })
+    })
 }
 
 /// `touch -t [[CC]YY]MMDDhhmm[.ss]` in GMT.
@@ -1695,6 +1718,23 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_belongs_to_its_process_only() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        assert!(listening_by(std::process::id(), port));
+        // another process (a child that holds no socket) does not own it
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        assert!(!listening_by(child.id(), port));
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(l);
+        assert!(!listening_by(std::process::id(), port));
+    }
 
     #[test]
     fn request_building() {
