@@ -1088,6 +1088,7 @@ fn h2_head(req: &hyper::Request<hyper::body::Incoming>) -> Head {
         error: None,
         notes: Vec::new(),
         in_headers: true,
+        raw: None,
     }
 }
 
@@ -1293,6 +1294,7 @@ async fn handle(
         return Err(CloseConnection);
     };
     let mut head = head.unwrap_or_default();
+    r.raw_head = head.raw.take();
     // HTTP/1.x: the request's headers are nginx's already (HTTP/2's are rebuilt from the head).
     let headers = (head.version != 2000).then(|| std::mem::take(req.headers_mut()));
     // lua-nginx-module keeps the body for ngx.req.read_body.

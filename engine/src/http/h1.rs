@@ -952,8 +952,19 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
     let c = &mut *c;
     loop {
         if !c.inbuf.is_empty() {
-            if let Parsed::Done(h, used) = head::parse(&c.inbuf, &ctx.limits) {
-                c.inbuf.advance(used.min(c.inbuf.len()));
+            if let Parsed::Done(mut h, used) = head::parse(&c.inbuf, &ctx.limits) {
+                let used = used.min(c.inbuf.len());
+                if crate::http::lua::used() {
+                    // nginx: the head from the request line on (empty lines before it are
+                    // not part of it)
+                    let raw = &c.inbuf[..used];
+                    let from = raw
+                        .iter()
+                        .position(|&b| b != b'\r' && b != b'\n')
+                        .unwrap_or(raw.len());
+                    h.raw = Some(Bytes::copy_from_slice(&raw[from..]));
+                }
+                c.inbuf.advance(used);
                 return Poll::Ready(HeadEvent::Head(h));
             }
         }

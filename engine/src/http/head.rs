@@ -73,6 +73,9 @@ pub(crate) struct Head {
     pub(crate) notes: Vec<String>,
     /// The request line was complete: errors are "while reading client request headers".
     pub(crate) in_headers: bool,
+    /// The head's bytes as received, from the request line to the empty line (kept when
+    /// Lua may ask for them: `ngx.req.raw_header()`).
+    pub(crate) raw: Option<bytes::Bytes>,
 }
 
 impl Head {

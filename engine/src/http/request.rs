@@ -82,6 +82,8 @@ pub(crate) struct Request {
     /// The status Lua set (`ngx.status`, `ngx.exit`, `ngx.redirect`; nginx:
     /// `r->headers_out.status`), which an internal redirect keeps.
     pub(crate) out_status: u16,
+    /// The request head's bytes as received (HTTP/1.x, when Lua is in use).
+    pub(crate) raw_head: Option<bytes::Bytes>,
     /// limit_req / limit_conn state of this request (engine/src/http/limit_req.rs).
     pub(crate) limits: crate::http::limit_req::RequestLimits,
     /// The response head once sent (`$sent_http_*`, `$bytes_sent`).
@@ -204,6 +206,7 @@ impl Request {
             host_in: host,
             err_status: 0,
             out_status: 0,
+            raw_head: None,
             limits: Default::default(),
             sent: None,
             realip: None,
@@ -257,6 +260,7 @@ impl Request {
             host_in: self.host_in.clone(),
             err_status: 0,
             out_status: 0,
+            raw_head: None,
             limits: Default::default(),
             sub,
             upstream_tail: None,
@@ -305,6 +309,7 @@ impl Request {
             host_in: None,
             err_status: 0,
             out_status: 0,
+            raw_head: None,
             limits: Default::default(),
             sub: 0,
             upstream_tail: None,

@@ -1791,6 +1791,17 @@ fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
     }
     let no_line = arg(&args, 0).as_boolean().unwrap_or(false);
     let text = with_req(|r, c| {
+        // nginx: the bytes the client sent (ngx_http_lua_req_raw_header)
+        if let (Some(raw), None) = (&r.raw_head, &c.raw_parent) {
+            let from = if no_line {
+                raw.iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(raw.len(), |i| i + 1)
+            } else {
+                0
+            };
+            return Ok(raw[from..].to_vec());
+        }
         let mut out = Vec::new();
         let (method, headers) = c
             .raw_parent
