@@ -1307,9 +1307,7 @@ async fn handle(
     let reply = match &head.error {
         Some((status, msg)) => {
             crate::http::errlog::log(&r, crate::log::Level::Info, msg);
-            let mut reply = Reply::status(*status);
-            reply.close = true;
-            reply
+            r.refused(*status).await
         }
         None => r.run().await,
     };

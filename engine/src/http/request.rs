@@ -330,6 +330,15 @@ impl Request {
         Box::pin(self.finalize(reply)).await
     }
 
+    /// A request refused before its phases (a bad request line or head, an unreadable
+    /// body): its error page applies, and the connection closes after it (nginx:
+    /// ngx_http_finalize_request with r->keepalive 0).
+    pub(crate) async fn refused(&mut self, status: u16) -> Reply {
+        let mut r = Box::pin(self.finalize(Reply::status(status))).await;
+        r.close = true;
+        r
+    }
+
     /// nginx: ngx_http_core_run_phases, then the error pages of ngx_http_finalize_request.
     pub(crate) async fn run(&mut self) -> Reply {
         if let Some(status) = self.bad {
@@ -342,9 +351,7 @@ impl Request {
                     "client sent invalid request while reading client request line",
                 ),
             );
-            let mut r = Reply::status(status);
-            r.close = true;
-            return r;
+            return self.refused(status).await;
         }
         // nginx: ngx_http_process_request's TLS checks (497, 495, 496) and 421.
         if let Some(status) = crate::http::ssl::check(self) {
