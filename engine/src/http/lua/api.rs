@@ -916,9 +916,15 @@ pub(crate) fn escape_header(v: &[u8], name: bool) -> Vec<u8> {
     out
 }
 
-/// `foo_bar` -> `foo-bar` (nginx: lua_transform_underscores_in_response_headers on).
+/// `foo_bar` -> `foo-bar` unless `lua_transform_underscores_in_response_headers off`.
 fn header_key(k: &[u8]) -> String {
-    lossy(k).replace('_', "-")
+    let transform =
+        with_req(|r, _| Ok(r.loc.lua_transform_underscores != Some(false))).unwrap_or(true);
+    if transform {
+        lossy(k).replace('_', "-")
+    } else {
+        lossy(k)
+    }
 }
 
 fn header_get(lua: &Lua, key: &Value) -> ApiResult {
