@@ -12,34 +12,13 @@
 //! Skipped (with a note) without openssl, curl or the reference.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 mod common;
-use common::Server;
+use common::{have, sh, Server};
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
 const LUA_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_lua_module.so";
 const NDK_MODULE: &str = "/usr/lib/nginx/modules/ndk_http_module.so";
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn make_cert(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("oxresty-sslsess-{}-{tag}", std::process::id()));

@@ -13,21 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::free_port;
+use common::{free_port, have};
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
 const REFERENCE: &str = "/usr/sbin/nginx";
 const LUA_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_lua_module.so";
 const NDK_MODULE: &str = "/usr/lib/nginx/modules/ndk_http_module.so";
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// A CA; `a.test` (+ `*.a.test`) and `b.test` signed by it; another CA; a client
 /// certificate; a self-signed `a.test`; `c.test` under an intermediate CA; `r.test`,

@@ -16,32 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::free_port;
+use common::{free_port, have, sh};
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
 const REFERENCE: &str = "/usr/sbin/nginx";
 const LUA_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_lua_module.so";
 const NDK_MODULE: &str = "/usr/lib/nginx/modules/ndk_http_module.so";
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Test certificates: a CA; `a.test` (RSA and ECDSA), `b.test` + `*.b.test` (RSA), both
 /// signed by the CA; a client certificate signed by the CA; a self-signed client

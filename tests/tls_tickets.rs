@@ -9,33 +9,13 @@
 //! says so and passes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::Server;
+use common::{have, sh, Server};
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A certificate and ticket key files (k1, k3: 80 bytes; k2: 48 bytes).
 fn make_keys(tag: &str) -> PathBuf {

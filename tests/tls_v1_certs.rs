@@ -8,32 +8,11 @@
 //! the reference.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 mod common;
-use common::Server;
+use common::{have, sh, Server};
 
 const OXRESTY: &str = env!("CARGO_BIN_EXE_oxresty");
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn make_pki() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("oxresty-v1certs-{}", std::process::id()));

@@ -143,3 +143,27 @@ impl Server {
         }
     }
 }
+
+/// Whether `cmd` is on the PATH (tests needing openssl, curl, nghttp... skip without it).
+#[allow(dead_code)]
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `script` with `sh` in `dir`; its stdout.
+#[allow(dead_code)]
+pub fn sh(dir: &std::path::Path, script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
