@@ -361,6 +361,76 @@ pub(crate) fn hash_init(
 
 // ---- Run time (issue 3): the map's variable, evaluated lazily per request. ----
 
+/// Host names with wildcards and their values, as nginx's combined hash finds them (nginx:
+/// ngx_hash_find_combined over an exact hash and the `*.x` / `.x` and `x.*` wildcard
+/// hashes); keys lower-cased.
+#[derive(Debug, Clone)]
+pub(crate) struct HostTable<V> {
+    exact: std::collections::HashMap<Vec<u8>, V>,
+    /// `*.example.com` / `.example.com` as `.example.com`.
+    head: Vec<(Vec<u8>, V)>,
+    /// `www.example.*` as `www.example.`.
+    tail: Vec<(Vec<u8>, V)>,
+}
+
+impl<V> Default for HostTable<V> {
+    fn default() -> Self {
+        HostTable {
+            exact: std::collections::HashMap::new(),
+            head: Vec::new(),
+            tail: Vec::new(),
+        }
+    }
+}
+
+impl<V: Clone> HostTable<V> {
+    /// Adds `key` (lower-cased); `wildcard`: `*.x`, `.x` (also `x` itself) and `x.*` are
+    /// patterns, else every key is exact. The first value of a key wins.
+    pub(crate) fn add(&mut self, key: &[u8], v: V, wildcard: bool) {
+        if wildcard {
+            if let Some(rest) = key.strip_prefix(b"*.") {
+                let mut k = b".".to_vec();
+                k.extend_from_slice(rest);
+                self.head.push((k, v));
+                return;
+            }
+            if key.len() > 1 && key.starts_with(b".") {
+                self.exact.entry(key[1..].to_vec()).or_insert(v.clone());
+                self.head.push((key.to_vec(), v));
+                return;
+            }
+            if let Some(h) = key.strip_suffix(b"*").filter(|h| h.ends_with(b".")) {
+                self.tail.push((h.to_vec(), v));
+                return;
+            }
+        }
+        self.exact.entry(key.to_vec()).or_insert(v);
+    }
+}
+
+impl<V> HostTable<V> {
+    /// The value of `host` (lower-cased): exact, then the longest `*.x`, then the longest
+    /// `x.*`.
+    pub(crate) fn find(&self, host: &[u8]) -> Option<&V> {
+        if let Some(v) = self.exact.get(host) {
+            return Some(v);
+        }
+        let head = self
+            .head
+            .iter()
+            .filter(|(k, _)| host.ends_with(k))
+            .max_by_key(|(k, _)| k.len());
+        if let Some((_, v)) = head {
+            return Some(v);
+        }
+        self.tail
+            .iter()
+            .filter(|(k, _)| host.len() > k.len() && host.starts_with(k))
+            .max_by_key(|(k, _)| k.len())
+            .map(|(_, v)| v)
+    }
+}
+
 /// A `map` block at run time (nginx: ngx_http_map_ctx_t).
 #[derive(Debug)]
 pub(crate) struct MapRt {
@@ -368,12 +438,8 @@ pub(crate) struct MapRt {
     hostnames: bool,
     /// `volatile`: evaluated at every use.
     pub(crate) volatile: bool,
-    /// Exact keys, lower-cased.
-    exact: std::collections::HashMap<Vec<u8>, variables::ComplexValue>,
-    /// `*.example.com` / `.example.com` as `.example.com`.
-    head: Vec<(Vec<u8>, variables::ComplexValue)>,
-    /// `www.example.*` as `www.example.`.
-    tail: Vec<(Vec<u8>, variables::ComplexValue)>,
+    /// The keys (wildcards only with `hostnames`).
+    keys: HostTable<variables::ComplexValue>,
     regexes: Vec<(crate::regex::Regex, variables::ComplexValue)>,
     default: Option<variables::ComplexValue>,
 }
@@ -391,9 +457,7 @@ pub(crate) fn lower(d: &Directive) -> Option<(Vec<u8>, MapRt)> {
         source,
         hostnames: false,
         volatile: false,
-        exact: std::collections::HashMap::new(),
-        head: Vec::new(),
-        tail: Vec::new(),
+        keys: HostTable::default(),
         regexes: Vec::new(),
         default: None,
     };
@@ -426,24 +490,7 @@ pub(crate) fn lower(d: &Directive) -> Option<(Vec<u8>, MapRt)> {
             continue;
         }
         let key = key.strip_prefix(b"\\").unwrap_or(key).to_ascii_lowercase();
-        if m.hostnames {
-            if let Some(rest) = key.strip_prefix(b"*.") {
-                let mut k = b".".to_vec();
-                k.extend_from_slice(rest);
-                m.head.push((k, value));
-                continue;
-            }
-            if key.len() > 1 && key.starts_with(b".") {
-                m.exact.entry(key[1..].to_vec()).or_insert(value.clone());
-                m.head.push((key, value));
-                continue;
-            }
-            if let Some(head) = key.strip_suffix(b"*").filter(|h| h.ends_with(b".")) {
-                m.tail.push((head.to_vec(), value));
-                continue;
-            }
-        }
-        m.exact.entry(key).or_insert(value);
+        m.keys.add(&key, value, m.hostnames);
     }
     Some((name, m))
 }
@@ -473,27 +520,8 @@ impl MapRt {
         if self.hostnames && val.last() == Some(&b'.') {
             val.pop();
         }
-        let low = val.to_ascii_lowercase();
-        if let Some(v) = self.exact.get(&low) {
+        if let Some(v) = self.keys.find(&val.to_ascii_lowercase()) {
             return r.eval(v);
-        }
-        if self.hostnames {
-            let head = self
-                .head
-                .iter()
-                .filter(|(k, _)| low.ends_with(k))
-                .max_by_key(|(k, _)| k.len());
-            if let Some((_, v)) = head {
-                return r.eval(v);
-            }
-            let tail = self
-                .tail
-                .iter()
-                .filter(|(k, _)| low.len() > k.len() && low.starts_with(k))
-                .max_by_key(|(k, _)| k.len());
-            if let Some((_, v)) = tail {
-                return r.eval(v);
-            }
         }
         if !val.is_empty() {
             for (re, v) in &self.regexes {
@@ -539,17 +567,17 @@ mod rt_tests {
         assert_eq!(name, b"m");
         assert!(m.hostnames && m.volatile);
         assert!(m.default.is_some());
-        let mut exact: Vec<&[u8]> = m.exact.keys().map(Vec::as_slice).collect();
+        let mut exact: Vec<&[u8]> = m.keys.exact.keys().map(Vec::as_slice).collect();
         exact.sort();
         assert_eq!(exact, vec![&b"b.com"[..], b"default", b"exact"]);
-        let head: Vec<&[u8]> = m.head.iter().map(|(k, _)| k.as_slice()).collect();
+        let head: Vec<&[u8]> = m.keys.head.iter().map(|(k, _)| k.as_slice()).collect();
         assert_eq!(head, vec![&b".a.com"[..], b".b.com"]);
-        assert_eq!(m.tail[0].0, b"www.c.");
+        assert_eq!(m.keys.tail[0].0, b"www.c.");
         assert_eq!(m.regexes.len(), 1);
         // Without `hostnames`, wildcards are plain keys.
         let d = directive("map $host $m { *.a.com w; }");
         let (_, m) = lower(&d).unwrap_or_else(|| panic!());
-        assert!(m.exact.contains_key(&b"*.a.com"[..]) && m.head.is_empty());
+        assert!(m.keys.exact.contains_key(&b"*.a.com"[..]) && m.keys.head.is_empty());
     }
 }
 

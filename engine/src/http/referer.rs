@@ -152,12 +152,8 @@ pub(crate) struct RefererRt {
     blocked: bool,
     /// `server_names`: the server's names count as hosts.
     server_names: bool,
-    /// Host keys, lower-cased, with the URI prefix that must follow (None: any).
-    exact: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// `*.example.com` / `.example.com` as `.example.com`.
-    head: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// `www.example.*` as `www.example.`.
-    tail: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Host keys with the URI prefix that must follow (None: any).
+    hosts: crate::http::map::HostTable<Option<Vec<u8>>>,
     /// `~regex`, caseless, on the Referer without its scheme.
     regexes: Vec<crate::regex::Regex>,
 }
@@ -181,46 +177,9 @@ pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) {
                     Some(slash) => (&v[..slash], Some(v[slash..].to_vec())),
                     None => (v.as_slice(), None),
                 };
-                rt.add(&host.to_ascii_lowercase(), uri);
+                rt.hosts.add(&host.to_ascii_lowercase(), uri, true);
             }
         }
-    }
-}
-
-impl RefererRt {
-    fn add(&mut self, host: &[u8], uri: Option<Vec<u8>>) {
-        if let Some(rest) = host.strip_prefix(b"*.") {
-            let mut k = b".".to_vec();
-            k.extend_from_slice(rest);
-            self.head.push((k, uri));
-        } else if host.len() > 1 && host.starts_with(b".") {
-            self.exact.entry(host[1..].to_vec()).or_insert(uri.clone());
-            self.head.push((host.to_vec(), uri));
-        } else if let Some(h) = host.strip_suffix(b"*").filter(|h| h.ends_with(b".")) {
-            self.tail.push((h.to_vec(), uri));
-        } else {
-            self.exact.entry(host.to_vec()).or_insert(uri);
-        }
-    }
-
-    /// nginx: ngx_hash_find_combined: the URI prefix of the key matching `host`.
-    fn find(&self, host: &[u8]) -> Option<&Option<Vec<u8>>> {
-        if let Some(u) = self.exact.get(host) {
-            return Some(u);
-        }
-        if let Some((_, u)) = self
-            .head
-            .iter()
-            .filter(|(k, _)| host.len() > k.len() && host.ends_with(k))
-            .max_by_key(|(k, _)| k.len())
-        {
-            return Some(u);
-        }
-        self.tail
-            .iter()
-            .filter(|(k, _)| host.len() > k.len() && host.starts_with(k))
-            .max_by_key(|(k, _)| k.len())
-            .map(|(_, u)| u)
     }
 }
 
@@ -257,7 +216,7 @@ pub(crate) fn invalid(r: &crate::http::request::Request) -> bool {
     }
     let host = rest[..end].to_ascii_lowercase();
     let by_server_name = rt.server_names && server_name_uri(r, &host);
-    if let Some(uri) = rt.find(&host).or(by_server_name.then_some(&None)) {
+    if let Some(uri) = rt.hosts.find(&host).or(by_server_name.then_some(&None)) {
         let Some(uri) = uri else {
             return false;
         };
