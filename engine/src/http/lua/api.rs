@@ -1995,17 +1995,11 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                         s(lua, "not found")?,
                         Value::Boolean(false),
                     ]),
-                    SetResult::NoMemory(forcible) => {
-                        if matches!(mode, Mode::SafeSet | Mode::SafeAdd) {
-                            ok(vec![Value::Nil, s(lua, "no memory")?])
-                        } else {
-                            ok(vec![
-                                Value::Boolean(false),
-                                s(lua, "no memory")?,
-                                Value::Boolean(forcible),
-                            ])
-                        }
-                    }
+                    SetResult::NoMemory(forcible) => ok(vec![
+                        Value::Boolean(false),
+                        s(lua, "no memory")?,
+                        Value::Boolean(forcible),
+                    ]),
                 }
             }
             "incr" => {
@@ -2095,7 +2089,12 @@ fn dict_method(vm: &Rc<Vm>, dict: &Arc<Dict>, name: &'static str) -> LResult<mlu
                 };
                 match d.push(&k, v, name == "lpush") {
                     Ok(n) => ok(vec![Value::Integer(n as i64)]),
-                    Err(e) => nil_err(lua, e),
+                    Err(shdict::PushError::NotAList) => nil_err(lua, "value not a list"),
+                    Err(shdict::PushError::NoMemoryForList) => ok(vec![
+                        Value::Boolean(false),
+                        Value::String(lua.create_string("no memory")?),
+                    ]),
+                    Err(shdict::PushError::NoMemory) => nil_err(lua, "no memory"),
                 }
             }
             "lpop" | "rpop" => {

@@ -17,6 +17,7 @@ pub(crate) mod directives;
 pub(crate) mod phases;
 pub(crate) mod regex;
 pub(crate) mod shdict;
+mod slab;
 pub(crate) mod socket;
 pub(crate) mod ssl;
 pub(crate) mod stream;

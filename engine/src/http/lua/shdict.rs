@@ -2,13 +2,16 @@
 //! dictionaries shared by every worker thread, kept across reloads (a registry by name;
 //! a dict whose size changed is made anew, as nginx makes a new zone).
 //!
-//! Memory is accounted roughly as nginx's slab would: each entry costs its key, its value
-//! and a node header; when full, `set` evicts the least recently used entries (and says
-//! `forcible`), `safe_set`/`safe_add` answer "no memory".
+//! Room is nginx's: a model of the zone's slab allocator (slab.rs) takes a node of nginx's
+//! size for each entry and list item, so `set` evicts the least recently used entries (and
+//! says `forcible`) and `safe_set`/`safe_add`/`lpush` answer "no memory" exactly when the
+//! reference does, and `free_space()` reads the same.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::slab::{Alloc, Slab};
 
 /// A stored value (nginx: SHDICT_TSTRING, TNUMBER, TBOOLEAN, TLIST).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,41 +22,53 @@ pub(crate) enum Val {
     List(std::collections::VecDeque<Val>),
 }
 
-impl Val {
-    fn size(&self) -> usize {
-        match self {
-            Val::Str(s) => s.len(),
-            Val::Num(_) => 8,
-            Val::Bool(_) => 1,
-            Val::List(l) => l.iter().map(|v| v.size() + 16).sum(),
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Entry {
+    /// A list's items are in `val`; their slab chunks in `items`, in the same order.
     val: Val,
     flags: u32,
     expires: Option<Instant>,
-    /// Last use, for LRU eviction.
-    used: u64,
+    /// Position in the LRU queue (`Inner::lru`).
+    seq: u64,
+    /// The node's place in the zone (nginx: the rbtree node's slab chunk).
+    node: Alloc,
+    items: std::collections::VecDeque<Alloc>,
 }
 
-/// Per-entry overhead (nginx: ngx_http_lua_shdict_node_t + rbtree/queue links, rounded).
-const NODE: usize = 64;
+/// Bytes of a dict node before its key (nginx: offsetof(ngx_rbtree_node_t, color) +
+/// offsetof(ngx_http_lua_shdict_node_t, data)).
+const NODE: usize = 68;
+/// Bytes of a list item before its value (nginx: offsetof(ngx_http_lua_shdict_list_node_t,
+/// data)).
+const LIST_NODE: usize = 21;
+
+/// The value's bytes as nginx stores them.
+fn val_len(v: &Val) -> usize {
+    match v {
+        Val::Str(s) => s.len(),
+        Val::Num(_) => 8,
+        Val::Bool(_) => 1,
+        Val::List(_) => 16,
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Dict {
     pub(crate) name: Vec<u8>,
     pub(crate) size: u64,
     inner: Mutex<Inner>,
+    /// A time before every expiry (`flush_all` marks entries expired with it).
+    epoch: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
-    map: HashMap<Vec<u8>, Entry>,
-    used_bytes: usize,
-    clock: u64,
+    map: HashMap<Arc<[u8]>, Entry>,
+    /// The LRU queue by position: the last is the most recently used (nginx: `lru_queue`,
+    /// whose head is the most recent).
+    lru: BTreeMap<u64, Arc<[u8]>>,
+    seq: u64,
+    slab: Slab,
 }
 
 static REGISTRY: Mutex<Vec<Arc<Dict>>> = Mutex::new(Vec::new());
@@ -79,10 +94,6 @@ fn replay() -> bool {
     super::vm::init_is_replay()
 }
 
-fn expired(e: &Entry, now: Instant) -> bool {
-    e.expires.is_some_and(|t| t <= now)
-}
-
 /// What `set`-like operations did.
 pub(crate) enum SetResult {
     /// Stored; `true` when valid items were evicted to make room.
@@ -101,6 +112,16 @@ pub(crate) enum IncrResult {
     NoMemory,
 }
 
+/// Why `lpush`/`rpush` failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PushError {
+    NotAList,
+    /// No room for a new list's node (Lua sees `false, "no memory"`).
+    NoMemoryForList,
+    /// No room for the item (Lua sees `nil, "no memory"`).
+    NoMemory,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Set,
@@ -110,20 +131,123 @@ pub(crate) enum Mode {
     Replace,
 }
 
+/// What a keyed lookup found (nginx: ngx_http_lua_shdict_lookup's NGX_OK / NGX_DONE).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Live,
+    Expired,
+}
+
+impl Inner {
+    /// nginx: ngx_http_lua_shdict_lookup: finds `key` and moves it to the head of the LRU
+    /// queue, expired or not.
+    fn lookup(&mut self, key: &[u8], now: Instant) -> Option<Found> {
+        self.seq += 1;
+        let seq = self.seq;
+        let e = self.map.get_mut(key)?;
+        let k = self.lru.remove(&e.seq)?;
+        e.seq = seq;
+        let found = if e.expires.is_some_and(|t| t < now) {
+            Found::Expired
+        } else {
+            Found::Live
+        };
+        self.lru.insert(seq, k);
+        Some(found)
+    }
+
+    /// Removes `key` and gives its chunks back, list items first.
+    fn remove(&mut self, key: &[u8]) {
+        let Some(e) = self.map.remove(key) else {
+            return;
+        };
+        self.lru.remove(&e.seq);
+        for a in e.items {
+            self.slab.free(a);
+        }
+        self.slab.free(e.node);
+    }
+
+    /// nginx: ngx_http_lua_shdict_expire: with `n == 1` frees up to two expired entries at
+    /// the LRU tail; with `n == 0` the tail entry whatever its age, then up to two expired.
+    fn expire(&mut self, mut n: u32, now: Instant) -> usize {
+        let mut freed = 0;
+        while n < 3 {
+            let Some((_, key)) = self.lru.first_key_value() else {
+                return freed;
+            };
+            let key = key.clone();
+            if n != 0 {
+                let Some(e) = self.map.get(&*key) else {
+                    return freed;
+                };
+                if e.expires.is_none_or(|t| t > now) {
+                    return freed;
+                }
+            }
+            n += 1;
+            self.remove(&key);
+            freed += 1;
+        }
+        freed
+    }
+
+    /// A node of `size` bytes, evicting the least recently used entries when the zone is
+    /// full (nginx: the 30 tries of ngx_http_lua_ffi_shdict_store). `.1`: something live
+    /// may have been evicted.
+    fn alloc_forcibly(&mut self, size: usize, now: Instant) -> (Option<Alloc>, bool) {
+        if let Some(a) = self.slab.alloc(size) {
+            return (Some(a), false);
+        }
+        let mut forcible = false;
+        for _ in 0..30 {
+            if self.expire(0, now) == 0 {
+                break;
+            }
+            forcible = true;
+            if let Some(a) = self.slab.alloc(size) {
+                return (Some(a), true);
+            }
+        }
+        (None, forcible)
+    }
+
+    fn insert(&mut self, key: &[u8], val: Val, flags: u32, expires: Option<Instant>, node: Alloc) {
+        self.seq += 1;
+        let k: Arc<[u8]> = Arc::from(key);
+        self.lru.insert(self.seq, k.clone());
+        self.map.insert(
+            k,
+            Entry {
+                val,
+                flags,
+                expires,
+                seq: self.seq,
+                node,
+                items: Default::default(),
+            },
+        );
+    }
+}
+
 impl Dict {
     fn new(name: &[u8], size: u64) -> Dict {
+        let mut slab = Slab::new(usize::try_from(size).unwrap_or(usize::MAX));
+        // nginx: ngx_http_lua_shdict_init_zone's own allocations (the tree and queue
+        // heads, the zone's log text).
+        let _ = slab.alloc(80);
+        let _ = slab.alloc(27 + name.len());
         Dict {
             name: name.to_vec(),
             size,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                lru: BTreeMap::new(),
+                seq: 0,
+                slab,
+            }),
+            epoch: Instant::now(),
         }
-    }
-
-    fn capacity_bytes(&self) -> usize {
-        // nginx: the slab pool's own pages are not usable.
-        usize::try_from(self.size)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(8192)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -136,56 +260,20 @@ impl Dict {
     /// nginx: ngx_http_lua_ffi_shdict_get: value, flags, stale.
     pub(crate) fn get(&self, key: &[u8], stale: bool) -> Option<(Val, u32, bool)> {
         let mut g = self.lock();
-        g.clock += 1;
-        let clock = g.clock;
         let now = Instant::now();
-        let e = g.map.get_mut(key)?;
-        let is_stale = expired(e, now);
-        if is_stale && !stale {
+        if !replay() && !stale {
+            g.expire(1, now);
+        }
+        let found = g.lookup(key, now)?;
+        if found == Found::Expired && !stale {
             return None;
         }
-        e.used = clock;
-        Some((e.val.clone(), e.flags, is_stale))
-    }
-
-    /// Makes room for `need` more bytes: expired entries first, then (unless `safe`) the least
-    /// recently used ones. Returns (fits, evicted a live entry).
-    fn make_room(g: &mut Inner, cap: usize, need: usize, safe: bool, keep: &[u8]) -> (bool, bool) {
-        if g.used_bytes + need <= cap {
-            return (true, false);
-        }
-        let now = Instant::now();
-        let dead: Vec<Vec<u8>> = g
-            .map
-            .iter()
-            .filter(|(_, e)| expired(e, now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in dead {
-            if let Some(e) = g.map.remove(&k) {
-                g.used_bytes = g.used_bytes.saturating_sub(NODE + k.len() + e.val.size());
-            }
-        }
-        let mut forcible = false;
-        while g.used_bytes + need > cap {
-            if safe {
-                return (false, forcible);
-            }
-            let victim = g
-                .map
-                .iter()
-                .filter(|(k, _)| k.as_slice() != keep)
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone());
-            let Some(k) = victim else {
-                return (false, forcible);
-            };
-            if let Some(e) = g.map.remove(&k) {
-                g.used_bytes = g.used_bytes.saturating_sub(NODE + k.len() + e.val.size());
-            }
-            forcible = true;
-        }
-        (true, forcible)
+        let e = g.map.get(key)?;
+        let val = match &e.val {
+            Val::List(_) => Val::List(Default::default()),
+            v => v.clone(),
+        };
+        Some((val, e.flags, found == Found::Expired))
     }
 
     /// nginx: ngx_http_lua_ffi_shdict_store. `val` None deletes.
@@ -200,41 +288,40 @@ impl Dict {
         if replay() {
             return SetResult::Ok(false);
         }
-        let cap = self.capacity_bytes();
         let mut g = self.lock();
-        g.clock += 1;
-        let clock = g.clock;
         let now = Instant::now();
-        let live = g.map.get(key).is_some_and(|e| !expired(e, now));
-        match mode {
-            Mode::Add | Mode::SafeAdd if live => return SetResult::Exists,
-            Mode::Replace if !live => return SetResult::NotFound,
+        g.expire(1, now);
+        let found = g.lookup(key, now);
+        match (mode, found) {
+            (Mode::Replace, None | Some(Found::Expired)) => return SetResult::NotFound,
+            (Mode::Add | Mode::SafeAdd, Some(Found::Live)) => return SetResult::Exists,
             _ => {}
         }
-        if let Some(old) = g.map.remove(key) {
-            g.used_bytes = g
-                .used_bytes
-                .saturating_sub(NODE + key.len() + old.val.size());
+        if found.is_some() {
+            // nginx reuses the node when the new value has the old one's size
+            if let (Some(v), Some(e)) = (&val, g.map.get_mut(key)) {
+                if !matches!(e.val, Val::List(_)) && val_len(v) == val_len(&e.val) {
+                    e.val = v.clone();
+                    e.flags = flags;
+                    e.expires = expiry(exptime, now);
+                    return SetResult::Ok(false);
+                }
+            }
+            g.remove(key);
         }
         let Some(val) = val else {
             return SetResult::Ok(false);
         };
-        let need = NODE + key.len() + val.size();
-        let safe = matches!(mode, Mode::SafeSet | Mode::SafeAdd);
-        let (fits, forcible) = Self::make_room(&mut g, cap, need, safe, key);
-        if !fits {
+        let size = NODE + key.len() + val_len(&val);
+        let (node, forcible) = if matches!(mode, Mode::SafeSet | Mode::SafeAdd) {
+            (g.slab.alloc(size), false)
+        } else {
+            g.alloc_forcibly(size, now)
+        };
+        let Some(node) = node else {
             return SetResult::NoMemory(forcible);
-        }
-        g.used_bytes += need;
-        g.map.insert(
-            key.to_vec(),
-            Entry {
-                val,
-                flags,
-                expires: expiry(exptime, now),
-                used: clock,
-            },
-        );
+        };
+        g.insert(key, val, flags, expiry(exptime, now), node);
         SetResult::Ok(forcible)
     }
 
@@ -247,13 +334,11 @@ impl Dict {
                 _ => IncrResult::Ok(init.unwrap_or(0.0) + by, false),
             };
         }
-        let cap = self.capacity_bytes();
         let mut g = self.lock();
-        g.clock += 1;
-        let clock = g.clock;
         let now = Instant::now();
-        let live = g.map.get(key).filter(|e| !expired(e, now)).is_some();
-        if live {
+        g.expire(1, now);
+        let found = g.lookup(key, now);
+        if found == Some(Found::Live) {
             let Some(e) = g.map.get_mut(key) else {
                 return IncrResult::NotFound;
             };
@@ -261,100 +346,110 @@ impl Dict {
                 return IncrResult::NotANumber;
             };
             e.val = Val::Num(n + by);
-            e.used = clock;
             return IncrResult::Ok(n + by, false);
         }
         let Some(init) = init else {
             return IncrResult::NotFound;
         };
-        if let Some(old) = g.map.remove(key) {
-            g.used_bytes = g
-                .used_bytes
-                .saturating_sub(NODE + key.len() + old.val.size());
+        let num = by + init;
+        if found == Some(Found::Expired) {
+            if let Some(e) = g.map.get_mut(key) {
+                if !matches!(e.val, Val::List(_)) && val_len(&e.val) == 8 {
+                    e.val = Val::Num(num);
+                    e.flags = 0;
+                    e.expires = expiry(init_ttl, now);
+                    return IncrResult::Ok(num, false);
+                }
+            }
+            g.remove(key);
         }
-        let need = NODE + key.len() + 8;
-        let (fits, forcible) = Self::make_room(&mut g, cap, need, false, key);
-        if !fits {
+        let (node, forcible) = g.alloc_forcibly(NODE + key.len() + 8, now);
+        let Some(node) = node else {
             return IncrResult::NoMemory;
-        }
-        g.used_bytes += need;
-        g.map.insert(
-            key.to_vec(),
-            Entry {
-                val: Val::Num(init + by),
-                flags: 0,
-                expires: expiry(init_ttl, now),
-                used: clock,
-            },
-        );
-        IncrResult::Ok(init + by, forcible)
+        };
+        g.insert(key, Val::Num(num), 0, expiry(init_ttl, now), node);
+        IncrResult::Ok(num, forcible)
     }
 
+    /// nginx: ngx_http_lua_ffi_shdict_flush_all: every entry expires; three are freed now,
+    /// the others as later operations meet them.
     pub(crate) fn flush_all(&self) {
         if replay() {
             return;
         }
         let mut g = self.lock();
+        let past = Some(self.epoch);
         for e in g.map.values_mut() {
-            e.expires = Some(Instant::now() - Duration::from_millis(1));
+            e.expires = past;
         }
+        g.expire(0, Instant::now());
     }
 
-    /// nginx: ngx_http_lua_shdict_flush_expired: how many were freed.
+    /// nginx: ngx_http_lua_shdict_flush_expired: how many were freed (oldest first, at most
+    /// `max` unless 0).
     pub(crate) fn flush_expired(&self, max: usize) -> usize {
         if replay() {
             return 0;
         }
         let mut g = self.lock();
         let now = Instant::now();
-        let dead: Vec<Vec<u8>> = g
-            .map
-            .iter()
-            .filter(|(_, e)| expired(e, now))
-            .map(|(k, _)| k.clone())
+        let dead: Vec<Arc<[u8]>> = g
+            .lru
+            .values()
+            .filter(|k| {
+                g.map
+                    .get(&***k)
+                    .is_some_and(|e| e.expires.is_some_and(|t| t <= now))
+            })
             .take(if max == 0 { usize::MAX } else { max })
+            .cloned()
             .collect();
         for k in &dead {
-            if let Some(e) = g.map.remove(k) {
-                g.used_bytes = g.used_bytes.saturating_sub(NODE + k.len() + e.val.size());
-            }
+            g.remove(k);
         }
         dead.len()
     }
 
+    /// nginx: ngx_http_lua_shdict_get_keys: live keys, least recently used first.
     pub(crate) fn keys(&self, max: usize) -> Vec<Vec<u8>> {
         let g = self.lock();
         let now = Instant::now();
-        let mut v: Vec<(&Vec<u8>, u64)> = g
-            .map
-            .iter()
-            .filter(|(_, e)| !expired(e, now))
-            .map(|(k, e)| (k, e.used))
-            .collect();
-        v.sort_by_key(|(_, u)| std::cmp::Reverse(*u));
-        v.into_iter()
+        g.lru
+            .values()
+            .filter(|k| {
+                g.map
+                    .get(&***k)
+                    .is_some_and(|e| e.expires.is_none_or(|t| t > now))
+            })
             .take(if max == 0 { usize::MAX } else { max })
-            .map(|(k, _)| k.clone())
+            .map(|k| k.to_vec())
             .collect()
     }
 
-    /// Seconds left (0: no expiry); `None` when missing.
+    /// nginx: ngx_http_lua_ffi_shdict_get_ttl: seconds left (0: no expiry; negative once
+    /// expired but not yet freed); `None` when missing.
     pub(crate) fn ttl(&self, key: &[u8]) -> Option<f64> {
         let g = self.lock();
         let now = Instant::now();
-        let e = g.map.get(key).filter(|e| !expired(e, now))?;
+        let e = g.map.get(key)?;
         Some(e.expires.map_or(0.0, |t| {
-            ((t.duration_since(now).as_micros() + 500) / 1000) as f64 / 1000.0
+            let ms = |d: Duration| ((d.as_micros() + 500) / 1000) as f64;
+            if t >= now {
+                ms(t - now) / 1000.0
+            } else {
+                -ms(now - t) / 1000.0
+            }
         }))
     }
 
+    /// nginx: ngx_http_lua_ffi_shdict_set_expire (an expired entry not yet freed counts).
     pub(crate) fn expire(&self, key: &[u8], exptime: f64) -> bool {
         if replay() {
             return self.ttl(key).is_some();
         }
         let mut g = self.lock();
         let now = Instant::now();
-        match g.map.get_mut(key).filter(|e| !expired(e, now)) {
+        match g.map.get_mut(key) {
             Some(e) => {
                 e.expires = expiry(exptime, now);
                 true
@@ -363,65 +458,61 @@ impl Dict {
         }
     }
 
+    /// nginx: ngx_http_lua_ffi_shdict_free_space: bytes in free pages.
     pub(crate) fn free_space(&self) -> usize {
-        let g = self.lock();
-        self.capacity_bytes().saturating_sub(g.used_bytes) / 4096 * 4096
+        self.lock().slab.free_bytes()
     }
 
-    /// nginx: ngx_http_lua_shdict_push_helper: list length, or an error text.
-    pub(crate) fn push(&self, key: &[u8], val: Val, left: bool) -> Result<usize, &'static str> {
+    /// nginx: ngx_http_lua_shdict_push_helper: the list's length.
+    pub(crate) fn push(&self, key: &[u8], val: Val, left: bool) -> Result<usize, PushError> {
         if replay() {
-            return self.llen(key);
+            return self.llen(key).map_err(|_| PushError::NotAList);
         }
-        let cap = self.capacity_bytes();
         let mut g = self.lock();
-        g.clock += 1;
-        let clock = g.clock;
         let now = Instant::now();
-        let need = val.size() + 16;
-        let is_live_list = match g.map.get(key) {
-            Some(e) if !expired(e, now) => match e.val {
-                Val::List(_) => true,
-                _ => return Err("value not a list"),
-            },
-            _ => false,
-        };
-        let extra = if is_live_list {
-            need
-        } else {
-            need + NODE + key.len()
-        };
-        let (fits, _) = Self::make_room(&mut g, cap, extra, false, key);
-        if !fits {
-            return Err("no memory");
-        }
-        if !is_live_list {
-            if let Some(old) = g.map.remove(key) {
-                g.used_bytes = g
-                    .used_bytes
-                    .saturating_sub(NODE + key.len() + old.val.size());
+        g.expire(1, now);
+        match g.lookup(key, now) {
+            Some(found) => {
+                let Some(e) = g.map.get_mut(key) else {
+                    return Err(PushError::NoMemory);
+                };
+                let is_list = matches!(e.val, Val::List(_));
+                if found == Found::Live && !is_list {
+                    return Err(PushError::NotAList);
+                }
+                if found == Found::Expired {
+                    if is_list {
+                        // nginx reuses the expired list's node, emptied
+                        e.expires = None;
+                        e.val = Val::List(Default::default());
+                        let items = std::mem::take(&mut e.items);
+                        for a in items {
+                            g.slab.free(a);
+                        }
+                    } else {
+                        g.remove(key);
+                        new_list(&mut g, key)?;
+                    }
+                }
             }
-            g.map.insert(
-                key.to_vec(),
-                Entry {
-                    val: Val::List(Default::default()),
-                    flags: 0,
-                    expires: None,
-                    used: clock,
-                },
-            );
+            None => new_list(&mut g, key)?,
         }
-        g.used_bytes += extra;
-        let Some(Entry {
-            val: Val::List(l), ..
-        }) = g.map.get_mut(key)
-        else {
-            return Err("value not a list");
+        let item = g.slab.alloc(LIST_NODE + val_len(&val));
+        let Some(e) = g.map.get_mut(key) else {
+            return Err(PushError::NoMemory);
+        };
+        let (Some(item), Val::List(l)) = (item, &mut e.val) else {
+            if matches!(&e.val, Val::List(l) if l.is_empty()) {
+                g.remove(key);
+            }
+            return Err(PushError::NoMemory);
         };
         if left {
             l.push_front(val);
+            e.items.push_front(item);
         } else {
             l.push_back(val);
+            e.items.push_back(item);
         }
         Ok(l.len())
     }
@@ -433,34 +524,59 @@ impl Dict {
         }
         let mut g = self.lock();
         let now = Instant::now();
-        let Some(e) = g.map.get_mut(key).filter(|e| !expired(e, now)) else {
+        g.expire(1, now);
+        if g.lookup(key, now) != Some(Found::Live) {
+            return Ok(None);
+        }
+        let Some(e) = g.map.get_mut(key) else {
             return Ok(None);
         };
         let Val::List(l) = &mut e.val else {
             return Err("value not a list");
         };
-        let v = if left { l.pop_front() } else { l.pop_back() };
+        let (v, a) = if left {
+            (l.pop_front(), e.items.pop_front())
+        } else {
+            (l.pop_back(), e.items.pop_back())
+        };
         let empty = l.is_empty();
-        let freed = v.as_ref().map_or(0, |v| v.size() + 16);
-        g.used_bytes = g.used_bytes.saturating_sub(freed);
+        if let Some(a) = a {
+            g.slab.free(a);
+        }
         if empty {
-            g.map.remove(key);
-            g.used_bytes = g.used_bytes.saturating_sub(NODE + key.len());
+            g.remove(key);
         }
         Ok(v)
     }
 
+    /// nginx: ngx_http_lua_shdict_llen.
     pub(crate) fn llen(&self, key: &[u8]) -> Result<usize, &'static str> {
-        let g = self.lock();
+        let mut g = self.lock();
         let now = Instant::now();
-        match g.map.get(key).filter(|e| !expired(e, now)) {
-            None => Ok(0),
+        if !replay() {
+            g.expire(1, now);
+        }
+        if g.lookup(key, now) != Some(Found::Live) {
+            return Ok(0);
+        }
+        match g.map.get(key) {
             Some(Entry {
                 val: Val::List(l), ..
             }) => Ok(l.len()),
             Some(_) => Err("value not a list"),
+            None => Ok(0),
         }
     }
+}
+
+/// A new, empty list's node (nginx: the `init_list` step of the push helper; no eviction).
+fn new_list(g: &mut Inner, key: &[u8]) -> Result<(), PushError> {
+    let size = (NODE + key.len() + 16).div_ceil(8) * 8;
+    let Some(node) = g.slab.alloc(size) else {
+        return Err(PushError::NoMemoryForList);
+    };
+    g.insert(key, Val::List(Default::default()), 0, None, node);
+    Ok(())
 }
 
 fn expiry(exptime: f64, now: Instant) -> Option<Instant> {
