@@ -481,17 +481,14 @@ fn rebuild(headers: &mut HeaderMap, list: Vec<(HeaderName, HeaderValue)>) {
 
 /// Headers the wire header filter writes itself, out of headers-more's reach.
 fn protected(key: &[u8]) -> bool {
-    matches!(
-        key,
-        b"connection" | b"transfer-encoding" | b"keep-alive" | b"date"
-    )
+    matches!(key, b"connection" | b"transfer-encoding" | b"keep-alive")
 }
 
 /// Headers the wire filter writes from `headers_out` fields unless a list entry replaces them.
 fn moved(key: &[u8]) -> bool {
     matches!(
         key,
-        b"server" | b"content-length" | b"last-modified" | b"location"
+        b"server" | b"date" | b"content-length" | b"last-modified" | b"location"
     )
 }
 
