@@ -330,3 +330,38 @@ done
 --- grep_error_log_out
 lua finalize socket
 collected
+
+
+=== TEST 15: the body read through ngx.req.socket() rebuilt with init/append/finish_body
+--- config
+    location = /t {
+        client_body_buffer_size 1;
+        lua_socket_buffer_size 1;
+        content_by_lua_block {
+            local sock = ngx.req.socket()
+            ngx.say("before: ", ngx.req.get_body_data())
+            ngx.req.init_body(100)
+            while true do
+                local data, err = sock:receive(1)
+                if not data then
+                    ngx.say("receive: ", err)
+                    break
+                end
+                ngx.req.append_body(data)
+            end
+            ngx.req.finish_body()
+            ngx.say("body: ", ngx.req.get_body_data())
+            local s, err = ngx.req.socket()
+            ngx.say("again: ", s, " ", err)
+        }
+    }
+--- request
+POST /t
+hello, my dear friend!
+--- response_body
+before: nil
+receive: closed
+body: hello, my dear friend!
+again: nil request body already exists
+--- no_error_log
+[error]

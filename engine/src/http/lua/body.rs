@@ -134,7 +134,7 @@ pub(crate) fn set_body_data(lua: &Lua, args: MultiValue) -> ApiResult {
             ),
         ));
     };
-    let read = with_req(|_, c| Ok(c.body.is_some()))?;
+    let read = with_req(|_, c| Ok(c.body.is_some() || c.body_socket))?;
     if !read {
         return Err(fail(lua, "request body not read yet"));
     }
@@ -161,7 +161,7 @@ pub(crate) fn set_body_file(lua: &Lua, args: MultiValue) -> ApiResult {
         ));
     };
     let clean = arg(&args, 1).as_boolean().unwrap_or(false);
-    let read = with_req(|_, c| Ok(c.body.is_some()))?;
+    let read = with_req(|_, c| Ok(c.body.is_some() || c.body_socket))?;
     if !read {
         return Err(fail(lua, "request body not read yet"));
     }
@@ -205,7 +205,7 @@ pub(crate) fn init_body(lua: &Lua, args: MultiValue) -> ApiResult {
             Some(n as u64)
         }
     };
-    let read = with_req(|_, c| Ok(c.body.is_some()))?;
+    let read = with_req(|_, c| Ok(c.body.is_some() || c.body_socket))?;
     if !read {
         return Err(fail(lua, "request body not read yet"));
     }

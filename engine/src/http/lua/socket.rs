@@ -2585,7 +2585,9 @@ fn req_socket(lua: &Lua, args: MultiValue, mt: &Table, raw_mt: &Table) -> ApiRes
         if length <= 0 {
             return Ok(Err("no body"));
         }
-        Ok(c.incoming.take().ok_or("request body already exists"))
+        let b = c.incoming.take().ok_or("request body already exists");
+        c.body_socket |= b.is_ok();
+        Ok(b)
     })?;
     let body = match body {
         Ok(b) => b,

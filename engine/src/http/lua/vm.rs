@@ -128,6 +128,9 @@ pub(crate) struct ReqCtx {
     pub(crate) body: Option<Vec<u8>>,
     /// The body as received, not read yet.
     pub(crate) incoming: Option<crate::http::h1::ReqBody>,
+    /// `ngx.req.socket()` took the body (nginx: `r->request_body` exists, empty): the body
+    /// may be rebuilt with `init_body`/`set_body_data`.
+    pub(crate) body_socket: bool,
     /// `ngx.arg` of set_by_lua and body_filter_by_lua.
     pub(crate) args: Vec<Vec<u8>>,
     /// The status a failed code load answers with (404 for a missing file).
@@ -187,6 +190,7 @@ impl ReqCtx {
             ctx: None,
             body: None,
             incoming: None,
+            body_socket: false,
             args: Vec::new(),
             fail_status: None,
             body_file: None,
