@@ -663,3 +663,22 @@ POST /t
 ignored
 --- response_body
 ok
+
+
+=== TEST 42: ngx.req.set_header does nothing on an HTTP/0.9 request
+--- config
+    location /foo {
+        content_by_lua_block {
+            ngx.req.set_header("X-Foo", "howdy")
+            ngx.req.clear_header("Host")
+            local h = ngx.req.get_headers()
+            ngx.say("X-Foo: ", h["X-Foo"], ", version: ", ngx.req.http_version())
+        }
+    }
+--- raw_request eval
+"GET /foo\r\n"
+--- http09
+--- response_body
+X-Foo: nil, version: 0.9
+--- no_error_log
+[error]

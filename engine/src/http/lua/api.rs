@@ -1719,6 +1719,10 @@ fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
         ));
     };
     with_req(|r, _| {
+        // nginx: ngx_http_lua_ffi_req_set_header: an HTTP/0.9 request has no headers to set.
+        if r.version == hyper::Version::HTTP_09 {
+            return Ok(());
+        }
         r.headers.remove(&hn);
         if hn == hyper::header::HOST {
             r.reset_host(vals.first().map(Vec::as_slice));
