@@ -248,3 +248,18 @@ regex
 GET /e?k=v
 --- response_body
 e:v
+
+
+=== TEST 23: the proxy_pass auto-redirect is answered in that location's context
+--- config
+    location /p/ {
+        add_header X-Loc p;
+        header_filter_by_lua_block { ngx.header["X-Seen"] = ngx.header.location }
+        proxy_pass http://127.0.0.1:1;
+    }
+--- request
+GET /p?a=1
+--- error_code: 301
+--- response_headers
+X-Loc: p
+X-Seen: /p/?a=1

@@ -484,7 +484,9 @@ impl Request {
     /// nginx: the NGX_DONE of ngx_http_core_find_static_location: `/dir` asked of a
     /// `location /dir/` whose handler redirects (proxy_pass) and no exact location matched:
     /// 301 to `/dir/` (the static search ends there: regex locations are not tried).
-    fn auto_redirect(&self, locs: &Locations) -> Option<Reply> {
+    /// The redirect is answered in that location's context (its filters and add_header
+    /// apply), as nginx's `r->loc_conf` is the location found.
+    fn auto_redirect(&mut self, locs: &Locations) -> Option<Reply> {
         if matches!(
             self.location.as_ref().map(|l| &l.kind),
             Some(LocKind::Exact)
@@ -493,15 +495,14 @@ impl Request {
         }
         let mut want = self.uri.clone();
         want.push(b'/');
-        let hit = locs.statics.iter().any(|l| {
+        let hit = locs.statics.iter().find(|l| {
             l.name == want
                 && !matches!(l.kind, LocKind::Named)
                 && (crate::http::proxy_run::auto_redirect(&l.conf)
                     || crate::http::fastcgi_run::auto_redirect(&l.conf))
-        });
-        if !hit {
-            return None;
-        }
+        })?;
+        self.loc = hit.conf.clone();
+        self.location = Some(hit.clone());
         if !self.args.is_empty() {
             want.push(b'?');
             want.extend_from_slice(&self.args);
