@@ -145,3 +145,28 @@ X-Seen: u1
 PUT /p/x?y=1
 --- response_body
 lua backend PUT /api/x?y=1
+
+
+=== TEST 9: proxy_buffering off: what came before the upstream closed early still reaches the client
+--- config
+    location = /short {
+        content_by_lua_block {
+            ngx.header['Content-Length'] = 100
+            ngx.say('hi')
+        }
+    }
+    location = /t {
+        proxy_pass http://127.0.0.1:$server_port/short;
+        proxy_buffering off;
+        header_filter_by_lua_block {
+            ngx.log(ngx.WARN, "upstream length: ", ngx.header['Content-Length'])
+            ngx.header['Content-Length'] = 3
+        }
+    }
+--- request
+GET /t
+--- response_body
+hi
+--- error_log
+upstream length: 100
+upstream prematurely closed connection while sending to client

@@ -1138,7 +1138,14 @@ async fn write_body<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 out.clear();
                 return ok;
             }
-            Ev::Frame(Some(Err(_))) => return false,
+            Ev::Frame(Some(Err(_))) => {
+                // nginx had sent what came before the failure; the connection is cut after
+                if !out.is_empty() {
+                    let _ = send(io, out).await;
+                    out.clear();
+                }
+                return false;
+            }
             Ev::Frame(Some(Ok(f))) => {
                 let Ok(d) = f.into_data() else { continue };
                 if d.is_empty() {

@@ -2611,23 +2611,40 @@ async fn pump(
         );
     };
     let mut tmp = vec![0u8; chunk.clamp(1024, 1 << 20)];
+    // nginx: unbuffered, the body that came with the head is sent at once and the upstream
+    // read that follows in the same pass logs "while sending to client"; once a read has to
+    // wait, the upstream's read events log "while reading upstream".
+    let mut action = if out.unit.is_none() && !buf.is_empty() {
+        "sending to client"
+    } else {
+        "reading upstream"
+    };
     // Reads more into `buf`; Ok(false) at the end of the stream.
     macro_rules! fill {
         () => {{
             if rate > 0 && owed > 0 {
                 tokio::time::sleep(Duration::from_millis(owed * 1000 / rate)).await;
             }
-            match tokio::time::timeout(timeout, conn.stream.read(&mut tmp)).await {
+            let now = if action == "reading upstream" {
+                None
+            } else {
+                futures_util::FutureExt::now_or_never(conn.stream.read(&mut tmp))
+            };
+            let got = match now {
+                Some(r) => Ok(r),
+                None => {
+                    action = "reading upstream";
+                    tokio::time::timeout(timeout, conn.stream.read(&mut tmp)).await
+                }
+            };
+            match got {
                 Err(_) => {
                     log("upstream timed out (110: Connection timed out) while reading upstream");
                     out.fail().await;
                     return;
                 }
                 Ok(Err(e)) => {
-                    log(&format!(
-                        "recv() failed{} while reading upstream",
-                        errno_text(&e)
-                    ));
+                    log(&format!("recv() failed{} while {action}", errno_text(&e)));
                     out.fail().await;
                     return;
                 }
@@ -2658,7 +2675,9 @@ async fn pump(
         Framing::Length(mut left) => {
             while left > 0 {
                 if buf.is_empty() && !fill!() {
-                    log("upstream prematurely closed connection while reading upstream");
+                    log(&format!(
+                        "upstream prematurely closed connection while {action}"
+                    ));
                     out.fail().await;
                     return;
                 }
@@ -2683,7 +2702,9 @@ async fn pump(
                         break i;
                     }
                     if buf.len() > 4096 || !fill!() {
-                        log("upstream prematurely closed connection while reading upstream");
+                        log(&format!(
+                            "upstream prematurely closed connection while {action}"
+                        ));
                         out.fail().await;
                         return;
                     }
@@ -2727,7 +2748,9 @@ async fn pump(
                 let mut left = size;
                 while left > 0 {
                     if buf.is_empty() && !fill!() {
-                        log("upstream prematurely closed connection while reading upstream");
+                        log(&format!(
+                            "upstream prematurely closed connection while {action}"
+                        ));
                         out.fail().await;
                         return;
                     }
@@ -2741,7 +2764,9 @@ async fn pump(
                 }
                 while buf.len() < 2 {
                     if !fill!() {
-                        log("upstream prematurely closed connection while reading upstream");
+                        log(&format!(
+                            "upstream prematurely closed connection while {action}"
+                        ));
                         out.fail().await;
                         return;
                     }
