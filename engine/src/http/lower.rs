@@ -333,6 +333,12 @@ pub(crate) struct LocConf {
     /// `limit_rate` / `limit_rate_after` (sizes, possibly with variables).
     pub(crate) limit_rate: Option<ComplexValue>,
     pub(crate) limit_rate_after: Option<ComplexValue>,
+    /// `dav_methods`, `dav_access`, `create_full_put_path`, `min_delete_depth`
+    /// (engine/src/http/dav.rs).
+    pub(crate) dav_methods: Option<u8>,
+    pub(crate) dav_access: Option<u32>,
+    pub(crate) create_full_put_path: Option<bool>,
+    pub(crate) min_delete_depth: Option<u64>,
 }
 
 /// `server_tokens on|off|build`.
@@ -578,7 +584,11 @@ impl LocConf {
             sendfile,
             sendfile_max_chunk,
             limit_rate,
-            limit_rate_after
+            limit_rate_after,
+            dav_methods,
+            dav_access,
+            create_full_put_path,
+            min_delete_depth
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -887,6 +897,9 @@ impl Lowering<'_> {
             }
             b"error_log" => crate::http::errlog::lower(c, d, self.prefix),
             b"valid_referers" => crate::http::referer::lower(c, d),
+            b"dav_methods" | b"dav_access" | b"create_full_put_path" | b"min_delete_depth" => {
+                crate::http::dav::lower(c, d)
+            }
             b"error_page" => {
                 let pages = c.error_pages.get_or_insert_with(Vec::new);
                 let uri = cv(d.args.last().map(Vec::as_slice).unwrap_or_default());

@@ -197,11 +197,16 @@ pub(crate) async fn try_files(r: &mut Request, tf: &TryFiles) -> Next {
     Next::Relocate
 }
 
-/// The content phase: the location's handler (stub_status), else index, autoindex,
+/// The content phase: the location's handler (stub_status), else index, autoindex, dav,
 /// gzip_static and static, in nginx's order (nginx: ngx_http_core_content_phase).
 pub(crate) async fn content(r: &mut Request) -> Reply {
     if r.loc.stub_status {
         return crate::http::stub_status::handler(r);
+    }
+    // nginx: index and autoindex decline other methods than GET, HEAD and POST, so the dav
+    // handler that follows them sees its methods first.
+    if let Some(reply) = crate::http::dav::content(r).await {
+        return reply;
     }
     if r.uri.ends_with(b"/") {
         if let Some(reply) = index(r).await {

@@ -110,7 +110,11 @@ pub(crate) fn exit_worker(http: &Http) {
 /// request's Lua context when the request ends, however it ends.
 pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBody>) -> BodyGuard {
     let key = vm::key_of(r);
-    if !super::used() && !crate::http::proxy_run::used() && !crate::http::mirror::used() {
+    if !super::used()
+        && !crate::http::proxy_run::used()
+        && !crate::http::mirror::used()
+        && !crate::http::dav::used()
+    {
         return BodyGuard {
             _req: Some(req),
             key,
