@@ -339,6 +339,8 @@ pub(crate) struct LocConf {
     pub(crate) dav_access: Option<u32>,
     pub(crate) create_full_put_path: Option<bool>,
     pub(crate) min_delete_depth: Option<u64>,
+    /// `empty_gif` in this location (a content handler: not inherited).
+    pub(crate) empty_gif: bool,
 }
 
 /// `server_tokens on|off|build`.
@@ -979,6 +981,7 @@ impl Lowering<'_> {
             _ if crate::http::fastcgi_run::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
+            b"empty_gif" => c.empty_gif = true,
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
             b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),

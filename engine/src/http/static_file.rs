@@ -203,6 +203,9 @@ pub(crate) async fn content(r: &mut Request) -> Reply {
     if r.loc.stub_status {
         return crate::http::stub_status::handler(r);
     }
+    if r.loc.empty_gif {
+        return crate::http::empty_gif::handler(r);
+    }
     // nginx: index and autoindex decline other methods than GET, HEAD and POST, so the dav
     // handler that follows them sees its methods first.
     if let Some(reply) = crate::http::dav::content(r).await {
