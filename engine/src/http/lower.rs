@@ -341,6 +341,8 @@ pub(crate) struct LocConf {
     pub(crate) min_delete_depth: Option<u64>,
     /// `empty_gif` in this location (a content handler: not inherited).
     pub(crate) empty_gif: bool,
+    /// `random_index on|off`.
+    pub(crate) random_index: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -590,7 +592,8 @@ impl LocConf {
             dav_methods,
             dav_access,
             create_full_put_path,
-            min_delete_depth
+            min_delete_depth,
+            random_index
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -982,6 +985,7 @@ impl Lowering<'_> {
             b"msie_padding" => c.msie_padding = Some(flag(d)),
             b"stub_status" => c.stub_status = true,
             b"empty_gif" => c.empty_gif = true,
+            b"random_index" => crate::http::random_index::lower(c, d),
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
             b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),

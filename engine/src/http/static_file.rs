@@ -197,7 +197,8 @@ pub(crate) async fn try_files(r: &mut Request, tf: &TryFiles) -> Next {
     Next::Relocate
 }
 
-/// The content phase: the location's handler (stub_status), else index, autoindex, dav,
+/// The content phase: the location's handler (stub_status, empty_gif), else random_index,
+/// index, autoindex, dav,
 /// gzip_static and static, in nginx's order (nginx: ngx_http_core_content_phase).
 pub(crate) async fn content(r: &mut Request) -> Reply {
     if r.loc.stub_status {
@@ -212,6 +213,9 @@ pub(crate) async fn content(r: &mut Request) -> Reply {
         return reply;
     }
     if r.uri.ends_with(b"/") {
+        if let Some(reply) = crate::http::random_index::handler(r).await {
+            return reply;
+        }
         if let Some(reply) = index(r).await {
             return reply;
         }

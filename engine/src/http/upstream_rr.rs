@@ -460,7 +460,7 @@ fn rr(peers: &[Peer], st: &mut [PeerState], tried: &[bool], now: Instant) -> Opt
 }
 
 /// A random number (xorshift; nginx uses ngx_random()).
-fn rand() -> u64 {
+pub(crate) fn rand() -> u64 {
     use std::cell::Cell;
     thread_local! {
         static SEED: Cell<u64> = Cell::new(
