@@ -159,9 +159,21 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 /// nginx: ngx_decode_base64 (stops at `=`; a bad character or a dangling sextet fails).
 pub(crate) fn decode_base64(src: &[u8]) -> Option<Vec<u8>> {
+    decode_with(src, B64)
+}
+
+/// nginx: ngx_decode_base64url (`-` and `_` for `+` and `/`).
+pub(crate) fn decode_base64url(src: &[u8]) -> Option<Vec<u8>> {
+    decode_with(
+        src,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+    )
+}
+
+fn decode_with(src: &[u8], alphabet: &[u8; 64]) -> Option<Vec<u8>> {
     let end = src.iter().position(|&c| c == b'=').unwrap_or(src.len());
     let src = &src[..end];
-    let val = |c: u8| B64.iter().position(|&b| b == c).map(|v| v as u32);
+    let val = |c: u8| alphabet.iter().position(|&b| b == c).map(|v| v as u32);
     let vals: Vec<u32> = src.iter().map(|&c| val(c)).collect::<Option<_>>()?;
     if vals.len() % 4 == 1 {
         return None;

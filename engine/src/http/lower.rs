@@ -343,6 +343,11 @@ pub(crate) struct LocConf {
     pub(crate) empty_gif: bool,
     /// `random_index on|off`.
     pub(crate) random_index: Option<bool>,
+    /// `secure_link`, `secure_link_md5`, `secure_link_secret` (engine/src/http/secure_link.rs;
+    /// merged as nginx does, see [`LocConf::merge`]).
+    pub(crate) secure_link: Option<ComplexValue>,
+    pub(crate) secure_link_md5: Option<ComplexValue>,
+    pub(crate) secure_link_secret: Option<Vec<u8>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -595,6 +600,19 @@ impl LocConf {
             min_delete_depth,
             random_index
         );
+        // nginx: ngx_http_secure_link_merge_conf: a level's secret excludes the inherited
+        // hash expressions; the secret is inherited only by a level without them.
+        if self.secure_link_secret.is_none() {
+            if self.secure_link.is_none() {
+                self.secure_link = parent.secure_link.clone();
+            }
+            if self.secure_link_md5.is_none() {
+                self.secure_link_md5 = parent.secure_link_md5.clone();
+            }
+            if self.secure_link.is_none() && self.secure_link_md5.is_none() {
+                self.secure_link_secret = parent.secure_link_secret.clone();
+            }
+        }
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
         crate::http::fastcgi_run::merge(self, parent);
@@ -986,6 +1004,9 @@ impl Lowering<'_> {
             b"stub_status" => c.stub_status = true,
             b"empty_gif" => c.empty_gif = true,
             b"random_index" => crate::http::random_index::lower(c, d),
+            b"secure_link" => c.secure_link = Some(cv(arg(d, 0))),
+            b"secure_link_md5" => c.secure_link_md5 = Some(cv(arg(d, 0))),
+            b"secure_link_secret" => c.secure_link_secret = Some(arg(d, 0).to_vec()),
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
             b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),
