@@ -271,3 +271,28 @@ POST /t
 hey
 --- response_body
 POST /t HTTP/1.1 Content-Length: 3
+
+
+=== TEST 18: ngx.exit in header_filter_by_lua goes through error_page, whose location filters too
+--- config
+    error_page 582 = /bar;
+    location = /t {
+        echo ok;
+        header_filter_by_lua_block { return ngx.exit(582) }
+    }
+    location = /bar {
+        echo hi;
+        header_filter_by_lua_block { return ngx.exit(302) }
+    }
+    location = /plain {
+        echo ok;
+        header_filter_by_lua_block { return ngx.exit(404) }
+    }
+--- request eval
+["GET /t", "GET /plain"]
+--- error_code eval
+[302, 404]
+--- response_body_like eval
+["302 Found", "404 Not Found"]
+--- no_error_log
+[error]

@@ -877,6 +877,12 @@ impl Request {
         }
     }
 
+    /// nginx: ngx_http_filter_finalize_request: a header filter ends the request with a
+    /// status; its special response or error page answers instead.
+    pub(crate) async fn filter_finalize(&mut self, reply: Reply) -> Reply {
+        Box::pin(self.finalize(reply)).await
+    }
+
     /// nginx: ngx_http_finalize_request's special responses and error pages
     /// (ngx_http_special_response_handler).
     async fn finalize(&mut self, mut reply: Reply) -> Reply {

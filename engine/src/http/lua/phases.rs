@@ -993,14 +993,14 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
         }
     }
     let out = vm::run(&vm, r, &h, Phase::HeaderFilter, MultiValue::new()).await;
-    let mut c = ctx.borrow_mut();
     if let Outcome::Failed = out {
         // nginx: the header filter returns NGX_ERROR: the connection closes unanswered.
         let mut reply = Reply::status(500);
         reply.drop = true;
         return reply;
     }
-    if let Some(code) = c.exit.take().filter(|&code| code != NGX_OK) {
+    let exit = ctx.borrow_mut().exit.take().filter(|&code| code != NGX_OK);
+    if let Some(code) = exit {
         // nginx: ngx_http_filter_finalize_request: a clean answer with that status.
         if code < 0 {
             let mut reply = Reply::status(500);
@@ -1012,9 +1012,18 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
         if code < 300 {
             reply.body = Some(full(Vec::new()));
             reply.length = Some(0);
+            return reply;
+        }
+        // nginx: the special response handler runs, error_page included; an error page's
+        // answer comes through the header filters of its own location.
+        let before = Arc::as_ptr(&r.loc);
+        let reply = Box::pin(r.filter_finalize(reply)).await;
+        if !std::ptr::eq(before, Arc::as_ptr(&r.loc)) && r.loc.lua_header_filter.is_some() {
+            return Box::pin(header_filter_lua(r, reply)).await;
         }
         return reply;
     }
+    let mut c = ctx.borrow_mut();
     if c.status != reply.status
         && reply.body.is_none()
         && reply.file.is_none()
