@@ -410,3 +410,67 @@ GET /t
 2 y
 pcre_compile() failed: missing ) in "a(b"
 pcre_compile() failed: unmatched parentheses in "(?<n>a)(?<n>b)+)" at ")"
+
+
+
+=== TEST 21: other pcre_exec errors carry PCRE1's numbers: bad UTF-8 (-10), offset inside a character (-11)
+--- config
+    location = /t {
+        content_by_lua_block {
+            local bad = "a\255b"
+            ngx.say(select(2, ngx.re.match(bad, "b", "u")))
+            ngx.say(select(3, ngx.re.find(bad, "b", "ju")))
+            ngx.say(select(3, ngx.re.gsub(bad, "b", "c", "u")))
+            local it = ngx.re.gmatch(bad, "b", "uo")
+            ngx.say(select(2, it()))
+            local ctx = { pos = 2 }
+            ngx.say(select(2, ngx.re.match("\228\189\160\229\165\189", "\229\165\189", "u", ctx)))
+            ctx = { pos = 4 }
+            local m = ngx.re.match("\228\189\160\229\165\189", "\229\165\189", "u", ctx)
+            ngx.say(m and #m[0] or "nil", " ", ctx.pos)
+        }
+    }
+--- request
+GET /t
+--- response_body
+pcre_exec() failed: -10
+pcre_exec() failed: -10
+pcre_exec() failed: -10
+pcre_exec() failed: -10
+pcre_exec() failed: -11
+3 7
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: the j option's debug line: once per compilation (each call without o, the first with o)
+--- config
+    location = /t {
+        content_by_lua_block {
+            for m in ngx.re.gmatch("a1b2c3", "\\d", "j") do end
+            ngx.re.gsub("a1b2c3", "\\d", "x", "j")
+            ngx.re.gsub("a1b2c3", "\\d", function() return "y" end, "j")
+            ngx.re.sub("a1b2c3", "\\d", "x", "j")
+            ngx.re.match("a1", "\\d", "j")
+            ngx.re.match("a1", "\\d", "j")
+            ngx.re.find("a1", "\\d", "jo")
+            ngx.re.find("a1", "\\d", "jo")
+            ngx.re.match("a1", "\\d")
+            ngx.say("done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+done
+--- grep_error_log eval
+qr/pcre JIT compiling result: \d+/
+--- grep_error_log_out
+pcre JIT compiling result: 1
+pcre JIT compiling result: 1
+pcre JIT compiling result: 1
+pcre JIT compiling result: 1
+pcre JIT compiling result: 1
+pcre JIT compiling result: 1
+pcre JIT compiling result: 1

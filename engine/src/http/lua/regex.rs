@@ -70,11 +70,25 @@ fn pcre1_message(msg: &str) -> &str {
     }
 }
 
+/// nginx: ngx_http_lua_ffi_compile_regex's debug line for the `j` option (on the cycle's log).
+fn jit_debug(c: &pcre::Code, opts: &str) {
+    if opts.contains('j') && crate::http::errlog::wants(crate::log::Level::Debug) {
+        crate::http::errlog::write(
+            crate::log::Level::Debug,
+            &format!("pcre JIT compiling result: {}", u8::from(c.jitted())),
+        );
+    }
+}
+
 /// nginx: ngx_http_lua_ffi_compile_regex (`a` is PCRE_ANCHORED, `D` PCRE_DUPNAMES, `j`
 /// JIT compiling).
-fn compile(pattern: &[u8], opts: &str) -> Result<Rc<pcre::Code>, String> {
+fn compile(pattern: &[u8], opts: &str, again: bool) -> Result<Rc<pcre::Code>, String> {
     let key = (pattern.to_vec(), opts.to_string());
     if let Some(c) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        // without `o` the reference compiles (and logs) again on each call
+        if !opts.contains('o') && !again {
+            jit_debug(&c, opts);
+        }
         return Ok(c);
     }
     let text = String::from_utf8_lossy(pattern).into_owned();
@@ -110,6 +124,7 @@ fn compile(pattern: &[u8], opts: &str) -> Result<Rc<pcre::Code>, String> {
         }
     })?;
     let c = Rc::new(code);
+    jit_debug(&c, opts);
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= CACHE_MAX {
@@ -153,6 +168,7 @@ fn pcre1_code(rc: i32) -> i32 {
 /// `exec(regex, opts, subj, pos)`: `false, err` on a compile or match error, `nil` when no
 /// match, else the offsets table `{s0, e0, s1, e1, ...}` (-1 for unset groups), the names
 /// table (`name -> index`, or `name -> {indexes}` with `D`) and the number of groups.
+/// A true fifth argument marks a later step of one gmatch/sub/gsub call.
 /// `exec(regex, opts)` only compiles: `true` or `false, err`. `limit` is
 /// `lua_regex_match_limit` (0: PCRE's default).
 fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
@@ -177,7 +193,9 @@ fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
             Value::String(lua.create_string(msg)?),
         ]))
     };
-    let c = match compile(&pattern, &opts) {
+    // a later step of gmatch/sub/gsub: the reference compiled the regex only once
+    let again = matches!(get(4), Value::Boolean(true));
+    let c = match compile(&pattern, &opts, again) {
         Ok(c) => c,
         Err(e) => return err(e),
     };
@@ -331,7 +349,7 @@ local gmatch_mt = {
     local pos = self._pos
     if not pos then return nil end
     local subj = self._subj
-    local caps, names, ncap = exec(self._regex, self._opts, subj, pos)
+    local caps, names, ncap = exec(self._regex, self._opts, subj, pos, true)
     if caps == false then self._pos = nil return nil, names end
     if caps == nil then self._pos = nil return nil end
     local cp = caps[2]
@@ -420,9 +438,11 @@ local function subst(subj, regex, replace, opts, global)
   local rtype = type(replace)
   local tpl
   opts = parse(opts)
-  if rtype == "string" or rtype == "number" then
+  if rtype == "string" or rtype == "number" or rtype == "function" then
     local ok, err = exec(regex, opts)
     if not ok then return nil, nil, err end
+  end
+  if rtype == "string" or rtype == "number" then
     tpl = compile_tpl(tostring(replace))
     if not tpl then
       return nil, nil, "failed to compile the replacement template"
@@ -434,7 +454,7 @@ local function subst(subj, regex, replace, opts, global)
   local len = #subj
   local out, count, pos, cp = {}, 0, 0, 0
   while true do
-    local caps, names, ncap = exec(regex, opts, subj, pos)
+    local caps, names, ncap = exec(regex, opts, subj, pos, true)
     if caps == false then return nil, nil, names end
     if caps == nil then break end
     count = count + 1
@@ -476,7 +496,7 @@ mod tests {
     use super::{compile, pcre1_code};
 
     fn run(pattern: &str, opts: &str, subj: &str, limit: u32) -> Result<Option<String>, i32> {
-        let c = compile(pattern.as_bytes(), opts).map_err(|_| 0)?;
+        let c = compile(pattern.as_bytes(), opts, false).map_err(|_| 0)?;
         let mut groups = Vec::new();
         match c.exec(subj.as_bytes(), 0, limit, &mut groups) {
             Ok(true) => Ok(groups
@@ -504,7 +524,7 @@ mod tests {
 
     #[test]
     fn names_groups_and_errors() {
-        let c = compile(b"(?<y>\\d+)-(x)?(?<m>\\d+)", "").ok();
+        let c = compile(b"(?<y>\\d+)-(x)?(?<m>\\d+)", "", false).ok();
         let names = c.as_ref().map(|c| c.names().to_vec());
         assert_eq!(
             names,
@@ -515,11 +535,11 @@ mod tests {
         assert_eq!(hit, Some(Ok(true)));
         assert_eq!(groups, vec![Some((0, 5)), Some((0, 2)), None, Some((3, 5))]);
         assert_eq!(
-            compile(b"(abc", "").err().as_deref(),
+            compile(b"(abc", "", false).err().as_deref(),
             Some("pcre_compile() failed: missing ) in \"(abc\"")
         );
         // a bad UTF-8 subject with `u`: PCRE_ERROR_BADUTF8
-        let c = compile(b"a", "u").ok();
+        let c = compile(b"a", "u", false).ok();
         let rc = c.map(|c| c.exec(b"\xffa", 0, 0, &mut groups).map_err(pcre1_code));
         assert_eq!(rc, Some(Err(-10)));
     }

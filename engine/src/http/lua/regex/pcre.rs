@@ -42,6 +42,8 @@ pub(super) struct Code {
     /// PCRE1's pcre_study would have returned an extra block for this pattern: only then
     /// does lua-nginx-module set its match limit (see [`Code::new`]).
     studied: bool,
+    /// The JIT compiled it.
+    jitted: bool,
 }
 
 impl Drop for Code {
@@ -167,11 +169,9 @@ impl Code {
                 offset: pattern.len(),
             });
         };
-        if jit {
-            // SAFETY: `code` is live and not yet shared; a failure (no JIT support, JIT
-            // memory) leaves the pattern usable by the interpreter.
-            unsafe { pcre2_jit_compile_8(code.as_ptr(), PCRE2_JIT_COMPLETE) };
-        }
+        // SAFETY: `code` is live and not yet shared; a failure (no JIT support, JIT
+        // memory) leaves the pattern usable by the interpreter.
+        let jitted = jit && unsafe { pcre2_jit_compile_8(code.as_ptr(), PCRE2_JIT_COMPLETE) } == 0;
         // PCRE1's pcre_study returns NULL (no extra block, so ngx_lua sets no match limit)
         // unless it found a minimum subject length > 0 or a set of starting bytes, or JIT
         // compiling was asked for. PCRE2 studies every pattern and reports the same two
@@ -188,12 +188,18 @@ impl Code {
             captures: info_u32(code, PCRE2_INFO_CAPTURECOUNT) as usize,
             names: names(code),
             studied,
+            jitted,
         })
     }
 
     /// Number of capture groups (group 0 not counted).
     pub(super) fn captures(&self) -> usize {
         self.captures
+    }
+
+    /// The JIT compiled the pattern (nginx: pcre_fullinfo's PCRE_INFO_JIT).
+    pub(super) fn jitted(&self) -> bool {
+        self.jitted
     }
 
     /// Group names and their numbers.
