@@ -474,3 +474,34 @@ pcre JIT compiling result: 1
 pcre JIT compiling result: 1
 pcre JIT compiling result: 1
 pcre JIT compiling result: 1
+
+
+
+=== TEST 23: compile errors in PCRE1's words, with the offset both report, cut at 127 bytes
+--- config
+    location = /t {
+        content_by_lua_block {
+            local pats = { [[a**]], [[(?#abc]], [[\x{100}]], [[(?<a]], [[a(?C300)]],
+                           [[(?<1a>x)]], [[a(?C1]], [[(?R]],
+                           [[(?<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>x)]] }
+            for _, p in ipairs(pats) do
+                local m, err = ngx.re.match("x", p)
+                ngx.say(err)
+            end
+            local from, to, err = ngx.re.find("x", [[\x{110000}]], "u")
+            ngx.say(err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+pcre_compile() failed: nothing to repeat in "a**" at "*"
+pcre_compile() failed: missing ) after comment in "(?#abc"
+pcre_compile() failed: character value in \x{} or \o{} is too large in "\x{100}" at "}"
+pcre_compile() failed: syntax error in subpattern name (missing terminator) in "(?<a"
+pcre_compile() failed: number after (?C is > 255 in "a(?C300)" at ")"
+pcre_compile() failed: group name must start with a non-digit in "(?<1a>x)" at "1a>x)"
+pcre_compile() failed: closing ) for (?C expected in "a(?C1"
+pcre_compile() failed: (?R or (?[+-]digits must be followed by ) in "(?R"
+pcre_compile() failed: subpattern name is too long (maximum 32 characters) in "(?<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>x)" at "
+pcre_compile() failed: character value in \x{} or \o{} is too large in "\x{110000}" at "}"

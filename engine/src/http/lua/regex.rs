@@ -60,12 +60,61 @@ fn javascript_escapes(src: &str) -> String {
     out
 }
 
-/// PCRE2's compile error text in PCRE1's words (the reference links libpcre).
+/// PCRE2's compile error text in PCRE1's words (the reference links libpcre 8.39), for the
+/// errors both report for the same patterns (texts compared code by code).
 fn pcre1_message(msg: &str) -> &str {
+    if msg.starts_with("UTF-8 error:") {
+        return "invalid UTF-8 string";
+    }
     match msg {
         "missing closing parenthesis" => "missing )",
         "quantifier does not follow a repeatable item" => "nothing to repeat",
         "unmatched closing parenthesis" => "unmatched parentheses",
+        "escape sequence is invalid in character class" => {
+            "invalid escape sequence in character class"
+        }
+        "missing ) after (?# comment" => "missing ) after comment",
+        "failed to allocate heap memory" => "failed to get memory",
+        "conditional subpattern contains more than two branches" => {
+            "conditional group contains more than two branches"
+        }
+        "digit expected after (?+ or (?-" => "digit expected after (?+",
+        "character code point value in \\x{} or \\o{} is too large" => {
+            "character value in \\x{} or \\o{} is too large"
+        }
+        "\\C is not allowed in a lookbehind assertion in UTF-8 mode" => {
+            "\\C not allowed in lookbehind assertion"
+        }
+        "PCRE2 does not support \\F, \\L, \\l, \\N{name}, \\U, or \\u" => {
+            "PCRE does not support \\L, \\l, \\N{name}, \\U, or \\u"
+        }
+        "number after (?C is greater than 255" => "number after (?C is > 255",
+        "closing parenthesis for (?C expected" => "closing ) for (?C expected",
+        "syntax error in subpattern name (missing terminator?)" => {
+            "syntax error in subpattern name (missing terminator)"
+        }
+        "two named subpatterns have the same name (PCRE2_DUPNAMES not set)" => {
+            "two named subpatterns have the same name"
+        }
+        "subpattern name must start with a non-digit" => "group name must start with a non-digit",
+        "unknown property after \\P or \\p" => "unknown property name after \\P or \\p",
+        "subpattern name is too long (maximum 32 code units)" => {
+            "subpattern name is too long (maximum 32 characters)"
+        }
+        "DEFINE subpattern contains more than one branch" => {
+            "DEFINE group contains more than one branch"
+        }
+        "subpattern number is too big" => "number is too big",
+        "\\c must be followed by a printable ASCII character" => {
+            "\\c must be followed by an ASCII character"
+        }
+        "digits missing in \\x{} or \\o{} or \\N{U+}" => "digits missing in \\x{} or \\o{}",
+        "character code point value in \\u.... sequence is too large" => {
+            "character value in \\u.... sequence is too large"
+        }
+        "(?R (recursive pattern call) must be followed by a closing parenthesis" => {
+            "(?R or (?[+-]digits must be followed by )"
+        }
         m => m,
     }
 }
@@ -82,7 +131,7 @@ fn jit_debug(c: &pcre::Code, opts: &str) {
 
 /// nginx: ngx_http_lua_ffi_compile_regex (`a` is PCRE_ANCHORED, `D` PCRE_DUPNAMES, `j`
 /// JIT compiling).
-fn compile(pattern: &[u8], opts: &str, again: bool) -> Result<Rc<pcre::Code>, String> {
+fn compile(pattern: &[u8], opts: &str, again: bool) -> Result<Rc<pcre::Code>, Vec<u8>> {
     let key = (pattern.to_vec(), opts.to_string());
     if let Some(c) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
         // without `o` the reference compiles (and logs) again on each call
@@ -91,10 +140,9 @@ fn compile(pattern: &[u8], opts: &str, again: bool) -> Result<Rc<pcre::Code>, St
         }
         return Ok(c);
     }
-    let text = String::from_utf8_lossy(pattern).into_owned();
     // the pattern's bytes as given (PCRE takes any byte outside UTF mode)
     let src = if opts.contains('J') {
-        javascript_escapes(&text).into_bytes()
+        javascript_escapes(&String::from_utf8_lossy(pattern)).into_bytes()
     } else {
         pattern.to_vec()
     };
@@ -114,14 +162,20 @@ fn compile(pattern: &[u8], opts: &str, again: bool) -> Result<Rc<pcre::Code>, St
         }
     }
     let code = pcre::Code::new(&src, options, opts.contains('j')).map_err(|e| {
-        let msg = pcre1_message(&e.message);
-        match pattern.get(e.offset..) {
-            Some(rest) if !rest.is_empty() => format!(
-                "pcre_compile() failed: {msg} in \"{text}\" at \"{}\"",
-                String::from_utf8_lossy(rest)
-            ),
-            _ => format!("pcre_compile() failed: {msg} in \"{text}\""),
+        // nginx: ngx_http_lua_regex_compile's text, the pattern's bytes as given, cut to
+        // the 127 bytes of resty.core's error buffer (MAX_ERR_MSG_LEN 128 with its NUL)
+        let mut msg = b"pcre_compile() failed: ".to_vec();
+        msg.extend_from_slice(pcre1_message(&e.message).as_bytes());
+        msg.extend_from_slice(b" in \"");
+        msg.extend_from_slice(pattern);
+        msg.push(b'"');
+        if let Some(rest) = pattern.get(e.offset..).filter(|r| !r.is_empty()) {
+            msg.extend_from_slice(b" at \"");
+            msg.extend_from_slice(rest);
+            msg.push(b'"');
         }
+        msg.truncate(127);
+        msg
     })?;
     let c = Rc::new(code);
     jit_debug(&c, opts);
@@ -187,7 +241,7 @@ fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
         Value::String(s) => s.to_string_lossy(),
         _ => String::new(),
     };
-    let err = |msg: String| -> ApiResult {
+    let err = |msg: &[u8]| -> ApiResult {
         Ok(MultiValue::from_vec(vec![
             Value::Boolean(false),
             Value::String(lua.create_string(msg)?),
@@ -197,7 +251,7 @@ fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
     let again = matches!(get(4), Value::Boolean(true));
     let c = match compile(&pattern, &opts, again) {
         Ok(c) => c,
-        Err(e) => return err(e),
+        Err(e) => return err(&e),
     };
     let Value::String(subj) = get(2) else {
         return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
@@ -217,7 +271,7 @@ fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
     match c.exec(&subj, pos, limit, &mut groups) {
         Ok(true) => {}
         Ok(false) => return Ok(MultiValue::new()),
-        Err(rc) => return err(format!("pcre_exec() failed: {}", pcre1_code(rc))),
+        Err(rc) => return err(format!("pcre_exec() failed: {}", pcre1_code(rc)).as_bytes()),
     }
     let offs = lua.create_table()?;
     for (i, g) in groups.iter().enumerate() {
@@ -536,7 +590,7 @@ mod tests {
         assert_eq!(groups, vec![Some((0, 5)), Some((0, 2)), None, Some((3, 5))]);
         assert_eq!(
             compile(b"(abc", "", false).err().as_deref(),
-            Some("pcre_compile() failed: missing ) in \"(abc\"")
+            Some(&b"pcre_compile() failed: missing ) in \"(abc\""[..])
         );
         // a bad UTF-8 subject with `u`: PCRE_ERROR_BADUTF8
         let c = compile(b"a", "u", false).ok();
