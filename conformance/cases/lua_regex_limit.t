@@ -505,3 +505,39 @@ pcre_compile() failed: closing ) for (?C expected in "a(?C1"
 pcre_compile() failed: (?R or (?[+-]digits must be followed by ) in "(?R"
 pcre_compile() failed: subpattern name is too long (maximum 32 characters) in "(?<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>x)" at "
 pcre_compile() failed: character value in \x{} or \o{} is too large in "\x{110000}" at "}"
+
+
+
+=== TEST 24: the d option (DFA): the longest match at the leftmost position, no groups
+--- config
+    location = /t {
+        content_by_lua_block {
+            local m = ngx.re.match("hello", "(he|hell)", "d")
+            ngx.say(m[0], " ", tostring(m[1]))
+            m = ngx.re.match("hello", "(?<x>he|hell)", "do")
+            ngx.say(m[0], " ", tostring(m.x), " ", tostring(m[1]))
+            ngx.say(ngx.re.find("<a> <b> c", "<.*?>", "d"))
+            ngx.say(ngx.re.find("<a> <b> c", "<.*?>"))
+            ngx.say(select(3, ngx.re.find("hello", "(h)(e)", "d", nil, 1)))
+            local out = {}
+            for m in ngx.re.gmatch("hello hell he", "he|hel+", "d") do
+                out[#out + 1] = m[0]
+            end
+            ngx.say(table.concat(out, ","))
+            ngx.say(ngx.re.sub("hello", "he|hell", "[$0]", "d"))
+            ngx.say(ngx.re.gsub("hello hel", "he|hel+", "[$0]", "d"))
+            ngx.say(ngx.re.gsub("hello", "(he|hell)", "[$1]", "d"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+hell nil
+hell nil nil
+17
+13
+nth out of bound
+hell,hell,he
+[hell]o1
+[hell]o [hel]2
+[]o1

@@ -215,6 +215,11 @@ fn pcre1_code(rc: i32) -> i32 {
         -52 => -26,
         // PCRE2_ERROR_DEPTHLIMIT -> PCRE_ERROR_RECURSIONLIMIT
         -53 => -21,
+        // PCRE2_ERROR_DFA_RECURSE, _UCOND, _UITEM, _WSSIZE -> PCRE_ERROR_DFA_*
+        -39 => -20,
+        -40 => -17,
+        -42 => -16,
+        -43 => -19,
         other => other,
     }
 }
@@ -265,10 +270,16 @@ fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
     if pos > subj.len() {
         return Ok(MultiValue::new());
     }
-    // nginx: ngx_http_lua_ffi_exec_regex; the DFA mode (`d`) takes no match limit.
-    let limit = if opts.contains('d') { 0 } else { limit };
+    // nginx: ngx_http_lua_ffi_exec_regex; the DFA mode (`d`) reports the whole match only
+    // and takes no match limit.
+    let dfa = opts.contains('d');
     let mut groups = Vec::with_capacity(c.captures() + 1);
-    match c.exec(&subj, pos, limit, &mut groups) {
+    let res = if dfa {
+        c.exec_dfa(&subj, pos, &mut groups)
+    } else {
+        c.exec(&subj, pos, limit, &mut groups)
+    };
+    match res {
         Ok(true) => {}
         Ok(false) => return Ok(MultiValue::new()),
         Err(rc) => return err(format!("pcre_exec() failed: {}", pcre1_code(rc)).as_bytes()),
@@ -301,10 +312,11 @@ fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
         }
         Value::Table(t)
     };
+    let ncap = if dfa { 0 } else { c.captures() };
     Ok(MultiValue::from_vec(vec![
         Value::Table(offs),
         names,
-        Value::Integer(c.captures() as i64),
+        Value::Integer(ncap as i64),
     ]))
 }
 

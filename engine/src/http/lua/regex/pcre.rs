@@ -9,7 +9,7 @@
 use std::ptr::{self, NonNull};
 
 use pcre2_sys::{
-    pcre2_code_8, pcre2_code_free_8, pcre2_compile_8, pcre2_get_error_message_8,
+    pcre2_code_8, pcre2_code_free_8, pcre2_compile_8, pcre2_dfa_match_8, pcre2_get_error_message_8,
     pcre2_get_ovector_count_8, pcre2_get_ovector_pointer_8, pcre2_jit_compile_8, pcre2_match_8,
     pcre2_match_context_8, pcre2_match_context_create_8, pcre2_match_context_free_8,
     pcre2_match_data_8, pcre2_match_data_create_from_pattern_8, pcre2_match_data_free_8,
@@ -205,6 +205,59 @@ impl Code {
     /// Group names and their numbers.
     pub(super) fn names(&self) -> &[(String, usize)] {
         &self.names
+    }
+
+    /// Matches `subject` from byte `start` with PCRE's DFA algorithm (the `d` option): the
+    /// longest match at the leftmost position, no groups; `out` gets group 0 only. No match
+    /// limit, as PCRE1's pcre_dfa_exec uses none. `Err` carries PCRE2's negative code.
+    pub(super) fn exec_dfa(
+        &self,
+        subject: &[u8],
+        start: usize,
+        out: &mut Vec<Option<(usize, usize)>>,
+    ) -> Result<bool, i32> {
+        // nginx: ngx_http_lua_ffi_exec_regex's workspace (NGX_LUA_RE_DFA_MODE_WORKSPACE_COUNT)
+        let mut ws = [0i32; 100];
+        static EMPTY: [u8; 1] = [0];
+        let subj_ptr = if subject.is_empty() {
+            EMPTY.as_ptr()
+        } else {
+            subject.as_ptr()
+        };
+        // SAFETY: as in `exec`; the workspace is a live local array whose length is passed.
+        let rc = unsafe {
+            pcre2_set_match_limit_8(self.ctx.as_ptr(), u32::MAX);
+            pcre2_dfa_match_8(
+                self.code.as_ptr(),
+                subj_ptr,
+                subject.len(),
+                start,
+                0,
+                self.data.as_ptr(),
+                self.ctx.as_ptr(),
+                ws.as_mut_ptr(),
+                ws.len(),
+            )
+        };
+        if rc == PCRE2_ERROR_NOMATCH {
+            return Ok(false);
+        }
+        if rc < 0 {
+            return Err(rc);
+        }
+        // SAFETY: after a match the ovector's first pair holds the longest match (rc 0
+        // only says more matches were found than pairs exist).
+        let first = unsafe {
+            let ov = pcre2_get_ovector_pointer_8(self.data.as_ptr());
+            if ov.is_null() || pcre2_get_ovector_count_8(self.data.as_ptr()) == 0 {
+                None
+            } else {
+                Some((*ov, *ov.add(1)))
+            }
+        };
+        out.clear();
+        out.push(first);
+        Ok(true)
     }
 
     /// Matches `subject` from byte `start`; `limit` > 0 is `lua_regex_match_limit` (applied
