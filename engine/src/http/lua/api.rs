@@ -1292,13 +1292,27 @@ fn max_arg(v: &Value) -> usize {
     num(v).map_or(100, |n| if n < 0.0 { 0 } else { n as usize })
 }
 
+/// nginx: ngx_http_lua_escape_args: control bytes, space and DEL of a string argument as
+/// `%XX` (the rest, `&`, `=` and 8-bit bytes included, as given).
+fn escape_args(s: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(s.len());
+    for &b in s {
+        if b <= 0x20 || b == 0x7f {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
 /// nginx: ngx_http_lua_ngx_req_set_uri_args.
 fn set_uri_args(l: &Lua, a: MultiValue) -> ApiResult {
     let v = match arg(&a, 0) {
         Value::Table(t) => encode_args_table(l, &t)?,
-        v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
-            to_bytes(l, &v).unwrap_or_default()
-        }
+        Value::String(s) => escape_args(&s.as_bytes()),
+        v @ (Value::Integer(_) | Value::Number(_)) => to_bytes(l, &v).unwrap_or_default(),
         v => {
             return Err(argerr(
                 l,

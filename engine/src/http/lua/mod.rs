@@ -88,6 +88,8 @@ pub(crate) struct LuaConf {
     /// `lua_max_pending_timers`, `lua_max_running_timers` (timer.rs).
     pub(crate) max_pending_timers: Option<usize>,
     pub(crate) max_running_timers: Option<usize>,
+    /// `lua_regex_match_limit` (regex.rs; 0: PCRE's default).
+    pub(crate) regex_match_limit: u64,
 }
 
 /// The configuration files' base names (chunk names say `nginx.conf:12`).
@@ -264,6 +266,11 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                     main(c)
                         .dicts
                         .push((d.args.first().cloned().unwrap_or_default(), size));
+                    true
+                }
+                "lua_regex_match_limit" => {
+                    Arc::make_mut(c.lua_main.get_or_insert_with(Default::default))
+                        .regex_match_limit = regex::match_limit(d);
                     true
                 }
                 _ => socket::lower(c, d),

@@ -7,27 +7,31 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use mlua::{Lua, MultiValue, Table, Value};
-use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
+use parser::Directive;
 
 use super::vm::{ApiResult, Vm};
 
+mod pcre;
+
 /// Compiled regexes by (pattern, options), per worker (nginx: the `o` option's cache,
 /// `lua_regex_cache_max_entries` 1024).
-struct Compiled {
-    re: Regex,
-    locs: RefCell<CaptureLocations>,
-    /// Group names and their indexes.
-    names: Vec<(String, usize)>,
-}
-
-/// (pattern, options) -> compiled.
-type Cache = HashMap<(Vec<u8>, String), Rc<Compiled>>;
+type Cache = HashMap<(Vec<u8>, String), Rc<pcre::Code>>;
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
 }
 
 const CACHE_MAX: usize = 1024;
+
+/// nginx: ngx_conf_set_num_slot for `lua_regex_match_limit` (validated by the parse pass):
+/// the limit, 0 for PCRE's default.
+pub(crate) fn match_limit(d: &Directive) -> u64 {
+    d.args
+        .first()
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
 
 /// The `J` option (PCRE_JAVASCRIPT_COMPAT): `\uHHHH` is a code point, written here as
 /// PCRE2's `\x{HHHH}`.
@@ -56,61 +60,125 @@ fn javascript_escapes(src: &str) -> String {
     out
 }
 
-/// nginx: ngx_http_lua_ffi_compile_regex (with the `a` option as a `\G` anchor).
-fn compile(pattern: &[u8], opts: &str) -> Result<Rc<Compiled>, String> {
+/// PCRE2's compile error text in PCRE1's words (the reference links libpcre 8.39), for the
+/// errors both report for the same patterns (texts compared code by code).
+fn pcre1_message(msg: &str) -> &str {
+    if msg.starts_with("UTF-8 error:") {
+        return "invalid UTF-8 string";
+    }
+    match msg {
+        "missing closing parenthesis" => "missing )",
+        "quantifier does not follow a repeatable item" => "nothing to repeat",
+        "unmatched closing parenthesis" => "unmatched parentheses",
+        "escape sequence is invalid in character class" => {
+            "invalid escape sequence in character class"
+        }
+        "missing ) after (?# comment" => "missing ) after comment",
+        "failed to allocate heap memory" => "failed to get memory",
+        "conditional subpattern contains more than two branches" => {
+            "conditional group contains more than two branches"
+        }
+        "digit expected after (?+ or (?-" => "digit expected after (?+",
+        "character code point value in \\x{} or \\o{} is too large" => {
+            "character value in \\x{} or \\o{} is too large"
+        }
+        "\\C is not allowed in a lookbehind assertion in UTF-8 mode" => {
+            "\\C not allowed in lookbehind assertion"
+        }
+        "PCRE2 does not support \\F, \\L, \\l, \\N{name}, \\U, or \\u" => {
+            "PCRE does not support \\L, \\l, \\N{name}, \\U, or \\u"
+        }
+        "number after (?C is greater than 255" => "number after (?C is > 255",
+        "closing parenthesis for (?C expected" => "closing ) for (?C expected",
+        "syntax error in subpattern name (missing terminator?)" => {
+            "syntax error in subpattern name (missing terminator)"
+        }
+        "two named subpatterns have the same name (PCRE2_DUPNAMES not set)" => {
+            "two named subpatterns have the same name"
+        }
+        "subpattern name must start with a non-digit" => "group name must start with a non-digit",
+        "unknown property after \\P or \\p" => "unknown property name after \\P or \\p",
+        "subpattern name is too long (maximum 32 code units)" => {
+            "subpattern name is too long (maximum 32 characters)"
+        }
+        "DEFINE subpattern contains more than one branch" => {
+            "DEFINE group contains more than one branch"
+        }
+        "subpattern number is too big" => "number is too big",
+        "\\c must be followed by a printable ASCII character" => {
+            "\\c must be followed by an ASCII character"
+        }
+        "digits missing in \\x{} or \\o{} or \\N{U+}" => "digits missing in \\x{} or \\o{}",
+        "character code point value in \\u.... sequence is too large" => {
+            "character value in \\u.... sequence is too large"
+        }
+        "(?R (recursive pattern call) must be followed by a closing parenthesis" => {
+            "(?R or (?[+-]digits must be followed by )"
+        }
+        m => m,
+    }
+}
+
+/// nginx: ngx_http_lua_ffi_compile_regex's debug line for the `j` option (on the cycle's log).
+fn jit_debug(c: &pcre::Code, opts: &str) {
+    if opts.contains('j') && crate::http::errlog::wants(crate::log::Level::Debug) {
+        crate::http::errlog::write(
+            crate::log::Level::Debug,
+            &format!("pcre JIT compiling result: {}", u8::from(c.jitted())),
+        );
+    }
+}
+
+/// nginx: ngx_http_lua_ffi_compile_regex (`a` is PCRE_ANCHORED, `D` PCRE_DUPNAMES, `j`
+/// JIT compiling).
+fn compile(pattern: &[u8], opts: &str, again: bool) -> Result<Rc<pcre::Code>, Vec<u8>> {
     let key = (pattern.to_vec(), opts.to_string());
     if let Some(c) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        // without `o` the reference compiles (and logs) again on each call
+        if !opts.contains('o') && !again {
+            jit_debug(&c, opts);
+        }
         return Ok(c);
     }
-    let text = String::from_utf8_lossy(pattern).into_owned();
-    let mut src = text.clone();
-    if opts.contains('a') {
-        src = if opts.contains('x') {
-            format!("\\G(?:{src}\n)")
-        } else {
-            format!("\\G(?:{src})")
-        };
-    }
-    if opts.contains('D') {
-        src = format!("(?J){src}");
-    }
-    if opts.contains('J') {
-        src = javascript_escapes(&src);
-    }
-    let mut b = RegexBuilder::new();
-    b.caseless(opts.contains('i'))
-        .dotall(opts.contains('s'))
-        .multi_line(opts.contains('m'))
-        .extended(opts.contains('x'))
-        .utf(opts.contains('u') || opts.contains('U'))
-        .jit_if_available(true);
-    let re = b.build(&src).map_err(|e| {
-        let full = e.to_string();
-        let msg = full.rsplit_once(": ").map_or(full.as_str(), |(_, m)| m);
-        // PCRE1's wording (the reference links libpcre).
-        let msg = match msg {
-            "missing closing parenthesis" => "missing )",
-            "quantifier does not follow a repeatable item" => "nothing to repeat",
-            "unmatched closing parenthesis" => "unmatched parentheses",
-            m => m,
+    // the pattern's bytes as given (PCRE takes any byte outside UTF mode)
+    let src = if opts.contains('J') {
+        javascript_escapes(&String::from_utf8_lossy(pattern)).into_bytes()
+    } else {
+        pattern.to_vec()
+    };
+    let mut options = 0;
+    for (flag, bit) in [
+        ('i', pcre::PCRE2_CASELESS),
+        ('s', pcre::PCRE2_DOTALL),
+        ('m', pcre::PCRE2_MULTILINE),
+        ('x', pcre::PCRE2_EXTENDED),
+        ('u', pcre::PCRE2_UTF),
+        ('U', pcre::PCRE2_UTF),
+        ('a', pcre::PCRE2_ANCHORED),
+        ('D', pcre::PCRE2_DUPNAMES),
+    ] {
+        if opts.contains(flag) {
+            options |= bit;
         }
-        .to_string();
-        match e.offset() {
-            Some(off) if off < text.len() => format!(
-                "pcre_compile() failed: {msg} in \"{text}\" at \"{}\"",
-                text.get(off..).unwrap_or("")
-            ),
-            _ => format!("pcre_compile() failed: {msg} in \"{text}\""),
+    }
+    let code = pcre::Code::new(&src, options, opts.contains('j')).map_err(|e| {
+        // nginx: ngx_http_lua_regex_compile's text, the pattern's bytes as given, cut to
+        // the 127 bytes of resty.core's error buffer (MAX_ERR_MSG_LEN 128 with its NUL)
+        let mut msg = b"pcre_compile() failed: ".to_vec();
+        msg.extend_from_slice(pcre1_message(&e.message).as_bytes());
+        msg.extend_from_slice(b" in \"");
+        msg.extend_from_slice(pattern);
+        msg.push(b'"');
+        if let Some(rest) = pattern.get(e.offset..).filter(|r| !r.is_empty()) {
+            msg.extend_from_slice(b" at \"");
+            msg.extend_from_slice(rest);
+            msg.push(b'"');
         }
+        msg.truncate(127);
+        msg
     })?;
-    let names = re
-        .capture_names()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| n.as_ref().map(|n| (n.clone(), i)))
-        .collect();
-    let locs = RefCell::new(re.capture_locations());
-    let c = Rc::new(Compiled { re, locs, names });
+    let c = Rc::new(code);
+    jit_debug(&c, opts);
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= CACHE_MAX {
@@ -121,11 +189,48 @@ fn compile(pattern: &[u8], opts: &str) -> Result<Rc<Compiled>, String> {
     Ok(c)
 }
 
+/// PCRE2's pcre2_match error `rc` as PCRE1's pcre_exec would have returned it (the
+/// reference's ngx_lua links libpcre; resty.core shows the number).
+fn pcre1_code(rc: i32) -> i32 {
+    match rc {
+        // PCRE2_ERROR_UTF8_ERR1..21 -> PCRE_ERROR_BADUTF8
+        -23..=-3 => -10,
+        // PCRE2_ERROR_BADOFFSET -> PCRE_ERROR_BADOFFSET
+        -33 => -24,
+        // PCRE2_ERROR_BADOPTION -> PCRE_ERROR_BADOPTION
+        -34 => -3,
+        // PCRE2_ERROR_BADUTFOFFSET -> PCRE_ERROR_BADUTF8_OFFSET
+        -36 => -11,
+        // PCRE2_ERROR_INTERNAL -> PCRE_ERROR_INTERNAL
+        -44 => -14,
+        // PCRE2_ERROR_JIT_STACKLIMIT -> PCRE_ERROR_JIT_STACKLIMIT
+        -46 => -27,
+        // PCRE2_ERROR_MATCHLIMIT -> PCRE_ERROR_MATCHLIMIT
+        -47 => -8,
+        // PCRE2_ERROR_NOMEMORY, PCRE2_ERROR_HEAPLIMIT -> PCRE_ERROR_NOMEMORY
+        -48 | -63 => -6,
+        // PCRE2_ERROR_NULL -> PCRE_ERROR_NULL
+        -51 => -2,
+        // PCRE2_ERROR_RECURSELOOP -> PCRE_ERROR_RECURSELOOP
+        -52 => -26,
+        // PCRE2_ERROR_DEPTHLIMIT -> PCRE_ERROR_RECURSIONLIMIT
+        -53 => -21,
+        // PCRE2_ERROR_DFA_RECURSE, _UCOND, _UITEM, _WSSIZE -> PCRE_ERROR_DFA_*
+        -39 => -20,
+        -40 => -17,
+        -42 => -16,
+        -43 => -19,
+        other => other,
+    }
+}
+
 /// `exec(regex, opts, subj, pos)`: `false, err` on a compile or match error, `nil` when no
 /// match, else the offsets table `{s0, e0, s1, e1, ...}` (-1 for unset groups), the names
 /// table (`name -> index`, or `name -> {indexes}` with `D`) and the number of groups.
-/// `exec(regex, opts)` only compiles: `true` or `false, err`.
-fn exec(lua: &Lua, args: MultiValue) -> ApiResult {
+/// A true fifth argument marks a later step of one gmatch/sub/gsub call.
+/// `exec(regex, opts)` only compiles: `true` or `false, err`. `limit` is
+/// `lua_regex_match_limit` (0: PCRE's default).
+fn exec(lua: &Lua, args: MultiValue, limit: u32) -> ApiResult {
     let get = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
     let pattern = match get(0) {
         Value::String(s) => s.as_bytes().to_vec(),
@@ -141,15 +246,17 @@ fn exec(lua: &Lua, args: MultiValue) -> ApiResult {
         Value::String(s) => s.to_string_lossy(),
         _ => String::new(),
     };
-    let err = |msg: String| -> ApiResult {
+    let err = |msg: &[u8]| -> ApiResult {
         Ok(MultiValue::from_vec(vec![
             Value::Boolean(false),
             Value::String(lua.create_string(msg)?),
         ]))
     };
-    let c = match compile(&pattern, &opts) {
+    // a later step of gmatch/sub/gsub: the reference compiled the regex only once
+    let again = matches!(get(4), Value::Boolean(true));
+    let c = match compile(&pattern, &opts, again) {
         Ok(c) => c,
-        Err(e) => return err(e),
+        Err(e) => return err(&e),
     };
     let Value::String(subj) = get(2) else {
         return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
@@ -163,38 +270,32 @@ fn exec(lua: &Lua, args: MultiValue) -> ApiResult {
     if pos > subj.len() {
         return Ok(MultiValue::new());
     }
-    let mut locs = c.locs.borrow_mut();
-    let m = match c.re.captures_read_at(&mut locs, &subj, pos) {
-        Ok(m) => m,
-        Err(e) => {
-            // PCRE1's codes: PCRE_ERROR_BADUTF8 (-10), PCRE_ERROR_MATCHLIMIT (-8)
-            let text = e.to_string();
-            let code = if text.contains("UTF-8 error") {
-                "-10".to_string()
-            } else if text.contains("limit") {
-                "-8".to_string()
-            } else {
-                text
-            };
-            return err(format!("pcre_exec() failed: {code}"));
-        }
+    // nginx: ngx_http_lua_ffi_exec_regex; the DFA mode (`d`) reports the whole match only
+    // and takes no match limit.
+    let dfa = opts.contains('d');
+    let mut groups = Vec::with_capacity(c.captures() + 1);
+    let res = if dfa {
+        c.exec_dfa(&subj, pos, &mut groups)
+    } else {
+        c.exec(&subj, pos, limit, &mut groups)
     };
-    if m.is_none() {
-        return Ok(MultiValue::new());
+    match res {
+        Ok(true) => {}
+        Ok(false) => return Ok(MultiValue::new()),
+        Err(rc) => return err(format!("pcre_exec() failed: {}", pcre1_code(rc)).as_bytes()),
     }
     let offs = lua.create_table()?;
-    let n = locs.len();
-    for i in 0..n {
-        let (s, e) = locs.get(i).map_or((-1, -1), |(s, e)| (s as i64, e as i64));
+    for (i, g) in groups.iter().enumerate() {
+        let (s, e) = g.map_or((-1, -1), |(s, e)| (s as i64, e as i64));
         offs.raw_set(2 * i + 1, s)?;
         offs.raw_set(2 * i + 2, e)?;
     }
-    let names: Value = if c.names.is_empty() {
+    let names: Value = if c.names().is_empty() {
         Value::Nil
     } else {
         let t: Table = lua.create_table()?;
         let dup = opts.contains('D');
-        for (name, idx) in &c.names {
+        for (name, idx) in c.names() {
             if dup {
                 let list: Table = match t.raw_get::<Value>(name.as_str())? {
                     Value::Table(l) => l,
@@ -211,17 +312,20 @@ fn exec(lua: &Lua, args: MultiValue) -> ApiResult {
         }
         Value::Table(t)
     };
+    let ncap = if dfa { 0 } else { c.captures() };
     Ok(MultiValue::from_vec(vec![
         Value::Table(offs),
         names,
-        Value::Integer(n.saturating_sub(1) as i64),
+        Value::Integer(ncap as i64),
     ]))
 }
 
 /// Installs `ngx.re` (and `require "ngx.re"`-free use) into `ngx`.
 pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
-    let f = vm.lua.create_function(|lua, args: MultiValue| {
-        exec(lua, args).map_err(|e| mlua::Error::RuntimeError(e.0))
+    // PCRE2 takes a 32-bit limit; more is as good as none
+    let limit = u32::try_from(vm.conf.regex_match_limit).unwrap_or(u32::MAX);
+    let f = vm.lua.create_function(move |lua, args: MultiValue| {
+        exec(lua, args, limit).map_err(|e| mlua::Error::RuntimeError(e.0))
     })?;
     // errors logged without a request context (nginx logs them on the cycle's log)
     let log = vm.lua.create_function(|_, msg: mlua::String| {
@@ -311,7 +415,7 @@ local gmatch_mt = {
     local pos = self._pos
     if not pos then return nil end
     local subj = self._subj
-    local caps, names, ncap = exec(self._regex, self._opts, subj, pos)
+    local caps, names, ncap = exec(self._regex, self._opts, subj, pos, true)
     if caps == false then self._pos = nil return nil, names end
     if caps == nil then self._pos = nil return nil end
     local cp = caps[2]
@@ -400,9 +504,11 @@ local function subst(subj, regex, replace, opts, global)
   local rtype = type(replace)
   local tpl
   opts = parse(opts)
-  if rtype == "string" or rtype == "number" then
+  if rtype == "string" or rtype == "number" or rtype == "function" then
     local ok, err = exec(regex, opts)
     if not ok then return nil, nil, err end
+  end
+  if rtype == "string" or rtype == "number" then
     tpl = compile_tpl(tostring(replace))
     if not tpl then
       return nil, nil, "failed to compile the replacement template"
@@ -414,7 +520,7 @@ local function subst(subj, regex, replace, opts, global)
   local len = #subj
   local out, count, pos, cp = {}, 0, 0, 0
   while true do
-    local caps, names, ncap = exec(regex, opts, subj, pos)
+    local caps, names, ncap = exec(regex, opts, subj, pos, true)
     if caps == false then return nil, nil, names end
     if caps == nil then break end
     count = count + 1
@@ -450,3 +556,57 @@ function re.opt() return true end
 
 return re
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::{compile, pcre1_code};
+
+    fn run(pattern: &str, opts: &str, subj: &str, limit: u32) -> Result<Option<String>, i32> {
+        let c = compile(pattern.as_bytes(), opts, false).map_err(|_| 0)?;
+        let mut groups = Vec::new();
+        match c.exec(subj.as_bytes(), 0, limit, &mut groups) {
+            Ok(true) => Ok(groups
+                .first()
+                .copied()
+                .flatten()
+                .map(|(s, e)| subj[s..e].to_string())),
+            Ok(false) => Ok(None),
+            Err(rc) => Err(pcre1_code(rc)),
+        }
+    }
+
+    #[test]
+    fn match_limit() {
+        let s = format!("{}b", "a".repeat(25));
+        // ~1M steps: under PCRE's default, over 1000, with and without the JIT
+        assert_eq!(run("^(a|aa)+$", "", &s, 0), Ok(None));
+        assert_eq!(run("^(a|aa)+$", "", &s, 1000), Err(-8));
+        assert_eq!(run("^(a|aa)+$", "j", &s, 1000), Err(-8));
+        assert_eq!(run("(\\d+)", "", "abc123", 1000), Ok(Some("123".into())));
+        // no limit for patterns PCRE1's study finds nothing for (may match empty, anchored)
+        assert_eq!(run("^(a|a)*$", "", "aaaa", 1), Ok(Some("aaaa".into())));
+        assert_eq!(run("b+", "", "aaab", 1), Err(-8));
+    }
+
+    #[test]
+    fn names_groups_and_errors() {
+        let c = compile(b"(?<y>\\d+)-(x)?(?<m>\\d+)", "", false).ok();
+        let names = c.as_ref().map(|c| c.names().to_vec());
+        assert_eq!(
+            names,
+            Some(vec![("m".to_string(), 3), ("y".to_string(), 1)])
+        );
+        let mut groups = Vec::new();
+        let hit = c.map(|c| c.exec(b"12-34", 0, 0, &mut groups));
+        assert_eq!(hit, Some(Ok(true)));
+        assert_eq!(groups, vec![Some((0, 5)), Some((0, 2)), None, Some((3, 5))]);
+        assert_eq!(
+            compile(b"(abc", "", false).err().as_deref(),
+            Some(&b"pcre_compile() failed: missing ) in \"(abc\""[..])
+        );
+        // a bad UTF-8 subject with `u`: PCRE_ERROR_BADUTF8
+        let c = compile(b"a", "u", false).ok();
+        let rc = c.map(|c| c.exec(b"\xffa", 0, 0, &mut groups).map_err(pcre1_code));
+        assert_eq!(rc, Some(Err(-10)));
+    }
+}
