@@ -63,8 +63,14 @@ pub(crate) struct Head {
     pub(crate) line_host: Option<Vec<u8>>,
     /// nginx: `r->http_version` (major * 1000 + minor; 9 for HTTP/0.9).
     pub(crate) version: u32,
-    /// Header lines kept (invalid ones nginx ignores are left out), as sent.
-    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Header lines kept (invalid ones nginx ignores are left out), as sent, in the head's
+    /// bytes (from the buffer's start to the empty line).
+    pub(crate) headers: crate::http::req_headers::ReqHeaders,
+    /// The header lines' name and value positions while the head is parsed.
+    pub(crate) spans: Vec<[usize; 4]>,
+    /// The validated `Host` header (nginx: ngx_http_validate_host), when the head has one
+    /// nginx accepted.
+    pub(crate) host: Option<Vec<u8>>,
     pub(crate) framing: Option<Framing>,
     /// The status nginx answers a refused head with (494 = "Request Header Or Cookie Too
     /// Large"), and the info-level text it logs.
@@ -85,10 +91,7 @@ impl Head {
 
     /// A header's first value (names compared case-insensitively).
     pub(crate) fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.headers.line(name)
     }
 
     /// nginx: ngx_http_process_connection: `close` or `keep-alive` in `Connection`.
@@ -172,6 +175,12 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
     let Parsed::Done(mut h, used) = parsed else {
         return parsed;
     };
+    // The header lines are positions in one copy of the head.
+    let used = used.min(buf.len());
+    h.headers = crate::http::req_headers::ReqHeaders::new(
+        bytes::Bytes::copy_from_slice(&buf[..used]),
+        std::mem::take(&mut h.spans),
+    );
     if let Some((_, msg)) = h.error.as_mut() {
         // nginx's log context: the action, and the request line as far as it was sent
         // (ngx_http_log_error_handler).
@@ -605,7 +614,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 _ => {
                     // A run of plain value bytes at once (within the current buffer).
                     let end = buf.len().min(bufs.start + bufs.cap);
-                    while p + 1 < end && !matches!(buf[p + 1], b' ' | b'\r' | b'\n' | 0) {
+                    while p + 1 < end && !VALUE_STOP[usize::from(buf[p + 1])] {
                         p += 1;
                     }
                 }
@@ -642,18 +651,20 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             ));
             continue;
         }
-        let name = buf[name_start..name_end].to_vec();
-        let value = buf[value_start..value_end].to_vec();
+        let name = &buf[name_start..name_end];
+        let value = &buf[value_start..value_end];
+        let span = [name_start, name_end, value_start, value_end];
         // nginx's text for a second Host or unique header: the new line, then the first.
         let previous = |h: &Head| {
-            h.headers
+            h.spans
                 .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                .map(|&[ns, ne, vs, ve]| (&buf[ns..ne], &buf[vs..ve]))
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(n, v)| {
                     format!(
                         "\"{}: {}\", previous value: \"{}: {}\"",
-                        String::from_utf8_lossy(&name),
-                        String::from_utf8_lossy(&value),
+                        String::from_utf8_lossy(name),
+                        String::from_utf8_lossy(value),
                         String::from_utf8_lossy(n),
                         String::from_utf8_lossy(v)
                     )
@@ -670,12 +681,15 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 );
             }
             seen_host = true;
-            if crate::http::request::validate_host(&value).is_none() || !valid_host(&value) {
-                // nginx's log context shows the refused Host.
-                h.headers.push((name, value));
-                return fail(h, 400, "client sent invalid host header", p);
+            match crate::http::request::validate_host(value) {
+                Some(host) if valid_host(value) => h.host = Some(host),
+                _ => {
+                    // nginx's log context shows the refused Host.
+                    h.spans.push(span);
+                    return fail(h, 400, "client sent invalid host header", p);
+                }
             }
-        } else if UNIQUE.iter().any(|u| u.eq_ignore_ascii_case(&name)) {
+        } else if unique(name) {
             if let Some(prev) = previous(&h) {
                 return fail(
                     h,
@@ -685,7 +699,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 );
             }
         }
-        h.headers.push((name, value));
+        h.spans.push(span);
     }
 
     // nginx: ngx_http_process_request_header.
@@ -698,13 +712,19 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         );
     }
     let mut framing = Framing::None;
-    if let Some(cl) = h.header(b"content-length") {
+    let line = |h: &Head, name: &[u8]| {
+        h.spans
+            .iter()
+            .find(|&&[ns, ne, _, _]| buf[ns..ne].eq_ignore_ascii_case(name))
+            .map(|&[_, _, vs, ve]| &buf[vs..ve])
+    };
+    if let Some(cl) = line(&h, b"content-length") {
         match atoof(cl) {
             Some(n) => framing = Framing::Length(n),
             None => return fail(h, 400, "client sent invalid \"Content-Length\" header", p),
         }
     }
-    if let Some(te) = h.header(b"transfer-encoding") {
+    if let Some(te) = line(&h, b"transfer-encoding") {
         if h.version < 1001 {
             return fail(
                 h,
@@ -750,15 +770,44 @@ fn host_end_char(ch: u8) -> Option<Rl> {
 
 /// nginx: the `lowcase` table of ngx_http_parse_header_line (letters, digits, `-`).
 fn header_char(ch: u8) -> bool {
-    ch.is_ascii_alphanumeric() || ch == b'-'
+    HEADER_CHAR[usize::from(ch)]
 }
+
+/// [`header_char`] as a table (a name's bytes are tested one by one).
+const HEADER_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-';
+        c += 1;
+    }
+    t
+};
+
+/// The bytes that end a run of plain value bytes (space, CR, LF, NUL).
+const VALUE_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0] = true;
+    t
+};
 
 /// nginx: ngx_http_validate_host's refusals that [`validate_host`] does not cover: `..`,
 /// control bytes, spaces and path separators.
 ///
 /// [`validate_host`]: crate::http::request::validate_host
 fn valid_host(h: &[u8]) -> bool {
-    !h.windows(2).any(|w| w == b"..") && !h.iter().any(|&c| c <= 0x20 || c == 0x7f || c == b'/')
+    let mut prev = 0;
+    for &c in h {
+        if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
+            return false;
+        }
+        prev = c;
+    }
+    true
 }
 
 /// The headers nginx refuses twice (ngx_http_process_unique_header_line, and `Host`).
@@ -774,6 +823,12 @@ const UNIQUE: &[&[u8]] = &[
     b"expect",
     b"authorization",
 ];
+
+/// One of [`UNIQUE`] (a first, cheap test on the length).
+fn unique(name: &[u8]) -> bool {
+    matches!(name.len(), 6 | 8 | 13 | 14 | 17 | 19)
+        && UNIQUE.iter().any(|u| u.eq_ignore_ascii_case(name))
+}
 
 /// nginx: ngx_atoof: digits only, no overflow.
 pub(crate) fn atoof(s: &[u8]) -> Option<u64> {

@@ -121,7 +121,7 @@ fn header_name(name: &[u8]) -> Option<hyper::header::HeaderName> {
 /// `X-Forwarded-For` with `, `, as ngx_http_variable_cookies / _headers).
 fn header(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
     let hn = header_name(name)?;
-    let mut values = r.headers.get_all(&hn).iter();
+    let mut values = r.headers.values(&hn);
     let first = values.next()?.as_bytes().to_vec();
     let sep: &[u8] = match name {
         b"cookie" => b"; ",
