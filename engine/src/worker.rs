@@ -1081,9 +1081,9 @@ fn h2_head(req: &hyper::Request<hyper::body::Incoming>) -> Head {
         ),
     );
     Head {
-        line,
-        method,
-        target,
+        line: line.into(),
+        method: method.into(),
+        target: target.into(),
         // The request's host is the URI's (`:authority`) before `Host`.
         line_host: req.uri().host().map(|h| h.as_bytes().to_vec()),
         version: 2000,

@@ -958,11 +958,12 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
                     // nginx: the head from the request line on (empty lines before it are
                     // not part of it)
                     let raw = h.headers.buf();
-                    let from = raw
+                    let end = used.min(raw.len());
+                    let from = raw[..end]
                         .iter()
                         .position(|&b| b != b'\r' && b != b'\n')
-                        .unwrap_or(raw.len());
-                    h.raw = Some(raw.slice(from..));
+                        .unwrap_or(end);
+                    h.raw = Some(raw.slice(from..end));
                 }
                 c.inbuf.advance(used);
                 return Poll::Ready(HeadEvent::Head(h));

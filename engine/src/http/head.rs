@@ -55,10 +55,13 @@ pub(crate) enum Framing {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Head {
     /// The request line without its line end (nginx: `r->request_line`).
-    pub(crate) line: Vec<u8>,
-    pub(crate) method: Vec<u8>,
+    pub(crate) line: bytes::Bytes,
+    pub(crate) method: bytes::Bytes,
     /// The target as sent, without `scheme://host` (nginx: `r->unparsed_uri`).
-    pub(crate) target: Vec<u8>,
+    pub(crate) target: bytes::Bytes,
+    /// Where `line`, `method` and `target` are in the parsed bytes, while the head is
+    /// parsed (they become slices of one copy of the head).
+    pub(crate) at: [Option<(usize, usize)>; 3],
     /// The host of an absolute-URI target, validated (nginx: `r->headers_in.server`).
     pub(crate) line_host: Option<Vec<u8>>,
     /// nginx: `r->http_version` (major * 1000 + minor; 9 for HTTP/0.9).
@@ -175,12 +178,6 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
     let Parsed::Done(mut h, used) = parsed else {
         return parsed;
     };
-    // The header lines are positions in one copy of the head.
-    let used = used.min(buf.len());
-    h.headers = crate::http::req_headers::ReqHeaders::new(
-        bytes::Bytes::copy_from_slice(&buf[..used]),
-        std::mem::take(&mut h.spans),
-    );
     if let Some((_, msg)) = h.error.as_mut() {
         // nginx's log context: the action, and the request line as far as it was sent
         // (ngx_http_log_error_handler).
@@ -189,7 +186,7 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
         } else {
             " while reading client request line"
         });
-        if h.line.is_empty() {
+        if h.at[0].is_none() {
             let start = buf
                 .iter()
                 .position(|&c| c != b'\r' && c != b'\n')
@@ -198,12 +195,36 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
                 .iter()
                 .position(|&c| c == b'\r' || c == b'\n')
                 .map_or(buf.len(), |e| start + e);
-            h.line = buf[start..end].to_vec();
+            h.at[0] = Some((start, end));
         }
     }
     for n in h.notes.iter_mut() {
         n.push_str(" while reading client request headers");
     }
+    // The request line's parts and the header lines are slices of one copy of the head
+    // (an error's request line may go on past the bytes used).
+    let end =
+        h.at.iter()
+            .flatten()
+            .map(|&(_, e)| e)
+            .fold(used, usize::max)
+            .min(buf.len());
+    let bytes = bytes::Bytes::copy_from_slice(&buf[..end]);
+    let [line, method, target] = h.at;
+    let slice = |at: Option<(usize, usize)>| {
+        at.filter(|&(s, e)| s <= e && e <= end)
+            .map(|(s, e)| bytes.slice(s..e))
+    };
+    if let Some(l) = slice(line) {
+        h.line = l;
+    }
+    if let Some(m) = slice(method) {
+        h.method = m;
+    }
+    if let Some(t) = slice(target) {
+        h.target = t;
+    }
+    h.headers = crate::http::req_headers::ReqHeaders::new(bytes, std::mem::take(&mut h.spans));
     Parsed::Done(h, used)
 }
 
@@ -237,7 +258,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 bufs.start = p;
             } else {
                 if p - request_start >= lim.large_size || bufs.large >= lim.large_num {
-                    h.line = buf[request_start..p].to_vec();
+                    h.at[0] = Some((request_start, p));
                     return fail(h, 414, "client sent too long URI", p);
                 }
                 bufs.large += 1;
@@ -423,7 +444,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     }
                     major = major * 10 + u32::from(ch - b'0');
                     if major > 1 {
-                        h.line = buf[request_start..p + 1].to_vec();
+                        h.at[0] = Some((request_start, p + 1));
                         return fail(h, 505, "client sent invalid version", p + 1);
                     }
                     st = Rl::Major;
@@ -468,17 +489,18 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
         p += 1;
     }
-    h.line = buf[request_start..request_end].to_vec();
-    h.method = buf[request_start..method_end].to_vec();
+    h.at[0] = Some((request_start, request_end));
+    h.at[1] = Some((request_start, method_end));
+    let method = &buf[request_start..method_end];
     h.version = major * 1000 + minor;
     if uri_start == 0 {
         // `scheme://host[:port]` without a path: nginx uses "/".
-        h.target = b"/".to_vec();
+        h.target = bytes::Bytes::from_static(b"/");
     } else {
         if uri_end == 0 {
             uri_end = p;
         }
-        h.target = buf[uri_start..uri_end].to_vec();
+        h.at[2] = Some((uri_start, uri_end));
     }
     if let Some(end) = host_end {
         match crate::http::request::validate_host(&buf[host_start..end]) {
@@ -487,7 +509,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
     }
     if h.version == 9 {
-        if h.method != b"GET" {
+        if method != b"GET" {
             return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
         }
         return Parsed::Done(Box::new(h), p);
@@ -751,8 +773,8 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         framing = Framing::Chunked;
     }
     h.framing = Some(framing);
-    if h.method == b"CONNECT" || h.method == b"TRACE" {
-        let msg = format!("client sent {} method", String::from_utf8_lossy(&h.method));
+    if method == b"CONNECT" || method == b"TRACE" {
+        let msg = format!("client sent {} method", String::from_utf8_lossy(method));
         return fail(h, 405, &msg, p);
     }
     Parsed::Done(Box::new(h), p)

@@ -49,19 +49,37 @@ fn value_ok(v: &[u8]) -> bool {
 pub(crate) struct ReqHeaders {
     buf: Bytes,
     lines: Vec<[usize; 4]>,
-    map: OnceCell<HeaderMap>,
+    /// The [`known`] bits of the lines' names: a lookup of a name whose bit is not set ends
+    /// at once.
+    known: u64,
+    /// (Boxed: a request without changes never builds it.)
+    map: OnceCell<Box<HeaderMap>>,
+}
+
+/// A name's bit in [`ReqHeaders::known`]: from its length and first and last bytes, case
+/// folded (names equal case-insensitively have the same bit).
+fn known(n: &[u8]) -> u64 {
+    let (Some(&a), Some(&z)) = (n.first(), n.last()) else {
+        return 1;
+    };
+    let h = n.len() * 31 + usize::from(a | 0x20) * 7 + usize::from(z | 0x20);
+    1 << (h & 63)
 }
 
 impl ReqHeaders {
     /// The lines at `lines` (name start and end, value start and end) of `buf`.
     pub(crate) fn new(buf: Bytes, lines: Vec<[usize; 4]>) -> ReqHeaders {
-        let lines = lines
+        let lines: Vec<[usize; 4]> = lines
             .into_iter()
             .filter(|&[ns, ne, vs, ve]| ns <= ne && ne <= buf.len() && vs <= ve && ve <= buf.len())
             .collect();
+        let known = lines
+            .iter()
+            .fold(0, |k, &[ns, ne, _, _]| k | known(&buf[ns..ne]));
         ReqHeaders {
             buf,
             lines,
+            known,
             map: OnceCell::new(),
         }
     }
@@ -77,9 +95,13 @@ impl ReqHeaders {
             buf.extend_from_slice(v);
             lines.push([ns, vs, vs, buf.len()]);
         }
+        let known = lines
+            .iter()
+            .fold(0, |k, &[ns, ne, _, _]| k | known(&buf[ns..ne]));
         ReqHeaders {
             buf: Bytes::from(buf),
             lines,
+            known,
             map: OnceCell::new(),
         }
     }
@@ -101,6 +123,9 @@ impl ReqHeaders {
 
     /// The first line named `name` as received (compared case-insensitively).
     pub(crate) fn line(&self, name: &[u8]) -> Option<&[u8]> {
+        if self.absent(name) {
+            return None;
+        }
         self.lines()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
@@ -115,8 +140,16 @@ impl ReqHeaders {
         }
     }
 
+    /// A name no line has (when its bit is set, a line may have it).
+    fn absent(&self, name: &[u8]) -> bool {
+        self.known & known(name) == 0
+    }
+
     /// The first line named `name` (lower case) whose value hyper accepts.
     fn first(&self, name: &[u8]) -> Option<HVal<'_>> {
+        if self.absent(name) {
+            return None;
+        }
         for &[ns, ne, vs, ve] in &self.lines {
             if ne - ns == name.len() && self.buf[ns..ne].eq_ignore_ascii_case(name) {
                 let v = &self.buf[vs..ve];
@@ -137,6 +170,9 @@ impl ReqHeaders {
     pub(crate) fn values<'a>(&'a self, name: &HeaderName) -> Values<'a> {
         Values(match self.map.get() {
             Some(m) => Iter::Map(m.get_all(name).iter()),
+            None if self.absent(name.as_str().as_bytes()) => {
+                Iter::Lines(self, self.lines[..0].iter(), name.clone())
+            }
             None => Iter::Lines(self, self.lines.iter(), name.clone()),
         })
     }
@@ -145,7 +181,7 @@ impl ReqHeaders {
     /// hyper's types accept.
     pub(crate) fn map(&self) -> &HeaderMap {
         self.map.get_or_init(|| {
-            let mut map = HeaderMap::with_capacity(self.lines.len());
+            let mut map = Box::new(HeaderMap::with_capacity(self.lines.len()));
             for &[ns, ne, vs, ve] in &self.lines {
                 if let (Ok(n), Ok(v)) = (
                     HeaderName::from_bytes(&self.buf[ns..ne]),
@@ -253,6 +289,26 @@ mod tests {
                     .as_deref()
             );
         }
+    }
+
+    #[test]
+    fn known_bits() {
+        for n in [
+            &b"Host"[..],
+            b"if-unmodified-since",
+            b"X-Forwarded-For",
+            b"a",
+            b"",
+        ] {
+            assert_eq!(known(n), known(&n.to_ascii_lowercase()));
+            assert_eq!(known(n).count_ones(), 1);
+        }
+        let h = of(&[("HOST", b"x"), ("Accept", b"y")]);
+        assert_eq!(h.line(b"host"), Some(&b"x"[..]));
+        assert_eq!(h.line(b"range"), None);
+        assert_eq!(h.line(b"accept"), Some(&b"y"[..]));
+        assert!(h.absent(b"range"));
+        assert!(!h.absent(b"host"));
     }
 
     #[test]

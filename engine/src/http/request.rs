@@ -40,7 +40,7 @@ pub(crate) struct Request {
     pub(crate) method: Method,
     pub(crate) version: Version,
     /// The request line's target, as sent.
-    pub(crate) request_uri: Vec<u8>,
+    pub(crate) request_uri: bytes::Bytes,
     /// The normalized, decoded path (nginx: `r->uri`).
     pub(crate) uri: Vec<u8>,
     /// The query string (nginx: `r->args`).
@@ -93,7 +93,7 @@ pub(crate) struct Request {
     /// The connection's address before realip replaced `conn.remote` (`$realip_remote_addr`).
     pub(crate) realip: Option<Option<std::net::SocketAddr>>,
     /// The request line as sent (nginx: `r->request_line`, `$request`).
-    pub(crate) raw_line: Option<Vec<u8>>,
+    pub(crate) raw_line: Option<bytes::Bytes>,
     /// The request body was discarded (nginx: ngx_http_discard_request_body, which a
     /// `return` with text runs first): a chunked body's `$content_length` reads "0" after.
     pub(crate) discarded: bool,
@@ -314,7 +314,7 @@ impl Request {
             conn,
             method: Method::GET,
             version: Version::HTTP_11,
-            request_uri: Vec::new(),
+            request_uri: bytes::Bytes::new(),
             uri: Vec::new(),
             args: Vec::new(),
             headers: ReqHeaders::default(),
@@ -518,10 +518,12 @@ impl Request {
         ) {
             return None;
         }
-        let mut want = self.uri.clone();
-        want.push(b'/');
+        // A location named the URI with a `/` after it.
+        let uri = &self.uri;
         let hit = locs.statics.iter().any(|l| {
-            l.name == want
+            l.name.len() == uri.len() + 1
+                && l.name.starts_with(uri)
+                && l.name.last() == Some(&b'/')
                 && !matches!(l.kind, LocKind::Named)
                 && (crate::http::proxy_run::auto_redirect(&l.conf)
                     || crate::http::fastcgi_run::auto_redirect(&l.conf))
@@ -529,6 +531,8 @@ impl Request {
         if !hit {
             return None;
         }
+        let mut want = self.uri.clone();
+        want.push(b'/');
         if !self.args.is_empty() {
             want.push(b'?');
             want.extend_from_slice(&self.args);
@@ -1139,12 +1143,12 @@ fn find_server(http: &Http, servers: &[usize], host: &[u8]) -> Option<Found> {
 
 /// nginx: ngx_http_core_find_location (static locations, then regexes unless `^~` or `=`).
 fn find_location(r: &mut Request, locs: &Locations, auto_redirect: &mut bool) -> bool {
-    let uri = r.uri.clone();
+    let uri = &r.uri;
     let mut exact = None;
     let mut prefix: Option<&Arc<Location>> = None;
     for l in &locs.statics {
         match l.kind {
-            LocKind::Exact if l.name == uri => exact = Some(l),
+            LocKind::Exact if l.name == *uri => exact = Some(l),
             LocKind::Prefix { .. }
                 if uri.starts_with(&l.name)
                     && prefix.is_none_or(|p| l.name.len() > p.name.len()) =>
@@ -1170,7 +1174,9 @@ fn find_location(r: &mut Request, locs: &Locations, auto_redirect: &mut bool) ->
             return true;
         }
     }
-    if !noregex {
+    if !noregex && !locs.regexes.is_empty() {
+        // (The captures go into the request: the subject is a copy.)
+        let uri = r.uri.clone();
         for l in &locs.regexes {
             if let LocKind::Regex(re) = &l.kind {
                 if r.capture(re, &uri) {
