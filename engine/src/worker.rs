@@ -807,7 +807,7 @@ fn serve<S>(
                 proxy: proxy.clone(),
             };
             let (http, shared) = (http.clone(), shared.clone());
-            async move { handle(http, conn, req, Some(*head), &shared).await.ok() }
+            async move { handle(http, conn, req, head, &shared).await.ok() }
         })
         .await;
         // nginx: the connection closes after its last request's mirror subrequests end.
@@ -1068,27 +1068,28 @@ fn h2_head(req: &hyper::Request<hyper::body::Incoming>) -> Head {
     line.push(b' ');
     line.extend_from_slice(&target);
     line.extend_from_slice(b" HTTP/2.0");
-    let mut headers = Vec::with_capacity(req.headers().len() + 1);
-    if req.headers().get(hyper::header::HOST).is_none() {
-        if let Some(a) = req.uri().authority() {
-            headers.push((b"host".to_vec(), a.as_str().as_bytes().to_vec()));
-        }
-    }
-    for (n, v) in req.headers() {
-        headers.push((n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
-    }
+    let authority = req
+        .uri()
+        .authority()
+        .filter(|_| req.headers().get(hyper::header::HOST).is_none())
+        .map(|a| (&b"host"[..], a.as_str().as_bytes()));
+    let headers = crate::http::req_headers::ReqHeaders::from_pairs(
+        authority.into_iter().chain(
+            req.headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
+        ),
+    );
     Head {
-        line,
-        method,
-        target,
-        line_host: None,
+        line: line.into(),
+        method: method.into(),
+        target: target.into(),
+        // The request's host is the URI's (`:authority`) before `Host`.
+        line_host: req.uri().host().map(|h| h.as_bytes().to_vec()),
         version: 2000,
         headers,
-        framing: None,
-        error: None,
-        notes: Vec::new(),
         in_headers: true,
-        raw: None,
+        ..Head::default()
     }
 }
 
@@ -1159,7 +1160,7 @@ fn serve_h2<S>(
             }
             shared.borrow_mut().busy += 1;
             let req = req.map(crate::http::h1::ReqBody::Hyper);
-            match handle(http, conn, req, Some(head), &shared).await {
+            match handle(http, conn, req, Box::new(head), &shared).await {
                 Ok(answer) => {
                     let mut resp = answer.resp;
                     h2_headers(resp.headers_mut());
@@ -1242,65 +1243,21 @@ impl std::fmt::Display for CloseConnection {
 
 impl std::error::Error for CloseConnection {}
 
-/// Puts what nginx parsed into the request built from hyper's carrier head.
-/// The head's request line, target and header lines move into the request (the head keeps
-/// what the connection still needs: version, framing, error and notes).
-fn apply_head(r: &mut Request, h: &mut Head, headers: Option<hyper::HeaderMap>) {
-    r.version = match h.version {
-        9 => hyper::Version::HTTP_09,
-        0..=1000 => hyper::Version::HTTP_10,
-        2000 => hyper::Version::HTTP_2,
-        _ => hyper::Version::HTTP_11,
-    };
-    if let Ok(m) = hyper::Method::from_bytes(&h.method) {
-        r.method = m;
-    }
-    let q = h.target.iter().position(|&c| c == b'?');
-    let hash = h.target.iter().position(|&c| c == b'#');
-    r.args = match (q, hash) {
-        (Some(q), Some(x)) if x < q => Vec::new(),
-        (Some(q), _) => h.target[q + 1..].to_vec(),
-        _ => Vec::new(),
-    };
-    r.request_uri = std::mem::take(&mut h.target);
-    if !h.line.is_empty() {
-        r.raw_line = Some(std::mem::take(&mut h.line));
-    }
-    r.headers = headers.unwrap_or_else(|| {
-        let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
-        for (n, v) in &h.headers {
-            if let (Ok(n), Ok(v)) = (
-                hyper::header::HeaderName::from_bytes(n),
-                hyper::header::HeaderValue::from_bytes(v),
-            ) {
-                headers.append(n, v);
-            }
-        }
-        headers
-    });
-    r.raw_headers = std::mem::take(&mut h.headers);
-}
-
 async fn handle(
     http: Arc<Http>,
     conn: Conn,
-    mut req: hyper::Request<crate::http::h1::ReqBody>,
-    head: Option<Head>,
+    req: hyper::Request<crate::http::h1::ReqBody>,
+    mut head: Box<Head>,
     shared: &Rc<RefCell<Shared>>,
 ) -> Result<crate::http::h1::Answer, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
+    let connection = head.connection();
     // Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
-    let Some(mut r) = Request::new(http, conn, &req).map(Box::new) else {
+    let Some(mut r) = Request::new(http, conn, &mut head).map(Box::new) else {
         return Err(CloseConnection);
     };
-    let mut head = head.unwrap_or_default();
-    r.raw_head = head.raw.take();
-    // HTTP/1.x: the request's headers are nginx's already (HTTP/2's are rebuilt from the head).
-    let headers = (head.version != 2000).then(|| std::mem::take(req.headers_mut()));
     // lua-nginx-module keeps the body for ngx.req.read_body.
     let guard = crate::http::lua::stash_body(&r, req);
-    let connection = head.connection();
-    apply_head(&mut r, &mut head, headers);
     for note in &head.notes {
         crate::http::errlog::log(&r, crate::log::Level::Info, note);
     }

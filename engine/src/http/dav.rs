@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 use parser::Directive;
 
 use crate::conf::{cmd, Args, Ctx, Module, Set, Slot};
@@ -234,7 +234,7 @@ fn escape_uri(s: &[u8]) -> Vec<u8> {
 
 /// nginx: ngx_http_dav_depth (`None`: an invalid header, already logged).
 fn depth(r: &Request, dflt: Depth) -> Option<Depth> {
-    let Some(v) = r.headers.get("depth") else {
+    let Some(v) = r.headers.get(HeaderName::from_static("depth")) else {
         return Some(dflt);
     };
     match v.as_bytes() {
@@ -527,7 +527,7 @@ fn copy_move(r: &mut Request, is_move: bool) -> Reply {
         err(r, "COPY and MOVE with body are unsupported");
         return Reply::status(415);
     }
-    let Some(dest) = r.headers.get("destination").map(|v| v.as_bytes().to_vec()) else {
+    let Some(dest) = r.headers.get(HeaderName::from_static("destination")).map(|v| v.as_bytes().to_vec()) else {
         err(r, "client sent no \"Destination\" header");
         return Reply::status(400);
     };
@@ -603,7 +603,7 @@ fn copy_move(r: &mut Request, is_move: bool) -> Reply {
             return Reply::status(400);
         }
     }
-    let mut overwrite = match r.headers.get("overwrite").map(|v| v.as_bytes()) {
+    let mut overwrite = match r.headers.get(HeaderName::from_static("overwrite")).map(|v| v.as_bytes()) {
         None => true,
         Some(b"T" | b"t") => true,
         Some(b"F" | b"f") => false,

@@ -440,7 +440,7 @@ pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             let mut out = crate::http::vars_runtime::request_line(r);
             out.extend_from_slice(b"\r\n");
             // nginx: the header buffer as received (names' case and order kept).
-            for (n, v) in &r.raw_headers {
+            for (n, v) in r.headers.lines() {
                 out.extend_from_slice(n);
                 out.extend_from_slice(b": ");
                 out.extend_from_slice(v);

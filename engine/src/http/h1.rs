@@ -957,12 +957,13 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
                 if crate::http::lua::used() {
                     // nginx: the head from the request line on (empty lines before it are
                     // not part of it)
-                    let raw = &c.inbuf[..used];
-                    let from = raw
+                    let raw = h.headers.buf();
+                    let end = used.min(raw.len());
+                    let from = raw[..end]
                         .iter()
                         .position(|&b| b != b'\r' && b != b'\n')
-                        .unwrap_or(raw.len());
-                    h.raw = Some(Bytes::copy_from_slice(&raw[from..]));
+                        .unwrap_or(end);
+                    h.raw = Some(raw.slice(from..end));
                 }
                 c.inbuf.advance(used);
                 return Poll::Ready(HeadEvent::Head(h));
@@ -1020,44 +1021,10 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The request hyper's types carry for a head: method, target (with the absolute URI's
-/// host), `Host`; nginx's parse is the truth, applied over it by the worker.
-fn request_of(h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
-    let mut req = hyper::Request::new(body);
-    let target: Vec<u8> = if h.error.is_some() {
-        b"/".to_vec()
-    } else {
-        // The exact length: a `Vec` whose length is its capacity becomes the `Uri`'s
-        // bytes without another allocation.
-        let host = h.line_host.as_ref().filter(|_| h.version != 9);
-        let mut t =
-            Vec::with_capacity(host.map_or(0, |x| x.len() + 7) + head::target_len(&h.target));
-        if let Some(host) = host {
-            t.extend_from_slice(b"http://");
-            t.extend_from_slice(host);
-        }
-        head::push_target(&mut t, &h.target);
-        t
-    };
-    if let Ok(u) = hyper::Uri::try_from(target) {
-        *req.uri_mut() = u;
-    }
-    if h.error.is_none() && h.version != 9 {
-        if let Ok(m) = hyper::Method::from_bytes(&h.method) {
-            *req.method_mut() = m;
-        }
-    }
-    let mut headers = hyper::HeaderMap::with_capacity(h.headers.len());
-    for (n, v) in &h.headers {
-        if let (Ok(n), Ok(v)) = (
-            hyper::header::HeaderName::from_bytes(n),
-            hyper::header::HeaderValue::from_bytes(v),
-        ) {
-            headers.append(n, v);
-        }
-    }
-    *req.headers_mut() = headers;
-    req
+/// The request hyper's types carry for a head: only the body (the request's line and
+/// headers are read from the [`Head`] by `Request::new`).
+fn request_of(_h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
+    hyper::Request::new(body)
 }
 
 /// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter.

@@ -55,16 +55,25 @@ pub(crate) enum Framing {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Head {
     /// The request line without its line end (nginx: `r->request_line`).
-    pub(crate) line: Vec<u8>,
-    pub(crate) method: Vec<u8>,
+    pub(crate) line: bytes::Bytes,
+    pub(crate) method: bytes::Bytes,
     /// The target as sent, without `scheme://host` (nginx: `r->unparsed_uri`).
-    pub(crate) target: Vec<u8>,
+    pub(crate) target: bytes::Bytes,
+    /// Where `line`, `method` and `target` are in the parsed bytes, while the head is
+    /// parsed (they become slices of one copy of the head).
+    pub(crate) at: [Option<(usize, usize)>; 3],
     /// The host of an absolute-URI target, validated (nginx: `r->headers_in.server`).
     pub(crate) line_host: Option<Vec<u8>>,
     /// nginx: `r->http_version` (major * 1000 + minor; 9 for HTTP/0.9).
     pub(crate) version: u32,
-    /// Header lines kept (invalid ones nginx ignores are left out), as sent.
-    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Header lines kept (invalid ones nginx ignores are left out), as sent, in the head's
+    /// bytes (from the buffer's start to the empty line).
+    pub(crate) headers: crate::http::req_headers::ReqHeaders,
+    /// The header lines' name and value positions while the head is parsed.
+    pub(crate) spans: Vec<[usize; 4]>,
+    /// The validated `Host` header (nginx: ngx_http_validate_host), when the head has one
+    /// nginx accepted.
+    pub(crate) host: Option<Vec<u8>>,
     pub(crate) framing: Option<Framing>,
     /// The status nginx answers a refused head with (494 = "Request Header Or Cookie Too
     /// Large"), and the info-level text it logs.
@@ -85,10 +94,7 @@ impl Head {
 
     /// A header's first value (names compared case-insensitively).
     pub(crate) fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.headers.line(name)
     }
 
     /// nginx: ngx_http_process_connection: `close` or `keep-alive` in `Connection`.
@@ -180,7 +186,7 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
         } else {
             " while reading client request line"
         });
-        if h.line.is_empty() {
+        if h.at[0].is_none() {
             let start = buf
                 .iter()
                 .position(|&c| c != b'\r' && c != b'\n')
@@ -189,12 +195,36 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
                 .iter()
                 .position(|&c| c == b'\r' || c == b'\n')
                 .map_or(buf.len(), |e| start + e);
-            h.line = buf[start..end].to_vec();
+            h.at[0] = Some((start, end));
         }
     }
     for n in h.notes.iter_mut() {
         n.push_str(" while reading client request headers");
     }
+    // The request line's parts and the header lines are slices of one copy of the head
+    // (an error's request line may go on past the bytes used).
+    let end =
+        h.at.iter()
+            .flatten()
+            .map(|&(_, e)| e)
+            .fold(used, usize::max)
+            .min(buf.len());
+    let bytes = bytes::Bytes::copy_from_slice(&buf[..end]);
+    let [line, method, target] = h.at;
+    let slice = |at: Option<(usize, usize)>| {
+        at.filter(|&(s, e)| s <= e && e <= end)
+            .map(|(s, e)| bytes.slice(s..e))
+    };
+    if let Some(l) = slice(line) {
+        h.line = l;
+    }
+    if let Some(m) = slice(method) {
+        h.method = m;
+    }
+    if let Some(t) = slice(target) {
+        h.target = t;
+    }
+    h.headers = crate::http::req_headers::ReqHeaders::new(bytes, std::mem::take(&mut h.spans));
     Parsed::Done(h, used)
 }
 
@@ -228,7 +258,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 bufs.start = p;
             } else {
                 if p - request_start >= lim.large_size || bufs.large >= lim.large_num {
-                    h.line = buf[request_start..p].to_vec();
+                    h.at[0] = Some((request_start, p));
                     return fail(h, 414, "client sent too long URI", p);
                 }
                 bufs.large += 1;
@@ -414,7 +444,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                     }
                     major = major * 10 + u32::from(ch - b'0');
                     if major > 1 {
-                        h.line = buf[request_start..p + 1].to_vec();
+                        h.at[0] = Some((request_start, p + 1));
                         return fail(h, 505, "client sent invalid version", p + 1);
                     }
                     st = Rl::Major;
@@ -459,17 +489,18 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
         p += 1;
     }
-    h.line = buf[request_start..request_end].to_vec();
-    h.method = buf[request_start..method_end].to_vec();
+    h.at[0] = Some((request_start, request_end));
+    h.at[1] = Some((request_start, method_end));
+    let method = &buf[request_start..method_end];
     h.version = major * 1000 + minor;
     if uri_start == 0 {
         // `scheme://host[:port]` without a path: nginx uses "/".
-        h.target = b"/".to_vec();
+        h.target = bytes::Bytes::from_static(b"/");
     } else {
         if uri_end == 0 {
             uri_end = p;
         }
-        h.target = buf[uri_start..uri_end].to_vec();
+        h.at[2] = Some((uri_start, uri_end));
     }
     if let Some(end) = host_end {
         match crate::http::request::validate_host(&buf[host_start..end]) {
@@ -478,7 +509,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
     }
     if h.version == 9 {
-        if h.method != b"GET" {
+        if method != b"GET" {
             return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
         }
         return Parsed::Done(Box::new(h), p);
@@ -605,7 +636,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 _ => {
                     // A run of plain value bytes at once (within the current buffer).
                     let end = buf.len().min(bufs.start + bufs.cap);
-                    while p + 1 < end && !matches!(buf[p + 1], b' ' | b'\r' | b'\n' | 0) {
+                    while p + 1 < end && !VALUE_STOP[usize::from(buf[p + 1])] {
                         p += 1;
                     }
                 }
@@ -642,18 +673,20 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             ));
             continue;
         }
-        let name = buf[name_start..name_end].to_vec();
-        let value = buf[value_start..value_end].to_vec();
+        let name = &buf[name_start..name_end];
+        let value = &buf[value_start..value_end];
+        let span = [name_start, name_end, value_start, value_end];
         // nginx's text for a second Host or unique header: the new line, then the first.
         let previous = |h: &Head| {
-            h.headers
+            h.spans
                 .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                .map(|&[ns, ne, vs, ve]| (&buf[ns..ne], &buf[vs..ve]))
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(n, v)| {
                     format!(
                         "\"{}: {}\", previous value: \"{}: {}\"",
-                        String::from_utf8_lossy(&name),
-                        String::from_utf8_lossy(&value),
+                        String::from_utf8_lossy(name),
+                        String::from_utf8_lossy(value),
                         String::from_utf8_lossy(n),
                         String::from_utf8_lossy(v)
                     )
@@ -670,12 +703,15 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 );
             }
             seen_host = true;
-            if crate::http::request::validate_host(&value).is_none() || !valid_host(&value) {
-                // nginx's log context shows the refused Host.
-                h.headers.push((name, value));
-                return fail(h, 400, "client sent invalid host header", p);
+            match crate::http::request::validate_host(value) {
+                Some(host) if valid_host(value) => h.host = Some(host),
+                _ => {
+                    // nginx's log context shows the refused Host.
+                    h.spans.push(span);
+                    return fail(h, 400, "client sent invalid host header", p);
+                }
             }
-        } else if UNIQUE.iter().any(|u| u.eq_ignore_ascii_case(&name)) {
+        } else if unique(name) {
             if let Some(prev) = previous(&h) {
                 return fail(
                     h,
@@ -685,7 +721,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 );
             }
         }
-        h.headers.push((name, value));
+        h.spans.push(span);
     }
 
     // nginx: ngx_http_process_request_header.
@@ -698,13 +734,19 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         );
     }
     let mut framing = Framing::None;
-    if let Some(cl) = h.header(b"content-length") {
+    let line = |h: &Head, name: &[u8]| {
+        h.spans
+            .iter()
+            .find(|&&[ns, ne, _, _]| buf[ns..ne].eq_ignore_ascii_case(name))
+            .map(|&[_, _, vs, ve]| &buf[vs..ve])
+    };
+    if let Some(cl) = line(&h, b"content-length") {
         match atoof(cl) {
             Some(n) => framing = Framing::Length(n),
             None => return fail(h, 400, "client sent invalid \"Content-Length\" header", p),
         }
     }
-    if let Some(te) = h.header(b"transfer-encoding") {
+    if let Some(te) = line(&h, b"transfer-encoding") {
         if h.version < 1001 {
             return fail(
                 h,
@@ -731,8 +773,8 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         framing = Framing::Chunked;
     }
     h.framing = Some(framing);
-    if h.method == b"CONNECT" || h.method == b"TRACE" {
-        let msg = format!("client sent {} method", String::from_utf8_lossy(&h.method));
+    if method == b"CONNECT" || method == b"TRACE" {
+        let msg = format!("client sent {} method", String::from_utf8_lossy(method));
         return fail(h, 405, &msg, p);
     }
     Parsed::Done(Box::new(h), p)
@@ -750,15 +792,44 @@ fn host_end_char(ch: u8) -> Option<Rl> {
 
 /// nginx: the `lowcase` table of ngx_http_parse_header_line (letters, digits, `-`).
 fn header_char(ch: u8) -> bool {
-    ch.is_ascii_alphanumeric() || ch == b'-'
+    HEADER_CHAR[usize::from(ch)]
 }
+
+/// [`header_char`] as a table (a name's bytes are tested one by one).
+const HEADER_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-';
+        c += 1;
+    }
+    t
+};
+
+/// The bytes that end a run of plain value bytes (space, CR, LF, NUL).
+const VALUE_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0] = true;
+    t
+};
 
 /// nginx: ngx_http_validate_host's refusals that [`validate_host`] does not cover: `..`,
 /// control bytes, spaces and path separators.
 ///
 /// [`validate_host`]: crate::http::request::validate_host
 fn valid_host(h: &[u8]) -> bool {
-    !h.windows(2).any(|w| w == b"..") && !h.iter().any(|&c| c <= 0x20 || c == 0x7f || c == b'/')
+    let mut prev = 0;
+    for &c in h {
+        if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
+            return false;
+        }
+        prev = c;
+    }
+    true
 }
 
 /// The headers nginx refuses twice (ngx_http_process_unique_header_line, and `Host`).
@@ -774,6 +845,12 @@ const UNIQUE: &[&[u8]] = &[
     b"expect",
     b"authorization",
 ];
+
+/// One of [`UNIQUE`] (a first, cheap test on the length).
+fn unique(name: &[u8]) -> bool {
+    matches!(name.len(), 6 | 8 | 13 | 14 | 17 | 19)
+        && UNIQUE.iter().any(|u| u.eq_ignore_ascii_case(name))
+}
 
 /// nginx: ngx_atoof: digits only, no overflow.
 pub(crate) fn atoof(s: &[u8]) -> Option<u64> {

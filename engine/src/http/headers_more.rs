@@ -418,12 +418,11 @@ pub(crate) fn merge(c: &mut LocConf, parent: &LocConf) {
     }
 }
 
-fn type_matches(types: &[Vec<u8>], ct: Option<&HeaderValue>) -> bool {
+fn type_matches(types: &[Vec<u8>], ct: Option<&[u8]>) -> bool {
     if types.is_empty() {
         return true;
     }
     let Some(ct) = ct else { return false };
-    let ct = ct.as_bytes();
     let base = ct.split(|&c| c == b';').next().unwrap_or(ct);
     let base = base.trim_ascii();
     types.iter().any(|t| t.eq_ignore_ascii_case(base))
@@ -500,7 +499,12 @@ pub(crate) fn output_filter(r: &Request, status: u16, headers: &mut HeaderMap) {
         if !cmd.statuses.is_empty() && !cmd.statuses.contains(&u64::from(status)) {
             continue;
         }
-        if !type_matches(&cmd.types, headers.get(hyper::header::CONTENT_TYPE)) {
+        if !type_matches(
+            &cmd.types,
+            headers
+                .get(hyper::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+        ) {
             continue;
         }
         for (key, wildcard, value) in &cmd.headers {
@@ -562,7 +566,8 @@ pub(crate) fn output_filter(r: &Request, status: u16, headers: &mut HeaderMap) {
 pub(crate) fn input_rewrite(r: &mut Request) {
     let cmds = r.loc.more_input.clone();
     for cmd in &cmds {
-        if !type_matches(&cmd.types, r.headers.get(hyper::header::CONTENT_TYPE)) {
+        let ct = r.headers.get(hyper::header::CONTENT_TYPE);
+        if !type_matches(&cmd.types, ct.map(|v| v.as_bytes())) {
             continue;
         }
         for (key, wildcard, value) in &cmd.headers {

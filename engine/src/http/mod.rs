@@ -46,6 +46,7 @@ pub(crate) mod proxy_ssl;
 pub(crate) mod random_index;
 pub(crate) mod realip;
 pub(crate) mod referer;
+pub(crate) mod req_headers;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod rewrite;

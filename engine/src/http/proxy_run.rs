@@ -1133,14 +1133,14 @@ const DEFAULT_HEADERS: &[(&str, &str)] = &[
 pub(crate) fn client_headers(r: &Request) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut seen: HashMap<HeaderName, usize> = HashMap::new();
-    for (n, v) in &r.raw_headers {
+    for (n, v) in r.headers.lines() {
         let Ok(name) = HeaderName::from_bytes(n) else {
             continue;
         };
         let k = seen.entry(name.clone()).or_default();
-        let current: Vec<&HeaderValue> = r.headers.get_all(&name).iter().collect();
+        let current: Vec<_> = r.headers.values(&name).collect();
         if let Some(cv) = current.get(*k) {
-            out.push((n.clone(), cv.as_bytes().to_vec()));
+            out.push((n.to_vec(), cv.as_bytes().to_vec()));
             let _ = v;
             *k += 1;
         }

@@ -141,13 +141,12 @@ pub(crate) fn handler(r: &mut crate::http::request::Request) {
     let values: Vec<Vec<u8>> = match &header {
         Header::XRealIp => r
             .headers
-            .get("x-real-ip")
+            .get(hyper::header::HeaderName::from_static("x-real-ip"))
             .map(|v| vec![v.as_bytes().to_vec()])
             .unwrap_or_default(),
         Header::XForwardedFor => r
             .headers
-            .get_all("x-forwarded-for")
-            .iter()
+            .values(&hyper::header::HeaderName::from_static("x-forwarded-for"))
             .map(|v| v.as_bytes().to_vec())
             .collect(),
         Header::ProxyProtocol => r

@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use hyper::header::HeaderMap;
 use hyper::{Method, Version};
 
 use super::lower::{
     Code, Cond, FileTest, Http, LocConf, LocKind, Location, Locations, RewriteFlag, Script, Server,
     ServerName,
 };
+use super::req_headers::ReqHeaders;
 use super::response::Reply;
 use super::variables::{ComplexValue, Part};
 use crate::regex::Regex;
@@ -40,12 +40,14 @@ pub(crate) struct Request {
     pub(crate) method: Method,
     pub(crate) version: Version,
     /// The request line's target, as sent.
-    pub(crate) request_uri: Vec<u8>,
+    pub(crate) request_uri: bytes::Bytes,
     /// The normalized, decoded path (nginx: `r->uri`).
     pub(crate) uri: Vec<u8>,
     /// The query string (nginx: `r->args`).
     pub(crate) args: Vec<u8>,
-    pub(crate) headers: HeaderMap,
+    /// The header lines as received, and hyper's map of them once something needs it or
+    /// changes them (`ReqHeaders::lines` keeps the lines as received).
+    pub(crate) headers: ReqHeaders,
     pub(crate) server: Arc<Server>,
     pub(crate) loc: Arc<LocConf>,
     /// The matched location (for alias).
@@ -91,12 +93,10 @@ pub(crate) struct Request {
     /// The connection's address before realip replaced `conn.remote` (`$realip_remote_addr`).
     pub(crate) realip: Option<Option<std::net::SocketAddr>>,
     /// The request line as sent (nginx: `r->request_line`, `$request`).
-    pub(crate) raw_line: Option<Vec<u8>>,
+    pub(crate) raw_line: Option<bytes::Bytes>,
     /// The request body was discarded (nginx: ngx_http_discard_request_body, which a
     /// `return` with text runs first): a chunked body's `$content_length` reads "0" after.
     pub(crate) discarded: bool,
-    /// The header lines as sent (names' case, order), for the proxy.
-    pub(crate) raw_headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// nginx: `r->valid_unparsed_uri` (cleared by rewrites and internal redirects).
     pub(crate) valid_unparsed_uri: bool,
     /// nginx: `r->valid_location` (cleared by `rewrite ... break`).
@@ -138,16 +138,19 @@ pub(crate) enum Next {
 }
 
 impl Request {
-    /// The request as received; `None` when the configuration has no server for it.
-    pub(crate) fn new<B>(http: Arc<Http>, conn: Conn, req: &hyper::Request<B>) -> Option<Request> {
-        let request_uri = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().as_bytes().to_vec())
-            .unwrap_or_else(|| b"/".to_vec());
-        let (path, args) = match request_uri.iter().position(|&c| c == b'?') {
-            Some(i) => (&request_uri[..i], request_uri[i + 1..].to_vec()),
-            None => (&request_uri[..], Vec::new()),
+    /// The request as received (nginx: ngx_http_process_request_uri and the head's parts);
+    /// `None` when the configuration has no server for it. The head's request line, target,
+    /// header lines and raw bytes move into the request (the head keeps what the connection
+    /// still needs: version, framing, error and notes).
+    pub(crate) fn new(
+        http: Arc<Http>,
+        conn: Conn,
+        h: &mut crate::http::head::Head,
+    ) -> Option<Request> {
+        let (pq, line_host) = target_of(h);
+        let path = match pq.iter().position(|&c| c == b'?') {
+            Some(i) => &pq[..i],
+            None => &pq[..],
         };
         let quoted_uri = path.iter().any(|&c| c == b'%' || c == b'+');
         let addr = http.addrs.get(conn.addr);
@@ -162,7 +165,18 @@ impl Request {
             Some(u) => (u, None),
             None => (path.to_vec(), Some(400)),
         };
-        let host = host_of(req);
+        // nginx: the absolute URI's host, else `Host` (ngx_http_validate_host).
+        let uri_host = line_host.map(validate_host);
+        drop(pq);
+        // (The parse validated an accepted `Host` already.)
+        let host = match uri_host {
+            Some(host) => host,
+            None => h.host.take().or_else(|| {
+                h.headers
+                    .get(hyper::header::HOST)
+                    .and_then(|v| validate_host(v.as_bytes()))
+            }),
+        };
         // nginx: without a host the virtual server is looked up by the empty name.
         let found =
             addr.and_then(|a| find_server(&http, &a.servers, host.as_deref().unwrap_or_default()));
@@ -176,17 +190,33 @@ impl Request {
             vars.extend(named);
             caps
         });
+        let version = match h.version {
+            9 => Version::HTTP_09,
+            0..=1000 => Version::HTTP_10,
+            2000 => Version::HTTP_2,
+            _ => Version::HTTP_11,
+        };
+        let method = Method::from_bytes(&h.method).unwrap_or(Method::GET);
+        let q = h.target.iter().position(|&c| c == b'?');
+        let hash = h.target.iter().position(|&c| c == b'#');
+        let args = match (q, hash) {
+            (Some(q), Some(x)) if x < q => Vec::new(),
+            (Some(q), _) => h.target[q + 1..].to_vec(),
+            _ => Vec::new(),
+        };
+        let raw_line = (!h.line.is_empty()).then(|| std::mem::take(&mut h.line));
+        let headers = std::mem::take(&mut h.headers);
+        let upgrade = headers.contains_key(hyper::header::UPGRADE);
         Some(Request {
             http,
             bad,
             conn,
-            method: req.method().clone(),
-            version: req.version(),
-            request_uri,
+            method,
+            version,
+            request_uri: std::mem::take(&mut h.target),
             uri,
             args,
-            // Filled from nginx's parse of the head by the worker (apply_head).
-            headers: hyper::HeaderMap::new(),
+            headers,
             server,
             loc,
             location: None,
@@ -206,16 +236,15 @@ impl Request {
             host_in: host,
             err_status: 0,
             out_status: 0,
-            raw_head: None,
+            raw_head: h.raw.take(),
             limits: Default::default(),
             sent: None,
             realip: None,
-            raw_line: None,
+            raw_line,
             discarded: false,
-            raw_headers: Vec::new(),
             valid_unparsed_uri: true,
             valid_location: true,
-            upgrade: req.headers().contains_key(hyper::header::UPGRADE),
+            upgrade,
             sub: 0,
             upstream_tail: None,
         })
@@ -268,7 +297,6 @@ impl Request {
             realip: self.realip,
             raw_line: self.raw_line.clone(),
             discarded: false,
-            raw_headers: self.raw_headers.clone(),
             // nginx: ngx_http_subrequest leaves `valid_unparsed_uri` clear; ngx_http_handler
             // sets `valid_location` for every request it runs.
             valid_unparsed_uri: false,
@@ -286,10 +314,10 @@ impl Request {
             conn,
             method: Method::GET,
             version: Version::HTTP_11,
-            request_uri: Vec::new(),
+            request_uri: bytes::Bytes::new(),
             uri: Vec::new(),
             args: Vec::new(),
-            headers: HeaderMap::new(),
+            headers: ReqHeaders::default(),
             loc: server.conf.clone(),
             server,
             location: None,
@@ -317,7 +345,6 @@ impl Request {
             realip: None,
             raw_line: None,
             discarded: false,
-            raw_headers: Vec::new(),
             valid_unparsed_uri: false,
             valid_location: false,
             upgrade: false,
@@ -493,16 +520,20 @@ impl Request {
         ) {
             return None;
         }
-        let mut want = self.uri.clone();
-        want.push(b'/');
+        // A location named the URI with a `/` after it.
+        let uri = &self.uri;
         let hit = locs.statics.iter().find(|l| {
-            l.name == want
+            l.name.len() == uri.len() + 1
+                && l.name.starts_with(uri)
+                && l.name.last() == Some(&b'/')
                 && !matches!(l.kind, LocKind::Named)
                 && (crate::http::proxy_run::auto_redirect(&l.conf)
                     || crate::http::fastcgi_run::auto_redirect(&l.conf))
         })?;
         self.loc = hit.conf.clone();
         self.location = Some(hit.clone());
+        let mut want = self.uri.clone();
+        want.push(b'/');
         if !self.args.is_empty() {
             want.push(b'?');
             want.extend_from_slice(&self.args);
@@ -1011,14 +1042,32 @@ fn named_captures(re: &Regex, caps: &Captures) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// The `Host` header or the absolute URI's host, validated (nginx: ngx_http_validate_host).
-fn host_of<B>(req: &hyper::Request<B>) -> Option<Vec<u8>> {
-    if let Some(h) = req.uri().host() {
-        return validate_host(h.as_bytes());
+/// The path and query a head's target gives the URI (`%XX` for bytes outside RFC 3986's
+/// set: the decoded path is the same), and the absolute URI's host. A refused head's
+/// target is "/"; a target of 64 KiB or more is "/" too (the limit of the `Uri` type the
+/// request line went through before).
+fn target_of(h: &crate::http::head::Head) -> (std::borrow::Cow<'_, [u8]>, Option<&[u8]>) {
+    use crate::http::head::{push_target, target_len};
+    use std::borrow::Cow;
+    let root = (Cow::Borrowed(&b"/"[..]), None);
+    if h.error.is_some() {
+        return root;
     }
-    req.headers()
-        .get(hyper::header::HOST)
-        .and_then(|h| validate_host(h.as_bytes()))
+    if h.version == 2000 {
+        // HTTP/2: hyper's URI already (`:path`, `:authority`).
+        return (Cow::Borrowed(&h.target[..]), h.line_host.as_deref());
+    }
+    let host = h.line_host.as_deref().filter(|_| h.version != 9);
+    let len = target_len(&h.target);
+    if host.map_or(0, |x| x.len() + 7) + len > 65534 {
+        return root;
+    }
+    if len == h.target.len() {
+        return (Cow::Borrowed(&h.target[..]), host);
+    }
+    let mut t = Vec::with_capacity(len);
+    push_target(&mut t, &h.target);
+    (Cow::Owned(t), host)
 }
 
 /// nginx: ngx_http_validate_host: lower-cased, port and trailing dot removed.
@@ -1101,12 +1150,12 @@ fn find_server(http: &Http, servers: &[usize], host: &[u8]) -> Option<Found> {
 
 /// nginx: ngx_http_core_find_location (static locations, then regexes unless `^~` or `=`).
 fn find_location(r: &mut Request, locs: &Locations, auto_redirect: &mut bool) -> bool {
-    let uri = r.uri.clone();
+    let uri = &r.uri;
     let mut exact = None;
     let mut prefix: Option<&Arc<Location>> = None;
     for l in &locs.statics {
         match l.kind {
-            LocKind::Exact if l.name == uri => exact = Some(l),
+            LocKind::Exact if l.name == *uri => exact = Some(l),
             LocKind::Prefix { .. }
                 if uri.starts_with(&l.name)
                     && prefix.is_none_or(|p| l.name.len() > p.name.len()) =>
@@ -1132,7 +1181,9 @@ fn find_location(r: &mut Request, locs: &Locations, auto_redirect: &mut bool) ->
             return true;
         }
     }
-    if !noregex {
+    if !noregex && !locs.regexes.is_empty() {
+        // (The captures go into the request: the subject is a copy.)
+        let uri = r.uri.clone();
         for l in &locs.regexes {
             if let LocKind::Regex(re) = &l.kind {
                 if r.capture(re, &uri) {

@@ -89,7 +89,7 @@ pub(crate) fn evaluate(r: &Request, v: &Lazy) -> Option<Vec<u8>> {
 /// `$request`: the request line as received.
 pub(crate) fn request_line(r: &Request) -> Vec<u8> {
     if let Some(l) = &r.raw_line {
-        return l.clone();
+        return l.to_vec();
     }
     let mut s = r.method.as_str().as_bytes().to_vec();
     s.push(b' ');
@@ -121,7 +121,7 @@ fn header_name(name: &[u8]) -> Option<hyper::header::HeaderName> {
 /// `X-Forwarded-For` with `, `, as ngx_http_variable_cookies / _headers).
 fn header(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
     let hn = header_name(name)?;
-    let mut values = r.headers.get_all(&hn).iter();
+    let mut values = r.headers.values(&hn);
     let first = values.next()?.as_bytes().to_vec();
     let sep: &[u8] = match name {
         b"cookie" => b"; ",
@@ -274,7 +274,7 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
     let s = |v: &str| Some(v.as_bytes().to_vec());
     match name {
         b"uri" | b"document_uri" => Some(r.uri.clone()),
-        b"request_uri" => Some(r.request_uri.clone()),
+        b"request_uri" => Some(r.request_uri.to_vec()),
         b"args" | b"query_string" => Some(r.args.clone()),
         b"is_args" => s(if r.args.is_empty() { "" } else { "?" }),
         // nginx: the main request's method, in a subrequest too (ngx_http_variable_request_method).

@@ -1830,7 +1830,7 @@ fn raw_header(lua: &Lua, args: MultiValue) -> ApiResult {
         let (method, headers) = c
             .raw_parent
             .clone()
-            .unwrap_or_else(|| (r.method.clone(), r.headers.clone()));
+            .unwrap_or_else(|| (r.method.clone(), r.headers.map().clone()));
         if !no_line {
             let line = crate::http::vars_runtime::request_line(r);
             // The request line as the main request sent it.

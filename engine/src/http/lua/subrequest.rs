@@ -255,7 +255,7 @@ fn make(q: &Query) -> Result<Request, Fail> {
             sc.raw_parent = Some(
                 c.raw_parent
                     .clone()
-                    .unwrap_or_else(|| (r.method.clone(), r.headers.clone())),
+                    .unwrap_or_else(|| (r.method.clone(), r.headers.map().clone())),
             );
         }
         Ok(sr)
