@@ -640,7 +640,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
 
 /// What the request handler tells the writer about its answer.
 pub(crate) struct Answer {
-    pub(crate) resp: hyper::Response<crate::http::log_phase::Logged>,
+    pub(crate) resp: crate::http::response::Response<crate::http::log_phase::Logged>,
     /// The connection closes after this answer.
     pub(crate) close: bool,
     /// The status line has no reason phrase (`HTTP/1.1 404`, an upstream's bare status).
@@ -809,7 +809,14 @@ where
             special,
             head_only,
         } = answer;
-        let (parts, mut body) = resp.into_parts();
+        let crate::http::response::Response {
+            status,
+            reason,
+            headers,
+            names,
+            mut body,
+            file,
+        } = resp;
         if io.borrow().raw.on {
             io.borrow_mut().raw.watch = false;
             // nginx: `ngx.req.socket(true)` took the connection: the handler wrote what it
@@ -821,7 +828,6 @@ where
             close_conn(&io, true).await;
             return;
         }
-        let status = parts.status.as_u16();
         out.clear();
         {
             let mut c = io.borrow_mut();
@@ -835,20 +841,30 @@ where
             }
         }
         let bodyless = matches!(status, 204 | 304) || status < 200 || head_only;
-        let te = parts.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+        let (mut te, mut length) = (false, false);
+        for (n, _) in &headers {
+            te |= *n == hyper::header::TRANSFER_ENCODING;
+            length |= *n == hyper::header::CONTENT_LENGTH;
+        }
         let chunked = te && !bodyless;
-        let length = parts.headers.contains_key(hyper::header::CONTENT_LENGTH);
         if !bodyless && !chunked && !length {
             // The close delimits the body (HTTP/1.0).
             close = true;
         }
         if !http09 {
-            write_head(&mut out, &parts, bare_status);
+            let reason = match (bare_status, &reason) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p.as_slice()),
+                (false, None) => Some(
+                    crate::http::response::reason(status)
+                        .unwrap_or("")
+                        .as_bytes(),
+                ),
+            };
+            write_head(&mut out, status, reason, &headers, &names);
         }
-        let file = parts
-            .extensions
-            .get::<crate::http::file_body::FileSend>()
-            .filter(|_| !bodyless && !chunked);
+        drop(headers);
+        let file = file.as_ref().filter(|_| !bodyless && !chunked);
         io.borrow_mut().raw.writing = true;
         let ok = write_body(&io, &mut out, &mut body, chunked, bodyless, file).await;
         if !ok && io.borrow().send_timed_out {
@@ -1060,24 +1076,28 @@ fn request_of(h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
     req
 }
 
-/// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter.
-fn write_head(out: &mut Vec<u8>, parts: &hyper::http::response::Parts, bare: bool) {
-    let status = parts.status.as_u16();
+/// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter (`reason`
+/// `None`: a bare status line, `HTTP/1.1 404`).
+fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: Option<&[u8]>,
+    headers: &crate::http::response::Headers,
+    names: &crate::http::response::Names,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
-    if !bare {
+    out.extend_from_slice(&[
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ]);
+    if let Some(reason) = reason {
         out.push(b' ');
-        let reason = parts
-            .extensions
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|p| p.as_bytes())
-            .or_else(|| crate::http::response::reason(status).map(str::as_bytes))
-            .unwrap_or_default();
         out.extend_from_slice(reason);
     }
     out.extend_from_slice(b"\r\n");
-    let names = parts.extensions.get::<crate::http::response::Names>();
-    for (n, v) in parts.headers.iter() {
+    let names = (!names.0.is_empty()).then_some(names);
+    for (n, v) in headers {
         crate::http::response::write_name(out, n, names);
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
