@@ -483,8 +483,10 @@ pub(crate) struct Shared {
     pub(crate) timeouts: Timeouts,
     /// The worker is shutting down gracefully: no keep-alive, idle connections close.
     pub(crate) exiting: bool,
-    /// Tells the connection's task that `exiting` was set.
+    /// Tells the connection's task that `exiting` was set (HTTP/2).
     pub(crate) exit: Rc<tokio::sync::Notify>,
+    /// The HTTP/1.x connection's task while it waits for a head, woken when `exiting` is set.
+    pub(crate) exit_waker: Option<std::task::Waker>,
     /// A 101 answered: the connection becomes a proxied tunnel.
     pub(crate) tunnel: bool,
     /// The request body could not be read: nginx's status for it, and its log line.
@@ -507,6 +509,7 @@ impl Shared {
             exiting: false,
             body_error: None,
             exit: Rc::new(tokio::sync::Notify::new()),
+            exit_waker: None,
             tunnel: false,
             error_log: None,
             limit_rate: None,
@@ -538,6 +541,9 @@ impl Conns {
                 let mut sh = sh.borrow_mut();
                 sh.exiting = true;
                 sh.exit.notify_one();
+                if let Some(w) = sh.exit_waker.take() {
+                    w.wake();
+                }
             }
         }
         while self.live.get() > 0 {

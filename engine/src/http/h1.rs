@@ -670,6 +670,12 @@ enum HeadEvent {
     Drop,
 }
 
+/// The timer of a head wait: set at `sleep.deadline()`, due at `deadline` (never earlier).
+struct HeadSleep {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+}
+
 /// Which timer runs while a head is awaited.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HeadTimer {
@@ -706,8 +712,7 @@ where
         raw: RawState::default(),
     }));
     let shared = ctx.shared.clone();
-    let exit = shared.borrow().exit.clone();
-    let mut head_sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut head_sleep: Option<HeadSleep> = None;
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     loop {
         // nginx: the next request (pipelined too) waits until the last one's streaming Lua
@@ -719,24 +724,30 @@ where
         }
         let h = {
             let mut timer = HeadTimer::None;
-            let wait =
-                std::future::poll_fn(|cx| poll_head(&io, &ctx, &mut timer, &mut head_sleep, cx));
-            tokio::pin!(wait);
-            loop {
+            std::future::poll_fn(|cx| {
                 // nginx on a graceful stop: an idle keep-alive connection closes; one that
                 // has not sent its first request yet is not idle and gets it answered.
-                let idle = || {
+                {
                     let sh = shared.borrow();
-                    sh.exiting && sh.served > 0 && io.borrow().inbuf.is_empty()
-                };
-                if idle() {
-                    break HeadEvent::Close;
+                    if sh.exiting && sh.served > 0 && io.borrow().inbuf.is_empty() {
+                        return Poll::Ready(HeadEvent::Close);
+                    }
                 }
-                tokio::select! {
-                    ev = &mut wait => break ev,
-                    _ = exit.notified() => {}
+                let p = poll_head(&io, &ctx, &mut timer, &mut head_sleep, cx);
+                if p.is_pending() {
+                    // the graceful stop wakes the task through this (worker.rs Conns::drain)
+                    let mut sh = shared.borrow_mut();
+                    if !sh
+                        .exit_waker
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        sh.exit_waker = Some(cx.waker().clone());
+                    }
                 }
-            }
+                p
+            })
+            .await
         };
         let h = match h {
             HeadEvent::Head(h) => h,
@@ -961,7 +972,7 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
     io: &Rc<RefCell<Io<S>>>,
     ctx: &Ctx,
     timer: &mut HeadTimer,
-    sleep: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    sleep: &mut Option<HeadSleep>,
     cx: &mut Context<'_>,
 ) -> Poll<HeadEvent> {
     let mut c = io.borrow_mut();
@@ -1013,14 +1024,36 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
                         _ => c.timeouts.header,
                     };
                     let at = tokio::time::Instant::now() + d;
-                    // The timer's allocation is reused from one request to the next.
+                    // The timer's allocation is reused from one request to the next, and
+                    // it is moved only to an earlier time: set for a later one, it goes off
+                    // early and is set again then (moving it later at every request of a
+                    // busy connection would change the timer wheel each time).
                     match sleep.as_mut() {
-                        Some(s) => s.as_mut().reset(at),
-                        None => *sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                        Some(s) => {
+                            s.deadline = at;
+                            if s.sleep.deadline() > at {
+                                s.sleep.as_mut().reset(at);
+                            }
+                        }
+                        None => {
+                            *sleep = Some(HeadSleep {
+                                sleep: Box::pin(tokio::time::sleep_until(at)),
+                                deadline: at,
+                            })
+                        }
                     }
                 }
                 if let Some(s) = sleep.as_mut() {
-                    if s.as_mut().poll(cx).is_ready() {
+                    let mut expired = false;
+                    while s.sleep.as_mut().poll(cx).is_ready() {
+                        if tokio::time::Instant::now() >= s.deadline {
+                            expired = true;
+                            break;
+                        }
+                        let at = s.deadline;
+                        s.sleep.as_mut().reset(at);
+                    }
+                    if expired {
                         if *timer == HeadTimer::Header {
                             ctx.who.header_timeout(&c.inbuf);
                             let _ = c.timed_out();
