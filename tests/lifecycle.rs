@@ -215,6 +215,33 @@ fn graceful_quit_finishes_the_request_in_flight() {
     assert!(log.ends_with(": exit\n"), "{log}");
 }
 
+/// nginx on QUIT: ngx_close_idle_connections closes a keep-alive connection waiting for its
+/// next request at once (not after keepalive_timeout), and the worker exits.
+#[test]
+fn graceful_quit_closes_an_idle_keepalive_connection() {
+    let mut srv = start("");
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"hello\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("the answer: {}", String::from_utf8_lossy(&got)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(String::from_utf8_lossy(&got).contains("Connection: keep-alive\r\n"));
+    srv.signal("QUIT");
+    let t = Instant::now();
+    let end = s.read(&mut buf);
+    assert!(matches!(end, Ok(0)), "closed by the server: {end:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "closed at once");
+    assert!(srv.wait_exit().is_some(), "the server exits");
+}
+
 #[test]
 fn usr1_reopens_logs() {
     let srv = start("");

@@ -42,6 +42,7 @@ http {
         location /kr { keepalive_requests 2; root html; }
         location /small { client_max_body_size 10; root html; }
         location /r/ { return 204; }
+        location /kt { keepalive_timeout 1s; return 204; }
     }
     server {
         listen 127.0.0.1:PORT2;
@@ -381,5 +382,47 @@ fn header_timeout_closes_without_answer() {
                 "{who}: closed after {took:?}"
             );
         }
+    }
+}
+
+/// keepalive_timeout runs from the end of the last request: a second request half-way
+/// through the first wait moves the close to a full period after it.
+#[test]
+fn keepalive_timeout_from_the_last_request() {
+    let Some((ox, _)) = start(env!("CARGO_BIN_EXE_oxresty")) else {
+        panic!("oxresty did not start");
+    };
+    let mut servers = vec![("oxresty", ox)];
+    if std::path::Path::new(NGINX).exists() {
+        if let Some((ngx, _)) = start(NGINX) {
+            servers.push(("nginx", ngx));
+        }
+    }
+    for (who, srv) in &servers {
+        let mut s = TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = [0u8; 1024];
+        for _ in 0..2 {
+            s.write_all(b"GET /kt HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("send");
+            let mut got = Vec::new();
+            while !got.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => panic!("{who}: {}", String::from_utf8_lossy(&got)),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            assert!(got.starts_with(b"HTTP/1.1 204"), "{who}");
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        let t = Instant::now();
+        let end = s.read(&mut buf);
+        let took = t.elapsed() + Duration::from_millis(600);
+        assert!(matches!(end, Ok(0)), "{who}: {end:?}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+            "{who}: closed {took:?} after the second answer"
+        );
     }
 }

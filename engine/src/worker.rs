@@ -483,8 +483,10 @@ pub(crate) struct Shared {
     pub(crate) timeouts: Timeouts,
     /// The worker is shutting down gracefully: no keep-alive, idle connections close.
     pub(crate) exiting: bool,
-    /// Tells the connection's task that `exiting` was set.
+    /// Tells the connection's task that `exiting` was set (HTTP/2).
     pub(crate) exit: Rc<tokio::sync::Notify>,
+    /// The HTTP/1.x connection's task while it waits for a head, woken when `exiting` is set.
+    pub(crate) exit_waker: Option<std::task::Waker>,
     /// A 101 answered: the connection becomes a proxied tunnel.
     pub(crate) tunnel: bool,
     /// The request body could not be read: nginx's status for it, and its log line.
@@ -507,6 +509,7 @@ impl Shared {
             exiting: false,
             body_error: None,
             exit: Rc::new(tokio::sync::Notify::new()),
+            exit_waker: None,
             tunnel: false,
             error_log: None,
             limit_rate: None,
@@ -538,6 +541,9 @@ impl Conns {
                 let mut sh = sh.borrow_mut();
                 sh.exiting = true;
                 sh.exit.notify_one();
+                if let Some(w) = sh.exit_waker.take() {
+                    w.wake();
+                }
             }
         }
         while self.live.get() > 0 {
@@ -1162,7 +1168,7 @@ fn serve_h2<S>(
             let req = req.map(crate::http::h1::ReqBody::Hyper);
             match handle(http, conn, req, Box::new(head), &shared).await {
                 Ok(answer) => {
-                    let mut resp = answer.resp;
+                    let mut resp = answer.resp.into_hyper();
                     h2_headers(resp.headers_mut());
                     let no_length = !resp.headers().contains_key(hyper::header::CONTENT_LENGTH);
                     Ok(resp.map(|inner| Tracked {
@@ -1320,47 +1326,48 @@ async fn handle(
     let mut resp = response::build(&r, reply, keepalive);
     // nginx: $status is what the header filters left (206 of the range filter, 304, 416).
     if !(494..=497).contains(&r.status) {
-        r.status = resp.status().as_u16();
+        r.status = resp.status;
     }
     let close_after = close_after
         || resp
-            .headers()
-            .get(hyper::header::CONNECTION)
+            .header(&hyper::header::CONNECTION)
             .is_some_and(|v| v.as_bytes() == b"close");
     let ka_header = r.loc.keepalive_header.unwrap_or_default();
     if keepalive && !close_after && !ka_header.is_zero() {
         // nginx: `Keep-Alive: timeout=N` right after `Connection: keep-alive`.
-        let mut headers = hyper::HeaderMap::new();
-        for (n, v) in resp.headers().iter() {
-            headers.append(n.clone(), v.clone());
-            if n == hyper::header::CONNECTION {
-                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
-                    "timeout={}",
-                    ka_header.as_secs()
-                )) {
-                    headers.append(hyper::header::HeaderName::from_static("keep-alive"), v);
+        if let Ok(v) =
+            hyper::header::HeaderValue::from_str(&format!("timeout={}", ka_header.as_secs()))
+        {
+            let mut i = 0;
+            while i < resp.headers.len() {
+                if resp.headers[i].0 == hyper::header::CONNECTION {
+                    i += 1;
+                    resp.headers.insert(
+                        i,
+                        (
+                            hyper::header::HeaderName::from_static("keep-alive"),
+                            v.clone(),
+                        ),
+                    );
                 }
+                i += 1;
             }
         }
-        *resp.headers_mut() = headers;
     }
     // The log phase runs when the body is done (engine/src/http/log_phase.rs).
-    let status_code = resp.status().as_u16();
+    let status = resp.status;
     let reason_len = if bare_status {
         0
     } else {
-        resp.extensions()
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|p| p.as_bytes().len())
-            .or_else(|| response::reason(status_code).map(str::len))
+        resp.reason
+            .as_ref()
+            .map(Vec::len)
+            .or_else(|| response::reason(status).map(str::len))
             .unwrap_or(0)
     };
     let head_only = r.method == hyper::Method::HEAD;
-    let status = resp.status().as_u16();
     let chunked = head.version > 1000
-        && resp
-            .headers()
-            .contains_key(hyper::header::TRANSFER_ENCODING)
+        && resp.has(&hyper::header::TRANSFER_ENCODING)
         && !head_only
         && !matches!(status, 204 | 304)
         && status >= 200;
@@ -1371,12 +1378,12 @@ async fn handle(
         head_len: if head.version == 9 {
             0
         } else {
-            crate::http::log_phase::head_len(reason_len, resp.headers())
+            crate::http::log_phase::head_len(reason_len, &resp.headers)
         },
         headers: if keep_headers {
-            resp.headers().clone()
+            resp.headers.clone()
         } else {
-            hyper::HeaderMap::new()
+            Vec::new()
         },
     });
     let resp = resp

@@ -640,7 +640,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
 
 /// What the request handler tells the writer about its answer.
 pub(crate) struct Answer {
-    pub(crate) resp: hyper::Response<crate::http::log_phase::Logged>,
+    pub(crate) resp: crate::http::response::Response<crate::http::log_phase::Logged>,
     /// The connection closes after this answer.
     pub(crate) close: bool,
     /// The status line has no reason phrase (`HTTP/1.1 404`, an upstream's bare status).
@@ -668,6 +668,12 @@ enum HeadEvent {
     Close,
     /// `client_header_timeout` or a socket error: the connection is dropped.
     Drop,
+}
+
+/// The timer of a head wait: set at `sleep.deadline()`, due at `deadline` (never earlier).
+struct HeadSleep {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
 }
 
 /// Which timer runs while a head is awaited.
@@ -706,8 +712,7 @@ where
         raw: RawState::default(),
     }));
     let shared = ctx.shared.clone();
-    let exit = shared.borrow().exit.clone();
-    let mut head_sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut head_sleep: Option<HeadSleep> = None;
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     loop {
         // nginx: the next request (pipelined too) waits until the last one's streaming Lua
@@ -719,24 +724,30 @@ where
         }
         let h = {
             let mut timer = HeadTimer::None;
-            let wait =
-                std::future::poll_fn(|cx| poll_head(&io, &ctx, &mut timer, &mut head_sleep, cx));
-            tokio::pin!(wait);
-            loop {
+            std::future::poll_fn(|cx| {
                 // nginx on a graceful stop: an idle keep-alive connection closes; one that
                 // has not sent its first request yet is not idle and gets it answered.
-                let idle = || {
+                {
                     let sh = shared.borrow();
-                    sh.exiting && sh.served > 0 && io.borrow().inbuf.is_empty()
-                };
-                if idle() {
-                    break HeadEvent::Close;
+                    if sh.exiting && sh.served > 0 && io.borrow().inbuf.is_empty() {
+                        return Poll::Ready(HeadEvent::Close);
+                    }
                 }
-                tokio::select! {
-                    ev = &mut wait => break ev,
-                    _ = exit.notified() => {}
+                let p = poll_head(&io, &ctx, &mut timer, &mut head_sleep, cx);
+                if p.is_pending() {
+                    // the graceful stop wakes the task through this (worker.rs Conns::drain)
+                    let mut sh = shared.borrow_mut();
+                    if !sh
+                        .exit_waker
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        sh.exit_waker = Some(cx.waker().clone());
+                    }
                 }
-            }
+                p
+            })
+            .await
         };
         let h = match h {
             HeadEvent::Head(h) => h,
@@ -809,7 +820,14 @@ where
             special,
             head_only,
         } = answer;
-        let (parts, mut body) = resp.into_parts();
+        let crate::http::response::Response {
+            status,
+            reason,
+            headers,
+            names,
+            mut body,
+            file,
+        } = resp;
         if io.borrow().raw.on {
             io.borrow_mut().raw.watch = false;
             // nginx: `ngx.req.socket(true)` took the connection: the handler wrote what it
@@ -821,7 +839,6 @@ where
             close_conn(&io, true).await;
             return;
         }
-        let status = parts.status.as_u16();
         out.clear();
         {
             let mut c = io.borrow_mut();
@@ -835,20 +852,30 @@ where
             }
         }
         let bodyless = matches!(status, 204 | 304) || status < 200 || head_only;
-        let te = parts.headers.contains_key(hyper::header::TRANSFER_ENCODING);
+        let (mut te, mut length) = (false, false);
+        for (n, _) in &headers {
+            te |= *n == hyper::header::TRANSFER_ENCODING;
+            length |= *n == hyper::header::CONTENT_LENGTH;
+        }
         let chunked = te && !bodyless;
-        let length = parts.headers.contains_key(hyper::header::CONTENT_LENGTH);
         if !bodyless && !chunked && !length {
             // The close delimits the body (HTTP/1.0).
             close = true;
         }
         if !http09 {
-            write_head(&mut out, &parts, bare_status);
+            let reason = match (bare_status, &reason) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p.as_slice()),
+                (false, None) => Some(
+                    crate::http::response::reason(status)
+                        .unwrap_or("")
+                        .as_bytes(),
+                ),
+            };
+            write_head(&mut out, status, reason, &headers, &names);
         }
-        let file = parts
-            .extensions
-            .get::<crate::http::file_body::FileSend>()
-            .filter(|_| !bodyless && !chunked);
+        drop(headers);
+        let file = file.as_ref().filter(|_| !bodyless && !chunked);
         io.borrow_mut().raw.writing = true;
         let ok = write_body(&io, &mut out, &mut body, chunked, bodyless, file).await;
         if !ok && io.borrow().send_timed_out {
@@ -945,7 +972,7 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
     io: &Rc<RefCell<Io<S>>>,
     ctx: &Ctx,
     timer: &mut HeadTimer,
-    sleep: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    sleep: &mut Option<HeadSleep>,
     cx: &mut Context<'_>,
 ) -> Poll<HeadEvent> {
     let mut c = io.borrow_mut();
@@ -998,14 +1025,36 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
                         _ => c.timeouts.header,
                     };
                     let at = tokio::time::Instant::now() + d;
-                    // The timer's allocation is reused from one request to the next.
+                    // The timer's allocation is reused from one request to the next, and
+                    // it is moved only to an earlier time: set for a later one, it goes off
+                    // early and is set again then (moving it later at every request of a
+                    // busy connection would change the timer wheel each time).
                     match sleep.as_mut() {
-                        Some(s) => s.as_mut().reset(at),
-                        None => *sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                        Some(s) => {
+                            s.deadline = at;
+                            if s.sleep.deadline() > at {
+                                s.sleep.as_mut().reset(at);
+                            }
+                        }
+                        None => {
+                            *sleep = Some(HeadSleep {
+                                sleep: Box::pin(tokio::time::sleep_until(at)),
+                                deadline: at,
+                            })
+                        }
                     }
                 }
                 if let Some(s) = sleep.as_mut() {
-                    if s.as_mut().poll(cx).is_ready() {
+                    let mut expired = false;
+                    while s.sleep.as_mut().poll(cx).is_ready() {
+                        if tokio::time::Instant::now() >= s.deadline {
+                            expired = true;
+                            break;
+                        }
+                        let at = s.deadline;
+                        s.sleep.as_mut().reset(at);
+                    }
+                    if expired {
                         if *timer == HeadTimer::Header {
                             ctx.who.header_timeout(&c.inbuf);
                             let _ = c.timed_out();
@@ -1027,24 +1076,28 @@ fn request_of(_h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
     hyper::Request::new(body)
 }
 
-/// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter.
-fn write_head(out: &mut Vec<u8>, parts: &hyper::http::response::Parts, bare: bool) {
-    let status = parts.status.as_u16();
+/// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter (`reason`
+/// `None`: a bare status line, `HTTP/1.1 404`).
+fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: Option<&[u8]>,
+    headers: &crate::http::response::Headers,
+    names: &crate::http::response::Names,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
-    if !bare {
+    out.extend_from_slice(&[
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ]);
+    if let Some(reason) = reason {
         out.push(b' ');
-        let reason = parts
-            .extensions
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|p| p.as_bytes())
-            .or_else(|| crate::http::response::reason(status).map(str::as_bytes))
-            .unwrap_or_default();
         out.extend_from_slice(reason);
     }
     out.extend_from_slice(b"\r\n");
-    let names = parts.extensions.get::<crate::http::response::Names>();
-    for (n, v) in parts.headers.iter() {
+    let names = (!names.0.is_empty()).then_some(names);
+    for (n, v) in headers {
         crate::http::response::write_name(out, n, names);
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());

@@ -13,7 +13,7 @@ use super::response::Body;
 
 /// The response head as sent: `$sent_http_*` and the head's part of `$bytes_sent`.
 pub(crate) struct Sent {
-    pub(crate) headers: hyper::HeaderMap,
+    pub(crate) headers: super::response::Headers,
     /// Bytes of the status line and headers, blank line included.
     pub(crate) head_len: u64,
 }
@@ -112,7 +112,7 @@ impl Logged {
 }
 
 /// The head's size on the wire: `HTTP/1.1 200 OK\r\n`, each `Name: value\r\n`, `\r\n`.
-pub(crate) fn head_len(reason_len: usize, headers: &hyper::HeaderMap) -> u64 {
+pub(crate) fn head_len(reason_len: usize, headers: &super::response::Headers) -> u64 {
     let mut n = "HTTP/1.1 000 \r\n".len() + reason_len + 2;
     for (name, value) in headers {
         n += name.as_str().len() + 2 + value.len() + 2;

@@ -214,7 +214,11 @@ pub(crate) async fn run_header_only(mut sr: Request) -> (Request, Reply) {
     let reply = crate::http::lua::header_filter(&mut sr, reply).await;
     sr.status = reply.status;
     sr.sent = Some(crate::http::log_phase::Sent {
-        headers: reply.headers.clone(),
+        headers: reply
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
         head_len: 0,
     });
     if sr.loc.log_subrequest == Some(true) {

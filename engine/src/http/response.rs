@@ -2,6 +2,8 @@
 //! headers, and the default error pages byte for byte (nginx: ngx_http_header_filter_module.c,
 //! ngx_http_special_response.c).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
@@ -199,9 +201,10 @@ pub(crate) fn server_header(tokens: ServerTokens) -> &'static str {
 type SubPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The response headers as nginx's `r->headers_out` holds them while the header filters run.
-struct Out {
+struct Out<'a> {
     status: u16,
-    content_type: Option<Vec<u8>>,
+    /// Borrowed from the location's `default_type` where it is that.
+    content_type: Option<Cow<'a, [u8]>>,
     /// The charset the charset filter announces (nginx: `headers_out.charset`).
     charset: Option<Vec<u8>>,
     length: Option<u64>,
@@ -225,7 +228,7 @@ struct Out {
     names: Names,
 }
 
-impl Out {
+impl Out<'_> {
     fn get(&self, name: &HeaderName) -> Option<&HeaderValue> {
         self.list.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
@@ -289,27 +292,31 @@ pub(crate) const GZIP_VARY: &[u8] = b" gzip_vary";
 fn not_modified(r: &Request, out: &mut Out) -> Result<(), u16> {
     use crate::http::static_file::Ims;
     let h = |n: hyper::header::HeaderName| r.headers.get(n).map(|v| v.as_bytes().to_vec());
+    let ius = h(hyper::header::IF_UNMODIFIED_SINCE);
+    let im = h(hyper::header::IF_MATCH);
+    let ims = h(hyper::header::IF_MODIFIED_SINCE);
+    let inm = h(hyper::header::IF_NONE_MATCH);
+    if ius.is_none() && im.is_none() && ims.is_none() && inm.is_none() {
+        return Ok(());
+    }
     // The time is parsed back only for a request that compares it.
-    let dated = r.headers.contains_key(hyper::header::IF_UNMODIFIED_SINCE)
-        || r.headers.contains_key(hyper::header::IF_MODIFIED_SINCE);
+    let dated = ius.is_some() || ims.is_some();
     let lm = if dated {
         out.last_modified_time()
     } else {
         None
     };
-    if let Some(ius) = h(hyper::header::IF_UNMODIFIED_SINCE) {
+    if let Some(ius) = ius {
         let ok = matches!((lm, parse_http_time(&ius)), (Some(lm), Some(t)) if t >= lm);
         if !ok {
             return Err(412);
         }
     }
-    if let Some(im) = h(hyper::header::IF_MATCH) {
+    if let Some(im) = im {
         if !test_if_match(out, &im, false) {
             return Err(412);
         }
     }
-    let ims = h(hyper::header::IF_MODIFIED_SINCE);
-    let inm = h(hyper::header::IF_NONE_MATCH);
     if ims.is_none() && inm.is_none() {
         return Ok(());
     }
@@ -595,8 +602,9 @@ fn range_filter(r: &Request, out: &mut Out) -> Result<(), u16> {
                     head.extend_from_slice(b"\r\n");
                 }
                 head.extend_from_slice(b"Content-Range: bytes ");
-                out.content_type =
-                    Some(format!("multipart/byteranges; boundary={boundary}").into_bytes());
+                out.content_type = Some(Cow::Owned(
+                    format!("multipart/byteranges; boundary={boundary}").into_bytes(),
+                ));
                 out.charset = None;
                 let mut len = (4 + 20 + 4) as u64;
                 for (s, e) in &ranges {
@@ -729,7 +737,7 @@ fn special(out: &mut Out, tokens: ServerTokens, msie_padding: bool) {
         }
         out.length = Some(page.len() as u64);
         out.body = Some(full(page));
-        out.content_type = Some(b"text/html".to_vec());
+        out.content_type = Some(Cow::Borrowed(b"text/html"));
     } else {
         out.length = Some(0);
         out.content_type = None;
@@ -771,10 +779,12 @@ fn late_filters(r: &Request, out: &mut Out) {
 
 /// nginx: the header filter chain and ngx_http_header_filter: turns a reply into the response
 /// hyper writes, headers in nginx's order.
-pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Response<Body> {
+pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
     let (status_line, reply_status) = (reply.status_line.clone(), reply.status);
     let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
-    let raw_location = if reply.raw_location {
+    // (An empty map is not searched: most answers of nginx's own modules have no headers.)
+    let listed = !reply.headers.is_empty();
+    let raw_location = if reply.raw_location && listed {
         reply.headers.get(hyper::header::LOCATION).cloned()
     } else {
         None
@@ -784,8 +794,11 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         content_type: None,
         charset: None,
         length: reply.length,
-        last_modified: reply.headers.get(hyper::header::LAST_MODIFIED).cloned(),
-        location: match reply.raw_location {
+        last_modified: match listed {
+            true => reply.headers.get(hyper::header::LAST_MODIFIED).cloned(),
+            false => None,
+        },
+        location: match reply.raw_location || !listed {
             true => None,
             false => reply.headers.get(hyper::header::LOCATION).cloned(),
         },
@@ -802,15 +815,16 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         names: reply.names,
     };
     if reply.default_type {
-        out.content_type = Some(
-            r.loc
-                .default_type
-                .clone()
-                .unwrap_or_else(|| b"text/plain".to_vec()),
-        );
+        out.content_type = Some(Cow::Borrowed(
+            r.loc.default_type.as_deref().unwrap_or(b"text/plain"),
+        ));
     }
-    if let Some(ct) = reply.headers.get(hyper::header::CONTENT_TYPE) {
-        out.content_type = Some(ct.as_bytes().to_vec());
+    if let Some(ct) = reply
+        .headers
+        .get(hyper::header::CONTENT_TYPE)
+        .filter(|_| listed)
+    {
+        out.content_type = Some(Cow::Owned(ct.as_bytes().to_vec()));
     }
     let placed = [
         hyper::header::CONTENT_TYPE,
@@ -852,28 +866,90 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> hyper::Respon
         late_filters(r, &mut out);
     }
     let mut resp = header_filter(r, out, keepalive, tokens);
-    if let Some(line) = status_line.filter(|_| resp.status().as_u16() == reply_status) {
+    if let Some(line) = status_line.filter(|_| resp.status == reply_status) {
         let text = line.get(3..).unwrap_or_default();
         let text = text.strip_prefix(b" ").unwrap_or(text);
         if let Ok(p) = hyper::ext::ReasonPhrase::try_from(text.to_vec()) {
-            resp.extensions_mut().insert(p);
+            resp.reason = Some(p.as_bytes().to_vec());
         }
     }
     if let Some(loc) = raw_location {
-        if resp.headers().contains_key(hyper::header::LOCATION) {
-            resp.headers_mut().insert(hyper::header::LOCATION, loc);
-        }
+        // The first Location line gets the value as set, the others go (HeaderMap's insert).
+        let mut first = true;
+        resp.headers.retain_mut(|(n, v)| {
+            if *n != hyper::header::LOCATION {
+                return true;
+            }
+            if first {
+                first = false;
+                *v = loc.clone();
+                return true;
+            }
+            false
+        });
     }
     resp
 }
 
+/// The response's header lines in the order they go out.
+pub(crate) type Headers = Vec<(HeaderName, HeaderValue)>;
+
+/// The first value of `name` in `headers`.
+pub(crate) fn header<'a>(headers: &'a Headers, name: &HeaderName) -> Option<&'a HeaderValue> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// A response as the header filter leaves it (nginx: what ngx_http_header_filter writes):
+/// the status, the header lines in wire order and the body.
+pub(crate) struct Response<B = Body> {
+    /// 100-999 (anything else went out as 500).
+    pub(crate) status: u16,
+    /// An upstream's own reason phrase (`None`: nginx's, [`reason`]).
+    pub(crate) reason: Option<Vec<u8>>,
+    pub(crate) headers: Headers,
+    /// The header names as written where they were set.
+    pub(crate) names: Names,
+    pub(crate) body: B,
+    /// The file body's handle for an HTTP/1.x connection (engine/src/http/file_body.rs).
+    pub(crate) file: Option<crate::http::file_body::FileSend>,
+}
+
+impl<B> Response<B> {
+    pub(crate) fn map<C>(self, f: impl FnOnce(B) -> C) -> Response<C> {
+        Response {
+            status: self.status,
+            reason: self.reason,
+            headers: self.headers,
+            names: self.names,
+            body: f(self.body),
+            file: self.file,
+        }
+    }
+
+    /// The first value of `name`.
+    pub(crate) fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        header(&self.headers, name)
+    }
+
+    pub(crate) fn has(&self, name: &HeaderName) -> bool {
+        self.headers.iter().any(|(n, _)| n == name)
+    }
+
+    /// hyper's response (HTTP/2): the header lines as a `HeaderMap`.
+    pub(crate) fn into_hyper(self) -> hyper::Response<B> {
+        let mut resp = hyper::Response::new(self.body);
+        *resp.status_mut() = hyper::StatusCode::from_u16(self.status)
+            .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = resp.headers_mut();
+        for (n, v) in self.headers {
+            headers.append(n, v);
+        }
+        resp
+    }
+}
+
 /// nginx: ngx_http_header_filter and the chunked filter: the wire headers and the body.
-fn header_filter(
-    r: &Request,
-    mut out: Out,
-    keepalive: bool,
-    tokens: ServerTokens,
-) -> hyper::Response<Body> {
+fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerTokens) -> Response {
     // nginx's codes without a wire form (494-497) answer 400.
     let status = if (494..=497).contains(&out.status) {
         400
@@ -896,43 +972,43 @@ fn header_filter(
     if !matches!(status, 200 | 206 | 304) {
         out.last_modified = None;
     }
-    let mut headers = HeaderMap::new();
+    let mut headers: Headers = Vec::with_capacity(out.list.len() + 8);
     // nginx: a Server or Date passed from an upstream (proxy_pass_header) replaces its own.
-    let listed = |n: &hyper::header::HeaderName| out.list.iter().any(|(l, _)| l == n);
+    let listed = |n: &HeaderName| out.list.iter().any(|(l, _)| l == n);
     if !listed(&hyper::header::SERVER) {
-        headers.insert(
+        headers.push((
             hyper::header::SERVER,
             HeaderValue::from_static(server_header(tokens)),
-        );
+        ));
     }
     if !listed(&hyper::header::DATE) {
         if let Some(v) = date_now() {
-            headers.insert(hyper::header::DATE, v);
+            headers.push((hyper::header::DATE, v));
         }
     }
     if let Some(ct) = &out.content_type {
         let v = match &out.charset {
-            Some(cs) => HeaderValue::from_bytes(&[ct.as_slice(), b"; charset=", cs].concat()),
-            None => HeaderValue::from_bytes(ct),
+            Some(cs) => recent_type(&[ct, b"; charset=", cs]),
+            None => recent_type(&[ct]),
         };
-        if let Ok(v) = v {
-            headers.insert(hyper::header::CONTENT_TYPE, v);
+        if let Some(v) = v {
+            headers.push((hyper::header::CONTENT_TYPE, v));
         }
     }
     if let Some(len) = out.length {
         if status != 304 && status != 204 {
-            headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+            headers.push((hyper::header::CONTENT_LENGTH, recent_length(len)));
         }
     }
-    if let Some(lm) = &out.last_modified {
-        headers.insert(hyper::header::LAST_MODIFIED, lm.clone());
+    if let Some(lm) = out.last_modified.take() {
+        headers.push((hyper::header::LAST_MODIFIED, lm));
     }
     // nginx: only a relative Location (made absolute) has its own place; any other stays
     // in the header list, after Connection.
     let mut listed_location = None;
     if let Some(loc) = out.location.take() {
         if loc.as_bytes().starts_with(b"/") && r.loc.absolute_redirect != Some(false) {
-            headers.insert(hyper::header::LOCATION, absolute_location(r, loc));
+            headers.push((hyper::header::LOCATION, absolute_location(r, loc)));
         } else {
             listed_location = Some(loc);
         }
@@ -942,10 +1018,10 @@ fn header_filter(
     let bodyless = head || matches!(status, 204 | 304) || status < 200;
     if out.length.is_none() && !bodyless {
         if r.version == hyper::Version::HTTP_11 {
-            headers.insert(
+            headers.push((
                 hyper::header::TRANSFER_ENCODING,
                 HeaderValue::from_static("chunked"),
-            );
+            ));
         } else {
             close = true;
         }
@@ -956,25 +1032,31 @@ fn header_filter(
         (_, true) => "close",
         _ => "keep-alive",
     };
-    headers.insert(
+    headers.push((
         hyper::header::CONNECTION,
         HeaderValue::from_static(conn_value),
-    );
+    ));
     if out.gzip_vary && r.loc.gzip_vary == Some(true) {
-        headers.insert(
+        headers.push((
             hyper::header::VARY,
             HeaderValue::from_static("Accept-Encoding"),
-        );
+        ));
     }
     if let Some(loc) = listed_location {
-        headers.insert(hyper::header::LOCATION, loc);
+        headers.push((hyper::header::LOCATION, loc));
     }
-    for (name, value) in std::mem::take(&mut out.list) {
-        headers.append(name, value);
+    headers.append(&mut out.list);
+    // more_set_headers / more_clear_headers (engine/src/http/headers_more.rs), on a
+    // HeaderMap (only when configured: its lines grouped by name as the map keeps them).
+    if !r.loc.more_output.is_empty() {
+        let mut map = hyper::HeaderMap::with_capacity(headers.len());
+        for (n, v) in headers.drain(..) {
+            map.append(n, v);
+        }
+        crate::http::headers_more::output_filter(r, status, &mut map);
+        headers.extend(map.iter().map(|(n, v)| (n.clone(), v.clone())));
     }
-    // more_set_headers / more_clear_headers (engine/src/http/headers_more.rs).
-    crate::http::headers_more::output_filter(r, status, &mut headers);
-    let (body, file_send) = if head || status == 304 || status == 204 {
+    let (body, file) = if head || status == 304 || status == 204 {
         (empty(), None)
     } else {
         match echo_texts {
@@ -985,25 +1067,69 @@ fn header_filter(
             None => out_body(r, &mut out),
         }
     };
-    let mut resp = hyper::Response::new(body);
-    if let Some(f) = file_send {
-        resp.extensions_mut().insert(f);
+    // nginx: a code without a line in its table goes out as "NNN " (an empty reason): the
+    // writers fall back to [`reason`] (or nothing) when no reason is set.
+    let status = if (100..1000).contains(&status) {
+        status
+    } else {
+        500
+    };
+    Response {
+        status,
+        reason: None,
+        headers,
+        names: std::mem::take(&mut out.names),
+        body,
+        file,
     }
-    *resp.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    // nginx: a code without a line in its table goes out as "NNN " (an empty reason), never
-    // with hyper's own phrase: the writers fall back to [`reason`] (or nothing) when no
-    // `ReasonPhrase` is set, so none is stored for nginx's own lines (no allocation).
-    *resp.headers_mut() = headers;
-    if !out.names.0.is_empty() {
-        resp.extensions_mut().insert(std::mem::take(&mut out.names));
-    }
-    resp
 }
 
 thread_local! {
     /// The `Date` value of the current second (nginx: ngx_cached_http_time).
     static DATE: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    /// The last `Content-Type` and `Content-Length` values made (answers in a row tend to
+    /// repeat them; a clone shares the bytes instead of allocating them again).
+    static RECENT_TYPE: std::cell::RefCell<Option<(Vec<u8>, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    static RECENT_LENGTH: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The header value of `parts` joined (`None`: not a valid value).
+fn recent_type(parts: &[&[u8]]) -> Option<HeaderValue> {
+    RECENT_TYPE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((k, v)) = c.as_ref() {
+            let mut rest = k.as_slice();
+            let same = parts.iter().all(|p| match rest.strip_prefix(*p) {
+                Some(t) => {
+                    rest = t;
+                    true
+                }
+                None => false,
+            }) && rest.is_empty();
+            if same {
+                return Some(v.clone());
+            }
+        }
+        let k = parts.concat();
+        let v = HeaderValue::from_bytes(&k).ok()?;
+        *c = Some((k, v.clone()));
+        Some(v)
+    })
+}
+
+/// The `Content-Length` value of `len`.
+fn recent_length(len: u64) -> HeaderValue {
+    RECENT_LENGTH.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((n, v)) = c.as_ref() {
+            if *n == len {
+                return v.clone();
+            }
+        }
+        let v = HeaderValue::from(len);
+        *c = Some((len, v.clone()));
+        v
+    })
 }
 
 /// The `Date` header value for now, formatted once per second per worker thread.
@@ -1203,21 +1329,25 @@ impl Names {
 /// Writes a header name as nginx does: as it was set (`names`), nginx's own spelling of
 /// the headers its modules add, else capitalized at each word.
 pub(crate) fn write_name(out: &mut Vec<u8>, name: &HeaderName, names: Option<&Names>) {
-    let n = name.as_str();
+    use hyper::header as h;
     // The header filter writes these itself, with its own spelling (the capitalized one).
-    let own: Option<&'static [u8]> = match n {
-        "server" => Some(b"Server"),
-        "date" => Some(b"Date"),
-        "content-type" => Some(b"Content-Type"),
-        "content-length" => Some(b"Content-Length"),
-        "last-modified" => Some(b"Last-Modified"),
-        "transfer-encoding" => Some(b"Transfer-Encoding"),
-        "connection" => Some(b"Connection"),
-        "keep-alive" => Some(b"Keep-Alive"),
-        _ => None,
-    };
-    if let Some(b) = own {
+    // (Standard names compare as enum values, no string comparison.)
+    static OWN: [(HeaderName, &[u8]); 7] = [
+        (h::SERVER, b"Server"),
+        (h::DATE, b"Date"),
+        (h::CONTENT_TYPE, b"Content-Type"),
+        (h::CONTENT_LENGTH, b"Content-Length"),
+        (h::CONNECTION, b"Connection"),
+        (h::LAST_MODIFIED, b"Last-Modified"),
+        (h::TRANSFER_ENCODING, b"Transfer-Encoding"),
+    ];
+    if let Some((_, b)) = OWN.iter().find(|(n, _)| n == name) {
         out.extend_from_slice(b);
+        return;
+    }
+    let n = name.as_str();
+    if n == "keep-alive" {
+        out.extend_from_slice(b"Keep-Alive");
         return;
     }
     if let Some(w) = names.and_then(|m| m.get(n)) {

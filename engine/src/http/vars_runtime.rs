@@ -254,10 +254,12 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             }
             _ => {}
         }
+        let name = hyper::header::HeaderName::from_bytes(&h).ok()?;
         let mut values = sent
             .headers
-            .get_all(hyper::header::HeaderName::from_bytes(&h).ok()?)
-            .iter();
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v);
         let first = values.next()?.as_bytes().to_vec();
         // nginx joins repeated Cache-Control and Link values; the others give the first.
         let sep: &[u8] = match h.as_slice() {

@@ -766,9 +766,19 @@ pub(crate) fn drop_ctx(r: &Request) {
 }
 
 pub(crate) fn drop_key(key: CtxKey) {
-    super::socket::owner_done(key);
+    // Without Lua in the configuration no cosocket exists (and most requests have no
+    // context): nothing to look up.
+    if super::used() {
+        super::socket::owner_done(key);
+    }
     let gone = CTXS
-        .try_with(|m| m.borrow_mut().remove(&key))
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            if m.is_empty() {
+                return None;
+            }
+            m.remove(&key)
+        })
         .ok()
         .flatten();
     if let Some(ctx) = gone {
