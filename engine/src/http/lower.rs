@@ -343,6 +343,13 @@ pub(crate) struct LocConf {
     pub(crate) empty_gif: bool,
     /// `random_index on|off`.
     pub(crate) random_index: Option<bool>,
+    /// set_misc (engine/src/http/set_misc.rs): `set_base32_padding`, `set_base32_alphabet`.
+    pub(crate) base32_padding: Option<bool>,
+    pub(crate) base32_alphabet: Option<Arc<crate::http::set_misc::Base32Alphabet>>,
+    /// set_misc: this level's `set_rotate` counter (not inherited: each level has its own).
+    pub(crate) set_rotate: Arc<crate::http::set_misc::Rotate>,
+    /// The http block's ndk `upstream_list`s (set_misc's `set_hashed_upstream`).
+    pub(crate) upstream_lists: Option<Arc<Vec<crate::http::ndk::UpstreamList>>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -388,6 +395,8 @@ pub(crate) enum Code {
         name: Vec<u8>,
         value: ComplexValue,
     },
+    /// A set-misc directive (`set_md5`, `set_escape_uri`, ...; engine/src/http/set_misc.rs).
+    SetMisc(Arc<crate::http::set_misc::SetMisc>),
     /// `if (cond) { ... }`: the block's codes run inline, then the codes after it.
     If {
         cond: Cond,
@@ -593,7 +602,10 @@ impl LocConf {
             dav_access,
             create_full_put_path,
             min_delete_depth,
-            random_index
+            random_index,
+            base32_padding,
+            base32_alphabet,
+            upstream_lists
         );
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
@@ -658,6 +670,7 @@ pub(crate) fn lower(
     for d in children(http) {
         lw.apply(&mut conf, d);
     }
+    crate::http::set_misc::lower_http(&mut conf, children(http));
     // nginx's defaults at the http level (ngx_http_core_merge_loc_conf's NGX_CONF_UNSET).
     let defaults = LocConf {
         root: Some(Root {
@@ -986,6 +999,7 @@ impl Lowering<'_> {
             b"stub_status" => c.stub_status = true,
             b"empty_gif" => c.empty_gif = true,
             b"random_index" => crate::http::random_index::lower(c, d),
+            _ if crate::http::set_misc::apply(c, d) => {}
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
             b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),
@@ -1187,7 +1201,11 @@ impl Lowering<'_> {
                         script,
                     });
                 }
-                _ => {}
+                _ => {
+                    if let Some(x) = crate::http::set_misc::lower(d, conf) {
+                        s.push(Code::SetMisc(x));
+                    }
+                }
             }
         }
         s

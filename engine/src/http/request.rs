@@ -568,6 +568,11 @@ impl Request {
                         return Some(Some(reply));
                     }
                 }
+                Code::SetMisc(x) => {
+                    if let Some(reply) = crate::http::set_misc::run(self, x) {
+                        return Some(Some(reply));
+                    }
+                }
                 Code::Rewrite(rw) => {
                     let uri = self.uri.clone();
                     if !self.capture(&rw.regex, &uri) {
