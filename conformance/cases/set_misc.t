@@ -458,3 +458,102 @@ GET /t
 GET /t?q=x%3D1%26y%3D2
 --- response_body
 x=1&y=2|1|2
+
+
+=== TEST 22: http-level directives never run (their variable is declared, uninitialized)
+--- http_config
+    set_md5 $hv "a";
+--- config
+    location = /t {
+        return 200 "[$hv]\n";
+    }
+--- request
+GET /t
+--- response_body
+[]
+--- error_log
+using uninitialized "hv" variable
+
+
+=== TEST 23: the target variable reads as uninitialized until set (in place and in an if)
+--- config
+    location = /t {
+        if ($u) {
+            return 200 "yes\n";
+        }
+        set_md5 $u;
+        return 200 "[$u]\n";
+    }
+    location = /off {
+        uninitialized_variable_warn off;
+        set_sha1 $w;
+        return 200 "[$w]\n";
+    }
+--- request eval
+["GET /t", "GET /off"]
+--- response_body eval
+["[d41d8cd98f00b204e9800998ecf8427e]\n", "[da39a3ee5e6b4b0d3255bfef95601890afd80709]\n"]
+--- error_log
+using uninitialized "u" variable
+--- no_error_log
+using uninitialized "w" variable
+
+
+=== TEST 24: error_page after a failing directive: the variable kept its old value
+--- config
+    error_page 500 /e;
+    location = /t {
+        set $a "1";
+        set_decode_hex $a "zz";
+        return 200 "$a\n";
+    }
+    location = /e {
+        return 200 "e a=$a\n";
+    }
+--- request
+GET /t
+--- error_code: 500
+--- response_body
+e a=1
+
+
+=== TEST 25: a server-level if block
+--- config
+    if ($arg_x) {
+        set_encode_hex $h $arg_x;
+    }
+    location = /t {
+        return 200 "[$h]\n";
+    }
+--- request eval
+["GET /t?x=ab", "GET /t"]
+--- response_body eval
+["[6162]\n", "[]\n"]
+
+
+=== TEST 26: set_rotate after a matched if uses the if block's counter
+--- config
+    location = /t {
+        if ($arg_x) {
+            set_rotate $r 1 9;
+        }
+        set_rotate $s 1 9;
+        return 200 "$r $s\n";
+    }
+--- request eval
+["GET /t", "GET /t?x=1", "GET /t?x=1", "GET /t"]
+--- response_body eval
+[" 1\n", "1 2\n", "3 4\n", " 2\n"]
+
+
+=== TEST 27: regex captures are escaped when the URI was (the rewrite engine's operands)
+--- config
+    location ~ ^/t/(.*)$ {
+        set_escape_uri $e $1;
+        set_md5 $arg_q;
+        return 200 "$e $arg_q\n";
+    }
+--- request eval
+["GET /t/a%20b?q=x", "GET /t/a_b?q=x"]
+--- response_body eval
+["a%2520b 9dd4e461268c8034f5c8564e155c67a6\n", "a_b 9dd4e461268c8034f5c8564e155c67a6\n"]

@@ -749,7 +749,7 @@ impl Request {
 
     /// nginx: the script value codes; `escape`: captures are escaped as arguments
     /// (ngx_http_script_copy_capture_code when the request URI was quoted).
-    fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
+    pub(crate) fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &v.parts {
             match p {

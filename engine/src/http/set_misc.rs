@@ -449,10 +449,20 @@ pub(crate) fn lower(d: &Directive, conf: &LocConf) -> Option<Arc<SetMisc>> {
     }))
 }
 
+/// Whether directive `name` sets a variable (ngx_devel_kit's set_var: the variable reads
+/// as "uninitialized", with the rewrite module's warning, until a directive sets it).
+pub(crate) fn sets_variable(name: &[u8]) -> bool {
+    !matches!(
+        name,
+        b"set_base32_padding" | b"set_misc_base32_padding" | b"set_base32_alphabet"
+    ) && MODULE.commands.iter().any(|c| c.name.as_bytes() == name)
+}
+
 /// Runs one lowered directive: `Some(500)` when its filter failed (nginx: NGX_ERROR ends
 /// the script with 500 and the variable keeps its value).
 pub(crate) fn run(r: &mut Request, x: &SetMisc) -> Option<Reply> {
-    let vals: Vec<Vec<u8>> = x.args.iter().map(|a| r.eval(a)).collect();
+    // the rewrite engine's operands: captures escaped when the URI was (nginx: e->quote)
+    let vals: Vec<Vec<u8>> = x.args.iter().map(|a| r.expand(a, r.quoted_uri)).collect();
     match filter(r, &x.op, &vals) {
         Some(v) => {
             // as the rewrite module's `set` (Code::Set)
