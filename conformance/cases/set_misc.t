@@ -557,3 +557,36 @@ e a=1
 ["GET /t/a%20b?q=x", "GET /t/a_b?q=x"]
 --- response_body eval
 ["a%2520b 9dd4e461268c8034f5c8564e155c67a6\n", "a_b 9dd4e461268c8034f5c8564e155c67a6\n"]
+
+
+=== TEST 28: ndk.set_var.DIRECTIVE from Lua runs the same filters
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(type(ndk), " ", tostring(ndk == require("ndk")))
+            ngx.say(ndk.set_var.set_escape_uri(" +/"), " ", ndk.set_var.set_quote_sql_str("a$"),
+                    " ", ndk.set_var.set_md5(12))
+            ngx.say(ndk.set_var.set_encode_base32("a"), " ", ndk.set_var.set_decode_hex("6162"))
+            ngx.say(ndk.set_var.set_formatted_gmt_time("%%"), " ",
+                    ndk.set_var.set_quote_json_str(nil))
+            ngx.say(pcall(ndk.set_var.set_decode_hex, "zz"))
+            ngx.say(pcall(function() return ndk.set_var.set_hmac_sha1 end))
+            ngx.say(pcall(function() return ndk.set_var.set_nope end))
+            ngx.say(pcall(function() ndk.set_var.x = 1 end))
+            ngx.say(pcall(ndk.set_var.set_secure_random_lcalpha, "0"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+table true
+%20%2B%2F 'a\$' c20ad4d76fe97759aa27a0c99bff6710
+c4====== ab
+% "nil"
+falsecalling directive set_decode_hex failed with code -1
+falsecontent_by_lua(nginx.conf:40):9: ndk.set_var: directive "set_hmac_sha1" not found or does not use ndk_set_var_value
+falsecontent_by_lua(nginx.conf:40):10: ndk.set_var: directive "set_nope" not found or does not use ndk_set_var_value
+falsecontent_by_lua(nginx.conf:40):11: not allowed
+falsecalling directive set_secure_random_lcalpha failed with code -1
+--- error_log
+set_decode_hex: invalid value

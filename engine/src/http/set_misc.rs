@@ -389,14 +389,43 @@ pub(crate) fn lower_http(c: &mut LocConf, http: &[Directive]) {
 /// value-setting directives. `conf`: the level's merged conf (for the upstream lists).
 pub(crate) fn lower(d: &Directive, conf: &LocConf) -> Option<Arc<SetMisc>> {
     let op = match d.name.as_slice() {
+        b"set_hmac_sha1" => Op::HmacSha1,
+        b"set_hmac_sha256" => Op::HmacSha256,
+        b"set_if_empty" => Op::IfEmpty,
+        b"set_hashed_upstream" => Op::HashedUpstream {
+            list: None,
+            lists: conf.upstream_lists.clone().unwrap_or_default(),
+        },
+        b"set_random" => Op::Random,
+        b"set_rotate" => Op::Rotate,
+        name => value_op(name)?,
+    };
+    lower_args(d, op)
+}
+
+/// ngx_lua's `ndk.set_var.DIRECTIVE(arg)` (resty.core.ndk over
+/// ngx_http_lua_ffi_ndk_set_var_get): the filter of a directive whose setter is
+/// ndk_set_var_value, run on one value. `None`: no such directive; `Some(None)`: the
+/// filter failed (NGX_ERROR, logged as the directive logs it).
+pub(crate) fn ndk_set_var(r: &Request, name: &[u8], arg: &[u8]) -> Option<Option<Vec<u8>>> {
+    let op = value_op(name)?;
+    Some(filter(r, &op, &[arg.to_vec()]))
+}
+
+/// Whether `name` is a directive `ndk.set_var` can run (set with ndk_set_var_value).
+pub(crate) fn is_ndk_value_directive(name: &[u8]) -> bool {
+    value_op(name).is_some()
+}
+
+/// The directives set with ndk_set_var_value (one operand: the value, or `$var`).
+fn value_op(name: &[u8]) -> Option<Op> {
+    Some(match name {
         b"set_encode_base64" => Op::EncodeBase64,
         b"set_decode_base64" => Op::DecodeBase64,
         b"set_encode_base64url" => Op::EncodeBase64Url,
         b"set_decode_base64url" => Op::DecodeBase64Url,
         b"set_encode_hex" => Op::EncodeHex,
         b"set_decode_hex" => Op::DecodeHex,
-        b"set_hmac_sha1" => Op::HmacSha1,
-        b"set_hmac_sha256" => Op::HmacSha256,
         b"set_md5" => Op::Md5,
         b"set_sha1" => Op::Sha1,
         b"set_unescape_uri" => Op::UnescapeUri,
@@ -404,25 +433,21 @@ pub(crate) fn lower(d: &Directive, conf: &LocConf) -> Option<Arc<SetMisc>> {
         b"set_quote_sql_str" => Op::QuoteSql,
         b"set_quote_pgsql_str" => Op::QuotePgsql,
         b"set_quote_json_str" => Op::QuoteJson,
-        b"set_if_empty" => Op::IfEmpty,
-        b"set_hashed_upstream" => Op::HashedUpstream {
-            list: None,
-            lists: conf.upstream_lists.clone().unwrap_or_default(),
-        },
         b"set_encode_base32" => Op::EncodeBase32,
         b"set_decode_base32" => Op::DecodeBase32,
         b"set_local_today" => Op::LocalToday,
         b"set_formatted_gmt_time" => Op::FormattedGmtTime,
         b"set_formatted_local_time" => Op::FormattedLocalTime,
-        b"set_random" => Op::Random,
         b"set_secure_random_alphanum" => Op::SecureRandomAlphanum,
         b"set_secure_random_lcalpha" => Op::SecureRandomLcalpha,
-        b"set_rotate" => Op::Rotate,
         _ => return None,
-    };
+    })
+}
+
+/// The rest of [`lower`]: the target variable and the operands ngx_devel_kit pushes.
+fn lower_args(d: &Directive, mut op: Op) -> Option<Arc<SetMisc>> {
     let var = d.args.first()?;
     let name = var.strip_prefix(b"$").unwrap_or(var).to_ascii_lowercase();
-    let mut op = op;
     let args: Vec<ComplexValue> = match &mut op {
         // ndk_set_var_multi_value with `$var` as the first operand.
         Op::IfEmpty | Op::Rotate => d.args.iter().map(|a| cv(a)).collect(),
