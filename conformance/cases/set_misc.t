@@ -590,3 +590,22 @@ falsecontent_by_lua(nginx.conf:40):11: not allowed
 falsecalling directive set_secure_random_lcalpha failed with code -1
 --- error_log
 set_decode_hex: invalid value
+
+
+=== TEST 29: a variable only set_misc sets is declared for Lua too (changeable, empty)
+--- config
+    location = /a {
+        set_md5 $x "a";
+        return 200 "$x\n";
+    }
+    location = /b {
+        content_by_lua_block {
+            ngx.say("[", ngx.var.x, "]")
+            ngx.var.x = "z"
+            ngx.say(ngx.var.x)
+        }
+    }
+--- request eval
+["GET /a", "GET /b"]
+--- response_body eval
+["0cc175b9c0f1b6a831c399e269772661\n", "[]\nz\n"]
