@@ -584,10 +584,12 @@ fn filter(r: &Request, op: &Op, vals: &[Vec<u8>]) -> Option<Vec<u8>> {
             }
         }
         Op::DecodeBase32 => {
-            let decoded = match &r.loc.base32_alphabet {
-                Some(a) => base32_decode(v(0), &a.decode),
-                None => base32_decode(v(0), &Base32Alphabet::new(BASE32_DEFAULT).decode),
+            static DEFAULT: std::sync::OnceLock<Base32Alphabet> = std::sync::OnceLock::new();
+            let alphabet = match &r.loc.base32_alphabet {
+                Some(a) => a,
+                None => DEFAULT.get_or_init(|| Base32Alphabet::new(BASE32_DEFAULT)),
             };
+            let decoded = base32_decode(v(0), &alphabet.decode);
             // nginx: a bad length sets the empty value, without an error
             decoded.unwrap_or_default()
         }
@@ -1012,4 +1014,62 @@ fn quote_json(s: &[u8]) -> Vec<u8> {
     }
     out.push(b'"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_round_trip_and_padding() {
+        let dec = Base32Alphabet::new(BASE32_DEFAULT).decode;
+        for (plain, padded) in [
+            (&b"a"[..], &b"c4======"[..]),
+            (b"ab", b"c5h0===="),
+            (b"abc", b"c5h66==="),
+            (b"abcd", b"c5h66p0="),
+            (b"abcde", b"c5h66p35"),
+        ] {
+            assert_eq!(base32_encode(plain, BASE32_DEFAULT, true), padded);
+            let bare: Vec<u8> = padded.iter().copied().filter(|&c| c != b'=').collect();
+            assert_eq!(base32_encode(plain, BASE32_DEFAULT, false), bare);
+            assert_eq!(base32_decode(padded, &dec).as_deref(), Some(plain));
+            assert_eq!(base32_decode(&bare, &dec).as_deref(), Some(plain));
+        }
+        // 8n+1, 8n+3, 8n+6 digits: the empty value
+        assert_eq!(base32_decode(b"c5h", &dec), None);
+    }
+
+    #[test]
+    fn base64_variants() {
+        assert_eq!(base64_encode(b"\xfb\xff", B64, true), b"+/8=");
+        assert_eq!(base64_encode(b"\xfb\xff", B64URL, false), b"-_8");
+        assert_eq!(
+            base64_decode(b"-_8", B64URL).as_deref(),
+            Some(&b"\xfb\xff"[..])
+        );
+        assert_eq!(base64_decode(b"+/8=", B64URL), None);
+        assert_eq!(base64_decode(b"YWJjZ", B64), None);
+        assert_eq!(base64_decode(b"YWI=x!", B64).as_deref(), Some(&b"ab"[..]));
+    }
+
+    #[test]
+    fn uri_escapes_and_quotes() {
+        assert_eq!(escape_uri(b"a b/+~|"), b"a%20b%2F%2B~|");
+        assert_eq!(unescape_uri(b"a+b%41%zz%4zq%"), b"a bAzzq");
+        assert_eq!(quote_sql(b"a'$\0"), b"'a\\'\\$\\0'");
+        assert_eq!(quote_pgsql(b"x\xffy"), b"E'x\\\\377y'");
+        assert_eq!(quote_pgsql(b"\xe4A\xad"), b"E'\xe4A\xad'");
+        assert_eq!(quote_json(b""), b"null");
+        assert_eq!(quote_json(b"\x01\"\n"), b"\"\\u0001\\\"\\n\"");
+        assert_eq!(decode_hex(b"6A6b").as_deref(), Some(&b"jk"[..]));
+        assert_eq!(decode_hex(b"6"), None);
+    }
+
+    #[test]
+    fn hashed_upstream_key() {
+        // nginx: ngx_hash_key_lc
+        assert_eq!(hash_key_lc(b"FOO"), hash_key_lc(b"foo"));
+        assert_eq!(hash_key_lc(b"bar") % 4, 3);
+    }
 }
