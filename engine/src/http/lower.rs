@@ -348,6 +348,13 @@ pub(crate) struct LocConf {
     pub(crate) secure_link: Option<ComplexValue>,
     pub(crate) secure_link_md5: Option<ComplexValue>,
     pub(crate) secure_link_secret: Option<Vec<u8>>,
+    /// set_misc (engine/src/http/set_misc.rs): `set_base32_padding`, `set_base32_alphabet`.
+    pub(crate) base32_padding: Option<bool>,
+    pub(crate) base32_alphabet: Option<Arc<crate::http::set_misc::Base32Alphabet>>,
+    /// set_misc: this level's `set_rotate` counter (not inherited: each level has its own).
+    pub(crate) set_rotate: Arc<crate::http::set_misc::Rotate>,
+    /// The http block's ndk `upstream_list`s (set_misc's `set_hashed_upstream`).
+    pub(crate) upstream_lists: Option<Arc<Vec<crate::http::ndk::UpstreamList>>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -393,6 +400,8 @@ pub(crate) enum Code {
         name: Vec<u8>,
         value: ComplexValue,
     },
+    /// A set-misc directive (`set_md5`, `set_escape_uri`, ...; engine/src/http/set_misc.rs).
+    SetMisc(Arc<crate::http::set_misc::SetMisc>),
     /// `if (cond) { ... }`: the block's codes run inline, then the codes after it.
     If {
         cond: Cond,
@@ -598,7 +607,10 @@ impl LocConf {
             dav_access,
             create_full_put_path,
             min_delete_depth,
-            random_index
+            random_index,
+            base32_padding,
+            base32_alphabet,
+            upstream_lists
         );
         // nginx: ngx_http_secure_link_merge_conf: a level's secret excludes the inherited
         // hash expressions; the secret is inherited only by a level without them.
@@ -676,6 +688,7 @@ pub(crate) fn lower(
     for d in children(http) {
         lw.apply(&mut conf, d);
     }
+    crate::http::set_misc::lower_http(&mut conf, children(http));
     // nginx's defaults at the http level (ngx_http_core_merge_loc_conf's NGX_CONF_UNSET).
     let defaults = LocConf {
         root: Some(Root {
@@ -1007,6 +1020,7 @@ impl Lowering<'_> {
             b"secure_link" => c.secure_link = Some(cv(arg(d, 0))),
             b"secure_link_md5" => c.secure_link_md5 = Some(cv(arg(d, 0))),
             b"secure_link_secret" => c.secure_link_secret = Some(arg(d, 0).to_vec()),
+            _ if crate::http::set_misc::apply(c, d) => {}
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
             b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),
@@ -1208,7 +1222,11 @@ impl Lowering<'_> {
                         script,
                     });
                 }
-                _ => {}
+                _ => {
+                    if let Some(x) = crate::http::set_misc::lower(d, conf) {
+                        s.push(Code::SetMisc(x));
+                    }
+                }
             }
         }
         s

@@ -599,6 +599,11 @@ impl Request {
                         return Some(Some(reply));
                     }
                 }
+                Code::SetMisc(x) => {
+                    if let Some(reply) = crate::http::set_misc::run(self, x) {
+                        return Some(Some(reply));
+                    }
+                }
                 Code::Rewrite(rw) => {
                     let uri = self.uri.clone();
                     if !self.capture(&rw.regex, &uri) {
@@ -775,7 +780,7 @@ impl Request {
 
     /// nginx: the script value codes; `escape`: captures are escaped as arguments
     /// (ngx_http_script_copy_capture_code when the request URI was quoted).
-    fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
+    pub(crate) fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &v.parts {
             match p {

@@ -58,10 +58,10 @@ pub(crate) fn lower(http: &Directive) -> (LazyVars, std::collections::HashSet<Ve
     (lazy, set)
 }
 
-/// Every `set $name` of the tree.
+/// Every `set $name` (and set-misc's `set_xxx $name`) of the tree.
 fn collect_set(ds: &[Directive], out: &mut HashSet<Vec<u8>>) {
     for d in ds {
-        if d.name == b"set" {
+        if d.name == b"set" || crate::http::set_misc::sets_variable(&d.name) {
             if let Some(n) = d.args.first().and_then(|a| a.strip_prefix(b"$")) {
                 out.insert(n.to_ascii_lowercase());
             }

@@ -2287,6 +2287,22 @@ fn str_fn(vm: &Rc<Vm>, t: &Table, name: &str, f: fn(&[u8]) -> Vec<u8>) -> LResul
     })
 }
 
+/// The C side of resty.core.ndk for the `ndk` stand-in: `(name)` -> whether the directive
+/// is an ndk_set_var_value one; `(name, arg)` -> `true, value` or `false, rc`.
+fn ndk_set_var(lua: &Lua, args: MultiValue) -> ApiResult {
+    let name = str_arg(lua, &arg(&args, 0));
+    if args.len() < 2 {
+        return ok(vec![Value::Boolean(
+            crate::http::set_misc::is_ndk_value_directive(&name),
+        )]);
+    }
+    let a = str_arg(lua, &arg(&args, 1));
+    match with_req(|r, _| Ok(crate::http::set_misc::ndk_set_var(r, &name, &a)))? {
+        Some(Some(v)) => ok(vec![Value::Boolean(true), s(lua, v)?]),
+        _ => ok(vec![Value::Boolean(false), Value::Integer(-1)]),
+    }
+}
+
 /// nginx: ngx_http_lua_inject_ngx_api and resty.core's additions.
 pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     let lua = &vm.lua;
@@ -2713,7 +2729,9 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     let loaded: Table = package.get("loaded")?;
     loaded.set("ngx", ngx)?;
     // Stand-ins for resty.core's modules (the FFI they use has no C side here).
-    lua.load(STANDINS).set_name("=resty.core").exec()?;
+    lua.load(STANDINS)
+        .set_name("=resty.core")
+        .call::<()>(vm.api_fn(ndk_set_var)?)?;
     // Cosockets, light threads, timers, semaphores (socket.rs, thread.rs, timer.rs).
     super::socket::install(vm, &lua.globals().get::<Table>("ngx")?)?;
     Ok(())
@@ -2721,6 +2739,7 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
 
 /// `require "resty.core"` and friends succeed; `ngx.re` is not provided yet.
 const STANDINS: &str = r#"
+local ndk_call = ...
 local preload = package.preload
 preload["resty.core"] = function() return { version = 10023 } end
 preload["resty.core.base"] = function()
@@ -2742,22 +2761,27 @@ for _, m in ipairs{"resty.core.var", "resty.core.ctx", "resty.core.hash", "resty
   preload[m] = function() return {} end
 end
 preload["ndk"] = function()
-  -- ndk.set_var.DIRECTIVE(value) for the set-misc filters Lua code calls this way.
-  local fns = {
-    set_escape_uri = function(v) return ngx.escape_uri(v) end,
-    set_unescape_uri = function(v) return ngx.unescape_uri(v) end,
-    set_quote_sql_str = function(v) return ngx.quote_sql_str(v) end,
-    set_encode_base64 = function(v) return ngx.encode_base64(v) end,
-    set_decode_base64 = function(v) return ngx.decode_base64(v) end,
-    set_md5 = function(v) return ngx.md5(v) end,
-  }
-  local set_var = setmetatable({}, { __index = function(_, name)
-    local f = fns[name]
-    if not f then error("ndk.set_var: directive \"" .. tostring(name) .. "\" not found", 2) end
-    return f
-  end })
-  return { set_var = set_var }
+  -- resty.core.ndk: ndk.set_var.DIRECTIVE(value) runs an ndk_set_var_value filter
+  -- (set-misc's, engine/src/http/set_misc.rs).
+  local function get(_, name)
+    if type(name) ~= "string" then name = tostring(name) end
+    if not ndk_call(name) then
+      error('ndk.set_var: directive "' .. name
+            .. '" not found or does not use ndk_set_var_value', 2)
+    end
+    return function(arg)
+      if type(arg) ~= "string" then arg = tostring(arg) end
+      local ok, v = ndk_call(name, arg)
+      if not ok then
+        error("calling directive " .. name .. " failed with code " .. v, 2)
+      end
+      return v
+    end
+  end
+  local function set() error("not allowed", 2) end
+  return { set_var = setmetatable({}, { __index = get, __newindex = set }) }
 end
+ndk = require "ndk"
 preload["ngx.re"] = function()
   -- resty.core's ngx.re: split on ngx.re.find; opt is accepted.
   local find, sub = ngx.re.find, string.sub
