@@ -483,3 +483,16 @@ GET /t?a=b
 GET /cap/zz
 --- response_body
 captured zz uri /other
+
+
+=== TEST 36: set escapes regex captures of a quoted URI, as the rewrite engine does
+--- config
+    location ~ ^/q/(.*)$ {
+        set $s $1;
+        set $t "[$1]";
+        return 200 "$s $t\n";
+    }
+--- request eval
+["GET /q/a%20b", "GET /q/plain"]
+--- response_body eval
+["a%20b [a%20b]\n", "plain [plain]\n"]

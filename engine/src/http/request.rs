@@ -582,7 +582,7 @@ impl Request {
                     return Some(Some(Reply::status(*status)));
                 }
                 Code::Set { name, value } => {
-                    let v = self.eval(value);
+                    let v = self.expand(value, self.quoted_uri);
                     let name = name.to_ascii_lowercase();
                     if name == b"args" {
                         self.args = v;
