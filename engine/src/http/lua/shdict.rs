@@ -142,18 +142,26 @@ impl Inner {
     /// nginx: ngx_http_lua_shdict_lookup: finds `key` and moves it to the head of the LRU
     /// queue, expired or not.
     fn lookup(&mut self, key: &[u8], now: Instant) -> Option<Found> {
-        self.seq += 1;
-        let seq = self.seq;
-        let e = self.map.get_mut(key)?;
-        let k = self.lru.remove(&e.seq)?;
-        e.seq = seq;
+        self.lookup_entry(key, now).map(|(found, _)| found)
+    }
+
+    /// [`Inner::lookup`] that also hands out the entry (one hash of the key).
+    fn lookup_entry(&mut self, key: &[u8], now: Instant) -> Option<(Found, &mut Entry)> {
+        let Inner { map, lru, seq, .. } = self;
+        let e = map.get_mut(key)?;
+        // already at the head: nothing moves
+        if e.seq != *seq {
+            *seq += 1;
+            let k = lru.remove(&e.seq)?;
+            e.seq = *seq;
+            lru.insert(*seq, k);
+        }
         let found = if e.expires.is_some_and(|t| t < now) {
             Found::Expired
         } else {
             Found::Live
         };
-        self.lru.insert(seq, k);
-        Some(found)
+        Some((found, e))
     }
 
     /// Removes `key` and gives its chunks back, list items first.
@@ -264,11 +272,10 @@ impl Dict {
         if !replay() && !stale {
             g.expire(1, now);
         }
-        let found = g.lookup(key, now)?;
+        let (found, e) = g.lookup_entry(key, now)?;
         if found == Found::Expired && !stale {
             return None;
         }
-        let e = g.map.get(key)?;
         let val = match &e.val {
             Val::List(_) => Val::List(Default::default()),
             v => v.clone(),
@@ -337,17 +344,16 @@ impl Dict {
         let mut g = self.lock();
         let now = Instant::now();
         g.expire(1, now);
-        let found = g.lookup(key, now);
-        if found == Some(Found::Live) {
-            let Some(e) = g.map.get_mut(key) else {
-                return IncrResult::NotFound;
-            };
-            let Val::Num(n) = e.val else {
-                return IncrResult::NotANumber;
-            };
-            e.val = Val::Num(n + by);
-            return IncrResult::Ok(n + by, false);
-        }
+        let found = match g.lookup_entry(key, now) {
+            Some((Found::Live, e)) => {
+                let Val::Num(n) = e.val else {
+                    return IncrResult::NotANumber;
+                };
+                e.val = Val::Num(n + by);
+                return IncrResult::Ok(n + by, false);
+            }
+            other => other.map(|(f, _)| f),
+        };
         let Some(init) = init else {
             return IncrResult::NotFound;
         };
