@@ -527,7 +527,11 @@ fn copy_move(r: &mut Request, is_move: bool) -> Reply {
         err(r, "COPY and MOVE with body are unsupported");
         return Reply::status(415);
     }
-    let Some(dest) = r.headers.get(HeaderName::from_static("destination")).map(|v| v.as_bytes().to_vec()) else {
+    let Some(dest) = r
+        .headers
+        .get(HeaderName::from_static("destination"))
+        .map(|v| v.as_bytes().to_vec())
+    else {
         err(r, "client sent no \"Destination\" header");
         return Reply::status(400);
     };
@@ -603,7 +607,11 @@ fn copy_move(r: &mut Request, is_move: bool) -> Reply {
             return Reply::status(400);
         }
     }
-    let mut overwrite = match r.headers.get(HeaderName::from_static("overwrite")).map(|v| v.as_bytes()) {
+    let mut overwrite = match r
+        .headers
+        .get(HeaderName::from_static("overwrite"))
+        .map(|v| v.as_bytes())
+    {
         None => true,
         Some(b"T" | b"t") => true,
         Some(b"F" | b"f") => false,
