@@ -682,3 +682,27 @@ ok
 X-Foo: nil, version: 0.9
 --- no_error_log
 [error]
+
+
+=== TEST 43: set_header names go upstream as written; the backend's echo shows the head as received
+--- config
+    location /req-header {
+        rewrite_by_lua_block {
+            ngx.req.set_header("foo_bar", "some value")
+            ngx.req.set_header("X-MiXed", "m")
+        }
+        proxy_pass http://127.0.0.1:$server_port/back;
+    }
+    location = /back {
+        echo -n $echo_client_request_headers;
+    }
+--- request
+GET /req-header
+--- response_body_like eval
+qr{^GET /back HTTP/1.0\r
+Host: 127.0.0.1:\d+\r
+Connection: close\r
+foo_bar: some value\r
+X-MiXed: m\r
+\r
+$}

@@ -436,6 +436,11 @@ pub(crate) fn variable(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         // The reference answers `/e` for `GET /e?q=1`: the URI without its arguments.
         b"echo_request_uri" | b"echo_cacheable_request_uri" => r.uri.clone(),
         b"echo_request_body" => request_body(r)?,
+        // nginx: the header buffer as received, lines it ignored included (kept when Lua is
+        // in use; otherwise rebuilt from the lines).
+        b"echo_client_request_headers" if r.raw_head.is_some() => {
+            r.raw_head.as_ref().map(|h| h.to_vec()).unwrap_or_default()
+        }
         b"echo_client_request_headers" => {
             let mut out = crate::http::vars_runtime::request_line(r);
             out.extend_from_slice(b"\r\n");

@@ -1148,7 +1148,15 @@ pub(crate) fn client_headers(r: &Request) -> Vec<(Vec<u8>, Vec<u8>)> {
     for name in r.headers.keys() {
         let used = seen.get(name).copied().unwrap_or(0);
         for v in r.headers.get_all(name).iter().skip(used) {
-            out.push((title_case(name.as_str()), v.as_bytes().to_vec()));
+            let written = r
+                .set_names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(name.as_str().as_bytes()));
+            let n = match written {
+                Some(n) => n.clone(),
+                None => title_case(name.as_str()),
+            };
+            out.push((n, v.as_bytes().to_vec()));
         }
     }
     out

@@ -107,6 +107,9 @@ pub(crate) struct Request {
     pub(crate) sub: u64,
     /// The `$upstream_*` figures still counted while a proxied body is read (proxy_run.rs).
     pub(crate) upstream_tail: Option<Box<crate::http::proxy_run::Tail>>,
+    /// Header names as `ngx.req.set_header` wrote them (nginx keeps a set header's name as
+    /// given; the proxy forwards it so).
+    pub(crate) set_names: Vec<Vec<u8>>,
 }
 
 /// The error's headers go out with its error page's response, unless the page set them too.
@@ -247,6 +250,7 @@ impl Request {
             upgrade,
             sub: 0,
             upstream_tail: None,
+            set_names: Vec::new(),
         })
     }
 
@@ -293,6 +297,7 @@ impl Request {
             limits: Default::default(),
             sub,
             upstream_tail: None,
+            set_names: Vec::new(),
             sent: None,
             realip: self.realip,
             raw_line: self.raw_line.clone(),
@@ -341,6 +346,7 @@ impl Request {
             limits: Default::default(),
             sub: 0,
             upstream_tail: None,
+            set_names: Vec::new(),
             sent: None,
             realip: None,
             raw_line: None,

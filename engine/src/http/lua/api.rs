@@ -1738,6 +1738,10 @@ fn set_header(lua: &Lua, args: MultiValue) -> ApiResult {
             return Ok(());
         }
         r.headers.remove(&hn);
+        r.set_names.retain(|n| !n.eq_ignore_ascii_case(&name));
+        if !vals.is_empty() {
+            r.set_names.push(name.clone());
+        }
         if hn == hyper::header::HOST {
             r.reset_host(vals.first().map(Vec::as_slice));
         }
