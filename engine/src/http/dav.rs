@@ -3,7 +3,6 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::Path;
 
 use hyper::header::{HeaderName, HeaderValue};
 use parser::Directive;
@@ -13,7 +12,7 @@ use crate::http::errlog;
 use crate::http::lower::LocConf;
 use crate::http::request::Request;
 use crate::http::response::Reply;
-use crate::http::static_file;
+use crate::http::static_file::{self, lossy, path_of};
 use crate::log::{errno_text, Level};
 
 pub(crate) static MODULE: Module = Module {
@@ -158,14 +157,6 @@ fn err(r: &Request, msg: &str) {
     errlog::log(r, Level::Error, msg);
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn path_of(b: &[u8]) -> &Path {
-    Path::new(std::ffi::OsStr::from_bytes(b))
-}
-
 /// The request has a body (nginx: `content_length_n > 0 || chunked`).
 fn has_body(r: &Request) -> bool {
     let len = r
@@ -199,7 +190,7 @@ fn created(r: &Request, location: bool) -> Reply {
     reply.length = Some(0);
     reply.body = Some(crate::http::response::empty());
     if location {
-        let uri = escape_uri(&r.uri);
+        let uri = crate::http::proxy_run::escape_uri(&r.uri);
         if let Ok(v) = HeaderValue::from_bytes(&uri) {
             reply.headers.insert(hyper::header::LOCATION, v);
         }
@@ -211,25 +202,6 @@ fn no_content() -> Reply {
     let mut reply = Reply::status(204);
     reply.body = Some(crate::http::response::empty());
     reply
-}
-
-/// nginx's NGX_ESCAPE_URI table, for `Location`.
-fn escape_uri(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for &c in s {
-        if c <= 0x20
-            || c >= 0x7f
-            || matches!(
-                c,
-                b'"' | b'#' | b'%' | b'?' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-            )
-        {
-            out.extend_from_slice(format!("%{c:02X}").as_bytes());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// nginx: ngx_http_dav_depth (`None`: an invalid header, already logged).

@@ -1097,7 +1097,7 @@ where
 }
 
 /// nginx: ngx_escape_uri with NGX_ESCAPE_URI.
-fn escape_uri(s: &[u8]) -> Vec<u8> {
+pub(crate) fn escape_uri(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     for &c in s {
         // nginx's `uri` table: controls, space, `"#%<>?\\^`{|}`, DEL and non-ASCII.

@@ -54,7 +54,7 @@ pub(crate) fn os_path(b: &[u8]) -> PathBuf {
 }
 
 /// Bytes as a borrowed path.
-fn path_of(b: &[u8]) -> &Path {
+pub(crate) fn path_of(b: &[u8]) -> &Path {
     Path::new(std::ffi::OsStr::from_bytes(b))
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn document_root(r: &Request) -> Vec<u8> {
     map_uri_to_path(r, b"")
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(crate) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
