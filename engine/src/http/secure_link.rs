@@ -54,7 +54,7 @@ pub(crate) fn variable(r: &Request) -> Option<Vec<u8>> {
     let val = r.eval(link);
     let (hash, expires) = match val.iter().position(|&c| c == b',') {
         Some(i) => {
-            let e = time_of(&val[i + 1..]).filter(|&e| e > 0)?;
+            let e = crate::conf::values::atoi(&val[i + 1..]).filter(|&e| e > 0)?;
             (&val[..i], e)
         }
         None => (&val[..], 0),
@@ -91,16 +91,8 @@ pub(crate) fn expires(r: &Request) -> Option<Vec<u8>> {
     }
     let val = r.eval(r.loc.secure_link.as_ref()?);
     let i = val.iter().position(|&c| c == b',')?;
-    time_of(&val[i + 1..]).filter(|&e| e > 0)?;
+    crate::conf::values::atoi(&val[i + 1..]).filter(|&e| e > 0)?;
     Some(val[i + 1..].to_vec())
-}
-
-/// nginx: ngx_atotm (decimal digits only).
-fn time_of(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 /// nginx: ngx_http_secure_link_old_variable: `/prefix/<md5 hex of link+secret>/link`; the
