@@ -40,8 +40,8 @@ pub(crate) async fn handler(r: &mut Request) -> Option<Reply> {
     if dir.len() > 1 {
         dir.pop();
     }
-    let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&dir));
-    let entries = match std::fs::read_dir(&path) {
+    let path = crate::http::static_file::path_of(&dir);
+    let entries = match std::fs::read_dir(path) {
         Ok(e) => e,
         Err(e) => {
             let (level, status) = match e.raw_os_error().unwrap_or(0) {
