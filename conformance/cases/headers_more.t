@@ -105,3 +105,34 @@ User-Agent: curl
 --- response_body
 set robot nil
 robot
+
+
+=== TEST 7: headers-more runs before add_header: it neither clears nor replaces its lines
+--- config
+    location = /t {
+        add_header X-Foo bar;
+        more_clear_headers X-Foo;
+        more_set_headers "X-Bar: a";
+        add_header X-Bar b;
+        return 200 "x\n";
+    }
+--- request
+GET /t
+--- raw_response_headers_like: ^HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: [^\r]+\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\nX-Bar: a\r\nX-Foo: bar\r\nX-Bar: b\r\n$
+
+
+=== TEST 8: gzip's Content-Encoding and Vary come after headers-more
+--- config
+    location = /t {
+        gzip on;
+        gzip_min_length 1;
+        gzip_types text/plain;
+        gzip_vary on;
+        more_clear_headers Content-Encoding Vary;
+        return 200 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n";
+    }
+--- request
+GET /t
+--- more_headers
+Accept-Encoding: gzip
+--- raw_response_headers_like: ^HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: [^\r]+\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nVary: Accept-Encoding\r\nContent-Encoding: gzip\r\n$

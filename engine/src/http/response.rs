@@ -226,6 +226,10 @@ struct Out<'a> {
     gzip_vary: bool,
     close: bool,
     names: Names,
+    /// The lines of `list` from here on were added by header filters that run after
+    /// headers-more's (add_header, expires, gzip): more_set_headers and more_clear_headers
+    /// don't see them, as headers-more's filter runs first in nginx's chain.
+    more_end: Option<usize>,
 }
 
 impl Out<'_> {
@@ -813,6 +817,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         gzip_vary: r.vars.contains_key(GZIP_VARY),
         close: reply.close,
         names: reply.names,
+        more_end: None,
     };
     if reply.default_type {
         out.content_type = Some(Cow::Borrowed(
@@ -849,6 +854,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
             }
         }
         if special_status.is_none() {
+            out.more_end = Some(out.list.len());
             headers_filter(r, &mut out);
             late_filters(r, &mut out);
             if let Err(s) = range_filter(r, &mut out) {
@@ -862,6 +868,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         out.status = s;
         out.body = None;
         special(&mut out, tokens, msie_padding(r));
+        out.more_end = Some(out.list.len());
         headers_filter(r, &mut out);
         late_filters(r, &mut out);
     }
@@ -1036,7 +1043,10 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
         hyper::header::CONNECTION,
         HeaderValue::from_static(conn_value),
     ));
-    if out.gzip_vary && r.loc.gzip_vary == Some(true) {
+    // nginx writes gzip's Vary itself, after Connection: headers-more can't clear it.
+    let gzip_vary = out.gzip_vary && r.loc.gzip_vary == Some(true);
+    let more = !r.loc.more_output.is_empty();
+    if gzip_vary && !more {
         headers.push((
             hyper::header::VARY,
             HeaderValue::from_static("Accept-Encoding"),
@@ -1045,16 +1055,37 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
     if let Some(loc) = listed_location {
         headers.push((hyper::header::LOCATION, loc));
     }
-    headers.append(&mut out.list);
     // more_set_headers / more_clear_headers (engine/src/http/headers_more.rs), on a
-    // HeaderMap (only when configured: its lines grouped by name as the map keeps them).
-    if !r.loc.more_output.is_empty() {
+    // HeaderMap (only when configured: its lines grouped by name as the map keeps them),
+    // before the lines of the header filters that run after it.
+    if more {
+        let later = out
+            .more_end
+            .filter(|&i| i <= out.list.len())
+            .map_or_else(Vec::new, |i| out.list.split_off(i));
+        headers.append(&mut out.list);
         let mut map = hyper::HeaderMap::with_capacity(headers.len());
         for (n, v) in headers.drain(..) {
             map.append(n, v);
         }
         crate::http::headers_more::output_filter(r, status, &mut map);
         headers.extend(map.iter().map(|(n, v)| (n.clone(), v.clone())));
+        if gzip_vary {
+            let at = headers
+                .iter()
+                .position(|(n, _)| *n == hyper::header::CONNECTION)
+                .map_or(headers.len(), |i| i + 1);
+            headers.insert(
+                at,
+                (
+                    hyper::header::VARY,
+                    HeaderValue::from_static("Accept-Encoding"),
+                ),
+            );
+        }
+        headers.extend(later);
+    } else {
+        headers.append(&mut out.list);
     }
     let (body, file) = if head || status == 304 || status == 204 {
         (empty(), None)
