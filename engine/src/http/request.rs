@@ -363,6 +363,13 @@ impl Request {
         Box::pin(self.finalize(reply)).await
     }
 
+    /// A Lua capture's phases: an error status is the capture's answer, without its page
+    /// or `error_page` (nginx: the post-subrequest handler runs first in
+    /// ngx_http_finalize_request).
+    pub(crate) async fn run_capture(&mut self) -> Reply {
+        Box::pin(self.phases(true)).await
+    }
+
     /// A request refused before its phases (a bad request line or head, an unreadable
     /// body): its error page applies, and the connection closes after it (nginx:
     /// ngx_http_finalize_request with r->keepalive 0).
@@ -577,6 +584,16 @@ impl Request {
                 Code::Return { status, text } => {
                     // nginx: ngx_http_script_return_code.
                     let text = text.as_ref().filter(|t| !t.parts.is_empty());
+                    if self.sub != 0 && text.is_none() && *status < 300 {
+                        // nginx: ngx_http_send_response sends only the header of an empty
+                        // text in a subrequest (no last buffer: a Lua capture is truncated).
+                        self.status = *status;
+                        self.discarded = true;
+                        let mut r = Reply::status(*status);
+                        r.length = Some(0);
+                        r.default_type = true;
+                        return Some(Some(r));
+                    }
                     if *status < 400 || text.is_some() || *status == 444 {
                         // nginx: ngx_http_send_response sets the status before the text
                         // is evaluated (`$status` in it is the answer's).

@@ -371,7 +371,7 @@ pub(crate) fn send_header(r: &Request, c: &mut vm::ReqCtx) {
     if !has_type
         && !c.type_cleared
         && r.loc.lua_use_default_type != Some(false)
-        && c.status != 204
+        && (c.status != 204 || r.sub != 0)
         && c.status != 304
     {
         if let Some(t) = super::phases::content_type_of(r).or_else(|| r.loc.default_type.clone()) {
@@ -538,8 +538,14 @@ fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
 async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
     // nginx: ngx_http_lua_ffi_exit also ends the TLS hooks (the code decides the handshake).
     if !matches!(
-        vm::current_phase(),
-        Some(Phase::SslCert | Phase::SslClientHello | Phase::SslSessFetch | Phase::SslSessStore)
+        vm::current_phase().or_else(vm::noreq_phase),
+        Some(
+            Phase::SslCert
+                | Phase::SslClientHello
+                | Phase::SslSessFetch
+                | Phase::SslSessStore
+                | Phase::Timer
+        )
     ) {
         check_phase(&lua, REQ_PHASES)?;
     }
@@ -558,6 +564,11 @@ async fn exit(lua: Lua, args: MultiValue) -> ApiResult {
             &lua,
             "bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE",
         ));
+    }
+    if vm::current_phase().is_none() && vm::noreq_phase() == Some(Phase::Timer) {
+        // nginx: ngx_http_lua_ffi_exit in a timer ends its threads (the code is not used)
+        super::thread::exit_driver();
+        std::future::pending::<()>().await;
     }
     let phase = vm::current_phase();
     if matches!(phase, Some(Phase::Log | Phase::Set | Phase::BodyFilter)) {
@@ -1500,9 +1511,14 @@ pub(crate) fn encode_args_table(lua: &Lua, t: &Table) -> Result<Vec<u8>, Fail> {
     };
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, v) = pair?;
-        let Some(key) = to_bytes(lua, &k) else {
-            return Err(fail(lua, "attempt to use a non-string key"));
+        // nginx: ngx_http_lua_process_args_option takes string keys only
+        let Value::String(key) = &k else {
+            return Err(fail(
+                lua,
+                "attempt to use a non-string key in the \"args\" option table",
+            ));
         };
+        let key = key.as_bytes().to_vec();
         match &v {
             Value::Boolean(true) => push(&key, None),
             Value::Boolean(false) => {}

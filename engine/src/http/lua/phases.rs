@@ -226,7 +226,7 @@ fn head(r: &Request, c: &mut ReqCtx) -> Reply {
         reply.length = Some(c.out.len() as u64);
     }
     if !has_type
-        && status != 204
+        && (status != 204 || r.sub != 0)
         && status != 304
         && !c.type_cleared
         && r.loc.lua_use_default_type != Some(false)

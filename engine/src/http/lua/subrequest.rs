@@ -204,6 +204,8 @@ struct Captured {
     status: u16,
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
+    /// The body did not reach its end (nginx: NGX_HTTP_LUA_SUBREQ_TRUNCATED).
+    truncated: bool,
 }
 
 /// Makes the subrequest for `q` from the current request (nginx: ngx_http_subrequest and
@@ -283,24 +285,28 @@ pub(crate) async fn echo_sub(
         let sctx = vm::ctx_of(&sr);
         sctx.borrow_mut().body = Some(body.or(parent).unwrap_or_default());
     }
-    let (_, cap) = Box::pin(run_one(sr)).await;
+    let (_, cap) = Box::pin(run_one(sr, false)).await;
     cap.body
 }
 
-/// Runs a subrequest and collects its response.
-async fn run_one(mut sr: Request) -> (Request, Captured) {
-    let reply = sr.run_subrequest().await;
+/// Runs a subrequest and collects its response (`lua`: for ngx.location.capture*, whose
+/// post-subrequest handler takes an error before its page or `error_page` is made).
+async fn run_one(mut sr: Request, lua: bool) -> (Request, Captured) {
+    let reply = match lua {
+        true => sr.run_capture().await,
+        false => sr.run_subrequest().await,
+    };
     // The subrequest's response goes through the output filters (header_filter_by_lua,
     // body_filter_by_lua) too.
     let reply = Box::pin(super::phases::header_filter(&mut sr, reply)).await;
     let key = vm::key_of(&sr);
-    let lua_headers = {
+    let (lua_headers, eof) = {
         let ctx = vm::ctx_of(&sr);
         let c = ctx.borrow();
-        c.headers.clone()
+        (c.headers.clone(), c.eof)
     };
     vm::drop_key(key);
-    let cap = capture(&sr, reply, lua_headers).await;
+    let cap = capture(&sr, reply, lua_headers, lua, eof).await;
     // nginx: a finalized subrequest is logged with `log_subrequest on`.
     if sr.loc.log_subrequest == Some(true) {
         sr.status = cap.status;
@@ -311,11 +317,47 @@ async fn run_one(mut sr: Request) -> (Request, Captured) {
 
 /// The response as lua-nginx-module's post-subrequest handler sees it: the special page of
 /// an error, the header list (names as set), Content-Type and Content-Length.
-async fn capture(sr: &Request, mut reply: Reply, lua_headers: Vec<(String, Vec<u8>)>) -> Captured {
+async fn capture(
+    sr: &Request,
+    mut reply: Reply,
+    lua_headers: Vec<(String, Vec<u8>)>,
+    lua: bool,
+    eof: bool,
+) -> Captured {
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     let status = reply.status;
     let mut body = Vec::new();
-    if reply.body.is_none() && reply.file.is_none() && status >= 300 && status != 304 {
+    let lua_named: HashMap<String, &String> = lua_headers
+        .iter()
+        .map(|(n, _)| (n.to_ascii_lowercase(), n))
+        .collect();
+    let name_of = |n: &hyper::header::HeaderName| match lua_named.get(n.as_str()) {
+        Some(orig) => (*orig).clone(),
+        None => title_case(n.as_str()),
+    };
+    let bodyless = reply.body.is_none() && reply.file.is_none();
+    if lua && bodyless && (status >= 300 && status != 304 || matches!(status, 201 | 204)) {
+        // nginx: ngx_http_lua_post_subrequest runs before ngx_http_special_response_handler:
+        // the status and the headers set so far, the default type, no body, truncated.
+        for (n, v) in &reply.headers {
+            if n != hyper::header::CONTENT_TYPE && n != hyper::header::CONTENT_LENGTH {
+                headers.push((name_of(n), v.as_bytes().to_vec()));
+            }
+        }
+        if let Some(len) = reply.length {
+            headers.push(("Content-Length".into(), len.to_string().into_bytes()));
+        }
+        if let Some(t) = &sr.loc.default_type {
+            headers.push(("Content-Type".into(), t.clone()));
+        }
+        return Captured {
+            status,
+            headers,
+            body,
+            truncated: true,
+        };
+    }
+    if bodyless && status >= 300 && status != 304 {
         // nginx: ngx_http_special_response_handler for the subrequest.
         let tokens = sr
             .loc
@@ -335,8 +377,12 @@ async fn capture(sr: &Request, mut reply: Reply, lua_headers: Vec<(String, Vec<u
             status,
             headers,
             body,
+            truncated: false,
         };
     }
+    // nginx: no last buffer went through the subrequest's body filter (a header-only
+    // answer, or a handler that failed after its output)
+    let truncated = lua && (bodyless || ((reply.drop || reply.close) && !eof));
     if let Some(f) = reply.file.take() {
         use std::io::Read;
         let mut file = f.file;
@@ -346,22 +392,21 @@ async fn capture(sr: &Request, mut reply: Reply, lua_headers: Vec<(String, Vec<u
             body = c.to_bytes().to_vec();
         }
     }
+    if sr.method == hyper::Method::HEAD {
+        // nginx: the header filter sends no body for HEAD (ngx_http_header_filter sets
+        // r->header_only)
+        body.clear();
+    }
     let mut have_type = false;
-    let lua_named: HashMap<String, &String> = lua_headers
-        .iter()
-        .map(|(n, _)| (n.to_ascii_lowercase(), n))
-        .collect();
     for (n, v) in &reply.headers {
-        let name = match lua_named.get(n.as_str()) {
-            Some(orig) => (*orig).clone(),
-            None => title_case(n.as_str()),
-        };
+        let name = name_of(n);
         if n == hyper::header::CONTENT_TYPE {
             have_type = true;
         }
         headers.push((name, v.as_bytes().to_vec()));
     }
-    if !have_type && reply.default_type && status != 204 {
+    // (a 204 loses its type on the wire only; a capture sees it)
+    if !have_type && reply.default_type && (status != 204 || lua) {
         if let Some(t) = &sr.loc.default_type {
             headers.push(("Content-Type".into(), t.clone()));
         }
@@ -373,10 +418,17 @@ async fn capture(sr: &Request, mut reply: Reply, lua_headers: Vec<(String, Vec<u
         status,
         headers,
         body,
+        truncated,
     }
 }
 
+/// A header name as nginx's modules write it.
 fn title_case(n: &str) -> String {
+    match n {
+        "etag" => return "ETag".into(),
+        "www-authenticate" => return "WWW-Authenticate".into(),
+        _ => {}
+    }
     let mut up = true;
     n.chars()
         .map(|c| {
@@ -391,7 +443,7 @@ fn title_case(n: &str) -> String {
 fn result(lua: &Lua, c: &Captured) -> mlua::Result<Value> {
     let t = lua.create_table()?;
     t.set("status", i64::from(c.status))?;
-    t.set("truncated", false)?;
+    t.set("truncated", c.truncated)?;
     t.set("body", lua.create_string(&c.body)?)?;
     let h = lua.create_table()?;
     for (name, value) in &c.headers {
@@ -421,7 +473,7 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
     }
     let mut out = Vec::new();
     for (q, sr) in queries.iter().zip(subs) {
-        let (sr, cap) = Box::pin(run_one(sr)).await;
+        let (sr, cap) = Box::pin(run_one(sr, true)).await;
         if q.share_all_vars {
             let vars = sr.vars;
             with_req(|r, _| {
@@ -480,6 +532,7 @@ pub(crate) async fn capture_one(lua: Lua, args: MultiValue) -> ApiResult {
     check(&lua)?;
     let q = query(&lua, &arg(&args, 0), &arg(&args, 1))?;
     let _pending = NoAbort::new();
+    super::thread::next_round().await;
     run_all(&lua, vec![q]).await
 }
 
@@ -518,5 +571,6 @@ pub(crate) async fn capture_multi(lua: Lua, args: MultiValue) -> ApiResult {
         queries.push(query(&lua, &uri, &opts)?);
     }
     let _pending = NoAbort::new();
+    super::thread::next_round().await;
     run_all(&lua, queries).await
 }

@@ -5,9 +5,14 @@
 //! request. `spawn` runs the new thread at once until it first yields, as lua-nginx-module
 //! does; the phase handler ends when the entry thread and every user thread are done, an
 //! error in the entry thread or `ngx.exit` in any thread ends them all.
+//!
+//! The order threads go on in is lua-nginx-module's: `spawn` posts its caller before the new
+//! thread runs, `coroutine.yield` in a thread posts the thread when others are posted, and
+//! the driver resumes posted threads first come, first served once the running one waits
+//! (nginx: ctx->posted_threads, ngx_http_lua_run_posted_threads).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -33,11 +38,93 @@ struct Child {
     dead: Cell<bool>,
 }
 
+/// A driver's coroutine that tokio's task polls directly: the entry thread or a user thread.
+#[derive(Clone)]
+enum Top {
+    Entry,
+    Child(Rc<Child>),
+}
+
+/// A posted thread: its gate opens when the driver resumes it.
+type Posted = (Rc<Cell<bool>>, Top);
+
 thread_local! {
     /// User threads by driver.
     static CHILDREN: RefCell<HashMap<u64, Vec<Rc<Child>>>> = RefCell::new(HashMap::new());
     /// The driver being polled.
     static DRIVER: Cell<Option<u64>> = const { Cell::new(None) };
+    /// nginx: ctx->posted_threads, by driver.
+    static POSTED: RefCell<HashMap<u64, VecDeque<Posted>>> = RefCell::new(HashMap::new());
+    /// The thread being polled.
+    static TOP: RefCell<Option<Top>> = const { RefCell::new(None) };
+    /// Counts the polls of drivers (see [`next_round`]).
+    static ROUND: Cell<u64> = const { Cell::new(0) };
+    /// Timer drivers whose threads `ngx.exit` ended.
+    static EXITED: RefCell<std::collections::HashSet<u64>> = RefCell::new(Default::default());
+}
+
+/// `ngx.exit` in a timer: the driver being polled ends its threads.
+pub(crate) fn exit_driver() {
+    if let Some(key) = DRIVER.with(|d| d.get()) {
+        EXITED.with(|e| e.borrow_mut().insert(key));
+    }
+}
+
+/// Waits until a driver is polled again: what was posted or woken meanwhile runs first
+/// (nginx: a subrequest runs as a posted request, after the handler yielded).
+pub(crate) async fn next_round() {
+    let start = ROUND.with(|r| r.get());
+    std::future::poll_fn(|cx| {
+        if ROUND.with(|r| r.get()) != start {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// Makes `top` the thread being polled until dropped.
+struct TopScope(Option<Top>);
+
+impl TopScope {
+    fn enter(top: Top) -> TopScope {
+        TopScope(TOP.with(|t| t.replace(Some(top))))
+    }
+}
+
+impl Drop for TopScope {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let _ = TOP.try_with(|t| *t.borrow_mut() = prev);
+    }
+}
+
+/// nginx: ngx_http_lua_post_thread: the running thread goes on once the driver resumes it;
+/// the returned gate opens then.
+fn post(key: u64) -> Rc<Cell<bool>> {
+    let gate = Rc::new(Cell::new(false));
+    let top = TOP.with(|t| t.borrow().clone()).unwrap_or(Top::Entry);
+    POSTED.with(|p| {
+        p.borrow_mut()
+            .entry(key)
+            .or_default()
+            .push_back((gate.clone(), top))
+    });
+    gate
+}
+
+/// Waits until the driver resumes the posted thread.
+async fn gate(g: Rc<Cell<bool>>) {
+    std::future::poll_fn(|_| match g.get() {
+        true => Poll::Ready(()),
+        false => Poll::Pending,
+    })
+    .await
+}
+
+fn next_posted(key: u64) -> Option<Posted> {
+    POSTED.with(|p| p.borrow_mut().get_mut(&key).and_then(|q| q.pop_front()))
 }
 
 /// What a driven coroutine runs for: a request (its pointer and Lua context), or a timer.
@@ -143,7 +230,7 @@ impl<F> Driver<F> {
                 .try_borrow()
                 .map(|c| c.exit.is_some() || c.exec.is_some())
                 .unwrap_or(false),
-            Owner::Timer => false,
+            Owner::Timer => EXITED.with(|e| e.borrow().contains(&self.key)),
         }
     }
 }
@@ -152,6 +239,8 @@ impl<F> Drop for Driver<F> {
     fn drop(&mut self) {
         let key = self.key;
         let _ = CHILDREN.try_with(|c| c.borrow_mut().remove(&key));
+        let _ = POSTED.try_with(|p| p.borrow_mut().remove(&key));
+        let _ = EXITED.try_with(|e| e.borrow_mut().remove(&key));
     }
 }
 
@@ -176,6 +265,7 @@ fn poll_child(c: &Rc<Child>, cx: &mut Context<'_>) -> bool {
     let Ok(mut slot) = c.fut.try_borrow_mut() else {
         return false;
     };
+    let _top = TopScope::enter(Top::Child(c.clone()));
     let Some(fut) = slot.as_mut() else {
         return false;
     };
@@ -247,6 +337,21 @@ fn live_children(key: u64) -> bool {
     })
 }
 
+impl<F> Driver<F>
+where
+    F: Future<Output = Option<mlua::Result<MultiValue>>>,
+{
+    /// Polls the entry thread unless it ended.
+    fn poll_entry(&mut self, cx: &mut Context<'_>) {
+        if self.result.is_none() {
+            let _top = TopScope::enter(Top::Entry);
+            if let Poll::Ready(v) = self.entry.as_mut().poll(cx) {
+                self.result = Some(v);
+            }
+        }
+    }
+}
+
 impl<F> Future for Driver<F>
 where
     F: Future<Output = Option<mlua::Result<MultiValue>>>,
@@ -254,6 +359,7 @@ where
     type Output = Option<mlua::Result<MultiValue>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        ROUND.with(|r| r.set(r.get().wrapping_add(1)));
         let _d = DriverScope::enter(self.key);
         if let Owner::Req(r, ctx) = &self.owner {
             if matches!(self.abort, Abort::Unknown | Abort::Armed(..)) {
@@ -275,24 +381,40 @@ where
                 }
             }
         }
-        if self.result.is_none() {
-            if let Poll::Ready(v) = self.entry.as_mut().poll(cx) {
-                self.result = Some(v);
-            }
-        }
+        self.poll_entry(cx);
         if matches!(self.result, Some(None)) || self.exited() {
             return Poll::Ready(None);
         }
         if matches!(self.result, Some(Some(Err(_)))) {
             return Poll::Ready(self.result.take().flatten());
         }
-        let ended = {
+        let mut ended = {
             let _scope = match &self.owner {
                 Owner::Req(r, ctx) => Some(vm::Scope::enter(*r, ctx.clone())),
                 Owner::Timer => None,
             };
             poll_children(self.key, cx)
         };
+        // nginx: ngx_http_lua_run_posted_threads.
+        while let Some((g, top)) = next_posted(self.key) {
+            g.set(true);
+            match top {
+                Top::Entry => self.poll_entry(cx),
+                Top::Child(c) => {
+                    let _scope = match &self.owner {
+                        Owner::Req(r, ctx) => Some(vm::Scope::enter(*r, ctx.clone())),
+                        Owner::Timer => None,
+                    };
+                    ended |= poll_child(&c, cx);
+                }
+            }
+            if matches!(self.result, Some(None)) || self.exited() {
+                return Poll::Ready(None);
+            }
+            if matches!(self.result, Some(Some(Err(_)))) {
+                return Poll::Ready(self.result.take().flatten());
+            }
+        }
         if self.exited() {
             return Poll::Ready(None);
         }
@@ -350,7 +472,9 @@ async fn spawn(lua: Lua, args: MultiValue) -> ApiResult {
         dead: Cell::new(false),
     });
     CHILDREN.with(|c| c.borrow_mut().entry(key).or_default().push(child.clone()));
-    // run it until it yields (nginx: the new thread runs first)
+    // the caller goes on after the threads posted before it (nginx: ngx_http_lua_uthread_spawn
+    // posts it), and the new thread runs first, until it yields
+    let me = post(key);
     std::future::poll_fn(|cx| {
         poll_child(&child, cx);
         Poll::Ready(())
@@ -362,7 +486,43 @@ async fn spawn(lua: Lua, args: MultiValue) -> ApiResult {
     if matches!(ended, Ok(true)) {
         std::future::pending::<()>().await;
     }
+    gate(me).await;
     ret(vec![Value::Thread(co)])
+}
+
+/// `coroutine.yield()` in a light thread (nginx: ngx_http_lua_coroutine_yield for a thread,
+/// in ngx_http_lua_run_thread): the thread goes on at once unless other threads are posted,
+/// else after them; the yield's arguments are dropped. Answers false outside a driver (a
+/// plain yield then).
+async fn thread_yield(_lua: Lua, _args: MultiValue) -> ApiResult {
+    let Some(key) = DRIVER.with(|d| d.get()) else {
+        return ret(vec![Value::Boolean(false)]);
+    };
+    let busy = POSTED.with(|p| p.borrow().get(&key).is_some_and(|q| !q.is_empty()));
+    if busy {
+        gate(post(key)).await;
+    }
+    ret(vec![Value::Boolean(true)])
+}
+
+/// nginx: the `co_status` of a light thread for `coroutine.status`: "zombie" once it ended
+/// and its parent has not waited for it, "running" while alive (also while it waits on I/O);
+/// nil for anything else.
+fn thread_status(lua: &Lua, args: MultiValue) -> ApiResult {
+    let (Some(key), Value::Thread(t)) = (DRIVER.with(|d| d.get()), arg(&args, 0)) else {
+        return ret(vec![Value::Nil]);
+    };
+    let Some(c) = find(key, &t) else {
+        return ret(vec![Value::Nil]);
+    };
+    let st = if c.dead.get() {
+        "dead"
+    } else if c.done.borrow().is_some() {
+        "zombie"
+    } else {
+        "running"
+    };
+    ret(vec![s(lua, st)?])
 }
 
 /// `ngx.thread.wait(t1, t2, ...)` (nginx: ngx_http_lua_uthread_wait).
@@ -466,19 +626,58 @@ fn kill(lua: &Lua, args: MultiValue) -> ApiResult {
 /// suspends too, up to the handler's coroutine that tokio polls, and resumes it again when
 /// woken; ordinary yields pass through as in plain Lua.
 const COROUTINE_LUA: &str = r##"
-local PENDING = ...
-local co_resume, co_yield, co_status, co_create = coroutine.resume, coroutine.yield,
-    coroutine.status, coroutine.create
-local select, error = select, error
+local PENDING, thread_yield, thread_status = ...
+local co_resume, co_yield, co_status, co_create, co_running = coroutine.resume,
+    coroutine.yield, coroutine.status, coroutine.create, coroutine.running
+local select, error, setmetatable = select, error, setmetatable
+-- coroutines made by coroutine.create/wrap (the others are light threads)
+local user_co = setmetatable({}, { __mode = "k" })
+-- a coroutine waiting on I/O, and the one that resumed it
+local io_wait = setmetatable({}, { __mode = "k" })
+local io_parent = setmetatable({}, { __mode = "k" })
 local function pass(co, ok, ...)
     if ok and select("#", ...) == 1 and (...) == PENDING and co_status(co) == "suspended" then
+        local me = co_running()
+        io_wait[co], io_parent[me] = true, true
         co_yield(PENDING)
+        io_wait[co], io_parent[me] = nil, nil
         return pass(co, co_resume(co))
     end
     return ok, ...
 end
+coroutine.create = function(f)
+    local co = co_create(f)
+    user_co[co] = true
+    return co
+end
 coroutine.resume = function(co, ...)
     return pass(co, co_resume(co, ...))
+end
+coroutine.yield = function(...)
+    local me = co_running()
+    -- (mlua's async functions yield PENDING through this too)
+    if (...) ~= PENDING and me and not user_co[me] and thread_yield() then
+        return
+    end
+    return co_yield(...)
+end
+-- nginx: ngx_http_lua_coroutine_status reports the request's view of a coroutine
+coroutine.status = function(co)
+    local st = co_status(co)
+    if st == "suspended" or st == "normal" then
+        if io_parent[co] then
+            return "normal"
+        end
+        if io_wait[co] then
+            return "running"
+        end
+        if not user_co[co] then
+            return thread_status(co) or "running"
+        end
+    elseif st == "dead" and not user_co[co] then
+        return thread_status(co) or st
+    end
+    return st
 end
 local function unwrap(ok, ...)
     if not ok then
@@ -488,6 +687,7 @@ local function unwrap(ok, ...)
 end
 coroutine.wrap = function(f)
     local co = co_create(f)
+    user_co[co] = true
     return function(...)
         return unwrap(pass(co, co_resume(co, ...)))
     end
@@ -504,6 +704,10 @@ pub(crate) fn install(vm: &Rc<Vm>, ngx: &mlua::Table) -> mlua::Result<()> {
     vm.lua
         .load(COROUTINE_LUA)
         .set_name("=coroutine")
-        .call::<()>(Value::LightUserData(Lua::poll_pending()))?;
+        .call::<()>((
+            Value::LightUserData(Lua::poll_pending()),
+            api_async(vm, thread_yield)?,
+            api_fn(vm, thread_status)?,
+        ))?;
     Ok(())
 }
