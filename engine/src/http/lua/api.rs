@@ -1059,6 +1059,10 @@ fn var_get(lua: &Lua, key: &Value) -> ApiResult {
         Value::Number(n) => Some(*n),
         _ => None,
     } {
+        // nginx: ngx_http_lua_ffi_var_get: captures are numbered from 1
+        if n < 1.0 {
+            return ok(vec![Value::Nil]);
+        }
         let v = with_req(|r, _| {
             let caps = r.captures.borrow();
             let Some((subject, groups)) = caps.as_ref() else {
@@ -2618,9 +2622,9 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         for m in DICT_METHODS {
             methods.set(*m, dict_method(vm, &d, m)?)?;
         }
-        let mt = lua.create_table()?;
-        mt.set("__index", methods)?;
-        obj.set_metatable(Some(mt));
+        // nginx: the metatable holds the methods and is its own __index
+        methods.set("__index", methods.clone())?;
+        obj.set_metatable(Some(methods));
         shared.set(lua.create_string(name)?, obj)?;
     }
     ngx.set("shared", shared)?;

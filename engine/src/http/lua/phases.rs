@@ -818,12 +818,7 @@ pub(crate) async fn filter_piece(
     last: bool,
 ) -> Option<Vec<u8>> {
     let vm = vm_for(r)?;
-    let t = vm.lua.create_table().ok()?;
-    let _ = vm
-        .lua
-        .create_string(piece)
-        .and_then(|p| t.raw_set(1, p))
-        .and_then(|()| t.raw_set(2, last));
+    let t = arg_table(&vm, piece, last).ok()?;
     let (prev, eof) = {
         let mut c = ctx.borrow_mut();
         c.arg_table = Some(t.clone());
@@ -842,26 +837,55 @@ pub(crate) async fn filter_piece(
     Some(arg_out(&vm, &t))
 }
 
-/// The body filter's `ngx.arg[1]` after it ran: a string, a number, or a table of them.
+/// The body filter's `ngx.arg[1]` after it ran: a string, a number, or a table of them
+/// (nested tables too, as ngx_http_lua_copy_str_in_table walks them).
 fn arg_out(vm: &Vm, t: &mlua::Table) -> Vec<u8> {
-    let mut out = Vec::new();
-    match t.raw_get::<mlua::Value>(1) {
-        Ok(mlua::Value::String(s)) => out.extend_from_slice(&s.as_bytes()),
-        Ok(mlua::Value::Table(list)) => {
-            for v in list.sequence_values::<mlua::Value>().flatten() {
+    fn add(vm: &Vm, v: mlua::Value, out: &mut Vec<u8>, depth: usize) {
+        match v {
+            mlua::Value::String(s) => out.extend_from_slice(&s.as_bytes()),
+            mlua::Value::Table(list) if depth < 64 => {
+                for v in list.sequence_values::<mlua::Value>().flatten() {
+                    add(vm, v, out, depth + 1);
+                }
+            }
+            v @ (mlua::Value::Integer(_) | mlua::Value::Number(_)) => {
                 if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
                     out.extend_from_slice(&b.as_bytes());
                 }
             }
+            _ => {}
         }
-        Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => {
-            if let Some(b) = vm.lua.coerce_string(v).ok().flatten() {
-                out.extend_from_slice(&b.as_bytes());
-            }
-        }
-        _ => {}
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = t.raw_get::<mlua::Value>(1) {
+        add(vm, v, &mut out, 0);
     }
     out
+}
+
+/// The body filter's `ngx.arg` for `piece`: a cleared `ngx.arg[1]` reads as the empty
+/// string, as the buffers it left are (nginx: ngx_http_lua_body_filter_param_get).
+fn arg_table(vm: &Vm, piece: &[u8], last: bool) -> mlua::Result<mlua::Table> {
+    let lua = &vm.lua;
+    let mt = match lua.named_registry_value::<Option<mlua::Table>>("oxresty.arg_mt")? {
+        Some(mt) => mt,
+        None => {
+            let mt = lua.create_table()?;
+            mt.set(
+                "__index",
+                lua.load("return function(_, k) if k == 1 then return '' end end")
+                    .set_name("=ngx.arg")
+                    .call::<mlua::Function>(())?,
+            )?;
+            lua.set_named_registry_value("oxresty.arg_mt", &mt)?;
+            mt
+        }
+    };
+    let t = lua.create_table()?;
+    t.raw_set(1, lua.create_string(piece)?)?;
+    t.raw_set(2, last)?;
+    t.set_metatable(Some(mt));
+    Ok(t)
 }
 
 /// nginx: ngx_http_lua_body_filter: the handler sees each piece of the body as `ngx.arg[1]`
@@ -923,15 +947,9 @@ async fn body_filter(r: &mut Request, mut reply: Reply) -> Reply {
     let mut failed_run = false;
     for (i, piece) in pieces.into_iter().enumerate() {
         let last = i + 1 == n;
-        let t = match vm.lua.create_table() {
-            Ok(t) => t,
-            Err(_) => break,
+        let Ok(t) = arg_table(&vm, &piece, last) else {
+            break;
         };
-        let _ = vm
-            .lua
-            .create_string(&piece)
-            .and_then(|p| t.raw_set(1, p))
-            .and_then(|()| t.raw_set(2, last));
         ctx.borrow_mut().arg_table = Some(t.clone());
         let res = vm::run(&vm, r, &h, Phase::BodyFilter, MultiValue::new()).await;
         ctx.borrow_mut().arg_table = None;

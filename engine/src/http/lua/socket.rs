@@ -953,8 +953,9 @@ pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
     methods.set("setkeepalive", api_fn(vm, setkeepalive)?)?;
     methods.set("setoption", api_fn(vm, |l, a| sockopt(l, a, true))?)?;
     methods.set("getoption", api_fn(vm, |l, a| sockopt(l, a, false))?)?;
-    let mt = lua.create_table()?;
-    mt.set("__index", methods.clone())?;
+    // nginx: the metatable holds the methods and is its own __index
+    methods.set("__index", methods.clone())?;
+    let mt = methods.clone();
     lua.set_named_registry_value("__tcp_cosocket_mt", methods)?;
     let mt2 = mt.clone();
     let tcp = api_fn(vm, move |l, a| {
@@ -2507,8 +2508,6 @@ pub(crate) fn install_req_socket(vm: &Rc<Vm>, req: &Table) -> mlua::Result<()> {
     methods.set("receiveuntil", api_fn(vm, receiveuntil_fn(vm))?)?;
     methods.set("settimeout", api_fn(vm, settimeout)?)?;
     methods.set("settimeouts", api_fn(vm, settimeouts)?)?;
-    let mt = lua.create_table()?;
-    mt.set("__index", methods.clone())?;
     // nginx: raw_req_socket_metatable_key's table: the same and `send`
     let raw_methods = lua.create_table()?;
     for pair in methods.pairs::<Value, Value>() {
@@ -2516,8 +2515,11 @@ pub(crate) fn install_req_socket(vm: &Rc<Vm>, req: &Table) -> mlua::Result<()> {
         raw_methods.set(k, v)?;
     }
     raw_methods.set("send", api_async(vm, send)?)?;
-    let raw_mt = lua.create_table()?;
-    raw_mt.set("__index", raw_methods)?;
+    // nginx: each metatable holds the methods and is its own __index
+    methods.set("__index", methods.clone())?;
+    let mt = methods;
+    raw_methods.set("__index", raw_methods.clone())?;
+    let raw_mt = raw_methods;
     req.set(
         "socket",
         api_fn(vm, move |l, a| req_socket(l, a, &mt, &raw_mt))?,

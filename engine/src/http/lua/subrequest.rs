@@ -219,8 +219,32 @@ fn make(q: &Query) -> Result<Request, Fail> {
             HashMap::new()
         };
         let mut sr = r.subrequest(sub, q.uri.clone(), q.args.clone(), q.method.clone(), vars);
+        // nginx: ngx_http_lua_subrequest_add_extra_vars: declared variables and changeable
+        // built-ins only; anything else fails the capture.
         for (k, v) in &q.vars {
-            sr.vars.insert(k.clone(), v.clone());
+            if k == b"args" {
+                sr.args = v.clone();
+                continue;
+            }
+            if r.http.set_vars.contains(k) || r.vars.contains_key(k) {
+                sr.vars.insert(k.clone(), v.clone());
+                continue;
+            }
+            let prefixed = [&b"arg_"[..], b"http_", b"cookie_", b"sent_http_"]
+                .iter()
+                .any(|p| k.starts_with(p));
+            let builtin = !prefixed
+                && (r.http.lazy_vars.contains_key(k)
+                    || crate::http::vars_runtime::get(r, k).is_some());
+            let n = String::from_utf8_lossy(k);
+            let msg = match builtin {
+                true => format!("variable \"{n}\" not changeable"),
+                false => format!(
+                    "variable \"{n}\" cannot be assigned a value (maybe you forgot to define it first?) "
+                ),
+            };
+            crate::http::errlog::request_error(r, &msg);
+            return Err(Fail("failed to adjust the subrequest: -1".into()));
         }
         // The request body: the option's, else the parent's (read already) unless a
         // GET-like subrequest of a request with a body.

@@ -79,8 +79,9 @@ pub(crate) fn install(vm: &Rc<Vm>, socket: &Table) -> mlua::Result<()> {
     methods.set("receive", api_async(vm, receive)?)?;
     methods.set("settimeout", api_fn(vm, settimeout)?)?;
     methods.set("close", api_fn(vm, close)?)?;
-    let mt = lua.create_table()?;
-    mt.set("__index", methods)?;
+    // nginx: the metatable holds the methods and is its own __index
+    methods.set("__index", methods.clone())?;
+    let mt = methods;
     let udp = api_fn(vm, move |l, a| {
         if !a.is_empty() {
             return Err(fail(
