@@ -787,6 +787,9 @@ impl Request {
     /// nginx: the script value codes; `escape`: captures are escaped as arguments
     /// (ngx_http_script_copy_capture_code when the request URI was quoted).
     pub(crate) fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
+        if let [Part::Lit(l)] = &v.parts[..] {
+            return l.to_vec();
+        }
         let mut out = Vec::new();
         for p in &v.parts {
             match p {

@@ -291,6 +291,15 @@ pub(crate) const GZIP_VARY: &[u8] = b" gzip_vary";
 /// nginx: ngx_http_not_modified_header_filter. `Err(412)` fails a precondition.
 fn not_modified(r: &Request, out: &mut Out) -> Result<(), u16> {
     use crate::http::static_file::Ims;
+    // (Most requests have none of the four: one test of the lines' name bits.)
+    if !r.headers.may_have(&[
+        b"if-unmodified-since",
+        b"if-match",
+        b"if-modified-since",
+        b"if-none-match",
+    ]) {
+        return Ok(());
+    }
     let h = |n: hyper::header::HeaderName| r.headers.get(n).map(|v| v.as_bytes().to_vec());
     let ius = h(hyper::header::IF_UNMODIFIED_SINCE);
     let im = h(hyper::header::IF_MATCH);
@@ -865,7 +874,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         headers_filter(r, &mut out);
         late_filters(r, &mut out);
     }
-    let mut resp = header_filter(r, out, keepalive, tokens);
+    let mut resp = header_filter(r, &mut out, keepalive, tokens);
     if let Some(line) = status_line.filter(|_| resp.status == reply_status) {
         let text = line.get(3..).unwrap_or_default();
         let text = text.strip_prefix(b" ").unwrap_or(text);
@@ -949,7 +958,8 @@ impl<B> Response<B> {
 }
 
 /// nginx: ngx_http_header_filter and the chunked filter: the wire headers and the body.
-fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerTokens) -> Response {
+/// (`out` by reference: the filters' state is not moved again.)
+fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerTokens) -> Response {
     // nginx's codes without a wire form (494-497) answer 400.
     let status = if (494..=497).contains(&out.status) {
         400
@@ -1061,10 +1071,10 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
     } else {
         match echo_texts {
             Some((before, after)) => {
-                let (body, _) = out_body(r, &mut out);
+                let (body, _) = out_body(r, out);
                 (crate::http::echo::wrap(body, before, after), None)
             }
-            None => out_body(r, &mut out),
+            None => out_body(r, out),
         }
     };
     // nginx: a code without a line in its table goes out as "NNN " (an empty reason): the
