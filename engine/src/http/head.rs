@@ -229,16 +229,17 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
 }
 
 /// A refused head: nginx's status and its info-level text.
-fn fail(mut h: Head, status: u16, msg: &str, used: usize) -> Parsed {
+fn fail(mut h: Box<Head>, status: u16, msg: &str, used: usize) -> Parsed {
     h.error = Some((status, msg.to_string()));
-    Parsed::Done(Box::new(h), used)
+    Parsed::Done(h, used)
 }
 
 fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
     if let Some(done) = fast_head(buf, lim) {
         return done;
     }
-    let mut h = Head::default();
+    // (Boxed from the start: the head is filled where it stays.)
+    let mut h = Box::<Head>::default();
     let mut bufs = Buffers {
         start: 0,
         cap: lim.buffer,
@@ -278,7 +279,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             return Parsed::Again;
         };
         let lc = ch | 0x20;
-        let bad = |h: Head, p: usize| fail(h, 400, "client sent invalid request", p + 1);
+        let bad = |h: Box<Head>, p: usize| fail(h, 400, "client sent invalid request", p + 1);
         match st {
             Rl::Start => {
                 request_start = p;
@@ -517,7 +518,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         if method != b"GET" {
             return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
         }
-        return Parsed::Done(Box::new(h), p);
+        return Parsed::Done(h, p);
     }
 
     // The header lines.
@@ -548,7 +549,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         // The line's start is `name_start` wherever this is called (the start state sets
         // it first). Positions are passed, not captured: a captured `p` would live in
         // memory for the whole loop.
-        let invalid_line = |h: Head, line_start: usize, p: usize| {
+        let invalid_line = |h: Box<Head>, line_start: usize, p: usize| {
             let msg = format!(
                 "client sent invalid header line: \"{}\\x{:02x}...\"",
                 String::from_utf8_lossy(&buf[line_start.min(p)..p]),
@@ -757,17 +758,15 @@ fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
     if &v[..8] != b" HTTP/1." || !v[8].is_ascii_digit() || &v[9..] != b"\r\n" {
         return None;
     }
-    let mut h = Head {
-        version: 1000 + u32::from(v[8] - b'0'),
-        at: [
-            Some((0, p + 9)),
-            Some((0, method_end)),
-            Some((uri_start, uri_end)),
-        ],
-        in_headers: true,
-        spans: Vec::with_capacity(8),
-        ..Head::default()
-    };
+    let mut h = Box::<Head>::default();
+    h.version = 1000 + u32::from(v[8] - b'0');
+    h.at = [
+        Some((0, p + 9)),
+        Some((0, method_end)),
+        Some((uri_start, uri_end)),
+    ];
+    h.in_headers = true;
+    h.spans = Vec::with_capacity(8);
     p += 11;
     let mut seen_host = false;
     loop {
@@ -829,7 +828,13 @@ fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
 }
 
 /// nginx: ngx_http_process_request_header: the checks of a head read to its end.
-fn request_header(mut h: Head, buf: &[u8], p: usize, seen_host: bool, method: &[u8]) -> Parsed {
+fn request_header(
+    mut h: Box<Head>,
+    buf: &[u8],
+    p: usize,
+    seen_host: bool,
+    method: &[u8],
+) -> Parsed {
     if !seen_host && h.version > 1000 {
         return fail(
             h,
@@ -882,7 +887,7 @@ fn request_header(mut h: Head, buf: &[u8], p: usize, seen_host: bool, method: &[
         let msg = format!("client sent {} method", String::from_utf8_lossy(method));
         return fail(h, 405, &msg, p);
     }
-    Parsed::Done(Box::new(h), p)
+    Parsed::Done(h, p)
 }
 
 /// nginx: sw_host_end: what may follow a request line's host.

@@ -189,11 +189,12 @@ pub(crate) fn special_page(status: u16, tokens: ServerTokens) -> Option<Vec<u8>>
     Some(page)
 }
 
-/// nginx's `Server` header value.
-pub(crate) fn server_header(tokens: ServerTokens) -> &'static str {
+/// nginx's `Server` header value (made at compile time: `HeaderValue::from_static` checks
+/// its bytes when it runs).
+pub(crate) fn server_header(tokens: ServerTokens) -> HeaderValue {
     match tokens {
-        ServerTokens::Off => "nginx",
-        _ => "nginx/1.22.1",
+        ServerTokens::Off => const { HeaderValue::from_static("nginx") },
+        _ => const { HeaderValue::from_static("nginx/1.22.1") },
     }
 }
 
@@ -986,10 +987,7 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
     // nginx: a Server or Date passed from an upstream (proxy_pass_header) replaces its own.
     let listed = |n: &HeaderName| out.list.iter().any(|(l, _)| l == n);
     if !listed(&hyper::header::SERVER) {
-        headers.push((
-            hyper::header::SERVER,
-            HeaderValue::from_static(server_header(tokens)),
-        ));
+        headers.push((hyper::header::SERVER, server_header(tokens)));
     }
     if !listed(&hyper::header::DATE) {
         if let Some(v) = date_now() {
@@ -1030,7 +1028,7 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
         if r.version == hyper::Version::HTTP_11 {
             headers.push((
                 hyper::header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
+                const { HeaderValue::from_static("chunked") },
             ));
         } else {
             close = true;
@@ -1038,18 +1036,15 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
     }
     // nginx: ngx_http_header_filter: a 101 says `Connection: upgrade`.
     let conn_value = match (status, close) {
-        (101, _) => "upgrade",
-        (_, true) => "close",
-        _ => "keep-alive",
+        (101, _) => const { HeaderValue::from_static("upgrade") },
+        (_, true) => const { HeaderValue::from_static("close") },
+        _ => const { HeaderValue::from_static("keep-alive") },
     };
-    headers.push((
-        hyper::header::CONNECTION,
-        HeaderValue::from_static(conn_value),
-    ));
+    headers.push((hyper::header::CONNECTION, conn_value));
     if out.gzip_vary && r.loc.gzip_vary == Some(true) {
         headers.push((
             hyper::header::VARY,
-            HeaderValue::from_static("Accept-Encoding"),
+            const { HeaderValue::from_static("Accept-Encoding") },
         ));
     }
     if let Some(loc) = listed_location {
