@@ -1165,7 +1165,7 @@ fn serve_h2<S>(
                 shared.borrow().exit.notify_one();
             }
             shared.borrow_mut().busy += 1;
-            let req = req.map(crate::http::h1::ReqBody::Hyper);
+            let req = crate::http::h1::ReqBody::Hyper(req.into_body());
             match handle(http, conn, req, Box::new(head), &shared).await {
                 Ok(answer) => {
                     let mut resp = answer.resp.into_hyper();
@@ -1252,7 +1252,7 @@ impl std::error::Error for CloseConnection {}
 async fn handle(
     http: Arc<Http>,
     conn: Conn,
-    req: hyper::Request<crate::http::h1::ReqBody>,
+    req: crate::http::h1::ReqBody,
     mut head: Box<Head>,
     shared: &Rc<RefCell<Shared>>,
 ) -> Result<crate::http::h1::Answer, CloseConnection> {
@@ -1386,8 +1386,7 @@ async fn handle(
             Vec::new()
         },
     });
-    let resp = resp
-        .map(move |body| crate::http::log_phase::Logged::new(body, r, Box::new(guard), chunked));
+    let resp = resp.map(move |body| crate::http::log_phase::Logged::new(body, r, guard, chunked));
     Ok(crate::http::h1::Answer {
         resp,
         close: close_after,

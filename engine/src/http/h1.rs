@@ -685,11 +685,11 @@ enum HeadTimer {
 }
 
 /// One HTTP/1.x connection, until it closes or becomes a tunnel. `run` answers one request:
-/// it gets the head, the request line's parts for hyper's request type and the body.
+/// it gets the head and the body.
 pub(crate) async fn serve<S, F, Fut>(stream: S, ctx: Ctx, mut run: F)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
-    F: FnMut(Box<Head>, hyper::Request<ReqBody>) -> Fut,
+    F: FnMut(Box<Head>, ReqBody) -> Fut,
     Fut: Future<Output = Option<Answer>>,
 {
     let io = Rc::new(RefCell::new(Io {
@@ -783,7 +783,7 @@ where
                 gen: c.gen,
                 done: false,
             };
-            request_of(&h, ReqBody::H1(body))
+            ReqBody::H1(body)
         };
         let refused = h.error.is_some();
         let http09 = h.version == 9;
@@ -1068,12 +1068,6 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
-}
-
-/// The request hyper's types carry for a head: only the body (the request's line and
-/// headers are read from the [`Head`] by `Request::new`).
-fn request_of(_h: &Head, body: ReqBody) -> hyper::Request<ReqBody> {
-    hyper::Request::new(body)
 }
 
 /// nginx: ngx_http_status_line and the header lines of ngx_http_header_filter (`reason`

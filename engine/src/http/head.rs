@@ -228,16 +228,22 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
     Parsed::Done(h, used)
 }
 
+/// A refused head: nginx's status and its info-level text.
+fn fail(mut h: Box<Head>, status: u16, msg: &str, used: usize) -> Parsed {
+    h.error = Some((status, msg.to_string()));
+    Parsed::Done(h, used)
+}
+
 fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
-    let mut h = Head::default();
+    if let Some(done) = fast_head(buf, lim) {
+        return done;
+    }
+    // (Boxed from the start: the head is filled where it stays.)
+    let mut h = Box::<Head>::default();
     let mut bufs = Buffers {
         start: 0,
         cap: lim.buffer,
         large: 0,
-    };
-    let fail = |mut h: Head, status: u16, msg: &str, used: usize| {
-        h.error = Some((status, msg.to_string()));
-        Parsed::Done(Box::new(h), used)
     };
 
     // The request line.
@@ -273,7 +279,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             return Parsed::Again;
         };
         let lc = ch | 0x20;
-        let bad = |h: Head, p: usize| fail(h, 400, "client sent invalid request", p + 1);
+        let bad = |h: Box<Head>, p: usize| fail(h, 400, "client sent invalid request", p + 1);
         match st {
             Rl::Start => {
                 request_start = p;
@@ -512,7 +518,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         if method != b"GET" {
             return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
         }
-        return Parsed::Done(Box::new(h), p);
+        return Parsed::Done(h, p);
     }
 
     // The header lines.
@@ -543,7 +549,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         // The line's start is `name_start` wherever this is called (the start state sets
         // it first). Positions are passed, not captured: a captured `p` would live in
         // memory for the whole loop.
-        let invalid_line = |h: Head, line_start: usize, p: usize| {
+        let invalid_line = |h: Box<Head>, line_start: usize, p: usize| {
             let msg = format!(
                 "client sent invalid header line: \"{}\\x{:02x}...\"",
                 String::from_utf8_lossy(&buf[line_start.min(p)..p]),
@@ -724,7 +730,111 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         h.spans.push(span);
     }
 
-    // nginx: ngx_http_process_request_header.
+    request_header(h, buf, p, seen_host, method)
+}
+
+/// The common head in one pass: `METHOD /target HTTP/1.x` and `Name: value` lines with
+/// CRLF line ends and single spaces between the request line's parts, all within
+/// `client_header_buffer_size`, no name nginx ignores and no line it refuses. `None`:
+/// anything else, left to [`parse_head`]'s state machines (which read the heads this one
+/// takes to the same [`Head`]).
+fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
+    let b = &buf[..buf.len().min(lim.buffer)];
+    let mut p = 0;
+    while p < b.len() && (b[p].is_ascii_uppercase() || b[p] == b'_' || b[p] == b'-') {
+        p += 1;
+    }
+    let method_end = p;
+    if method_end == 0 || b.get(p..p + 2)? != b" /" {
+        return None;
+    }
+    let uri_start = p + 1;
+    p += 2;
+    while p < b.len() && b[p] > 0x20 && b[p] != 0x7f {
+        p += 1;
+    }
+    let uri_end = p;
+    let v = b.get(p..p + 11)?;
+    if &v[..8] != b" HTTP/1." || !v[8].is_ascii_digit() || &v[9..] != b"\r\n" {
+        return None;
+    }
+    let mut h = Box::<Head>::default();
+    h.version = 1000 + u32::from(v[8] - b'0');
+    h.at = [
+        Some((0, p + 9)),
+        Some((0, method_end)),
+        Some((uri_start, uri_end)),
+    ];
+    h.in_headers = true;
+    h.spans = Vec::with_capacity(8);
+    p += 11;
+    let mut seen_host = false;
+    loop {
+        if *b.get(p)? == b'\r' {
+            if *b.get(p + 1)? != b'\n' {
+                return None;
+            }
+            p += 2;
+            break;
+        }
+        let ns = p;
+        while p < b.len() && HEADER_CHAR[usize::from(b[p])] {
+            p += 1;
+        }
+        let ne = p;
+        if ne == ns || *b.get(p)? != b':' {
+            return None;
+        }
+        p += 1;
+        while *b.get(p)? == b' ' {
+            p += 1;
+        }
+        let vs = p;
+        let mut ve = p;
+        loop {
+            match *b.get(p)? {
+                b'\r' => break,
+                b' ' => {}
+                b'\n' | 0 => return None,
+                _ => ve = p + 1,
+            }
+            p += 1;
+        }
+        if *b.get(p + 1)? != b'\n' {
+            return None;
+        }
+        p += 2;
+        let name = &b[ns..ne];
+        if name.eq_ignore_ascii_case(b"host") {
+            if seen_host {
+                return None;
+            }
+            seen_host = true;
+            let value = &b[vs..ve];
+            match crate::http::request::validate_host(value) {
+                Some(host) if valid_host(value) => h.host = Some(host),
+                _ => return None,
+            }
+        } else if unique(name)
+            && h.spans
+                .iter()
+                .any(|&[s, e, _, _]| b[s..e].eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        h.spans.push([ns, ne, vs, ve]);
+    }
+    Some(request_header(h, buf, p, seen_host, &b[..method_end]))
+}
+
+/// nginx: ngx_http_process_request_header: the checks of a head read to its end.
+fn request_header(
+    mut h: Box<Head>,
+    buf: &[u8],
+    p: usize,
+    seen_host: bool,
+    method: &[u8],
+) -> Parsed {
     if !seen_host && h.version > 1000 {
         return fail(
             h,
@@ -777,7 +887,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         let msg = format!("client sent {} method", String::from_utf8_lossy(method));
         return fail(h, 405, &msg, p);
     }
-    Parsed::Done(Box::new(h), p)
+    Parsed::Done(h, p)
 }
 
 /// nginx: sw_host_end: what may follow a request line's host.

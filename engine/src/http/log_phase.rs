@@ -30,7 +30,7 @@ struct Pending {
     /// Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
     r: Box<Request>,
     /// Keeps the request's Lua context alive until log_by_lua* has run.
-    guard: Box<dyn std::any::Any>,
+    guard: crate::http::lua::phases::BodyGuard,
     chunked: bool,
     body: u64,
     framing: u64,
@@ -44,7 +44,7 @@ impl Logged {
     pub(crate) fn new(
         inner: Body,
         r: impl Into<Box<Request>>,
-        guard: Box<dyn std::any::Any>,
+        guard: crate::http::lua::phases::BodyGuard,
         chunked: bool,
     ) -> Logged {
         let r = r.into();

@@ -140,6 +140,12 @@ impl ReqHeaders {
         }
     }
 
+    /// Whether a line may be named one of `names` (lower case): `false` only when none
+    /// is and no change built the map.
+    pub(crate) fn may_have(&self, names: &[&[u8]]) -> bool {
+        self.map.get().is_some() || names.iter().any(|n| !self.absent(n))
+    }
+
     /// A name no line has (when its bit is set, a line may have it).
     fn absent(&self, name: &[u8]) -> bool {
         self.known & known(name) == 0

@@ -804,6 +804,9 @@ impl Request {
     /// nginx: the script value codes; `escape`: captures are escaped as arguments
     /// (ngx_http_script_copy_capture_code when the request URI was quoted).
     pub(crate) fn expand(&self, v: &ComplexValue, escape: bool) -> Vec<u8> {
+        if let [Part::Lit(l)] = &v.parts[..] {
+            return l.to_vec();
+        }
         let mut out = Vec::new();
         for p in &v.parts {
             match p {
@@ -1100,20 +1103,20 @@ fn target_of(h: &crate::http::head::Head) -> (std::borrow::Cow<'_, [u8]>, Option
 
 /// nginx: ngx_http_validate_host: lower-cased, port and trailing dot removed.
 pub(crate) fn validate_host(h: &[u8]) -> Option<Vec<u8>> {
-    let mut host = h.to_ascii_lowercase();
-    if host.starts_with(b"[") {
-        let end = host.iter().position(|&c| c == b']')?;
-        host.truncate(end + 1);
-    } else if let Some(i) = host.iter().position(|&c| c == b':') {
-        host.truncate(i);
+    // (The part kept is found first: one copy, lower-cased, of only that.)
+    let mut end = if h.first() == Some(&b'[') {
+        h.iter().position(|&c| c == b']')? + 1
+    } else {
+        h.iter().position(|&c| c == b':').unwrap_or(h.len())
+    };
+    while end > 0 && h[end - 1] == b'.' {
+        end -= 1;
     }
-    while host.last() == Some(&b'.') {
-        host.pop();
-    }
-    if host.is_empty() || host.contains(&b'/') || host.starts_with(b".") {
+    let host = &h[..end];
+    if host.is_empty() || host.contains(&b'/') || host[0] == b'.' {
         return None;
     }
-    Some(host)
+    Some(host.to_ascii_lowercase())
 }
 
 /// A selected server and, when a `server_name` regex chose it, that match's captures and named

@@ -189,11 +189,12 @@ pub(crate) fn special_page(status: u16, tokens: ServerTokens) -> Option<Vec<u8>>
     Some(page)
 }
 
-/// nginx's `Server` header value.
-pub(crate) fn server_header(tokens: ServerTokens) -> &'static str {
+/// nginx's `Server` header value (made at compile time: `HeaderValue::from_static` checks
+/// its bytes when it runs).
+pub(crate) fn server_header(tokens: ServerTokens) -> HeaderValue {
     match tokens {
-        ServerTokens::Off => "nginx",
-        _ => "nginx/1.22.1",
+        ServerTokens::Off => const { HeaderValue::from_static("nginx") },
+        _ => const { HeaderValue::from_static("nginx/1.22.1") },
     }
 }
 
@@ -295,6 +296,15 @@ pub(crate) const GZIP_VARY: &[u8] = b" gzip_vary";
 /// nginx: ngx_http_not_modified_header_filter. `Err(412)` fails a precondition.
 fn not_modified(r: &Request, out: &mut Out) -> Result<(), u16> {
     use crate::http::static_file::Ims;
+    // (Most requests have none of the four: one test of the lines' name bits.)
+    if !r.headers.may_have(&[
+        b"if-unmodified-since",
+        b"if-match",
+        b"if-modified-since",
+        b"if-none-match",
+    ]) {
+        return Ok(());
+    }
     let h = |n: hyper::header::HeaderName| r.headers.get(n).map(|v| v.as_bytes().to_vec());
     let ius = h(hyper::header::IF_UNMODIFIED_SINCE);
     let im = h(hyper::header::IF_MATCH);
@@ -872,7 +882,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         headers_filter(r, &mut out);
         late_filters(r, &mut out);
     }
-    let mut resp = header_filter(r, out, keepalive, tokens);
+    let mut resp = header_filter(r, &mut out, keepalive, tokens);
     if let Some(line) = status_line.filter(|_| resp.status == reply_status) {
         let text = line.get(3..).unwrap_or_default();
         let text = text.strip_prefix(b" ").unwrap_or(text);
@@ -956,7 +966,8 @@ impl<B> Response<B> {
 }
 
 /// nginx: ngx_http_header_filter and the chunked filter: the wire headers and the body.
-fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerTokens) -> Response {
+/// (`out` by reference: the filters' state is not moved again.)
+fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerTokens) -> Response {
     // nginx's codes without a wire form (494-497) answer 400.
     let status = if (494..=497).contains(&out.status) {
         400
@@ -983,10 +994,7 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
     // nginx: a Server or Date passed from an upstream (proxy_pass_header) replaces its own.
     let listed = |n: &HeaderName| out.list.iter().any(|(l, _)| l == n);
     if !listed(&hyper::header::SERVER) {
-        headers.push((
-            hyper::header::SERVER,
-            HeaderValue::from_static(server_header(tokens)),
-        ));
+        headers.push((hyper::header::SERVER, server_header(tokens)));
     }
     if !listed(&hyper::header::DATE) {
         if let Some(v) = date_now() {
@@ -1027,7 +1035,7 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
         if r.version == hyper::Version::HTTP_11 {
             headers.push((
                 hyper::header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
+                const { HeaderValue::from_static("chunked") },
             ));
         } else {
             close = true;
@@ -1035,21 +1043,18 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
     }
     // nginx: ngx_http_header_filter: a 101 says `Connection: upgrade`.
     let conn_value = match (status, close) {
-        (101, _) => "upgrade",
-        (_, true) => "close",
-        _ => "keep-alive",
+        (101, _) => const { HeaderValue::from_static("upgrade") },
+        (_, true) => const { HeaderValue::from_static("close") },
+        _ => const { HeaderValue::from_static("keep-alive") },
     };
-    headers.push((
-        hyper::header::CONNECTION,
-        HeaderValue::from_static(conn_value),
-    ));
+    headers.push((hyper::header::CONNECTION, conn_value));
     // nginx writes gzip's Vary itself, after Connection: headers-more can't clear it.
     let gzip_vary = out.gzip_vary && r.loc.gzip_vary == Some(true);
     let more = !r.loc.more_output.is_empty();
     if gzip_vary && !more {
         headers.push((
             hyper::header::VARY,
-            HeaderValue::from_static("Accept-Encoding"),
+            const { HeaderValue::from_static("Accept-Encoding") },
         ));
     }
     if let Some(loc) = listed_location {
@@ -1079,7 +1084,7 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
                 at,
                 (
                     hyper::header::VARY,
-                    HeaderValue::from_static("Accept-Encoding"),
+                    const { HeaderValue::from_static("Accept-Encoding") },
                 ),
             );
         }
@@ -1092,10 +1097,10 @@ fn header_filter(r: &Request, mut out: Out, keepalive: bool, tokens: ServerToken
     } else {
         match echo_texts {
             Some((before, after)) => {
-                let (body, _) = out_body(r, &mut out);
+                let (body, _) = out_body(r, out);
                 (crate::http::echo::wrap(body, before, after), None)
             }
-            None => out_body(r, &mut out),
+            None => out_body(r, out),
         }
     };
     // nginx: a code without a line in its table goes out as "NNN " (an empty reason): the

@@ -108,7 +108,7 @@ pub(crate) fn exit_worker(http: &Http) {
 
 /// Keeps the request body for `ngx.req.read_body` when Lua is in use; the guard forgets the
 /// request's Lua context when the request ends, however it ends.
-pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBody>) -> BodyGuard {
+pub(crate) fn stash_body(r: &Request, body: crate::http::h1::ReqBody) -> BodyGuard {
     let key = vm::key_of(r);
     if !super::used()
         && !crate::http::proxy_run::used()
@@ -116,11 +116,10 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBo
         && !crate::http::dav::used()
     {
         return BodyGuard {
-            _req: Some(req),
+            _req: Some(body),
             key,
         };
     }
-    let body = req.into_body();
     let conn = body.raw_conn();
     let ctx = vm::ctx_of(r);
     let mut c = ctx.borrow_mut();
@@ -132,7 +131,7 @@ pub(crate) fn stash_body(r: &Request, req: hyper::Request<crate::http::h1::ReqBo
 
 /// See [`stash_body`].
 pub(crate) struct BodyGuard {
-    _req: Option<hyper::Request<crate::http::h1::ReqBody>>,
+    _req: Option<crate::http::h1::ReqBody>,
     key: vm::CtxKey,
 }
 
