@@ -287,6 +287,29 @@ pub(crate) async fn echo_sub(
     cap.body
 }
 
+/// nginx: ngx_http_subrequest for ngx_http_ssi_filter_module's `include`: a GET subrequest
+/// of `r` sharing its variables; returns it with its status, its Content-Type and its body
+/// (an error's page included).
+pub(crate) async fn ssi_sub(
+    r: &Request,
+    uri: Vec<u8>,
+    args: Vec<u8>,
+) -> (Request, u16, Option<Vec<u8>>, Vec<u8>) {
+    let sub = NEXT_SUB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let sr = r.subrequest(sub, uri, args, Method::GET, r.vars.clone());
+    if super::used() {
+        let parent = vm::ctx_of(r).borrow().body.clone();
+        vm::ctx_of(&sr).borrow_mut().body = Some(parent.unwrap_or_default());
+    }
+    let (sr, cap) = Box::pin(run_one(sr)).await;
+    let ct = cap
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.clone());
+    (sr, cap.status, ct, cap.body)
+}
+
 /// Runs a subrequest and collects its response.
 async fn run_one(mut sr: Request) -> (Request, Captured) {
     let reply = sr.run_subrequest().await;
