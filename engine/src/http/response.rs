@@ -494,6 +494,10 @@ fn sub_filter(r: &Request, out: &mut Out) {
             .collect(),
         r.loc.sub_filter_once != Some(false),
     ));
+    if r.vars.contains_key(crate::http::ssi::SUB_DONE) {
+        // engine/src/http/ssi.rs substituted before SSI ran, as nginx's filter order does.
+        out.subs = None;
+    }
     out.length = None;
     if r.loc.sub_filter_last_modified == Some(true) {
         out.weak_etag();

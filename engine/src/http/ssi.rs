@@ -155,12 +155,42 @@ pub(crate) async fn filter(r: &mut Request, mut reply: Reply) -> Reply {
         return reply;
     }
     let body = read_body(&mut reply).await;
+    let body = sub_first(r, ct.as_deref(), body);
+    // response.rs's sub filter then leaves the body alone (its header changes stay).
+    r.vars.insert(SUB_DONE.to_vec(), Vec::new());
     let mut shared = Shared::default();
-    let out = process(r, &body, &mut shared).await;
+    let out = process(r, &body, ct.as_deref(), &mut shared).await;
     reply.body = Some(crate::http::response::full(out));
     reply.length = None;
     reply.allow_ranges = false;
     reply
+}
+
+/// The request-side marker of a body the sub filter already ran on (a name no configuration
+/// can use).
+pub(crate) const SUB_DONE: &[u8] = b" ssi_sub_done";
+
+/// nginx's filter order (ngx_modules: sub runs before ssi): the `sub_filter` substitutions of
+/// `r` on the body SSI is about to process.
+fn sub_first(r: &Request, content_type: Option<&[u8]>, body: Vec<u8>) -> Vec<u8> {
+    let Some(pairs) = r.loc.sub_filters.as_ref().filter(|p| !p.is_empty()) else {
+        return body;
+    };
+    let Some(ct) = content_type else {
+        return body;
+    };
+    let ok = match &r.loc.sub_filter_types {
+        Some(t) => t.matches(ct),
+        None => crate::http::gzip::TypeList::of(&["text/html"]).matches(ct),
+    };
+    if !ok || body.is_empty() {
+        return body;
+    }
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = pairs
+        .iter()
+        .map(|p| (r.eval(&p.search).to_ascii_lowercase(), r.eval(&p.replace)))
+        .collect();
+    crate::http::sub::substitute(&body, &pairs, r.loc.sub_filter_once != Some(false))
 }
 
 /// SSI commands, parameters and the parser's limits (nginx: ngx_http_ssi_filter_module.h).
@@ -322,6 +352,8 @@ enum St {
 struct SsiCtx<'a> {
     r: &'a Request,
     shared: &'a mut Shared,
+    /// The document's type (a stub's subrequest answers with it).
+    content_type: Option<&'a [u8]>,
     out: Vec<u8>,
     value_len: usize,
     silent: bool,
@@ -351,12 +383,14 @@ fn is_space(c: u8) -> bool {
 fn process<'a>(
     r: &'a Request,
     body: &'a [u8],
+    content_type: Option<&'a [u8]>,
     shared: &'a mut Shared,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + 'a>> {
     Box::pin(async move {
         let mut ctx = SsiCtx {
             r,
             shared,
+            content_type,
             out: Vec::with_capacity(body.len()),
             value_len: r.loc.ssi_value_length.unwrap_or(255),
             silent: r.loc.ssi_silent_errors == Some(true),
@@ -376,8 +410,12 @@ fn process<'a>(
 }
 
 impl SsiCtx<'_> {
+    /// An error line of the body filter (nginx's log action then: sending the response).
     fn error(&self, msg: &str) {
-        crate::http::errlog::request_error(self.r, msg);
+        crate::http::errlog::request_error(
+            self.r,
+            &format!("{msg} while sending response to client"),
+        );
     }
 
     /// Text of the document: output, kept in the block being defined, or dropped.
@@ -1086,12 +1124,13 @@ impl SsiCtx<'_> {
                 self.shared.set(name.clone(), Vec::new());
             }
         }
-        let (sr, status, ct, mut body) =
+        let (sr, status, ct, body) =
             crate::http::lua::subrequest::ssi_sub(self.r, path, args).await;
-        // The subrequest's own output filters: its location's SSI.
+        // The subrequest's own output filters: its location's sub_filter, then SSI.
+        let mut body = sub_first(&sr, ct.as_deref(), body);
         let ssi = sr.loc.ssi == Some(true) && !body.is_empty() && applies(&sr, None, ct.as_deref());
         if ssi {
-            body = process(&sr, &body, self.shared).await;
+            body = process(&sr, &body, ct.as_deref(), self.shared).await;
         }
         if let Some(name) = set {
             if status < 300 {
@@ -1099,10 +1138,16 @@ impl SsiCtx<'_> {
             }
             return Ok(());
         }
-        if body.is_empty() {
-            if let Some(b) = stub_block {
-                self.out.extend_from_slice(&b);
-            }
+        // nginx: ngx_http_ssi_stub_output runs when the subrequest finalizes without having
+        // output anything: an empty body, or an error (whose page, or error_page, is not sent).
+        // The block goes through the subrequest's filters with the document's type.
+        if let Some(b) = stub_block.filter(|_| body.is_empty() || status >= 300) {
+            let b = if applies(&sr, None, self.content_type) {
+                process(&sr, &b, self.content_type, self.shared).await
+            } else {
+                b
+            };
+            self.out.extend_from_slice(&b);
             return Ok(());
         }
         self.out.extend_from_slice(&body);
