@@ -159,9 +159,12 @@ pub(crate) async fn filter(r: &mut Request, mut reply: Reply) -> Reply {
     // response.rs's sub filter then leaves the body alone (its header changes stay).
     r.vars.insert(SUB_DONE.to_vec(), Vec::new());
     let mut shared = Shared::default();
-    let out = process(r, &body, ct.as_deref(), &mut shared).await;
+    let out = process(r, &body, ct.as_deref(), MAX_SUBREQUESTS + 1, &mut shared).await;
     reply.body = Some(crate::http::response::full(out));
-    reply.length = None;
+    // nginx: a subrequest's Content-Length stays as its handler set it.
+    if r.sub == 0 {
+        reply.length = None;
+    }
     reply.allow_ranges = false;
     reply
 }
@@ -197,6 +200,8 @@ fn sub_first(r: &Request, content_type: Option<&[u8]>, body: Vec<u8>) -> Vec<u8>
 const COMMAND_LEN: usize = 32;
 const PARAM_LEN: usize = 32;
 const MAX_PARAMS: usize = 16;
+/// nginx: NGX_HTTP_MAX_SUBREQUESTS, the nesting depth of subrequests.
+const MAX_SUBREQUESTS: u8 = 50;
 const COND_IF: u8 = 1;
 const COND_ELSE: u8 = 2;
 
@@ -354,6 +359,8 @@ struct SsiCtx<'a> {
     shared: &'a mut Shared,
     /// The document's type (a stub's subrequest answers with it).
     content_type: Option<&'a [u8]>,
+    /// Subrequest levels left below this request (nginx: `r->subrequests`).
+    depth: u8,
     out: Vec<u8>,
     value_len: usize,
     silent: bool,
@@ -384,6 +391,7 @@ fn process<'a>(
     r: &'a Request,
     body: &'a [u8],
     content_type: Option<&'a [u8]>,
+    depth: u8,
     shared: &'a mut Shared,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + 'a>> {
     Box::pin(async move {
@@ -391,6 +399,7 @@ fn process<'a>(
             r,
             shared,
             content_type,
+            depth,
             out: Vec::with_capacity(body.len()),
             value_len: r.loc.ssi_value_length.unwrap_or(255),
             silent: r.loc.ssi_silent_errors == Some(true),
@@ -1124,13 +1133,21 @@ impl SsiCtx<'_> {
                 self.shared.set(name.clone(), Vec::new());
             }
         }
+        if self.depth == 0 {
+            // nginx: ngx_http_subrequest
+            self.error(&format!(
+                "subrequests cycle while processing \"{}\"",
+                lossy(&path)
+            ));
+            return Err(());
+        }
         let (sr, status, ct, body) =
             crate::http::lua::subrequest::ssi_sub(self.r, path, args).await;
         // The subrequest's own output filters: its location's sub_filter, then SSI.
         let mut body = sub_first(&sr, ct.as_deref(), body);
         let ssi = sr.loc.ssi == Some(true) && !body.is_empty() && applies(&sr, None, ct.as_deref());
         if ssi {
-            body = process(&sr, &body, ct.as_deref(), self.shared).await;
+            body = process(&sr, &body, ct.as_deref(), self.depth - 1, self.shared).await;
         }
         if let Some(name) = set {
             if status < 300 {
@@ -1143,7 +1160,7 @@ impl SsiCtx<'_> {
         // The block goes through the subrequest's filters with the document's type.
         if let Some(b) = stub_block.filter(|_| body.is_empty() || status >= 300) {
             let b = if applies(&sr, None, self.content_type) {
-                process(&sr, &b, self.content_type, self.shared).await
+                process(&sr, &b, self.content_type, self.depth - 1, self.shared).await
             } else {
                 b
             };

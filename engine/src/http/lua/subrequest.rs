@@ -283,7 +283,7 @@ pub(crate) async fn echo_sub(
         let sctx = vm::ctx_of(&sr);
         sctx.borrow_mut().body = Some(body.or(parent).unwrap_or_default());
     }
-    let (_, cap) = Box::pin(run_one(sr)).await;
+    let (_, cap) = Box::pin(run_one(sr, true)).await;
     cap.body
 }
 
@@ -301,7 +301,7 @@ pub(crate) async fn ssi_sub(
         let parent = vm::ctx_of(r).borrow().body.clone();
         vm::ctx_of(&sr).borrow_mut().body = Some(parent.unwrap_or_default());
     }
-    let (sr, cap) = Box::pin(run_one(sr)).await;
+    let (sr, cap) = Box::pin(run_one(sr, false)).await;
     let ct = cap
         .headers
         .iter()
@@ -310,12 +310,18 @@ pub(crate) async fn ssi_sub(
     (sr, cap.status, ct, cap.body)
 }
 
-/// Runs a subrequest and collects its response.
-async fn run_one(mut sr: Request) -> (Request, Captured) {
+/// Runs a subrequest and collects its response (`ssi`: through its location's SSI filter,
+/// for echo_location; ngx.location.capture's capture filter sits above SSI in nginx's chain,
+/// and ssi.rs's own includes run SSI themselves).
+async fn run_one(mut sr: Request, ssi: bool) -> (Request, Captured) {
     let reply = sr.run_subrequest().await;
     // The subrequest's response goes through the output filters (header_filter_by_lua,
     // body_filter_by_lua) too.
     let reply = Box::pin(super::phases::header_filter(&mut sr, reply)).await;
+    let reply = match ssi {
+        true => Box::pin(crate::http::ssi::filter(&mut sr, reply)).await,
+        false => reply,
+    };
     let key = vm::key_of(&sr);
     let lua_headers = {
         let ctx = vm::ctx_of(&sr);
@@ -444,7 +450,7 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
     }
     let mut out = Vec::new();
     for (q, sr) in queries.iter().zip(subs) {
-        let (sr, cap) = Box::pin(run_one(sr)).await;
+        let (sr, cap) = Box::pin(run_one(sr, false)).await;
         if q.share_all_vars {
             let vars = sr.vars;
             with_req(|r, _| {
