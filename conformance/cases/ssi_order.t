@@ -179,3 +179,59 @@ GET /d
 GET /v.html
 --- response_body
 who=main
+
+
+=== TEST 11: includes not waited for run when the parser stops: at a waited one or the end
+--- config
+    location ~ \.html$ {
+        ssi on;
+    }
+    location = /sw {
+        ssi on;
+        default_type text/html;
+        return 200 '<!--# echo var="v" -->;';
+    }
+--- user_files
+>>> o.html
+<!--# set var="v" value="1" --><!--# include virtual="/sw" --><!--# set var="v" value="2" --><!--# include virtual="/sw" wait="yes" --><!--# set var="v" value="3" --><!--# include virtual="/sw" --><!--# set var="v" value="4" -->
+--- request
+GET /o.html
+--- response_body
+2;2;4;
+
+
+=== TEST 12: $status, $args (not found when empty) and an error page processed by SSI
+--- config
+    location ~ \.html$ {
+        ssi on;
+        error_page 404 /err.html;
+    }
+--- user_files
+>>> err.html
+status <!--# echo var="status" --> args [<!--# echo var="args" -->]
+--- request eval
+["GET /nope.html?a=1", "GET /err.html", "GET /err.html?"]
+--- error_code eval
+[404, 200, 200]
+--- response_body eval
+["status 404 args [(none)]\n", "status 200 args [(none)]\n", "status 200 args [(none)]\n"]
+
+
+=== TEST 13: no ranges of a processed document
+--- config
+    location ~ \.html$ {
+        ssi on;
+    }
+--- user_files
+>>> r.html
+0123456789
+--- request
+GET /r.html
+--- more_headers
+Range: bytes=0-3
+--- error_code: 200
+--- response_headers
+Accept-Ranges:
+Content-Range:
+--- response_body
+0123456789

@@ -155,6 +155,8 @@ pub(crate) async fn filter(r: &mut Request, mut reply: Reply) -> Reply {
         return reply;
     }
     let body = read_body(&mut reply).await;
+    // `$status` while the body is processed
+    r.status = reply.status;
     let body = sub_first(r, ct.as_deref(), body);
     // response.rs's sub filter then leaves the body alone (its header changes stay).
     r.vars.insert(SUB_DONE.to_vec(), Vec::new());
@@ -361,6 +363,8 @@ struct SsiCtx<'a> {
     content_type: Option<&'a [u8]>,
     /// Subrequest levels left below this request (nginx: `r->subrequests`).
     depth: u8,
+    /// Included subrequests not waited for: where their output goes, URI, arguments, stub.
+    pending: Vec<Pending>,
     out: Vec<u8>,
     value_len: usize,
     silent: bool,
@@ -374,6 +378,9 @@ struct SsiCtx<'a> {
     command: Vec<u8>,
     params: Vec<(Vec<u8>, Vec<u8>)>,
 }
+
+/// A posted `include`: the output position, the URI, its arguments and the stub block.
+type Pending = (usize, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 
 /// What a command's handler says (nginx: NGX_OK, NGX_HTTP_SSI_ERROR).
 type Handled = Result<(), ()>;
@@ -400,6 +407,7 @@ fn process<'a>(
             shared,
             content_type,
             depth,
+            pending: Vec::new(),
             out: Vec::with_capacity(body.len()),
             value_len: r.loc.ssi_value_length.unwrap_or(255),
             silent: r.loc.ssi_silent_errors == Some(true),
@@ -658,6 +666,7 @@ impl SsiCtx<'_> {
         // nginx: a command (or what may begin one) the body ends in is never output.
         let end = if state == St::Start { body.len() } else { tag };
         self.text(&body[copy_start..end.max(copy_start)]);
+        self.run_pending().await;
     }
 
     /// nginx: the `ssi_error` label: the error message unless `ssi_silent_errors`.
@@ -799,6 +808,8 @@ impl SsiCtx<'_> {
         match name {
             b"date_local" => date(false, &self.timefmt).map(Some),
             b"date_gmt" => date(true, &self.timefmt).map(Some),
+            // nginx: empty arguments are not found (echo's "(none)").
+            b"args" | b"query_string" if self.r.args.is_empty() => Ok(None),
             _ => Ok(self.r.variable(name)),
         }
     }
@@ -1141,34 +1152,76 @@ impl SsiCtx<'_> {
             ));
             return Err(());
         }
-        let (sr, status, ct, body) =
-            crate::http::lua::subrequest::ssi_sub(self.r, path, args).await;
-        // The subrequest's own output filters: its location's sub_filter, then SSI.
-        let mut body = sub_first(&sr, ct.as_deref(), body);
-        let ssi = sr.loc.ssi == Some(true) && !body.is_empty() && applies(&sr, None, ct.as_deref());
-        if ssi {
-            body = process(&sr, &body, ct.as_deref(), self.depth - 1, self.shared).await;
+        // nginx: `file`, `set` and `wait="yes"` subrequests are waited for: the SSI parser
+        // stops until they are done; the others are posted and run when it stops (here: at
+        // the next waited one, or at the end of the document), their output in place.
+        let waited = set.is_some()
+            || uri.is_none()
+            || wait
+                .as_ref()
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"yes"));
+        if !waited {
+            self.pending.push((self.out.len(), path, args, stub_block));
+            return Ok(());
         }
+        self.run_pending().await;
         if let Some(name) = set {
+            let (status, body) = self.subrequest(path, args).await;
             if status < 300 {
                 self.shared.set(name, body);
             }
             return Ok(());
         }
-        // nginx: ngx_http_ssi_stub_output runs when the subrequest finalizes without having
-        // output anything: an empty body, or an error (whose page, or error_page, is not sent).
-        // The block goes through the subrequest's filters with the document's type.
-        if let Some(b) = stub_block.filter(|_| body.is_empty() || status >= 300) {
-            let b = if applies(&sr, None, self.content_type) {
-                process(&sr, &b, self.content_type, self.depth - 1, self.shared).await
-            } else {
-                b
-            };
-            self.out.extend_from_slice(&b);
-            return Ok(());
-        }
-        self.out.extend_from_slice(&body);
+        let b = self.output_of(path, args, stub_block).await;
+        self.out.extend_from_slice(&b);
         Ok(())
+    }
+
+    /// Runs the posted subrequests, their output where their commands were.
+    async fn run_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let mut offset = 0;
+        for (at, path, args, stub) in pending {
+            let b = self.output_of(path, args, stub).await;
+            let at = (at + offset).min(self.out.len());
+            self.out.splice(at..at, b.iter().copied());
+            offset += b.len();
+        }
+    }
+
+    /// What an included subrequest outputs: its body, or the stub block (nginx:
+    /// ngx_http_ssi_stub_output runs when the subrequest finalizes without having output
+    /// anything: an empty body, or an error, whose page or error_page is then not sent).
+    async fn output_of(&mut self, path: Vec<u8>, args: Vec<u8>, stub: Option<Vec<u8>>) -> Vec<u8> {
+        let (sr, status, body) = self.run_sub(path, args).await;
+        let Some(b) = stub.filter(|_| body.is_empty() || status >= 300) else {
+            return body;
+        };
+        // The block goes through the subrequest's filters with the document's type.
+        if applies(&sr, None, self.content_type) {
+            process(&sr, &b, self.content_type, self.depth - 1, self.shared).await
+        } else {
+            b
+        }
+    }
+
+    /// A subrequest's status and body (for `set`).
+    async fn subrequest(&mut self, path: Vec<u8>, args: Vec<u8>) -> (u16, Vec<u8>) {
+        let (_, status, body) = self.run_sub(path, args).await;
+        (status, body)
+    }
+
+    /// Runs an included subrequest and its own output filters: its location's sub_filter,
+    /// then SSI.
+    async fn run_sub(&mut self, path: Vec<u8>, args: Vec<u8>) -> (Request, u16, Vec<u8>) {
+        let (mut sr, status, ct, body) =
+            crate::http::lua::subrequest::ssi_sub(self.r, path, args).await;
+        sr.status = status;
+        let mut body = sub_first(&sr, ct.as_deref(), body);
+        if !body.is_empty() && applies(&sr, None, ct.as_deref()) {
+            body = process(&sr, &body, ct.as_deref(), self.depth - 1, self.shared).await;
+        }
+        (sr, status, body)
     }
 }
 
@@ -1289,5 +1342,40 @@ pub(crate) fn date_variable(name: &[u8]) -> Option<Vec<u8>> {
         b"date_local" => date(false, DEFAULT_TIMEFMT).ok(),
         b"date_gmt" => date(true, DEFAULT_TIMEFMT).ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape_html, escape_uri_html, parse_unsafe_uri};
+
+    #[test]
+    fn unsafe_uris() {
+        assert_eq!(
+            parse_unsafe_uri(b"/a/b%2ec?x=1"),
+            Some((b"/a/b.c".to_vec(), b"x=1".to_vec()))
+        );
+        assert_eq!(parse_unsafe_uri(b"/a"), Some((b"/a".to_vec(), Vec::new())));
+        assert_eq!(parse_unsafe_uri(b""), None);
+        assert_eq!(parse_unsafe_uri(b"?a"), None);
+        assert_eq!(parse_unsafe_uri(b"/a/../b"), None);
+        assert_eq!(parse_unsafe_uri(b"/a/%2e%2e/b"), None);
+        assert_eq!(parse_unsafe_uri(b"/a/.."), None);
+        assert_eq!(
+            parse_unsafe_uri(b"/a/..b"),
+            Some((b"/a/..b".to_vec(), Vec::new()))
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            escape_html(b"<a href=\"x\">&</a>"),
+            b"&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;".to_vec()
+        );
+        assert_eq!(
+            escape_uri_html(b"<a href=\"x\">&amp; \xc3\xa9/?</a>"),
+            b"%3Ca%20href=%22x%22%3E&amp;%20%C3%A9/?%3C/a%3E".to_vec()
+        );
     }
 }
