@@ -631,7 +631,7 @@ impl SsiCtx<'_> {
                         state = St::CommentEnd1;
                     } else if ch == next {
                         state = St::Start;
-                        self.text(&body[copy_start..tag]);
+                        self.text(body.get(copy_start..tag).unwrap_or_default());
                         copy_start = p;
                         self.command_done().await;
                     } else {
@@ -654,7 +654,7 @@ impl SsiCtx<'_> {
                 St::ErrorEnd1 => {
                     if ch == b'>' {
                         state = St::Start;
-                        self.text(&body[copy_start..tag]);
+                        self.text(body.get(copy_start..tag).unwrap_or_default());
                         copy_start = p;
                         self.ssi_error();
                     } else {
@@ -665,7 +665,7 @@ impl SsiCtx<'_> {
         }
         // nginx: a command (or what may begin one) the body ends in is never output.
         let end = if state == St::Start { body.len() } else { tag };
-        self.text(&body[copy_start..end.max(copy_start)]);
+        self.text(body.get(copy_start..end).unwrap_or_default());
         self.run_pending().await;
     }
 
@@ -1199,7 +1199,14 @@ impl SsiCtx<'_> {
         };
         // The block goes through the subrequest's filters with the document's type.
         if applies(&sr, None, self.content_type) {
-            process(&sr, &b, self.content_type, self.depth - 1, self.shared).await
+            process(
+                &sr,
+                &b,
+                self.content_type,
+                self.depth.saturating_sub(1),
+                self.shared,
+            )
+            .await
         } else {
             b
         }
@@ -1219,7 +1226,14 @@ impl SsiCtx<'_> {
         sr.status = status;
         let mut body = sub_first(&sr, ct.as_deref(), body);
         if !body.is_empty() && applies(&sr, None, ct.as_deref()) {
-            body = process(&sr, &body, ct.as_deref(), self.depth - 1, self.shared).await;
+            body = process(
+                &sr,
+                &body,
+                ct.as_deref(),
+                self.depth.saturating_sub(1),
+                self.shared,
+            )
+            .await;
         }
         (sr, status, body)
     }
