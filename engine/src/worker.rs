@@ -1292,6 +1292,8 @@ async fn handle(
     } else {
         reply
     };
+    // ngx_http_ssi_filter_module's body filter (async: `include` runs subrequests).
+    let reply = crate::http::ssi::filter(&mut r, reply).await;
     {
         let mut sh = shared.borrow_mut();
         sh.timeouts = Timeouts::of(&r.loc);

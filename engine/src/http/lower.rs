@@ -355,6 +355,13 @@ pub(crate) struct LocConf {
     pub(crate) set_rotate: Arc<crate::http::set_misc::Rotate>,
     /// The http block's ndk `upstream_list`s (set_misc's `set_hashed_upstream`).
     pub(crate) upstream_lists: Option<Arc<Vec<crate::http::ndk::UpstreamList>>>,
+    /// ngx_http_ssi_filter_module (engine/src/http/ssi.rs): `ssi`, `ssi_silent_errors`,
+    /// `ssi_value_length`, `ssi_types`, `ssi_last_modified`.
+    pub(crate) ssi: Option<bool>,
+    pub(crate) ssi_silent_errors: Option<bool>,
+    pub(crate) ssi_value_length: Option<usize>,
+    pub(crate) ssi_types: Option<Arc<crate::http::gzip::TypeList>>,
+    pub(crate) ssi_last_modified: Option<bool>,
 }
 
 /// `server_tokens on|off|build`.
@@ -610,7 +617,12 @@ impl LocConf {
             random_index,
             base32_padding,
             base32_alphabet,
-            upstream_lists
+            upstream_lists,
+            ssi,
+            ssi_silent_errors,
+            ssi_value_length,
+            ssi_types,
+            ssi_last_modified
         );
         // nginx: ngx_http_secure_link_merge_conf: a level's secret excludes the inherited
         // hash expressions; the secret is inherited only by a level without them.
@@ -1044,6 +1056,8 @@ impl Lowering<'_> {
             | b"sub_filter_once"
             | b"sub_filter_types"
             | b"sub_filter_last_modified" => crate::http::sub::lower(c, d),
+            b"ssi" | b"ssi_silent_errors" | b"ssi_value_length" | b"ssi_types"
+            | b"ssi_last_modified" => crate::http::ssi::lower(c, d),
             b"allow" | b"deny" => crate::http::access::lower(c, d),
             b"auth_basic" | b"auth_basic_user_file" | b"satisfy" => {
                 crate::http::auth_basic::lower(c, d)

@@ -508,8 +508,30 @@ fn sub_filter(r: &Request, out: &mut Out) {
             .collect(),
         r.loc.sub_filter_once != Some(false),
     ));
+    if r.vars.contains_key(crate::http::ssi::SUB_DONE) {
+        // engine/src/http/ssi.rs substituted before SSI ran, as nginx's filter order does.
+        out.subs = None;
+    }
     out.length = None;
     if r.loc.sub_filter_last_modified == Some(true) {
+        out.weak_etag();
+    } else {
+        out.last_modified = None;
+        out.remove(&hyper::header::ETAG);
+    }
+}
+
+/// nginx: ngx_http_ssi_header_filter for the main request (engine/src/http/ssi.rs ran the
+/// body's commands): no Content-Length, Accept-Ranges; Last-Modified and ETag go, or the
+/// ETag turns weak with `ssi_last_modified on`.
+fn ssi_filter(r: &Request, out: &mut Out) {
+    if r.sub != 0 || !crate::http::ssi::applies(r, out.length, out.content_type.as_deref()) {
+        return;
+    }
+    out.length = None;
+    out.allow_ranges = false;
+    out.remove(&hyper::header::ACCEPT_RANGES);
+    if r.loc.ssi_last_modified == Some(true) {
         out.weak_etag();
     } else {
         out.last_modified = None;
@@ -788,6 +810,7 @@ fn late_filters(r: &Request, out: &mut Out) {
     if let Some(ct) = &out.content_type {
         out.charset = crate::http::charset::destination(r, ct);
     }
+    ssi_filter(r, out);
     gzip_filter(r, out);
 }
 

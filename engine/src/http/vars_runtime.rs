@@ -224,6 +224,11 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
             .map(|h| h.as_bytes());
         return cookie(hs, c);
     }
+    if name.starts_with(b"date_") {
+        if let Some(v) = super::ssi::date_variable(name) {
+            return Some(v);
+        }
+    }
     if name.starts_with(b"ssl_") && super::ssl::VARIABLES.iter().any(|v| v.as_bytes() == name) {
         return super::ssl::variable(r, name);
     }

@@ -309,13 +309,38 @@ pub(crate) async fn echo_sub(
         let sctx = vm::ctx_of(&sr);
         sctx.borrow_mut().body = Some(body.or(parent).unwrap_or_default());
     }
-    let (_, cap) = Box::pin(run_one(sr, false)).await;
+    let (_, cap) = Box::pin(run_one(sr, false, true)).await;
     cap.body
 }
 
+/// nginx: ngx_http_subrequest for ngx_http_ssi_filter_module's `include`: a GET subrequest
+/// of `r` sharing its variables; returns it with its status, its Content-Type and its body
+/// (an error's page included).
+pub(crate) async fn ssi_sub(
+    r: &Request,
+    uri: Vec<u8>,
+    args: Vec<u8>,
+) -> (Request, u16, Option<Vec<u8>>, Vec<u8>) {
+    let sub = NEXT_SUB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let sr = r.subrequest(sub, uri, args, Method::GET, r.vars.clone());
+    if super::used() {
+        let parent = vm::ctx_of(r).borrow().body.clone();
+        vm::ctx_of(&sr).borrow_mut().body = Some(parent.unwrap_or_default());
+    }
+    let (sr, cap) = Box::pin(run_one(sr, false, false)).await;
+    let ct = cap
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.clone());
+    (sr, cap.status, ct, cap.body)
+}
+
 /// Runs a subrequest and collects its response (`lua`: for ngx.location.capture*, whose
-/// post-subrequest handler takes an error before its page or `error_page` is made).
-async fn run_one(mut sr: Request, lua: bool) -> (Request, Captured) {
+/// post-subrequest handler takes an error before its page or `error_page` is made; `ssi`:
+/// through its location's SSI filter, for echo_location; ngx.location.capture's capture
+/// filter sits above SSI in nginx's chain, and ssi.rs's own includes run SSI themselves).
+async fn run_one(mut sr: Request, lua: bool, ssi: bool) -> (Request, Captured) {
     let reply = match lua {
         true => sr.run_capture().await,
         false => sr.run_subrequest().await,
@@ -323,6 +348,10 @@ async fn run_one(mut sr: Request, lua: bool) -> (Request, Captured) {
     // The subrequest's response goes through the output filters (header_filter_by_lua,
     // body_filter_by_lua) too.
     let reply = Box::pin(super::phases::header_filter(&mut sr, reply)).await;
+    let reply = match ssi {
+        true => Box::pin(crate::http::ssi::filter(&mut sr, reply)).await,
+        false => reply,
+    };
     let key = vm::key_of(&sr);
     let (lua_headers, eof) = {
         let ctx = vm::ctx_of(&sr);
@@ -497,7 +526,7 @@ async fn run_all(lua: &Lua, queries: Vec<Query>) -> ApiResult {
     }
     let mut out = Vec::new();
     for (q, sr) in queries.iter().zip(subs) {
-        let (sr, cap) = Box::pin(run_one(sr, true)).await;
+        let (sr, cap) = Box::pin(run_one(sr, true, false)).await;
         if q.share_all_vars {
             let vars = sr.vars;
             with_req(|r, _| {
