@@ -1292,6 +1292,8 @@ async fn handle(
     } else {
         reply
     };
+    // add_before_body / add_after_body: subrequests around the body (http/addition.rs).
+    let reply = crate::http::addition::filter(&r, reply).await;
     {
         let mut sh = shared.borrow_mut();
         sh.timeouts = Timeouts::of(&r.loc);

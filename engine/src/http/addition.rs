@@ -2,8 +2,12 @@
 
 use parser::Directive;
 
+use http_body_util::BodyExt;
+
 use crate::conf::{cmd, Args, Cf, Ctx, Module, Set, SetResult, Slot};
 use crate::http::gzip::types_slot;
+use crate::http::request::Request;
+use crate::http::response::{Body, Reply};
 
 pub(crate) static MODULE: Module = Module {
     name: "ngx_http_addition_filter_module",
@@ -70,4 +74,125 @@ pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) -> bool 
         _ => return false,
     }
     true
+}
+
+/// nginx: ngx_http_addition_header_filter and ngx_http_addition_body_filter: a main
+/// request's 200 of a listed type (`addition_types`, default text/html) gets the bodies of
+/// the `add_before_body` / `add_after_body` subrequests around its own; its length and
+/// Accept-Ranges go, its ETag becomes weak. A HEAD answer (nginx: `header_only`, the body
+/// filter is skipped) gets the header changes only.
+///
+/// Runs between the content phase's reply and `response::build` (engine/src/worker.rs).
+/// Both subrequests run here, before the main body is sent (nginx starts the second one
+/// when the main body ended): the bytes sent are the same.
+pub(crate) async fn filter(r: &Request, mut reply: Reply) -> Reply {
+    let conf = &r.loc.addition;
+    let before = conf.before.as_ref().filter(|u| !u.is_empty());
+    let after = conf.after.as_ref().filter(|u| !u.is_empty());
+    if r.sub != 0 || reply.status != 200 || (before.is_none() && after.is_none()) {
+        return reply;
+    }
+    let ct: Vec<u8> = match reply.headers.get(hyper::header::CONTENT_TYPE) {
+        Some(v) => v.as_bytes().to_vec(),
+        None if reply.default_type => r.loc.default_type.clone().unwrap_or(b"text/plain".to_vec()),
+        None => return reply,
+    };
+    let matches = match &conf.types {
+        Some(t) => t.matches(&ct),
+        None => crate::http::gzip::TypeList::of(&["text/html"]).matches(&ct),
+    };
+    if !matches {
+        return reply;
+    }
+    reply.length = None;
+    reply.allow_ranges = false;
+    reply.headers.remove(hyper::header::ACCEPT_RANGES);
+    weak_etag(&mut reply.headers);
+    if r.method == hyper::Method::HEAD {
+        return reply;
+    }
+    let main = match reply.file.take() {
+        Some(f) => {
+            let parts = vec![crate::http::file_body::Part::File(0, f.size)];
+            let (body, _) = crate::http::file_body::body(f.file, parts, false, 0);
+            body.boxed()
+        }
+        None => reply
+            .body
+            .take()
+            .unwrap_or_else(crate::http::response::empty),
+    };
+    let mut parts = Vec::with_capacity(3);
+    if let Some(uri) = before {
+        parts.push(crate::http::response::full(sub_body(r, uri).await));
+    }
+    parts.push(main);
+    if let Some(uri) = after {
+        parts.push(crate::http::response::full(sub_body(r, uri).await));
+    }
+    reply.body = Some(
+        Chain {
+            parts: parts.into(),
+        }
+        .boxed(),
+    );
+    reply
+}
+
+/// A GET subrequest's body, its error page included (nginx: ngx_http_subrequest with the
+/// URI as written, no arguments; its output goes into the parent's).
+async fn sub_body(r: &Request, uri: &[u8]) -> Vec<u8> {
+    crate::http::lua::subrequest::echo_sub(r, hyper::Method::GET, uri.to_vec(), Vec::new(), None)
+        .await
+}
+
+/// nginx: ngx_http_weak_etag on a reply's headers.
+fn weak_etag(h: &mut hyper::HeaderMap) {
+    let Some(v) = h.get(hyper::header::ETAG).map(|v| v.as_bytes().to_vec()) else {
+        return;
+    };
+    if v.len() > 2 && v.starts_with(b"W/") {
+        return;
+    }
+    if !v.starts_with(b"\"") {
+        h.remove(hyper::header::ETAG);
+        return;
+    }
+    match hyper::header::HeaderValue::from_bytes(&[b"W/".as_slice(), &v].concat()) {
+        Ok(w) => {
+            h.insert(hyper::header::ETAG, w);
+        }
+        Err(_) => {
+            h.remove(hyper::header::ETAG);
+        }
+    }
+}
+
+/// Bodies sent one after another.
+struct Chain {
+    parts: std::collections::VecDeque<Body>,
+}
+
+impl hyper::body::Body for Chain {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        loop {
+            let Some(first) = self.parts.front_mut() else {
+                return Poll::Ready(None);
+            };
+            match std::pin::Pin::new(first).poll_frame(cx) {
+                Poll::Ready(None) => {
+                    self.parts.pop_front();
+                }
+                Poll::Ready(Some(Ok(f))) if f.data_ref().is_some_and(|d| d.is_empty()) => {}
+                other => return other,
+            }
+        }
+    }
 }
