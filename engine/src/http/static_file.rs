@@ -212,6 +212,11 @@ pub(crate) async fn content(r: &mut Request) -> Reply {
             return reply;
         }
     }
+    if r.loc.mp4 {
+        if let Some(reply) = crate::http::mp4::handler(r) {
+            return reply;
+        }
+    }
     // nginx: index and autoindex decline other methods than GET, HEAD and POST, so the dav
     // handler that follows them sees its methods first.
     if let Some(reply) = crate::http::dav::content(r).await {
