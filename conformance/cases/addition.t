@@ -207,3 +207,37 @@ Connection: close
 --- response_body
 main body
 AFTER
+
+
+
+=== TEST 10: the main body's sub_filter does not see the added bodies; gzip compresses all
+--- config
+    location /t/ {
+        alias html/;
+        add_before_body /before.txt;
+        add_after_body /after.txt;
+        sub_filter_types *;
+        sub_filter A x;
+        sub_filter_once off;
+    }
+    location /z/ {
+        alias html/;
+        add_before_body /before.txt;
+        gzip on;
+        gzip_min_length 1;
+    }
+--- user_files
+>>> page.html
+MAIN BODY AGAIN
+>>> before.txt
+BEFORE
+>>> after.txt
+AFTER
+--- request eval
+["GET /t/page.html", "GET /z/page.html"]
+--- more_headers eval
+["", "Accept-Encoding: gzip"]
+--- response_headers eval
+["!Content-Encoding", "Content-Encoding: gzip"]
+--- response_body_like eval
+[qr/^BEFORE\nMxIN BODY xGxIN\nAFTER\n$/, qr/^\x1f\x8b/]

@@ -84,12 +84,14 @@ pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) -> bool 
 ///
 /// Runs between the content phase's reply and `response::build` (engine/src/worker.rs).
 /// Both subrequests run here, before the main body is sent (nginx starts the second one
-/// when the main body ended): the bytes sent are the same.
+/// when the main body ended): the bytes sent are the same. Their bodies go into
+/// `Reply::around`, which response::build puts around the main body after the sub filter
+/// and before gzip, where nginx's postpone filter joins them.
 pub(crate) async fn filter(r: &Request, mut reply: Reply) -> Reply {
     let conf = &r.loc.addition;
-    let before = conf.before.as_ref().filter(|u| !u.is_empty());
-    let after = conf.after.as_ref().filter(|u| !u.is_empty());
-    if r.sub != 0 || reply.status != 200 || (before.is_none() && after.is_none()) {
+    let before_uri = conf.before.as_ref().filter(|u| !u.is_empty());
+    let after_uri = conf.after.as_ref().filter(|u| !u.is_empty());
+    if r.sub != 0 || reply.status != 200 || (before_uri.is_none() && after_uri.is_none()) {
         return reply;
     }
     let ct: Vec<u8> = match reply.headers.get(hyper::header::CONTENT_TYPE) {
@@ -111,31 +113,15 @@ pub(crate) async fn filter(r: &Request, mut reply: Reply) -> Reply {
     if r.method == hyper::Method::HEAD {
         return reply;
     }
-    let main = match reply.file.take() {
-        Some(f) => {
-            let parts = vec![crate::http::file_body::Part::File(0, f.size)];
-            let (body, _) = crate::http::file_body::body(f.file, parts, false, 0);
-            body.boxed()
-        }
-        None => reply
-            .body
-            .take()
-            .unwrap_or_else(crate::http::response::empty),
-    };
-    let mut parts = Vec::with_capacity(3);
-    if let Some(uri) = before {
-        parts.push(crate::http::response::full(sub_body(r, uri).await));
+    let mut before = Vec::new();
+    if let Some(uri) = before_uri {
+        before = sub_body(r, uri).await;
     }
-    parts.push(main);
-    if let Some(uri) = after {
-        parts.push(crate::http::response::full(sub_body(r, uri).await));
+    let mut after = Vec::new();
+    if let Some(uri) = after_uri {
+        after = sub_body(r, uri).await;
     }
-    reply.body = Some(
-        Chain {
-            parts: parts.into(),
-        }
-        .boxed(),
-    );
+    reply.around = Some((before.into(), after.into()));
     reply
 }
 
@@ -166,6 +152,20 @@ fn weak_etag(h: &mut hyper::HeaderMap) {
             h.remove(hyper::header::ETAG);
         }
     }
+}
+
+/// The main body between the subrequests' bodies (response::build, after the sub filter
+/// and before gzip).
+pub(crate) fn around(main: Body, before: bytes::Bytes, after: bytes::Bytes) -> Body {
+    let mut parts = std::collections::VecDeque::with_capacity(3);
+    if !before.is_empty() {
+        parts.push_back(crate::http::response::full(before));
+    }
+    parts.push_back(main);
+    if !after.is_empty() {
+        parts.push_back(crate::http::response::full(after));
+    }
+    Chain { parts }.boxed()
 }
 
 /// Bodies sent one after another.

@@ -50,6 +50,10 @@ pub(crate) struct Reply {
     pub(crate) status_line: Option<Vec<u8>>,
     /// The headers' names as written (add them with [`Names::note`] beside `headers`).
     pub(crate) names: Names,
+    /// Bytes around the body that the main body's own filters (sub_filter) do not see but
+    /// gzip does: the addition module's subrequest bodies (nginx: their output joins at the
+    /// postpone filter, below sub and above gzip; engine/src/http/addition.rs).
+    pub(crate) around: Option<(Bytes, Bytes)>,
 }
 
 /// An open file answered whole or in ranges.
@@ -73,6 +77,7 @@ impl Reply {
             raw_location: false,
             status_line: None,
             names: Names::default(),
+            around: None,
         }
     }
 
@@ -228,6 +233,8 @@ struct Out<'a> {
     names: Names,
     /// The gunzip filter decompresses the body (engine/src/http/gunzip.rs).
     gunzip: Option<crate::http::gunzip::Logger>,
+    /// The addition module's bytes around the body ([`Reply::around`]).
+    around: Option<(Bytes, Bytes)>,
 }
 
 impl Out<'_> {
@@ -838,6 +845,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         close: reply.close,
         names: reply.names,
         gunzip: None,
+        around: reply.around,
     };
     if reply.default_type {
         out.content_type = Some(Cow::Borrowed(
@@ -1215,6 +1223,10 @@ fn out_body(r: &Request, out: &mut Out) -> (Body, Option<crate::http::file_body:
     }
     if let Some((subs, once)) = out.subs.take() {
         body = buffered(body, move |b| crate::http::sub::substitute(&b, &subs, once));
+        send = None;
+    }
+    if let Some((before, after)) = out.around.take() {
+        body = crate::http::addition::around(body, before, after);
         send = None;
     }
     if let Some(level) = out.gzip {
