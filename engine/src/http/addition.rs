@@ -85,8 +85,8 @@ pub(crate) fn lower(c: &mut crate::http::lower::LocConf, d: &Directive) -> bool 
 /// Runs between the content phase's reply and `response::build` (engine/src/worker.rs).
 /// Both subrequests run here, before the main body is sent (nginx starts the second one
 /// when the main body ended): the bytes sent are the same. Their bodies go into
-/// `Reply::around`, which response::build puts around the main body after the sub filter
-/// and before gzip, where nginx's postpone filter joins them.
+/// the request (see [`around`]), and response::build puts them around the main body after
+/// the sub filter and before gzip, where nginx's postpone filter joins them.
 pub(crate) async fn filter(r: &Request, mut reply: Reply) -> Reply {
     let conf = &r.loc.addition;
     let before_uri = conf.before.as_ref().filter(|u| !u.is_empty());
@@ -121,7 +121,8 @@ pub(crate) async fn filter(r: &Request, mut reply: Reply) -> Reply {
     if let Some(uri) = after_uri {
         after = sub_body(r, uri).await;
     }
-    reply.around = Some((before.into(), after.into()));
+    r.lazy.borrow_mut().insert(BEFORE.to_vec(), Some(before));
+    r.lazy.borrow_mut().insert(AFTER.to_vec(), Some(after));
     reply
 }
 
@@ -154,9 +155,24 @@ fn weak_etag(h: &mut hyper::HeaderMap) {
     }
 }
 
-/// The main body between the subrequests' bodies (response::build, after the sub filter
-/// and before gzip).
-pub(crate) fn around(main: Body, before: bytes::Bytes, after: bytes::Bytes) -> Body {
+/// Where [`filter`] leaves the subrequests' bodies for [`around`] (names no variable can
+/// have).
+const BEFORE: &[u8] = b" addition before";
+const AFTER: &[u8] = b" addition after";
+
+/// The main body between the subrequests' bodies, when [`filter`] ran them
+/// (response::build, after the sub filter and before gzip).
+pub(crate) fn around(r: &Request, main: Body) -> Result<Body, Body> {
+    if r.loc.addition.before.is_none() && r.loc.addition.after.is_none() {
+        return Err(main);
+    }
+    let (before, after) = {
+        let mut lazy = r.lazy.borrow_mut();
+        match (lazy.remove(BEFORE), lazy.remove(AFTER)) {
+            (Some(Some(b)), Some(Some(a))) => (b, a),
+            _ => return Err(main),
+        }
+    };
     let mut parts = std::collections::VecDeque::with_capacity(3);
     if !before.is_empty() {
         parts.push_back(crate::http::response::full(before));
@@ -165,7 +181,7 @@ pub(crate) fn around(main: Body, before: bytes::Bytes, after: bytes::Bytes) -> B
     if !after.is_empty() {
         parts.push_back(crate::http::response::full(after));
     }
-    Chain { parts }.boxed()
+    Ok(Chain { parts }.boxed())
 }
 
 /// Bodies sent one after another.

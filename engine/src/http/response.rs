@@ -50,10 +50,6 @@ pub(crate) struct Reply {
     pub(crate) status_line: Option<Vec<u8>>,
     /// The headers' names as written (add them with [`Names::note`] beside `headers`).
     pub(crate) names: Names,
-    /// Bytes around the body that the main body's own filters (sub_filter) do not see but
-    /// gzip does: the addition module's subrequest bodies (nginx: their output joins at the
-    /// postpone filter, below sub and above gzip; engine/src/http/addition.rs).
-    pub(crate) around: Option<(Bytes, Bytes)>,
 }
 
 /// An open file answered whole or in ranges.
@@ -77,7 +73,6 @@ impl Reply {
             raw_location: false,
             status_line: None,
             names: Names::default(),
-            around: None,
         }
     }
 
@@ -233,8 +228,6 @@ struct Out<'a> {
     names: Names,
     /// The gunzip filter decompresses the body (engine/src/http/gunzip.rs).
     gunzip: Option<crate::http::gunzip::Logger>,
-    /// The addition module's bytes around the body ([`Reply::around`]).
-    around: Option<(Bytes, Bytes)>,
 }
 
 impl Out<'_> {
@@ -845,7 +838,6 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         close: reply.close,
         names: reply.names,
         gunzip: None,
-        around: reply.around,
     };
     if reply.default_type {
         out.content_type = Some(Cow::Borrowed(
@@ -1225,10 +1217,15 @@ fn out_body(r: &Request, out: &mut Out) -> (Body, Option<crate::http::file_body:
         body = buffered(body, move |b| crate::http::sub::substitute(&b, &subs, once));
         send = None;
     }
-    if let Some((before, after)) = out.around.take() {
-        body = crate::http::addition::around(body, before, after);
-        send = None;
-    }
+    // add_before_body / add_after_body: below sub_filter, above gzip (nginx's postpone
+    // filter, where subrequest output joins the main body).
+    body = match crate::http::addition::around(r, body) {
+        Ok(b) => {
+            send = None;
+            b
+        }
+        Err(b) => b,
+    };
     if let Some(level) = out.gzip {
         body = crate::http::gzip::GzipBody::new(body, level).boxed();
         send = None;
