@@ -1294,6 +1294,8 @@ async fn handle(
     };
     // ngx_http_ssi_filter_module's body filter (async: `include` runs subrequests).
     let reply = crate::http::ssi::filter(&mut r, reply).await;
+    // add_before_body / add_after_body: subrequests around the body (http/addition.rs).
+    let reply = crate::http::addition::filter(&r, reply).await;
     {
         let mut sh = shared.borrow_mut();
         sh.timeouts = Timeouts::of(&r.loc);

@@ -362,6 +362,17 @@ pub(crate) struct LocConf {
     pub(crate) ssi_value_length: Option<usize>,
     pub(crate) ssi_types: Option<Arc<crate::http::gzip::TypeList>>,
     pub(crate) ssi_last_modified: Option<bool>,
+    /// `gunzip on|off` (engine/src/http/gunzip.rs).
+    pub(crate) gunzip: Option<bool>,
+    /// `flv` / `mp4` in this location (content handlers: not inherited).
+    pub(crate) flv: bool,
+    pub(crate) mp4: bool,
+    /// `mp4_*` sizes (engine/src/http/mp4.rs).
+    pub(crate) mp4_conf: crate::http::mp4::Mp4Conf,
+    /// `userid*` (engine/src/http/userid.rs; merged per field).
+    pub(crate) userid: crate::http::userid::UidConf,
+    /// `add_before_body`, `add_after_body`, `addition_types` (engine/src/http/addition.rs).
+    pub(crate) addition: crate::http::addition::AddConf,
 }
 
 /// `server_tokens on|off|build`.
@@ -622,7 +633,8 @@ impl LocConf {
             ssi_silent_errors,
             ssi_value_length,
             ssi_types,
-            ssi_last_modified
+            ssi_last_modified,
+            gunzip
         );
         // nginx: ngx_http_secure_link_merge_conf: a level's secret excludes the inherited
         // hash expressions; the secret is inherited only by a level without them.
@@ -640,6 +652,9 @@ impl LocConf {
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
         crate::http::fastcgi_run::merge(self, parent);
+        crate::http::userid::merge(&mut self.userid, &parent.userid);
+        crate::http::addition::merge(&mut self.addition, &parent.addition);
+        crate::http::mp4::merge(&mut self.mp4_conf, &parent.mp4_conf);
     }
 }
 
@@ -1033,6 +1048,11 @@ impl Lowering<'_> {
             b"secure_link_md5" => c.secure_link_md5 = Some(cv(arg(d, 0))),
             b"secure_link_secret" => c.secure_link_secret = Some(arg(d, 0).to_vec()),
             _ if crate::http::set_misc::apply(c, d) => {}
+            b"flv" => c.flv = true,
+            _ if crate::http::gunzip::lower(c, d) => {}
+            _ if crate::http::userid::lower(c, d) => {}
+            _ if crate::http::addition::lower(c, d) => {}
+            _ if crate::http::mp4::lower(c, d) => {}
             b"rewrite_log" => c.rewrite_log = Some(flag(d)),
             b"uninitialized_variable_warn" => c.uninitialized_variable_warn = Some(flag(d)),
             b"expires" | b"add_trailer" => crate::http::headers::lower(c, d),

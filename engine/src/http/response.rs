@@ -231,6 +231,8 @@ struct Out<'a> {
     /// headers-more's (add_header, expires, gzip): more_set_headers and more_clear_headers
     /// don't see them, as headers-more's filter runs first in nginx's chain.
     more_end: Option<usize>,
+    /// The gunzip filter decompresses the body (engine/src/http/gunzip.rs).
+    gunzip: Option<crate::http::gunzip::Logger>,
 }
 
 impl Out<'_> {
@@ -804,8 +806,30 @@ fn msie_padding(r: &Request) -> bool {
     msie || find(b"Gecko/").is_none() && find(b"Chrome/").is_some()
 }
 
-/// The filters after the headers filter: sub, charset, gzip (nginx's header filter order).
+/// nginx: ngx_http_userid_filter (its Set-Cookie and P3P lines) and
+/// ngx_http_gunzip_header_filter.
+fn userid_gunzip_filters(r: &Request, out: &mut Out) {
+    for (name, value) in crate::http::userid::filter(r) {
+        if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+            out.names.note(name.as_bytes());
+            out.push(n, &value);
+        }
+    }
+    let lm = out.last_modified.is_some();
+    if crate::http::gunzip::wanted(r, &out.list, lm, &mut out.gzip_vary) {
+        out.remove(&hyper::header::CONTENT_ENCODING);
+        out.length = None;
+        out.remove(&hyper::header::ACCEPT_RANGES);
+        out.allow_ranges = false;
+        out.weak_etag();
+        out.gunzip = Some(crate::http::gunzip::Logger::new(r));
+    }
+}
+
+/// The filters after the headers filter: userid, gunzip, sub, charset, gzip (nginx's header
+/// filter order).
 fn late_filters(r: &Request, out: &mut Out) {
+    userid_gunzip_filters(r, out);
     sub_filter(r, out);
     if let Some(ct) = &out.content_type {
         out.charset = crate::http::charset::destination(r, ct);
@@ -851,6 +875,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         close: reply.close,
         names: reply.names,
         more_end: None,
+        gunzip: None,
     };
     if reply.default_type {
         out.content_type = Some(Cow::Borrowed(
@@ -1214,6 +1239,7 @@ fn date_now() -> Option<HeaderValue> {
 /// connection when the body is the file's bytes unchanged (engine/src/http/file_body.rs).
 fn out_body(r: &Request, out: &mut Out) -> (Body, Option<crate::http::file_body::FileSend>) {
     use crate::http::file_body::Part;
+    let is_file = out.file.is_some();
     let (mut body, mut send) = match out.file.take() {
         Some(f) => {
             let mut parts = Vec::new();
@@ -1242,10 +1268,23 @@ fn out_body(r: &Request, out: &mut Out) -> (Body, Option<crate::http::file_body:
         }
         None => (out.body.take().unwrap_or_else(empty), None),
     };
+    if let Some(log) = out.gunzip.take() {
+        body = crate::http::gunzip::GunzipBody::new(body, log, is_file).boxed();
+        send = None;
+    }
     if let Some((subs, once)) = out.subs.take() {
         body = buffered(body, move |b| crate::http::sub::substitute(&b, &subs, once));
         send = None;
     }
+    // add_before_body / add_after_body: below sub_filter, above gzip (nginx's postpone
+    // filter, where subrequest output joins the main body).
+    body = match crate::http::addition::around(r, body) {
+        Ok(b) => {
+            send = None;
+            b
+        }
+        Err(b) => b,
+    };
     if let Some(level) = out.gzip {
         body = crate::http::gzip::GzipBody::new(body, level).boxed();
         send = None;

@@ -207,6 +207,16 @@ pub(crate) async fn content(r: &mut Request) -> Reply {
     if r.loc.empty_gif {
         return crate::http::empty_gif::handler(r);
     }
+    if r.loc.flv {
+        if let Some(reply) = crate::http::flv::handler(r) {
+            return reply;
+        }
+    }
+    if r.loc.mp4 {
+        if let Some(reply) = crate::http::mp4::handler(r) {
+            return reply;
+        }
+    }
     // nginx: index and autoindex decline other methods than GET, HEAD and POST, so the dav
     // handler that follows them sees its methods first.
     if let Some(reply) = crate::http::dav::content(r).await {
@@ -240,7 +250,7 @@ pub(crate) async fn content(r: &mut Request) -> Reply {
 }
 
 /// nginx: the status and error-log line for a file that can't be opened.
-fn open_failed(r: &Request, path: &[u8], e: &std::io::Error) -> Reply {
+pub(crate) fn open_failed(r: &Request, path: &[u8], e: &std::io::Error) -> Reply {
     use crate::log::Level;
     let (status, level) = match e.raw_os_error() {
         Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => (404, Level::Error),
@@ -784,23 +794,23 @@ async fn gzip_static(r: &mut Request) -> Option<Reply> {
 }
 
 /// What the handlers need of an open file's fstat(2).
-struct Stat {
+pub(crate) struct Stat {
     mode: libc::mode_t,
-    size: u64,
-    mtime: i64,
+    pub(crate) size: u64,
+    pub(crate) mtime: i64,
 }
 
 impl Stat {
     fn is_dir(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFDIR
     }
-    fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFREG
     }
 }
 
 /// nginx: ngx_fd_info: fstat(2) (std's metadata is a statx of every field, dearer).
-fn fstat(file: &std::fs::File) -> std::io::Result<Stat> {
+pub(crate) fn fstat(file: &std::fs::File) -> std::io::Result<Stat> {
     use std::os::fd::AsRawFd;
     // SAFETY: a zeroed stat is a valid value for fstat to fill; the descriptor is open.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -855,7 +865,7 @@ async fn static_handler(r: &mut Request) -> Reply {
 
 /// A 200 for a file: type, length, Last-Modified, ETag; ranges allowed (nginx: the
 /// static handler's headers, ngx_http_set_etag, ngx_http_set_content_type).
-fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &Stat) -> Reply {
+pub(crate) fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &Stat) -> Reply {
     let (size, mtime) = (meta.size, meta.mtime);
     let mut reply = Reply::status(200);
     if let Some(v) = content_type(r, path) {
@@ -876,7 +886,7 @@ fn file_reply(r: &Request, path: &[u8], file: std::fs::File, meta: &Stat) -> Rep
 }
 
 /// nginx: ngx_http_set_etag: `"mtime-size"` in hex.
-fn etag(mtime: i64, size: u64) -> Option<HeaderValue> {
+pub(crate) fn etag(mtime: i64, size: u64) -> Option<HeaderValue> {
     fn hex(out: &mut Vec<u8>, mut v: u64) {
         let start = out.len();
         loop {

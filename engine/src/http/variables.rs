@@ -86,6 +86,7 @@ const BUILTIN_CHANGEABLE: &[&str] = &[
     "ancient_browser",
     "proxy_internal_body_length",
     "proxy_internal_chunked",
+    "uid_reset",
 ];
 
 /// nginx: ngx_http_add_variable: redefining a variable is an error unless it is changeable.

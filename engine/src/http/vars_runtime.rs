@@ -384,6 +384,7 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
         b"pid" => Some(std::process::id().to_string().into_bytes()),
         b"secure_link" => crate::http::secure_link::variable(r),
         b"secure_link_expires" => crate::http::secure_link::expires(r),
+        b"uid_got" | b"uid_set" | b"uid_reset" => crate::http::userid::variable(r, name),
         b"nginx_version" => s("1.22.1"),
         b"msec" => Some(crate::log::msec().into_bytes()),
         b"time_local" => Some(crate::log::time_local().into_bytes()),
