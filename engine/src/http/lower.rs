@@ -355,6 +355,9 @@ pub(crate) struct LocConf {
     pub(crate) set_rotate: Arc<crate::http::set_misc::Rotate>,
     /// The http block's ndk `upstream_list`s (set_misc's `set_hashed_upstream`).
     pub(crate) upstream_lists: Option<Arc<Vec<crate::http::ndk::UpstreamList>>>,
+    /// `proxy_cache*` / `fastcgi_cache*` (engine/src/http/file_cache.rs; merged there).
+    pub(crate) proxy_cache: Option<Arc<crate::http::file_cache::CacheConf>>,
+    pub(crate) fastcgi_cache: Option<Arc<crate::http::file_cache::CacheConf>>,
 }
 
 /// `server_tokens on|off|build`.
@@ -628,6 +631,7 @@ impl LocConf {
         crate::http::headers_more::merge(self, parent);
         crate::http::proxy_run::merge(self, parent);
         crate::http::fastcgi_run::merge(self, parent);
+        crate::http::file_cache::merge(self, parent);
     }
 }
 
@@ -1011,6 +1015,7 @@ impl Lowering<'_> {
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}
             _ if crate::http::headers_more::lower(c, d) => {}
+            _ if crate::http::file_cache::lower(c, d, self.prefix) => {}
             _ if crate::http::proxy_run::lower(c, d) => {}
             _ if crate::http::fastcgi_run::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),

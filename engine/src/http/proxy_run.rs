@@ -509,6 +509,24 @@ pub(crate) enum Fail {
 pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     let pass = pass_of(r)?;
     let pc = r.loc.proxy.clone().unwrap_or_default();
+    if r.loc.proxy_cache.is_some() {
+        // `$proxy_host` / `$proxy_port` for the cache key (nginx: set by the handler)
+        if let Ok((t, _)) = find_upstream(r, &pc, &pass) {
+            r.vars.insert(b"proxy_host".to_vec(), t.host_header.clone());
+            r.vars.insert(b"proxy_port".to_vec(), t.port.clone());
+        }
+        use super::file_cache::{begin, finish, Begin, Module};
+        match begin(r, Module::Proxy).await {
+            Begin::Off => {}
+            Begin::Answer(reply) => return Some(reply),
+            Begin::Fetch(p) => {
+                p.prepare(r);
+                let reply = proxy(r, &pass, &pc).await;
+                p.restore(r);
+                return Some(finish(r, p, reply).await);
+            }
+        }
+    }
     Some(proxy(r, &pass, &pc).await)
 }
 
@@ -1248,9 +1266,32 @@ fn create_request(
         out.extend_from_slice(&v);
         out.extend_from_slice(b"\r\n");
     }
+    // nginx: ngx_http_proxy_cache_headers when the response may be cached: no client
+    // conditionals or ranges, the revalidation's own
+    let cache = super::file_cache::upstream_request_headers(r);
+    for (n, v) in cache.iter().flatten() {
+        if v.is_empty()
+            || merged
+                .iter()
+                .any(|(m, _)| m.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            continue;
+        }
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
     if pc.pass_request_headers != Some(false) {
         for (n, v) in client_headers(r) {
             if merged.iter().any(|(m, _)| m.eq_ignore_ascii_case(&n)) {
+                continue;
+            }
+            if cache.is_some()
+                && super::file_cache::UPSTREAM_HEADERS
+                    .iter()
+                    .any(|m| m.as_bytes().eq_ignore_ascii_case(&n))
+            {
                 continue;
             }
             out.extend_from_slice(&n);
@@ -2032,6 +2073,7 @@ async fn respond(
     live: Arc<std::sync::Mutex<Live>>,
 ) -> Reply {
     upstream_http_vars(r, &head.headers);
+    super::file_cache::upstream_response_headers(r, &head.headers);
     let find = |name: &str| header_of(&head.headers, name);
     let status = head.status;
     count_body(&live, head.rest.len());
