@@ -284,7 +284,6 @@ struct ZoneState {
     size: u64,
     /// The LRU clock (a node's `seq` is its last use).
     seq: u64,
-    last_sweep: i64,
 }
 
 /// nginx: ngx_http_file_cache_node_t.
@@ -366,11 +365,24 @@ fn path(d: &Directive, prefix: &Path) {
             nodes: HashMap::new(),
             size: 0,
             seq: 0,
-            last_sweep: now(),
         }),
     });
     zones.push(z.clone());
-    spawn_loader(z);
+    spawn_loader(z.clone());
+    spawn_manager(z);
+}
+
+/// nginx: the cache manager process, as a thread per zone (for the process's life).
+fn spawn_manager(z: Arc<Zone>) {
+    let _ = std::thread::Builder::new()
+        .name("cache manager".into())
+        .spawn(move || loop {
+            let next = match z.st.lock() {
+                Ok(mut st) => st.manager(),
+                Err(_) => return,
+            };
+            std::thread::sleep(next);
+        });
 }
 
 /// nginx: the cache loader (ngx_http_file_cache_loader): the files under the path become
@@ -453,28 +465,41 @@ fn file_name(st: &ZoneState, key: &[u8; 16]) -> PathBuf {
 }
 
 impl ZoneState {
-    /// nginx: the cache manager's work, done as the zone is used: unused nodes past
-    /// `inactive` go with their files (at most once a second), then the least recently used
-    /// ones while the files are over `max_size`.
-    fn manage(&mut self) {
+    /// nginx: ngx_http_file_cache_manager: nodes unused for `inactive` go with their files
+    /// (ngx_http_file_cache_expire, the least recently used first), then the least
+    /// recently used ones while the files reach `max_size` (_forced_expire). Returns the time
+    /// until the next look (at most 10 s, as nginx).
+    fn manager(&mut self) -> Duration {
         let t = now();
-        if t != self.last_sweep {
-            self.last_sweep = t;
-            let old: Vec<[u8; 16]> = self
+        let wait = loop {
+            let Some((k, expire, count)) = self
                 .nodes
                 .iter()
-                .filter(|(_, n)| n.count == 0 && n.expire <= t)
-                .map(|(k, _)| *k)
-                .collect();
-            for k in old {
-                self.delete(&k);
+                .min_by_key(|(_, n)| n.seq)
+                .map(|(k, n)| (*k, n.expire, n.count))
+            else {
+                break 10;
+            };
+            if expire > t {
+                break (expire - t).min(10);
             }
-        }
-        while self.max_size > 0 && self.size > self.max_size {
+            if count == 0 {
+                self.delete(&k);
+                continue;
+            }
+            // nginx: a long locked entry goes back to the head of the queue
+            self.seq += 1;
+            let (seq, inactive) = (self.seq, self.inactive);
+            if let Some(n) = self.nodes.get_mut(&k) {
+                n.seq = seq;
+                n.expire = t + inactive;
+            }
+        };
+        while self.max_size > 0 && self.size >= self.max_size {
             let victim = self
                 .nodes
                 .iter()
-                .filter(|(_, n)| n.count == 0 && n.exists)
+                .filter(|(_, n)| n.count == 0)
                 .min_by_key(|(_, n)| n.seq)
                 .map(|(k, _)| *k);
             match victim {
@@ -482,6 +507,7 @@ impl ZoneState {
                 None => break,
             }
         }
+        Duration::from_secs(wait.max(1) as u64)
     }
 
     fn delete(&mut self, k: &[u8; 16]) {
@@ -517,6 +543,8 @@ pub(crate) struct Meta {
     headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// Accept-Ranges came from the upstream (nginx: ranges are then served from the file).
     ranges: bool,
+    /// Served without Content-Length (nginx: FastCGI responses that had none).
+    chunked: bool,
 }
 
 const MAGIC: &[u8; 8] = b"OXRCACHE";
@@ -544,6 +572,7 @@ impl Meta {
         put(&mut o, self.status.to_string().as_bytes());
         put(&mut o, &self.status_line);
         put(&mut o, if self.ranges { b"1" } else { b"0" });
+        put(&mut o, if self.chunked { b"1" } else { b"0" });
         put(&mut o, self.names.len().to_string().as_bytes());
         for n in &self.names {
             put(&mut o, n);
@@ -584,6 +613,7 @@ impl Meta {
         m.status = u16::try_from(num(next()?)?).ok()?;
         m.status_line = next()?.to_vec();
         m.ranges = next()? == b"1";
+        m.chunked = next()? == b"1";
         let n = usize::try_from(num(next()?)?).ok()?;
         for _ in 0..n {
             m.names.push(next()?.to_vec());
@@ -707,6 +737,7 @@ pub(crate) struct Pending {
     /// This request counts in the node's `count`.
     counted: bool,
     conf: Arc<CacheConf>,
+    module: Module,
     /// HEAD went to the upstream as GET.
     pub(crate) converted_head: bool,
 }
@@ -810,6 +841,7 @@ pub(crate) async fn begin(r: &mut Request, m: Module) -> Begin {
         updating: false,
         counted: false,
         conf: cc.clone(),
+        module: m,
         converted_head,
     });
     let mut ign = cc.ignore.unwrap_or(0);
@@ -838,7 +870,6 @@ pub(crate) async fn begin(r: &mut Request, m: Module) -> Begin {
             let Ok(mut st) = p.zone.st.lock() else {
                 return Begin::Off;
             };
-            st.manage();
             let t = now();
             let inactive = st.inactive;
             st.seq += 1;
@@ -1130,11 +1161,7 @@ pub(crate) fn upstream_response_headers(r: &mut Request, headers: &[(Vec<u8>, Ve
     for (name, v) in headers {
         let ln = name.to_ascii_lowercase();
         match ln.as_slice() {
-            b"set-cookie" => {
-                if ign & IGN_SET_COOKIE == 0 {
-                    cacheable = false;
-                }
-            }
+            b"set-cookie" if ign & IGN_SET_COOKIE == 0 => cacheable = false,
             b"cache-control" => {
                 if ign & IGN_CACHE_CONTROL != 0 || (valid != 0 && xae) {
                     continue;
@@ -1206,11 +1233,7 @@ pub(crate) fn upstream_response_headers(r: &mut Request, headers: &[(Vec<u8>, Ve
                     }
                 }
             }
-            b"vary" => {
-                if ign & IGN_VARY == 0 && v.trim_ascii() == b"*" {
-                    cacheable = false;
-                }
-            }
+            b"vary" if ign & IGN_VARY == 0 && v.trim_ascii() == b"*" => cacheable = false,
             _ => {}
         }
     }
@@ -1242,6 +1265,20 @@ fn serve(r: &mut Request, c: Cached) -> Reply {
     crate::http::proxy_run::upstream_http_vars(r, &hv);
     reply.allow_ranges = m.ranges;
     reply.length = Some(c.body_len);
+    if m.chunked {
+        reply.length = None;
+        reply.allow_ranges = false;
+        if r.method != hyper::Method::HEAD {
+            let mut f = c.file;
+            let mut data = Vec::new();
+            let _ = f.read_to_end(&mut data);
+            data.truncate(c.body_len as usize);
+            reply.body = Some(crate::http::response::full(Bytes::from(data)));
+        } else {
+            reply.body = Some(crate::http::response::empty());
+        }
+        return reply;
+    }
     if r.method == hyper::Method::HEAD || c.body_len == 0 {
         reply.body = Some(crate::http::response::empty());
     } else {
@@ -1274,7 +1311,7 @@ fn background(r: &mut Request, m: Module) {
     sr.valid_unparsed_uri = r.valid_unparsed_uri;
     sr.internal = r.internal;
     sr.vars.insert(BACKGROUND.to_vec(), Vec::new());
-    tokio::task::spawn_local(async move {
+    crate::http::mirror::spawn_background(r, async move {
         let reply = match m {
             Module::Proxy => crate::http::proxy_run::content(&mut sr).await,
             Module::Fastcgi => crate::http::fastcgi_run::content(&mut sr).await,
@@ -1470,6 +1507,7 @@ pub(crate) async fn finish(r: &mut Request, mut p: Box<Pending>, mut reply: Repl
         names: reply.names.0.clone(),
         headers,
         ranges,
+        chunked: p.module == Module::Fastcgi && reply.length.is_none(),
     };
     let Some(body) = reply.body.take() else {
         return reply;
@@ -1500,11 +1538,14 @@ pub(crate) async fn finish(r: &mut Request, mut p: Box<Pending>, mut reply: Repl
             }
             out
         }
-        Err(partial) => {
+        Err((data, complete)) => {
             let mut out = reply;
-            out.body = Some(crate::http::response::full(Bytes::from(partial)));
-            out.length = None;
-            out.close = true;
+            out.body = Some(crate::http::response::full(Bytes::from(data)));
+            if !complete {
+                // the upstream's body broke: what came, then the connection closes
+                out.length = None;
+                out.close = true;
+            }
             out
         }
     }
@@ -1517,10 +1558,10 @@ async fn store(
     p: &Pending,
     mut body: crate::http::response::Body,
     meta: &Meta,
-) -> Result<(std::fs::File, u64), Vec<u8>> {
+) -> Result<(std::fs::File, u64), (Vec<u8>, bool)> {
     let path = match p.zone.st.lock() {
         Ok(st) => file_name(&st, &p.key),
-        Err(_) => return Err(Vec::new()),
+        Err(_) => return Err((Vec::new(), false)),
     };
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1536,6 +1577,7 @@ async fn store(
         .open(&tmp)
         .ok();
     let mut len = 0u64;
+    // the body when the file cannot take it (then it is not cached)
     let mut kept = Vec::new();
     let mut failed = false;
     while let Some(frame) = body.frame().await {
@@ -1546,64 +1588,61 @@ async fn store(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        len += data.len() as u64;
-        match file.as_mut() {
-            Some(f) => {
-                if f.write_all(&data).is_err() {
-                    file = None;
-                }
+        if let Some(f) = file.as_mut() {
+            if f.write_all(&data).is_err() {
+                kept = std::fs::read(&tmp).unwrap_or_default();
+                kept.truncate(len as usize);
+                file = None;
+                let _ = std::fs::remove_file(&tmp);
             }
-            None => {}
         }
-        if failed || file.is_none() {
+        if file.is_none() {
             kept.extend_from_slice(&data);
         }
+        len += data.len() as u64;
     }
-    let ok = !failed
-        && file
-            .as_mut()
-            .is_some_and(|f| f.write_all(&meta.encode()).is_ok());
-    match file {
-        Some(mut f) if ok && std::fs::rename(&tmp, &path).is_ok() => {
-            let size = f.metadata().map_or(len, |m| m.len());
-            if let Ok(mut st) = p.zone.st.lock() {
-                let old = st
-                    .nodes
-                    .get(&p.key)
-                    .filter(|n| n.exists)
-                    .map_or(0, |n| n.size);
-                st.size = st.size.saturating_sub(old) + size;
-                let t = now();
-                st.seq += 1;
-                let seq = st.seq;
-                let inactive = st.inactive;
-                let n = st.nodes.entry(p.key).or_default();
-                n.exists = true;
-                n.size = size;
-                n.error = 0;
-                n.valid_sec = meta.valid_sec;
-                n.expire = t + inactive;
-                n.seq = seq;
-                if n.uses == 0 {
-                    n.uses = 1;
-                }
-                st.manage();
-            }
-            let _ = f.seek(SeekFrom::Start(0));
-            Ok((f, len))
+    if failed {
+        if file.is_some() {
+            kept = std::fs::read(&tmp).unwrap_or_default();
+            kept.truncate(len as usize);
         }
-        f => {
-            let _ = std::fs::remove_file(&tmp);
-            if failed || f.is_none() {
-                // read back what went to the file
-                let mut all = std::fs::read(&tmp).unwrap_or_default();
-                all.truncate(len as usize);
-                all.extend_from_slice(&kept);
-                return Err(all);
-            }
-            Err(Vec::new())
+        let _ = std::fs::remove_file(&tmp);
+        return Err((kept, false));
+    }
+    let Some(mut f) = file else {
+        return Err((kept, true));
+    };
+    if f.write_all(&meta.encode()).is_err() || std::fs::rename(&tmp, &path).is_err() {
+        kept = std::fs::read(&tmp).unwrap_or_default();
+        kept.truncate(len as usize);
+        let _ = std::fs::remove_file(&tmp);
+        return Err((kept, true));
+    }
+    let size = f.metadata().map_or(len, |m| m.len());
+    if let Ok(mut st) = p.zone.st.lock() {
+        let old = st
+            .nodes
+            .get(&p.key)
+            .filter(|n| n.exists)
+            .map_or(0, |n| n.size);
+        st.size = st.size.saturating_sub(old) + size;
+        let t = now();
+        st.seq += 1;
+        let seq = st.seq;
+        let inactive = st.inactive;
+        let n = st.nodes.entry(p.key).or_default();
+        n.exists = true;
+        n.size = size;
+        n.error = 0;
+        n.valid_sec = meta.valid_sec;
+        n.expire = t + inactive;
+        n.seq = seq;
+        if n.uses == 0 {
+            n.uses = 1;
         }
     }
+    let _ = f.seek(SeekFrom::Start(0));
+    Ok((f, len))
 }
 
 /// nginx: ngx_http_file_cache_update_header: new validity for a revalidated response,
