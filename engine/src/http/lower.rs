@@ -358,6 +358,8 @@ pub(crate) struct LocConf {
     /// `proxy_cache*` / `fastcgi_cache*` (engine/src/http/file_cache.rs; merged there).
     pub(crate) proxy_cache: Option<Arc<crate::http::file_cache::CacheConf>>,
     pub(crate) fastcgi_cache: Option<Arc<crate::http::file_cache::CacheConf>>,
+    /// `slice size` (0: off; engine/src/http/slice.rs).
+    pub(crate) slice: Option<u64>,
 }
 
 /// `server_tokens on|off|build`.
@@ -613,7 +615,8 @@ impl LocConf {
             random_index,
             base32_padding,
             base32_alphabet,
-            upstream_lists
+            upstream_lists,
+            slice
         );
         // nginx: ngx_http_secure_link_merge_conf: a level's secret excludes the inherited
         // hash expressions; the secret is inherited only by a level without them.
@@ -1015,6 +1018,7 @@ impl Lowering<'_> {
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}
             _ if crate::http::headers_more::lower(c, d) => {}
+            b"slice" => crate::http::slice::lower(c, d),
             _ if crate::http::file_cache::lower(c, d, self.prefix) => {}
             _ if crate::http::proxy_run::lower(c, d) => {}
             _ if crate::http::fastcgi_run::lower(c, d) => {}

@@ -507,6 +507,16 @@ pub(crate) enum Fail {
 /// nginx: ngx_http_proxy_handler + ngx_http_upstream_init_request: `None` when the location
 /// does not proxy.
 pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
+    if r.sub == 0 && r.loc.slice.is_some_and(|s| s > 0) && pass_of(r).is_some() {
+        // nginx: the slice filter around the upstream's answers (http/slice.rs)
+        return super::slice::main(r).await;
+    }
+    fetch(r).await
+}
+
+/// One upstream answer, through the cache when there is one (`None`: the location does not
+/// proxy).
+pub(crate) async fn fetch(r: &mut Request) -> Option<Reply> {
     let pass = pass_of(r)?;
     let pc = r.loc.proxy.clone().unwrap_or_default();
     if r.loc.proxy_cache.is_some() {
