@@ -245,3 +245,26 @@ none.sock failed
 ["X-Cache: MISS", "X-Cache: MISS", "X-Cache: MISS"]
 --- response_body eval
 ["67", "67", "12"]
+
+
+
+=== TEST 11: HEAD goes upstream as GET even when it is not cached yet (min_uses) or bypassed
+--- http_config
+    lua_shared_dict c 1m;
+    proxy_cache_path $TEST_NGINX_SERVER_ROOT/cache keys_zone=z:1m;
+    server { listen unix:$TEST_NGINX_SERVER_ROOT/b.sock; location / { content_by_lua_block { ngx.header["X-M"] = ngx.req.get_method(); ngx.say("n=", (ngx.shared.c:incr("n", 1, 0))) } } }
+--- config
+    location /p {
+        proxy_cache z;
+        proxy_cache_valid 1m;
+        proxy_cache_min_uses 2;
+        proxy_cache_bypass $arg_b;
+        add_header X-Cache $upstream_cache_status;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/b.sock;
+    }
+--- request eval
+["HEAD /p", "HEAD /p?b=1", "GET /p"]
+--- response_headers eval
+["X-Cache: MISS\nX-M: GET", "X-Cache: BYPASS\nX-M: GET", "X-Cache: MISS\nX-M: GET"]
+--- response_body eval
+["", "", "n=3\n"]

@@ -14,10 +14,18 @@
 //! and the magic `OXRCACHE`. Files are written to a temporary name in the same directory and
 //! renamed into place.
 //!
-//! Differences from nginx, on purpose or not yet done: a cacheable response is stored whole
-//! before it is sent to the client (nginx sends while writing); `Vary` other than `*`
-//! keeps one variant (nginx keeps one per variant); `*_cache_background_update` serves the
-//! stale response and refreshes in the same request's task after... (see `background`).
+//! Differences from nginx, on purpose or not yet done:
+//! - a cacheable response is stored whole before it goes to the client (nginx sends it while
+//!   writing the file): the first byte waits for the last one;
+//! - `Vary` other than `*` is not looked at: one response per key (nginx keeps a variant per
+//!   set of request header values);
+//! - the stored headers are the ones after proxy_hide_header / proxy_redirect /
+//!   proxy_cookie_* (nginx stores the upstream's and processes them again on each hit);
+//! - `use_temp_path` is not needed: temporary files are always next to the final one;
+//! - sizes for `max_size` are the files' bytes (nginx counts file system blocks);
+//! - `min_free`, `loader_*` and `manager_*` parameters are accepted and not used (the loader
+//!   reads everything at once in a thread; the manager looks every 10 s at most, as
+//!   nginx's defaults).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -1704,7 +1712,7 @@ impl Pending {
     pub(crate) fn prepare(&self, r: &mut Request) {
         r.vars.remove(ANSWERED);
         r.vars.insert(PENDING.to_vec(), Vec::new());
-        if self.converted_head && self.cacheable {
+        if self.converted_head {
             r.method = hyper::Method::GET;
         }
         revalidation_vars(r, self);
@@ -1712,7 +1720,7 @@ impl Pending {
 
     /// After it: the request's own method back.
     pub(crate) fn restore(&self, r: &mut Request) {
-        if self.converted_head && self.cacheable {
+        if self.converted_head {
             r.method = hyper::Method::HEAD;
         }
     }
