@@ -268,3 +268,26 @@ none.sock failed
 ["X-Cache: MISS\nX-M: GET", "X-Cache: BYPASS\nX-M: GET", "X-Cache: MISS\nX-M: GET"]
 --- response_body eval
 ["", "", "n=3\n"]
+
+
+
+=== TEST 12: the default key is the URL's start and the URI sent (not $scheme$proxy_host$request_uri)
+--- http_config
+    lua_shared_dict c 1m;
+    proxy_cache_path $TEST_NGINX_SERVER_ROOT/cache keys_zone=z:1m;
+    server { listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1; location / { content_by_lua_block { ngx.say(ngx.var.request_uri, " n=", (ngx.shared.c:incr("n", 1, 0))) } } }
+--- config
+    proxy_cache z;
+    proxy_cache_valid 1m;
+    add_header X-Cache $upstream_cache_status;
+    location /p { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+    location /q { proxy_cache_key http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/p?a=1; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+    location /r { proxy_cache_key $scheme$proxy_host$request_uri; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/p/; }
+    location /t { proxy_cache_key http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/p/x; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+--- request eval
+["GET /p?a=1", "GET /q", "GET /r?a=1", "GET /s/x", "GET /t"]
+--- response_headers eval
+["X-Cache: MISS", "X-Cache: HIT", "X-Cache: MISS", "X-Cache: MISS", "X-Cache: HIT"]
+--- response_body eval
+["/p?a=1 n=1\n", "/p?a=1 n=1\n", "/r?a=1 n=2\n", "/p/x n=3\n", "/p/x n=3\n"]

@@ -862,7 +862,7 @@ pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     let fc = r.loc.fastcgi.clone().unwrap_or_default();
     if r.loc.fastcgi_cache.is_some() {
         use super::file_cache::{begin, finish, Begin, Module};
-        match begin(r, Module::Fastcgi).await {
+        match begin(r, Module::Fastcgi, None).await {
             Begin::Off => {}
             Begin::Answer(reply) => return Some(reply),
             Begin::Fetch(p) => {

@@ -806,7 +806,7 @@ fn method_bit(m: &hyper::Method) -> u32 {
 
 /// nginx: ngx_http_upstream_cache (+ ngx_http_file_cache_open, _exists, _read, _lock): the
 /// cache's verdict before going to the upstream.
-pub(crate) async fn begin(r: &mut Request, m: Module) -> Begin {
+pub(crate) async fn begin(r: &mut Request, m: Module, default_key: Option<Vec<u8>>) -> Begin {
     let Some(cc) = conf_of(r, m) else {
         return Begin::Off;
     };
@@ -830,10 +830,11 @@ pub(crate) async fn begin(r: &mut Request, m: Module) -> Begin {
     };
     let converted_head = r.method == hyper::Method::HEAD && cc.convert_head != Some(false);
     // nginx: ngx_http_proxy_create_key / ngx_http_file_cache_create_key
-    let key_text = match (&cc.key, m) {
-        (Some(k), _) => r.eval(k),
-        (None, Module::Proxy) => r.eval(&cv(b"$scheme$proxy_host$request_uri")),
-        (None, Module::Fastcgi) => Vec::new(),
+    // (the proxy's default key is the URL's start and the URI sent, not the documented
+    // `$scheme$proxy_host$request_uri`)
+    let key_text = match &cc.key {
+        Some(k) => r.eval(k),
+        None => default_key.unwrap_or_default(),
     };
     let key: [u8; 16] = {
         use md5::Digest;

@@ -49,6 +49,8 @@ struct Target {
     implicit: Option<Arc<Upstream>>,
     /// A literal address (variables URLs need no resolver for it).
     literal: bool,
+    /// The URL before its URI, the default cache key's start (nginx: `vars.key_start`).
+    key_start: Vec<u8>,
 }
 
 /// A `proxy_redirect` rule.
@@ -457,6 +459,17 @@ fn parse_target(url: &[u8], resolve: bool) -> Option<Target> {
     } else {
         None
     };
+    // nginx: ngx_http_proxy_set_vars: the schema and host header, or for a unix socket the
+    // URL up to the path and one byte more (the `:` before a URI, else the string's end)
+    let key_start = match &u.unix {
+        Some(path) => {
+            let n = add + 5 + path.len();
+            let mut k = url.get(..n).unwrap_or(url).to_vec();
+            k.push(url.get(n).copied().unwrap_or(0));
+            k
+        }
+        None => [schema.as_bytes(), host_header.as_slice()].concat(),
+    };
     Some(Target {
         host_header,
         port,
@@ -466,6 +479,7 @@ fn parse_target(url: &[u8], resolve: bool) -> Option<Target> {
         schema,
         implicit,
         literal,
+        key_start,
     })
 }
 
@@ -521,12 +535,14 @@ pub(crate) async fn fetch(r: &mut Request) -> Option<Reply> {
     let pc = r.loc.proxy.clone().unwrap_or_default();
     if r.loc.proxy_cache.is_some() {
         // `$proxy_host` / `$proxy_port` for the cache key (nginx: set by the handler)
+        let mut key = None;
         if let Ok((t, _)) = find_upstream(r, &pc, &pass) {
             r.vars.insert(b"proxy_host".to_vec(), t.host_header.clone());
             r.vars.insert(b"proxy_port".to_vec(), t.port.clone());
+            key = Some(default_cache_key(r, &t, pass.dynamic.is_some()));
         }
         use super::file_cache::{begin, finish, Begin, Module};
-        match begin(r, Module::Proxy).await {
+        match begin(r, Module::Proxy, key).await {
             Begin::Off => {}
             Begin::Answer(reply) => return Some(reply),
             Begin::Fetch(p) => {
@@ -1201,19 +1217,9 @@ fn title_case(n: &str) -> Vec<u8> {
         .collect()
 }
 
-/// nginx: ngx_http_proxy_create_request: the request line, the configured headers, the
-/// client's headers, and the body. Also returns the URI sent (for log lines).
-fn create_request(
-    r: &Request,
-    pc: &ProxyConf,
-    t: &Target,
-    dynamic: bool,
-    body: &[u8],
-) -> Option<(Vec<u8>, Vec<u8>)> {
-    let method = match &pc.method {
-        Some(m) => r.eval(m),
-        None => r.method.as_str().as_bytes().to_vec(),
-    };
+/// The URI sent upstream (nginx: the URI part of ngx_http_proxy_create_request, also the
+/// default cache key's end in ngx_http_proxy_create_key).
+fn upstream_uri(r: &Request, t: &Target, dynamic: bool) -> Vec<u8> {
     let mut uri = Vec::new();
     if dynamic && !t.uri.is_empty() {
         uri.extend_from_slice(&t.uri);
@@ -1238,6 +1244,28 @@ fn create_request(
             uri.extend_from_slice(&r.args);
         }
     }
+    uri
+}
+
+/// nginx: ngx_http_proxy_create_key without `proxy_cache_key`: the URL's start and the URI.
+fn default_cache_key(r: &Request, t: &Target, dynamic: bool) -> Vec<u8> {
+    [t.key_start.as_slice(), &upstream_uri(r, t, dynamic)].concat()
+}
+
+/// nginx: ngx_http_proxy_create_request: the request line, the configured headers, the
+/// client's headers, and the body. Also returns the URI sent (for log lines).
+fn create_request(
+    r: &Request,
+    pc: &ProxyConf,
+    t: &Target,
+    dynamic: bool,
+    body: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let method = match &pc.method {
+        Some(m) => r.eval(m),
+        None => r.method.as_str().as_bytes().to_vec(),
+    };
+    let uri = upstream_uri(r, t, dynamic);
     if uri.is_empty() {
         crate::http::errlog::request_error(r, "zero length URI to proxy");
         return None;
