@@ -128,6 +128,12 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive, prefix: &Path) -> bool {
         path(d, prefix);
         return true;
     }
+    // only this module's directives make a level's cache settings
+    let ours = rest.starts_with(b"cache")
+        || matches!(rest, b"no_cache" | b"ignore_headers" | b"buffering");
+    if !ours {
+        return false;
+    }
     let slot = match module {
         Module::Proxy => &mut c.proxy_cache,
         Module::Fastcgi => &mut c.fastcgi_cache,
