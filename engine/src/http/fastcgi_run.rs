@@ -378,6 +378,14 @@ fn create_request(r: &Request, fc: &FcgiConf, body: Option<&[u8]>) -> Result<Vec
             if blocked.contains(&low) {
                 continue;
             }
+            // nginx: ngx_http_fastcgi_hide_cache_headers when the response may be cached
+            if super::file_cache::upstream_request_headers(r).is_some()
+                && super::file_cache::UPSTREAM_HEADERS
+                    .iter()
+                    .any(|m| m.as_bytes().eq_ignore_ascii_case(&n))
+            {
+                continue;
+            }
             put_len(&mut params, 5 + n.len());
             put_len(&mut params, v.len());
             params.extend_from_slice(b"HTTP_");
@@ -852,6 +860,19 @@ fn pass_of(r: &Request) -> Option<Arc<Pass>> {
 pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
     let pass = pass_of(r)?;
     let fc = r.loc.fastcgi.clone().unwrap_or_default();
+    if r.loc.fastcgi_cache.is_some() {
+        use super::file_cache::{begin, finish, Begin, Module};
+        match begin(r, Module::Fastcgi, None).await {
+            Begin::Off => {}
+            Begin::Answer(reply) => return Some(reply),
+            Begin::Fetch(p) => {
+                p.prepare(r);
+                let reply = fastcgi(r, &pass, &fc).await;
+                p.restore(r);
+                return Some(finish(r, p, reply).await);
+            }
+        }
+    }
     Some(fastcgi(r, &pass, &fc).await)
 }
 
@@ -1324,6 +1345,7 @@ async fn respond(
     up_text: &str,
 ) -> Reply {
     super::proxy_run::upstream_http_vars(r, &head.headers);
+    super::file_cache::upstream_response_headers(r, &head.headers);
     let find = |name: &str| super::proxy_run::header_of(&head.headers, name);
     let status = head.status;
     if let Some(reply) =

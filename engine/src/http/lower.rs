@@ -373,6 +373,11 @@ pub(crate) struct LocConf {
     pub(crate) userid: crate::http::userid::UidConf,
     /// `add_before_body`, `add_after_body`, `addition_types` (engine/src/http/addition.rs).
     pub(crate) addition: crate::http::addition::AddConf,
+    /// `proxy_cache*` / `fastcgi_cache*` (engine/src/http/file_cache.rs; merged there).
+    pub(crate) proxy_cache: Option<Arc<crate::http::file_cache::CacheConf>>,
+    pub(crate) fastcgi_cache: Option<Arc<crate::http::file_cache::CacheConf>>,
+    /// `slice size` (0: off; engine/src/http/slice.rs).
+    pub(crate) slice: Option<u64>,
 }
 
 /// `server_tokens on|off|build`.
@@ -634,7 +639,8 @@ impl LocConf {
             ssi_value_length,
             ssi_types,
             ssi_last_modified,
-            gunzip
+            gunzip,
+            slice
         );
         // nginx: ngx_http_secure_link_merge_conf: a level's secret excludes the inherited
         // hash expressions; the secret is inherited only by a level without them.
@@ -655,6 +661,7 @@ impl LocConf {
         crate::http::userid::merge(&mut self.userid, &parent.userid);
         crate::http::addition::merge(&mut self.addition, &parent.addition);
         crate::http::mp4::merge(&mut self.mp4_conf, &parent.mp4_conf);
+        crate::http::file_cache::merge(self, parent);
     }
 }
 
@@ -1038,6 +1045,8 @@ impl Lowering<'_> {
             _ if crate::http::limit_req::apply(c, d) => {}
             _ if crate::http::echo::lower(c, d) => {}
             _ if crate::http::headers_more::lower(c, d) => {}
+            b"slice" => crate::http::slice::lower(c, d),
+            _ if crate::http::file_cache::lower(c, d, self.prefix) => {}
             _ if crate::http::proxy_run::lower(c, d) => {}
             _ if crate::http::fastcgi_run::lower(c, d) => {}
             b"msie_padding" => c.msie_padding = Some(flag(d)),

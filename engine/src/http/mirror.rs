@@ -194,6 +194,24 @@ pub(crate) async fn handler(r: &mut Request) -> Option<Reply> {
     None
 }
 
+/// Runs `fut` as a background subrequest of `r` (the cache's background update, file_cache.rs):
+/// the connection's next request and the main request's log phase wait for it as for mirrors.
+pub(crate) fn spawn_background(r: &Request, fut: impl std::future::Future<Output = ()> + 'static) {
+    USED.store(true, Ordering::Relaxed);
+    let busy = ConnBusy::new(r.conn.id);
+    let task = tokio::task::spawn_local(async move {
+        fut.await;
+        drop(busy);
+    });
+    BACKGROUND.with(|b| {
+        let mut b = b.borrow_mut();
+        b.retain(|_, v| v.iter().any(|h| !h.is_finished()));
+        b.entry((r.conn.id, r.conn.requests))
+            .or_default()
+            .push(task)
+    });
+}
+
 /// The main request's background subrequests still running: its log phase waits for them.
 pub(crate) fn background(r: &Request) -> Option<Tasks> {
     if !used() || r.sub != 0 {

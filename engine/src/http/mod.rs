@@ -17,6 +17,7 @@ pub(crate) mod errlog;
 pub(crate) mod fastcgi;
 pub(crate) mod fastcgi_run;
 pub(crate) mod file_body;
+pub(crate) mod file_cache;
 pub(crate) mod flv;
 pub(crate) mod geo;
 pub(crate) mod grpc;

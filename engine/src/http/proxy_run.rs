@@ -49,6 +49,8 @@ struct Target {
     implicit: Option<Arc<Upstream>>,
     /// A literal address (variables URLs need no resolver for it).
     literal: bool,
+    /// The URL before its URI, the default cache key's start (nginx: `vars.key_start`).
+    key_start: Vec<u8>,
 }
 
 /// A `proxy_redirect` rule.
@@ -457,6 +459,17 @@ fn parse_target(url: &[u8], resolve: bool) -> Option<Target> {
     } else {
         None
     };
+    // nginx: ngx_http_proxy_set_vars: the schema and host header, or for a unix socket the
+    // URL up to the path and one byte more (the `:` before a URI, else the string's end)
+    let key_start = match &u.unix {
+        Some(path) => {
+            let n = add + 5 + path.len();
+            let mut k = url.get(..n).unwrap_or(url).to_vec();
+            k.push(url.get(n).copied().unwrap_or(0));
+            k
+        }
+        None => [schema.as_bytes(), host_header.as_slice()].concat(),
+    };
     Some(Target {
         host_header,
         port,
@@ -466,6 +479,7 @@ fn parse_target(url: &[u8], resolve: bool) -> Option<Target> {
         schema,
         implicit,
         literal,
+        key_start,
     })
 }
 
@@ -507,8 +521,38 @@ pub(crate) enum Fail {
 /// nginx: ngx_http_proxy_handler + ngx_http_upstream_init_request: `None` when the location
 /// does not proxy.
 pub(crate) async fn content(r: &mut Request) -> Option<Reply> {
+    if r.sub == 0 && r.loc.slice.is_some_and(|s| s > 0) && pass_of(r).is_some() {
+        // nginx: the slice filter around the upstream's answers (http/slice.rs)
+        return super::slice::main(r).await;
+    }
+    fetch(r).await
+}
+
+/// One upstream answer, through the cache when there is one (`None`: the location does not
+/// proxy).
+pub(crate) async fn fetch(r: &mut Request) -> Option<Reply> {
     let pass = pass_of(r)?;
     let pc = r.loc.proxy.clone().unwrap_or_default();
+    if r.loc.proxy_cache.is_some() {
+        // `$proxy_host` / `$proxy_port` for the cache key (nginx: set by the handler)
+        let mut key = None;
+        if let Ok((t, _)) = find_upstream(r, &pc, &pass) {
+            r.vars.insert(b"proxy_host".to_vec(), t.host_header.clone());
+            r.vars.insert(b"proxy_port".to_vec(), t.port.clone());
+            key = Some(default_cache_key(r, &t, pass.dynamic.is_some()));
+        }
+        use super::file_cache::{begin, finish, Begin, Module};
+        match begin(r, Module::Proxy, key).await {
+            Begin::Off => {}
+            Begin::Answer(reply) => return Some(reply),
+            Begin::Fetch(p) => {
+                p.prepare(r);
+                let reply = proxy(r, &pass, &pc).await;
+                p.restore(r);
+                return Some(finish(r, p, reply).await);
+            }
+        }
+    }
     Some(proxy(r, &pass, &pc).await)
 }
 
@@ -1173,19 +1217,9 @@ fn title_case(n: &str) -> Vec<u8> {
         .collect()
 }
 
-/// nginx: ngx_http_proxy_create_request: the request line, the configured headers, the
-/// client's headers, and the body. Also returns the URI sent (for log lines).
-fn create_request(
-    r: &Request,
-    pc: &ProxyConf,
-    t: &Target,
-    dynamic: bool,
-    body: &[u8],
-) -> Option<(Vec<u8>, Vec<u8>)> {
-    let method = match &pc.method {
-        Some(m) => r.eval(m),
-        None => r.method.as_str().as_bytes().to_vec(),
-    };
+/// The URI sent upstream (nginx: the URI part of ngx_http_proxy_create_request, also the
+/// default cache key's end in ngx_http_proxy_create_key).
+fn upstream_uri(r: &Request, t: &Target, dynamic: bool) -> Vec<u8> {
     let mut uri = Vec::new();
     if dynamic && !t.uri.is_empty() {
         uri.extend_from_slice(&t.uri);
@@ -1210,6 +1244,28 @@ fn create_request(
             uri.extend_from_slice(&r.args);
         }
     }
+    uri
+}
+
+/// nginx: ngx_http_proxy_create_key without `proxy_cache_key`: the URL's start and the URI.
+fn default_cache_key(r: &Request, t: &Target, dynamic: bool) -> Vec<u8> {
+    [t.key_start.as_slice(), &upstream_uri(r, t, dynamic)].concat()
+}
+
+/// nginx: ngx_http_proxy_create_request: the request line, the configured headers, the
+/// client's headers, and the body. Also returns the URI sent (for log lines).
+fn create_request(
+    r: &Request,
+    pc: &ProxyConf,
+    t: &Target,
+    dynamic: bool,
+    body: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let method = match &pc.method {
+        Some(m) => r.eval(m),
+        None => r.method.as_str().as_bytes().to_vec(),
+    };
+    let uri = upstream_uri(r, t, dynamic);
     if uri.is_empty() {
         crate::http::errlog::request_error(r, "zero length URI to proxy");
         return None;
@@ -1248,9 +1304,32 @@ fn create_request(
         out.extend_from_slice(&v);
         out.extend_from_slice(b"\r\n");
     }
+    // nginx: ngx_http_proxy_cache_headers when the response may be cached: no client
+    // conditionals or ranges, the revalidation's own
+    let cache = super::file_cache::upstream_request_headers(r);
+    for (n, v) in cache.iter().flatten() {
+        if v.is_empty()
+            || merged
+                .iter()
+                .any(|(m, _)| m.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            continue;
+        }
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
     if pc.pass_request_headers != Some(false) {
         for (n, v) in client_headers(r) {
             if merged.iter().any(|(m, _)| m.eq_ignore_ascii_case(&n)) {
+                continue;
+            }
+            if cache.is_some()
+                && super::file_cache::UPSTREAM_HEADERS
+                    .iter()
+                    .any(|m| m.as_bytes().eq_ignore_ascii_case(&n))
+            {
                 continue;
             }
             out.extend_from_slice(&n);
@@ -2032,6 +2111,7 @@ async fn respond(
     live: Arc<std::sync::Mutex<Live>>,
 ) -> Reply {
     upstream_http_vars(r, &head.headers);
+    super::file_cache::upstream_response_headers(r, &head.headers);
     let find = |name: &str| header_of(&head.headers, name);
     let status = head.status;
     count_body(&live, head.rest.len());

@@ -281,6 +281,7 @@ pub(crate) fn get(r: &Request, name: &[u8]) -> Option<Vec<u8>> {
     let s = |v: &str| Some(v.as_bytes().to_vec());
     match name {
         b"uri" | b"document_uri" => Some(r.uri.clone()),
+        b"slice_range" => crate::http::slice::range_variable(r),
         b"request_uri" => Some(r.request_uri.to_vec()),
         b"args" | b"query_string" => Some(r.args.clone()),
         b"is_args" => s(if r.args.is_empty() { "" } else { "?" }),
