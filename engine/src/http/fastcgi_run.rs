@@ -1383,6 +1383,8 @@ async fn respond(
     // nginx: ngx_http_upstream_rewrite_location: a relative Location is not made
     // `r->headers_out.location`, so the header filter leaves every one as sent, in order.
     reply.raw_location = true;
+    // nginx: ngx_http_upstream_process_headers; the cache turns it back on when it stores
+    reply.no_not_modified = true;
     let mut length: Option<u64> = None;
     for (n, v) in &head.headers {
         let ln = n.to_ascii_lowercase();

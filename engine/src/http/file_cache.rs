@@ -1476,6 +1476,8 @@ pub(crate) async fn finish(r: &mut Request, mut p: Box<Pending>, mut reply: Repl
     if p.conf.buffering == Some(false) {
         cacheable = false;
     }
+    // nginx: r->disable_not_modified = !u->cacheable (the headers allowed caching)
+    reply.no_not_modified = !cacheable;
     let mut valid = valid_hdr;
     if cacheable && valid == 0 {
         let v = valid_for(&p.conf.valid, reply.status);

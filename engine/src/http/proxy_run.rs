@@ -2152,6 +2152,8 @@ async fn respond(
     let mut reply = Reply::status(status);
     reply.raw_location = true;
     reply.status_line = Some(head.status_line.clone());
+    // nginx: ngx_http_upstream_process_headers; the cache turns it back on when it stores
+    reply.no_not_modified = true;
     let mut framing = Framing::Close;
     // a connection whose request body did not all go cannot serve another request
     let mut keepalive = head.http11 && all_sent;

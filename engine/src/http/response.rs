@@ -50,6 +50,9 @@ pub(crate) struct Reply {
     pub(crate) status_line: Option<Vec<u8>>,
     /// The headers' names as written (add them with [`Names::note`] beside `headers`).
     pub(crate) names: Names,
+    /// An upstream's answer not cached: no 304 or 412 of our own (nginx:
+    /// `r->disable_not_modified`, set from `!u->cacheable`).
+    pub(crate) no_not_modified: bool,
 }
 
 /// An open file answered whole or in ranges.
@@ -73,6 +76,7 @@ impl Reply {
             raw_location: false,
             status_line: None,
             names: Names::default(),
+            no_not_modified: false,
         }
     }
 
@@ -903,7 +907,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
     let has_body = out.body.is_some() || out.file.is_some();
     let mut special_status = None;
     if has_body || out.status < 300 || out.status == 304 {
-        if out.status == 200 {
+        if out.status == 200 && !reply.no_not_modified {
             if let Err(s) = not_modified(r, &mut out) {
                 // nginx: ngx_http_filter_finalize_request: a clean special response.
                 out.list.clear();
