@@ -206,9 +206,12 @@ none.sock failed
         fastcgi_cache_key $uri;
         fastcgi_cache_valid 1m;
         add_header X-Cache $upstream_cache_status;
+        fastcgi_param A b;
+        fastcgi_pass_request_headers off;
         fastcgi_pass 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 48
 --- tcp_reply eval
 "\x01\x06\x00\x01\x00\"\x00\x00Content-Type: text/plain\r\n\r\nhello\n\x01\x06\x00\x01\x00\x00\x00\x00\x01\x03\x00\x01\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 --- request eval
