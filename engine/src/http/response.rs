@@ -1116,11 +1116,12 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
     // HeaderMap (only when configured: its lines grouped by name as the map keeps them),
     // before the lines of the header filters that run after it.
     if more {
-        let later = out
+        let mut later = out
             .more_end
             .filter(|&i| i <= out.list.len())
             .map_or_else(Vec::new, |i| out.list.split_off(i));
         headers.append(&mut out.list);
+        more_accept_ranges(r, status, &headers, &mut later);
         let mut map = hyper::HeaderMap::with_capacity(headers.len());
         for (n, v) in headers.drain(..) {
             map.append(n, v);
@@ -1169,6 +1170,31 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
         names: std::mem::take(&mut out.names),
         body,
         file,
+    }
+}
+
+/// headers-more on the range filter's `Accept-Ranges`, which comes later in the chain: a
+/// cleared one turns ranges off (headers-more's set handler clears `r->allow_ranges`), a set
+/// one replaces it.
+fn more_accept_ranges(r: &Request, status: u16, headers: &Headers, later: &mut Headers) {
+    let ar = hyper::header::ACCEPT_RANGES;
+    let Some(i) = later.iter().position(|(n, _)| *n == ar) else {
+        return;
+    };
+    let mut m = hyper::HeaderMap::new();
+    if let Some((_, ct)) = headers
+        .iter()
+        .find(|(n, _)| *n == hyper::header::CONTENT_TYPE)
+    {
+        m.insert(hyper::header::CONTENT_TYPE, ct.clone());
+    }
+    m.insert(ar.clone(), later[i].1.clone());
+    crate::http::headers_more::output_filter(r, status, &mut m);
+    match m.get(&ar) {
+        Some(v) => later[i].1 = v.clone(),
+        None => {
+            later.remove(i);
+        }
     }
 }
 
