@@ -13,14 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::lower::LocConf;
 use super::proxy_run::{
-    self as pr, TryState, FT_403, FT_404, FT_ERROR, FT_INVALID_HEADER, FT_NON_IDEMPOTENT,
-    FT_TIMEOUT,
+    self as pr, arg, cv, msecs, TryState, FT_403, FT_404, FT_ERROR, FT_INVALID_HEADER,
+    FT_NON_IDEMPOTENT, FT_TIMEOUT,
 };
 use super::request::Request;
 use super::response::Reply;
 use super::upstream_rr::{self, Picker, UpConn, Upstream};
 use super::variables::ComplexValue;
-use crate::conf::values::{atoi, parse_size, parse_time};
+use crate::conf::values::{atoi, parse_size};
 use crate::log::Level;
 
 // ---------------------------------------------------------------------------------------------
@@ -73,20 +73,6 @@ pub(crate) struct FcgiConf {
     request_buffering: Option<bool>,
     /// `fastcgi_socket_keepalive`.
     socket_keepalive: Option<bool>,
-}
-
-fn arg(d: &Directive, i: usize) -> &[u8] {
-    d.args.get(i).map(Vec::as_slice).unwrap_or_default()
-}
-
-fn cv(s: &[u8]) -> ComplexValue {
-    crate::http::variables::parse_complex_value(s).unwrap_or_default()
-}
-
-fn msecs(s: &[u8]) -> Option<Duration> {
-    parse_time(s, false)
-        .and_then(|n| u64::try_from(n).ok())
-        .map(Duration::from_millis)
 }
 
 fn conf(c: &mut LocConf) -> &mut FcgiConf {
@@ -199,21 +185,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         }
         b"fastcgi_next_upstream_timeout" => conf(c).next_timeout = msecs(arg(d, 0)),
         b"fastcgi_next_upstream" => {
-            let mut m = 0;
-            for a in &d.args {
-                m |= match a.as_slice() {
-                    b"error" => FT_ERROR,
-                    b"timeout" => FT_TIMEOUT,
-                    b"invalid_header" => FT_INVALID_HEADER,
-                    b"http_500" => pr::FT_500,
-                    b"http_503" => pr::FT_503,
-                    b"http_403" => FT_403,
-                    b"http_404" => FT_404,
-                    b"http_429" => pr::FT_429,
-                    b"non_idempotent" => FT_NON_IDEMPOTENT,
-                    _ => 0,
-                };
-            }
+            let m = d.args.iter().fold(0, |m, a| m | pr::ft_bit(a));
             conf(c).next_upstream = Some(m);
         }
         _ => return false,

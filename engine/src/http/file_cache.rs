@@ -51,18 +51,10 @@ pub(crate) enum Module {
     Fastcgi,
 }
 
-// nginx: NGX_HTTP_UPSTREAM_FT_* (the ones `*_cache_use_stale` takes).
-const FT_ERROR: u32 = 0x2;
-const FT_TIMEOUT: u32 = 0x4;
-const FT_INVALID_HEADER: u32 = 0x8;
-const FT_500: u32 = 0x10;
-const FT_502: u32 = 0x20;
-const FT_503: u32 = 0x40;
-const FT_504: u32 = 0x80;
-const FT_403: u32 = 0x100;
-const FT_404: u32 = 0x200;
-const FT_429: u32 = 0x400;
-const FT_UPDATING: u32 = 0x800;
+use super::proxy_run::{
+    arg, cv, ft_bit, msecs, FT_403, FT_404, FT_429, FT_500, FT_502, FT_503, FT_504, FT_ERROR,
+    FT_INVALID_HEADER, FT_TIMEOUT, FT_UPDATING,
+};
 
 // nginx: NGX_HTTP_UPSTREAM_IGN_*.
 const IGN_XA_EXPIRES: u32 = 0x4;
@@ -99,18 +91,6 @@ pub(crate) struct CacheConf {
     ignore: Option<u32>,
     max_range_offset: Option<u64>,
     buffering: Option<bool>,
-}
-
-fn arg(d: &Directive, i: usize) -> &[u8] {
-    d.args.get(i).map(Vec::as_slice).unwrap_or_default()
-}
-
-fn cv(s: &[u8]) -> ComplexValue {
-    crate::http::variables::parse_complex_value(s).unwrap_or_default()
-}
-
-fn msecs(s: &[u8]) -> Option<Duration> {
-    parse_time(s, false).and_then(|n| u64::try_from(n).ok().map(Duration::from_millis))
 }
 
 /// Folds one `*_cache*` directive into a level (called from `Lowering::apply`). Returns
@@ -187,23 +167,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive, prefix: &Path) -> bool {
         }
         b"cache_min_uses" => cc.min_uses = atoi(arg(d, 0)).and_then(|n| u64::try_from(n).ok()),
         b"cache_use_stale" => {
-            let mut m = 0;
-            for a in &d.args {
-                m |= match a.as_slice() {
-                    b"error" => FT_ERROR,
-                    b"timeout" => FT_TIMEOUT,
-                    b"invalid_header" => FT_INVALID_HEADER,
-                    b"updating" => FT_UPDATING,
-                    b"http_500" => FT_500,
-                    b"http_502" => FT_502,
-                    b"http_503" => FT_503,
-                    b"http_504" => FT_504,
-                    b"http_403" => FT_403,
-                    b"http_404" => FT_404,
-                    b"http_429" => FT_429,
-                    _ => 0,
-                };
-            }
+            let m = d.args.iter().fold(0, |m, a| m | ft_bit(a));
             cc.use_stale = Some(m);
         }
         b"cache_lock" => cc.lock = Some(on),

@@ -120,7 +120,28 @@ pub(crate) const FT_504: u32 = 0x80;
 pub(crate) const FT_403: u32 = 0x100;
 pub(crate) const FT_404: u32 = 0x200;
 pub(crate) const FT_429: u32 = 0x400;
+pub(crate) const FT_UPDATING: u32 = 0x800;
 pub(crate) const FT_NON_IDEMPOTENT: u32 = 0x10000;
+
+/// nginx: ngx_http_proxy_next_upstream_masks (and fastcgi's, and the `*_cache_use_stale`
+/// ones): the bit of one argument; each directive's parse pass took only its own names.
+pub(crate) fn ft_bit(name: &[u8]) -> u32 {
+    match name {
+        b"error" => FT_ERROR,
+        b"timeout" => FT_TIMEOUT,
+        b"invalid_header" => FT_INVALID_HEADER,
+        b"updating" => FT_UPDATING,
+        b"http_500" => FT_500,
+        b"http_502" => FT_502,
+        b"http_503" => FT_503,
+        b"http_504" => FT_504,
+        b"http_403" => FT_403,
+        b"http_404" => FT_404,
+        b"http_429" => FT_429,
+        b"non_idempotent" => FT_NON_IDEMPOTENT,
+        _ => 0,
+    }
+}
 
 /// Some level has `proxy_pass`: request bodies are kept for it.
 static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -134,15 +155,15 @@ pub(crate) fn mark_used() {
     USED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn arg(d: &Directive, i: usize) -> &[u8] {
+pub(crate) fn arg(d: &Directive, i: usize) -> &[u8] {
     d.args.get(i).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn cv(s: &[u8]) -> ComplexValue {
+pub(crate) fn cv(s: &[u8]) -> ComplexValue {
     crate::http::variables::parse_complex_value(s).unwrap_or_default()
 }
 
-fn msecs(s: &[u8]) -> Option<Duration> {
+pub(crate) fn msecs(s: &[u8]) -> Option<Duration> {
     parse_time(s, false)
         .and_then(|n| u64::try_from(n).ok())
         .map(Duration::from_millis)
@@ -301,23 +322,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         b"proxy_next_upstream_timeout" => conf(c).next_timeout = msecs(arg(d, 0)),
         n if n.starts_with(b"proxy_ssl_") => return conf(c).ssl.lower(d),
         b"proxy_next_upstream" => {
-            let mut m = 0;
-            for a in &d.args {
-                m |= match a.as_slice() {
-                    b"error" => FT_ERROR,
-                    b"timeout" => FT_TIMEOUT,
-                    b"invalid_header" => FT_INVALID_HEADER,
-                    b"http_500" => FT_500,
-                    b"http_502" => FT_502,
-                    b"http_503" => FT_503,
-                    b"http_504" => FT_504,
-                    b"http_403" => FT_403,
-                    b"http_404" => FT_404,
-                    b"http_429" => FT_429,
-                    b"non_idempotent" => FT_NON_IDEMPOTENT,
-                    _ => 0,
-                };
-            }
+            let m = d.args.iter().fold(0, |m, a| m | ft_bit(a));
             conf(c).next_upstream = Some(m);
         }
         _ => return false,
