@@ -1295,7 +1295,7 @@ fn background(r: &mut Request, m: Module) {
             Module::Proxy => crate::http::proxy_run::content(&mut sr).await,
             Module::Fastcgi => crate::http::fastcgi_run::content(&mut sr).await,
         };
-        if let Some(body) = reply.and_then(|r| r.body) {
+        if let Some(body) = reply.and_then(|mut r| r.body.take()) {
             let _ = body.collect().await;
         }
     });

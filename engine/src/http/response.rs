@@ -24,8 +24,25 @@ pub(crate) fn empty() -> Body {
 }
 
 /// What a phase answered: a status, headers and maybe a body (`None`: nginx's special
-/// response for the status, unless an error page takes over).
-pub(crate) struct Reply {
+/// response for the status, unless an error page takes over). Boxed: it goes by value
+/// through every phase's and filter's async fn, where a move of the fields is a memcpy.
+pub(crate) struct Reply(Box<ReplyParts>);
+
+impl std::ops::Deref for Reply {
+    type Target = ReplyParts;
+    fn deref(&self) -> &ReplyParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reply {
+    fn deref_mut(&mut self) -> &mut ReplyParts {
+        &mut self.0
+    }
+}
+
+/// A [`Reply`]'s fields.
+pub(crate) struct ReplyParts {
     pub(crate) status: u16,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
@@ -63,7 +80,7 @@ pub(crate) struct FileBody {
 
 impl Reply {
     pub(crate) fn status(status: u16) -> Reply {
-        Reply {
+        Reply(Box::new(ReplyParts {
             status,
             headers: HeaderMap::new(),
             body: None,
@@ -77,7 +94,7 @@ impl Reply {
             status_line: None,
             names: Names::default(),
             no_not_modified: false,
-        }
+        }))
     }
 
     /// nginx: ngx_http_rewrite_return / ngx_http_send_response: redirects take the text as
@@ -844,7 +861,7 @@ fn late_filters(r: &Request, out: &mut Out) {
 
 /// nginx: the header filter chain and ngx_http_header_filter: turns a reply into the response
 /// hyper writes, headers in nginx's order.
-pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
+pub(crate) fn build(r: &Request, mut reply: Reply, keepalive: bool) -> Response {
     let (status_line, reply_status) = (reply.status_line.clone(), reply.status);
     let tokens = r.loc.server_tokens.unwrap_or(ServerTokens::On);
     // (An empty map is not searched: most answers of nginx's own modules have no headers.)
@@ -868,8 +885,8 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
             false => reply.headers.get(hyper::header::LOCATION).cloned(),
         },
         list: Vec::new(),
-        body: reply.body,
-        file: reply.file,
+        body: reply.body.take(),
+        file: reply.file.take(),
         allow_ranges: reply.allow_ranges,
         ranges: Vec::new(),
         boundary: None,
@@ -877,7 +894,7 @@ pub(crate) fn build(r: &Request, reply: Reply, keepalive: bool) -> Response {
         gzip: None,
         gzip_vary: r.vars.contains_key(GZIP_VARY),
         close: reply.close,
-        names: reply.names,
+        names: std::mem::take(&mut reply.names),
         more_end: None,
         gunzip: None,
     };

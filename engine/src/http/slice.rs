@@ -195,8 +195,8 @@ fn check(
 }
 
 /// A reply's body bytes (a cached response's file or the upstream's stream).
-async fn body_bytes(reply: Reply) -> Result<Vec<u8>, ()> {
-    if let Some(f) = reply.file {
+async fn body_bytes(mut reply: Reply) -> Result<Vec<u8>, ()> {
+    if let Some(f) = reply.file.take() {
         use std::io::Read;
         let mut data = Vec::new();
         let mut file = f.file;
@@ -204,7 +204,7 @@ async fn body_bytes(reply: Reply) -> Result<Vec<u8>, ()> {
         data.truncate(f.size as usize);
         return Ok(data);
     }
-    match reply.body {
+    match reply.body.take() {
         Some(b) => b
             .collect()
             .await
