@@ -1258,8 +1258,7 @@ async fn handle(
 ) -> Result<crate::http::h1::Answer, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
     let connection = head.connection();
-    // Boxed: a streaming Lua content handler keeps the request's address (lua/stream.rs).
-    let Some(mut r) = Request::new(http, conn, &mut head).map(Box::new) else {
+    let Some(mut r) = Request::new(http, conn, &mut head) else {
         return Err(CloseConnection);
     };
     // lua-nginx-module keeps the body for ngx.req.read_body.
@@ -1293,9 +1292,15 @@ async fn handle(
         reply
     };
     // ngx_http_ssi_filter_module's body filter (async: `include` runs subrequests).
-    let reply = crate::http::ssi::filter(&mut r, reply).await;
+    let reply = match r.loc.ssi {
+        Some(true) => crate::http::ssi::filter(&mut r, reply).await,
+        _ => reply,
+    };
     // add_before_body / add_after_body: subrequests around the body (http/addition.rs).
-    let reply = crate::http::addition::filter(&r, reply).await;
+    let reply = match r.loc.addition.before.is_some() || r.loc.addition.after.is_some() {
+        true => crate::http::addition::filter(&r, reply).await,
+        false => reply,
+    };
     {
         let mut sh = shared.borrow_mut();
         sh.timeouts = Timeouts::of(&r.loc);

@@ -144,12 +144,13 @@ impl Request {
     /// The request as received (nginx: ngx_http_process_request_uri and the head's parts);
     /// `None` when the configuration has no server for it. The head's request line, target,
     /// header lines and raw bytes move into the request (the head keeps what the connection
-    /// still needs: version, framing, error and notes).
+    /// still needs: version, framing, error and notes). Boxed: a streaming Lua content handler
+    /// keeps the request's address (lua/stream.rs).
     pub(crate) fn new(
         http: Arc<Http>,
         conn: Conn,
         h: &mut crate::http::head::Head,
-    ) -> Option<Request> {
+    ) -> Option<Box<Request>> {
         let (pq, line_host) = target_of(h);
         let path = match pq.iter().position(|&c| c == b'?') {
             Some(i) => &pq[..i],
@@ -210,7 +211,7 @@ impl Request {
         let raw_line = (!h.line.is_empty()).then(|| std::mem::take(&mut h.line));
         let headers = std::mem::take(&mut h.headers);
         let upgrade = headers.contains_key(hyper::header::UPGRADE);
-        Some(Request {
+        Some(Box::new(Request {
             http,
             bad,
             conn,
@@ -251,7 +252,7 @@ impl Request {
             sub: 0,
             upstream_tail: None,
             set_names: Vec::new(),
-        })
+        }))
     }
 
     /// nginx: ngx_http_subrequest: a request of its own (`sub`, a number unique on this
