@@ -1255,7 +1255,7 @@ async fn handle(
     req: crate::http::h1::ReqBody,
     mut head: Box<Head>,
     shared: &Rc<RefCell<Shared>>,
-) -> Result<crate::http::h1::Answer, CloseConnection> {
+) -> Result<Box<crate::http::h1::Answer>, CloseConnection> {
     let _counted = crate::http::stub_status::RequestGuard::new();
     let connection = head.connection();
     let Some(mut r) = Request::new(http, conn, &mut head) else {
@@ -1396,11 +1396,11 @@ async fn handle(
         },
     });
     let resp = resp.map(move |body| crate::http::log_phase::Logged::new(body, r, guard, chunked));
-    Ok(crate::http::h1::Answer {
+    Ok(Box::new(crate::http::h1::Answer {
         resp,
         close: close_after,
         bare_status,
         special,
         head_only,
-    })
+    }))
 }

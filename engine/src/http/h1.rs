@@ -638,7 +638,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Source for Io<S> {
     }
 }
 
-/// What the request handler tells the writer about its answer.
+/// What the request handler tells the writer about its answer (boxed where it is passed:
+/// it goes up through two async fns).
 pub(crate) struct Answer {
     pub(crate) resp: crate::http::response::Response<crate::http::log_phase::Logged>,
     /// The connection closes after this answer.
@@ -674,6 +675,9 @@ enum HeadEvent {
 struct HeadSleep {
     sleep: Pin<Box<tokio::time::Sleep>>,
     deadline: tokio::time::Instant,
+    /// The task `sleep` wakes, since it was set: until it goes off or is set again, polling
+    /// it for the same task changes nothing.
+    waker: Option<std::task::Waker>,
 }
 
 /// Which timer runs while a head is awaited.
@@ -690,7 +694,7 @@ pub(crate) async fn serve<S, F, Fut>(stream: S, ctx: Ctx, mut run: F)
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
     F: FnMut(Box<Head>, ReqBody) -> Fut,
-    Fut: Future<Output = Option<Answer>>,
+    Fut: Future<Output = Option<Box<Answer>>>,
 {
     let io = Rc::new(RefCell::new(Io {
         io: Some(stream),
@@ -819,7 +823,7 @@ where
             bare_status,
             special,
             head_only,
-        } = answer;
+        } = *answer;
         let crate::http::response::Response {
             status,
             reason,
@@ -1034,17 +1038,25 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
                             s.deadline = at;
                             if s.sleep.deadline() > at {
                                 s.sleep.as_mut().reset(at);
+                                s.waker = None;
                             }
                         }
                         None => {
                             *sleep = Some(HeadSleep {
                                 sleep: Box::pin(tokio::time::sleep_until(at)),
                                 deadline: at,
+                                waker: None,
                             })
                         }
                     }
                 }
                 if let Some(s) = sleep.as_mut() {
+                    if !s.sleep.is_elapsed()
+                        && s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        return Poll::Pending;
+                    }
+                    s.waker = None;
                     let mut expired = false;
                     while s.sleep.as_mut().poll(cx).is_ready() {
                         if tokio::time::Instant::now() >= s.deadline {
@@ -1053,6 +1065,9 @@ fn poll_head<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                         let at = s.deadline;
                         s.sleep.as_mut().reset(at);
+                    }
+                    if !expired {
+                        s.waker = Some(cx.waker().clone());
                     }
                     if expired {
                         if *timer == HeadTimer::Header {
