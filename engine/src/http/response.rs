@@ -910,14 +910,15 @@ pub(crate) fn build(r: &Request, mut reply: Reply, keepalive: bool) -> Response 
     {
         out.content_type = Some(Cow::Owned(ct.as_bytes().to_vec()));
     }
-    let placed = [
+    // (Standard names: compared as enum values.)
+    static PLACED: [HeaderName; 4] = [
         hyper::header::CONTENT_TYPE,
         hyper::header::LAST_MODIFIED,
         hyper::header::LOCATION,
         hyper::header::CONTENT_LENGTH,
     ];
     for (name, value) in reply.headers.iter() {
-        if !placed.contains(name) || (reply.raw_location && name == hyper::header::LOCATION) {
+        if !PLACED.contains(name) || (reply.raw_location && name == hyper::header::LOCATION) {
             out.list.push((name.clone(), value.clone()));
         }
     }
@@ -1265,10 +1266,10 @@ fn recent_length(len: u64) -> HeaderValue {
 
 /// The `Date` header value for now, formatted once per second per worker thread.
 fn date_now() -> Option<HeaderValue> {
-    let now = std::time::SystemTime::now();
-    let secs = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // SAFETY: time(2) with a null pointer only returns the seconds (the vDSO's cheap clock,
+    // read at every response).
+    let secs = unsafe { libc::time(std::ptr::null_mut()) };
+    let secs = u64::try_from(secs).unwrap_or(0);
     DATE.with(|c| {
         let mut c = c.borrow_mut();
         if let Some((s, v)) = c.as_ref() {
@@ -1276,6 +1277,7 @@ fn date_now() -> Option<HeaderValue> {
                 return Some(v.clone());
             }
         }
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
         let v = HeaderValue::from_str(&httpdate::fmt_http_date(now)).ok()?;
         *c = Some((secs, v.clone()));
         Some(v)
