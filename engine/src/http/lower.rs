@@ -417,6 +417,8 @@ pub(crate) enum Code {
     Return {
         status: u16,
         text: Option<ComplexValue>,
+        /// `text` when it is one literal (answered without a copy).
+        lit: Option<bytes::Bytes>,
     },
     Rewrite(Box<Rewrite>),
     Set {
@@ -1233,7 +1235,11 @@ impl Lowering<'_> {
                         ),
                         None => (302, Some(cv(arg(d, 0)))),
                     };
-                    s.push(Code::Return { status, text });
+                    let lit = match text.as_ref().map(|t| &t.parts[..]) {
+                        Some([Part::Lit(l)]) => Some(bytes::Bytes::copy_from_slice(l)),
+                        _ => None,
+                    };
+                    s.push(Code::Return { status, text, lit });
                 }
                 b"rewrite" => {
                     if let Some(rw) = rewrite(d) {

@@ -582,7 +582,7 @@ impl Request {
         let lossy = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
         for code in script {
             match code {
-                Code::Return { status, text } => {
+                Code::Return { status, text, lit } => {
                     // nginx: ngx_http_script_return_code.
                     let text = text.as_ref().filter(|t| !t.parts.is_empty());
                     if self.sub != 0 && text.is_none() && *status < 300 {
@@ -600,7 +600,10 @@ impl Request {
                         // is evaluated (`$status` in it is the answer's).
                         self.status = *status;
                         self.discarded = true;
-                        let body = text.map(|t| self.eval(t)).unwrap_or_default();
+                        let body = match lit {
+                            Some(l) => l.clone(),
+                            None => text.map(|t| self.eval(t)).unwrap_or_default().into(),
+                        };
                         return Some(Some(Reply::ret(*status, Some(body))));
                     }
                     return Some(Some(Reply::status(*status)));
@@ -1104,17 +1107,31 @@ fn target_of(h: &crate::http::head::Head) -> (std::borrow::Cow<'_, [u8]>, Option
 
 /// nginx: ngx_http_validate_host: lower-cased, port and trailing dot removed.
 pub(crate) fn validate_host(h: &[u8]) -> Option<Vec<u8>> {
-    // (The part kept is found first: one copy, lower-cased, of only that.)
-    let mut end = if h.first() == Some(&b'[') {
-        h.iter().position(|&c| c == b']')? + 1
+    // (The part kept is found first, in one pass over a name: one copy, lower-cased, of
+    // only that.)
+    let mut end = h.len();
+    if h.first() == Some(&b'[') {
+        end = h.iter().position(|&c| c == b']')? + 1;
+        if h[..end].contains(&b'/') {
+            return None;
+        }
     } else {
-        h.iter().position(|&c| c == b':').unwrap_or(h.len())
-    };
+        for (i, &c) in h.iter().enumerate() {
+            match c {
+                b':' => {
+                    end = i;
+                    break;
+                }
+                b'/' => return None,
+                _ => {}
+            }
+        }
+    }
     while end > 0 && h[end - 1] == b'.' {
         end -= 1;
     }
     let host = &h[..end];
-    if host.is_empty() || host.contains(&b'/') || host[0] == b'.' {
+    if host.first().is_none_or(|&c| c == b'.') {
         return None;
     }
     Some(host.to_ascii_lowercase())
@@ -1419,5 +1436,11 @@ mod tests {
         );
         assert_eq!(validate_host(b"[::1]:80"), Some(b"[::1]".to_vec()));
         assert_eq!(validate_host(b"a/b"), None);
+        // The port part is not looked at; the name's dots and brackets are.
+        assert_eq!(validate_host(b"a:80/x"), Some(b"a".to_vec()));
+        assert_eq!(validate_host(b"A.b..:1"), Some(b"a.b".to_vec()));
+        for bad in [&b""[..], b".a", b"...", b":80", b"[::1", b"[a/b]:80"] {
+            assert_eq!(validate_host(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

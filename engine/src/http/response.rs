@@ -99,15 +99,16 @@ impl Reply {
 
     /// nginx: ngx_http_rewrite_return / ngx_http_send_response: redirects take the text as
     /// `Location`, other codes as the body.
-    pub(crate) fn ret(status: u16, text: Option<Vec<u8>>) -> Reply {
+    pub(crate) fn ret(status: u16, text: Option<impl Into<Bytes>>) -> Reply {
         let mut r = Reply::status(status);
         if status == 444 {
             r.drop = true;
             return r;
         }
         let Some(text) = text else { return r };
+        let text: Bytes = text.into();
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
-            if let Ok(v) = HeaderValue::from_bytes(&text) {
+            if let Ok(v) = HeaderValue::from_maybe_shared(text) {
                 r.headers.insert(hyper::header::LOCATION, v);
             }
             return r;
