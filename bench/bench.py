@@ -10,7 +10,7 @@ oxresty/nginx of requests per second and of server CPU per request.
 
 Needs: wrk and /usr/sbin/nginx (scripts/setup-debian.sh installs the reference; wrk is
 Debian's `wrk`), openssl and h2load (nghttp2-client) for the TLS and HTTP/2 workloads, and a
-release build of oxresty (built here if missing).
+release build of oxresty (built here if missing; OXRESTY_BIN=PATH runs another build instead).
 """
 
 import argparse
@@ -27,7 +27,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NGINX = "/usr/sbin/nginx"
-OXRESTY = os.path.join(REPO, "target", "release", "oxresty")
+OXRESTY = os.environ.get("OXRESTY_BIN") or os.path.join(REPO, "target", "release", "oxresty")
 
 MAIN = """{main}
 worker_processes 1;
