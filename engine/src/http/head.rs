@@ -174,7 +174,15 @@ struct Buffers {
 /// nginx: ngx_http_process_request_line + ngx_http_process_request_headers +
 /// ngx_http_process_request_header.
 pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
-    let parsed = parse_head(buf, lim);
+    let parsed = match fast_head(buf, lim) {
+        Some(done) => done,
+        None => parse_head(buf, lim),
+    };
+    finish(buf, parsed)
+}
+
+/// The error's log context and the one copy of the head that [`Head`]'s fields slice.
+fn finish(buf: &[u8], parsed: Parsed) -> Parsed {
     let Parsed::Done(mut h, used) = parsed else {
         return parsed;
     };
@@ -234,10 +242,8 @@ fn fail(mut h: Box<Head>, status: u16, msg: &str, used: usize) -> Parsed {
     Parsed::Done(h, used)
 }
 
+/// nginx's state machines over any head (the reference [`fast_head`] agrees with).
 fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
-    if let Some(done) = fast_head(buf, lim) {
-        return done;
-    }
     // (Boxed from the start: the head is filled where it stays.)
     let mut h = Box::<Head>::default();
     let mut bufs = Buffers {
@@ -1308,6 +1314,370 @@ mod tests {
         };
         assert_eq!(status(&many(4)), Some(0));
         assert_eq!(status(&many(5)), Some(494));
+    }
+
+    /// A small deterministic PRNG (xorshift64*) for the differential test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// True one time in `n`.
+        fn one_in(&mut self, n: usize) -> bool {
+            self.below(n) == 0
+        }
+
+        fn pick<'a>(&mut self, xs: &[&'a [u8]]) -> &'a [u8] {
+            xs[self.below(xs.len())]
+        }
+    }
+
+    /// The parts of a request head: mostly the usual ones, now and then an unusual one.
+    fn gen_head(r: &mut Rng) -> Vec<u8> {
+        // How often a part is unusual, per head: a head of only usual parts is common.
+        let rate = [5, 20, 100][r.below(3)];
+        let odd = |r: &mut Rng| r.one_in(rate);
+        let mut h = Vec::new();
+        if r.one_in(30) {
+            h.extend_from_slice(r.pick(&[b"\r\n", b"\n", b"\r\n\r\n"]));
+        }
+        h.extend_from_slice(if odd(r) {
+            r.pick(&[
+                b"get",
+                b"G-ET",
+                b"_X",
+                b"M1",
+                b"",
+                b"CONNECT",
+                b"TRACE",
+                b"GE T",
+                b"G\x00T",
+                b"PATCH",
+                b"OPTIONS",
+                b"PROPFIND",
+                b"-",
+                b"GET\t",
+            ])
+        } else {
+            r.pick(&[b"GET", b"GET", b"GET", b"POST", b"HEAD", b"PUT", b"DELETE"])
+        });
+        h.extend_from_slice(if odd(r) {
+            r.pick(&[b"  ", b"\t", b"", b"\r\n", b" \r"])
+        } else {
+            b" "
+        });
+        if odd(r) {
+            h.extend_from_slice(r.pick(&[
+                b"http://x",
+                b"http://x/",
+                b"http://Host.Example:8080/p?q",
+                b"HTTP://h.",
+                b"http://a..b/",
+                b"http://[::1]:80/",
+                b"http://[::1",
+                b"http://[::1]x/",
+                b"https://x?y",
+                b"h+t.t-p://x/",
+                b"http:/x/",
+                b"http:x",
+                b"http://x:8a/",
+                b"http://x y/",
+                b"http://.x/",
+                b"http://x_y/",
+                b"http://x:/",
+                b"x",
+                b"*",
+                b"%2F",
+            ]));
+        } else {
+            h.push(b'/');
+        }
+        for _ in 0..r.below(4) {
+            h.extend_from_slice(if odd(r) {
+                r.pick(&[
+                    b".",
+                    b"..",
+                    b"/",
+                    b"//",
+                    b"%41",
+                    b"%zz",
+                    b"%",
+                    b"#frag",
+                    b"?a=b",
+                    b"?",
+                    b"a b",
+                    b"\x00",
+                    b"\x7f",
+                    b"\x80\xff",
+                    b"~u",
+                    b"\t",
+                    b"\x01",
+                    b"\r",
+                    b"\n",
+                    b"caf\xc3\xa9",
+                    b"/./",
+                    b"/../",
+                ])
+            } else {
+                r.pick(&[b"r", b"index.html", b"a/b", b"x?y=1", b"img/1.png", b"/"])
+            });
+        }
+        if r.one_in(40) {
+            let n = r.below(9000);
+            h.extend(std::iter::repeat_n(b'a', n));
+        }
+        h.extend_from_slice(if odd(r) {
+            r.pick(&[
+                b" HTTP/1.0",
+                b" HTTP/1.2",
+                b" HTTP/2.0",
+                b" HTTP/0.9",
+                b" HTTP/1.10",
+                b" HTTP/1.",
+                b" http/1.1",
+                b" HTTP/1.1 ",
+                b"",
+                b" HTTP/11.1",
+                b" HTTP/1.1x",
+                b" HTTP/01.1",
+                b"  HTTP/1.1",
+                b" HTTP/1.999",
+                b" HTTP/1.1000",
+                b" HTTP/3",
+                b" H",
+                b" HTTP/1.1\t",
+                b" HTTP/",
+                b" HTTP/9.1",
+                b" HTTP/1.1  ",
+            ])
+        } else {
+            r.pick(&[b" HTTP/1.1", b" HTTP/1.1", b" HTTP/1.0"])
+        });
+        let eol = |r: &mut Rng| -> &'static [u8] {
+            if r.one_in(rate * 2) {
+                r.pick(&[b"\n", b"\r", b"\r\r\n", b"", b"\r\n ", b"\r\n\t", b"\n\r"])
+            } else {
+                b"\r\n"
+            }
+        };
+        h.extend_from_slice(eol(r));
+        let mut host = !r.one_in(rate);
+        for _ in 0..r.below(8) {
+            let name: &[u8] = if host {
+                host = false;
+                if odd(r) {
+                    r.pick(&[b"HOST", b"host", b"Hos", b"Host ", b"Ho_st", b"Host\t"])
+                } else {
+                    b"Host"
+                }
+            } else if odd(r) {
+                r.pick(&[
+                    b"X_Under",
+                    b"X.Dot",
+                    b"Bad Name",
+                    b"X@",
+                    b"",
+                    b"\xff",
+                    b"X\x00",
+                    b"Content-length",
+                    b"CONTENT-LENGTH",
+                    b"Transfer-Encoding",
+                    b"transfer-encoding",
+                    b"Host",
+                    b"If-None-Match",
+                    b"Authorization",
+                    b"Expect",
+                    b"If-Range",
+                    b"Content-Range",
+                    b"If-Match",
+                    b"If-Modified-Since",
+                    b"If-Unmodified-Since",
+                    b" X",
+                    b"\tX",
+                    b"_",
+                    b"-",
+                    b"X\x7f",
+                    b"X/Y",
+                    b"Connection",
+                    b"\r",
+                    b"\n",
+                ])
+            } else {
+                r.pick(&[
+                    b"User-Agent",
+                    b"Accept",
+                    b"Accept-Encoding",
+                    b"Cookie",
+                    b"X-Forwarded-For",
+                    b"Content-Length",
+                    b"Connection",
+                    b"accept-language",
+                    b"X-A",
+                    b"Referer",
+                    b"Content-Type",
+                ])
+            };
+            h.extend_from_slice(name);
+            h.extend_from_slice(if odd(r) {
+                r.pick(&[b":", b":  ", b": \t", b":\t", b"", b" :", b" : ", b"::"])
+            } else {
+                b": "
+            });
+            h.extend_from_slice(if odd(r) {
+                r.pick(&[
+                    b"",
+                    b"a b",
+                    b"a  ",
+                    b"  ",
+                    b"\tx",
+                    b"x\t",
+                    b"\x00",
+                    b"a\x00",
+                    b"\x01",
+                    b"\x7f",
+                    b"caf\xc3\xa9",
+                    b"chunked",
+                    b"gzip",
+                    b"CHUNKED",
+                    b"chunked ",
+                    b"gzip, chunked",
+                    b"5",
+                    b"-1",
+                    b"0",
+                    b"abc",
+                    b" 5",
+                    b"99999999999999999999",
+                    b"9223372036854775807",
+                    b"9223372036854775808",
+                    b"close",
+                    b"keep-alive",
+                    b"a\rb",
+                    b"[::1]",
+                    b"[::1]:80",
+                    b"[::1",
+                    b"a/b",
+                    b"..",
+                    b".x",
+                    b"x.",
+                    b"x..",
+                    b"a..b",
+                    b"X.Example:8080",
+                    b"x:",
+                    b":80",
+                    b"x\x7f",
+                    b"x y",
+                    b"100-continue",
+                    b"x\r",
+                ])
+            } else {
+                r.pick(&[
+                    b"localhost",
+                    b"x",
+                    b"*/*",
+                    b"cg",
+                    b"a=b; c=d",
+                    b"10",
+                    b"gzip, br",
+                ])
+            });
+            if r.one_in(40) {
+                let n = r.below(9000);
+                h.extend(std::iter::repeat_n(b'v', n));
+            }
+            if r.one_in(25) {
+                h.extend_from_slice(r.pick(&[b" ", b"  ", b"\t", b" \t "]));
+            }
+            h.extend_from_slice(eol(r));
+        }
+        h.extend_from_slice(eol(r));
+        if r.one_in(5) {
+            h.extend_from_slice(r.pick(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"hello", b"\r\n"]));
+        }
+        h
+    }
+
+    /// One to three byte changes (overwrite, insert, delete) of a head.
+    fn mutate(r: &mut Rng, h: &mut Vec<u8>) {
+        const BYTES: &[u8] = b" \t\r\n\x00:_.A/a?#%\x7f\x80\xff-5H";
+        for _ in 0..=r.below(3) {
+            if h.is_empty() {
+                return;
+            }
+            let at = r.below(h.len());
+            let c = BYTES[r.below(BYTES.len())];
+            match r.below(3) {
+                0 => h[at] = c,
+                1 => h.insert(at, c),
+                _ => {
+                    h.remove(at);
+                }
+            }
+        }
+    }
+
+    /// The whole result of a parse, every field (Head's Debug shows them all).
+    fn outcome(p: Parsed) -> String {
+        match p {
+            Parsed::Again => "Again".to_string(),
+            Parsed::Done(h, used) => format!("{used} {h:?}"),
+        }
+    }
+
+    /// fast_head against nginx's state machines: the full parse with the fast path and
+    /// without it come to the same result on every generated head.
+    #[test]
+    fn fast_head_matches_state_machines() {
+        let mut fast = 0;
+        let mut cases = 0;
+        for seed in [0x9e37_79b9_7f4a_7c15_u64, 7, 0x0123_4567_89ab_cdef, 2026] {
+            let mut r = Rng(seed);
+            for _ in 0..2500 {
+                let mut buf = if r.one_in(2) {
+                    gen_head(&mut r)
+                } else {
+                    // A usual head, then a few bytes changed.
+                    let mut h = b"GET /r HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cg\r\nAccept: */*\r\n\r\n".to_vec();
+                    mutate(&mut r, &mut h);
+                    h
+                };
+                if r.one_in(8) {
+                    let n = r.below(buf.len() + 1);
+                    buf.truncate(n);
+                }
+                let lim = Limits {
+                    buffer: if r.one_in(5) {
+                        [16, 32, 64, 100, 256, 4096][r.below(6)]
+                    } else {
+                        1024
+                    },
+                    large_num: 1 + r.below(4),
+                    large_size: [64, 256, 1024, 8192][r.below(4)],
+                    underscores: r.one_in(4),
+                    ignore_invalid: !r.one_in(4),
+                };
+                let with = outcome(parse(&buf, &lim));
+                let without = outcome(finish(&buf, parse_head(&buf, &lim)));
+                assert_eq!(
+                    with,
+                    without,
+                    "head {:?} limits {lim:?}",
+                    String::from_utf8_lossy(&buf)
+                );
+                cases += 1;
+                fast += usize::from(fast_head(&buf, &lim).is_some());
+            }
+        }
+        // The generator reaches the fast path often enough for the test to mean something.
+        assert!(fast * 5 > cases, "fast path taken {fast} times of {cases}");
     }
 
     #[test]
