@@ -71,6 +71,8 @@ pub(crate) struct Head {
     pub(crate) headers: crate::http::req_headers::ReqHeaders,
     /// The header lines' name and value positions while the head is parsed.
     pub(crate) spans: Vec<[usize; 4]>,
+    /// The `spans` names' bits (see [`known`]): lookups of names no line has end at once.
+    pub(crate) known: u64,
     /// The validated `Host` header (nginx: ngx_http_validate_host), when the head has one
     /// nginx accepted.
     pub(crate) host: Option<Vec<u8>>,
@@ -232,7 +234,11 @@ fn finish(buf: &[u8], parsed: Parsed) -> Parsed {
     if let Some(t) = slice(target) {
         h.target = t;
     }
-    h.headers = crate::http::req_headers::ReqHeaders::new(bytes, std::mem::take(&mut h.spans));
+    h.headers = crate::http::req_headers::ReqHeaders::with_known(
+        bytes,
+        std::mem::take(&mut h.spans),
+        h.known,
+    );
     Parsed::Done(h, used)
 }
 
@@ -515,8 +521,8 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         h.at[2] = Some((uri_start, uri_end));
     }
     if let Some(end) = host_end {
-        match crate::http::request::validate_host(&buf[host_start..end]) {
-            Some(host) if valid_host(&buf[host_start..end]) => h.line_host = Some(host),
+        match host_of(&buf[host_start..end]) {
+            Some(host) => h.line_host = Some(host),
             _ => return fail(h, 400, "client sent invalid host in request line", p),
         }
     }
@@ -715,11 +721,12 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 );
             }
             seen_host = true;
-            match crate::http::request::validate_host(value) {
-                Some(host) if valid_host(value) => h.host = Some(host),
+            match host_of(value) {
+                Some(host) => h.host = Some(host),
                 _ => {
                     // nginx's log context shows the refused Host.
                     h.spans.push(span);
+                    h.known |= known(name);
                     return fail(h, 400, "client sent invalid host header", p);
                 }
             }
@@ -734,6 +741,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             }
         }
         h.spans.push(span);
+        h.known |= known(name);
     }
 
     request_header(h, buf, p, seen_host, method)
@@ -746,82 +754,70 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
 /// takes to the same [`Head`]).
 fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
     let b = &buf[..buf.len().min(lim.buffer)];
-    let mut p = 0;
-    while p < b.len() && (b[p].is_ascii_uppercase() || b[p] == b'_' || b[p] == b'-') {
-        p += 1;
-    }
-    let method_end = p;
-    if method_end == 0 || b.get(p..p + 2)? != b" /" {
+    // (Runs are found with `position`, which the compiler turns into loops without bounds
+    // checks; a run that reaches the end of the bytes is an incomplete head: `None`.)
+    let method_end = b.iter().position(|&c| !METHOD_CHAR[usize::from(c)])?;
+    if method_end == 0 || b.get(method_end..method_end + 2)? != b" /" {
         return None;
     }
-    let uri_start = p + 1;
-    p += 2;
-    while p < b.len() && b[p] > 0x20 && b[p] != 0x7f {
-        p += 1;
-    }
-    let uri_end = p;
-    let v = b.get(p..p + 11)?;
+    let uri_start = method_end + 1;
+    let uri_end = uri_start
+        + 1
+        + b[uri_start + 1..]
+            .iter()
+            .position(|&c| c <= 0x20 || c == 0x7f)?;
+    let v = b.get(uri_end..uri_end + 11)?;
     if &v[..8] != b" HTTP/1." || !v[8].is_ascii_digit() || &v[9..] != b"\r\n" {
         return None;
     }
     let mut h = Box::<Head>::default();
     h.version = 1000 + u32::from(v[8] - b'0');
     h.at = [
-        Some((0, p + 9)),
+        Some((0, uri_end + 9)),
         Some((0, method_end)),
         Some((uri_start, uri_end)),
     ];
     h.in_headers = true;
     h.spans = Vec::with_capacity(8);
-    p += 11;
+    let mut p = uri_end + 11;
     let mut seen_host = false;
     loop {
-        if *b.get(p)? == b'\r' {
-            if *b.get(p + 1)? != b'\n' {
+        let rest = b.get(p..)?;
+        let name_len = rest.iter().position(|&c| !HEADER_CHAR[usize::from(c)])?;
+        if name_len == 0 {
+            // The empty line that ends the head.
+            if rest.get(..2)? != b"\r\n" {
                 return None;
             }
             p += 2;
             break;
         }
-        let ns = p;
-        while p < b.len() && HEADER_CHAR[usize::from(b[p])] {
-            p += 1;
-        }
-        let ne = p;
-        if ne == ns || *b.get(p)? != b':' {
+        if rest[name_len] != b':' {
             return None;
         }
-        p += 1;
-        while *b.get(p)? == b' ' {
-            p += 1;
-        }
+        let (ns, ne) = (p, p + name_len);
+        p = ne + 1;
+        p += b[p..].iter().position(|&c| c != b' ')?;
         let vs = p;
-        let mut ve = p;
-        loop {
-            match *b.get(p)? {
-                b'\r' => break,
-                b' ' => {}
-                b'\n' | 0 => return None,
-                _ => ve = p + 1,
-            }
-            p += 1;
-        }
-        if *b.get(p + 1)? != b'\n' {
+        p += b[p..].iter().position(|&c| VALUE_END[usize::from(c)])?;
+        if b[p] != b'\r' || *b.get(p + 1)? != b'\n' {
             return None;
+        }
+        let mut ve = p;
+        while ve > vs && b[ve - 1] == b' ' {
+            ve -= 1;
         }
         p += 2;
         let name = &b[ns..ne];
-        if name.eq_ignore_ascii_case(b"host") {
+        let bit = known(name);
+        if bit & HOST_BIT != 0 && name.eq_ignore_ascii_case(b"host") {
             if seen_host {
                 return None;
             }
             seen_host = true;
-            let value = &b[vs..ve];
-            match crate::http::request::validate_host(value) {
-                Some(host) if valid_host(value) => h.host = Some(host),
-                _ => return None,
-            }
-        } else if unique(name)
+            h.host = Some(host_of(&b[vs..ve])?);
+        } else if bit & h.known & UNIQUE_BITS != 0
+            && unique(name)
             && h.spans
                 .iter()
                 .any(|&[s, e, _, _]| b[s..e].eq_ignore_ascii_case(name))
@@ -829,6 +825,7 @@ fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
             return None;
         }
         h.spans.push([ns, ne, vs, ve]);
+        h.known |= bit;
     }
     Some(request_header(h, buf, p, seen_host, &b[..method_end]))
 }
@@ -851,6 +848,9 @@ fn request_header(
     }
     let mut framing = Framing::None;
     let line = |h: &Head, name: &[u8]| {
+        if h.known & known(name) == 0 {
+            return None;
+        }
         h.spans
             .iter()
             .find(|&&[ns, ne, _, _]| buf[ns..ne].eq_ignore_ascii_case(name))
@@ -923,6 +923,43 @@ const HEADER_CHAR: [bool; 256] = {
     t
 };
 
+/// A method's bytes (nginx: ngx_http_parse_request_line's `sw_method`).
+const METHOD_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_uppercase() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    t
+};
+
+/// The bytes that end a header value in [`fast_head`] (CR, LF, NUL).
+const VALUE_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0] = true;
+    t
+};
+
+use crate::http::req_headers::known;
+
+/// `Host`'s [`known`] bit.
+const HOST_BIT: u64 = known(b"host");
+
+/// The [`known`] bits of the [`UNIQUE`] names.
+const UNIQUE_BITS: u64 = {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < UNIQUE.len() {
+        bits |= known(UNIQUE[i]);
+        i += 1;
+    }
+    bits
+};
+
 /// The bytes that end a run of plain value bytes (space, CR, LF, NUL).
 const VALUE_STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -933,20 +970,57 @@ const VALUE_STOP: [bool; 256] = {
     t
 };
 
-/// nginx: ngx_http_validate_host's refusals that [`validate_host`] does not cover: `..`,
-/// control bytes, spaces and path separators.
+/// nginx: ngx_http_validate_host: the host part (up to `:`, or `[...]`), lower-cased, a
+/// trailing dot removed; `None` for control bytes, spaces, `/`, `..` anywhere in the value,
+/// or an empty host or one that starts with a dot. One pass over the value, and one copy.
+/// (The same as [`validate_host`] of a value that passes those byte checks.)
 ///
 /// [`validate_host`]: crate::http::request::validate_host
-fn valid_host(h: &[u8]) -> bool {
+fn host_of(h: &[u8]) -> Option<Vec<u8>> {
+    let literal = h.first() == Some(&b'[');
+    let mut end = None;
     let mut prev = 0;
-    for &c in h {
-        if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
-            return false;
+    for (i, &c) in h.iter().enumerate() {
+        if HOST_STOP[usize::from(c)] {
+            if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
+                return None;
+            }
+            if end.is_none() {
+                if literal && c == b']' {
+                    end = Some(i + 1);
+                } else if !literal && c == b':' {
+                    end = Some(i);
+                }
+            }
         }
         prev = c;
     }
-    true
+    let mut end = match end {
+        Some(e) => e,
+        None if literal => return None,
+        None => h.len(),
+    };
+    while end > 0 && h[end - 1] == b'.' {
+        end -= 1;
+    }
+    let host = &h[..end];
+    if host.first().is_none_or(|&c| c == b'.') {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
 }
+
+/// The bytes [`host_of`] looks at twice: control bytes, space, DEL, `/`, `.`, `:`, `]`.
+const HOST_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b <= 0x20 || b == 0x7f || matches!(b, b'/' | b'.' | b':' | b']');
+        c += 1;
+    }
+    t
+};
 
 /// The headers nginx refuses twice (ngx_http_process_unique_header_line, and `Host`).
 const UNIQUE: &[&[u8]] = &[
@@ -1314,6 +1388,44 @@ mod tests {
         };
         assert_eq!(status(&many(4)), Some(0));
         assert_eq!(status(&many(5)), Some(494));
+    }
+
+    /// The two checks [`host_of`] does in one pass, as they were: nginx's byte refusals
+    /// (`..`, control bytes, spaces, `/`), then request.rs's validate_host.
+    fn host_oracle(h: &[u8]) -> Option<Vec<u8>> {
+        let mut prev = 0;
+        for &c in h {
+            if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
+                return None;
+            }
+            prev = c;
+        }
+        crate::http::request::validate_host(h)
+    }
+
+    #[test]
+    fn host_of_matches_validate_host() {
+        const BYTES: &[u8] = b"aZ09.-:[]/ \t\x00\x7f\x80_";
+        let mut r = Rng(0x5eed);
+        for _ in 0..20000 {
+            let n = r.below(9);
+            let v: Vec<u8> = (0..n).map(|_| BYTES[r.below(BYTES.len())]).collect();
+            assert_eq!(
+                host_of(&v),
+                host_oracle(&v),
+                "{:?}",
+                String::from_utf8_lossy(&v)
+            );
+        }
+        for v in [
+            &b"Example.COM:8080"[..],
+            b"example.com.",
+            b"[::1]:80",
+            b"[::1",
+            b"",
+        ] {
+            assert_eq!(host_of(v), host_oracle(v));
+        }
     }
 
     /// A small deterministic PRNG (xorshift64*) for the differential test.

@@ -58,11 +58,12 @@ pub(crate) struct ReqHeaders {
 
 /// A name's bit in [`ReqHeaders::known`]: from its length and first and last bytes, case
 /// folded (names equal case-insensitively have the same bit).
-fn known(n: &[u8]) -> u64 {
+/// (`const`: the head parser's bits of the names it tests are constants.)
+pub(crate) const fn known(n: &[u8]) -> u64 {
     let (Some(&a), Some(&z)) = (n.first(), n.last()) else {
         return 1;
     };
-    let h = n.len() * 31 + usize::from(a | 0x20) * 7 + usize::from(z | 0x20);
+    let h = n.len() * 31 + (a | 0x20) as usize * 7 + (z | 0x20) as usize;
     1 << (h & 63)
 }
 
@@ -76,6 +77,30 @@ impl ReqHeaders {
         let known = lines
             .iter()
             .fold(0, |k, &[ns, ne, _, _]| k | known(&buf[ns..ne]));
+        ReqHeaders {
+            buf,
+            lines,
+            known,
+            map: OnceCell::new(),
+        }
+    }
+
+    /// [`ReqHeaders::new`] when the parser has the [`known`] bits of the lines' names
+    /// already (it folds them in while it reads the names).
+    pub(crate) fn with_known(buf: Bytes, lines: Vec<[usize; 4]>, known: u64) -> ReqHeaders {
+        // (The parser's lines are all within the head; `new` drops any other.)
+        let inside = |&[ns, ne, vs, ve]: &[usize; 4]| {
+            ns <= ne && ne <= buf.len() && vs <= ve && ve <= buf.len()
+        };
+        if !lines.iter().all(inside) {
+            return ReqHeaders::new(buf, lines);
+        }
+        debug_assert_eq!(
+            known,
+            lines
+                .iter()
+                .fold(0, |k, &[ns, ne, _, _]| k | self::known(&buf[ns..ne]))
+        );
         ReqHeaders {
             buf,
             lines,
