@@ -95,6 +95,7 @@ impl Head {
     }
 
     /// A header's first value (names compared case-insensitively).
+    #[inline]
     pub(crate) fn header(&self, name: &[u8]) -> Option<&[u8]> {
         self.headers.line(name)
     }
