@@ -71,6 +71,8 @@ pub(crate) struct Head {
     pub(crate) headers: crate::http::req_headers::ReqHeaders,
     /// The header lines' name and value positions while the head is parsed.
     pub(crate) spans: Vec<[usize; 4]>,
+    /// The `spans` names' bits (see [`known`]): lookups of names no line has end at once.
+    pub(crate) known: u64,
     /// The validated `Host` header (nginx: ngx_http_validate_host), when the head has one
     /// nginx accepted.
     pub(crate) host: Option<Vec<u8>>,
@@ -93,6 +95,7 @@ impl Head {
     }
 
     /// A header's first value (names compared case-insensitively).
+    #[inline]
     pub(crate) fn header(&self, name: &[u8]) -> Option<&[u8]> {
         self.headers.line(name)
     }
@@ -174,7 +177,15 @@ struct Buffers {
 /// nginx: ngx_http_process_request_line + ngx_http_process_request_headers +
 /// ngx_http_process_request_header.
 pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
-    let parsed = parse_head(buf, lim);
+    let parsed = match fast_head(buf, lim) {
+        Some(done) => done,
+        None => parse_head(buf, lim),
+    };
+    finish(buf, parsed)
+}
+
+/// The error's log context and the one copy of the head that [`Head`]'s fields slice.
+fn finish(buf: &[u8], parsed: Parsed) -> Parsed {
     let Parsed::Done(mut h, used) = parsed else {
         return parsed;
     };
@@ -224,7 +235,11 @@ pub(crate) fn parse(buf: &[u8], lim: &Limits) -> Parsed {
     if let Some(t) = slice(target) {
         h.target = t;
     }
-    h.headers = crate::http::req_headers::ReqHeaders::new(bytes, std::mem::take(&mut h.spans));
+    h.headers = crate::http::req_headers::ReqHeaders::with_known(
+        bytes,
+        std::mem::take(&mut h.spans),
+        h.known,
+    );
     Parsed::Done(h, used)
 }
 
@@ -234,10 +249,8 @@ fn fail(mut h: Box<Head>, status: u16, msg: &str, used: usize) -> Parsed {
     Parsed::Done(h, used)
 }
 
+/// nginx's state machines over any head (the reference [`fast_head`] agrees with).
 fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
-    if let Some(done) = fast_head(buf, lim) {
-        return done;
-    }
     // (Boxed from the start: the head is filled where it stays.)
     let mut h = Box::<Head>::default();
     let mut bufs = Buffers {
@@ -509,8 +522,8 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         h.at[2] = Some((uri_start, uri_end));
     }
     if let Some(end) = host_end {
-        match crate::http::request::validate_host(&buf[host_start..end]) {
-            Some(host) if valid_host(&buf[host_start..end]) => h.line_host = Some(host),
+        match host_of(&buf[host_start..end]) {
+            Some(host) => h.line_host = Some(host),
             _ => return fail(h, 400, "client sent invalid host in request line", p),
         }
     }
@@ -709,11 +722,12 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
                 );
             }
             seen_host = true;
-            match crate::http::request::validate_host(value) {
-                Some(host) if valid_host(value) => h.host = Some(host),
+            match host_of(value) {
+                Some(host) => h.host = Some(host),
                 _ => {
                     // nginx's log context shows the refused Host.
                     h.spans.push(span);
+                    h.known |= known(name);
                     return fail(h, 400, "client sent invalid host header", p);
                 }
             }
@@ -728,6 +742,7 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
             }
         }
         h.spans.push(span);
+        h.known |= known(name);
     }
 
     request_header(h, buf, p, seen_host, method)
@@ -740,82 +755,70 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
 /// takes to the same [`Head`]).
 fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
     let b = &buf[..buf.len().min(lim.buffer)];
-    let mut p = 0;
-    while p < b.len() && (b[p].is_ascii_uppercase() || b[p] == b'_' || b[p] == b'-') {
-        p += 1;
-    }
-    let method_end = p;
-    if method_end == 0 || b.get(p..p + 2)? != b" /" {
+    // (Runs are found with `position`, which the compiler turns into loops without bounds
+    // checks; a run that reaches the end of the bytes is an incomplete head: `None`.)
+    let method_end = b.iter().position(|&c| !METHOD_CHAR[usize::from(c)])?;
+    if method_end == 0 || b.get(method_end..method_end + 2)? != b" /" {
         return None;
     }
-    let uri_start = p + 1;
-    p += 2;
-    while p < b.len() && b[p] > 0x20 && b[p] != 0x7f {
-        p += 1;
-    }
-    let uri_end = p;
-    let v = b.get(p..p + 11)?;
+    let uri_start = method_end + 1;
+    let uri_end = uri_start
+        + 1
+        + b[uri_start + 1..]
+            .iter()
+            .position(|&c| c <= 0x20 || c == 0x7f)?;
+    let v = b.get(uri_end..uri_end + 11)?;
     if &v[..8] != b" HTTP/1." || !v[8].is_ascii_digit() || &v[9..] != b"\r\n" {
         return None;
     }
     let mut h = Box::<Head>::default();
     h.version = 1000 + u32::from(v[8] - b'0');
     h.at = [
-        Some((0, p + 9)),
+        Some((0, uri_end + 9)),
         Some((0, method_end)),
         Some((uri_start, uri_end)),
     ];
     h.in_headers = true;
     h.spans = Vec::with_capacity(8);
-    p += 11;
+    let mut p = uri_end + 11;
     let mut seen_host = false;
     loop {
-        if *b.get(p)? == b'\r' {
-            if *b.get(p + 1)? != b'\n' {
+        let rest = b.get(p..)?;
+        let name_len = rest.iter().position(|&c| !HEADER_CHAR[usize::from(c)])?;
+        if name_len == 0 {
+            // The empty line that ends the head.
+            if rest.get(..2)? != b"\r\n" {
                 return None;
             }
             p += 2;
             break;
         }
-        let ns = p;
-        while p < b.len() && HEADER_CHAR[usize::from(b[p])] {
-            p += 1;
-        }
-        let ne = p;
-        if ne == ns || *b.get(p)? != b':' {
+        if rest[name_len] != b':' {
             return None;
         }
-        p += 1;
-        while *b.get(p)? == b' ' {
-            p += 1;
-        }
+        let (ns, ne) = (p, p + name_len);
+        p = ne + 1;
+        p += b[p..].iter().position(|&c| c != b' ')?;
         let vs = p;
-        let mut ve = p;
-        loop {
-            match *b.get(p)? {
-                b'\r' => break,
-                b' ' => {}
-                b'\n' | 0 => return None,
-                _ => ve = p + 1,
-            }
-            p += 1;
-        }
-        if *b.get(p + 1)? != b'\n' {
+        p += b[p..].iter().position(|&c| VALUE_END[usize::from(c)])?;
+        if b[p] != b'\r' || *b.get(p + 1)? != b'\n' {
             return None;
+        }
+        let mut ve = p;
+        while ve > vs && b[ve - 1] == b' ' {
+            ve -= 1;
         }
         p += 2;
         let name = &b[ns..ne];
-        if name.eq_ignore_ascii_case(b"host") {
+        let bit = known(name);
+        if bit & HOST_BIT != 0 && name.eq_ignore_ascii_case(b"host") {
             if seen_host {
                 return None;
             }
             seen_host = true;
-            let value = &b[vs..ve];
-            match crate::http::request::validate_host(value) {
-                Some(host) if valid_host(value) => h.host = Some(host),
-                _ => return None,
-            }
-        } else if unique(name)
+            h.host = Some(host_of(&b[vs..ve])?);
+        } else if bit & h.known & UNIQUE_BITS != 0
+            && unique(name)
             && h.spans
                 .iter()
                 .any(|&[s, e, _, _]| b[s..e].eq_ignore_ascii_case(name))
@@ -823,6 +826,7 @@ fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
             return None;
         }
         h.spans.push([ns, ne, vs, ve]);
+        h.known |= bit;
     }
     Some(request_header(h, buf, p, seen_host, &b[..method_end]))
 }
@@ -845,6 +849,9 @@ fn request_header(
     }
     let mut framing = Framing::None;
     let line = |h: &Head, name: &[u8]| {
+        if h.known & known(name) == 0 {
+            return None;
+        }
         h.spans
             .iter()
             .find(|&&[ns, ne, _, _]| buf[ns..ne].eq_ignore_ascii_case(name))
@@ -917,6 +924,43 @@ const HEADER_CHAR: [bool; 256] = {
     t
 };
 
+/// A method's bytes (nginx: ngx_http_parse_request_line's `sw_method`).
+const METHOD_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_uppercase() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    t
+};
+
+/// The bytes that end a header value in [`fast_head`] (CR, LF, NUL).
+const VALUE_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0] = true;
+    t
+};
+
+use crate::http::req_headers::known;
+
+/// `Host`'s [`known`] bit.
+const HOST_BIT: u64 = known(b"host");
+
+/// The [`known`] bits of the [`UNIQUE`] names.
+const UNIQUE_BITS: u64 = {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < UNIQUE.len() {
+        bits |= known(UNIQUE[i]);
+        i += 1;
+    }
+    bits
+};
+
 /// The bytes that end a run of plain value bytes (space, CR, LF, NUL).
 const VALUE_STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -927,20 +971,57 @@ const VALUE_STOP: [bool; 256] = {
     t
 };
 
-/// nginx: ngx_http_validate_host's refusals that [`validate_host`] does not cover: `..`,
-/// control bytes, spaces and path separators.
+/// nginx: ngx_http_validate_host: the host part (up to `:`, or `[...]`), lower-cased, a
+/// trailing dot removed; `None` for control bytes, spaces, `/`, `..` anywhere in the value,
+/// or an empty host or one that starts with a dot. One pass over the value, and one copy.
+/// (The same as [`validate_host`] of a value that passes those byte checks.)
 ///
 /// [`validate_host`]: crate::http::request::validate_host
-fn valid_host(h: &[u8]) -> bool {
+fn host_of(h: &[u8]) -> Option<Vec<u8>> {
+    let literal = h.first() == Some(&b'[');
+    let mut end = None;
     let mut prev = 0;
-    for &c in h {
-        if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
-            return false;
+    for (i, &c) in h.iter().enumerate() {
+        if HOST_STOP[usize::from(c)] {
+            if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
+                return None;
+            }
+            if end.is_none() {
+                if literal && c == b']' {
+                    end = Some(i + 1);
+                } else if !literal && c == b':' {
+                    end = Some(i);
+                }
+            }
         }
         prev = c;
     }
-    true
+    let mut end = match end {
+        Some(e) => e,
+        None if literal => return None,
+        None => h.len(),
+    };
+    while end > 0 && h[end - 1] == b'.' {
+        end -= 1;
+    }
+    let host = &h[..end];
+    if host.first().is_none_or(|&c| c == b'.') {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
 }
+
+/// The bytes [`host_of`] looks at twice: control bytes, space, DEL, `/`, `.`, `:`, `]`.
+const HOST_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b <= 0x20 || b == 0x7f || matches!(b, b'/' | b'.' | b':' | b']');
+        c += 1;
+    }
+    t
+};
 
 /// The headers nginx refuses twice (ngx_http_process_unique_header_line, and `Host`).
 const UNIQUE: &[&[u8]] = &[
@@ -1308,6 +1389,408 @@ mod tests {
         };
         assert_eq!(status(&many(4)), Some(0));
         assert_eq!(status(&many(5)), Some(494));
+    }
+
+    /// The two checks [`host_of`] does in one pass, as they were: nginx's byte refusals
+    /// (`..`, control bytes, spaces, `/`), then request.rs's validate_host.
+    fn host_oracle(h: &[u8]) -> Option<Vec<u8>> {
+        let mut prev = 0;
+        for &c in h {
+            if c <= 0x20 || c == 0x7f || c == b'/' || (c == b'.' && prev == b'.') {
+                return None;
+            }
+            prev = c;
+        }
+        crate::http::request::validate_host(h)
+    }
+
+    #[test]
+    fn host_of_matches_validate_host() {
+        const BYTES: &[u8] = b"aZ09.-:[]/ \t\x00\x7f\x80_";
+        let mut r = Rng(0x5eed);
+        for _ in 0..20000 {
+            let n = r.below(9);
+            let v: Vec<u8> = (0..n).map(|_| BYTES[r.below(BYTES.len())]).collect();
+            assert_eq!(
+                host_of(&v),
+                host_oracle(&v),
+                "{:?}",
+                String::from_utf8_lossy(&v)
+            );
+        }
+        for v in [
+            &b"Example.COM:8080"[..],
+            b"example.com.",
+            b"[::1]:80",
+            b"[::1",
+            b"",
+        ] {
+            assert_eq!(host_of(v), host_oracle(v));
+        }
+    }
+
+    /// A small deterministic PRNG (xorshift64*) for the differential test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// True one time in `n`.
+        fn one_in(&mut self, n: usize) -> bool {
+            self.below(n) == 0
+        }
+
+        fn pick<'a>(&mut self, xs: &[&'a [u8]]) -> &'a [u8] {
+            xs[self.below(xs.len())]
+        }
+    }
+
+    /// The parts of a request head: mostly the usual ones, now and then an unusual one.
+    fn gen_head(r: &mut Rng) -> Vec<u8> {
+        // How often a part is unusual, per head: a head of only usual parts is common.
+        let rate = [5, 20, 100][r.below(3)];
+        let odd = |r: &mut Rng| r.one_in(rate);
+        let mut h = Vec::new();
+        if r.one_in(30) {
+            h.extend_from_slice(r.pick(&[b"\r\n", b"\n", b"\r\n\r\n"]));
+        }
+        h.extend_from_slice(if odd(r) {
+            r.pick(&[
+                b"get",
+                b"G-ET",
+                b"_X",
+                b"M1",
+                b"",
+                b"CONNECT",
+                b"TRACE",
+                b"GE T",
+                b"G\x00T",
+                b"PATCH",
+                b"OPTIONS",
+                b"PROPFIND",
+                b"-",
+                b"GET\t",
+            ])
+        } else {
+            r.pick(&[b"GET", b"GET", b"GET", b"POST", b"HEAD", b"PUT", b"DELETE"])
+        });
+        h.extend_from_slice(if odd(r) {
+            r.pick(&[b"  ", b"\t", b"", b"\r\n", b" \r"])
+        } else {
+            b" "
+        });
+        if odd(r) {
+            h.extend_from_slice(r.pick(&[
+                b"http://x",
+                b"http://x/",
+                b"http://Host.Example:8080/p?q",
+                b"HTTP://h.",
+                b"http://a..b/",
+                b"http://[::1]:80/",
+                b"http://[::1",
+                b"http://[::1]x/",
+                b"https://x?y",
+                b"h+t.t-p://x/",
+                b"http:/x/",
+                b"http:x",
+                b"http://x:8a/",
+                b"http://x y/",
+                b"http://.x/",
+                b"http://x_y/",
+                b"http://x:/",
+                b"x",
+                b"*",
+                b"%2F",
+            ]));
+        } else {
+            h.push(b'/');
+        }
+        for _ in 0..r.below(4) {
+            h.extend_from_slice(if odd(r) {
+                r.pick(&[
+                    b".",
+                    b"..",
+                    b"/",
+                    b"//",
+                    b"%41",
+                    b"%zz",
+                    b"%",
+                    b"#frag",
+                    b"?a=b",
+                    b"?",
+                    b"a b",
+                    b"\x00",
+                    b"\x7f",
+                    b"\x80\xff",
+                    b"~u",
+                    b"\t",
+                    b"\x01",
+                    b"\r",
+                    b"\n",
+                    b"caf\xc3\xa9",
+                    b"/./",
+                    b"/../",
+                ])
+            } else {
+                r.pick(&[b"r", b"index.html", b"a/b", b"x?y=1", b"img/1.png", b"/"])
+            });
+        }
+        if r.one_in(40) {
+            let n = r.below(9000);
+            h.extend(std::iter::repeat_n(b'a', n));
+        }
+        h.extend_from_slice(if odd(r) {
+            r.pick(&[
+                b" HTTP/1.0",
+                b" HTTP/1.2",
+                b" HTTP/2.0",
+                b" HTTP/0.9",
+                b" HTTP/1.10",
+                b" HTTP/1.",
+                b" http/1.1",
+                b" HTTP/1.1 ",
+                b"",
+                b" HTTP/11.1",
+                b" HTTP/1.1x",
+                b" HTTP/01.1",
+                b"  HTTP/1.1",
+                b" HTTP/1.999",
+                b" HTTP/1.1000",
+                b" HTTP/3",
+                b" H",
+                b" HTTP/1.1\t",
+                b" HTTP/",
+                b" HTTP/9.1",
+                b" HTTP/1.1  ",
+            ])
+        } else {
+            r.pick(&[b" HTTP/1.1", b" HTTP/1.1", b" HTTP/1.0"])
+        });
+        let eol = |r: &mut Rng| -> &'static [u8] {
+            if r.one_in(rate * 2) {
+                r.pick(&[b"\n", b"\r", b"\r\r\n", b"", b"\r\n ", b"\r\n\t", b"\n\r"])
+            } else {
+                b"\r\n"
+            }
+        };
+        h.extend_from_slice(eol(r));
+        let mut host = !r.one_in(rate);
+        for _ in 0..r.below(8) {
+            let name: &[u8] = if host {
+                host = false;
+                if odd(r) {
+                    r.pick(&[b"HOST", b"host", b"Hos", b"Host ", b"Ho_st", b"Host\t"])
+                } else {
+                    b"Host"
+                }
+            } else if odd(r) {
+                r.pick(&[
+                    b"X_Under",
+                    b"X.Dot",
+                    b"Bad Name",
+                    b"X@",
+                    b"",
+                    b"\xff",
+                    b"X\x00",
+                    b"Content-length",
+                    b"CONTENT-LENGTH",
+                    b"Transfer-Encoding",
+                    b"transfer-encoding",
+                    b"Host",
+                    b"If-None-Match",
+                    b"Authorization",
+                    b"Expect",
+                    b"If-Range",
+                    b"Content-Range",
+                    b"If-Match",
+                    b"If-Modified-Since",
+                    b"If-Unmodified-Since",
+                    b" X",
+                    b"\tX",
+                    b"_",
+                    b"-",
+                    b"X\x7f",
+                    b"X/Y",
+                    b"Connection",
+                    b"\r",
+                    b"\n",
+                ])
+            } else {
+                r.pick(&[
+                    b"User-Agent",
+                    b"Accept",
+                    b"Accept-Encoding",
+                    b"Cookie",
+                    b"X-Forwarded-For",
+                    b"Content-Length",
+                    b"Connection",
+                    b"accept-language",
+                    b"X-A",
+                    b"Referer",
+                    b"Content-Type",
+                ])
+            };
+            h.extend_from_slice(name);
+            h.extend_from_slice(if odd(r) {
+                r.pick(&[b":", b":  ", b": \t", b":\t", b"", b" :", b" : ", b"::"])
+            } else {
+                b": "
+            });
+            h.extend_from_slice(if odd(r) {
+                r.pick(&[
+                    b"",
+                    b"a b",
+                    b"a  ",
+                    b"  ",
+                    b"\tx",
+                    b"x\t",
+                    b"\x00",
+                    b"a\x00",
+                    b"\x01",
+                    b"\x7f",
+                    b"caf\xc3\xa9",
+                    b"chunked",
+                    b"gzip",
+                    b"CHUNKED",
+                    b"chunked ",
+                    b"gzip, chunked",
+                    b"5",
+                    b"-1",
+                    b"0",
+                    b"abc",
+                    b" 5",
+                    b"99999999999999999999",
+                    b"9223372036854775807",
+                    b"9223372036854775808",
+                    b"close",
+                    b"keep-alive",
+                    b"a\rb",
+                    b"[::1]",
+                    b"[::1]:80",
+                    b"[::1",
+                    b"a/b",
+                    b"..",
+                    b".x",
+                    b"x.",
+                    b"x..",
+                    b"a..b",
+                    b"X.Example:8080",
+                    b"x:",
+                    b":80",
+                    b"x\x7f",
+                    b"x y",
+                    b"100-continue",
+                    b"x\r",
+                ])
+            } else {
+                r.pick(&[
+                    b"localhost",
+                    b"x",
+                    b"*/*",
+                    b"cg",
+                    b"a=b; c=d",
+                    b"10",
+                    b"gzip, br",
+                ])
+            });
+            if r.one_in(40) {
+                let n = r.below(9000);
+                h.extend(std::iter::repeat_n(b'v', n));
+            }
+            if r.one_in(25) {
+                h.extend_from_slice(r.pick(&[b" ", b"  ", b"\t", b" \t "]));
+            }
+            h.extend_from_slice(eol(r));
+        }
+        h.extend_from_slice(eol(r));
+        if r.one_in(5) {
+            h.extend_from_slice(r.pick(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"hello", b"\r\n"]));
+        }
+        h
+    }
+
+    /// One to three byte changes (overwrite, insert, delete) of a head.
+    fn mutate(r: &mut Rng, h: &mut Vec<u8>) {
+        const BYTES: &[u8] = b" \t\r\n\x00:_.A/a?#%\x7f\x80\xff-5H";
+        for _ in 0..=r.below(3) {
+            if h.is_empty() {
+                return;
+            }
+            let at = r.below(h.len());
+            let c = BYTES[r.below(BYTES.len())];
+            match r.below(3) {
+                0 => h[at] = c,
+                1 => h.insert(at, c),
+                _ => {
+                    h.remove(at);
+                }
+            }
+        }
+    }
+
+    /// The whole result of a parse, every field (Head's Debug shows them all).
+    fn outcome(p: Parsed) -> String {
+        match p {
+            Parsed::Again => "Again".to_string(),
+            Parsed::Done(h, used) => format!("{used} {h:?}"),
+        }
+    }
+
+    /// fast_head against nginx's state machines: the full parse with the fast path and
+    /// without it come to the same result on every generated head.
+    #[test]
+    fn fast_head_matches_state_machines() {
+        let mut fast = 0;
+        let mut cases = 0;
+        for seed in [0x9e37_79b9_7f4a_7c15_u64, 7, 0x0123_4567_89ab_cdef, 2026] {
+            let mut r = Rng(seed);
+            for _ in 0..2500 {
+                let mut buf = if r.one_in(2) {
+                    gen_head(&mut r)
+                } else {
+                    // A usual head, then a few bytes changed.
+                    let mut h = b"GET /r HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cg\r\nAccept: */*\r\n\r\n".to_vec();
+                    mutate(&mut r, &mut h);
+                    h
+                };
+                if r.one_in(8) {
+                    let n = r.below(buf.len() + 1);
+                    buf.truncate(n);
+                }
+                let lim = Limits {
+                    buffer: if r.one_in(5) {
+                        [16, 32, 64, 100, 256, 4096][r.below(6)]
+                    } else {
+                        1024
+                    },
+                    large_num: 1 + r.below(4),
+                    large_size: [64, 256, 1024, 8192][r.below(4)],
+                    underscores: r.one_in(4),
+                    ignore_invalid: !r.one_in(4),
+                };
+                let with = outcome(parse(&buf, &lim));
+                let without = outcome(finish(&buf, parse_head(&buf, &lim)));
+                assert_eq!(
+                    with,
+                    without,
+                    "head {:?} limits {lim:?}",
+                    String::from_utf8_lossy(&buf)
+                );
+                cases += 1;
+                fast += usize::from(fast_head(&buf, &lim).is_some());
+            }
+        }
+        // The generator reaches the fast path often enough for the test to mean something.
+        assert!(fast * 5 > cases, "fast path taken {fast} times of {cases}");
     }
 
     #[test]

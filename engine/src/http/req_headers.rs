@@ -58,11 +58,13 @@ pub(crate) struct ReqHeaders {
 
 /// A name's bit in [`ReqHeaders::known`]: from its length and first and last bytes, case
 /// folded (names equal case-insensitively have the same bit).
-fn known(n: &[u8]) -> u64 {
+/// (`const`: the head parser's bits of the names it tests are constants.)
+#[inline]
+pub(crate) const fn known(n: &[u8]) -> u64 {
     let (Some(&a), Some(&z)) = (n.first(), n.last()) else {
         return 1;
     };
-    let h = n.len() * 31 + usize::from(a | 0x20) * 7 + usize::from(z | 0x20);
+    let h = n.len() * 31 + (a | 0x20) as usize * 7 + (z | 0x20) as usize;
     1 << (h & 63)
 }
 
@@ -76,6 +78,31 @@ impl ReqHeaders {
         let known = lines
             .iter()
             .fold(0, |k, &[ns, ne, _, _]| k | known(&buf[ns..ne]));
+        ReqHeaders {
+            buf,
+            lines,
+            known,
+            map: OnceCell::new(),
+        }
+    }
+
+    /// [`ReqHeaders::new`] when the parser has the [`known`] bits of the lines' names
+    /// already (it folds them in while it reads the names).
+    #[inline]
+    pub(crate) fn with_known(buf: Bytes, lines: Vec<[usize; 4]>, known: u64) -> ReqHeaders {
+        // (The parser's lines are all within the head; `new` drops any other.)
+        let inside = |&[ns, ne, vs, ve]: &[usize; 4]| {
+            ns <= ne && ne <= buf.len() && vs <= ve && ve <= buf.len()
+        };
+        if !lines.iter().all(inside) {
+            return ReqHeaders::new(buf, lines);
+        }
+        debug_assert_eq!(
+            known,
+            lines
+                .iter()
+                .fold(0, |k, &[ns, ne, _, _]| k | self::known(&buf[ns..ne]))
+        );
         ReqHeaders {
             buf,
             lines,
@@ -122,16 +149,23 @@ impl ReqHeaders {
     }
 
     /// The first line named `name` as received (compared case-insensitively).
+    /// (Inlined: the test of a constant name's bit is a constant mask.)
+    #[inline]
     pub(crate) fn line(&self, name: &[u8]) -> Option<&[u8]> {
         if self.absent(name) {
             return None;
         }
+        self.find_line(name)
+    }
+
+    fn find_line(&self, name: &[u8]) -> Option<&[u8]> {
         self.lines()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     }
 
     /// The first value of `name` (as hyper's `HeaderMap::get`).
+    #[inline]
     pub(crate) fn get<K: Borrow<HeaderName>>(&self, name: K) -> Option<HVal<'_>> {
         let name = name.borrow();
         match self.map.get() {
@@ -147,15 +181,21 @@ impl ReqHeaders {
     }
 
     /// A name no line has (when its bit is set, a line may have it).
+    #[inline]
     fn absent(&self, name: &[u8]) -> bool {
         self.known & known(name) == 0
     }
 
     /// The first line named `name` (lower case) whose value hyper accepts.
+    #[inline]
     fn first(&self, name: &[u8]) -> Option<HVal<'_>> {
         if self.absent(name) {
             return None;
         }
+        self.find_first(name)
+    }
+
+    fn find_first(&self, name: &[u8]) -> Option<HVal<'_>> {
         for &[ns, ne, vs, ve] in &self.lines {
             if ne - ns == name.len() && self.buf[ns..ne].eq_ignore_ascii_case(name) {
                 let v = &self.buf[vs..ve];
