@@ -320,7 +320,7 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
             && buf.len() >= super::stream::POSTPONE_OUTPUT;
         Ok(c.precondition_failed || broken)
     })?;
-    if refused {
+    if refused || !super::phases::header_filter_now() {
         return nil_err(lua, "nginx output filter error");
     }
     with_req(|r, c| {
@@ -488,6 +488,9 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
         send_header(r, c);
         Ok(Some(seen))
     })?;
+    if seen.is_some() && !super::phases::header_filter_now() {
+        return nil_err(lua, "nginx output filter error");
+    }
     match seen {
         None => return nil_err(lua, "nginx output filter error"),
         Some(true) => return nil_err(lua, "seen eof"),
@@ -529,6 +532,9 @@ fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
         send_header(r, c);
         Ok(())
     })?;
+    if !super::phases::header_filter_now() {
+        return nil_err(lua, "nginx output filter error");
+    }
     ok(vec![Value::Integer(1)])
 }
 
@@ -1185,6 +1191,8 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         let done = with_req(|r, c| {
             if name == b"args" {
                 r.args.clear();
+                // nginx: ngx_http_variable_set_args
+                r.valid_unparsed_uri = false;
                 c.nil_vars.insert(name.clone());
                 return Ok(true);
             }
@@ -1211,6 +1219,8 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         c.nil_vars.remove(&name);
         if name == b"args" {
             r.args = value;
+            // nginx: ngx_http_variable_set_args: the URI is rebuilt for a proxy
+            r.valid_unparsed_uri = false;
             return Ok(true);
         }
         if r.http.set_vars.contains(&name) || r.vars.contains_key(&name) {
@@ -2348,6 +2358,10 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     ngx.set("redirect", vm.api_async(redirect)?)?;
     ngx.set("exec", vm.api_async(exec)?)?;
     ngx.set("sleep", vm.api_async(sleep)?)?;
+    ngx.set(
+        "run_worker_thread",
+        vm.api_async(super::worker_thread::run_worker_thread)?,
+    )?;
     reg(vm, &ngx, "log", ngx_log)?;
     let print = vm.api_fn(|l, a| log_wrapper(l, Level::Notice, a, 1, "print"))?;
     lua.globals().set("print", print)?;
@@ -2606,6 +2620,27 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     })?;
     reg(vm, &worker, "pid", |_, _| {
         ok(vec![Value::Integer(i64::from(std::process::id()))])
+    })?;
+    // nginx: ngx_http_lua_ffi_worker_pids lists the worker processes' pids. oxresty's
+    // workers are threads of one process, all answering `ngx.worker.pid()` with its pid: the
+    // list has `ngx.worker.count()` entries, each that pid, so that what callers rely on holds
+    // (`#pids == ngx.worker.count()`, `ngx.worker.pid()` is in it).
+    reg(vm, &worker, "pids", |lua, _| {
+        if matches!(
+            vm::current_phase().or_else(vm::noreq_phase),
+            Some(Phase::Init | Phase::InitWorker)
+        ) {
+            return nil_err(lua, "API disabled in the current context");
+        }
+        let n = super::WORKER_COUNT
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        let pid = i64::from(std::process::id());
+        let t = lua.create_table()?;
+        for i in 1..=n {
+            t.raw_set(i, pid)?;
+        }
+        ok(vec![Value::Table(t)])
     })?;
     reg(vm, &worker, "exiting", |_, _| {
         ok(vec![Value::Boolean(false)])
