@@ -592,6 +592,27 @@ async fn wait(lua: Lua, args: MultiValue) -> ApiResult {
     }
 }
 
+thread_local! {
+    /// Coroutines waiting for `ngx.location.capture*` subrequests, by address, with how many
+    /// waits (nginx: `coctx->pending_subreqs`).
+    static PENDING_SUBREQS: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
+}
+
+/// Counts a capture's wait of coroutine `co` (`start`), or its end.
+pub(crate) fn subreqs_pending(co: usize, start: bool) {
+    PENDING_SUBREQS.with(|p| {
+        let mut p = p.borrow_mut();
+        if start {
+            *p.entry(co).or_insert(0) += 1;
+        } else if let Some(n) = p.get_mut(&co) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                p.remove(&co);
+            }
+        }
+    });
+}
+
 /// `ngx.thread.kill(t)` (nginx: ngx_http_lua_uthread_kill).
 fn kill(lua: &Lua, args: MultiValue) -> ApiResult {
     super::socket::check_yieldable(lua)?;
@@ -606,6 +627,10 @@ fn kill(lua: &Lua, args: MultiValue) -> ApiResult {
     };
     if c.parent != lua.current_thread() {
         return ret(vec![Value::Nil, s(lua, "killer not parent")?]);
+    }
+    let co = t.to_pointer() as usize;
+    if PENDING_SUBREQS.with(|p| p.borrow().contains_key(&co)) {
+        return ret(vec![Value::Nil, s(lua, "pending subrequests")?]);
     }
     if c.dead.get() {
         return ret(vec![Value::Nil, s(lua, "already waited or killed")?]);
