@@ -654,6 +654,7 @@ const COROUTINE_LUA: &str = r##"
 local PENDING, thread_yield, thread_status = ...
 local co_resume, co_yield, co_status, co_create, co_running = coroutine.resume,
     coroutine.yield, coroutine.status, coroutine.create, coroutine.running
+local coroutine_wrap_std = coroutine.wrap
 local select, error, setmetatable = select, error, setmetatable
 -- coroutines made by coroutine.create/wrap (the others are light threads)
 local user_co = setmetatable({}, { __mode = "k" })
@@ -717,6 +718,14 @@ coroutine.wrap = function(f)
         return unwrap(pass(co, co_resume(co, ...)))
     end
 end
+-- nginx: ngx_http_lua_inject_coroutine_api keeps the standard functions as `_name` and its
+-- own as `__name`; LuaJIT's 5.2 extra is not in lua-nginx-module's table
+for _, k in ipairs({ "create", "resume", "status", "wrap", "yield" }) do
+    coroutine["__" .. k] = coroutine[k]
+end
+coroutine._create, coroutine._resume, coroutine._status, coroutine._wrap, coroutine._yield =
+    co_create, co_resume, co_status, coroutine_wrap_std, co_yield
+coroutine.isyieldable = nil
 "##;
 
 /// Installs `ngx.thread` and the coroutine wrappers.
