@@ -85,3 +85,24 @@ truncated: false hello world
 GET /t?x=y
 --- response_body
 args: foo=1&bar=2
+
+
+=== TEST 5: a header set by header_filter_by_lua keeps its spelling through a proxy
+--- config
+    location ~ ^/lua/(.+)$ {
+        return 200;
+        header_filter_by_lua_block { ngx.header.match = ngx.var[1] ngx.header["X-Mixed_case"] = "m" }
+    }
+    location ~ ^/proxy/(.+)$ {
+        proxy_pass http://127.0.0.1:$server_port/lua/$1;
+    }
+    location = /t {
+        content_by_lua_block {
+            local a, b = ngx.location.capture_multi{ { "/proxy/a" }, { "/proxy/b" } }
+            ngx.say(a.header.match, " ", b.header.match, " ", a.header["X-Mixed-case"])
+        }
+    }
+--- request
+GET /t
+--- response_body
+a b m

@@ -1167,6 +1167,8 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
         ) {
+            // nginx sends a header's name as the filter spelled it (`ngx.header.match`)
+            reply.names.note(name.as_bytes());
             headers.append(n, v);
         }
     }

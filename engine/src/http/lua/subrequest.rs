@@ -387,9 +387,14 @@ async fn capture(
         .iter()
         .map(|(n, _)| (n.to_ascii_lowercase(), n))
         .collect();
+    // (a proxied answer's names as the upstream spelled them)
+    let names = std::mem::take(&mut reply.names);
     let name_of = |n: &hyper::header::HeaderName| match lua_named.get(n.as_str()) {
         Some(orig) => (*orig).clone(),
-        None => title_case(n.as_str()),
+        None => match names.get(n.as_str()) {
+            Some(spelled) => String::from_utf8_lossy(spelled).into_owned(),
+            None => title_case(n.as_str()),
+        },
     };
     let bodyless = reply.body.is_none() && reply.file.is_none();
     if lua && bodyless && (status >= 300 && status != 304 || matches!(status, 201 | 204)) {
