@@ -284,6 +284,33 @@ pub(crate) fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
     Fail(format!("{}{msg}", where1(lua)))
 }
 
+/// Whether the user's code called the running API function as a method (`sock:send(x)`):
+/// the debug names of the frame it called (above the API wrapper's own frames).
+fn called_as_method(lua: &Lua) -> bool {
+    let mut level = 1;
+    let mut method = false;
+    while let Some(d) = lua.inspect_stack(level) {
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?");
+        if !(short == "ngx" || short == "[string \"?\"]" || short.contains("__mlua_async_poll")) {
+            return method;
+        }
+        method = d.names().name_what == Some("method");
+        level += 1;
+    }
+    false
+}
+
+/// nginx: luaL_argerror, which counts a method call's arguments without `self`.
+pub(crate) fn argerr_self(lua: &Lua, n: usize, fname: &str, msg: impl std::fmt::Display) -> Fail {
+    let n = if n > 1 && called_as_method(lua) {
+        n - 1
+    } else {
+        n
+    };
+    argerr(lua, n, fname, msg)
+}
+
 /// nginx: luaL_argerror.
 pub(crate) fn argerr(lua: &Lua, n: usize, fname: &str, msg: impl std::fmt::Display) -> Fail {
     let w = where1(lua);
@@ -2008,7 +2035,7 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
     }
     let data = match send_data(&lua, &arg(&args, 1)) {
         Ok(d) => d,
-        Err(m) => return Err(argerr(&lua, 2, "send", m)),
+        Err(m) => return Err(argerr_self(&lua, 2, "send", m)),
     };
     let (mut wr, timeout) = {
         let mut t = st.borrow_mut();

@@ -677,6 +677,13 @@ coroutine.create = function(f)
     return co
 end
 coroutine.resume = function(co, ...)
+    -- nginx: ngx_http_lua_coroutine_resume names the status it cannot resume
+    if user_co[co] then
+        local st = coroutine.status(co)
+        if st ~= "suspended" then
+            return false, "cannot resume " .. st .. " coroutine"
+        end
+    end
     return pass(co, co_resume(co, ...))
 end
 coroutine.yield = function(...)
