@@ -113,3 +113,20 @@ uri: /blah
 GET /t
 --- response_body
 rewrite: filtered
+
+
+=== TEST 7: an HTTP/1.0 answer held for its length runs the filter when it ends
+--- config
+    location = /t {
+        set $foo 'unset';
+        content_by_lua_block {
+            ngx.say("a")
+            ngx.say("foo: ", ngx.var.foo)
+        }
+        header_filter_by_lua_block { ngx.var.foo = "filtered" }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_body
+a
+foo: unset

@@ -1009,6 +1009,11 @@ pub(crate) fn header_filter_now() -> bool {
         if let Some(ok) = c.header_filtered {
             return ok;
         }
+        if c.buffering {
+            // nginx: an HTTP/1.0 answer held for its length sends its head (and runs the
+            // header filters) only when it ends (ngx_http_lua_send_http10_headers)
+            return true;
+        }
         c.phase
     };
     if !matches!(
