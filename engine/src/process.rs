@@ -131,6 +131,7 @@ pub fn start(p: &Parsed, listeners: &mut Listeners) -> Result<Workers, String> {
             .collect(),
     );
     crate::http::lua::set_conf_files(&p.conf.files);
+    crate::http::lua::worker_thread::set_thread_pools(&p.conf.directives);
     let http = p
         .conf
         .directives

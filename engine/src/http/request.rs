@@ -613,6 +613,8 @@ impl Request {
                     let name = name.to_ascii_lowercase();
                     if name == b"args" {
                         self.args = v;
+                        // nginx: ngx_http_variable_set_args: a proxy rebuilds the URI
+                        self.valid_unparsed_uri = false;
                     } else {
                         self.vars.insert(name, v);
                     }

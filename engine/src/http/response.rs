@@ -1466,7 +1466,7 @@ impl Names {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
         self.0
             .iter()
             .find(|n| n.eq_ignore_ascii_case(name.as_bytes()))

@@ -320,7 +320,7 @@ fn echo(lua: &Lua, args: MultiValue, newline: bool) -> ApiResult {
             && buf.len() >= super::stream::POSTPONE_OUTPUT;
         Ok(c.precondition_failed || broken)
     })?;
-    if refused {
+    if refused || !super::phases::header_filter_now() {
         return nil_err(lua, "nginx output filter error");
     }
     with_req(|r, c| {
@@ -488,6 +488,9 @@ fn eof(lua: &Lua, args: MultiValue) -> ApiResult {
         send_header(r, c);
         Ok(Some(seen))
     })?;
+    if seen.is_some() && !super::phases::header_filter_now() {
+        return nil_err(lua, "nginx output filter error");
+    }
     match seen {
         None => return nil_err(lua, "nginx output filter error"),
         Some(true) => return nil_err(lua, "seen eof"),
@@ -529,7 +532,63 @@ fn send_headers(lua: &Lua, _args: MultiValue) -> ApiResult {
         send_header(r, c);
         Ok(())
     })?;
+    if !super::phases::header_filter_now() {
+        return nil_err(lua, "nginx output filter error");
+    }
     ok(vec![Value::Integer(1)])
+}
+
+/// nginx: NGX_HTTP_LUA_CONTEXT_* of the running code.
+fn raw_phase() -> i64 {
+    match vm::current_phase().or_else(vm::noreq_phase) {
+        Some(Phase::Set) => 0x0001,
+        Some(Phase::Rewrite) => 0x0002,
+        Some(Phase::Access) => 0x0004,
+        Some(Phase::Content) => 0x0008,
+        Some(Phase::Log) => 0x0010,
+        Some(Phase::HeaderFilter) => 0x0020,
+        Some(Phase::BodyFilter) => 0x0040,
+        Some(Phase::Timer) => 0x0080,
+        Some(Phase::InitWorker) => 0x0100,
+        Some(Phase::Balancer) => 0x0200,
+        Some(Phase::SslCert) => 0x0400,
+        Some(Phase::SslSessStore) => 0x0800,
+        Some(Phase::SslSessFetch) => 0x1000,
+        Some(Phase::ExitWorker) => 0x2000,
+        Some(Phase::SslClientHello) => 0x4000,
+        Some(Phase::ServerRewrite) => 0x8000,
+        Some(Phase::Init) | None => 0,
+    }
+}
+
+/// `ngx.arg[k]` (resty.core param.lua's get_param): set_by_lua's arguments (an empty one is
+/// nil), body_filter_by_lua's chunk and eof.
+fn arg_get(lua: &Lua, k: &Value) -> ApiResult {
+    match vm::current_phase() {
+        Some(Phase::Set) => {
+            let i = num(k).filter(|n| *n >= 1.0).map(|n| n as usize);
+            let v = with_req(|_, c| Ok(i.and_then(|i| c.args.get(i - 1).cloned())))?;
+            match v {
+                Some(v) if !v.is_empty() => ok(vec![s(lua, v)?]),
+                _ => ok(vec![Value::Nil]),
+            }
+        }
+        Some(Phase::BodyFilter) => match with_req(|_, c| Ok(c.arg_table.clone()))? {
+            Some(t) => ok(vec![t.get::<Value>(k.clone())?]),
+            None => ok(vec![Value::Nil]),
+        },
+        Some(_) => Err(fail(lua, "API disabled in the current context")),
+        None => Err(fail(lua, "no request found")),
+    }
+}
+
+/// `ngx.arg[k] = v` (nginx: ngx_http_lua_param_set): body_filter_by_lua's only.
+fn arg_set(lua: &Lua, k: &Value, v: &Value) -> ApiResult {
+    check_phase(lua, &[Phase::BodyFilter])?;
+    if let Some(t) = with_req(|_, c| Ok(c.arg_table.clone()))? {
+        t.raw_set(k.clone(), v.clone())?;
+    }
+    none()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1185,6 +1244,8 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         let done = with_req(|r, c| {
             if name == b"args" {
                 r.args.clear();
+                // nginx: ngx_http_variable_set_args
+                r.valid_unparsed_uri = false;
                 c.nil_vars.insert(name.clone());
                 return Ok(true);
             }
@@ -1211,6 +1272,8 @@ fn var_set(lua: &Lua, key: &Value, val: &Value) -> ApiResult {
         c.nil_vars.remove(&name);
         if name == b"args" {
             r.args = value;
+            // nginx: ngx_http_variable_set_args: the URI is rebuilt for a proxy
+            r.valid_unparsed_uri = false;
             return Ok(true);
         }
         if r.http.set_vars.contains(&name) || r.vars.contains_key(&name) {
@@ -2348,9 +2411,32 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     ngx.set("redirect", vm.api_async(redirect)?)?;
     ngx.set("exec", vm.api_async(exec)?)?;
     ngx.set("sleep", vm.api_async(sleep)?)?;
+    ngx.set(
+        "run_worker_thread",
+        vm.api_async(super::worker_thread::run_worker_thread)?,
+    )?;
     reg(vm, &ngx, "log", ngx_log)?;
     let print = vm.api_fn(|l, a| log_wrapper(l, Level::Notice, a, 1, "print"))?;
     lua.globals().set("print", print)?;
+    // nginx: ngx.arg is a table whose metatable reads the phase's arguments (resty.core
+    // param.lua's get_param) and sets the body filter's (ngx_http_lua_param_set).
+    let arg_t = lua.create_table()?;
+    let amt = lua.create_table()?;
+    amt.set("__index", vm.api_fn(|l, a| arg_get(l, &arg(&a, 1)))?)?;
+    amt.set(
+        "__newindex",
+        vm.api_fn(|l, a| arg_set(l, &arg(&a, 1), &arg(&a, 2)))?,
+    )?;
+    arg_t.set_metatable(Some(amt));
+    ngx.raw_set("arg", arg_t)?;
+    // lua-nginx-module's raw phase context (ngx._phase_ctx, resty.core's ngx.get_raw_phase):
+    // the NGX_HTTP_LUA_CONTEXT_* bit of the running code.
+    reg(vm, &ngx, "_phase_ctx", |_, _| {
+        ok(vec![Value::Integer(raw_phase())])
+    })?;
+    reg(vm, &ngx, "get_raw_phase", |_, _| {
+        ok(vec![Value::Integer(raw_phase())])
+    })?;
     reg(vm, &ngx, "get_phase", |l, _| {
         let p = vm::current_phase()
             .or_else(vm::noreq_phase)
@@ -2514,7 +2600,6 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
         ok(vec![s(l, m)?])
     })?;
     reg(vm, &req, "get_uri_args", get_uri_args)?;
-    reg(vm, &req, "get_query_args", get_uri_args)?;
     reg(vm, &req, "get_post_args", get_post_args)?;
     reg(vm, &req, "get_headers", get_headers)?;
     reg(vm, &req, "set_header", set_header)?;
@@ -2586,7 +2671,6 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     config.set("ngx_lua_version", 10023)?;
     // Debian's nginx is built --with-debug.
     config.set("debug", true)?;
-    config.set("is_console", false)?;
     let mut prefix = vm.prefix.to_string_lossy().into_owned();
     if !prefix.ends_with('/') {
         prefix.push('/');
@@ -2606,6 +2690,27 @@ pub(crate) fn install(vm: &Rc<Vm>) -> LResult<()> {
     })?;
     reg(vm, &worker, "pid", |_, _| {
         ok(vec![Value::Integer(i64::from(std::process::id()))])
+    })?;
+    // nginx: ngx_http_lua_ffi_worker_pids lists the worker processes' pids. oxresty's
+    // workers are threads of one process, all answering `ngx.worker.pid()` with its pid: the
+    // list has `ngx.worker.count()` entries, each that pid, so that what callers rely on holds
+    // (`#pids == ngx.worker.count()`, `ngx.worker.pid()` is in it).
+    reg(vm, &worker, "pids", |lua, _| {
+        if matches!(
+            vm::current_phase().or_else(vm::noreq_phase),
+            Some(Phase::Init | Phase::InitWorker)
+        ) {
+            return nil_err(lua, "API disabled in the current context");
+        }
+        let n = super::WORKER_COUNT
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        let pid = i64::from(std::process::id());
+        let t = lua.create_table()?;
+        for i in 1..=n {
+            t.raw_set(i, pid)?;
+        }
+        ok(vec![Value::Table(t)])
     })?;
     reg(vm, &worker, "exiting", |_, _| {
         ok(vec![Value::Boolean(false)])

@@ -28,6 +28,7 @@ pub(crate) mod tls;
 pub(crate) mod udp;
 pub(crate) mod util;
 pub(crate) mod vm;
+pub(crate) mod worker_thread;
 
 use std::sync::{Arc, RwLock};
 
@@ -90,6 +91,8 @@ pub(crate) struct LuaConf {
     pub(crate) max_running_timers: Option<usize>,
     /// `lua_regex_match_limit` (regex.rs; 0: PCRE's default).
     pub(crate) regex_match_limit: u64,
+    /// `lua_worker_thread_vm_pool_size` (worker_thread.rs; unset: 100).
+    pub(crate) worker_thread_vm_pool_size: Option<usize>,
 }
 
 /// The configuration files' base names (chunk names say `nginx.conf:12`).
@@ -266,6 +269,14 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                     main(c)
                         .dicts
                         .push((d.args.first().cloned().unwrap_or_default(), size));
+                    true
+                }
+                "lua_worker_thread_vm_pool_size" => {
+                    Arc::make_mut(c.lua_main.get_or_insert_with(Default::default))
+                        .worker_thread_vm_pool_size = d
+                        .args
+                        .first()
+                        .and_then(|a| std::str::from_utf8(a).ok()?.parse().ok());
                     true
                 }
                 "lua_regex_match_limit" => {

@@ -957,9 +957,18 @@ async fn body_filter(r: &mut Request, mut reply: Reply) -> Reply {
             break;
         }
         out.extend_from_slice(&arg_out(&vm, &t));
-        // nginx: setting ngx.arg[2] = true ends the body here.
-        if !last && matches!(t.raw_get::<mlua::Value>(2), Ok(mlua::Value::Boolean(true))) {
+        // nginx: ngx_http_lua_body_filter_param_set takes ngx.arg[2] as a boolean (any
+        // value but nil and false is true): true ends the body here, false on the last
+        // piece takes its end away.
+        let eof = !matches!(
+            t.raw_get::<mlua::Value>(2),
+            Ok(mlua::Value::Nil | mlua::Value::Boolean(false)) | Err(_)
+        );
+        if !last && eof {
             break;
+        }
+        if last && !eof {
+            ctx.borrow_mut().last_cleared = true;
         }
     }
     if special {
@@ -980,6 +989,101 @@ async fn body_filter(r: &mut Request, mut reply: Reply) -> Reply {
     reply
 }
 
+/// nginx: ngx_http_send_header runs the header filters when a Lua handler first sends its
+/// head (`ngx.send_headers`, the first `ngx.say`/`print`/`eof`): header_filter_by_lua*
+/// runs then, inside that call, on `ngx.status` and `ngx.header` as they are, and not again
+/// when the handler ends. `false` when it failed (the call answers "nginx output filter
+/// error" and the request ends without an answer).
+pub(crate) fn header_filter_now() -> bool {
+    let Some((p, ctx)) = vm::current() else {
+        return true;
+    };
+    // SAFETY: `p` is the request whose handler is being polled (vm::with_req); the handler
+    // is inside an API call, and no other reference to the request is used meanwhile.
+    let r = unsafe { &mut *p };
+    let Some(h) = r.loc.lua_header_filter.clone() else {
+        return true;
+    };
+    let phase = {
+        let c = ctx.borrow();
+        if let Some(ok) = c.header_filtered {
+            return ok;
+        }
+        if c.buffering {
+            // nginx: an HTTP/1.0 answer held for its length sends its head (and runs the
+            // header filters) only when it ends (ngx_http_lua_send_http10_headers)
+            return true;
+        }
+        c.phase
+    };
+    if !matches!(
+        phase,
+        Phase::ServerRewrite | Phase::Rewrite | Phase::Access | Phase::Content
+    ) {
+        return true;
+    }
+    let Some(vm) = vm_for(r) else {
+        return true;
+    };
+    {
+        let mut c = ctx.borrow_mut();
+        c.header_filtered = Some(true);
+        c.headers_sent = false;
+        if c.status == 0 {
+            // nginx: ngx_http_lua_send_header_if_needed sets 200.
+            c.status = 200;
+        }
+    }
+    use std::future::Future;
+    // The header filter runs without a coroutine in nginx: it cannot yield, so its future
+    // is ready at the first poll.
+    let ok = {
+        let mut fut = std::pin::pin!(vm::run(&vm, r, &h, Phase::HeaderFilter, MultiValue::new()));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Outcome::Failed) => false,
+            std::task::Poll::Ready(_) => true,
+            std::task::Poll::Pending => false,
+        }
+    };
+    let mut c = ctx.borrow_mut();
+    c.phase = phase;
+    c.headers_sent = true;
+    // ngx.exit in the filter: the answer becomes that status's when the handler's ends
+    // (nginx: ngx_http_filter_finalize_request; the handler's output goes nowhere).
+    c.header_exit = c.exit.take().filter(|&code| code != NGX_OK);
+    c.header_filtered = Some(ok);
+    ok
+}
+
+/// ngx.exit(code) in header_filter_by_lua* (nginx: ngx_http_filter_finalize_request): a
+/// clean answer with that status instead of the handler's.
+async fn filter_exit(r: &mut Request, code: i64) -> Reply {
+    // nginx: ngx_http_filter_finalize_request: a clean answer with that status.
+    if code < 0 {
+        let mut reply = Reply::status(500);
+        reply.drop = true;
+        return reply;
+    }
+    let code = u16::try_from(code).unwrap_or(500);
+    let mut reply = Reply::status(code);
+    if code < 300 {
+        reply.body = Some(full(Vec::new()));
+        reply.length = Some(0);
+        return reply;
+    }
+    // nginx: the special response handler runs, error_page included; an error page's
+    // answer comes through the header filters of its own location.
+    let before = Arc::as_ptr(&r.loc);
+    let reply = Box::pin(r.filter_finalize(reply)).await;
+    if !std::ptr::eq(before, Arc::as_ptr(&r.loc)) && r.loc.lua_header_filter.is_some() {
+        // (an internal redirect: the new location's filter runs afresh)
+        vm::ctx_of(r).borrow_mut().header_filtered = None;
+        return Box::pin(header_filter_lua(r, reply)).await;
+    }
+    reply
+}
+
 /// nginx: ngx_http_lua_header_filter.
 async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
     let Some(h) = r.loc.lua_header_filter.clone() else {
@@ -989,6 +1093,23 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
         return reply;
     };
     let ctx = vm::ctx_of(r);
+    let filtered = ctx.borrow().header_filtered;
+    match filtered {
+        // it ran when the handler sent its head
+        Some(true) => {
+            let exit = ctx.borrow_mut().header_exit.take();
+            return match exit {
+                Some(code) => filter_exit(r, code).await,
+                None => reply,
+            };
+        }
+        Some(false) => {
+            let mut reply = Reply::status(500);
+            reply.drop = true;
+            return reply;
+        }
+        None => {}
+    }
     {
         let mut c = ctx.borrow_mut();
         c.status = reply.status;
@@ -1018,27 +1139,7 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
     }
     let exit = ctx.borrow_mut().exit.take().filter(|&code| code != NGX_OK);
     if let Some(code) = exit {
-        // nginx: ngx_http_filter_finalize_request: a clean answer with that status.
-        if code < 0 {
-            let mut reply = Reply::status(500);
-            reply.drop = true;
-            return reply;
-        }
-        let code = u16::try_from(code).unwrap_or(500);
-        let mut reply = Reply::status(code);
-        if code < 300 {
-            reply.body = Some(full(Vec::new()));
-            reply.length = Some(0);
-            return reply;
-        }
-        // nginx: the special response handler runs, error_page included; an error page's
-        // answer comes through the header filters of its own location.
-        let before = Arc::as_ptr(&r.loc);
-        let reply = Box::pin(r.filter_finalize(reply)).await;
-        if !std::ptr::eq(before, Arc::as_ptr(&r.loc)) && r.loc.lua_header_filter.is_some() {
-            return Box::pin(header_filter_lua(r, reply)).await;
-        }
-        return reply;
+        return filter_exit(r, code).await;
     }
     let mut c = ctx.borrow_mut();
     if c.status != reply.status
@@ -1071,6 +1172,8 @@ async fn header_filter_lua(r: &mut Request, mut reply: Reply) -> Reply {
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
         ) {
+            // nginx sends a header's name as the filter spelled it (`ngx.header.match`)
+            reply.names.note(name.as_bytes());
             headers.append(n, v);
         }
     }

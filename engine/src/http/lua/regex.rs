@@ -552,7 +552,6 @@ end
 
 function re.sub(subj, regex, replace, opts) return subst(subj, regex, replace, opts, false) end
 function re.gsub(subj, regex, replace, opts) return subst(subj, regex, replace, opts, true) end
-function re.opt() return true end
 
 return re
 "#;

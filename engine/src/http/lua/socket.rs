@@ -284,6 +284,33 @@ pub(crate) fn fail(lua: &Lua, msg: impl std::fmt::Display) -> Fail {
     Fail(format!("{}{msg}", where1(lua)))
 }
 
+/// Whether the user's code called the running API function as a method (`sock:send(x)`):
+/// the debug names of the frame it called (above the API wrapper's own frames).
+fn called_as_method(lua: &Lua) -> bool {
+    let mut level = 1;
+    let mut method = false;
+    while let Some(d) = lua.inspect_stack(level) {
+        let src = d.source();
+        let short = src.short_src.as_deref().unwrap_or("?");
+        if !(short == "ngx" || short == "[string \"?\"]" || short.contains("__mlua_async_poll")) {
+            return method;
+        }
+        method = d.names().name_what == Some("method");
+        level += 1;
+    }
+    false
+}
+
+/// nginx: luaL_argerror, which counts a method call's arguments without `self`.
+pub(crate) fn argerr_self(lua: &Lua, n: usize, fname: &str, msg: impl std::fmt::Display) -> Fail {
+    let n = if n > 1 && called_as_method(lua) {
+        n - 1
+    } else {
+        n
+    };
+    argerr(lua, n, fname, msg)
+}
+
 /// nginx: luaL_argerror.
 pub(crate) fn argerr(lua: &Lua, n: usize, fname: &str, msg: impl std::fmt::Display) -> Fail {
     let w = where1(lua);
@@ -951,6 +978,8 @@ pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
     methods.set("settimeouts", api_fn(vm, settimeouts)?)?;
     methods.set("getreusedtimes", api_fn(vm, getreusedtimes)?)?;
     methods.set("setkeepalive", api_fn(vm, setkeepalive)?)?;
+    methods.set("bind", api_fn(vm, bind)?)?;
+    methods.set("setclientcert", api_fn(vm, super::tls::setclientcert)?)?;
     methods.set("setoption", api_fn(vm, |l, a| sockopt(l, a, true))?)?;
     methods.set("getoption", api_fn(vm, |l, a| sockopt(l, a, false))?)?;
     // nginx: the metatable holds the methods and is its own __index
@@ -991,6 +1020,72 @@ pub(crate) fn install(vm: &Rc<Vm>, ngx: &Table) -> mlua::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // connect.
 
+/// Where the socket table keeps the local address of `bind` (nginx: SOCKET_BIND_INDEX).
+const BIND_INDEX: i64 = 8;
+
+/// nginx: ngx_http_lua_socket_tcp_bind: `sock:bind(ip)` sets the local address the next
+/// `connect` binds to (the port stays the kernel's choice).
+fn bind(lua: &Lua, args: MultiValue) -> ApiResult {
+    if args.len() != 2 {
+        return Err(fail(
+            lua,
+            format!("expecting 2 arguments, but got {}", args.len()),
+        ));
+    }
+    let obj = check_obj(lua, &args, "bind")?;
+    let v = arg(&args, 1);
+    let Some(text) = check_str(lua, &v) else {
+        return Err(argerr(
+            lua,
+            2,
+            "bind",
+            format!("string expected, got {}", type_name(&v)),
+        ));
+    };
+    // nginx: ngx_parse_addr: an IPv4 or IPv6 address, no port
+    let Some(ip) = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| t.parse::<IpAddr>().ok())
+    else {
+        return nil_err(lua, "bad address");
+    };
+    obj.raw_set(BIND_INDEX, lua.create_string(ip.to_string())?)?;
+    log(Level::Debug, &format!("lua tcp socket bind ip: {ip}"));
+    ret(vec![Value::Boolean(true)])
+}
+
+/// The local address `bind` set on the socket table.
+fn bound_ip(obj: &Table) -> Option<IpAddr> {
+    match obj.raw_get::<Value>(BIND_INDEX).ok()? {
+        Value::String(s) => s.to_str().ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// nginx: ngx_event_connect_peer: the socket, bound to `local` first when `bind` set one
+/// (a failed bind(2) is logged at `crit`, and the connect fails with its error).
+async fn tcp_connect(
+    sa: SocketAddr,
+    local: Option<IpAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(ip) = local else {
+        return tokio::net::TcpStream::connect(sa).await;
+    };
+    let sock = if sa.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Err(e) = sock.bind(SocketAddr::new(ip, 0)) {
+        log(
+            Level::Crit,
+            &format!("bind({ip}) failed ({})", crate::log::errno_text(&e)),
+        );
+        return Err(e);
+    }
+    sock.connect(sa).await
+}
+
 /// What `connect` connects to.
 enum Target {
     Unix(Vec<u8>),
@@ -1010,6 +1105,7 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
     }
     check_yieldable(&lua)?;
     let obj = check_obj(&lua, &args, "connect")?;
+    let local = bound_ip(&obj);
     let host_v = arg(&args, 1);
     let Some(host) = check_str(&lua, &host_v) else {
         return Err(argerr(
@@ -1284,9 +1380,7 @@ async fn connect(lua: Lua, args: MultiValue) -> ApiResult {
                     let sa = SocketAddr::new(ip, port);
                     let shown = sa.to_string();
                     crate::worker::next_conn_id();
-                    match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(sa))
-                        .await
-                    {
+                    match tokio::time::timeout(connect_timeout, tcp_connect(sa, local)).await {
                         Ok(Ok(s)) => {
                             let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
                             Ok((Box::new(s) as BoxIo, Some(fd), shown))
@@ -1941,7 +2035,7 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
     }
     let data = match send_data(&lua, &arg(&args, 1)) {
         Ok(d) => d,
-        Err(m) => return Err(argerr(&lua, 2, "send", m)),
+        Err(m) => return Err(argerr_self(&lua, 2, "send", m)),
     };
     let (mut wr, timeout) = {
         let mut t = st.borrow_mut();

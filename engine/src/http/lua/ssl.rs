@@ -359,11 +359,11 @@ fn tlv(b: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 }
 
 /// `ngx.ssl.parse_pem_cert`'s value (lua-resty-core: a cdata STACK_OF(X509)).
-struct ParsedChain(Vec<CertificateDer<'static>>);
+pub(crate) struct ParsedChain(pub(crate) Vec<CertificateDer<'static>>);
 impl UserData for ParsedChain {}
 
 /// `ngx.ssl.parse_pem_priv_key`'s value (lua-resty-core: a cdata EVP_PKEY).
-struct ParsedKey(Arc<dyn rustls::sign::SigningKey>);
+pub(crate) struct ParsedKey(pub(crate) Arc<dyn rustls::sign::SigningKey>);
 impl UserData for ParsedKey {}
 
 // ---------------------------------------------------------------------------------------------

@@ -358,8 +358,11 @@ async fn run_one(mut sr: Request, lua: bool, ssi: bool) -> (Request, Captured) {
         let c = ctx.borrow();
         (c.headers.clone(), c.eof)
     };
+    // a body filter that took the last piece's end away: no end came
+    let last_cleared = vm::find_ctx(key).is_some_and(|c| c.borrow().last_cleared);
     vm::drop_key(key);
-    let cap = capture(&sr, reply, lua_headers, lua, eof).await;
+    let mut cap = capture(&sr, reply, lua_headers, lua, eof).await;
+    cap.truncated |= lua && last_cleared;
     // nginx: a finalized subrequest is logged with `log_subrequest on`.
     if sr.loc.log_subrequest == Some(true) {
         sr.status = cap.status;
@@ -384,9 +387,14 @@ async fn capture(
         .iter()
         .map(|(n, _)| (n.to_ascii_lowercase(), n))
         .collect();
+    // (a proxied answer's names as the upstream spelled them)
+    let names = std::mem::take(&mut reply.names);
     let name_of = |n: &hyper::header::HeaderName| match lua_named.get(n.as_str()) {
         Some(orig) => (*orig).clone(),
-        None => title_case(n.as_str()),
+        None => match names.get(n.as_str()) {
+            Some(spelled) => String::from_utf8_lossy(spelled).into_owned(),
+            None => title_case(n.as_str()),
+        },
     };
     let bodyless = reply.body.is_none() && reply.file.is_none();
     if lua && bodyless && (status >= 300 && status != 304 || matches!(status, 201 | 204)) {
@@ -551,23 +559,28 @@ fn check(lua: &Lua) -> Result<(), Fail> {
 }
 
 /// nginx: `ctx->no_abort` while a capture waits for its subrequests (ngx.exit refuses to
-/// abort the request then).
-struct NoAbort(Option<vm::CtxKey>);
+/// abort the request then), and the waiting coroutine's `pending_subreqs` (ngx.thread.kill
+/// refuses to kill it then).
+struct NoAbort(Option<vm::CtxKey>, usize);
 
 impl NoAbort {
-    fn new() -> NoAbort {
+    fn new(lua: &Lua) -> NoAbort {
+        let co = lua.current_thread().to_pointer() as usize;
+        super::thread::subreqs_pending(co, true);
         NoAbort(
             vm::with_req(|r, c| {
                 c.no_abort += 1;
                 Ok(vm::key_of(r))
             })
             .ok(),
+            co,
         )
     }
 }
 
 impl Drop for NoAbort {
     fn drop(&mut self) {
+        super::thread::subreqs_pending(self.1, false);
         if let Some(ctx) = self.0.and_then(vm::find_ctx) {
             if let Ok(mut c) = ctx.try_borrow_mut() {
                 c.no_abort = c.no_abort.saturating_sub(1);
@@ -584,7 +597,7 @@ pub(crate) async fn capture_one(lua: Lua, args: MultiValue) -> ApiResult {
     }
     check(&lua)?;
     let q = query(&lua, &arg(&args, 0), &arg(&args, 1))?;
-    let _pending = NoAbort::new();
+    let _pending = NoAbort::new(&lua);
     super::thread::next_round().await;
     run_all(&lua, vec![q]).await
 }
@@ -623,7 +636,7 @@ pub(crate) async fn capture_multi(lua: Lua, args: MultiValue) -> ApiResult {
         let opts = q.raw_get::<Value>(2)?;
         queries.push(query(&lua, &uri, &opts)?);
     }
-    let _pending = NoAbort::new();
+    let _pending = NoAbort::new(&lua);
     super::thread::next_round().await;
     run_all(&lua, queries).await
 }

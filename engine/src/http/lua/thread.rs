@@ -592,6 +592,27 @@ async fn wait(lua: Lua, args: MultiValue) -> ApiResult {
     }
 }
 
+thread_local! {
+    /// Coroutines waiting for `ngx.location.capture*` subrequests, by address, with how many
+    /// waits (nginx: `coctx->pending_subreqs`).
+    static PENDING_SUBREQS: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
+}
+
+/// Counts a capture's wait of coroutine `co` (`start`), or its end.
+pub(crate) fn subreqs_pending(co: usize, start: bool) {
+    PENDING_SUBREQS.with(|p| {
+        let mut p = p.borrow_mut();
+        if start {
+            *p.entry(co).or_insert(0) += 1;
+        } else if let Some(n) = p.get_mut(&co) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                p.remove(&co);
+            }
+        }
+    });
+}
+
 /// `ngx.thread.kill(t)` (nginx: ngx_http_lua_uthread_kill).
 fn kill(lua: &Lua, args: MultiValue) -> ApiResult {
     super::socket::check_yieldable(lua)?;
@@ -606,6 +627,10 @@ fn kill(lua: &Lua, args: MultiValue) -> ApiResult {
     };
     if c.parent != lua.current_thread() {
         return ret(vec![Value::Nil, s(lua, "killer not parent")?]);
+    }
+    let co = t.to_pointer() as usize;
+    if PENDING_SUBREQS.with(|p| p.borrow().contains_key(&co)) {
+        return ret(vec![Value::Nil, s(lua, "pending subrequests")?]);
     }
     if c.dead.get() {
         return ret(vec![Value::Nil, s(lua, "already waited or killed")?]);
@@ -629,6 +654,7 @@ const COROUTINE_LUA: &str = r##"
 local PENDING, thread_yield, thread_status = ...
 local co_resume, co_yield, co_status, co_create, co_running = coroutine.resume,
     coroutine.yield, coroutine.status, coroutine.create, coroutine.running
+local coroutine_wrap_std = coroutine.wrap
 local select, error, setmetatable = select, error, setmetatable
 -- coroutines made by coroutine.create/wrap (the others are light threads)
 local user_co = setmetatable({}, { __mode = "k" })
@@ -651,6 +677,13 @@ coroutine.create = function(f)
     return co
 end
 coroutine.resume = function(co, ...)
+    -- nginx: ngx_http_lua_coroutine_resume names the status it cannot resume
+    if user_co[co] then
+        local st = coroutine.status(co)
+        if st ~= "suspended" then
+            return false, "cannot resume " .. st .. " coroutine"
+        end
+    end
     return pass(co, co_resume(co, ...))
 end
 coroutine.yield = function(...)
@@ -692,6 +725,14 @@ coroutine.wrap = function(f)
         return unwrap(pass(co, co_resume(co, ...)))
     end
 end
+-- nginx: ngx_http_lua_inject_coroutine_api keeps the standard functions as `_name` and its
+-- own as `__name`; LuaJIT's 5.2 extra is not in lua-nginx-module's table
+for _, k in ipairs({ "create", "resume", "status", "wrap", "yield" }) do
+    coroutine["__" .. k] = coroutine[k]
+end
+coroutine._create, coroutine._resume, coroutine._status, coroutine._wrap, coroutine._yield =
+    co_create, co_resume, co_status, coroutine_wrap_std, co_yield
+coroutine.isyieldable = nil
 "##;
 
 /// Installs `ngx.thread` and the coroutine wrappers.

@@ -291,11 +291,102 @@ fn roots(path: &str) -> Result<(rustls::RootCertStore, Vec<CertificateDer<'stati
     Ok((store, certs))
 }
 
+/// Where the socket table keeps `setclientcert`'s chain and key (nginx:
+/// SOCKET_CLIENT_CERT_INDEX, SOCKET_CLIENT_PKEY_INDEX).
+const CLIENT_CERT_INDEX: i64 = 6;
+const CLIENT_PKEY_INDEX: i64 = 7;
+
+/// lua-resty-core's `tcpsock:setclientcert(cert, pkey)`: the chain of
+/// `ngx.ssl.parse_pem_cert` and the key of `ngx.ssl.parse_pem_priv_key` the next
+/// `sslhandshake` offers when the server asks for a client certificate; no arguments
+/// forget them.
+pub(crate) fn setclientcert(lua: &Lua, args: MultiValue) -> ApiResult {
+    let Value::Table(obj) = arg(&args, 0) else {
+        return Err(fail(
+            lua,
+            "bad argument #1 to 'setclientcert' (table expected)",
+        ));
+    };
+    let (cert, pkey) = (arg(&args, 1), arg(&args, 2));
+    let absent = |v: &Value| matches!(v, Value::Nil | Value::Boolean(false));
+    if absent(&cert) && absent(&pkey) {
+        obj.raw_set(CLIENT_CERT_INDEX, Value::Nil)?;
+        obj.raw_set(CLIENT_PKEY_INDEX, Value::Nil)?;
+        return ret(vec![Value::Boolean(true)]);
+    }
+    if absent(&cert) || absent(&pkey) {
+        return nil_err(
+            lua,
+            "client certificate must be supplied with corresponding private key",
+        );
+    }
+    // (resty.core checks for a cdata; the parsed values are userdata here)
+    let is = |v: &Value, chain: bool| match v {
+        Value::UserData(u) if chain => u.is::<super::ssl::ParsedChain>(),
+        Value::UserData(u) => u.is::<super::ssl::ParsedKey>(),
+        _ => false,
+    };
+    if !is(&cert, true) {
+        return nil_err(
+            lua,
+            format!(
+                "bad cert arg: cdata expected, got {}",
+                super::api::type_name(&cert)
+            ),
+        );
+    }
+    if !is(&pkey, false) {
+        return nil_err(
+            lua,
+            format!(
+                "bad pkey arg: cdata expected, got {}",
+                super::api::type_name(&pkey)
+            ),
+        );
+    }
+    obj.raw_set(CLIENT_CERT_INDEX, cert)?;
+    obj.raw_set(CLIENT_PKEY_INDEX, pkey)?;
+    ret(vec![Value::Boolean(true)])
+}
+
+/// The client certificate `setclientcert` set on the socket table.
+fn client_cert(obj: &mlua::Table) -> Option<Arc<rustls::sign::CertifiedKey>> {
+    let Ok(Value::UserData(c)) = obj.raw_get::<Value>(CLIENT_CERT_INDEX) else {
+        return None;
+    };
+    let Ok(Value::UserData(k)) = obj.raw_get::<Value>(CLIENT_PKEY_INDEX) else {
+        return None;
+    };
+    let chain = c.borrow::<super::ssl::ParsedChain>().ok()?.0.clone();
+    let key = k.borrow::<super::ssl::ParsedKey>().ok()?.0.clone();
+    Some(Arc::new(rustls::sign::CertifiedKey::new(chain, key)))
+}
+
+/// Offers one client certificate whatever the server asks for (nginx: SSL_use_certificate
+/// and SSL_use_PrivateKey on the connection).
+#[derive(Debug)]
+struct OneClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for OneClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// The client configuration for one handshake, with its outcome recorder.
 fn config(
     verify: bool,
     trusted: &str,
     check_host: bool,
+    client: Option<Arc<rustls::sign::CertifiedKey>>,
 ) -> Result<(Arc<rustls::ClientConfig>, Arc<Mutex<Outcome>>), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let outcome = Arc::new(Mutex::new(Outcome::default()));
@@ -349,6 +440,9 @@ fn config(
         }
     };
     cfg.dangerous().set_certificate_verifier(rec);
+    if let Some(ck) = client {
+        cfg.client_auth_cert_resolver = Arc::new(OneClientCert(ck));
+    }
     Ok((Arc::new(cfg), outcome))
 }
 
@@ -392,7 +486,7 @@ pub(crate) async fn sslhandshake(lua: Lua, args: MultiValue) -> ApiResult {
         };
         (io, t.connect_timeout(), t.log_errors(), t.peer_ip())
     };
-    let (cfg, outcome) = match config(verify, &trusted, name.is_some()) {
+    let (cfg, outcome) = match config(verify, &trusted, name.is_some(), client_cert(&obj)) {
         Ok(c) => c,
         Err(e) => {
             log(Level::Error, &format!("lua ssl: {e}"));

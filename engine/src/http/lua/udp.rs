@@ -262,7 +262,7 @@ async fn send(lua: Lua, args: MultiValue) -> ApiResult {
     }
     let data = match send_data(&lua, &arg(&args, 1)) {
         Ok(d) => d,
-        Err(m) => return Err(argerr(&lua, 2, "send", m)),
+        Err(m) => return Err(super::socket::argerr_self(&lua, 2, "send", m)),
     };
     match sock.send(&data).await {
         Ok(k) if k == data.len() => ret(vec![Value::Integer(1)]),

@@ -171,6 +171,14 @@ pub(crate) struct ReqCtx {
     pub(crate) raw_socket: bool,
     /// nginx: `ctx->no_abort`: subrequests pending (`ngx.location.capture*` calls waiting).
     pub(crate) no_abort: u32,
+    /// header_filter_by_lua* ran when the handler sent its head (nginx runs the header
+    /// filters inside ngx_http_send_header): `Some(ok)`, and it does not run again.
+    pub(crate) header_filtered: Option<bool>,
+    /// body_filter_by_lua* set `ngx.arg[2]` to false on the body's last piece: no last
+    /// buffer left the filter (a capture of it is truncated).
+    pub(crate) last_cleared: bool,
+    /// `ngx.exit(code)` in the header filter [`header_filtered`](Self::header_filtered) ran.
+    pub(crate) header_exit: Option<i64>,
 }
 
 impl ReqCtx {
@@ -209,6 +217,9 @@ impl ReqCtx {
             raw_conn: None,
             raw_socket: false,
             no_abort: 0,
+            header_filtered: None,
+            last_cleared: false,
+            header_exit: None,
         }
     }
 }
@@ -278,6 +289,15 @@ pub(crate) fn create(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<
     if let Err(text) = res {
         crate::http::errlog::write(crate::log::Level::Error, &text);
     }
+    Some(vm)
+}
+
+/// This thread's VM for `conf`, replacing the one it had, without `init_by_lua*` (a
+/// `ngx.run_worker_thread` pool thread's: nginx makes it with luaL_newstate and the API).
+pub(crate) fn create_bare(conf: Arc<LuaConf>, prefix: &std::path::Path) -> Option<Rc<Vm>> {
+    let vm = new_vm(conf, prefix)?;
+    VM.with(|v| *v.borrow_mut() = Some(vm.clone()));
+    vm.setup().ok()?;
     Some(vm)
 }
 
@@ -688,6 +708,11 @@ pub(crate) fn with_req<R>(
         return Err(Fail("request ctx busy".into()));
     };
     f(r, &mut c)
+}
+
+/// The request whose handler is being polled, and its context.
+pub(crate) fn current() -> Option<(*mut Request, SharedCtx)> {
+    CURRENT.with(|c| c.borrow().clone())
 }
 
 /// The current phase, `None` outside a request.
