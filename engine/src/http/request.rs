@@ -410,9 +410,11 @@ impl Request {
     /// From server rewrite to content (nginx: ngx_http_core_run_phases from `phase`).
     async fn phases(&mut self, server_rewrite: bool) -> Reply {
         if server_rewrite {
-            let script = self.server.script.clone();
-            if let Next::Done(r) = self.script(&script) {
-                return r;
+            if !self.server.script.is_empty() {
+                let script = self.server.script.clone();
+                if let Next::Done(r) = self.script(&script) {
+                    return r;
+                }
             }
             // server_rewrite_by_lua* (at the end of the server rewrite phase)
             if let Next::Done(r) = crate::http::lua::server_rewrite(self).await {
