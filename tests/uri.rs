@@ -176,18 +176,27 @@ fn uris_and_args_as_nginx_makes_them() {
     }
 }
 
-/// Pipelined requests: the bad second one is refused and the connection closed (the third
-/// is not served).
+/// Pipelined requests: the bad second one is refused (logged as a pipelined request line)
+/// and the connection closed (the third is not served).
 fn pipelined(bin: &str) -> Vec<String> {
     let s = Server::start(bin, CONF, &[]);
     let out = s.exchange(
         b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b/../../c HTTP/1.1\r\nHost: x\r\n\r\nGET /d HTTP/1.1\r\nHost: x\r\n\r\n",
     );
-    String::from_utf8_lossy(&out)
+    let mut got: Vec<String> = String::from_utf8_lossy(&out)
         .lines()
         .filter(|l| l.starts_with("HTTP/") || l.starts_with("uri="))
         .map(str::to_string)
-        .collect()
+        .collect();
+    // nginx's log context says the request line was a pipelined one.
+    let log = s.file_when("logs/error.log", |t| t.contains("client sent"));
+    got.extend(
+        log.lines()
+            .filter(|l| l.contains("client sent"))
+            .filter_map(|l| l.split_once(" *").map(|(_, rest)| rest))
+            .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest.to_string())),
+    );
+    got
 }
 
 #[test]
@@ -196,6 +205,7 @@ fn a_bad_pipelined_request_ends_the_connection() {
         "HTTP/1.1 200 OK",
         "uri=/a args=",
         "HTTP/1.1 400 Bad Request",
+        "client sent invalid request while reading client pipelined request line, client: 127.0.0.1, server: localhost, request: \"GET /b/../../c HTTP/1.1\"",
     ];
     assert_eq!(pipelined(env!("CARGO_BIN_EXE_oxresty")), want);
     if std::path::Path::new(REFERENCE).exists() {

@@ -250,6 +250,17 @@ fn finish(buf: &[u8], parsed: Parsed) -> Parsed {
     Parsed::Done(h, used)
 }
 
+/// The log context of a request-line error of a pipelined request (one whose bytes were
+/// read with the previous request's; nginx: ngx_http_set_keepalive's action "reading client
+/// pipelined request line").
+pub(crate) fn pipelined(h: &mut Head) {
+    if let Some((_, msg)) = h.error.as_mut().filter(|_| !h.in_headers) {
+        if let Some(at) = msg.rfind(" while reading client request line") {
+            msg.insert_str(at + " while reading client ".len(), "pipelined ");
+        }
+    }
+}
+
 /// A refused head: nginx's status and its info-level text.
 fn fail(mut h: Box<Head>, status: u16, msg: &str, used: usize) -> Parsed {
     h.error = Some((status, msg.to_string()));
