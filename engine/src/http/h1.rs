@@ -726,6 +726,8 @@ where
         if io.borrow().inbuf.is_empty() {
             mirrors(ctx.id).await;
         }
+        // nginx: a request whose bytes came with the previous one's is pipelined.
+        let pipelined = shared.borrow().served > 0 && !io.borrow().inbuf.is_empty();
         let h = {
             let mut timer = HeadTimer::None;
             std::future::poll_fn(|cx| {
@@ -754,7 +756,12 @@ where
             .await
         };
         let h = match h {
-            HeadEvent::Head(h) => h,
+            HeadEvent::Head(mut h) => {
+                if pipelined {
+                    head::pipelined(&mut h);
+                }
+                h
+            }
             HeadEvent::Close => {
                 close_conn(&io, false).await;
                 return;

@@ -28,6 +28,9 @@ pub(crate) struct Limits {
     pub(crate) underscores: bool,
     /// `ignore_invalid_headers`.
     pub(crate) ignore_invalid: bool,
+    /// `merge_slashes` (nginx normalizes the URI with the default server's setting, before
+    /// the virtual server is known).
+    pub(crate) merge_slashes: bool,
 }
 
 impl Limits {
@@ -39,6 +42,7 @@ impl Limits {
             large_size: large_size.max(1),
             underscores: c.underscores_in_headers.unwrap_or(false),
             ignore_invalid: c.ignore_invalid_headers.unwrap_or(true),
+            merge_slashes: c.merge_slashes.unwrap_or(true),
         }
     }
 }
@@ -82,6 +86,9 @@ pub(crate) struct Head {
     pub(crate) error: Option<(u16, String)>,
     /// Info-level lines nginx logs for a head it still accepts (ignored header lines).
     pub(crate) notes: Vec<String>,
+    /// The URI (`%XX` decoded, `.` and `..` resolved, `//` merged) and the arguments, as
+    /// nginx makes them from the target once the request line is read (see [`parse_uri`]).
+    pub(crate) uri: Option<(Vec<u8>, Vec<u8>)>,
     /// The request line was complete: errors are "while reading client request headers".
     pub(crate) in_headers: bool,
     /// The head's bytes as received, from the request line to the empty line (kept when
@@ -241,6 +248,17 @@ fn finish(buf: &[u8], parsed: Parsed) -> Parsed {
         h.known,
     );
     Parsed::Done(h, used)
+}
+
+/// The log context of a request-line error of a pipelined request (one whose bytes were
+/// read with the previous request's; nginx: ngx_http_set_keepalive's action "reading client
+/// pipelined request line").
+pub(crate) fn pipelined(h: &mut Head) {
+    if let Some((_, msg)) = h.error.as_mut().filter(|_| !h.in_headers) {
+        if let Some(at) = msg.rfind(" while reading client request line") {
+            msg.insert_str(at + " while reading client ".len(), "pipelined ");
+        }
+    }
 }
 
 /// A refused head: nginx's status and its info-level text.
@@ -521,6 +539,21 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
         h.at[2] = Some((uri_start, uri_end));
     }
+    // nginx: the parser refuses another method than GET in HTTP/0.9 first, then
+    // ngx_http_process_request_uri checks the URI, before the request line's host and any
+    // header.
+    if h.version == 9 && method != b"GET" {
+        return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
+    }
+    let target = if uri_start == 0 {
+        &b"/"[..]
+    } else {
+        &buf[uri_start..uri_end]
+    };
+    match parse_uri(target, lim.merge_slashes) {
+        Some(uri) => h.uri = Some(uri),
+        None => return fail(h, 400, "client sent invalid request", p),
+    }
     if let Some(end) = host_end {
         match host_of(&buf[host_start..end]) {
             Some(host) => h.line_host = Some(host),
@@ -528,9 +561,6 @@ fn parse_head(buf: &[u8], lim: &Limits) -> Parsed {
         }
     }
     if h.version == 9 {
-        if method != b"GET" {
-            return fail(h, 400, "client sent invalid method in HTTP/0.9 request", p);
-        }
         return Parsed::Done(h, p);
     }
 
@@ -778,6 +808,8 @@ fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
         Some((0, method_end)),
         Some((uri_start, uri_end)),
     ];
+    // A URI nginx refuses is left to the state machines (refused before any header).
+    h.uri = Some(parse_uri(&b[uri_start..uri_end], lim.merge_slashes)?);
     h.in_headers = true;
     h.spans = Vec::with_capacity(8);
     let mut p = uri_end + 11;
@@ -829,6 +861,181 @@ fn fast_head(buf: &[u8], lim: &Limits) -> Option<Parsed> {
         h.known |= bit;
     }
     Some(request_header(h, buf, p, seen_host, &b[..method_end]))
+}
+
+/// nginx: ngx_http_process_request_uri and ngx_http_parse_complex_uri: the URI of a
+/// target (`%XX` decoded, `//` merged with `merge_slashes`, `.` and `..` resolved, cut at the
+/// first `?` or `#`) and its arguments (after the `?`, up to a `#`); `None` where nginx
+/// answers 400 ("client sent invalid request"): `..` above the root, a bad or `%00` escape.
+/// A target starting with `?` is an absolute URI's empty path: the URI is `/`.
+pub(crate) fn parse_uri(target: &[u8], merge_slashes: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    // nginx parses the URI only when the request line's parser saw something to do
+    // (`complex_uri`, `quoted_uri`, `empty_path_in_uri`): a `#`, or before the `?` a `%`,
+    // `/.` or `//`. Otherwise the URI is the path as sent.
+    let q = target.iter().position(|&c| c == b'?');
+    let path = &target[..q.unwrap_or(target.len())];
+    let complex = q == Some(0)
+        || path.contains(&b'%')
+        || path
+            .windows(2)
+            .any(|w| w[0] == b'/' && (w[1] == b'.' || w[1] == b'/'))
+        || target.contains(&b'#');
+    if !complex {
+        let args = q.map_or_else(Vec::new, |q| target[q + 1..].to_vec());
+        return Some((path.to_vec(), args));
+    }
+    complex_uri(target, merge_slashes)
+}
+
+/// nginx: ngx_http_parse_complex_uri's states.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cu {
+    Usual,
+    Slash,
+    Dot,
+    DotDot,
+    Quoted,
+    QuotedSecond,
+}
+
+/// nginx: ngx_http_parse_complex_uri (without its Win32 parts): escapes are decoded as the
+/// path is read, a decoded byte counting as the byte itself (`%2F` is a `/`, `%2E` a `.`)
+/// but for `%`, `#` and `?`, which stay data.
+fn complex_uri(target: &[u8], merge_slashes: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut u: Vec<u8> = Vec::with_capacity(target.len() + 1);
+    if target.first() == Some(&b'?') {
+        u.push(b'/');
+    }
+    // `..`: back to the `/` before the previous segment (the last bytes are `/..`).
+    let up = |u: &mut Vec<u8>| -> Option<()> {
+        let mut i = u.len().checked_sub(4)?;
+        loop {
+            if u[i] == b'/' {
+                u.truncate(i + 1);
+                return Some(());
+            }
+            i = i.checked_sub(1)?;
+        }
+    };
+    let mut st = Cu::Usual;
+    let mut quoted_st = Cu::Usual;
+    let mut decoded = 0u8;
+    let mut args_at = None;
+    let mut p = 0;
+    let Some(&first) = target.first() else {
+        return Some((b"/".to_vec(), Vec::new()));
+    };
+    let mut ch = first;
+    p += 1;
+    // `ch` is the byte at `p - 1` (or a decoded one); the loop ends past the last byte.
+    let next = |p: &mut usize| {
+        let c = target.get(*p).copied().unwrap_or(b' ');
+        *p += 1;
+        c
+    };
+    let mut hash = false;
+    'parse: while p <= target.len() {
+        match st {
+            Cu::Usual | Cu::Slash | Cu::Dot | Cu::DotDot => {
+                let special = matches!(ch, b'/' | b'%' | b'?' | b'#' | b'.');
+                if !special {
+                    st = Cu::Usual;
+                    u.push(ch);
+                    ch = next(&mut p);
+                    continue;
+                }
+                match (st, ch) {
+                    (_, b'%') => {
+                        quoted_st = st;
+                        st = Cu::Quoted;
+                    }
+                    (Cu::Usual, b'/') => {
+                        st = Cu::Slash;
+                        u.push(ch);
+                    }
+                    (Cu::Usual, b'.') => u.push(ch),
+                    (Cu::Slash, b'/') => {
+                        if !merge_slashes {
+                            u.push(ch);
+                        }
+                    }
+                    (Cu::Slash, b'.') => {
+                        st = Cu::Dot;
+                        u.push(ch);
+                    }
+                    (Cu::Dot, b'/') => {
+                        st = Cu::Slash;
+                        u.pop();
+                    }
+                    (Cu::Dot, b'.') => {
+                        st = Cu::DotDot;
+                        u.push(ch);
+                    }
+                    (Cu::DotDot, b'/') => {
+                        up(&mut u)?;
+                        st = Cu::Slash;
+                    }
+                    (Cu::DotDot, b'.') => {
+                        st = Cu::Usual;
+                        u.push(ch);
+                    }
+                    // `?` and `#`: the end of the path.
+                    (_, c) => {
+                        match st {
+                            Cu::Dot => {
+                                u.pop();
+                            }
+                            Cu::DotDot => up(&mut u)?,
+                            _ => {}
+                        }
+                        if c == b'?' {
+                            args_at = Some(p);
+                        } else {
+                            hash = true;
+                        }
+                        break 'parse;
+                    }
+                }
+                ch = next(&mut p);
+            }
+            Cu::Quoted => {
+                decoded = (ch as char).to_digit(16)? as u8;
+                st = Cu::QuotedSecond;
+                ch = next(&mut p);
+            }
+            Cu::QuotedSecond => {
+                let d = (ch as char).to_digit(16)?;
+                ch = (decoded << 4) | d as u8;
+                // (nginx tests `%` and `#` after a decimal second digit, `?` after a hex one:
+                // the same bytes.)
+                if matches!(ch, b'%' | b'#' | b'?') {
+                    st = Cu::Usual;
+                    u.push(ch);
+                    ch = next(&mut p);
+                } else if ch == 0 {
+                    return None;
+                } else {
+                    st = quoted_st;
+                }
+            }
+        }
+    }
+    if !hash && args_at.is_none() {
+        match st {
+            Cu::Quoted | Cu::QuotedSecond => return None,
+            Cu::Dot => {
+                u.pop();
+            }
+            Cu::DotDot => up(&mut u)?,
+            _ => {}
+        }
+    }
+    // nginx: the arguments end at a `#`.
+    let args = args_at.map_or_else(Vec::new, |a| {
+        let rest = &target[a..];
+        rest[..rest.iter().position(|&c| c == b'#').unwrap_or(rest.len())].to_vec()
+    });
+    Some((u, args))
 }
 
 /// nginx: ngx_http_process_request_header: the checks of a head read to its end.
@@ -1324,6 +1531,7 @@ mod tests {
             large_size: 8192,
             underscores: false,
             ignore_invalid: true,
+            merge_slashes: true,
         }
     }
 
@@ -1367,8 +1575,68 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: x\r\n", None),
             ("GET /\r\n", Some(0)),
             ("garbage\r\n", Some(400)),
+            // The URI is checked once the request line is read, before any header line.
+            ("GET /../x HTTP/1.1\r\n", Some(400)),
+            ("GET /%zz HTTP/1.0\r\nHost: x\r\nX-A: b", Some(400)),
+            (
+                "GET /../x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Some(400),
+            ),
+            ("GET /a/../x HTTP/1.1\r\n", None),
+            ("GET /a?/../.. HTTP/1.1\r\nHost: x\r\n\r\n", Some(0)),
+            ("GET /../x\r\n", Some(400)),
+            ("GET http://x/../y HTTP/1.1\r\n", Some(400)),
         ] {
             assert_eq!(status(req), want, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn uris_measured_against_nginx() {
+        // target, merge_slashes, nginx's `$uri` and `$args` (None: 400).
+        for (target, merge, want) in [
+            ("/a?b#c", true, Some(("/a", "b"))),
+            ("/a#x?y", true, Some(("/a", ""))),
+            ("/a/./b#c?d", true, Some(("/a/b", ""))),
+            ("?x", true, Some(("/", "x"))),
+            ("?x#y", true, Some(("/", "x"))),
+            ("/a/b/..?x/../..", true, Some(("/a/", "x/../.."))),
+            ("/a%2F%2Fb", true, Some(("/a/b", ""))),
+            ("/a%2e%2E/b", true, Some(("/a../b", ""))),
+            ("/%3F%23%25?q", true, Some(("/?#%", "q"))),
+            ("/a/%2e%2e", true, Some(("/", ""))),
+            ("/a/.%2E/", true, Some(("/", ""))),
+            ("/a/b/%2E.?x", true, Some(("/a/", "x"))),
+            ("/a//..", true, Some(("/", ""))),
+            ("/a/.", true, Some(("/a/", ""))),
+            ("/a/..", true, Some(("/", ""))),
+            ("/a+b?c+d", true, Some(("/a+b", "c+d"))),
+            ("/a%00", true, None),
+            ("/a%", true, None),
+            ("/a%4", true, None),
+            ("/a%?x", true, None),
+            ("/x/%2e%2e%2F..", true, None),
+            ("/a%2F..%2F..", true, None),
+            ("/%2e%2e/", true, None),
+            ("/a/..%00", true, None),
+            ("/../x", true, None),
+            ("//..", true, None),
+            ("//..", false, Some(("/", ""))),
+            ("/a//../..", false, Some(("/", ""))),
+            ("/a%2F%2F..", false, Some(("/a/", ""))),
+            ("//a//b", false, Some(("//a//b", ""))),
+            ("/%2F..", false, Some(("/", ""))),
+            ("/%2F../..", false, None),
+        ] {
+            let got = parse_uri(target.as_bytes(), merge);
+            let got = got.as_ref().map(|(u, a)| {
+                (
+                    String::from_utf8_lossy(u).into_owned(),
+                    String::from_utf8_lossy(a).into_owned(),
+                )
+            });
+            let want = want.map(|(u, a)| (u.to_string(), a.to_string()));
+            assert_eq!(got, want, "{target} merge_slashes {merge}");
         }
     }
 
@@ -1539,6 +1807,12 @@ mod tests {
                     b"caf\xc3\xa9",
                     b"/./",
                     b"/../",
+                    b"%00",
+                    b"%2F",
+                    b"%2e%2E",
+                    b"%3F",
+                    b"%23",
+                    b"%25",
                 ])
             } else {
                 r.pick(&[b"r", b"index.html", b"a/b", b"x?y=1", b"img/1.png", b"/"])
@@ -1776,6 +2050,7 @@ mod tests {
                     large_size: [64, 256, 1024, 8192][r.below(4)],
                     underscores: r.one_in(4),
                     ignore_invalid: !r.one_in(4),
+                    merge_slashes: !r.one_in(4),
                 };
                 let with = outcome(parse(&buf, &lim));
                 let without = outcome(finish(&buf, parse_head(&buf, &lim)));

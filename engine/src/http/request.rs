@@ -151,6 +151,7 @@ impl Request {
         conn: Conn,
         h: &mut crate::http::head::Head,
     ) -> Option<Box<Request>> {
+        let parsed = h.uri.take();
         let (pq, line_host) = target_of(h);
         let path = match pq.iter().position(|&c| c == b'?') {
             Some(i) => &pq[..i],
@@ -159,15 +160,23 @@ impl Request {
         let quoted_uri = path.iter().any(|&c| c == b'%' || c == b'+');
         let addr = http.addrs.get(conn.addr);
         let default = addr.map_or(0, |a| a.default_server);
-        // nginx parses the URI before the Host is known: the default server's setting counts.
-        let merge = http
-            .servers
-            .get(default)
-            .and_then(|s| s.conf.merge_slashes)
-            .unwrap_or(true);
-        let (uri, bad) = match normalize_uri(path, merge) {
-            Some(u) => (u, None),
-            None => (path.to_vec(), Some(400)),
+        // The HTTP/1.x head's parser made the URI and arguments already (head::parse_uri,
+        // nginx: ngx_http_process_request_uri); an HTTP/2 head's are made here.
+        let (uri, bad, parsed_args) = match parsed {
+            Some((u, a)) => (u, None, Some(a)),
+            None => {
+                // nginx parses the URI before the Host is known: the default server's
+                // setting counts.
+                let merge = http
+                    .servers
+                    .get(default)
+                    .and_then(|s| s.conf.merge_slashes)
+                    .unwrap_or(true);
+                match normalize_uri(path, merge) {
+                    Some(u) => (u, None, None),
+                    None => (path.to_vec(), Some(400), None),
+                }
+            }
         };
         // nginx: the absolute URI's host, else `Host` (ngx_http_validate_host).
         let uri_host = line_host.map(validate_host);
@@ -203,9 +212,10 @@ impl Request {
         let method = Method::from_bytes(&h.method).unwrap_or(Method::GET);
         let q = h.target.iter().position(|&c| c == b'?');
         let hash = h.target.iter().position(|&c| c == b'#');
-        let args = match (q, hash) {
-            (Some(q), Some(x)) if x < q => Vec::new(),
-            (Some(q), _) => h.target[q + 1..].to_vec(),
+        let args = match (parsed_args, q, hash) {
+            (Some(a), _, _) => a,
+            (None, Some(q), Some(x)) if x < q => Vec::new(),
+            (None, Some(q), _) => h.target[q + 1..].to_vec(),
             _ => Vec::new(),
         };
         let raw_line = (!h.line.is_empty()).then(|| std::mem::take(&mut h.line));
