@@ -163,3 +163,33 @@ GET /t
 Location:
 X-B: more
 X-Seen: nil
+
+
+=== TEST 9: a streamed Lua head: headers-more runs before Lua's filter there too
+--- config
+    location = /t {
+        default_type text/html;
+        more_set_headers "X-Foo: more" "X-Bar: more";
+        more_set_headers -t text/html "X-Html: 1";
+        more_clear_headers Server Date X-Baz;
+        content_by_lua_block { ngx.say("x") ngx.say("y") }
+        header_filter_by_lua_block {
+            ngx.header["X-Seen"] = tostring(ngx.header["X-Bar"]) .. " " .. tostring(ngx.header["X-Html"])
+            ngx.header["X-Foo"] = "lua"
+            ngx.header["X-Baz"] = "lua"
+        }
+    }
+--- request
+GET /t
+--- response_headers
+Server:
+Date:
+X-Foo: lua
+X-Bar: more
+X-Html: 1
+X-Baz: lua
+X-Seen: more 1
+Content-Type: text/html
+--- response_body
+x
+y
