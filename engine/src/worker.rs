@@ -1287,6 +1287,9 @@ async fn handle(
     // lua-nginx-module: header_filter_by_lua* sees the response head first.
     // (Without any Lua handler in the configuration it returns the reply as is.)
     let reply = if crate::http::lua::used() {
+        // headers-more's filter runs above Lua's (engine/src/http/headers_more.rs).
+        let mut reply = reply;
+        crate::http::headers_more::reply_filter(&r, &mut reply);
         crate::http::lua::header_filter(&mut r, reply).await
     } else {
         reply

@@ -319,6 +319,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::http::lower::LocConf;
 use crate::http::request::Request;
+use crate::http::response::Reply;
 use crate::http::variables::ComplexValue;
 
 /// A lowered command: the directive's options and its headers with compiled values.
@@ -330,6 +331,8 @@ pub(crate) struct MoreRun {
     pub(crate) statuses: Vec<u64>,
     /// (lowercase key, wildcard, value).
     pub(crate) headers: Vec<(Vec<u8>, bool, ComplexValue)>,
+    /// The header names of `headers` as written in the directive.
+    pub(crate) spelled: Vec<Vec<u8>>,
 }
 
 /// Folds a headers-more directive into the level's conf; `false` when `d` is not one. The
@@ -348,6 +351,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
         types: Vec::new(),
         statuses: Vec::new(),
         headers: Vec::new(),
+        spelled: Vec::new(),
     };
     let mut i = 0;
     while i < d.args.len() {
@@ -373,6 +377,7 @@ pub(crate) fn lower(c: &mut LocConf, d: &Directive) -> bool {
                     .iter()
                     .position(|&c| c == b':' || is_space(c))
                     .unwrap_or(a.len());
+                run.spelled.push(a[..key_end].to_vec());
                 let key = a[..key_end].to_ascii_lowercase();
                 let rest = &a[key_end..];
                 let start = rest
@@ -559,6 +564,177 @@ pub(crate) fn output_filter(r: &Request, status: u16, headers: &mut HeaderMap) {
         }
         rebuild(headers, list);
     }
+}
+
+/// nginx: ngx_http_headers_more_filter where the reference's chain runs it: above
+/// header_filter_by_lua* (Debian's module order puts headers-more's header filter first), so
+/// Lua sees what more_set_headers set, and what Lua sets stays (a Lua value wins over
+/// more_set_headers', more_clear_headers does not remove a header Lua adds). It runs on the
+/// reply, just before Lua's filter, only where a location has both; elsewhere `build` runs
+/// [`output_filter`] on the final head (the same result without Lua in between). The
+/// headers nginx's header filter writes from `r->headers_out` fields are set here in the
+/// reply's fields: `Content-Type` and `Location` (made absolute in their place),
+/// `Content-Length` (the length), a cleared `Server` / `Date` (none written).
+pub(crate) fn reply_filter(r: &Request, reply: &mut Reply) {
+    if reply.more_done || r.loc.more_output.is_empty() || r.loc.lua_header_filter.is_none() {
+        return;
+    }
+    reply.more_done = true;
+    let status = reply.status;
+    if header_filter_ran(r) {
+        // Lua's filter ran when the handler sent its head, after [`list_filter`]; only the
+        // header filter's own Server and Date are still to be cleared.
+        for cmd in &r.loc.more_output {
+            if !cmd.clear || !cmd.statuses.is_empty() && !cmd.statuses.contains(&u64::from(status))
+            {
+                continue;
+            }
+            for (key, wildcard, _) in &cmd.headers {
+                let hits = |n: &[u8]| {
+                    if *wildcard {
+                        n.starts_with(key)
+                    } else {
+                        n == key
+                    }
+                };
+                reply.no_server |= hits(b"server");
+                reply.no_date |= hits(b"date");
+            }
+        }
+        return;
+    }
+    // nginx builds a special response's page (text/html) before the header filters run.
+    let special = reply.body.is_none() && reply.file.is_none() && status >= 300 && status != 304;
+    apply(r, reply, special);
+}
+
+/// header_filter_by_lua* ran already, when the Lua handler sent its head.
+fn header_filter_ran(r: &Request) -> bool {
+    use crate::http::lua::vm;
+    vm::find_ctx(vm::key_of(r)).is_some_and(|c| c.borrow().header_filtered.is_some())
+}
+
+/// [`reply_filter`] for a Lua handler's head sent as it streams (`ngx.say`, `ngx.send_headers`):
+/// on its status and `ngx.header` list, before header_filter_by_lua* runs on them.
+pub(crate) fn list_filter(r: &Request, status: u16, list: &mut Vec<(String, Vec<u8>)>) {
+    if r.loc.more_output.is_empty() {
+        return;
+    }
+    let mut reply = Reply::status(status);
+    for (n, v) in list.drain(..) {
+        if n.eq_ignore_ascii_case("content-length") {
+            reply.length = std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
+        } else if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(&v),
+        ) {
+            reply.names.note(n.as_bytes());
+            reply.headers.append(name, value);
+        }
+    }
+    reply.default_type = !reply.headers.contains_key(hyper::header::CONTENT_TYPE);
+    apply(r, &mut reply, false);
+    for (n, v) in reply.headers.iter() {
+        let name = match reply.names.get(n.as_str()) {
+            Some(s) => String::from_utf8_lossy(s).into_owned(),
+            None => n.as_str().to_string(),
+        };
+        list.push((name, v.as_bytes().to_vec()));
+    }
+    if let Some(len) = reply.length {
+        list.push(("Content-Length".into(), len.to_string().into_bytes()));
+    }
+}
+
+/// headers-more's commands on a reply (see [`reply_filter`]).
+fn apply(r: &Request, reply: &mut Reply, special: bool) {
+    let status = reply.status;
+    for cmd in &r.loc.more_output {
+        if !cmd.statuses.is_empty() && !cmd.statuses.contains(&u64::from(status)) {
+            continue;
+        }
+        let ct: Option<Vec<u8>> = if special {
+            Some(b"text/html".to_vec())
+        } else if let Some(v) = reply.headers.get(hyper::header::CONTENT_TYPE) {
+            Some(v.as_bytes().to_vec())
+        } else if reply.default_type {
+            Some(
+                r.loc
+                    .default_type
+                    .clone()
+                    .unwrap_or_else(|| b"text/plain".to_vec()),
+            )
+        } else {
+            None
+        };
+        if !type_matches(&cmd.types, ct.as_deref()) {
+            continue;
+        }
+        for (i, (key, wildcard, value)) in cmd.headers.iter().enumerate() {
+            let value = if cmd.clear { Vec::new() } else { r.eval(value) };
+            if !cmd.clear && !*wildcard {
+                // nginx sends the name as the directive wrote it
+                // (kept even when it is the capitalized form: header_filter_by_lua* notes
+                // the names it hands back as it got them, lower-case)
+                if let Some(name) = cmd.spelled.get(i) {
+                    if reply.names.get(&lossy(name)).is_none() {
+                        reply.names.0.push(name.clone());
+                    }
+                }
+            }
+            reply_set(reply, key, *wildcard, &value);
+        }
+    }
+}
+
+/// One header of a command on the reply (see [`reply_filter`]).
+fn reply_set(reply: &mut Reply, key: &[u8], wildcard: bool, value: &[u8]) {
+    let hits = |name: &[u8]| match wildcard {
+        true => name.starts_with(key),
+        false => name == key,
+    };
+    let set = !wildcard && !value.is_empty();
+    if protected(key) {
+        if set {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(key), HeaderValue::from_bytes(value)) {
+                reply.headers.append(n, v);
+            }
+        }
+        return;
+    }
+    // The range filter's Accept-Ranges comes later in the chain: `build` handles it.
+    if hits(b"accept-ranges") {
+        return;
+    }
+    if set && key == b"content-length" {
+        if let Some(n) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+            reply.length = Some(n);
+        }
+        return;
+    }
+    if !set {
+        if hits(b"content-length") {
+            reply.length = None;
+        }
+        if hits(b"server") {
+            reply.no_server = true;
+        }
+        if hits(b"date") {
+            reply.no_date = true;
+        }
+        if hits(b"content-type") {
+            reply.default_type = false;
+        }
+    } else {
+        match key {
+            b"server" => reply.no_server = false,
+            b"date" => reply.no_date = false,
+            b"content-type" => reply.default_type = false,
+            b"location" => reply.raw_location = false,
+            _ => {}
+        }
+    }
+    set_in(&mut reply.headers, key, wildcard, value, false);
 }
 
 /// nginx: ngx_http_headers_more_handler (more_set_input_headers / more_clear_input_headers,

@@ -70,6 +70,12 @@ pub(crate) struct ReplyParts {
     /// An upstream's answer not cached: no 304 or 412 of our own (nginx:
     /// `r->disable_not_modified`, set from `!u->cacheable`).
     pub(crate) no_not_modified: bool,
+    /// headers-more ran on this reply already (before header_filter_by_lua*,
+    /// engine/src/http/headers_more.rs `reply_filter`): `build` does not run it again.
+    pub(crate) more_done: bool,
+    /// more_clear_headers cleared `Server` / `Date`: the header filter writes none.
+    pub(crate) no_server: bool,
+    pub(crate) no_date: bool,
 }
 
 /// An open file answered whole or in ranges.
@@ -94,6 +100,9 @@ impl Reply {
             status_line: None,
             names: Names::default(),
             no_not_modified: false,
+            more_done: false,
+            no_server: false,
+            no_date: false,
         }))
     }
 
@@ -253,6 +262,10 @@ struct Out<'a> {
     /// headers-more's (add_header, expires, gzip): more_set_headers and more_clear_headers
     /// don't see them, as headers-more's filter runs first in nginx's chain.
     more_end: Option<usize>,
+    /// The reply's `more_done`, `no_server`, `no_date`.
+    more_done: bool,
+    no_server: bool,
+    no_date: bool,
     /// The gunzip filter decompresses the body (engine/src/http/gunzip.rs).
     gunzip: Option<crate::http::gunzip::Logger>,
 }
@@ -897,6 +910,9 @@ pub(crate) fn build(r: &Request, mut reply: Reply, keepalive: bool) -> Response 
         close: reply.close,
         names: std::mem::take(&mut reply.names),
         more_end: None,
+        more_done: reply.more_done,
+        no_server: reply.no_server,
+        no_date: reply.no_date,
         gunzip: None,
     };
     if reply.default_type {
@@ -1064,10 +1080,10 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
     let mut headers: Headers = Vec::with_capacity(out.list.len() + 8);
     // nginx: a Server or Date passed from an upstream (proxy_pass_header) replaces its own.
     let listed = |n: &HeaderName| out.list.iter().any(|(l, _)| l == n);
-    if !listed(&hyper::header::SERVER) {
+    if !listed(&hyper::header::SERVER) && !out.no_server {
         headers.push((hyper::header::SERVER, server_header(tokens)));
     }
-    if !listed(&hyper::header::DATE) {
+    if !listed(&hyper::header::DATE) && !out.no_date {
         if let Some(v) = date_now() {
             headers.push((hyper::header::DATE, v));
         }
@@ -1121,7 +1137,7 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
     headers.push((hyper::header::CONNECTION, conn_value));
     // nginx writes gzip's Vary itself, after Connection: headers-more can't clear it.
     let gzip_vary = out.gzip_vary && r.loc.gzip_vary == Some(true);
-    let more = !r.loc.more_output.is_empty();
+    let more = !r.loc.more_output.is_empty() && !out.more_done;
     if gzip_vary && !more {
         headers.push((
             hyper::header::VARY,
@@ -1160,6 +1176,16 @@ fn header_filter(r: &Request, out: &mut Out, keepalive: bool, tokens: ServerToke
                 ),
             );
         }
+        headers.extend(later);
+    } else if out.more_done {
+        // headers-more ran on the reply; only the range filter's Accept-Ranges (later in
+        // the chain) is still to be seen.
+        let mut later = out
+            .more_end
+            .filter(|&i| i <= out.list.len())
+            .map_or_else(Vec::new, |i| out.list.split_off(i));
+        more_accept_ranges(r, status, &headers, &mut later);
+        headers.append(&mut out.list);
         headers.extend(later);
     } else {
         headers.append(&mut out.list);

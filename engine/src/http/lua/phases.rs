@@ -1033,6 +1033,9 @@ pub(crate) fn header_filter_now() -> bool {
             // nginx: ngx_http_lua_send_header_if_needed sets 200.
             c.status = 200;
         }
+        // headers-more's header filter runs before Lua's (engine/src/http/headers_more.rs).
+        let c = &mut *c;
+        crate::http::headers_more::list_filter(r, c.status, &mut c.headers);
     }
     use std::future::Future;
     // The header filter runs without a coroutine in nginx: it cannot yield, so its future
