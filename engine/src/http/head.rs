@@ -1203,19 +1203,12 @@ fn host_of(h: &[u8]) -> Option<Vec<u8>> {
         }
         prev = c;
     }
-    let mut end = match end {
+    let end = match end {
         Some(e) => e,
         None if literal => return None,
         None => h.len(),
     };
-    while end > 0 && h[end - 1] == b'.' {
-        end -= 1;
-    }
-    let host = &h[..end];
-    if host.first().is_none_or(|&c| c == b'.') {
-        return None;
-    }
-    Some(host.to_ascii_lowercase())
+    crate::http::request::host_part(h, end)
 }
 
 /// The bytes [`host_of`] looks at twice: control bytes, space, DEL, `/`, `.`, `:`, `]`.

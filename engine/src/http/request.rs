@@ -1141,6 +1141,12 @@ pub(crate) fn validate_host(h: &[u8]) -> Option<Vec<u8>> {
             }
         }
     }
+    host_part(h, end)
+}
+
+/// nginx: the end of ngx_http_validate_host: `h[..end]` without its trailing dots,
+/// lower-cased; `None` when that is empty or starts with a dot.
+pub(crate) fn host_part(h: &[u8], mut end: usize) -> Option<Vec<u8>> {
     while end > 0 && h[end - 1] == b'.' {
         end -= 1;
     }

@@ -253,26 +253,13 @@ fn refused(lua: &Lua, msg: &str) -> ApiResult {
     ])
 }
 
-/// A string argument as lua_tolstring takes it (a number too).
-fn str_of(lua: &Lua, v: &Value) -> Option<Vec<u8>> {
-    match v {
-        Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Integer(_) | Value::Number(_) => lua
-            .coerce_string(v.clone())
-            .ok()
-            .flatten()
-            .map(|s| s.as_bytes().to_vec()),
-        _ => None,
-    }
-}
-
 /// nginx: ngx_http_lua_run_worker_thread.
 pub(crate) async fn run_worker_thread(lua: Lua, args: MultiValue) -> ApiResult {
     check_yieldable(&lua)?;
     if args.len() < 3 {
         return refused(&lua, "expecting at least 3 arguments");
     }
-    let Some(name) = str_of(&lua, &arg(&args, 0)) else {
+    let Some(name) = super::api::to_bytes(&lua, &arg(&args, 0)) else {
         return refused(&lua, "threadpool should be a string");
     };
     let Some(tx) = pool(&name) else {
@@ -281,10 +268,10 @@ pub(crate) async fn run_worker_thread(lua: Lua, args: MultiValue) -> ApiResult {
             &format!("thread pool {} not found", String::from_utf8_lossy(&name)),
         );
     };
-    let Some(module) = str_of(&lua, &arg(&args, 1)) else {
+    let Some(module) = super::api::to_bytes(&lua, &arg(&args, 1)) else {
         return refused(&lua, "module name should be a string");
     };
-    let Some(func) = str_of(&lua, &arg(&args, 2)) else {
+    let Some(func) = super::api::to_bytes(&lua, &arg(&args, 2)) else {
         return refused(&lua, "function name should be a string");
     };
     let (conf, prefix) = vm::with_req(|r, _| {
